@@ -1,0 +1,1 @@
+namespace Managed.Kernels; internal static class Placeholder {}

@@ -1,0 +1,1 @@
+namespace Managed.Tensors; internal static class Placeholder {}

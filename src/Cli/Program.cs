@@ -1,1 +1,26 @@
-return 0;
+using Managed.Cli;
+
+// managed check [--device auto|cpu|cuda|opencl|ilgpu-cpu] [--large]
+// managed bench [--device ...] (GPU/CPU throughput of exact attention)
+return args.Length == 0 ? Usage() : args[0] switch
+{
+    "check" => CheckCommand.Run(CliOptions.Parse(args[1..])),
+    "bench" => BenchCommand.Run(CliOptions.Parse(args[1..])),
+    "devices" => DevicesCommand.Run(),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: managed <command> [options]
+          check    run every registered variant on a device against the fp64 reference
+          bench    time exact attention (TFLOP/s) on a device
+          devices  list the devices ILGPU sees
+        options:
+          --device auto|cpu|cuda|opencl|ilgpu-cpu   (default: cpu)
+          --large                                     larger shapes (N up to 8192, D up to 256)
+          --seq N1,N2 --dim D1,D2 --heads H --batch B (bench shapes)
+        """);
+    return 2;
+}

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using Managed.Kernels;
+using Managed.Kernels.Backends;
+using Managed.Kernels.Variants;
+
+namespace Managed.Cli;
+
+/// <summary>
+/// Every registered variant on one device against the fp64 reference, over a set of shapes.
+/// Pass rule per element: |out - ref| &lt;= atol + rtol |ref| (atol 1e-5, rtol 1e-4: fp32
+/// logits of these magnitudes carry ~1e-6 absolute error into O; see README).
+/// </summary>
+internal static class CheckCommand
+{
+    public const double Atol = 1e-5, Rtol = 1e-4;
+
+    public static int Run(CliOptions options)
+    {
+        using var backend = Devices.Open(options.Device);
+        Console.WriteLine($"device: {backend.Name}");
+        var shapes = Shapes(options.Large);
+        Console.WriteLine($"{"variant",-22} {"backend",-10} {"shape",-52} {"max abs",10} {"max rel",10}  result");
+        int checkedCount = 0, failed = 0;
+        double worst = 0;
+        var clock = Stopwatch.StartNew();
+        foreach (var variant in VariantRegistry.All)
+        foreach (var (shape, alignment) in shapes)
+        {
+            var opts = new AttentionOptions { Alignment = alignment };
+            var rng = new Random(HashCode.Combine(variant.Name, shape.GetHashCode(), (int)alignment) & 0x7fffffff);
+            float[] q = Random(rng, shape.QueryLength), k = Random(rng, shape.KeyLength),
+                v = Random(rng, shape.ValueLength);
+            var o = new float[shape.OutputLength];
+            var lse = new float[shape.LogSumExpLength];
+            variant.Run(backend, shape, q, k, v, o, lse, opts);
+            var (refO, refLse) = variant.Reference(shape, q, k, v, opts);
+            var (abs, rel, ok) = Compare(o, refO);
+            var (absL, relL, okL) = Compare(lse, refLse);
+            ok &= okL;
+            abs = Math.Max(abs, absL);
+            checkedCount++;
+            if (!ok) failed++;
+            worst = Math.Max(worst, abs);
+            string label = $"{shape} {(alignment == QueryAlignment.TopLeft ? "top-left" : "")}";
+            Console.WriteLine($"{variant.Name,-22} {backend.Kind,-10} {label,-52} {abs,10:E2} {rel,10:E2}  {(ok ? "pass" : "FAIL")}");
+        }
+        Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s)");
+        Console.WriteLine($"variants: {checkedCount} checked, {failed} failed, worst error {worst:E2}");
+        return failed == 0 ? 0 : 1;
+    }
+
+    /// <summary>Max abs error, max rel error (where |ref| &gt; atol) and the pass verdict.
+    /// Infinities must match exactly (fully masked rows give -inf log-sum-exp).</summary>
+    public static (double Abs, double Rel, bool Ok) Compare(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
+    {
+        double maxAbs = 0, maxRel = 0;
+        bool ok = actual.Length == expected.Length;
+        for (int i = 0; i < actual.Length && ok; i++)
+        {
+            double a = actual[i], e = expected[i];
+            if (double.IsInfinity(e) || double.IsInfinity(a)) { ok &= a == e; continue; }
+            double err = Math.Abs(a - e);
+            if (double.IsNaN(err)) { ok = false; continue; }
+            maxAbs = Math.Max(maxAbs, err);
+            if (Math.Abs(e) > Atol) maxRel = Math.Max(maxRel, err / Math.Abs(e));
+            ok &= err <= Atol + Rtol * Math.Abs(e);
+        }
+        return (maxAbs, maxRel, ok);
+    }
+
+    private static float[] Random(Random rng, long n)
+    {
+        var a = new float[n];
+        for (long i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+        return a;
+    }
+
+    private static List<(AttentionShape, QueryAlignment)> Shapes(bool large)
+    {
+        var br = QueryAlignment.BottomRight;
+        var list = new List<(AttentionShape, QueryAlignment)>
+        {
+            (AttentionShape.Self(1, 2, 1, 64), br),
+            (AttentionShape.Self(2, 4, 77, 64), br),
+            (new AttentionShape(1, 8, 2, 129, 129, 128, 128), br),
+            (new AttentionShape(1, 4, 1, 33, 200, 80, 48), br),
+            (new AttentionShape(1, 4, 1, 33, 200, 80, 48), QueryAlignment.TopLeft),
+            (new AttentionShape(2, 4, 2, 150, 70, 16, 16), br),
+            (new AttentionShape(1, 2, 2, 64, 300, 256, 256), br),
+            (AttentionShape.Self(1, 1, 65, 3), br),
+        };
+        if (large)
+        {
+            list.Add((new AttentionShape(1, 4, 1, 8192, 8192, 64, 64), br));
+            list.Add((new AttentionShape(1, 2, 2, 2048, 2048, 256, 256), br));
+            list.Add((new AttentionShape(1, 8, 2, 1, 8192, 128, 128), br));
+        }
+        return list;
+    }
+}

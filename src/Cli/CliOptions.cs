@@ -1,0 +1,42 @@
+using Managed.Kernels.Backends;
+
+namespace Managed.Cli;
+
+/// <summary>Parsed command-line options.</summary>
+internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[] Dim, int Heads,
+    int Batch, string? Output)
+{
+    public static CliOptions Parse(string[] args)
+    {
+        var o = new CliOptions(DeviceKind.HostSimd, false, [1024, 4096, 16384], [64, 128], 16, 1, null);
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i]
+                : throw new ArgumentException($"option {args[i]} needs a value");
+            o = args[i] switch
+            {
+                "--device" => o with { Device = ParseDevice(Next()) },
+                "--large" => o with { Large = true },
+                "--seq" => o with { Seq = Ints(Next()) },
+                "--dim" => o with { Dim = Ints(Next()) },
+                "--heads" => o with { Heads = int.Parse(Next()) },
+                "--batch" => o with { Batch = int.Parse(Next()) },
+                "--out" => o with { Output = Next() },
+                _ => throw new ArgumentException($"unknown option {args[i]}"),
+            };
+        }
+        return o;
+    }
+
+    private static int[] Ints(string s) => s.Split(',').Select(int.Parse).ToArray();
+
+    private static DeviceKind ParseDevice(string s) => s.ToLowerInvariant() switch
+    {
+        "auto" => DeviceKind.Auto,
+        "cpu" or "host" => DeviceKind.HostSimd,
+        "cuda" => DeviceKind.Cuda,
+        "opencl" => DeviceKind.OpenCL,
+        "ilgpu-cpu" => DeviceKind.IlgpuCpu,
+        _ => throw new ArgumentException($"unknown device '{s}' (auto, cpu, cuda, opencl, ilgpu-cpu)"),
+    };
+}

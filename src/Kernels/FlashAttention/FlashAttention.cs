@@ -1,0 +1,69 @@
+using Managed.Kernels.Variants;
+
+namespace Managed.Kernels;
+
+/// <summary>
+/// Exact softmax attention, tiled with an online softmax (FlashAttention), generic over a score
+/// modifier and a mask predicate. O[b,h,i] = sum_k softmax_k(mod(scale q_i.k_k)) v_k over the
+/// keys the mask allows; rows with no allowed key give O = 0 and log-sum-exp = -infinity.
+/// NaN or infinity in Q, K or V propagates (IEEE arithmetic) into the rows that see it.
+/// </summary>
+public static partial class FlashAttention
+{
+    /// <summary>
+    /// Attention on the host CPU (SIMD, parallel over batch, heads and query tiles).
+    /// Layouts are in <see cref="AttentionShape"/>. <paramref name="logSumExp"/> may be empty
+    /// (not wanted) or (batch, heads, seqQ): natural-log log-sum-exp of the modified scores.
+    /// </summary>
+    /// <exception cref="ArgumentException">A shape, length or option is not valid; thrown
+    /// before anything is written.</exception>
+    public static void Forward<TScore, TMask>(
+        AttentionShape shape, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, Span<float> output, Span<float> logSumExp,
+        TScore score, TMask mask, AttentionOptions options = default,
+        FlashAttentionTuning? tuning = null)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+    {
+        tuning ??= FlashAttentionTuning.Default;
+        ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
+            logSumExp.Length, options);
+        tuning.ValidateCpu();
+        if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value))
+            throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
+        if (!logSumExp.IsEmpty && (logSumExp.Overlaps(query) || logSumExp.Overlaps(key)
+            || logSumExp.Overlaps(value) || logSumExp.Overlaps(output)))
+            throw new ArgumentException("logSumExp must not overlap the other tensors.", nameof(logSumExp));
+        ForwardCpu(shape, query, key, value, output, logSumExp, score, mask, options, tuning);
+    }
+
+    /// <summary>Dense attention, causal or not, on the host CPU.</summary>
+    public static void Forward(
+        AttentionShape shape, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, Span<float> output, bool causal, AttentionOptions options = default)
+    {
+        if (causal)
+            Forward(shape, query, key, value, output, default, default(NoScore), default(CausalMask), options);
+        else
+            Forward(shape, query, key, value, output, default, default(NoScore), default(NoMask), options);
+    }
+
+    /// <summary>Validates every length of a call against its shape; shared by all backends.</summary>
+    public static void ValidateCall(AttentionShape shape, long queryLength, long keyLength,
+        long valueLength, long outputLength, long logSumExpLength, AttentionOptions options)
+    {
+        shape.Validate();
+        options.Validate();
+        AttentionShape.CheckLength(queryLength, shape.QueryLength, "query",
+            $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} x headDim {shape.HeadDim}");
+        AttentionShape.CheckLength(keyLength, shape.KeyLength, "key",
+            $"batch {shape.Batch} x kvHeads {shape.KvHeads} x seqK {shape.SeqK} x headDim {shape.HeadDim}");
+        AttentionShape.CheckLength(valueLength, shape.ValueLength, "value",
+            $"batch {shape.Batch} x kvHeads {shape.KvHeads} x seqK {shape.SeqK} x valueDim {shape.ValueDim}");
+        AttentionShape.CheckLength(outputLength, shape.OutputLength, "output",
+            $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} x valueDim {shape.ValueDim}");
+        if (logSumExpLength != 0)
+            AttentionShape.CheckLength(logSumExpLength, shape.LogSumExpLength, "logSumExp",
+                $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} (or empty)");
+    }
+}

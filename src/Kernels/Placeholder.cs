@@ -1,1 +1,0 @@
-namespace Managed.Kernels; internal static class Placeholder {}

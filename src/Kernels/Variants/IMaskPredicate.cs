@@ -1,0 +1,19 @@
+namespace Managed.Kernels.Variants;
+
+/// <summary>
+/// Which keys a query may attend to (FlexAttention's <c>mask_mod</c>). <c>q</c> is the query's
+/// position on the key axis (see <see cref="QueryAlignment"/>), <c>k</c> the key index.
+/// Implementations are pure, allocation-free and never throw: ILGPU compiles them into GPU kernels.
+/// </summary>
+public interface IMaskPredicate
+{
+    /// <summary>True where query position <paramref name="q"/> may attend to key <paramref name="k"/>.</summary>
+    bool Allows(int batch, int head, int q, int k);
+
+    /// <summary>
+    /// Analytic class of the tile [q0, q1) x [k0, k1) (positions, end exclusive). Must be exact
+    /// in one direction: Empty only if no pair is allowed, Full only if every pair is allowed;
+    /// Partial is always a correct (if slower) answer.
+    /// </summary>
+    TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1);
+}

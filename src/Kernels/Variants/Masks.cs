@@ -1,0 +1,32 @@
+using System.Runtime.CompilerServices;
+
+namespace Managed.Kernels.Variants;
+
+/// <summary>Every key is allowed: exact (dense) attention.</summary>
+public readonly struct NoMask : IMaskPredicate
+{
+    /// <summary>true</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(int batch, int head, int q, int k) => true;
+
+    /// <summary>Full</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1) => TileKind.Full;
+}
+
+/// <summary>
+/// Causal: k &lt;= q, with q the query position (so the alignment of seqQ != seqK comes from
+/// <see cref="QueryAlignment"/>: bottom-right for decode, top-left for PyTorch's tril).
+/// </summary>
+public readonly struct CausalMask : IMaskPredicate
+{
+    /// <summary>k &lt;= q</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(int batch, int head, int q, int k) => k <= q;
+
+    /// <summary>Empty when the first key is after the last query; Full when the last key is at
+    /// or before the first query.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1) =>
+        k0 > q1 - 1 ? TileKind.Empty : k1 - 1 <= q0 ? TileKind.Full : TileKind.Partial;
+}

@@ -36,6 +36,10 @@ public sealed record FlashAttentionTuning
     /// <summary>Most CPU threads a call uses; -1 means all.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;
 
+    /// <summary>How the ILGPU kernel reduces across a row's threads; Auto picks warp shuffles
+    /// where the device supports them (CUDA, CPU accelerator, OpenCL with sub-groups).</summary>
+    public GpuRowReduction GpuReduction { get; init; }
+
     /// <summary>The defaults.</summary>
     public static FlashAttentionTuning Default { get; } = new();
 
@@ -50,4 +54,15 @@ public sealed record FlashAttentionTuning
             throw new ArgumentException(
                 $"MaxDegreeOfParallelism must be -1 or positive, got {MaxDegreeOfParallelism}.", "tuning");
     }
+}
+
+/// <summary>Row reductions of the ILGPU kernel.</summary>
+public enum GpuRowReduction : byte
+{
+    /// <summary>Shuffles where supported, else shared memory.</summary>
+    Auto,
+    /// <summary>Warp shuffles (xor butterflies).</summary>
+    Shuffle,
+    /// <summary>Shared memory and barriers: works on every OpenCL device.</summary>
+    SharedMemory,
 }

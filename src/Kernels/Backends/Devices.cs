@@ -9,7 +9,7 @@ public static class Devices
         kind switch
         {
             DeviceKind.HostSimd => new HostBackend(tuning),
-            DeviceKind.Auto => IlgpuBackend.TryOpenGpu(tuning) ?? new HostBackend(tuning),
+            DeviceKind.Auto => (IKernelBackend?)IlgpuBackend.TryOpenGpu(tuning) ?? new HostBackend(tuning),
             _ => IlgpuBackend.Open(kind, tuning),
         };
 }

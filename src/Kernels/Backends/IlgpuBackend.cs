@@ -1,23 +1,214 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
 using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.Backends;
 
-/// <summary>Placeholder until the ILGPU kernel lands.</summary>
+/// <summary>
+/// One ILGPU context and accelerator (CUDA, OpenCL or ILGPU's CPU accelerator), owned and
+/// disposed with this object, and the attention kernels compiled for it, cached per variant
+/// type (strong references: ILGPU's own cache is weak).
+/// </summary>
 public sealed class IlgpuBackend : IKernelBackend
 {
-    internal static IKernelBackend? TryOpenGpu(FlashAttentionTuning? tuning) => null;
+    /// <summary>Largest headDim and valueDim the ILGPU kernel supports.</summary>
+    public const int MaxHeadDim = 256;
 
-    internal static IKernelBackend Open(DeviceKind kind, FlashAttentionTuning? tuning) =>
-        throw new InvalidOperationException($"Device {kind} is not available.");
+    private readonly Context _context;
+    private readonly Dictionary<Type, Delegate> _kernels = new();
+    private readonly FlashAttentionTuning _tuning;
+    private readonly bool _shuffle;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _dummyLse;
+    private bool _disposed;
 
-    public DeviceKind Kind => DeviceKind.IlgpuCpu;
-    public string Name => "ilgpu";
+    private IlgpuBackend(Context context, Accelerator accelerator, DeviceKind kind, FlashAttentionTuning? tuning)
+    {
+        _context = context;
+        Accelerator = accelerator;
+        Kind = kind;
+        _tuning = tuning ?? FlashAttentionTuning.Default;
+        bool canShuffle = accelerator is not CLAccelerator cl || cl.Capabilities.SubGroups;
+        _shuffle = _tuning.GpuReduction switch
+        {
+            GpuRowReduction.Shuffle => canShuffle ? true
+                : throw new ArgumentException($"{accelerator.Name} has no sub-group shuffles.", nameof(tuning)),
+            GpuRowReduction.SharedMemory => false,
+            _ => canShuffle,
+        };
+    }
 
+    /// <summary>The accelerator; device buffers for the view-based entry point come from it.</summary>
+    public Accelerator Accelerator { get; }
+
+    /// <inheritdoc/>
+    public DeviceKind Kind { get; }
+
+    /// <inheritdoc/>
+    public string Name => $"{Kind}: {Accelerator.Name} (row reduction: {(_shuffle ? "warp shuffle" : "shared memory")})";
+
+    /// <summary>Opens a CUDA or OpenCL GPU if one is present, else null.</summary>
+    public static IlgpuBackend? TryOpenGpu(FlashAttentionTuning? tuning = null)
+    {
+        foreach (var kind in new[] { DeviceKind.Cuda, DeviceKind.OpenCL })
+        {
+            try { return Open(kind, tuning); }
+            catch (InvalidOperationException) { }
+        }
+        return null;
+    }
+
+    /// <summary>Opens the first device of <paramref name="kind"/> (Cuda, OpenCL or IlgpuCpu).</summary>
+    /// <exception cref="InvalidOperationException">No such device is present.</exception>
+    public static IlgpuBackend Open(DeviceKind kind, FlashAttentionTuning? tuning = null)
+    {
+        Context context = kind switch
+        {
+            DeviceKind.Cuda => Context.Create(b => b.Cuda().EnableAlgorithms()),
+            DeviceKind.OpenCL => Context.Create(b => b.OpenCL().EnableAlgorithms()),
+            // 32-wide warps and 128-thread groups, so kernels written for GPUs run unchanged.
+            DeviceKind.IlgpuCpu => Context.Create(b =>
+                b.CPU(new CPUDevice(32, 4, Math.Max(1, Environment.ProcessorCount))).EnableAlgorithms()),
+            _ => throw new ArgumentException($"{kind} is not an ILGPU device kind.", nameof(kind)),
+        };
+        try
+        {
+            Accelerator accelerator = kind switch
+            {
+                DeviceKind.Cuda when context.GetCudaDevices().Count > 0 =>
+                    context.GetCudaDevice(0).CreateAccelerator(context),
+                DeviceKind.OpenCL when context.GetCLDevices().Count > 0 =>
+                    context.GetCLDevice(0).CreateAccelerator(context),
+                DeviceKind.IlgpuCpu => context.GetCPUDevice(0).CreateAccelerator(context),
+                _ => throw new InvalidOperationException($"No {kind} device is present."),
+            };
+            return new IlgpuBackend(context, accelerator, kind, tuning);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Attention on host spans: uploads, runs, downloads, and waits. For data already on the
+    /// device use the view overload.
+    /// </summary>
     public void Attention<TScore, TMask>(AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, TScore score, TMask mask, AttentionOptions options = default)
         where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate => throw new NotSupportedException();
+        where TMask : unmanaged, IMaskPredicate
+    {
+        FlashAttention.ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
+            logSumExp.Length, options);
+        CheckDims(shape);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var q = Accelerator.Allocate1D<float>(query.Length);
+        using var k = Accelerator.Allocate1D<float>(key.Length);
+        using var v = Accelerator.Allocate1D<float>(value.Length);
+        using var o = Accelerator.Allocate1D<float>(output.Length);
+        using var lse = Accelerator.Allocate1D<float>(Math.Max(1, logSumExp.Length));
+        q.View.AsContiguous().CopyFromCPU(query);
+        k.View.AsContiguous().CopyFromCPU(key);
+        v.View.AsContiguous().CopyFromCPU(value);
+        Attention(shape, q.View, k.View, v.View, o.View,
+            logSumExp.IsEmpty ? default : lse.View, score, mask, options);
+        o.View.AsContiguous().CopyToCPU(output);
+        if (!logSumExp.IsEmpty) lse.View.AsContiguous().CopyToCPU(logSumExp);
+        Accelerator.Synchronize();
+    }
 
-    public void Dispose() { }
+    /// <summary>
+    /// Attention on device-resident views of this accelerator (layouts as in
+    /// <see cref="AttentionShape"/>); <paramref name="logSumExp"/> may be an empty view.
+    /// Enqueued on the default stream: synchronize, or copy on that stream, before reading.
+    /// </summary>
+    public void Attention<TScore, TMask>(AttentionShape shape, ArrayView<float> query,
+        ArrayView<float> key, ArrayView<float> value, ArrayView<float> output,
+        ArrayView<float> logSumExp, TScore score, TMask mask, AttentionOptions options = default)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+    {
+        FlashAttention.ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
+            logSumExp.Length, options);
+        CheckDims(shape);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int dim = Math.Max(shape.HeadDim, shape.ValueDim);
+        if (dim <= 64) Launch<TScore, TMask, GpuTile64>(shape, query, key, value, output, logSumExp, score, mask, options);
+        else if (dim <= 128) Launch<TScore, TMask, GpuTile128>(shape, query, key, value, output, logSumExp, score, mask, options);
+        else Launch<TScore, TMask, GpuTile256>(shape, query, key, value, output, logSumExp, score, mask, options);
+    }
+
+    private static void CheckDims(AttentionShape shape)
+    {
+        if (shape.HeadDim > MaxHeadDim || shape.ValueDim > MaxHeadDim)
+            throw new ArgumentException(
+                $"HeadDim ({shape.HeadDim}) and ValueDim ({shape.ValueDim}) must be <= {MaxHeadDim} on ILGPU devices.",
+                nameof(shape));
+    }
+
+    private void Launch<TScore, TMask, TTile>(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
+        ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, TScore score, TMask mask,
+        AttentionOptions options)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+        where TTile : struct, IGpuTile
+    {
+        int queryTiles = (s.SeqQ + TTile.BlockQ - 1) / TTile.BlockQ;
+        var p = new GpuAttentionParams(s.Batch, s.Heads, s.KvHeads, s.SeqQ, s.SeqK, s.HeadDim,
+            s.ValueDim, s.GroupSize, s.QueryOffset(options.Alignment), queryTiles,
+            options.ScaleFor(s.HeadDim), lse.Length > 0 ? 1 : 0);
+        if (lse.Length == 0)
+        {
+            _dummyLse ??= Accelerator.Allocate1D<float>(1);
+            lse = _dummyLse.View;
+        }
+        int threads = TTile.BlockQ / TTile.RowsPerThread * (TTile.BlockK / TTile.KeysPerThread);
+        var config = new KernelConfig(s.Batch * s.Heads * queryTiles, threads);
+        if (_shuffle)
+            Kernel<TScore, TMask, TTile, ShuffleReduction>()(config, q, k, v, o, lse, p, score, mask);
+        else
+            Kernel<TScore, TMask, TTile, SharedMemoryReduction>()(config, q, k, v, o, lse, p, score, mask);
+    }
+
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, GpuAttentionParams, TScore, TMask> Kernel<TScore, TMask, TTile, TReduce>()
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+        where TTile : struct, IGpuTile
+        where TReduce : struct, IRowReduction
+    {
+        var key = typeof((TScore, TMask, TTile, TReduce));
+        lock (_kernels)
+        {
+            if (!_kernels.TryGetValue(key, out var kernel))
+            {
+                kernel = Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, GpuAttentionParams, TScore, TMask>(
+                    FlashAttentionIlgpu.ForwardKernel<TScore, TMask, TTile, TReduce>);
+                _kernels.Add(key, kernel);
+            }
+            return (Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, GpuAttentionParams, TScore, TMask>)kernel;
+        }
+    }
+
+    /// <summary>Number of kernels compiled so far (each variant and tile once).</summary>
+    public int CompiledKernelCount { get { lock (_kernels) return _kernels.Count; } }
+
+    /// <summary>Releases the kernels, the accelerator and the context.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _dummyLse?.Dispose();
+        _kernels.Clear();
+        Accelerator.Dispose();
+        _context.Dispose();
+    }
 }

@@ -1,0 +1,195 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using Managed.Kernels.Variants;
+
+namespace Managed.Kernels;
+
+/// <summary>The tiled flash-attention kernel for ILGPU (CUDA, OpenCL, ILGPU's CPU accelerator).</summary>
+internal static class FlashAttentionIlgpu
+{
+    /// <summary>
+    /// One group per (batch, head, query tile). Q (scaled) stays in shared memory; K and V tiles
+    /// stream through one shared buffer; each thread keeps its score micro-tile, the running
+    /// max/sum of its rows and its slice of O in registers; P goes through shared memory.
+    /// Every branch around a barrier depends only on the group's tile, so barriers stay uniform.
+    /// </summary>
+    public static void ForwardKernel<TScore, TMask, TTile, TReduce>(
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> output, ArrayView<float> logSumExp, GpuAttentionParams p,
+        TScore score, TMask mask)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+        where TTile : struct, IGpuTile
+        where TReduce : struct, IRowReduction
+    {
+        int bq = TTile.BlockQ, bk = TTile.BlockK, sr = TTile.RowsPerThread, sc = TTile.KeysPerThread;
+        int tr = bq / sr, tcN = bk / sc, threads = tr * tcN, oc = TTile.MaxDim / tcN;
+        int qStride = bq + 1, kStride = bk + 1;
+
+        // (MaxDim, BlockQ + 1): Q transposed, padded against bank conflicts
+        var qs = SharedMemory.Allocate<float>(TTile.MaxDim * (TTile.BlockQ + 1));
+        // K as (MaxDim, BlockK + 1), then V as (BlockK, MaxDim)
+        var kv = SharedMemory.Allocate<float>(TTile.MaxDim * (TTile.BlockK + 1));
+        // (BlockK, BlockQ + 1): P transposed
+        var ps = SharedMemory.Allocate<float>(TTile.BlockK * (TTile.BlockQ + 1));
+        // (RowsPerThread * BlockQ / RowsPerThread, BlockK / KeysPerThread) partials
+        var red = SharedMemory.Allocate<float>(TTile.BlockQ * (TTile.BlockK / TTile.KeysPerThread));
+        var acc = LocalMemory.Allocate<float>(TTile.RowsPerThread * (TTile.MaxDim / (TTile.BlockK / TTile.KeysPerThread)));
+        var s = LocalMemory.Allocate<float>(TTile.RowsPerThread * TTile.KeysPerThread);
+        var m = LocalMemory.Allocate<float>(TTile.RowsPerThread);
+        var l = LocalMemory.Allocate<float>(TTile.RowsPerThread);
+        var kReg = LocalMemory.Allocate<float>(TTile.KeysPerThread);
+
+        int tid = Group.IdxX, rowT = tid / tcN, colT = tid % tcN;
+        int blk = Grid.IdxX;
+        int bh = blk / p.QueryTiles;
+        int qt = p.QueryTiles - 1 - blk % p.QueryTiles; // heaviest causal tiles first
+        int b = bh / p.Heads, h = bh % p.Heads, kvh = h / p.GroupSize;
+        int q0 = qt * bq, rows = XMath.Min(bq, p.SeqQ - q0), pos0 = q0 + p.QueryOffset;
+        int d = p.HeadDim, dv = p.ValueDim;
+        int qBase = (bh * p.SeqQ + q0) * d;
+        int kvRow0 = (b * p.KvHeads + kvh) * p.SeqK;
+
+        for (int e = tid; e < bq * d; e += threads)
+        {
+            int r = e / d, c = e - r * d;
+            qs[c * qStride + r] = r < rows ? query[qBase + e] * p.Scale : 0f;
+        }
+        for (int i = 0; i < sr; i++) { m[i] = float.NegativeInfinity; l[i] = 0f; }
+        for (int a = 0; a < sr * oc; a++) acc[a] = 0f;
+        Group.Barrier();
+
+        int keyTiles = (p.SeqK + bk - 1) / bk;
+        for (int tile = 0; tile < keyTiles; tile++)
+        {
+            int k0 = tile * bk, cols = XMath.Min(bk, p.SeqK - k0);
+            var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
+            if (kind == TileKind.Empty) continue; // uniform across the group
+
+            for (int e = tid; e < bk * d; e += threads)
+            {
+                int j = e / d, c = e - j * d;
+                kv[c * kStride + j] = j < cols ? key[(kvRow0 + k0) * d + e] : 0f;
+            }
+            Group.Barrier();
+
+            for (int a = 0; a < sr * sc; a++) s[a] = 0f;
+            for (int c = 0; c < d; c++)
+            {
+                for (int j = 0; j < sc; j++) kReg[j] = kv[c * kStride + colT + tcN * j];
+                for (int i = 0; i < sr; i++)
+                {
+                    float qv = qs[c * qStride + rowT + tr * i];
+                    for (int j = 0; j < sc; j++) s[i * sc + j] += qv * kReg[j];
+                }
+            }
+
+            for (int i = 0; i < sr; i++)
+            {
+                int r = rowT + tr * i, pos = pos0 + r;
+                float rowMax = float.NegativeInfinity;
+                for (int j = 0; j < sc; j++)
+                {
+                    int kk = k0 + colT + tcN * j;
+                    bool allowed = kk < p.SeqK && r < rows
+                        && (kind == TileKind.Full || mask.Allows(b, h, pos, kk));
+                    float x = allowed ? score.Apply(s[i * sc + j], b, h, pos, kk) : float.NegativeInfinity;
+                    s[i * sc + j] = x;
+                    rowMax = XMath.Max(rowMax, x);
+                }
+                // New running max m'; O and l are rescaled by exp(m - m'). A row with no
+                // allowed key so far keeps m = -inf and must not produce exp(-inf + inf).
+                float mOld = m[i];
+                float mNew = XMath.Max(mOld, ReduceMax<TReduce>(rowMax, red, i * tr + rowT, colT, tcN));
+                float alpha = mNew == float.NegativeInfinity ? 1f : XMath.Exp(mOld - mNew);
+                l[i] *= alpha;
+                for (int c = 0; c < oc; c++) acc[i * oc + c] *= alpha;
+                m[i] = mNew;
+            }
+
+            for (int i = 0; i < sr; i++)
+            {
+                int r = rowT + tr * i;
+                float mi = m[i], rowSum = 0f;
+                for (int j = 0; j < sc; j++)
+                {
+                    float x = s[i * sc + j];
+                    float e = x == float.NegativeInfinity ? 0f : XMath.Exp(x - mi);
+                    rowSum += e;
+                    ps[(colT + tcN * j) * qStride + r] = e;
+                }
+                l[i] += RowSum<TReduce>(rowSum, red, i * tr + rowT, colT, tcN);
+            }
+            Group.Barrier(); // K tile fully read, P complete
+
+            for (int e = tid; e < bk * dv; e += threads)
+            {
+                int j = e / dv;
+                kv[e] = j < cols ? value[(kvRow0 + k0) * dv + e] : 0f;
+            }
+            Group.Barrier();
+
+            for (int j = 0; j < bk; j++)
+            {
+                for (int i = 0; i < sr; i++)
+                {
+                    float pv = ps[j * qStride + rowT + tr * i];
+                    for (int c = 0; c < oc; c++)
+                    {
+                        int col = colT + tcN * c;
+                        if (col < dv) acc[i * oc + c] += pv * kv[j * dv + col];
+                    }
+                }
+            }
+            Group.Barrier(); // before the next tile overwrites kv and ps
+        }
+
+        for (int i = 0; i < sr; i++)
+        {
+            int r = rowT + tr * i;
+            if (r >= rows) continue;
+            float li = l[i];
+            float inv = li > 0f ? 1f / li : 0f; // no allowed key: zeros and -infinity
+            int oRow = (bh * p.SeqQ + q0 + r) * dv;
+            for (int c = 0; c < oc; c++)
+            {
+                int col = colT + tcN * c;
+                if (col < dv) output[oRow + col] = acc[i * oc + c] * inv;
+            }
+            if (colT == 0 && p.HasLogSumExp != 0)
+                logSumExp[bh * p.SeqQ + q0 + r] = li > 0f ? m[i] + XMath.Log(li) : float.NegativeInfinity;
+        }
+    }
+
+    private static float ReduceMax<TReduce>(float v, ArrayView<float> red, int slot, int colT, int tcN)
+        where TReduce : struct, IRowReduction
+    {
+        if (TReduce.UsesShuffle)
+        {
+            for (int off = tcN / 2; off > 0; off /= 2) v = XMath.Max(v, Warp.ShuffleXor(v, off));
+            return v;
+        }
+        red[slot * tcN + colT] = v;
+        Group.Barrier();
+        float r = red[slot * tcN];
+        for (int c = 1; c < tcN; c++) r = XMath.Max(r, red[slot * tcN + c]);
+        Group.Barrier();
+        return r;
+    }
+
+    private static float RowSum<TReduce>(float v, ArrayView<float> red, int slot, int colT, int tcN)
+        where TReduce : struct, IRowReduction
+    {
+        if (TReduce.UsesShuffle)
+        {
+            for (int off = tcN / 2; off > 0; off /= 2) v += Warp.ShuffleXor(v, off);
+            return v;
+        }
+        red[slot * tcN + colT] = v;
+        Group.Barrier();
+        float r = 0f;
+        for (int c = 0; c < tcN; c++) r += red[slot * tcN + c];
+        Group.Barrier();
+        return r;
+    }
+}

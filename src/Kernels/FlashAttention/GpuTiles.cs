@@ -1,0 +1,74 @@
+namespace Managed.Kernels;
+
+/// <summary>
+/// Compile-time tile geometry of the ILGPU attention kernel. ILGPU folds these static members
+/// into constants when it specializes the kernel, so shared and local allocations get the
+/// constant sizes they need. Thread (tr, tc) owns query rows tr + TR*i (i &lt; SR), keys
+/// tc + TC*j (j &lt; SC) of each score tile and output columns tc + TC*c (c &lt; MaxDim/TC).
+/// </summary>
+internal interface IGpuTile
+{
+    /// <summary>Query rows per group.</summary>
+    static abstract int BlockQ { get; }
+    /// <summary>Keys per tile.</summary>
+    static abstract int BlockK { get; }
+    /// <summary>Rows of the score tile a thread owns.</summary>
+    static abstract int RowsPerThread { get; }
+    /// <summary>Keys of the score tile a thread owns.</summary>
+    static abstract int KeysPerThread { get; }
+    /// <summary>Largest headDim / valueDim the shared tiles hold.</summary>
+    static abstract int MaxDim { get; }
+}
+
+/// <summary>headDim, valueDim &lt;= 64: 64 query rows, 32 keys, 128 threads, ~35 KB shared.</summary>
+internal readonly struct GpuTile64 : IGpuTile
+{
+    public static int BlockQ => 64;
+    public static int BlockK => 32;
+    public static int RowsPerThread => 4;
+    public static int KeysPerThread => 4;
+    public static int MaxDim => 64;
+}
+
+/// <summary>headDim, valueDim &lt;= 128: 32 query rows, 32 keys, 64 threads, ~39 KB shared.</summary>
+internal readonly struct GpuTile128 : IGpuTile
+{
+    public static int BlockQ => 32;
+    public static int BlockK => 32;
+    public static int RowsPerThread => 4;
+    public static int KeysPerThread => 4;
+    public static int MaxDim => 128;
+}
+
+/// <summary>headDim, valueDim &lt;= 256: 16 query rows, 16 keys, 64 threads, ~36 KB shared.</summary>
+internal readonly struct GpuTile256 : IGpuTile
+{
+    public static int BlockQ => 16;
+    public static int BlockK => 16;
+    public static int RowsPerThread => 2;
+    public static int KeysPerThread => 2;
+    public static int MaxDim => 256;
+}
+
+/// <summary>How the threads of a query row combine their partial max and sum.</summary>
+internal interface IRowReduction
+{
+    /// <summary>True: warp shuffles (CUDA, OpenCL with sub-groups); false: shared memory
+    /// (OpenCL devices without sub-group shuffles, such as PoCL's CPU device).</summary>
+    static abstract bool UsesShuffle { get; }
+}
+
+internal readonly struct ShuffleReduction : IRowReduction
+{
+    public static bool UsesShuffle => true;
+}
+
+internal readonly struct SharedMemoryReduction : IRowReduction
+{
+    public static bool UsesShuffle => false;
+}
+
+/// <summary>Scalars of one launch, passed by value.</summary>
+internal readonly record struct GpuAttentionParams(
+    int Batch, int Heads, int KvHeads, int SeqQ, int SeqK, int HeadDim, int ValueDim,
+    int GroupSize, int QueryOffset, int QueryTiles, float Scale, int HasLogSumExp);

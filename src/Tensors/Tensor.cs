@@ -123,7 +123,15 @@ public sealed class Tensor : IDisposable
             dims[i] = (int)lengths[i];
         }
         var tensor = Allocate(new TensorShape(dims[..lengths.Length]));
-        source.CopyTo(tensor.AsTensorSpan());
+        try
+        {
+            source.CopyTo(tensor.AsTensorSpan());
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
         return tensor;
     }
 
@@ -246,7 +254,8 @@ public sealed class Tensor : IDisposable
         ArgumentNullException.ThrowIfNull(dims);
         ThrowIfDisposed();
         if (!Shape.IsContiguous)
-            throw new InvalidOperationException($"Tensor {Shape} is not contiguous; copy it first.");
+            throw new InvalidOperationException(
+                $"Tensor {Shape} is not contiguous; copy it first.");
         int[] resolved = (int[])dims.Clone();
         int inferred = Array.IndexOf(resolved, -1);
         if (inferred >= 0)

@@ -135,7 +135,8 @@ public readonly struct TensorShape : IEquatable<TensorShape>
         return new TensorShape(dims, strides, Rank - 1);
     }
 
-    /// <summary>The shape with dimension 0 set to <paramref name="length"/>, same strides.</summary>
+    /// <summary>The shape with dimension 0 set to <paramref name="length"/>, same strides.
+    /// </summary>
     internal TensorShape WithLeading(int length)
     {
         DimBuffer dims = _dims;
@@ -149,7 +150,8 @@ public readonly struct TensorShape : IEquatable<TensorShape>
     {
         if (indices.Length != Rank)
             throw new ArgumentException(
-                $"Expected {Rank} indices for shape {this}, got {indices.Length}.", nameof(indices));
+                $"Expected {Rank} indices for shape {this}, got {indices.Length}.",
+                nameof(indices));
         long offset = 0;
         for (int i = 0; i < Rank; i++)
         {
@@ -161,7 +163,8 @@ public readonly struct TensorShape : IEquatable<TensorShape>
         return offset;
     }
 
-    /// <summary>Writes the dims and strides as <see cref="nint"/> (the TensorSpan layout).</summary>
+    /// <summary>Writes the dims and strides as <see cref="nint"/> (the TensorSpan layout).
+    /// </summary>
     internal void CopyTo(Span<nint> lengths, Span<nint> strides)
     {
         for (int i = 0; i < Rank; i++)

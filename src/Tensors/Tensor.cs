@@ -48,7 +48,7 @@ public sealed class Tensor : IDisposable
 
     /// <summary>True when this tensor allocated its memory and frees it on Dispose (false for
     /// views and for wrapped user memory).</summary>
-    public bool OwnsMemory => _ownsStorage && _storage is NativeHostStorage;
+    public bool OwnsMemory => _ownsStorage && _storage.OwnsMemory;
 
     /// <summary>True after Dispose of this tensor or of the tensor that owns its storage.</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0 || _storage.IsDisposed;

@@ -27,6 +27,10 @@ internal abstract class TensorStorage : IDisposable
     /// <summary>Number of elements.</summary>
     public long Length { get; }
 
+    /// <summary>True when <see cref="Dispose"/> frees memory (false for wrapped user memory).
+    /// </summary>
+    public virtual bool OwnsMemory => true;
+
     /// <summary>True once <see cref="Dispose"/> has run.</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
@@ -126,6 +130,8 @@ internal sealed class ManagedHostStorage<T>(Memory<T> memory)
 {
     protected override ref byte Origin =>
         ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(memory.Span));
+
+    public override bool OwnsMemory => false;
 
     protected override void Release() { }
 }

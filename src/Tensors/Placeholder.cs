@@ -1,1 +1,0 @@
-namespace Managed.Tensors; internal static class Placeholder {}

@@ -1,0 +1,107 @@
+using Managed.Kernels;
+using Managed.Kernels.Variants;
+
+namespace Managed.Tensors;
+
+/// <summary>Kernels of <c>Managed.Kernels</c> called on tensors: shapes come from the tensors'
+/// dims and are checked, naming the tensor and dimension, before any work.</summary>
+public static class TensorOps
+{
+    /// <summary>
+    /// FlashAttention on host tensors: output = softmax(mask(score(scale q k^T))) v, per
+    /// <see cref="FlashAttention.Forward{TScore, TMask}"/>. Layouts:
+    /// q (batch, heads, seqQ, headDim), k (batch, kvHeads, seqK, headDim),
+    /// v (batch, kvHeads, seqK, valueDim), output (batch, heads, seqQ, valueDim),
+    /// logSumExp null or (batch, heads, seqQ). heads must be a multiple of kvHeads.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">q, k, v or output is null.</exception>
+    /// <exception cref="ArgumentException">A rank or dimension disagrees (the parameter name
+    /// is the tensor, the message names the dimension), a tensor is not dense Float32, or the
+    /// output overlaps an input.</exception>
+    /// <exception cref="ObjectDisposedException">A tensor is disposed.</exception>
+    /// <exception cref="NotSupportedException">A tensor is not on the host.</exception>
+    public static void Attention<TScore, TMask>(
+        Tensor q, Tensor k, Tensor v, Tensor output, Tensor? logSumExp,
+        TScore score, TMask mask, AttentionOptions options = default)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+    {
+        CheckTensor(q, nameof(q), 4, "(batch, heads, seqQ, headDim)");
+        CheckTensor(k, nameof(k), 4, "(batch, kvHeads, seqK, headDim)");
+        CheckTensor(v, nameof(v), 4, "(batch, kvHeads, seqK, valueDim)");
+        CheckTensor(output, nameof(output), 4, "(batch, heads, seqQ, valueDim)");
+        if (logSumExp is not null)
+            CheckTensor(logSumExp, nameof(logSumExp), 3, "(batch, heads, seqQ)");
+
+        var shape = new AttentionShape(
+            Batch: q.Shape[0], Heads: q.Shape[1], KvHeads: k.Shape[1], SeqQ: q.Shape[2],
+            SeqK: k.Shape[2], HeadDim: q.Shape[3], ValueDim: v.Shape[3]);
+        CheckDim(q, nameof(q), 0, "batch", shape.Batch, "");
+        CheckDim(q, nameof(q), 1, "heads", shape.Heads, "");
+        CheckDim(q, nameof(q), 2, "seqQ", shape.SeqQ, "");
+        CheckDim(q, nameof(q), 3, "headDim", shape.HeadDim, "");
+        CheckDim(k, nameof(k), 0, "batch", shape.Batch, "q");
+        CheckDim(k, nameof(k), 1, "kvHeads", shape.KvHeads, "");
+        CheckDim(k, nameof(k), 2, "seqK", shape.SeqK, "");
+        CheckDim(k, nameof(k), 3, "headDim", shape.HeadDim, "q");
+        if (shape.Heads % shape.KvHeads != 0)
+            throw new ArgumentException(
+                $"k dimension 1 (kvHeads) is {shape.KvHeads}, which does not divide q's heads "
+                + $"({shape.Heads}).", nameof(k));
+        CheckDim(v, nameof(v), 0, "batch", shape.Batch, "q");
+        CheckDim(v, nameof(v), 1, "kvHeads", shape.KvHeads, "k");
+        CheckDim(v, nameof(v), 2, "seqK", shape.SeqK, "k");
+        CheckDim(v, nameof(v), 3, "valueDim", shape.ValueDim, "");
+        CheckDim(output, nameof(output), 0, "batch", shape.Batch, "q");
+        CheckDim(output, nameof(output), 1, "heads", shape.Heads, "q");
+        CheckDim(output, nameof(output), 2, "seqQ", shape.SeqQ, "q");
+        CheckDim(output, nameof(output), 3, "valueDim", shape.ValueDim, "v");
+        if (logSumExp is not null)
+        {
+            CheckDim(logSumExp, nameof(logSumExp), 0, "batch", shape.Batch, "q");
+            CheckDim(logSumExp, nameof(logSumExp), 1, "heads", shape.Heads, "q");
+            CheckDim(logSumExp, nameof(logSumExp), 2, "seqQ", shape.SeqQ, "q");
+        }
+
+        FlashAttention.Forward(shape, q.AsReadOnlySpan(), k.AsReadOnlySpan(), v.AsReadOnlySpan(),
+            output.AsSpan(), logSumExp is null ? default : logSumExp.AsSpan(), score, mask,
+            options);
+        // The spans above do not keep the tensors alive; a finalizer must not free them early.
+        GC.KeepAlive(q);
+        GC.KeepAlive(k);
+        GC.KeepAlive(v);
+        GC.KeepAlive(output);
+        GC.KeepAlive(logSumExp);
+    }
+
+    private static void CheckTensor(Tensor tensor, string name, int rank, string layout)
+    {
+        ArgumentNullException.ThrowIfNull(tensor, name);
+        tensor.ThrowIfDisposed();
+        if (!tensor.IsHost)
+            throw new NotSupportedException($"{name} is on a device; only host tensors run here.");
+        if (tensor.DataType != DataType.Float32)
+            throw new ArgumentException($"{name} is {tensor.DataType}; expected Float32.", name);
+        if (tensor.Rank != rank)
+            throw new ArgumentException(
+                $"{name} has rank {tensor.Rank} {tensor.Shape}; expected rank {rank} {layout}.",
+                name);
+        if (!tensor.Shape.IsContiguous)
+            throw new ArgumentException($"{name} {tensor.Shape} is not contiguous.", name);
+    }
+
+    // source is the tensor the expected value came from ("" when it is the defining tensor,
+    // where only positivity is checked).
+    private static void CheckDim(
+        Tensor tensor, string name, int dim, string dimName, int expected, string source)
+    {
+        int actual = tensor.Shape[dim];
+        if (actual <= 0)
+            throw new ArgumentException(
+                $"{name} dimension {dim} ({dimName}) is {actual}; it must be positive.", name);
+        if (actual != expected)
+            throw new ArgumentException(
+                $"{name} dimension {dim} ({dimName}) is {actual}, but {source} has {dimName} "
+                + $"{expected}.", name);
+    }
+}

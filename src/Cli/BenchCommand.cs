@@ -1,12 +1,18 @@
 using System.Diagnostics;
+using ILGPU;
+using ILGPU.Runtime;
 using Managed.Kernels;
 using Managed.Kernels.Backends;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
 
-/// <summary>Times exact attention (dense and causal) and prints TFLOP/s: 4 B Hq Nq Nk D, halved
-/// for causal. Warm-up run first, then the mean of timed runs.</summary>
+/// <summary>
+/// Times exact attention, dense and causal, and prints TFLOP/s counted as 4 B Hq Nq Nk D,
+/// halved for causal. One warm-up call (compiles the kernel), then timed calls until a second
+/// has passed (at least 3). On ILGPU devices the tensors stay on the device and every timed
+/// call ends with a synchronize; on the CPU the spans are the host arrays.
+/// </summary>
 internal static class BenchCommand
 {
     public static int Run(CliOptions options)
@@ -14,6 +20,8 @@ internal static class BenchCommand
         using var backend = Devices.Open(options.Device);
         Console.WriteLine($"device: {backend.Name}");
         Console.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
+        using var csv = options.Output is null ? null : new StreamWriter(options.Output);
+        csv?.WriteLine("batch,heads,seq,dim,causal,ms,tflops");
         foreach (int d in options.Dim)
         foreach (int n in options.Seq)
         foreach (bool causal in new[] { false, true })
@@ -21,21 +29,48 @@ internal static class BenchCommand
             var shape = AttentionShape.Self(options.Batch, options.Heads, n, d);
             var rng = new Random(1);
             float[] q = Fill(rng, shape.QueryLength), k = Fill(rng, shape.KeyLength), v = Fill(rng, shape.ValueLength);
-            var o = new float[shape.OutputLength];
-            void Once()
-            {
-                if (causal) backend.Attention(shape, q, k, v, o, default, default(NoScore), default(CausalMask));
-                else backend.Attention(shape, q, k, v, o, default, default(NoScore), default(NoMask));
-            }
-            Once();
-            var sw = Stopwatch.StartNew();
-            int runs = 0;
-            do { Once(); runs++; } while (sw.Elapsed.TotalSeconds < 1.0 && runs < 50);
-            double ms = sw.Elapsed.TotalMilliseconds / runs;
+            double ms = backend is IlgpuBackend gpu ? TimeDevice(gpu, shape, q, k, v, causal) : TimeHost(backend, shape, q, k, v, causal);
             double flops = 4.0 * shape.Batch * shape.Heads * n * (double)n * d * (causal ? 0.5 : 1.0);
-            Console.WriteLine($"{shape,-50} {causal,6} {ms,10:F3} {flops / ms / 1e9,9:F3}");
+            double tflops = flops / ms / 1e9;
+            Console.WriteLine($"{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
+            csv?.WriteLine($"{shape.Batch},{shape.Heads},{n},{d},{causal},{ms:F4},{tflops:F4}");
         }
         return 0;
+    }
+
+    private static double TimeHost(IKernelBackend backend, AttentionShape shape, float[] q, float[] k, float[] v, bool causal)
+    {
+        var o = new float[shape.OutputLength];
+        void Once()
+        {
+            if (causal) backend.Attention(shape, q, k, v, o, default, default(NoScore), default(CausalMask));
+            else backend.Attention(shape, q, k, v, o, default, default(NoScore), default(NoMask));
+        }
+        return Time(Once, () => { });
+    }
+
+    private static double TimeDevice(IlgpuBackend gpu, AttentionShape shape, float[] q, float[] k, float[] v, bool causal)
+    {
+        var acc = gpu.Accelerator;
+        using var dq = acc.Allocate1D(q);
+        using var dk = acc.Allocate1D(k);
+        using var dv = acc.Allocate1D(v);
+        using var dout = acc.Allocate1D<float>(shape.OutputLength);
+        void Once()
+        {
+            if (causal) gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, default(NoScore), default(CausalMask));
+            else gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, default(NoScore), default(NoMask));
+        }
+        return Time(Once, acc.Synchronize);
+    }
+
+    private static double Time(Action once, Action sync)
+    {
+        once(); sync();
+        var sw = Stopwatch.StartNew();
+        int runs = 0;
+        do { once(); sync(); runs++; } while ((sw.Elapsed.TotalSeconds < 1.0 || runs < 3) && runs < 200);
+        return sw.Elapsed.TotalMilliseconds / runs;
     }
 
     private static float[] Fill(Random rng, long n)

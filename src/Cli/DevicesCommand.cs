@@ -1,10 +1,37 @@
+using Managed.Kernels.Backends;
+using Managed.Kernels.Variants;
+
 namespace Managed.Cli;
 
+/// <summary>Lists the devices, and compiles every variant to PTX and OpenCL C (no device needed).</summary>
 internal static class DevicesCommand
 {
-    public static int Run()
+    public static int Run(string? ptxDir = null)
     {
-        Console.WriteLine("cpu-simd: always");
+        Console.WriteLine("cpu-simd: always present");
+        foreach (var kind in new[] { DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.IlgpuCpu })
+        {
+            try
+            {
+                using var b = IlgpuBackend.Open(kind);
+                Console.WriteLine($"{kind}: {b.Name}");
+            }
+            catch (Exception e) { Console.WriteLine($"{kind}: not available ({e.GetType().Name}: {e.Message})"); }
+        }
+        if (ptxDir is null) return 0;
+        Directory.CreateDirectory(ptxDir);
+        var v = new PtxWriter(ptxDir);
+        foreach (var variant in VariantRegistry.All) variant.Accept(v);
         return 0;
+    }
+
+    private sealed class PtxWriter(string dir) : IVariantVisitor
+    {
+        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
+            where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate
+        {
+            foreach (int dim in new[] { 64, 128, 256 })
+                File.WriteAllText(Path.Combine(dir, $"{name}-d{dim}.ptx"), KernelCompiler.CompilePtx<TScore, TMask>(dim));
+        }
     }
 }

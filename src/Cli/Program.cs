@@ -6,7 +6,7 @@ return args.Length == 0 ? Usage() : args[0] switch
 {
     "check" => CheckCommand.Run(CliOptions.Parse(args[1..])),
     "bench" => BenchCommand.Run(CliOptions.Parse(args[1..])),
-    "devices" => DevicesCommand.Run(),
+    "devices" => DevicesCommand.Run(args.Length > 1 ? args[1] : null),
     _ => Usage(),
 };
 

@@ -28,16 +28,17 @@ public static class ReferenceAttention
         bool identity = typeof(TScore) == typeof(NoScore);
         var output = new double[shape.OutputLength];
         var lse = new double[shape.LogSumExpLength];
-        var logits = new double[nk];
-        var allowed = new bool[nk];
-        for (int b = 0; b < shape.Batch; b++)
-        for (int h = 0; h < shape.Heads; h++)
-        {
-            int kvh = h / shape.GroupSize;
-            long qBase = ((long)b * shape.Heads + h) * nq;
-            long kvBase = ((long)b * shape.KvHeads + kvh) * nk;
-            for (int i = 0; i < nq; i++)
+        // Rows are independent: one row per iteration, each with its own score buffer.
+        // Spans cannot cross into the parallel loop, so the inputs are copied once.
+        float[] qa = query.ToArray(), ka = key.ToArray(), va = value.ToArray();
+        Parallel.For(0, shape.Batch * shape.Heads * nq, () => (new double[nk], new bool[nk]),
+            (row, _, buffers) =>
             {
+                var (logits, allowed) = buffers;
+                int i = row % nq, bh = row / nq, h = bh % shape.Heads, b = bh / shape.Heads;
+                int kvh = h / shape.GroupSize;
+                long qBase = (long)bh * nq;
+                long kvBase = ((long)b * shape.KvHeads + kvh) * nk;
                 int pos = i + offset;
                 double max = double.NegativeInfinity;
                 for (int j = 0; j < nk; j++)
@@ -46,17 +47,17 @@ public static class ReferenceAttention
                     if (!allowed[j]) continue;
                     double dot = 0;
                     for (int c = 0; c < d; c++)
-                        dot += (double)query[(int)((qBase + i) * d + c)] * key[(int)((kvBase + j) * d + c)];
+                        dot += (double)qa[(qBase + i) * d + c] * ka[(kvBase + j) * d + c];
                     double x = dot * scale;
                     if (!identity) x = score.Apply((float)x, b, h, pos, j);
                     logits[j] = x;
-                    if (x > max || double.IsNaN(x)) max = double.IsNaN(max) ? max : x;
+                    if (double.IsNaN(x) || x > max) max = double.IsNaN(max) ? max : x;
                 }
                 long oRow = (qBase + i) * dv;
                 if (double.IsNegativeInfinity(max))
                 {
                     lse[qBase + i] = double.NegativeInfinity; // no allowed key: zeros, -inf
-                    continue;
+                    return buffers;
                 }
                 double sum = 0;
                 for (int j = 0; j < nk; j++)
@@ -65,12 +66,12 @@ public static class ReferenceAttention
                     double p = Math.Exp(logits[j] - max);
                     sum += p;
                     for (int c = 0; c < dv; c++)
-                        output[oRow + c] += p * value[(int)((kvBase + j) * dv + c)];
+                        output[oRow + c] += p * va[(kvBase + j) * dv + c];
                 }
                 for (int c = 0; c < dv; c++) output[oRow + c] /= sum;
                 lse[qBase + i] = max + Math.Log(sum);
-            }
-        }
+                return buffers;
+            }, _ => { });
         return (output, lse);
     }
 }

@@ -16,6 +16,9 @@ public interface IAttentionVariant
     /// <summary>The double-precision reference of the variant.</summary>
     (double[] Output, double[] LogSumExp) Reference(AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, AttentionOptions options = default);
+
+    /// <summary>Calls <paramref name="visitor"/> with this variant's closed types.</summary>
+    void Accept(IVariantVisitor visitor);
 }
 
 /// <summary>A variant made of a score-modifier struct and a mask struct.</summary>
@@ -45,5 +48,18 @@ public sealed class AttentionVariant<TScore, TMask>(string name, TScore score, T
         ReferenceAttention.Forward(shape, query, key, value, score, mask, options);
 
     /// <inheritdoc/>
+    public void Accept(IVariantVisitor visitor) => visitor.Visit(name, score, mask);
+
+    /// <inheritdoc/>
     public override string ToString() => name;
+}
+
+/// <summary>Receives a variant's closed types, so generic code (compile checks, benchmarks)
+/// can run over <see cref="VariantRegistry.All"/> without reflection.</summary>
+public interface IVariantVisitor
+{
+    /// <summary>Called with the variant's operator structs.</summary>
+    void Visit<TScore, TMask>(string name, TScore score, TMask mask)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate;
 }

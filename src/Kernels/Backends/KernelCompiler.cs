@@ -1,0 +1,55 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.OpenCL;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+using Managed.Kernels.Variants;
+
+namespace Managed.Kernels.Backends;
+
+/// <summary>
+/// Compiles the ILGPU attention kernel of a variant to PTX or OpenCL C with no device present,
+/// so a construct that only a GPU backend rejects (a missing intrinsic, a throw, a class) is
+/// found on any machine. Each call uses a fresh context: reusing one after a failed compile
+/// gives spurious errors.
+/// </summary>
+public static class KernelCompiler
+{
+    /// <summary>PTX of the kernel for (TScore, TMask) with tiles for head dims up to
+    /// <paramref name="maxDim"/>, for sm_80 / PTX ISA 8.0 (what ILGPU 1.5.3 targets on Hopper too).</summary>
+    public static string CompilePtx<TScore, TMask>(int maxDim = 64, bool shuffle = true)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+    {
+        using var context = Context.Create(b => b.EnableAlgorithms());
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80),
+            CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethod<TScore, TMask>(maxDim, shuffle));
+        var compiled = (PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
+        return compiled.PTXAssembly;
+    }
+
+    /// <summary>OpenCL C of the kernel, for an OpenCL 2.0 device with or without sub-groups.</summary>
+    public static string CompileOpenCL<TScore, TMask>(int maxDim = 64, bool subGroups = false)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+    {
+        using var context = Context.Create(b => b.EnableAlgorithms());
+        var caps = new CLCapabilityContext(false, false, false, subGroups, false);
+        using var backend = new CLBackend(context, caps, CLDeviceVendor.Other, CLCVersion.CL20);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethod<TScore, TMask>(maxDim, subGroups));
+        var compiled = (CLCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
+        return compiled.Source;
+    }
+
+    private static System.Reflection.MethodInfo KernelMethod<TScore, TMask>(int maxDim, bool shuffle)
+    {
+        Type tile = maxDim <= 64 ? typeof(GpuTile64) : maxDim <= 128 ? typeof(GpuTile128) : typeof(GpuTile256);
+        Type reduce = shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction);
+        return typeof(FlashAttentionIlgpu).GetMethod(nameof(FlashAttentionIlgpu.ForwardKernel))!
+            .MakeGenericMethod(typeof(TScore), typeof(TMask), tile, reduce);
+    }
+}

@@ -12,5 +12,5 @@ namespace Managed.Tests.Generators;
 public sealed record CaseLimits(int MaxSeq, int MaxBatch, int MaxHeads, long Budget)
 {
     /// <summary>The host SIMD backend's limits: a few ms of reference work per case.</summary>
-    public static CaseLimits Host { get; } = new(200, 3, 8, 3_000_000);
+    public static CaseLimits Host { get; } = new(200, 3, 8, 8_000_000);
 }

@@ -5,6 +5,7 @@ using Managed.Kernels;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
+using Xunit;
 using Xunit.Sdk;
 
 namespace Managed.Tests.Kernels;
@@ -53,6 +54,20 @@ public abstract partial class AttentionPropertiesBase
             Tolerance.Kernel.AssertClose(result.Output, output, "output", context);
             Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", context);
         });
+
+    /// <summary>
+    /// Smallest case of the property above: causal, top-left, seqQ = seqK = 2, D = 1, and a NaN
+    /// in V[1]. Row 0 sees key 0 only, so its output is V[0] = 1 exactly.
+    /// </summary>
+    [Fact]
+    public void NanInValueOfMaskedKeyDoesNotLeak()
+    {
+        var shape = new AttentionShape(1, 1, 1, 2, 2, 1, 1);
+        var result = AttentionRun.Run(Backend, shape, [0.5f, 0.5f], [1f, 1f], [1f, float.NaN],
+            default(NoScore), default(CausalMask), new AttentionOptions { Alignment = QueryAlignment.TopLeft });
+        Assert.Equal(1f, result.Output[0]);
+        Assert.True(float.IsNaN(result.Output[1]));
+    }
 
     /// <summary>V with one NaN at a random (batch, kvHead, key, column) of the case.</summary>
     private static (float[] Value, int Batch, int KvHead, int Key, int Column) WithNanValue(AttentionCase c)

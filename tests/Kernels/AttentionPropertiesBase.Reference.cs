@@ -15,7 +15,7 @@ public abstract partial class AttentionPropertiesBase
     /// <summary>fp32 unit roundoff, 2^-24.</summary>
     private const double Unit = 5.960464477539063e-8;
 
-    [Property(MaxTest = 100)]
+    [Property(MaxTest = 200)]
     public Property KernelMatchesReferenceForEveryVariant() =>
         Prop.ForAll(Cases, c =>
         {

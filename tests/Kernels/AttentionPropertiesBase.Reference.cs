@@ -29,6 +29,32 @@ public abstract partial class AttentionPropertiesBase
             }
         });
 
+    /// <summary>
+    /// The registry fixes one parameter per modifier (ALiBi for 8 heads: exact power-of-two
+    /// slopes; soft-cap 30). Other parameters must match the reference too: ALiBi for
+    /// 3 * heads (slopes not powers of two) and caps from 2 to 1000, with Scale 4/sqrt(D) so
+    /// logits reach ~10 and the cap matters. Same tolerance as the registry property.
+    /// </summary>
+    [Property(MaxTest = 100)]
+    public Property OtherModifierParametersMatchReference() =>
+        Prop.ForAll(Cases, Gen.Elements(2f, 30f, 1000f).ToArbitrary(), (c, cap) =>
+        {
+            var options = c.Options with { Scale = 4f / MathF.Sqrt(c.Shape.HeadDim) };
+            bool causal = c.Variant % 2 == 1;
+            IAttentionVariant variant = (c.Variant / 2 % 2, causal) switch
+            {
+                (0, false) => new AttentionVariant<AlibiScore, NoMask>("alibi-3H", new(3 * c.Shape.Heads), default),
+                (0, true) => new AttentionVariant<AlibiScore, CausalMask>("alibi-3H-causal", new(3 * c.Shape.Heads), default),
+                (_, false) => new AttentionVariant<SoftcapScore, NoMask>($"softcap-{cap}", new(cap), default),
+                (_, true) => new AttentionVariant<SoftcapScore, CausalMask>($"softcap-{cap}-causal", new(cap), default),
+            };
+            var result = AttentionRun.Run(Backend, variant, c, options);
+            var (output, lse) = variant.Reference(c.Shape, c.Query, c.Key, c.Value, options);
+            var context = $"{variant.Name}: {c} scale={options.Scale:R}";
+            Tolerance.Kernel.AssertClose(result.Output, output, "output", context);
+            Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", context);
+        });
+
     [Property(MaxTest = 100)]
     public Property LogSumExpIsOptional() =>
         Prop.ForAll(Cases, c =>

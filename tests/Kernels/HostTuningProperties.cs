@@ -6,6 +6,7 @@ using Managed.Kernels.Backends;
 using Managed.Kernels.Simd;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
+using Xunit;
 
 namespace Managed.Tests.Kernels;
 
@@ -76,6 +77,24 @@ public sealed class HostTuningProperties
             bad.AssertRejected(c, variant, (q, k, v, o, l) =>
                 variant.Run(new HostBackend(tuning), s, q, k, v, o, l, c.Options));
         });
+
+    /// <summary>
+    /// Kernel-level effect of ALiBi's row form on long key tiles: 12 heads (slopes not powers
+    /// of two), decode-like Nq = 4, Nk = 4096, KeyTile 4096 (a legal tuning). The result may
+    /// not depend on the tile size, so it must match the reference as with KeyTile 64.
+    /// </summary>
+    [Fact]
+    public void AlibiWithLargestKeyTileMatchesReference()
+    {
+        var shape = new AttentionShape(1, 12, 12, 4, 4096, 64, 64);
+        var c = new AttentionCase(shape, QueryAlignment.BottomRight, 0, 12345);
+        var variant = new Managed.Kernels.Variants.AttentionVariant<Managed.Kernels.Variants.AlibiScore,
+            Managed.Kernels.Variants.CausalMask>("alibi-12-causal", new(12), default);
+        var result = AttentionRun.Run(new HostBackend(new FlashAttentionTuning { KeyTile = 4096 }), variant, c);
+        var (output, lse) = variant.Reference(shape, c.Query, c.Key, c.Value, c.Options);
+        Tolerance.Kernel.AssertClose(result.Output, output, "output", $"KeyTile 4096: {c}");
+        Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", $"KeyTile 4096: {c}");
+    }
 
     private static Managed.Kernels.Variants.IAttentionVariant VariantRegistry(AttentionCase c) =>
         Managed.Kernels.Variants.VariantRegistry.All[c.Variant];

@@ -7,8 +7,12 @@ namespace Managed.Cli;
 
 /// <summary>
 /// Every registered variant on one device against the fp64 reference, over a set of shapes.
-/// Pass rule per element: |out - ref| &lt;= atol + rtol |ref| (atol 1e-5, rtol 1e-4: fp32
-/// logits of these magnitudes carry ~1e-6 absolute error into O; see README).
+/// Pass rule per element: |out - ref| &lt;= atol + rtol |ref| + 2 u L max|v| with atol 1e-5,
+/// rtol 1e-4, u = 2^-24 and L = |lse_ref| + ln(seqK) + 20, a bound on the magnitude of every
+/// logit that carries weight in the row. Why the last term: a score modifier works in fp32
+/// (its contract), so a logit of magnitude L is known only to u L (ALiBi at 8192 keys reaches
+/// |s| = 4096, where one ulp is 4.9e-4); that error moves each p by a factor (1 +- u L) in
+/// any fp32 kernel, PyTorch's included. The log-sum-exp uses atol + rtol |ref|.
 /// </summary>
 internal static class CheckCommand
 {
@@ -34,7 +38,7 @@ internal static class CheckCommand
             var lse = new float[shape.LogSumExpLength];
             variant.Run(backend, shape, q, k, v, o, lse, opts);
             var (refO, refLse) = variant.Reference(shape, q, k, v, opts);
-            var (abs, rel, ok) = Compare(o, refO);
+            var (abs, rel, ok) = CompareOutput(o, refO, refLse, shape, v);
             var (absL, relL, okL) = Compare(lse, refLse);
             ok &= okL;
             abs = Math.Max(abs, absL);
@@ -64,6 +68,29 @@ internal static class CheckCommand
             maxAbs = Math.Max(maxAbs, err);
             if (Math.Abs(e) > Atol) maxRel = Math.Max(maxRel, err / Math.Abs(e));
             ok &= err <= Atol + Rtol * Math.Abs(e);
+        }
+        return (maxAbs, maxRel, ok);
+    }
+
+    /// <summary>Output rows with the logit-magnitude term of the pass rule (see the class).</summary>
+    public static (double Abs, double Rel, bool Ok) CompareOutput(ReadOnlySpan<float> actual,
+        ReadOnlySpan<double> expected, ReadOnlySpan<double> lse, AttentionShape shape, ReadOnlySpan<float> value)
+    {
+        const double u = 1.0 / (1 << 24);
+        double vmax = 0;
+        foreach (float x in value) vmax = Math.Max(vmax, Math.Abs(x));
+        double maxAbs = 0, maxRel = 0;
+        bool ok = actual.Length == expected.Length;
+        int dv = shape.ValueDim;
+        for (int i = 0; i < actual.Length && ok; i++)
+        {
+            double l = lse[i / dv];
+            double logit = double.IsInfinity(l) ? 0 : Math.Abs(l) + Math.Log(shape.SeqK) + 20;
+            double a = actual[i], e = expected[i], err = Math.Abs(a - e);
+            if (double.IsNaN(err)) { ok = false; continue; }
+            maxAbs = Math.Max(maxAbs, err);
+            if (Math.Abs(e) > Atol) maxRel = Math.Max(maxRel, err / Math.Abs(e));
+            ok &= err <= Atol + Rtol * Math.Abs(e) + 2 * u * logit * vmax;
         }
         return (maxAbs, maxRel, ok);
     }

@@ -31,7 +31,12 @@ public sealed class IlgpuBackend : IKernelBackend
         Accelerator = accelerator;
         Kind = kind;
         _tuning = tuning ?? FlashAttentionTuning.Default;
-        bool canShuffle = accelerator is not CLAccelerator cl || cl.Capabilities.SubGroups;
+        // ILGPU 1.5.3's OpenCL code generator maps warp shuffles only through a table keyed by
+        // vendor (Intel sub-group built-ins); for any other vendor, PoCL's CPU device included,
+        // it throws InvalidCodeGenerationException even when the device has sub-groups. Those
+        // devices get the shared-memory reduction.
+        bool canShuffle = accelerator is not CLAccelerator cl
+            || cl.Capabilities.SubGroups && cl.Vendor == CLDeviceVendor.Intel;
         _shuffle = _tuning.GpuReduction switch
         {
             GpuRowReduction.Shuffle => canShuffle ? true
@@ -47,8 +52,11 @@ public sealed class IlgpuBackend : IKernelBackend
     /// <inheritdoc/>
     public DeviceKind Kind { get; }
 
+    private string VendorNote => Accelerator is CLAccelerator cl
+        ? $", vendor {cl.Vendor}, {cl.CLStdVersion}, sub-groups {cl.Capabilities.SubGroups}" : "";
+
     /// <inheritdoc/>
-    public string Name => $"{Kind}: {Accelerator.Name} (row reduction: {(_shuffle ? "warp shuffle" : "shared memory")})";
+    public string Name => $"{Kind}: {Accelerator.Name}{VendorNote} (row reduction: {(_shuffle ? "warp shuffle" : "shared memory")})";
 
     /// <summary>Opens a CUDA or OpenCL GPU if one is present, else null.</summary>
     public static IlgpuBackend? TryOpenGpu(FlashAttentionTuning? tuning = null)
@@ -139,8 +147,9 @@ public sealed class IlgpuBackend : IKernelBackend
         CheckDims(shape);
         ObjectDisposedException.ThrowIf(_disposed, this);
         int dim = Math.Max(shape.HeadDim, shape.ValueDim);
-        if (dim <= 64) Launch<TScore, TMask, GpuTile64>(shape, query, key, value, output, logSumExp, score, mask, options);
-        else if (dim <= 128) Launch<TScore, TMask, GpuTile128>(shape, query, key, value, output, logSumExp, score, mask, options);
+        // Register-tiled kernel up to 128 dims; the general tile kernel above that.
+        if (dim <= 64) LaunchFast<TScore, TMask, FastColumns64>(shape, query, key, value, output, logSumExp, score, mask, options);
+        else if (dim <= 128) LaunchFast<TScore, TMask, FastColumns128>(shape, query, key, value, output, logSumExp, score, mask, options);
         else Launch<TScore, TMask, GpuTile256>(shape, query, key, value, output, logSumExp, score, mask, options);
     }
 
@@ -171,26 +180,54 @@ public sealed class IlgpuBackend : IKernelBackend
         int threads = TTile.BlockQ / TTile.RowsPerThread * (TTile.BlockK / TTile.KeysPerThread);
         var config = new KernelConfig(s.Batch * s.Heads * queryTiles, threads);
         if (_shuffle)
-            Kernel<TScore, TMask, TTile, ShuffleReduction>()(config, q, k, v, o, lse, p, score, mask);
+            Kernel<TScore, TMask, ShuffleReduction>(FlashAttentionIlgpu.ForwardKernel<TScore, TMask, TTile, ShuffleReduction>,
+                typeof((TScore, TMask, TTile, ShuffleReduction)))(config, q, k, v, o, lse, p, score, mask);
         else
-            Kernel<TScore, TMask, TTile, SharedMemoryReduction>()(config, q, k, v, o, lse, p, score, mask);
+            Kernel<TScore, TMask, SharedMemoryReduction>(FlashAttentionIlgpu.ForwardKernel<TScore, TMask, TTile, SharedMemoryReduction>,
+                typeof((TScore, TMask, TTile, SharedMemoryReduction)))(config, q, k, v, o, lse, p, score, mask);
+    }
+
+    private void LaunchFast<TScore, TMask, TCols>(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
+        ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, TScore score, TMask mask,
+        AttentionOptions options)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+        where TCols : struct, IFastColumns
+    {
+        const int bq = FlashAttentionIlgpuFast.BlockQ;
+        int queryTiles = (s.SeqQ + bq - 1) / bq;
+        var p = new GpuAttentionParams(s.Batch, s.Heads, s.KvHeads, s.SeqQ, s.SeqK, s.HeadDim,
+            s.ValueDim, s.GroupSize, s.QueryOffset(options.Alignment), queryTiles,
+            options.ScaleFor(s.HeadDim), lse.Length > 0 ? 1 : 0);
+        if (lse.Length == 0)
+        {
+            _dummyLse ??= Accelerator.Allocate1D<float>(1);
+            lse = _dummyLse.View;
+        }
+        var config = new KernelConfig(s.Batch * s.Heads * queryTiles, FlashAttentionIlgpuFast.Threads);
+        if (_shuffle)
+            Kernel<TScore, TMask, ShuffleReduction>(FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TCols, ShuffleReduction>,
+                typeof((TScore, TMask, TCols, ShuffleReduction)))(config, q, k, v, o, lse, p, score, mask);
+        else
+            Kernel<TScore, TMask, SharedMemoryReduction>(FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TCols, SharedMemoryReduction>,
+                typeof((TScore, TMask, TCols, SharedMemoryReduction)))(config, q, k, v, o, lse, p, score, mask);
     }
 
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, GpuAttentionParams, TScore, TMask> Kernel<TScore, TMask, TTile, TReduce>()
+        ArrayView<float>, GpuAttentionParams, TScore, TMask> Kernel<TScore, TMask, TReduce>(
+        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            GpuAttentionParams, TScore, TMask> method, Type key)
         where TScore : unmanaged, IScoreModifier
         where TMask : unmanaged, IMaskPredicate
-        where TTile : struct, IGpuTile
         where TReduce : struct, IRowReduction
     {
-        var key = typeof((TScore, TMask, TTile, TReduce));
         lock (_kernels)
         {
             if (!_kernels.TryGetValue(key, out var kernel))
             {
                 kernel = Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                     ArrayView<float>, ArrayView<float>, GpuAttentionParams, TScore, TMask>(
-                    FlashAttentionIlgpu.ForwardKernel<TScore, TMask, TTile, TReduce>);
+                    method);
                 _kernels.Add(key, kernel);
             }
             return (Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,

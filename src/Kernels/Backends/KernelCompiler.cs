@@ -24,7 +24,7 @@ public static class KernelCompiler
         where TScore : unmanaged, IScoreModifier
         where TMask : unmanaged, IMaskPredicate
     {
-        using var context = Context.Create(b => b.EnableAlgorithms());
+        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80),
             CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethod<TScore, TMask>(maxDim, shuffle));
@@ -37,7 +37,7 @@ public static class KernelCompiler
         where TScore : unmanaged, IScoreModifier
         where TMask : unmanaged, IMaskPredicate
     {
-        using var context = Context.Create(b => b.EnableAlgorithms());
+        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         var caps = new CLCapabilityContext(false, false, false, subGroups, false);
         using var backend = new CLBackend(context, caps, CLDeviceVendor.Other, CLCVersion.CL20);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethod<TScore, TMask>(maxDim, subGroups));
@@ -47,9 +47,13 @@ public static class KernelCompiler
 
     private static System.Reflection.MethodInfo KernelMethod<TScore, TMask>(int maxDim, bool shuffle)
     {
-        Type tile = maxDim <= 64 ? typeof(GpuTile64) : maxDim <= 128 ? typeof(GpuTile128) : typeof(GpuTile256);
+        // The same choice as IlgpuBackend: register-tiled up to 128 dims, general tiles above.
         Type reduce = shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction);
-        return typeof(FlashAttentionIlgpu).GetMethod(nameof(FlashAttentionIlgpu.ForwardKernel))!
-            .MakeGenericMethod(typeof(TScore), typeof(TMask), tile, reduce);
+        if (maxDim > 128)
+            return typeof(FlashAttentionIlgpu).GetMethod(nameof(FlashAttentionIlgpu.ForwardKernel))!
+                .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(GpuTile256), reduce);
+        Type cols = maxDim <= 64 ? typeof(FastColumns64) : typeof(FastColumns128);
+        return typeof(FlashAttentionIlgpuFast).GetMethod(nameof(FlashAttentionIlgpuFast.ForwardKernel))!
+            .MakeGenericMethod(typeof(TScore), typeof(TMask), cols, reduce);
     }
 }

@@ -72,3 +72,20 @@ internal readonly struct SharedMemoryReduction : IRowReduction
 internal readonly record struct GpuAttentionParams(
     int Batch, int Heads, int KvHeads, int SeqQ, int SeqK, int HeadDim, int ValueDim,
     int GroupSize, int QueryOffset, int QueryTiles, float Scale, int HasLogSumExp);
+
+/// <summary>Output columns per thread of the register-tiled kernel: 8 (dims &lt;= 64) or 16
+/// (dims &lt;= 128). A compile-time constant, so the unused half of the tile is removed.</summary>
+internal interface IFastColumns
+{
+    static abstract bool Wide { get; }
+}
+
+internal readonly struct FastColumns64 : IFastColumns
+{
+    public static bool Wide => false;
+}
+
+internal readonly struct FastColumns128 : IFastColumns
+{
+    public static bool Wide => true;
+}

@@ -24,7 +24,7 @@ public sealed class MaskClassifyProperties
     /// Query positions may be negative (bottom-right alignment with seqQ &gt; seqK); tiles of
     /// 1..80 rows and keys, so single rows/keys, diagonal-crossing and far-off tiles all occur.
     /// </summary>
-    private static Arbitrary<Tile> Tiles { get; } =
+    internal static Arbitrary<Tile> Tiles { get; } =
         (from batch in Gen.Choose(0, 3)
          from head in Gen.Choose(0, 7)
          from q0 in Gen.Choose(-100, 300)
@@ -61,7 +61,7 @@ public sealed class MaskClassifyProperties
             Assert.True(kind == expected, $"{kind}, expected {expected} for {t}");
         });
 
-    private static void AssertAgrees<TMask>(TMask mask, Tile t) where TMask : unmanaged, IMaskPredicate
+    internal static void AssertAgrees<TMask>(TMask mask, Tile t) where TMask : unmanaged, IMaskPredicate
     {
         var kind = mask.Classify(t.Batch, t.Head, t.Q0, t.Q1, t.K0, t.K1);
         var (any, all) = Scan(mask, t);
@@ -69,7 +69,7 @@ public sealed class MaskClassifyProperties
         Assert.False(kind == TileKind.Full && !all, $"{typeof(TMask).Name}: Full tile {t} holds a masked pair");
     }
 
-    private static (bool Any, bool All) Scan<TMask>(TMask mask, Tile t) where TMask : unmanaged, IMaskPredicate
+    internal static (bool Any, bool All) Scan<TMask>(TMask mask, Tile t) where TMask : unmanaged, IMaskPredicate
     {
         bool any = false, all = true;
         for (int q = t.Q0; q < t.Q1; q++)

@@ -1,0 +1,78 @@
+using System.Runtime.CompilerServices;
+
+namespace Managed.Kernels.Variants;
+
+/// <summary>
+/// Intersection of two masks (FlexAttention's and_masks): A(q, k) and B(q, k). Classify:
+/// Empty if either is Empty, Full if both are Full, else Partial (sound; not tight when two
+/// Partial tiles happen to be disjoint).
+/// </summary>
+public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate
+    where TA : unmanaged, IMaskPredicate
+    where TB : unmanaged, IMaskPredicate
+{
+    private readonly TA _a = a;
+    private readonly TB _b = b;
+
+    /// <summary>A(q, k) and B(q, k)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(int batch, int head, int q, int k) =>
+        _a.Allows(batch, head, q, k) && _b.Allows(batch, head, q, k);
+
+    /// <summary>Empty if either is Empty; Full if both are Full.</summary>
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1)
+    {
+        var ka = _a.Classify(batch, head, q0, q1, k0, k1);
+        if (ka == TileKind.Empty) return TileKind.Empty;
+        var kb = _b.Classify(batch, head, q0, q1, k0, k1);
+        if (kb == TileKind.Empty) return TileKind.Empty;
+        return ka == TileKind.Full && kb == TileKind.Full ? TileKind.Full : TileKind.Partial;
+    }
+}
+
+/// <summary>
+/// Union of two masks (FlexAttention's or_masks): A(q, k) or B(q, k). Classify: Full if
+/// either is Full, Empty if both are Empty, else Partial.
+/// </summary>
+public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate
+    where TA : unmanaged, IMaskPredicate
+    where TB : unmanaged, IMaskPredicate
+{
+    private readonly TA _a = a;
+    private readonly TB _b = b;
+
+    /// <summary>A(q, k) or B(q, k)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(int batch, int head, int q, int k) =>
+        _a.Allows(batch, head, q, k) || _b.Allows(batch, head, q, k);
+
+    /// <summary>Full if either is Full; Empty if both are Empty.</summary>
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1)
+    {
+        var ka = _a.Classify(batch, head, q0, q1, k0, k1);
+        if (ka == TileKind.Full) return TileKind.Full;
+        var kb = _b.Classify(batch, head, q0, q1, k0, k1);
+        if (kb == TileKind.Full) return TileKind.Full;
+        return ka == TileKind.Empty && kb == TileKind.Empty ? TileKind.Empty : TileKind.Partial;
+    }
+}
+
+/// <summary>Complement of a mask: not M(q, k). Classify swaps Empty and Full; Partial stays.</summary>
+public readonly struct Not<T>(T mask) : IMaskPredicate
+    where T : unmanaged, IMaskPredicate
+{
+    private readonly T _mask = mask;
+
+    /// <summary>not M(q, k)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(int batch, int head, int q, int k) => !_mask.Allows(batch, head, q, k);
+
+    /// <summary>Empty &lt;-&gt; Full, Partial unchanged.</summary>
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1) =>
+        _mask.Classify(batch, head, q0, q1, k0, k1) switch
+        {
+            TileKind.Empty => TileKind.Full,
+            TileKind.Full => TileKind.Empty,
+            _ => TileKind.Partial,
+        };
+}

@@ -1,0 +1,60 @@
+namespace Managed.Kernels.Variants;
+
+/// <summary>
+/// Tile classification for masks on a row-major token grid, built from per-axis windows.
+/// A contiguous token range lies inside its bounding box (per axis an index interval; once an
+/// outer axis spans two values the inner axes span their whole extent). A pair is allowed iff
+/// every axis allows its projection, so: Empty if some axis allows no pair of the two boxes,
+/// Full if every axis allows every pair of the boxes (Full on a superset holds on the subset).
+/// </summary>
+internal static class GridTiles
+{
+    /// <summary>
+    /// Class of [ia, ib] x [ja, jb] (inclusive, inside the axis) on one axis. Empty when
+    /// [ja, jb] misses the hull of the windows: min Lo and max Hi over the range are reached at
+    /// its first and last Dilation indices, since Lo and Hi grow within each residue class.
+    /// Full, for dilation 1, when the window of every index covers [ja, jb]:
+    /// Lo(ib) &lt;= ja and Hi(ia) &gt;= jb.
+    /// </summary>
+    public static TileKind Axis<T>(T axis, int ia, int ib, int ja, int jb)
+        where T : unmanaged, IAxisWindow
+    {
+        int d = axis.Dilation, m = MaskMath.Min(d, ib - ia + 1);
+        int minLo = int.MaxValue, maxHi = int.MinValue;
+        for (int t = 0; t < m; t++)
+        {
+            minLo = MaskMath.Min(minLo, axis.Lo(ia + t));
+            maxHi = MaskMath.Max(maxHi, axis.Hi(ib - t));
+        }
+        if (jb < minLo || ja > maxHi) return TileKind.Empty;
+        if (d == 1) return axis.Lo(ib) <= ja && axis.Hi(ia) >= jb ? TileKind.Full : TileKind.Partial;
+        if (ia == ib && ja == jb) return axis.Allows(ia, ja) ? TileKind.Full : TileKind.Empty;
+        return TileKind.Partial;
+    }
+
+    /// <summary>Meet of two axis classes: Empty wins, Full needs both Full.</summary>
+    public static TileKind Meet(TileKind a, TileKind b) =>
+        a == TileKind.Empty || b == TileKind.Empty ? TileKind.Empty
+        : a == TileKind.Full && b == TileKind.Full ? TileKind.Full : TileKind.Partial;
+
+    /// <summary>
+    /// Clips [t0, t1) to [0, count): inclusive bounds, or first &gt; last when nothing is left.
+    /// <paramref name="clipped"/> is true when part of the range fell outside.
+    /// </summary>
+    public static void Clip(int t0, int t1, int count, out int first, out int last, out bool clipped)
+    {
+        first = MaskMath.Max(t0, 0);
+        last = MaskMath.Min(t1, count) - 1;
+        clipped = t0 < 0 || t1 > count;
+    }
+
+    /// <summary>Bounding box, on a (rows, width) grid, of the inclusive token range [a, b].</summary>
+    public static void Box2(int a, int b, int width, out int ya, out int yb, out int xa, out int xb)
+    {
+        ya = a / width;
+        yb = b / width;
+        bool oneRow = ya == yb;
+        xa = oneRow ? a % width : 0;
+        xb = oneRow ? b % width : width - 1;
+    }
+}

@@ -31,7 +31,7 @@ internal static class DevicesCommand
             where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate
         {
             foreach (int dim in new[] { 64, 128, 256 })
-                File.WriteAllText(Path.Combine(dir, $"{name}-d{dim}.ptx"), KernelCompiler.CompilePtx<TScore, TMask>(dim));
+                File.WriteAllText(Path.Combine(dir, $"{string.Concat(name.Select(ch => char.IsLetterOrDigit(ch) || ch == '-' ? ch : '_'))}-d{dim}.ptx"), KernelCompiler.CompilePtx<TScore, TMask>(dim));
         }
     }
 }

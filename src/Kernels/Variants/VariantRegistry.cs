@@ -41,7 +41,7 @@ public static class VariantRegistry
         new AttentionVariant<NoScore, RadialMask>("radial-8x16-w8", default, new(8, 16, 8)),
         new AttentionVariant<NoScore, PowerAttentionMask>("power-b8-local2", default, new(8, 2)),
         new AttentionVariant<NoScore, StridedShardMask>("s2-stride4-local16", default, new(4, 16)),
-        new AttentionVariant<NoScore, MoaMask>("moa-s2-w8/16/32/64", default, new(2, 8, 16, 32, 64)),
+        new AttentionVariant<NoScore, MoaMask>("moa-s2-w8-16-32-64", default, new(2, 8, 16, 32, 64)),
         new AttentionVariant<NoScore, DuoAttentionMask>("duo-0xA5-s4-w16", default, new(0xA5, 4, 16)),
         // Score modifiers (TemperatureScores.cs, CalibrationScores.cs).
         new AttentionVariant<TemperatureScore, NoMask>("temperature-0.5", new(0.5f), default),

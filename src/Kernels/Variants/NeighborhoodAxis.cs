@@ -46,7 +46,7 @@ internal interface IAxisWindow
 public readonly struct NeighborhoodAxis : IAxisWindow
 {
     private readonly int _extent, _kernel, _dilation, _stride;
-    private readonly bool _causal;
+    private readonly int _causal; // 0/1: bool is not blittable, and ILGPU passes masks by value
 
     /// <summary>An axis of <paramref name="extent"/> indices with kernel size
     /// <paramref name="kernel"/> (NATTEN requires it odd; any &gt;= 1 works here),
@@ -57,7 +57,7 @@ public readonly struct NeighborhoodAxis : IAxisWindow
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernel);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dilation);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride);
-        (_extent, _kernel, _dilation, _causal, _stride) = (extent, kernel, dilation, causal, stride);
+        (_extent, _kernel, _dilation, _causal, _stride) = (extent, kernel, dilation, causal ? 1 : 0, stride);
     }
 
     /// <summary>L: number of indices on the axis.</summary>
@@ -73,7 +73,7 @@ public readonly struct NeighborhoodAxis : IAxisWindow
     public int Stride => _stride;
 
     /// <summary>Causal axis: keys at or before the query only.</summary>
-    public bool IsCausal => _causal;
+    public bool IsCausal => _causal != 0;
 
     /// <summary>r + d w: the first index of i's window.</summary>
     public int Lo(int i) => i % _dilation + _dilation * Start(i);
@@ -82,7 +82,7 @@ public readonly struct NeighborhoodAxis : IAxisWindow
     public int Hi(int i)
     {
         int r = i % _dilation, g = i / _dilation;
-        int end = _causal ? g : MaskMath.Min(Start(i) + _kernel, GroupLength(r)) - 1;
+        int end = _causal != 0 ? g : MaskMath.Min(Start(i) + _kernel, GroupLength(r)) - 1;
         return r + _dilation * end;
     }
 
@@ -94,7 +94,7 @@ public readonly struct NeighborhoodAxis : IAxisWindow
     private int Start(int i)
     {
         int r = i % _dilation, g = i / _dilation;
-        if (_causal) return MaskMath.Max(0, g - _kernel + 1);
+        if (_causal != 0) return MaskMath.Max(0, g - _kernel + 1);
         int length = GroupLength(r);
         int leader = MaskMath.Min(g / _stride * _stride + _stride / 2, length - 1);
         return MaskMath.Max(0, MaskMath.Min(leader - _kernel / 2, length - _kernel));

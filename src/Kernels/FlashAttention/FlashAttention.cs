@@ -6,7 +6,15 @@ namespace Managed.Kernels;
 /// Exact softmax attention, tiled with an online softmax (FlashAttention), generic over a score
 /// modifier and a mask predicate. O[b,h,i] = sum_k softmax_k(mod(scale q_i.k_k)) v_k over the
 /// keys the mask allows; rows with no allowed key give O = 0 and log-sum-exp = -infinity.
-/// NaN or infinity in Q, K or V propagates (IEEE arithmetic) into the rows that see it.
+/// <para>
+/// Non-finite inputs: NaN or infinity in Q, K or V is not masked away: it propagates (IEEE
+/// arithmetic) into a row that attends to it, and may reach rows of the same query tile whose
+/// mask disallows that key when the key's tile is only partially masked for that query tile
+/// (a masked weight is 0, and 0 * NaN = NaN, as in FlashAttention-2 and PyTorch's SDPA).
+/// Keys in tiles the mask classifies Empty for a query tile are never read for that tile, and
+/// keys at index &gt;= seqK are never read. Tiles are those of the backend: QueryTile x KeyTile
+/// of <see cref="FlashAttentionTuning"/> on the host, the kernel's fixed tiles on ILGPU devices.
+/// </para>
 /// </summary>
 public static partial class FlashAttention
 {

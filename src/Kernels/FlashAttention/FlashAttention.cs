@@ -37,11 +37,7 @@ public static partial class FlashAttention
         ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         tuning.ValidateCpu();
-        if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value))
-            throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
-        if (!logSumExp.IsEmpty && (logSumExp.Overlaps(query) || logSumExp.Overlaps(key)
-            || logSumExp.Overlaps(value) || logSumExp.Overlaps(output)))
-            throw new ArgumentException("logSumExp must not overlap the other tensors.", nameof(logSumExp));
+        ValidateNoOverlap(query, key, value, output, logSumExp);
         ForwardCpu(shape, query, key, value, output, logSumExp, score, mask, options, tuning);
     }
 
@@ -54,6 +50,22 @@ public static partial class FlashAttention
             Forward(shape, query, key, value, output, default, default(NoScore), default(CausalMask), options);
         else
             Forward(shape, query, key, value, output, default, default(NoScore), default(NoMask), options);
+    }
+
+    /// <summary>
+    /// Throws when an output span overlaps an input or the other output; shared by every
+    /// backend's span entry point, so all reject the same calls.
+    /// </summary>
+    /// <exception cref="ArgumentException">output overlaps query, key or value, or logSumExp
+    /// (when not empty) overlaps any other tensor.</exception>
+    public static void ValidateNoOverlap(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, ReadOnlySpan<float> output, ReadOnlySpan<float> logSumExp)
+    {
+        if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value))
+            throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
+        if (!logSumExp.IsEmpty && (logSumExp.Overlaps(query) || logSumExp.Overlaps(key)
+            || logSumExp.Overlaps(value) || logSumExp.Overlaps(output)))
+            throw new ArgumentException("logSumExp must not overlap the other tensors.", nameof(logSumExp));
     }
 
     /// <summary>Validates every length of a call against its shape; shared by all backends.</summary>

@@ -1,5 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
+using Managed.Kernels;
 using Managed.Kernels.Backends;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
@@ -20,6 +21,12 @@ public abstract partial class AttentionPropertiesBase
 
     /// <summary>Size limits of the generated cases; override with smaller ones for slow backends.</summary>
     protected virtual CaseLimits Limits => CaseLimits.Host;
+
+    /// <summary>
+    /// (query rows, keys) per tile of the backend's kernel on <paramref name="shape"/>: the
+    /// NaN contract is stated per tile, so its properties need the backend's tiling.
+    /// </summary>
+    protected abstract (int QueryTile, int KeyTile) TileSizes(AttentionShape shape);
 
     /// <summary>Largest seqQ and seqK of a case.</summary>
     protected int MaxSeq => Limits.MaxSeq;

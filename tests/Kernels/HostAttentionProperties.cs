@@ -1,3 +1,4 @@
+using Managed.Kernels;
 using Managed.Kernels.Backends;
 using Xunit;
 
@@ -27,4 +28,8 @@ public sealed class HostAttentionProperties(HostBackendFixture fixture) : Attent
 {
     /// <inheritdoc/>
     protected override IKernelBackend Backend => fixture.Backend;
+
+    /// <summary>The default tuning's tiles (QueryTile 32, KeyTile 64).</summary>
+    protected override (int QueryTile, int KeyTile) TileSizes(AttentionShape shape) =>
+        (FlashAttentionTuning.Default.QueryTile, FlashAttentionTuning.Default.KeyTile);
 }

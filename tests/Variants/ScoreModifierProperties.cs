@@ -79,9 +79,24 @@ public sealed class ScoreModifierProperties
             });
 
     /// <summary>
-    /// Soft-capping: Apply uses MathF.Tanh, ApplyRow TensorPrimitives.Tanh. Both should be
-    /// within about an ulp of tanh, so they may differ by a few ulps of the result:
-    /// 4 u |cap tanh(s / cap)|.
+    /// Stronger than the two above: ApplyRow performs per element exactly Apply's float
+    /// operations (int k - q to float, times the slope, plus s), so the two agree bit for bit,
+    /// on rows up to the largest key tile and for any head count.
+    /// </summary>
+    [Property(MaxTest = 100)]
+    public Property AlibiRowEqualsApplyBitForBit() =>
+        Prop.ForAll(Rows, Gen.Choose(1, 64).ToArbitrary(), Gen.Choose(0, 4096).ToArbitrary(),
+            (r, heads, length) =>
+            {
+                var alibi = new AlibiScore(heads);
+                var row = r with { Head = r.Head % heads, Length = length };
+                AssertRowEqualsApply(alibi, row, (_, _) => 0, $"heads={heads} {row}");
+            });
+
+    /// <summary>
+    /// Soft-capping: Apply uses MathF.Tanh, ApplyRow VectorMath's tanh (double lanes, rounded
+    /// once). Both are within about an ulp or two of tanh (glibc's tanhf: up to 2 ulps), so they
+    /// may differ by a few ulps of the result: 4 u |cap tanh(s / cap)|.
     /// </summary>
     [Property(MaxTest = 200)]
     public Property SoftcapRowEqualsApply() =>

@@ -6,7 +6,15 @@ namespace Managed.Kernels;
 /// Exact softmax attention, tiled with an online softmax (FlashAttention), generic over a score
 /// modifier and a mask predicate. O[b,h,i] = sum_k softmax_k(mod(scale q_i.k_k)) v_k over the
 /// keys the mask allows; rows with no allowed key give O = 0 and log-sum-exp = -infinity.
-/// NaN or infinity in Q, K or V propagates (IEEE arithmetic) into the rows that see it.
+/// <para>
+/// Non-finite inputs: NaN or infinity in Q, K or V is not masked away: it propagates (IEEE
+/// arithmetic) into a row that attends to it, and may reach rows of the same query tile whose
+/// mask disallows that key when the key's tile is only partially masked for that query tile
+/// (a masked weight is 0, and 0 * NaN = NaN, as in FlashAttention-2 and PyTorch's SDPA).
+/// Keys in tiles the mask classifies Empty for a query tile are never read for that tile, and
+/// keys at index &gt;= seqK are never read. Tiles are those of the backend: QueryTile x KeyTile
+/// of <see cref="FlashAttentionTuning"/> on the host, the kernel's fixed tiles on ILGPU devices.
+/// </para>
 /// </summary>
 public static partial class FlashAttention
 {
@@ -29,11 +37,7 @@ public static partial class FlashAttention
         ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         tuning.ValidateCpu();
-        if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value))
-            throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
-        if (!logSumExp.IsEmpty && (logSumExp.Overlaps(query) || logSumExp.Overlaps(key)
-            || logSumExp.Overlaps(value) || logSumExp.Overlaps(output)))
-            throw new ArgumentException("logSumExp must not overlap the other tensors.", nameof(logSumExp));
+        ValidateNoOverlap(query, key, value, output, logSumExp);
         ForwardCpu(shape, query, key, value, output, logSumExp, score, mask, options, tuning);
     }
 
@@ -46,6 +50,22 @@ public static partial class FlashAttention
             Forward(shape, query, key, value, output, default, default(NoScore), default(CausalMask), options);
         else
             Forward(shape, query, key, value, output, default, default(NoScore), default(NoMask), options);
+    }
+
+    /// <summary>
+    /// Throws when an output span overlaps an input or the other output; shared by every
+    /// backend's span entry point, so all reject the same calls.
+    /// </summary>
+    /// <exception cref="ArgumentException">output overlaps query, key or value, or logSumExp
+    /// (when not empty) overlaps any other tensor.</exception>
+    public static void ValidateNoOverlap(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, ReadOnlySpan<float> output, ReadOnlySpan<float> logSumExp)
+    {
+        if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value))
+            throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
+        if (!logSumExp.IsEmpty && (logSumExp.Overlaps(query) || logSumExp.Overlaps(key)
+            || logSumExp.Overlaps(value) || logSumExp.Overlaps(output)))
+            throw new ArgumentException("logSumExp must not overlap the other tensors.", nameof(logSumExp));
     }
 
     /// <summary>Validates every length of a call against its shape; shared by all backends.</summary>

@@ -1,6 +1,6 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Managed.Kernels.Simd;
 
 namespace Managed.Kernels.Variants;
 
@@ -38,20 +38,35 @@ public readonly struct AlibiScore : IScoreModifier
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Apply(float score, int batch, int head, int q, int k) => score + Slope(head) * (k - q);
 
-    /// <summary>Row form: the slope is computed once, the bias added with SIMD.</summary>
+    /// <summary>
+    /// Row form: per element the same float operations as <see cref="Apply"/> (the int k - q
+    /// converted to float, times the slope, plus s; no FMA), so both agree bit for bit. The
+    /// bias is recomputed per lane, never accumulated: a running sum drifts over long rows.
+    /// </summary>
     public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0)
     {
         float slope = Slope(head);
         int j = 0;
+        // (k0 + j) - q and (k0 - q) + j are the same int, wraparound included.
+        int first = k0 - q;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var m = Vector512.Create(slope);
+            for (; j <= scores.Length - Vector512<float>.Count; j += Vector512<float>.Count)
+            {
+                var distance = Vector512.Create(first + j) + Vector512<int>.Indices;
+                var s = Vector512.Create((ReadOnlySpan<float>)scores.Slice(j));
+                (s + Vector512.ConvertToSingle(distance) * m).CopyTo(scores.Slice(j));
+            }
+        }
         if (Vector256.IsHardwareAccelerated)
         {
-            var step = Vector256.Create(Vector256<float>.Count * slope);
-            var bias = (Vector256.Create((float)(k0 - q)) + Vector256<float>.Indices) * slope;
+            var m = Vector256.Create(slope);
             for (; j <= scores.Length - Vector256<float>.Count; j += Vector256<float>.Count)
             {
+                var distance = Vector256.Create(first + j) + Vector256<int>.Indices;
                 var s = Vector256.Create((ReadOnlySpan<float>)scores.Slice(j));
-                (s + bias).CopyTo(scores.Slice(j));
-                bias += step;
+                (s + Vector256.ConvertToSingle(distance) * m).CopyTo(scores.Slice(j));
             }
         }
         for (; j < scores.Length; j++) scores[j] += slope * (k0 + j - q);
@@ -79,11 +94,12 @@ public readonly struct SoftcapScore : IScoreModifier
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Apply(float score, int batch, int head, int q, int k) => _cap * MathF.Tanh(score * _inverse);
 
-    /// <summary>Row form through TensorPrimitives.</summary>
-    public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0)
-    {
-        TensorPrimitives.Multiply(scores, _inverse, scores);
-        TensorPrimitives.Tanh(scores, scores);
-        TensorPrimitives.Multiply(scores, _cap, scores);
-    }
+    /// <summary>
+    /// Row form, one pass: the same float products as <see cref="Apply"/> around a vectorized
+    /// tanh that is correctly rounded but for rare double-rounding cases
+    /// (<see cref="VectorMath.Tanh(ReadOnlySpan{float}, Span{float})"/>; TensorPrimitives.Tanh
+    /// is hundreds of ulps off near 0).
+    /// </summary>
+    public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0) =>
+        VectorMath.ScaledTanh(scores, _inverse, _cap);
 }

@@ -114,6 +114,7 @@ public sealed class IlgpuBackend : IKernelBackend
     {
         FlashAttention.ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
+        FlashAttention.ValidateNoOverlap(query, key, value, output, logSumExp);
         CheckDims(shape);
         ObjectDisposedException.ThrowIf(_disposed, this);
         using var q = Accelerator.Allocate1D<float>(query.Length);

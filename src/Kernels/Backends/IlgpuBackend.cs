@@ -154,6 +154,12 @@ public sealed class IlgpuBackend : IKernelBackend
         else Launch<TScore, TMask, GpuTile256>(shape, query, key, value, output, logSumExp, score, mask, options);
     }
 
+    /// <summary>The (query, key) tile of the kernel that runs <paramref name="shape"/>.</summary>
+    internal static (int QueryTile, int KeyTile) TileSizes(AttentionShape shape) =>
+        Math.Max(shape.HeadDim, shape.ValueDim) <= 128
+            ? (FlashAttentionIlgpuFast.BlockQ, FlashAttentionIlgpuFast.BlockK)
+            : (GpuTile256.BlockQ, GpuTile256.BlockK);
+
     private static void CheckDims(AttentionShape shape)
     {
         if (shape.HeadDim > MaxHeadDim || shape.ValueDim > MaxHeadDim)

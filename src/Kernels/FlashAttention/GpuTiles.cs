@@ -20,26 +20,6 @@ internal interface IGpuTile
     static abstract int MaxDim { get; }
 }
 
-/// <summary>headDim, valueDim &lt;= 64: 64 query rows, 32 keys, 128 threads, ~35 KB shared.</summary>
-internal readonly struct GpuTile64 : IGpuTile
-{
-    public static int BlockQ => 64;
-    public static int BlockK => 32;
-    public static int RowsPerThread => 4;
-    public static int KeysPerThread => 4;
-    public static int MaxDim => 64;
-}
-
-/// <summary>headDim, valueDim &lt;= 128: 32 query rows, 32 keys, 64 threads, ~39 KB shared.</summary>
-internal readonly struct GpuTile128 : IGpuTile
-{
-    public static int BlockQ => 32;
-    public static int BlockK => 32;
-    public static int RowsPerThread => 4;
-    public static int KeysPerThread => 4;
-    public static int MaxDim => 128;
-}
-
 /// <summary>headDim, valueDim &lt;= 256: 16 query rows, 16 keys, 64 threads, ~36 KB shared.</summary>
 internal readonly struct GpuTile256 : IGpuTile
 {

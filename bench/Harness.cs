@@ -86,6 +86,26 @@ public static class Harness
         return 0;
     }
 
+    /// <summary>Runs one implementation in a loop (for perf): --loop N D causal|full impl seconds.
+    /// </summary>
+    public static int Loop(string[] args)
+    {
+        var c = new AttentionCase(1, 8, int.Parse(args[0]), int.Parse(args[1]), args[2] == "causal");
+        var impls = Implementation.For(c, Threads(args), Tuning(args));
+        var impl = impls.First(i => i.Name.StartsWith(args[3], StringComparison.OrdinalIgnoreCase));
+        var sw = Stopwatch.StartNew();
+        int runs = 0;
+        while (sw.Elapsed.TotalSeconds < double.Parse(args[4], CultureInfo.InvariantCulture))
+        {
+            impl.Run();
+            runs++;
+        }
+        Console.WriteLine($"{impl.Name} {c.Name}: {c.Flops * runs / sw.Elapsed.TotalSeconds / 1e9:F1}"
+            + " GFLOP/s");
+        impls.ForEach(i => i.Dispose());
+        return 0;
+    }
+
     /// <summary>Sweep of FlashAttentionTuning (QueryTile x KeyTile), written to TUNING.md.</summary>
     public static int Tune(string[] args)
     {

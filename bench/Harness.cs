@@ -39,7 +39,7 @@ public static class Harness
                         var diffs = Implementation.Verify(c, impls);
                         Console.WriteLine($"{c.Name}: outputs agree, max |diff| "
                             + string.Join(", ", diffs.Select(kv => $"{kv.Key} {kv.Value:E1}")));
-                        results.AddRange(Measure(c, impls, minRuns: 1, maxRuns: 1, seconds: 0));
+                        results.AddRange(Measure(c, impls, minRuns: 1, maxRuns: 1, seconds: 0, warmupSeconds: 0));
                     }
                     finally { impls.ForEach(i => i.Dispose()); }
                 }
@@ -62,7 +62,7 @@ public static class Harness
         var diffsByCase = new Dictionary<string, Dictionary<string, double>>();
         foreach (bool causal in new[] { false, true })
             foreach (int d in HeadDims)
-                foreach (int n in FullSeqLens)
+                foreach (int n in SeqLens(args))
                 {
                     var c = new AttentionCase(1, 8, n, d, causal);
                     var impls = Implementation.For(c, threads, tuning);
@@ -110,7 +110,7 @@ public static class Harness
     public static int Tune(string[] args)
     {
         int threads = Threads(args);
-        int[] queryTiles = [16, 32, 64, 128], keyTiles = [32, 64, 128, 256];
+        int[] queryTiles = [16, 32, 64], keyTiles = [64, 128, 256];
         var cases = new List<AttentionCase>();
         foreach (bool causal in new[] { false, true })
             foreach (int d in HeadDims)
@@ -129,7 +129,8 @@ public static class Harness
                 {
                     var o = new float[c.Q.Length]; // (batch, heads, seq, headDim)
                     var impl = new Implementation($"{bq}x{bk}", () => c.RunManaged(o, tuning), () => o);
-                    row.Add(Measure(c, [impl], minRuns: 5, maxRuns: 50, seconds: 0.4)[0].Gflops);
+                    row.Add(Measure(c, [impl], minRuns: 3, maxRuns: 30, seconds: 0.3, warmupSeconds: 0.3)[0]
+                        .Gflops);
                 }
                 table[(bq, bk)] = row;
                 Console.WriteLine($"QueryTile {bq,3} KeyTile {bk,3}: "
@@ -157,30 +158,46 @@ public static class Harness
     }
 
     /// <summary>
-    /// One warm-up run each, then round-robin timed runs: each implementation runs until it has
-    /// at least minRuns and about <paramref name="seconds"/> of samples (at most maxRuns).
+    /// Warm-up of each, then timed runs in 3 blocks per implementation: each implementation
+    /// gets at least minRuns and about <paramref name="seconds"/> of samples (at most maxRuns).
     /// </summary>
     public static List<Measurement> Measure(AttentionCase c, List<Implementation> impls,
-        int minRuns, int maxRuns, double seconds)
+        int minRuns, int maxRuns, double seconds, double warmupSeconds = 1.0)
     {
         var samples = impls.Select(_ => new List<double>()).ToArray();
         var want = new int[impls.Count];
         for (int i = 0; i < impls.Count; i++)
         {
-            double t = Time(impls[i].Run); // warm-up, also sizes the run count
+            // Warm-up for about warmupSeconds, so tiered compilation has promoted the kernels
+            // (30 calls, then a background tier-1 compile) before timing; sizes the run count.
+            double t = Time(impls[i].Run), spent = t;
+            while (spent < warmupSeconds)
+            {
+                t = Time(impls[i].Run);
+                spent += t;
+            }
             want[i] = (int)Math.Clamp(Math.Ceiling(seconds / t), minRuns, maxRuns);
         }
-        for (int round = 0; round < want.Max(); round++)
+        // Blocks of one implementation at a time, the sequence repeated: a burst of outside load
+        // hits every implementation, and one runtime's spinning worker threads (ORT spins after
+        // a run) have stopped before the next runtime's block starts.
+        for (int block = 0; block < Blocks; block++)
             for (int i = 0; i < impls.Count; i++)
-                if (round < want[i])
-                {
-                    // Let the other runtime's worker threads stop spinning before timing.
-                    Thread.Sleep(1);
-                    samples[i].Add(Time(impls[i].Run));
-                }
+            {
+                int runs = (want[i] + Blocks - 1) / Blocks;
+                if (block * runs >= want[i]) continue;
+                Thread.Sleep(SwitchPauseMs);
+                if (warmupSeconds > 0) impls[i].Run(); // untimed: wakes this runtime's threads
+                for (int r = 0; r < runs; r++) samples[i].Add(Time(impls[i].Run));
+            }
         return impls.Select((impl, i) => new Measurement(c, impl.Name, Median(samples[i]),
             samples[i].Min(), samples[i].Count)).ToList();
     }
+
+    private static readonly int SwitchPauseMs =
+        int.TryParse(Environment.GetEnvironmentVariable("BENCH_PAUSE_MS"), out int ms) ? ms : 50;
+
+    private const int Blocks = 3;
 
     private static double Time(Action run)
     {
@@ -203,6 +220,10 @@ public static class Harness
                 g.Select(r => $"{r.Impl}: {r.Gflops,7:F2} GFLOP/s")));
         return sb.ToString();
     }
+
+    /// <summary>--seq-lens 256,1024 restricts the full run (for trying the harness out).</summary>
+    private static int[] SeqLens(string[] args) =>
+        Option(args, "--seq-lens")?.Split(',').Select(int.Parse).ToArray() ?? FullSeqLens;
 
     private static int Threads(string[] args) =>
         int.TryParse(Option(args, "--threads"), out int t) ? t : Environment.ProcessorCount;

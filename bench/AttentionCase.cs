@@ -53,7 +53,8 @@ public sealed class AttentionCase
     public static float[] ToBsnh(float[] bnsh, AttentionCase c) => Permute(bnsh, c, toBsnh: true);
 
     /// <summary>(batch, seq, heads, headDim) to (batch, heads, seq, headDim).</summary>
-    public static float[] FromBsnh(float[] bsnh, AttentionCase c) => Permute(bsnh, c, toBsnh: false);
+    public static float[] FromBsnh(float[] bsnh, AttentionCase c) =>
+        Permute(bsnh, c, toBsnh: false);
 
     private static float[] Permute(float[] src, AttentionCase c, bool toBsnh)
     {

@@ -39,7 +39,8 @@ public static class Harness
                         var diffs = Implementation.Verify(c, impls);
                         Console.WriteLine($"{c.Name}: outputs agree, max |diff| "
                             + string.Join(", ", diffs.Select(kv => $"{kv.Key} {kv.Value:E1}")));
-                        results.AddRange(Measure(c, impls, minRuns: 1, maxRuns: 1, seconds: 0, warmupSeconds: 0));
+                        results.AddRange(Measure(c, impls, minRuns: 1, maxRuns: 1, seconds: 0,
+                            warmupSeconds: 0));
                     }
                     finally { impls.ForEach(i => i.Dispose()); }
                 }
@@ -72,7 +73,8 @@ public static class Harness
                         var m = Measure(c, impls, minRuns: 7, maxRuns: 200, seconds: 1.5);
                         results.AddRange(m);
                         Console.WriteLine($"{c.Name,-20} " + string.Join("  ",
-                            m.Select(r => $"{r.Impl}: {r.Gflops,6:F1}")) + $"  load {LoadAverage()}");
+                            m.Select(r => $"{r.Impl}: {r.Gflops,6:F1}"))
+                            + $"  load {LoadAverage()}");
                     }
                     finally { impls.ForEach(i => i.Dispose()); }
                 }
@@ -90,7 +92,8 @@ public static class Harness
     /// </summary>
     public static int Loop(string[] args)
     {
-        var c = new AttentionCase(1, 8, int.Parse(args[0]), int.Parse(args[1]), args[2] == "causal");
+        var c = new AttentionCase(1, 8, int.Parse(args[0]), int.Parse(args[1]),
+            args[2] == "causal");
         var impls = Implementation.For(c, Threads(args), Tuning(args));
         var impl = impls.First(i => i.Name.StartsWith(args[3], StringComparison.OrdinalIgnoreCase));
         var sw = Stopwatch.StartNew();
@@ -100,13 +103,14 @@ public static class Harness
             impl.Run();
             runs++;
         }
-        Console.WriteLine($"{impl.Name} {c.Name}: {c.Flops * runs / sw.Elapsed.TotalSeconds / 1e9:F1}"
-            + " GFLOP/s");
+        double gflops = c.Flops * runs / sw.Elapsed.TotalSeconds / 1e9;
+        Console.WriteLine($"{impl.Name} {c.Name}: {gflops:F1} GFLOP/s");
         impls.ForEach(i => i.Dispose());
         return 0;
     }
 
-    /// <summary>Sweep of FlashAttentionTuning (QueryTile x KeyTile), written to TUNING.md.</summary>
+    /// <summary>Sweep of FlashAttentionTuning (QueryTile x KeyTile), written to TUNING.md.
+    /// </summary>
     public static int Tune(string[] args)
     {
         int threads = Threads(args);
@@ -128,9 +132,10 @@ public static class Harness
                 foreach (var c in cases)
                 {
                     var o = new float[c.Q.Length]; // (batch, heads, seq, headDim)
-                    var impl = new Implementation($"{bq}x{bk}", () => c.RunManaged(o, tuning), () => o);
-                    row.Add(Measure(c, [impl], minRuns: 3, maxRuns: 30, seconds: 0.3, warmupSeconds: 0.3)[0]
-                        .Gflops);
+                    var impl = new Implementation($"{bq}x{bk}", () => c.RunManaged(o, tuning),
+                        () => o);
+                    row.Add(Measure(c, [impl], minRuns: 3, maxRuns: 30, seconds: 0.3,
+                        warmupSeconds: 0.3)[0].Gflops);
                 }
                 table[(bq, bk)] = row;
                 Console.WriteLine($"QueryTile {bq,3} KeyTile {bk,3}: "
@@ -144,7 +149,8 @@ public static class Harness
         sb.AppendLine().Append("| QueryTile x KeyTile |");
         foreach (var c in cases) sb.Append($" {c.Name} |");
         sb.AppendLine().Append("|---|").AppendLine(string.Concat(cases.Select(_ => "---:|")));
-        var best = Enumerable.Range(0, cases.Count).Select(i => table.Values.Max(r => r[i])).ToArray();
+        var best = Enumerable.Range(0, cases.Count).Select(i => table.Values.Max(r => r[i]))
+            .ToArray();
         foreach (var ((bq, bk), row) in table)
         {
             sb.Append($"| {bq} x {bk}{(bq == 32 && bk == 64 ? " (default)" : "")} |");
@@ -236,7 +242,8 @@ public static class Harness
         return t;
     }
 
-    private static string OutputDirectory(string[] args) => Option(args, "--out") ?? BenchDirectory();
+    private static string OutputDirectory(string[] args) =>
+        Option(args, "--out") ?? BenchDirectory();
 
     /// <summary>bench/ of the source tree (found from the working directory upwards).</summary>
     private static string BenchDirectory()
@@ -266,11 +273,13 @@ public static class Harness
     {
         try
         {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"));
+            var line = File.ReadLines("/proc/cpuinfo")
+                .FirstOrDefault(l => l.StartsWith("model name"));
             return line?.Split(':', 2)[1].Trim() ?? "unknown CPU";
         }
         catch (IOException) { return "unknown CPU"; }
     }
 
-    internal static string F(double x, string format) => x.ToString(format, CultureInfo.InvariantCulture);
+    internal static string F(double x, string format) =>
+        x.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -21,8 +21,8 @@ public sealed class Implementation(string name, Action run, Func<float[]> output
     /// <summary>The implementations of one case, all on <paramref name="threads"/> threads:
     /// ours first (the reference of the comparison), then ORT's two operators, then naive.
     /// </summary>
-    public static List<Implementation> For(AttentionCase c, int threads, FlashAttentionTuning tuning,
-        bool naive = true)
+    public static List<Implementation> For(AttentionCase c, int threads,
+        FlashAttentionTuning tuning, bool naive = true)
     {
         tuning = tuning with { MaxDegreeOfParallelism = threads };
         var ours = new float[c.Q.Length];      // (batch, heads, seq, headDim)
@@ -39,7 +39,8 @@ public sealed class Implementation(string name, Action run, Func<float[]> output
         if (naive)
         {
             var baseline = new float[c.Q.Length]; // (batch, heads, seq, headDim)
-            list.Add(new(Naive, () => NaiveAttention.Forward(c, baseline, threads), () => baseline));
+            list.Add(new(Naive, () => NaiveAttention.Forward(c, baseline, threads),
+                () => baseline));
         }
         return list;
     }

@@ -21,15 +21,16 @@ public static class NaiveAttention
             (bh, _, scores) =>
             {
                 long head = (long)bh * n * d;
-                ReadOnlySpan<float> q = c.Q.AsSpan((int)head, n * d), k = c.K.AsSpan((int)head, n * d),
-                    v = c.V.AsSpan((int)head, n * d);
+                ReadOnlySpan<float> q = c.Q.AsSpan((int)head, n * d),
+                    k = c.K.AsSpan((int)head, n * d), v = c.V.AsSpan((int)head, n * d);
                 Span<float> o = output.AsSpan((int)head, n * d);
                 for (int i = 0; i < n; i++)
                 {
                     int keys = c.Causal ? i + 1 : n;
                     Span<float> row = scores.AsSpan(i * n, keys);
                     ReadOnlySpan<float> qi = q.Slice(i * d, d);
-                    for (int j = 0; j < keys; j++) row[j] = TensorPrimitives.Dot(qi, k.Slice(j * d, d)) * scale;
+                    for (int j = 0; j < keys; j++)
+                        row[j] = TensorPrimitives.Dot(qi, k.Slice(j * d, d)) * scale;
                     TensorPrimitives.SoftMax(row, row);
                 }
                 for (int i = 0; i < n; i++)
@@ -38,7 +39,8 @@ public static class NaiveAttention
                     ReadOnlySpan<float> p = scores.AsSpan(i * n, keys);
                     Span<float> oi = o.Slice(i * d, d);
                     oi.Clear();
-                    for (int j = 0; j < keys; j++) TensorPrimitives.MultiplyAdd(v.Slice(j * d, d), p[j], oi, oi);
+                    for (int j = 0; j < keys; j++)
+                        TensorPrimitives.MultiplyAdd(v.Slice(j * d, d), p[j], oi, oi);
                 }
                 return scores;
             },

@@ -25,7 +25,8 @@ public static class PeakProbe
 
     public static Peak Measure(int threads, double seconds = 0.5)
     {
-        int bits = Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : 128;
+        int bits = Vector512.IsHardwareAccelerated ? 512
+            : Vector256.IsHardwareAccelerated ? 256 : 128;
         Run(1, 1 << 16, bits); // JIT and warm-up
         double one = Best(1, seconds, bits);
         double all = Best(threads, seconds, bits);
@@ -42,7 +43,8 @@ public static class PeakProbe
             double t = Run(threads, iterations, bits);
             if (t < 0.05) { iterations *= 2; continue; }
             // FLOP = threads x iterations x chains x lanes x 2
-            best = Math.Max(best, threads * (double)iterations * Chains * (bits / 32) * 2 / t / 1e9);
+            double flop = threads * (double)iterations * Chains * (bits / 32) * 2;
+            best = Math.Max(best, flop / t / 1e9);
         }
         return best;
     }
@@ -80,8 +82,9 @@ public static class PeakProbe
     {
         var m = Vector512.Create(0.999999f);
         var a = Vector512.Create(1e-7f);
-        Vector512<float> x0 = Vector512.Create(1f), x1 = x0 + a, x2 = x1 + a, x3 = x2 + a, x4 = x3 + a,
-            x5 = x4 + a, x6 = x5 + a, x7 = x6 + a, x8 = x7 + a, x9 = x8 + a, x10 = x9 + a, x11 = x10 + a;
+        Vector512<float> x0 = Vector512.Create(1f), x1 = x0 + a, x2 = x1 + a, x3 = x2 + a;
+        Vector512<float> x4 = x3 + a, x5 = x4 + a, x6 = x5 + a, x7 = x6 + a;
+        Vector512<float> x8 = x7 + a, x9 = x8 + a, x10 = x9 + a, x11 = x10 + a;
         for (long i = 0; i < iterations; i++)
         {
             x0 = Vector512.FusedMultiplyAdd(x0, m, a); x1 = Vector512.FusedMultiplyAdd(x1, m, a);
@@ -89,7 +92,8 @@ public static class PeakProbe
             x4 = Vector512.FusedMultiplyAdd(x4, m, a); x5 = Vector512.FusedMultiplyAdd(x5, m, a);
             x6 = Vector512.FusedMultiplyAdd(x6, m, a); x7 = Vector512.FusedMultiplyAdd(x7, m, a);
             x8 = Vector512.FusedMultiplyAdd(x8, m, a); x9 = Vector512.FusedMultiplyAdd(x9, m, a);
-            x10 = Vector512.FusedMultiplyAdd(x10, m, a); x11 = Vector512.FusedMultiplyAdd(x11, m, a);
+            x10 = Vector512.FusedMultiplyAdd(x10, m, a);
+            x11 = Vector512.FusedMultiplyAdd(x11, m, a);
         }
         return Vector512.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11);
     }
@@ -99,8 +103,9 @@ public static class PeakProbe
     {
         var m = Vector256.Create(0.999999f);
         var a = Vector256.Create(1e-7f);
-        Vector256<float> x0 = Vector256.Create(1f), x1 = x0 + a, x2 = x1 + a, x3 = x2 + a, x4 = x3 + a,
-            x5 = x4 + a, x6 = x5 + a, x7 = x6 + a, x8 = x7 + a, x9 = x8 + a, x10 = x9 + a, x11 = x10 + a;
+        Vector256<float> x0 = Vector256.Create(1f), x1 = x0 + a, x2 = x1 + a, x3 = x2 + a;
+        Vector256<float> x4 = x3 + a, x5 = x4 + a, x6 = x5 + a, x7 = x6 + a;
+        Vector256<float> x8 = x7 + a, x9 = x8 + a, x10 = x9 + a, x11 = x10 + a;
         for (long i = 0; i < iterations; i++)
         {
             x0 = Vector256.FusedMultiplyAdd(x0, m, a); x1 = Vector256.FusedMultiplyAdd(x1, m, a);
@@ -108,7 +113,8 @@ public static class PeakProbe
             x4 = Vector256.FusedMultiplyAdd(x4, m, a); x5 = Vector256.FusedMultiplyAdd(x5, m, a);
             x6 = Vector256.FusedMultiplyAdd(x6, m, a); x7 = Vector256.FusedMultiplyAdd(x7, m, a);
             x8 = Vector256.FusedMultiplyAdd(x8, m, a); x9 = Vector256.FusedMultiplyAdd(x9, m, a);
-            x10 = Vector256.FusedMultiplyAdd(x10, m, a); x11 = Vector256.FusedMultiplyAdd(x11, m, a);
+            x10 = Vector256.FusedMultiplyAdd(x10, m, a);
+            x11 = Vector256.FusedMultiplyAdd(x11, m, a);
         }
         return Vector256.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11);
     }
@@ -118,8 +124,9 @@ public static class PeakProbe
     {
         var m = Vector128.Create(0.999999f);
         var a = Vector128.Create(1e-7f);
-        Vector128<float> x0 = Vector128.Create(1f), x1 = x0 + a, x2 = x1 + a, x3 = x2 + a, x4 = x3 + a,
-            x5 = x4 + a, x6 = x5 + a, x7 = x6 + a, x8 = x7 + a, x9 = x8 + a, x10 = x9 + a, x11 = x10 + a;
+        Vector128<float> x0 = Vector128.Create(1f), x1 = x0 + a, x2 = x1 + a, x3 = x2 + a;
+        Vector128<float> x4 = x3 + a, x5 = x4 + a, x6 = x5 + a, x7 = x6 + a;
+        Vector128<float> x8 = x7 + a, x9 = x8 + a, x10 = x9 + a, x11 = x10 + a;
         for (long i = 0; i < iterations; i++)
         {
             x0 = Vector128.FusedMultiplyAdd(x0, m, a); x1 = Vector128.FusedMultiplyAdd(x1, m, a);
@@ -127,7 +134,8 @@ public static class PeakProbe
             x4 = Vector128.FusedMultiplyAdd(x4, m, a); x5 = Vector128.FusedMultiplyAdd(x5, m, a);
             x6 = Vector128.FusedMultiplyAdd(x6, m, a); x7 = Vector128.FusedMultiplyAdd(x7, m, a);
             x8 = Vector128.FusedMultiplyAdd(x8, m, a); x9 = Vector128.FusedMultiplyAdd(x9, m, a);
-            x10 = Vector128.FusedMultiplyAdd(x10, m, a); x11 = Vector128.FusedMultiplyAdd(x11, m, a);
+            x10 = Vector128.FusedMultiplyAdd(x10, m, a);
+            x11 = Vector128.FusedMultiplyAdd(x11, m, a);
         }
         return Vector128.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11);
     }

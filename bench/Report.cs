@@ -12,7 +12,8 @@ public sealed class Report(List<Measurement> results,
     FlashAttentionTuning tuning, string loadStart, string loadEnd, string command)
 {
     /// <summary>RESULTS.md keeps everything below this line (the hand-written analysis).</summary>
-    public const string KeepMarker = "<!-- Everything below is hand-written and kept on regeneration. -->";
+    public const string KeepMarker =
+        "<!-- Everything below is hand-written and kept on regeneration. -->";
 
     private double Gflops(AttentionCase c, string impl) =>
         results.Single(r => r.Case == c && r.Impl == impl).Gflops;
@@ -41,28 +42,32 @@ public sealed class Report(List<Measurement> results,
         sb.AppendLine("## CPU: exact attention, fp32").AppendLine();
         sb.AppendLine($"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         sb.AppendLine($"- CPU: {CpuModel()}, {Environment.ProcessorCount} logical cores "
-            + $"(Vector512 accelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated})");
+            + "(Vector512 accelerated: "
+            + $"{System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated})");
         sb.AppendLine($"- OS / runtime: {RuntimeInformation.OSDescription}, "
             + $"{RuntimeInformation.FrameworkDescription}, ONNX Runtime "
             + $"{typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version}");
         sb.AppendLine($"- Command: `{command.Trim()}` (in-process harness, see README.md)");
-        sb.AppendLine($"- Threads: {threads} for every implementation (ORT IntraOpNumThreads={threads}, "
-            + $"InterOpNumThreads=1; ours MaxDegreeOfParallelism={threads}); tuning QueryTile="
-            + $"{tuning.QueryTile}, KeyTile={tuning.KeyTile}");
+        sb.AppendLine($"- Threads: {threads} for every implementation "
+            + $"(ORT IntraOpNumThreads={threads}, InterOpNumThreads=1; ours "
+            + $"MaxDegreeOfParallelism={threads}); tuning QueryTile={tuning.QueryTile}, "
+            + $"KeyTile={tuning.KeyTile}");
         sb.AppendLine($"- Load average (1/5/15 min) at start {loadStart}, at end {loadEnd} "
             + "(the machine is shared; see README.md)");
         sb.AppendLine("- Shapes: B=1, H=8, Q/K/V (B,H,N,D) uniform in [-1,1), scale 1/sqrt(D). "
-            + "FLOP = 4·B·H·N²·D, halved for causal. Time = median of ≥7 runs, after a warm-up, "
-            + "implementations interleaved round-robin.");
-        sb.AppendLine("- Before timing, every output is compared with ours: max |diff| < 1e-4 or the "
-            + $"run fails. Largest differences seen: {DiffSummary()}.");
+            + "FLOP = 4·B·H·N²·D, halved for causal. Time = median of ≥7 runs after ≥1 s of "
+            + "warm-up, each implementation timed in 3 blocks interleaved with the others' "
+            + "(50 ms pause between blocks so ORT's spinning workers have stopped).");
+        sb.AppendLine("- Before timing, every output is compared with ours: max |diff| < 1e-4 or "
+            + $"the run fails. Largest differences seen: {DiffSummary()}.");
         sb.AppendLine();
         sb.AppendLine("### Machine peak (FMA probe)").AppendLine();
         sb.AppendLine($"12 independent Vector{peak.VectorBits} FMA chains per thread: "
-            + $"**{F(peak.PerCoreGflops, "F1")} GFLOP/s on 1 thread, {F(peak.AllCoresGflops, "F1")} "
-            + $"GFLOP/s on {peak.Threads} threads** at start; {F(peakEnd.PerCoreGflops, "F1")} / "
-            + $"{F(peakEnd.AllCoresGflops, "F1")} at the end. \"% peak\" below divides by the larger "
-            + $"all-thread value, {F(top, "F1")} GFLOP/s.");
+            + $"**{F(peak.PerCoreGflops, "F1")} GFLOP/s on 1 thread, "
+            + $"{F(peak.AllCoresGflops, "F1")} GFLOP/s on {peak.Threads} threads** at start; "
+            + $"{F(peakEnd.PerCoreGflops, "F1")} / "
+            + $"{F(peakEnd.AllCoresGflops, "F1")} at the end. \"% peak\" below divides by the "
+            + $"larger all-thread value, {F(top, "F1")} GFLOP/s.");
         sb.AppendLine();
         sb.AppendLine("### ONNX Runtime operator").AppendLine();
         sb.AppendLine($"Both operators were run on every shape. Geometric mean over the 12 shapes: "
@@ -71,15 +76,18 @@ public sealed class Report(List<Measurement> results,
             + "overall; both columns are shown.");
         sb.AppendLine();
         sb.AppendLine("### Results (GFLOP/s)").AppendLine();
-        sb.AppendLine($"| Shape | Ours | Naive | ORT MHA | ORT Attention-23 | Ours / {ShortName(ort)} "
-            + "| Target | Ours % peak | ORT % peak | Naive % peak |");
+        sb.AppendLine("| Shape | Ours | Naive | ORT MHA | ORT Attention-23 | "
+            + $"Ours / {ShortName(ort)} | Target | Ours % peak | ORT % peak | Naive % peak |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|");
         foreach (var c in cases)
         {
-            double ours = Gflops(c, Implementation.Managed), naive = Gflops(c, Implementation.Naive);
-            double mha = Gflops(c, Implementation.OrtMha), att = Gflops(c, Implementation.OrtAttention);
+            double ours = Gflops(c, Implementation.Managed);
+            double naive = Gflops(c, Implementation.Naive);
+            double mha = Gflops(c, Implementation.OrtMha);
+            double att = Gflops(c, Implementation.OrtAttention);
             double o = Gflops(c, ort), ratio = ours / o;
-            string target = Target(c) is { } t ? $"≥ {F(t, "F1")} {(ratio >= t ? "met" : "**missed**")}" : "—";
+            string target = Target(c) is { } t
+                ? $"≥ {F(t, "F1")} {(ratio >= t ? "met" : "**missed**")}" : "—";
             sb.AppendLine($"| {c.Name} | {F(ours, "F1")} | {F(naive, "F1")} | {F(mha, "F1")} | "
                 + $"{F(att, "F1")} | {F(ratio, "F2")} | {target} | {F(100 * ours / top, "F0")}% | "
                 + $"{F(100 * o / top, "F0")}% | {F(100 * naive / top, "F1")}% |");
@@ -91,7 +99,8 @@ public sealed class Report(List<Measurement> results,
         {
             string old = File.ReadAllText(markdownPath);
             int at = old.IndexOf(KeepMarker, StringComparison.Ordinal);
-            if (at >= 0) sb.Append(old[(at + KeepMarker.Length)..].TrimStart('\r', '\n').Insert(0, "\n"));
+            if (at >= 0)
+                sb.Append("\n").Append(old[(at + KeepMarker.Length)..].TrimStart('\r', '\n'));
         }
         File.WriteAllText(markdownPath, sb.ToString());
         Plot(cases, ort, top, plotPath);

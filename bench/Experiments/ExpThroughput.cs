@@ -31,7 +31,8 @@ public static class ExpThroughput
             for (int j = 0; j < 16; j++)
                 maxRel = Math.Max(maxRel, Math.Abs(a[j] - b[j]) / Math.Max(a[j], 1e-30f));
         }
-        Console.WriteLine($"Vector512.Exp: {bcl:F2} ns per 16 lanes; float polynomial: {poly:F2} ns "
+        Console.WriteLine($"Vector512.Exp: {bcl:F2} ns per 16 lanes; "
+            + $"float polynomial: {poly:F2} ns "
             + $"per 16 lanes; max relative difference {maxRel:E1}");
         return 0;
     }

@@ -70,7 +70,8 @@ public static class OnnxModels
     private static ProtoWriter FloatAttribute(string name, float value) =>
         new ProtoWriter().String(1, name).Float(2, value).Int(20, AttrFloat); // AttributeProto.f
 
-    /// <summary>ValueInfoProto { name, type { tensor_type { elem_type, shape { dim* } } } }.</summary>
+    /// <summary>ValueInfoProto { name, type { tensor_type { elem_type, shape { dim* } } } }.
+    /// </summary>
     private static ProtoWriter TensorValue(string name, long[] dims)
     {
         var shape = new ProtoWriter();

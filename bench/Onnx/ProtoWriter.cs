@@ -31,7 +31,8 @@ internal sealed class ProtoWriter
     }
 
     /// <summary>Length-delimited field (wire type 2): string.</summary>
-    public ProtoWriter String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
+    public ProtoWriter String(int field, string value) =>
+        Bytes(field, Encoding.UTF8.GetBytes(value));
 
     /// <summary>Length-delimited field (wire type 2): embedded message.</summary>
     public ProtoWriter Message(int field, ProtoWriter message) => Bytes(field, message.ToArray());

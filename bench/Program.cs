@@ -1,1 +1,22 @@
-System.Console.WriteLine();
+using BenchmarkDotNet.Running;
+using Managed.Bench;
+
+// --quick: CI smoke run; --full: in-process harness writing RESULTS.md and the plot;
+// --tune: FlashAttentionTuning sweep; --peak: FMA probe; anything else goes to BenchmarkDotNet.
+string? mode = args.FirstOrDefault(a =>
+    a is "--quick" or "--full" or "--tune" or "--peak" or "--loop" or "--exp");
+var rest = args.Where(a => a != mode).ToArray();
+switch (mode)
+{
+    case "--quick": return Harness.Quick(rest);
+    case "--full": return Harness.Full(rest);
+    case "--tune": return Harness.Tune(rest);
+    case "--loop": return Harness.Loop(rest);
+    case "--exp": return Managed.Bench.Experiments.ExpThroughput.Run();
+    case "--peak":
+        Console.WriteLine(PeakProbe.Measure(Environment.ProcessorCount, 1.0));
+        return 0;
+    default:
+        BenchmarkSwitcher.FromAssembly(typeof(Harness).Assembly).Run(rest);
+        return 0;
+}

@@ -118,12 +118,11 @@ public abstract partial class AttentionPropertiesBase
     {
         var s = c.Shape;
         int offset = s.QueryOffset(c.Alignment);
-        bool causal = IsCausal(variant);
+        var allows = MaskOf.Allows(variant); // the variant's own predicate, head-dependent ones too
         for (int h = kvHead * s.GroupSize; h < (kvHead + 1) * s.GroupSize; h++)
             for (int i = 0; i < s.SeqQ; i++)
             {
-                bool allowed = causal ? default(CausalMask).Allows(b, h, i + offset, j)
-                    : default(NoMask).Allows(b, h, i + offset, j);
+                bool allowed = allows(b, h, i + offset, j);
                 check(((long)b * s.Heads + h) * s.SeqQ + i, allowed);
             }
     }

@@ -1,0 +1,24 @@
+using Managed.Kernels.Variants;
+
+namespace Managed.Tests.Support;
+
+/// <summary>A variant's own mask predicate as a delegate (tests only; kernels never see it).</summary>
+public static class MaskOf
+{
+    /// <summary>(batch, head, position, key) => the variant's mask allows the pair.</summary>
+    public static Func<int, int, int, int, bool> Allows(IAttentionVariant variant)
+    {
+        var probe = new Probe();
+        variant.Accept(probe);
+        return probe.Result!;
+    }
+
+    private sealed class Probe : IVariantVisitor
+    {
+        public Func<int, int, int, int, bool>? Result;
+
+        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
+            where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate =>
+            Result = (b, h, q, k) => mask.Allows(b, h, q, k);
+    }
+}

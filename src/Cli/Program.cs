@@ -5,6 +5,7 @@ using Managed.Cli;
 return args.Length == 0 ? Usage() : args[0] switch
 {
     "check" => CheckCommand.Run(CliOptions.Parse(args[1..])),
+    "bench" when args.Contains("--variants") => VariantBench.Run(CliOptions.Parse(args[1..])),
     "bench" => BenchCommand.Run(CliOptions.Parse(args[1..])),
     "devices" => DevicesCommand.Run(args.Length > 1 ? args[1] : null),
     _ => Usage(),
@@ -21,6 +22,8 @@ static int Usage()
           --device auto|cpu|cuda|opencl|ilgpu-cpu   (default: cpu)
           --large                                     larger shapes (N up to 8192, D up to 256)
           --seq N1,N2 --dim D1,D2 --heads H --batch B (bench shapes)
+          --variants                                  bench: FlexAttention-style variants
+          --out FILE                                  bench: also write CSV
         """);
     return 2;
 }

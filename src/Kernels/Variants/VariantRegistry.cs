@@ -20,6 +20,8 @@ public static class VariantRegistry
         new AttentionVariant<NoScore, SlidingWindowMask>("causal-window-32", default, SlidingWindowMask.Causal(32)),
         new AttentionVariant<NoScore, SinkWindowMask>("sink4-window32", default, new(4, 32)),
         new AttentionVariant<NoScore, PrefixLmMask>("prefix-lm-24", default, new(24)),
+        new AttentionVariant<NoScore, And<CausalMask, FixedDocumentMask>>("doc-50-causal", default,
+            new(default, new(50))),
         new AttentionVariant<NoScore, And<CausalMask, SlidingWindowMask>>("and(causal,win40)", default,
             new(default, new(40, 40))),
         new AttentionVariant<NoScore, Or<PrefixLmMask, SlidingWindowMask>>("or(prefix8,win8)", default,

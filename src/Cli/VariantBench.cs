@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using ILGPU;
+using ILGPU.Runtime;
+using Managed.Kernels;
+using Managed.Kernels.Backends;
+using Managed.Kernels.Variants;
+
+namespace Managed.Cli;
+
+/// <summary>
+/// `bench --variants`: FlexAttention-style variants at B=1, timed like exact attention, with
+/// TFLOP/s counted on attended pairs only (4 H pairs D), the convention of FlexAttention's
+/// published numbers; and each variant's speed-up over dense causal attention of the same shape.
+/// </summary>
+internal static class VariantBench
+{
+    public static IReadOnlyList<IAttentionVariant> For(int heads) =>
+    [
+        new AttentionVariant<NoScore, CausalMask>("causal", default, default),
+        new AttentionVariant<NoScore, SlidingWindowMask>("sliding-512", default, SlidingWindowMask.Causal(512)),
+        new AttentionVariant<NoScore, SinkWindowMask>("sinks4-window512", default, new(4, 512)),
+        new AttentionVariant<NoScore, And<CausalMask, FixedDocumentMask>>("document1000-causal", default,
+            new(default, new(1000))),
+        new AttentionVariant<SoftcapScore, CausalMask>("softcap30-causal", new(30f), default),
+        new AttentionVariant<AlibiScore, CausalMask>("alibi-causal", new(heads), default),
+    ];
+
+    public static int Run(CliOptions options)
+    {
+        using var backend = Devices.Open(options.Device);
+        Console.WriteLine($"device: {backend.Name}");
+        Console.WriteLine($"{"variant",-22} {"N",6} {"D",4} {"ms",10} {"TFLOP/s",8} {"vs causal",9}");
+        using var csv = options.Output is null ? null : new StreamWriter(options.Output);
+        csv?.WriteLine("variant,heads,seq,dim,ms,tflops_attended,speedup_vs_causal");
+        foreach (int d in options.Dim)
+        foreach (int n in options.Seq)
+        {
+            var shape = AttentionShape.Self(options.Batch, options.Heads, n, d);
+            var rng = new Random(1);
+            float[] q = Fill(rng, shape.QueryLength), k = Fill(rng, shape.KeyLength), v = Fill(rng, shape.ValueLength);
+            double causalMs = 0;
+            foreach (var variant in For(options.Heads))
+            {
+                var timer = new Timer(backend, shape, q, k, v);
+                variant.Accept(timer);
+                if (variant.Name == "causal") causalMs = timer.Ms;
+                double tflops = 4.0 * shape.Batch * shape.Heads * timer.Pairs * d / timer.Ms / 1e9;
+                double speedup = causalMs / timer.Ms;
+                Console.WriteLine($"{variant.Name,-22} {n,6} {d,4} {timer.Ms,10:F3} {tflops,8:F2} {speedup,9:F2}");
+                csv?.WriteLine($"{variant.Name},{shape.Heads},{n},{d},{timer.Ms:F4},{tflops:F4},{speedup:F3}");
+                csv?.Flush();
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>Times one variant (device-resident on ILGPU devices) and counts its pairs.</summary>
+    private sealed class Timer(IKernelBackend backend, AttentionShape shape, float[] q, float[] k, float[] v)
+        : IVariantVisitor
+    {
+        public double Ms { get; private set; }
+        public long Pairs { get; private set; }
+
+        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
+            where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate
+        {
+            Pairs = CountPairs(mask, shape);
+            if (backend is IlgpuBackend gpu)
+            {
+                var acc = gpu.Accelerator;
+                using var dq = acc.Allocate1D(q);
+                using var dk = acc.Allocate1D(k);
+                using var dv = acc.Allocate1D(v);
+                using var dout = acc.Allocate1D<float>(shape.OutputLength);
+                Ms = Time(() => gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, score, mask),
+                    acc.Synchronize);
+            }
+            else
+            {
+                var o = new float[shape.OutputLength];
+                Ms = Time(() => backend.Attention(shape, q, k, v, o, default, score, mask), () => { });
+            }
+        }
+    }
+
+    /// <summary>Allowed (query, key) pairs of head 0, batch 0, over 64 x 64 tiles: Full tiles
+    /// count whole, Partial ones pair by pair (the masks here do not depend on the head).</summary>
+    private static long CountPairs<TMask>(TMask mask, AttentionShape s) where TMask : unmanaged, IMaskPredicate
+    {
+        long pairs = 0;
+        int offset = s.QueryOffset(QueryAlignment.BottomRight);
+        for (int q0 = 0; q0 < s.SeqQ; q0 += 64)
+        for (int k0 = 0; k0 < s.SeqK; k0 += 64)
+        {
+            int q1 = Math.Min(q0 + 64, s.SeqQ), k1 = Math.Min(k0 + 64, s.SeqK);
+            switch (mask.Classify(0, 0, q0 + offset, q1 + offset, k0, k1))
+            {
+                case TileKind.Full: pairs += (long)(q1 - q0) * (k1 - k0); break;
+                case TileKind.Partial:
+                    for (int i = q0; i < q1; i++)
+                        for (int j = k0; j < k1; j++)
+                            if (mask.Allows(0, 0, i + offset, j)) pairs++;
+                    break;
+            }
+        }
+        return pairs;
+    }
+
+    private static double Time(Action once, Action sync)
+    {
+        once(); sync();
+        var sw = Stopwatch.StartNew();
+        int runs = 0;
+        do { once(); sync(); runs++; } while ((sw.Elapsed.TotalSeconds < 0.5 || runs < 3) && runs < 200);
+        return sw.Elapsed.TotalMilliseconds / runs;
+    }
+
+    private static float[] Fill(Random rng, long n)
+    {
+        var a = new float[n];
+        for (long i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+        return a;
+    }
+}

@@ -1,0 +1,37 @@
+using System.Runtime.CompilerServices;
+
+namespace Managed.Kernels.Variants;
+
+/// <summary>
+/// Packed documents of a fixed length L: k / L == q / L (a query sees only its own document).
+/// Combine with <see cref="CausalMask"/> through <see cref="And{TA, TB}"/> for causal packing.
+/// Negative positions see nothing. Classify is exact: a tile is Full when its queries and keys
+/// lie in one and the same document, Empty when their document ranges do not meet.
+/// Per-token document ids (documents of varying length) need a device array and are not here.
+/// </summary>
+public readonly struct FixedDocumentMask : IMaskPredicate
+{
+    private readonly int _length;
+
+    /// <summary>Documents of <paramref name="length"/> &gt;= 1 tokens.</summary>
+    public FixedDocumentMask(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        _length = length;
+    }
+
+    /// <summary>q &gt;= 0 and k / L == q / L</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(int batch, int head, int q, int k) => q >= 0 && k / _length == q / _length;
+
+    /// <summary>Exact over the tile's document ranges.</summary>
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1)
+    {
+        if (q1 - 1 < 0) return TileKind.Empty;
+        int qa = MaskMath.Max(q0, 0) / _length, qb = (q1 - 1) / _length;
+        int ka = k0 / _length, kb = (k1 - 1) / _length;
+        bool any = qa <= kb && ka <= qb;
+        bool all = q0 >= 0 && qa == qb && ka == kb && qa == ka;
+        return MaskMath.Kind(any, all);
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# One device call for the speed tables: exact attention vs PyTorch SDPA (efficient, fp32), then
+# the FlexAttention-style variants vs torch.compile'd FlexAttention (fp32). Results under $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
+tar xzf .gpu/app.tgz -C run
+APP=run/app/managed
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/device.txt"
+$APP devices /tmp/ptx > /dev/null 2>&1
+for f in full-d64 full-d128; do
+  /usr/local/cuda/bin/ptxas -arch=sm_90 -v /tmp/ptx/$f.ptx -o /dev/null 2>&1 | grep -E "registers|spill" | sed "s/^/$f: /" | tee -a "$OUT/device.txt"
+done
+timeout 150 $APP bench --device cuda --seq 1024,4096,16384 --dim 64,128 --heads 16 --out "$OUT/ours.csv"
+PYTHONUNBUFFERED=1 timeout 100 python3 bench/gpu/torch_sdpa.py "$OUT/torch.csv" > "$OUT/torch.txt" 2>&1; tail -14 "$OUT/torch.txt"
+timeout 120 $APP bench --variants --device cuda --seq 4096,16384 --dim 64,128 --heads 16 --out "$OUT/ours-variants.csv"
+PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/torch_flex.py "$OUT/flex.csv" 180 > "$OUT/flex.txt" 2>&1; grep -E "flex|rror|deadline" "$OUT/flex.txt" | tail -26

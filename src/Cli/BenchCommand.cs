@@ -18,7 +18,7 @@ internal static class BenchCommand
     public static int Run(CliOptions options)
     {
         using var backend = Devices.Open(options.Device);
-        Console.WriteLine($"device: {backend.Name}");
+        Console.WriteLine(options.Reference ? "fp64 reference (ReferenceAttention), one run" : $"device: {backend.Name}");
         Console.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
         csv?.WriteLine("batch,heads,seq,dim,causal,ms,tflops");
@@ -29,7 +29,9 @@ internal static class BenchCommand
             var shape = AttentionShape.Self(options.Batch, options.Heads, n, d);
             var rng = new Random(1);
             float[] q = Fill(rng, shape.QueryLength), k = Fill(rng, shape.KeyLength), v = Fill(rng, shape.ValueLength);
-            double ms = backend is IlgpuBackend gpu ? TimeDevice(gpu, shape, q, k, v, causal) : TimeHost(backend, shape, q, k, v, causal);
+            double ms = options.Reference ? TimeReference(shape, q, k, v, causal)
+                : backend is IlgpuBackend gpu ? TimeDevice(gpu, shape, q, k, v, causal)
+                : TimeHost(backend, shape, q, k, v, causal);
             double flops = 4.0 * shape.Batch * shape.Heads * n * (double)n * d * (causal ? 0.5 : 1.0);
             double tflops = flops / ms / 1e9;
             Console.WriteLine($"{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
@@ -47,6 +49,19 @@ internal static class BenchCommand
             else backend.Attention(shape, q, k, v, o, default, default(NoScore), default(NoMask));
         }
         return Time(Once, () => { });
+    }
+
+    /// <summary>The fp64 reference (naive, one row of scores at a time), for scale.</summary>
+    private static double TimeReference(AttentionShape shape, float[] q, float[] k, float[] v, bool causal)
+    {
+        void Once()
+        {
+            if (causal) ReferenceAttention.Forward(shape, q, k, v, default(NoScore), default(CausalMask));
+            else ReferenceAttention.Forward(shape, q, k, v, default(NoScore), default(NoMask));
+        }
+        var sw = Stopwatch.StartNew();
+        Once();
+        return sw.Elapsed.TotalMilliseconds;
     }
 
     private static double TimeDevice(IlgpuBackend gpu, AttentionShape shape, float[] q, float[] k, float[] v, bool causal)

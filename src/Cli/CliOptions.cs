@@ -4,7 +4,7 @@ namespace Managed.Cli;
 
 /// <summary>Parsed command-line options.</summary>
 internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[] Dim, int Heads,
-    int Batch, string? Output, bool Variants = false)
+    int Batch, string? Output, bool Variants = false, bool Reference = false)
 {
     public static CliOptions Parse(string[] args)
     {
@@ -18,6 +18,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
                 "--device" => o with { Device = ParseDevice(Next()) },
                 "--large" => o with { Large = true },
                 "--variants" => o with { Variants = true },
+                "--reference" => o with { Reference = true },
                 "--seq" => o with { Seq = Ints(Next()) },
                 "--dim" => o with { Dim = Ints(Next()) },
                 "--heads" => o with { Heads = int.Parse(Next()) },

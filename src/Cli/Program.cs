@@ -23,6 +23,7 @@ static int Usage()
           --large                                     larger shapes (N up to 8192, D up to 256)
           --seq N1,N2 --dim D1,D2 --heads H --batch B (bench shapes)
           --variants                                  bench: FlexAttention-style variants
+          --reference                                 bench: time the fp64 reference instead
           --out FILE                                  bench: also write CSV
         """);
     return 2;

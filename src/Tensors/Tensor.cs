@@ -1,3 +1,6 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Managed.Kernels.Backends;
 using System.Numerics.Tensors;
 
 namespace Managed.Tensors;
@@ -40,8 +43,11 @@ public sealed class Tensor : IDisposable
     /// <summary>Element type; <see cref="DataType.Float32"/> for every tensor today.</summary>
     public DataType DataType => _storage.DataType;
 
-    /// <summary>True when the elements are in host memory (always, until device storage).</summary>
+    /// <summary>True when the elements are in host memory.</summary>
     public bool IsHost => _storage is HostStorage;
+
+    /// <summary>The device holding the elements, or null for a host tensor.</summary>
+    public IlgpuBackend? Device => (_storage as DeviceStorage)?.Device;
 
     /// <summary>True for a view made by Slice or Reshape; its Dispose frees nothing.</summary>
     public bool IsView => !_ownsStorage;
@@ -73,6 +79,59 @@ public sealed class Tensor : IDisposable
         CheckHostShape(shape, nameof(shape));
         var storage = NativeHostStorage.AllocateZeroed(DataType.Float32, shape.ElementCount);
         return new Tensor(storage, shape, 0, ownsStorage: true);
+    }
+
+    /// <summary>A new zeroed, owned, dense row-major tensor in the memory of
+    /// <paramref name="device"/>; Dispose frees the device memory.</summary>
+    /// <exception cref="ArgumentException">A dimension is not valid.</exception>
+    public static Tensor Allocate(IlgpuBackend device, params int[] dims)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        var shape = new TensorShape(dims);
+        CheckHostShape(shape, nameof(dims));
+        return new Tensor(DeviceStorage.AllocateZeroed(device, shape.ElementCount), shape, 0, ownsStorage: true);
+    }
+
+    /// <summary>Upload: a new owned tensor on <paramref name="device"/> with a copy of this
+    /// tensor's elements (from the host or from another device through the host).</summary>
+    public Tensor ToDevice(IlgpuBackend device)
+    {
+        ThrowIfDisposed();
+        var result = Allocate(device, Shape.ToArray());
+        try
+        {
+            if (IsHost) result.CopyFrom(AsReadOnlySpan());
+            else
+            {
+                var staging = new float[ElementCount];
+                CopyTo(staging);
+                result.CopyFrom(staging);
+            }
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Download: a new owned host tensor with a copy of this tensor's elements.</summary>
+    public Tensor ToHost()
+    {
+        ThrowIfDisposed();
+        var result = Allocate(Shape.ToArray());
+        CopyTo(result.AsSpan());
+        return result;
+    }
+
+    /// <summary>The elements as a view of device memory, for kernels (device tensors only).</summary>
+    internal ArrayView<float> DeviceView()
+    {
+        ThrowIfDisposed();
+        var storage = _storage as DeviceStorage ?? throw new InvalidOperationException(
+            "Tensor is on the host; it has no device view.");
+        return storage.View(_offset, ElementCount);
     }
 
     /// <summary>Wraps <paramref name="data"/> as a dense row-major tensor, without a copy.
@@ -184,6 +243,17 @@ public sealed class Tensor : IDisposable
     /// <exception cref="ObjectDisposedException">The tensor or its owner is disposed.</exception>
     public void CopyFrom(ReadOnlySpan<float> source)
     {
+        if (_storage is DeviceStorage)
+        {
+            if (source.Length != ElementCount)
+                throw new ArgumentException(
+                    $"source has {source.Length} elements; tensor {Shape} has {ElementCount}.",
+                    nameof(source));
+            var view = DeviceView();
+            view.CopyFromCPU(source);
+            Device!.Accelerator.Synchronize();
+            return;
+        }
         var span = AsSpan();
         if (source.Length != span.Length)
             throw new ArgumentException(
@@ -198,6 +268,16 @@ public sealed class Tensor : IDisposable
     /// <exception cref="ObjectDisposedException">The tensor or its owner is disposed.</exception>
     public void CopyTo(Span<float> destination)
     {
+        if (_storage is DeviceStorage)
+        {
+            if (destination.Length < ElementCount)
+                throw new ArgumentException(
+                    $"destination has {destination.Length} elements; tensor {Shape} has "
+                    + $"{ElementCount}.", nameof(destination));
+            DeviceView().CopyToCPU(destination[..(int)ElementCount]);
+            Device!.Accelerator.Synchronize();
+            return;
+        }
         var span = AsSpan();
         if (destination.Length < span.Length)
             throw new ArgumentException(

@@ -1,3 +1,4 @@
+using ILGPU;
 using Managed.Kernels;
 using Managed.Kernels.Variants;
 
@@ -19,7 +20,8 @@ public static class TensorOps
     /// is the tensor, the message names the dimension), a tensor is not dense Float32, or the
     /// output overlaps an input.</exception>
     /// <exception cref="ObjectDisposedException">A tensor is disposed.</exception>
-    /// <exception cref="NotSupportedException">A tensor is not on the host.</exception>
+    /// <remarks>All tensors on the host run the CPU SIMD kernel; all on one ILGPU device run
+    /// there, device-resident (enqueued; a copy to the host waits for it).</remarks>
     public static void Attention<TScore, TMask>(
         Tensor q, Tensor k, Tensor v, Tensor output, Tensor? logSumExp,
         TScore score, TMask mask, AttentionOptions options = default)
@@ -63,6 +65,26 @@ public static class TensorOps
             CheckDim(logSumExp, nameof(logSumExp), 2, "seqQ", shape.SeqQ, "q");
         }
 
+        var device = q.Device;
+        foreach (var (t, name) in new[] { (k, nameof(k)), (v, nameof(v)), (output, nameof(output)),
+                     (logSumExp, nameof(logSumExp)) })
+            if (t is not null && t.Device != device)
+                throw new ArgumentException(
+                    $"{name} is on {(t.Device is null ? "the host" : t.Device.Name)}, but q is on "
+                    + $"{(device is null ? "the host" : device.Name)}.", name);
+        if (device is not null)
+        {
+            foreach (var (t, name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)),
+                         (logSumExp, nameof(logSumExp)) })
+                if (t is not null && Overlaps(output, t))
+                    throw new ArgumentException($"output overlaps {name}.", nameof(output));
+            if (logSumExp is not null && (Overlaps(logSumExp, q) || Overlaps(logSumExp, k) || Overlaps(logSumExp, v)))
+                throw new ArgumentException("logSumExp overlaps an input.", nameof(logSumExp));
+            device.Attention(shape, q.DeviceView(), k.DeviceView(), v.DeviceView(), output.DeviceView(),
+                logSumExp is null ? default : logSumExp.DeviceView(), score, mask, options);
+            return;
+        }
+
         FlashAttention.Forward(shape, q.AsReadOnlySpan(), k.AsReadOnlySpan(), v.AsReadOnlySpan(),
             output.AsSpan(), logSumExp is null ? default : logSumExp.AsSpan(), score, mask,
             options);
@@ -74,12 +96,16 @@ public static class TensorOps
         GC.KeepAlive(logSumExp);
     }
 
+    // Dense tensors on one storage overlap when their element ranges meet.
+    private static bool Overlaps(Tensor a, Tensor b) =>
+        ReferenceEquals(a.Storage, b.Storage)
+        && a.StorageOffset < b.StorageOffset + b.ElementCount
+        && b.StorageOffset < a.StorageOffset + a.ElementCount;
+
     private static void CheckTensor(Tensor tensor, string name, int rank, string layout)
     {
         ArgumentNullException.ThrowIfNull(tensor, name);
         tensor.ThrowIfDisposed();
-        if (!tensor.IsHost)
-            throw new NotSupportedException($"{name} is on a device; only host tensors run here.");
         if (tensor.DataType != DataType.Float32)
             throw new ArgumentException($"{name} is {tensor.DataType}; expected Float32.", name);
         if (tensor.Rank != rank)

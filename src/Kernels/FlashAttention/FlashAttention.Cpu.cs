@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Managed.Kernels.Simd;
 using Managed.Kernels.Variants;
 
@@ -132,12 +133,48 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
             int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
             float* src = p.K + ((long)bh * s.SeqK + k0) * d;
             float* dst = kt + (long)t * d * bk;
-            for (int j = 0; j < cols; j++)
+            int j = 0;
+            if (Avx.IsSupported)
+                for (; j + 8 <= cols; j += 8)
+                {
+                    int c = 0;
+                    for (; c + 8 <= d; c += 8) Transpose8x8(src + (long)j * d + c, d, dst + c * bk + j, bk);
+                    for (; c < d; c++)
+                        for (int jj = j; jj < j + 8; jj++) dst[c * bk + jj] = src[(long)jj * d + c];
+                }
+            for (; j < cols; j++)
                 for (int c = 0; c < d; c++)
                     dst[c * bk + j] = src[(long)j * d + c];
             if (cols < bk)
                 for (int c = 0; c < d; c++)
                     new Span<float>(dst + c * bk + cols, bk - cols).Clear();
+        }
+
+        /// <summary>dst[c * ld + r] = src[r * ls + c] for r, c &lt; 8 (AVX unpack/shuffle/permute).</summary>
+        private static void Transpose8x8(float* src, int ls, float* dst, int ld)
+        {
+            var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ls);
+            var r2 = Avx.LoadVector256(src + 2 * ls); var r3 = Avx.LoadVector256(src + 3 * ls);
+            var r4 = Avx.LoadVector256(src + 4 * ls); var r5 = Avx.LoadVector256(src + 5 * ls);
+            var r6 = Avx.LoadVector256(src + 6 * ls); var r7 = Avx.LoadVector256(src + 7 * ls);
+            // Pairs of rows interleaved, then groups of 4 rows: u_i holds columns i and i + 4 of rows 0-3
+            // (u_0..u_3) or 4-7 (u_4..u_7) in its two 128-bit lanes.
+            var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+            var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+            var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+            var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+            var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+            Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+            Avx.Store(dst + ld, Avx.Permute2x128(u1, u5, 0x20));
+            Avx.Store(dst + 2 * ld, Avx.Permute2x128(u2, u6, 0x20));
+            Avx.Store(dst + 3 * ld, Avx.Permute2x128(u3, u7, 0x20));
+            Avx.Store(dst + 4 * ld, Avx.Permute2x128(u0, u4, 0x31));
+            Avx.Store(dst + 5 * ld, Avx.Permute2x128(u1, u5, 0x31));
+            Avx.Store(dst + 6 * ld, Avx.Permute2x128(u2, u6, 0x31));
+            Avx.Store(dst + 7 * ld, Avx.Permute2x128(u3, u7, 0x31));
         }
 
         private void Item(int item, float* scratch)
@@ -219,9 +256,17 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
             float mNew = MathF.Max(m, TOps.MaxAcross(vmax));
             if (float.IsNegativeInfinity(mNew))
             {
-                new Span<float>(row, width).Clear();
-                alpha = 1f;
-                return;
+                // The native max may drop a NaN next to -infinity; such a row must still get
+                // NaN, as an IEEE max would give (m' = NaN makes the whole row NaN).
+                bool nan = false;
+                for (int j = 0; j < width; j++) nan |= float.IsNaN(row[j]);
+                if (!nan)
+                {
+                    new Span<float>(row, width).Clear();
+                    alpha = 1f;
+                    return;
+                }
+                mNew = float.NaN;
             }
             var vm = TOps.Broadcast(mNew);
             TV vsum = TOps.Exp(TOps.Sub(TOps.Load(row), vm));

@@ -19,6 +19,10 @@ internal unsafe interface ISimd<TV> where TV : unmanaged
     static abstract TV Mul(TV a, TV b);
     static abstract TV Add(TV a, TV b);
     static abstract TV Sub(TV a, TV b);
+    /// <summary>
+    /// Lane-wise max with the platform's NaN rule (x86: b where either is NaN), so a NaN may be
+    /// dropped: callers must not rely on it for NaN propagation.
+    /// </summary>
     static abstract TV Max(TV a, TV b);
     /// <summary>
     /// e^a in float arithmetic (<see cref="ExpConstants"/> has the method): at most 2 ulps from
@@ -27,6 +31,7 @@ internal unsafe interface ISimd<TV> where TV : unmanaged
     /// NaN for NaN. Accurate up to a = 88 too, and +infinity above e^a's float range.
     /// </summary>
     static abstract TV Exp(TV a);
+    /// <summary>Max of the lanes, with <see cref="Max"/>'s NaN rule.</summary>
     static abstract float MaxAcross(TV a);
     static abstract float SumAcross(TV a);
 }
@@ -42,7 +47,7 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
     public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
     public static Vector512<float> Sub(Vector512<float> a, Vector512<float> b) => a - b;
-    public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
+    public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.MaxNative(a, b);
     public static Vector512<float> Exp(Vector512<float> a)
     {
         if (!Avx512F.IsSupported) return ExpPortable(a);
@@ -84,7 +89,7 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
         return Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
     }
     public static float MaxAcross(Vector512<float> a) =>
-        Simd256.MaxAcross(Vector256.Max(a.GetLower(), a.GetUpper()));
+        Simd256.MaxAcross(Vector256.MaxNative(a.GetLower(), a.GetUpper()));
     public static float SumAcross(Vector512<float> a) => Vector512.Sum(a);
 }
 
@@ -99,7 +104,7 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
     public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
     public static Vector256<float> Sub(Vector256<float> a, Vector256<float> b) => a - b;
-    public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
+    public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.MaxNative(a, b);
     public static Vector256<float> Exp(Vector256<float> a)
     {
         // IEEE min/max propagate NaN; scaling by 2^k in two steps keeps denormal results.
@@ -123,7 +128,7 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
         return p * s1.AsSingle() * s2.AsSingle();
     }
     public static float MaxAcross(Vector256<float> a) =>
-        Simd128.MaxAcross(Vector128.Max(a.GetLower(), a.GetUpper()));
+        Simd128.MaxAcross(Vector128.MaxNative(a.GetLower(), a.GetUpper()));
     public static float SumAcross(Vector256<float> a) => Vector256.Sum(a);
 }
 
@@ -138,7 +143,7 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
     public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
     public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
     public static Vector128<float> Sub(Vector128<float> a, Vector128<float> b) => a - b;
-    public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.Max(a, b);
+    public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.MaxNative(a, b);
     public static Vector128<float> Exp(Vector128<float> a)
     {
         // IEEE min/max propagate NaN; scaling by 2^k in two steps keeps denormal results.
@@ -163,9 +168,8 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
     }
     public static float MaxAcross(Vector128<float> a)
     {
-        float m = a.GetElement(0);
-        for (int i = 1; i < Vector128<float>.Count; i++) m = MathF.Max(m, a.GetElement(i));
-        return m;
+        a = Vector128.MaxNative(a, Vector128.Shuffle(a, Vector128.Create(2, 3, 0, 1)));
+        return Vector128.MaxNative(a, Vector128.Shuffle(a, Vector128.Create(1, 0, 3, 2))).ToScalar();
     }
     public static float SumAcross(Vector128<float> a) => Vector128.Sum(a);
 }

@@ -212,9 +212,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
                     float* row = ts + r * bk;
                     int pos = pos0 + r;
                     score.ApplyRow(new Span<float>(row, cols), b, h, pos, k0);
-                    if (kind == TileKind.Partial)
-                        for (int j = 0; j < cols; j++)
-                            if (!mask.Allows(b, h, pos, k0 + j)) row[j] = float.NegativeInfinity;
+                    if (kind == TileKind.Partial) MaskRow(row, cols, b, h, pos, k0);
                     for (int j = cols; j < width; j++) row[j] = float.NegativeInfinity;
                     OnlineSoftmaxRow(row, width, ref tm[r], out ta[r], tl + r * n);
                 }
@@ -229,6 +227,25 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
                 Scale(to + r * dv, oDst + r * dv, dv, l > 0f ? 1f / l : 0f);
                 if (p.Lse != null)
                     p.Lse[(long)bh * s.SeqQ + q0 + r] = l > 0f ? tm[r] + MathF.Log(l) : float.NegativeInfinity;
+            }
+        }
+
+        /// <summary>
+        /// row[j] = -infinity where the mask disallows (pos, k0 + j), j &lt; cols. Classify on the
+        /// row's 16-key chunks first, so only Partial chunks ask Allows key by key.
+        /// </summary>
+        private void MaskRow(float* row, int cols, int b, int h, int pos, int k0)
+        {
+            for (int j0 = 0; j0 < cols; j0 += 16)
+            {
+                int j1 = Math.Min(j0 + 16, cols);
+                var chunk = mask.Classify(b, h, pos, pos + 1, k0 + j0, k0 + j1);
+                if (chunk == TileKind.Full) continue;
+                if (chunk == TileKind.Empty)
+                    new Span<float>(row + j0, j1 - j0).Fill(float.NegativeInfinity);
+                else
+                    for (int j = j0; j < j1; j++)
+                        if (!mask.Allows(b, h, pos, k0 + j)) row[j] = float.NegativeInfinity;
             }
         }
 

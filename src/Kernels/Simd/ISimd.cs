@@ -27,7 +27,8 @@ internal unsafe interface ISimd<TV> where TV : unmanaged
     /// <summary>
     /// e^a in float arithmetic (<see cref="ExpConstants"/> has the method): at most 2 ulps from
     /// e^a rounded to float for every a in [-104, 0] (checked by ExpProperties against
-    /// Math.Exp, denormal results included), exactly 0 for a &lt;= -104 and for -infinity,
+    /// Math.Exp, denormal results included; the largest error seen there is 1.0 ulp), exactly 0
+    /// for a &lt;= -104 and for -infinity,
     /// NaN for NaN. Accurate up to a = 88 too, and +infinity above e^a's float range.
     /// </summary>
     static abstract TV Exp(TV a);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Managed.Kernels.Simd;
 using Managed.Kernels.Variants;
 
@@ -41,9 +42,12 @@ internal readonly unsafe struct CpuPointers(float* q, float* k, float* v, float*
 }
 
 /// <summary>
-/// The CPU flash-attention kernel. Phase 1 transposes K into key tiles of (headDim, keyTile)
-/// so Q.K^T is a broadcast-FMA over keys; phase 2 runs one (batch, head, query tile) per work
-/// item: S = Q K^T, modifier, mask, online softmax, O += P V, all on tiles that stay in cache.
+/// The CPU flash-attention kernel. One parallel region runs a queue of tasks, claimed in order
+/// by an atomic counter: first the K transposes (one key tile each, into (headDim, keyTile)
+/// tiles so Q.K^T is a broadcast-FMA over keys), then one (batch, head, query tile) per work
+/// item: S = Q K^T, modifier, mask, online softmax, O = alpha O + P V, all on tiles that stay
+/// in cache. A work item waits (spins) until its KV head's transposes are done; those tasks
+/// were claimed earlier by running workers, so the wait always ends.
 /// </summary>
 internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
     where TScore : unmanaged, IScoreModifier
@@ -54,29 +58,27 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
     public static void Run(AttentionShape s, CpuPointers p, TScore score, TMask mask,
         AttentionOptions options, FlashAttentionTuning tuning)
     {
-        int bk = tuning.KeyTile, bq = Math.Min(tuning.QueryTile, s.SeqQ), d = s.HeadDim;
+        int d = s.HeadDim, bk = tuning.KeyTile, bq = Math.Min(tuning.QueryTile, s.SeqQ);
         int keyTiles = (s.SeqK + bk - 1) / bk;
         long ktLength = (long)s.Batch * s.KvHeads * keyTiles * d * bk;
         if (ktLength > Array.MaxLength) throw new ArgumentException($"{s} is too large for the CPU kernel.");
         float[] ktArray = ArrayPool<float>.Shared.Rent((int)ktLength);
-        var parallel = new ParallelOptions { MaxDegreeOfParallelism = tuning.MaxDegreeOfParallelism };
         try
         {
-            fixed (float* ktPinned = ktArray)
+            fixed (float* kt = ktArray)
             {
-                nint kt = (nint)ktPinned;
-                // (batch, kvHeads, keyTiles, headDim, keyTile), zero past seqK
-                Parallel.For(0, s.Batch * s.KvHeads * keyTiles, parallel,
-                    t => TransposeKeyTile(s, p, (float*)kt, t, bk, keyTiles));
-
                 int queryTiles = (s.SeqQ + bq - 1) / bq;
-                int items = s.Batch * s.Heads * queryTiles;
-                var job = new Job(s, p, (float*)kt, score, mask, options.ScaleFor(d),
+                var queue = new TaskQueue(s.Batch * s.KvHeads, keyTiles, s.Batch * s.Heads * queryTiles);
+                var job = new Job(s, p, kt, score, mask, options.ScaleFor(d),
                     s.QueryOffset(options.Alignment), bq, bk, keyTiles, queryTiles);
-                // Last query tiles first: under causal masks they are the heaviest.
-                Parallel.For(0, items, parallel, () => new Scratch(bq, bk, d, s.ValueDim),
-                    (i, _, scratch) => { job.Item(items - 1 - i, scratch); return scratch; },
-                    scratch => scratch.Dispose());
+                int workers = tuning.MaxDegreeOfParallelism == -1
+                    ? Environment.ProcessorCount : tuning.MaxDegreeOfParallelism;
+                workers = Math.Min(workers, queue.Items);
+                if (workers <= 1)
+                    job.Work(queue);
+                else
+                    Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
+                        _ => job.Work(queue));
             }
         }
         finally
@@ -85,63 +87,115 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
         }
     }
 
-    private static void TransposeKeyTile(AttentionShape s, CpuPointers p, float* kt, int t,
-        int bk, int keyTiles)
+    /// <summary>The task counter of one call and the count of finished transposes per KV head.</summary>
+    private sealed class TaskQueue(int kvHeads, int keyTiles, int items)
     {
-        int d = s.HeadDim, tile = t % keyTiles, bh = t / keyTiles;
-        int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
-        float* src = p.K + ((long)bh * s.SeqK + k0) * d;
-        float* dst = kt + (long)t * d * bk;
-        for (int j = 0; j < cols; j++)
-            for (int c = 0; c < d; c++)
-                dst[c * bk + j] = src[(long)j * d + c];
-        if (cols < bk)
-            for (int c = 0; c < d; c++)
-                new Span<float>(dst + c * bk + cols, bk - cols).Clear();
-    }
-
-    /// <summary>Per-thread tiles, pinned for the thread's lifetime.</summary>
-    private sealed class Scratch : IDisposable
-    {
-        public readonly float* Q, S, O, M, L;
-        private readonly float[] _memory; // pinned (POH): the pointers stay valid
-
-        public Scratch(int bq, int bk, int d, int dv)
-        {
-            int pad = 16;
-            _memory = GC.AllocateUninitializedArray<float>(bq * d + bq * bk + bq * dv + 2 * bq + 5 * pad,
-                pinned: true);
-            float* baseP = (float*)Unsafe.AsPointer(ref _memory[0]);
-            // Align each tile to 64 bytes so full-width loads never split cache lines.
-            float* at = (float*)(((nint)baseP + 63) & ~(nint)63);
-            Q = at; at = Align(at + bq * d);
-            S = at; at = Align(at + bq * bk);
-            O = at; at = Align(at + bq * dv);
-            M = at; at = Align(at + bq);
-            L = at;
-        }
-
-        private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
-
-        public void Dispose() { }
+        public readonly int Transposes = kvHeads * keyTiles, Items = items;
+        public readonly int[] TransposedTiles = new int[kvHeads];
+        public int Next = -1;
     }
 
     private readonly struct Job(AttentionShape s, CpuPointers p, float* kt, TScore score, TMask mask,
         float scale, int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
     {
-        public void Item(int item, Scratch t)
+        public void Work(TaskQueue queue)
+        {
+            float* scratch = CpuScratch.Get(ScratchFloats(bq, bk, s.HeadDim, s.ValueDim));
+            int total = queue.Transposes + queue.Items;
+            for (int task = Interlocked.Increment(ref queue.Next); task < total;
+                 task = Interlocked.Increment(ref queue.Next))
+            {
+                if (task < queue.Transposes)
+                {
+                    TransposeKeyTile(task);
+                    Interlocked.Increment(ref queue.TransposedTiles[task / keyTiles]);
+                    continue;
+                }
+                // Last query tiles first: under causal masks they are the heaviest.
+                int item = queue.Items - 1 - (task - queue.Transposes);
+                int bh = item / queryTiles, kvBh = bh / s.Heads * s.KvHeads + bh % s.Heads / s.GroupSize;
+                if (Volatile.Read(ref queue.TransposedTiles[kvBh]) < keyTiles)
+                {
+                    var spin = new SpinWait();
+                    while (Volatile.Read(ref queue.TransposedTiles[kvBh]) < keyTiles) spin.SpinOnce();
+                }
+                Item(item, scratch);
+            }
+        }
+
+        private static int ScratchFloats(int bq, int bk, int d, int dv) =>
+            bq * d + bq * bk + bq * dv + 2 * bq + bq * TOps.Count + 6 * 16;
+
+        /// <summary>Key tile t of K, transposed: (batch, kvHeads, keyTiles, headDim, keyTile), zero past seqK.</summary>
+        private void TransposeKeyTile(int t)
+        {
+            int d = s.HeadDim, tile = t % keyTiles, bh = t / keyTiles;
+            int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
+            float* src = p.K + ((long)bh * s.SeqK + k0) * d;
+            float* dst = kt + (long)t * d * bk;
+            int j = 0;
+            if (Avx.IsSupported)
+                for (; j + 8 <= cols; j += 8)
+                {
+                    int c = 0;
+                    for (; c + 8 <= d; c += 8) Transpose8x8(src + (long)j * d + c, d, dst + c * bk + j, bk);
+                    for (; c < d; c++)
+                        for (int jj = j; jj < j + 8; jj++) dst[c * bk + jj] = src[(long)jj * d + c];
+                }
+            for (; j < cols; j++)
+                for (int c = 0; c < d; c++)
+                    dst[c * bk + j] = src[(long)j * d + c];
+            if (cols < bk)
+                for (int c = 0; c < d; c++)
+                    new Span<float>(dst + c * bk + cols, bk - cols).Clear();
+        }
+
+        /// <summary>dst[c * ld + r] = src[r * ls + c] for r, c &lt; 8 (AVX unpack/shuffle/permute).</summary>
+        private static void Transpose8x8(float* src, int ls, float* dst, int ld)
+        {
+            var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ls);
+            var r2 = Avx.LoadVector256(src + 2 * ls); var r3 = Avx.LoadVector256(src + 3 * ls);
+            var r4 = Avx.LoadVector256(src + 4 * ls); var r5 = Avx.LoadVector256(src + 5 * ls);
+            var r6 = Avx.LoadVector256(src + 6 * ls); var r7 = Avx.LoadVector256(src + 7 * ls);
+            // Pairs of rows interleaved, then groups of 4 rows: u_i holds columns i and i + 4 of rows 0-3
+            // (u_0..u_3) or 4-7 (u_4..u_7) in its two 128-bit lanes.
+            var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+            var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+            var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+            var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+            var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+            Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+            Avx.Store(dst + ld, Avx.Permute2x128(u1, u5, 0x20));
+            Avx.Store(dst + 2 * ld, Avx.Permute2x128(u2, u6, 0x20));
+            Avx.Store(dst + 3 * ld, Avx.Permute2x128(u3, u7, 0x20));
+            Avx.Store(dst + 4 * ld, Avx.Permute2x128(u0, u4, 0x31));
+            Avx.Store(dst + 5 * ld, Avx.Permute2x128(u1, u5, 0x31));
+            Avx.Store(dst + 6 * ld, Avx.Permute2x128(u2, u6, 0x31));
+            Avx.Store(dst + 7 * ld, Avx.Permute2x128(u3, u7, 0x31));
+        }
+
+        private void Item(int item, float* scratch)
         {
             int qt = item % queryTiles, bh = item / queryTiles;
             int h = bh % s.Heads, b = bh / s.Heads;
             int kvh = h / s.GroupSize;
-            int d = s.HeadDim, dv = s.ValueDim;
+            int d = s.HeadDim, dv = s.ValueDim, n = TOps.Count;
             int q0 = qt * bq, rows = Math.Min(bq, s.SeqQ - q0);
             int pos0 = q0 + queryOffset;
 
+            // Tiles, each 64-byte aligned: Q (bq, d), S (bq, bk), O (bq, dv), M (bq),
+            // alpha (bq), L (bq, n): per-row partial sums, added across lanes at the end.
+            float* tq = Align(scratch), ts = Align(tq + bq * d), to = Align(ts + bq * bk);
+            float* tm = Align(to + bq * dv), ta = Align(tm + bq), tl = Align(ta + bq);
+
             float* qSrc = p.Q + ((long)bh * s.SeqQ + q0) * d;
-            for (int i = 0; i < rows * d; i++) t.Q[i] = qSrc[i] * scale;
-            for (int r = 0; r < rows; r++) { t.M[r] = float.NegativeInfinity; t.L[r] = 0f; }
-            new Span<float>(t.O, rows * dv).Clear();
+            Scale(qSrc, tq, rows * d, scale);
+            for (int r = 0; r < rows; r++) tm[r] = float.NegativeInfinity;
+            new Span<float>(tl, rows * n).Clear();
+            new Span<float>(to, rows * dv).Clear();
 
             int kvBh = b * s.KvHeads + kvh;
             float* vHead = p.V + (long)kvBh * s.SeqK * dv;
@@ -152,62 +206,116 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
                 if (kind == TileKind.Empty) continue;
                 int width = (cols + 15) & ~15; // padded to 16: every SIMD width divides it
                 float* ktTile = kt + ((long)kvBh * keyTiles + tile) * d * bk;
-                MicroKernels<TOps, TV>.ScoreTile(t.Q, ktTile, t.S, rows, width, d, bk);
+                MicroKernels<TOps, TV>.ScoreTile(tq, ktTile, ts, rows, width, d, bk);
                 for (int r = 0; r < rows; r++)
                 {
-                    float* row = t.S + r * bk;
+                    float* row = ts + r * bk;
                     int pos = pos0 + r;
                     score.ApplyRow(new Span<float>(row, cols), b, h, pos, k0);
-                    if (kind == TileKind.Partial)
-                        for (int j = 0; j < cols; j++)
-                            if (!mask.Allows(b, h, pos, k0 + j)) row[j] = float.NegativeInfinity;
+                    if (kind == TileKind.Partial) MaskRow(row, cols, b, h, pos, k0);
                     for (int j = cols; j < width; j++) row[j] = float.NegativeInfinity;
-                    OnlineSoftmaxRow(row, width, ref t.M[r], ref t.L[r], t.O + r * dv, dv);
+                    OnlineSoftmaxRow(row, width, ref tm[r], out ta[r], tl + r * n);
                 }
-                MicroKernels<TOps, TV>.AccumulateValues(t.S, vHead + (long)k0 * dv, t.O, rows, cols, dv, bk);
+                MicroKernels<TOps, TV>.AccumulateValues(ts, vHead + (long)k0 * dv, to, ta, rows, cols, dv, bk);
             }
 
             float* oDst = p.O + ((long)bh * s.SeqQ + q0) * dv;
             for (int r = 0; r < rows; r++)
             {
-                float l = t.L[r];
+                float l = TOps.SumAcross(TOps.Load(tl + r * n));
                 // l == 0 only when no key was allowed: zeros and -infinity, as documented.
-                float inv = l > 0f ? 1f / l : 0f;
-                for (int c = 0; c < dv; c++) oDst[r * dv + c] = t.O[r * dv + c] * inv;
+                Scale(to + r * dv, oDst + r * dv, dv, l > 0f ? 1f / l : 0f);
                 if (p.Lse != null)
-                    p.Lse[(long)bh * s.SeqQ + q0 + r] = l > 0f ? t.M[r] + MathF.Log(l) : float.NegativeInfinity;
+                    p.Lse[(long)bh * s.SeqQ + q0 + r] = l > 0f ? tm[r] + MathF.Log(l) : float.NegativeInfinity;
             }
         }
 
         /// <summary>
-        /// Online softmax on one row of a tile: new max m', P = exp(S - m') in place, l and the
-        /// output row rescaled by exp(m - m'). A row still fully masked gets P = 0.
+        /// row[j] = -infinity where the mask disallows (pos, k0 + j), j &lt; cols. Classify on the
+        /// row's 16-key chunks first, so only Partial chunks ask Allows key by key.
         /// </summary>
-        private static void OnlineSoftmaxRow(float* row, int width, ref float m, ref float l, float* o, int dv)
+        private void MaskRow(float* row, int cols, int b, int h, int pos, int k0)
+        {
+            for (int j0 = 0; j0 < cols; j0 += 16)
+            {
+                int j1 = Math.Min(j0 + 16, cols);
+                var chunk = mask.Classify(b, h, pos, pos + 1, k0 + j0, k0 + j1);
+                if (chunk == TileKind.Full) continue;
+                if (chunk == TileKind.Empty)
+                    new Span<float>(row + j0, j1 - j0).Fill(float.NegativeInfinity);
+                else
+                    for (int j = j0; j < j1; j++)
+                        if (!mask.Allows(b, h, pos, k0 + j)) row[j] = float.NegativeInfinity;
+            }
+        }
+
+        private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
+
+        /// <summary>dst[i] = src[i] * factor for i &lt; count.</summary>
+        private static void Scale(float* src, float* dst, int count, float factor)
+        {
+            int n = TOps.Count, i = 0;
+            var f = TOps.Broadcast(factor);
+            for (; i + n <= count; i += n) TOps.Store(TOps.Mul(TOps.Load(src + i), f), dst + i);
+            for (; i < count; i++) dst[i] = src[i] * factor;
+        }
+
+        /// <summary>
+        /// Online softmax on one row of a tile: new max m', P = exp(S - m') in place, the row's
+        /// lane sums l = alpha l + P and alpha = exp(m - m'), by which AccumulateValues rescales
+        /// the output row. A row still fully masked gets P = 0 and alpha = 1 (its O is still 0).
+        /// </summary>
+        private static void OnlineSoftmaxRow(float* row, int width, ref float m, out float alpha, float* l)
         {
             int n = TOps.Count;
             TV vmax = TOps.Load(row);
             for (int j = n; j < width; j += n) vmax = TOps.Max(vmax, TOps.Load(row + j));
-            float tileMax = TOps.MaxAcross(vmax);
-            float mNew = MathF.Max(m, tileMax);
+            float mNew = MathF.Max(m, TOps.MaxAcross(vmax));
             if (float.IsNegativeInfinity(mNew))
             {
-                new Span<float>(row, width).Clear();
-                return;
+                // The native max may drop a NaN next to -infinity; such a row must still get
+                // NaN, as an IEEE max would give (m' = NaN makes the whole row NaN).
+                bool nan = false;
+                for (int j = 0; j < width; j++) nan |= float.IsNaN(row[j]);
+                if (!nan)
+                {
+                    new Span<float>(row, width).Clear();
+                    alpha = 1f;
+                    return;
+                }
+                mNew = float.NaN;
             }
             var vm = TOps.Broadcast(mNew);
-            TV vsum = TOps.Broadcast(0f);
-            for (int j = 0; j < width; j += n)
+            TV vsum = TOps.Exp(TOps.Sub(TOps.Load(row), vm));
+            TOps.Store(vsum, row);
+            for (int j = n; j < width; j += n)
             {
                 TV e = TOps.Exp(TOps.Sub(TOps.Load(row + j), vm));
                 TOps.Store(e, row + j);
                 vsum = TOps.Add(vsum, e);
             }
-            float alpha = MathF.Exp(m - mNew); // m = -inf gives 0
-            if (alpha != 1f)
-                for (int c = 0; c < dv; c++) o[c] *= alpha;
-            l = l * alpha + TOps.SumAcross(vsum);
+            alpha = m == mNew ? 1f : MathF.Exp(m - mNew); // m = -inf gives 0
+            TOps.Store(TOps.Fma(TOps.Load(l), TOps.Broadcast(alpha), vsum), l);
             m = mNew;
         }
+    }
+}
+
+/// <summary>
+/// Per-thread scratch of the CPU kernel, kept between calls so a call allocates no tiles:
+/// a pinned (POH) array that only grows. It holds intermediate tiles only; every call
+/// initializes what it reads, so the cache never changes a result.
+/// </summary>
+internal static unsafe class CpuScratch
+{
+    [ThreadStatic] private static float[]? t_memory;
+
+    /// <summary>At least <paramref name="floats"/> floats plus 64 bytes of alignment slack.</summary>
+    public static float* Get(int floats)
+    {
+        var memory = t_memory;
+        if (memory is null || memory.Length < floats + 16)
+            t_memory = memory = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
+        return (float*)Unsafe.AsPointer(ref memory[0]);
     }
 }

@@ -79,23 +79,31 @@ internal static unsafe class MicroKernels<TOps, TV>
     }
 
     /// <summary>
-    /// O[r, 0..dv) += sum_{j &lt; cols} P[r, j] V[j, 0..dv) for r &lt; rows. P is (rows, ld),
-    /// V is (cols, dv) dense (rows of the value tensor), O is (rows, dv) dense.
+    /// O[r, 0..dv) = alpha[r] O[r, 0..dv) + sum_{j &lt; cols} P[r, j] V[j, 0..dv) for r &lt; rows
+    /// (the online softmax's rescale folded into the accumulator loads). P is (rows, ld), V is
+    /// (cols, dv) dense (rows of the value tensor), O is (rows, dv) dense, alpha is (rows).
     /// </summary>
-    public static void AccumulateValues(float* pm, float* v, float* o, int rows, int cols, int dv, int ld)
+    public static void AccumulateValues(float* pm, float* v, float* o, float* alpha, int rows, int cols,
+        int dv, int ld)
     {
         int n = TOps.Count, r = 0;
         for (; r + 4 <= rows; r += 4)
         {
             float* p0 = pm + r * ld, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
             float* o0 = o + r * dv, o1 = o0 + dv, o2 = o1 + dv, o3 = o2 + dv;
+            TV al0 = TOps.Broadcast(alpha[r]), al1 = TOps.Broadcast(alpha[r + 1]);
+            TV al2 = TOps.Broadcast(alpha[r + 2]), al3 = TOps.Broadcast(alpha[r + 3]);
             int c = 0;
             for (; c + 4 * n <= dv; c += 4 * n)
             {
-                TV a00 = TOps.Load(o0 + c), a01 = TOps.Load(o0 + c + n), a02 = TOps.Load(o0 + c + 2 * n), a03 = TOps.Load(o0 + c + 3 * n);
-                TV a10 = TOps.Load(o1 + c), a11 = TOps.Load(o1 + c + n), a12 = TOps.Load(o1 + c + 2 * n), a13 = TOps.Load(o1 + c + 3 * n);
-                TV a20 = TOps.Load(o2 + c), a21 = TOps.Load(o2 + c + n), a22 = TOps.Load(o2 + c + 2 * n), a23 = TOps.Load(o2 + c + 3 * n);
-                TV a30 = TOps.Load(o3 + c), a31 = TOps.Load(o3 + c + n), a32 = TOps.Load(o3 + c + 2 * n), a33 = TOps.Load(o3 + c + 3 * n);
+                TV a00 = TOps.Mul(TOps.Load(o0 + c), al0), a01 = TOps.Mul(TOps.Load(o0 + c + n), al0);
+                TV a02 = TOps.Mul(TOps.Load(o0 + c + 2 * n), al0), a03 = TOps.Mul(TOps.Load(o0 + c + 3 * n), al0);
+                TV a10 = TOps.Mul(TOps.Load(o1 + c), al1), a11 = TOps.Mul(TOps.Load(o1 + c + n), al1);
+                TV a12 = TOps.Mul(TOps.Load(o1 + c + 2 * n), al1), a13 = TOps.Mul(TOps.Load(o1 + c + 3 * n), al1);
+                TV a20 = TOps.Mul(TOps.Load(o2 + c), al2), a21 = TOps.Mul(TOps.Load(o2 + c + n), al2);
+                TV a22 = TOps.Mul(TOps.Load(o2 + c + 2 * n), al2), a23 = TOps.Mul(TOps.Load(o2 + c + 3 * n), al2);
+                TV a30 = TOps.Mul(TOps.Load(o3 + c), al3), a31 = TOps.Mul(TOps.Load(o3 + c + n), al3);
+                TV a32 = TOps.Mul(TOps.Load(o3 + c + 2 * n), al3), a33 = TOps.Mul(TOps.Load(o3 + c + 3 * n), al3);
                 float* vp = v + c;
                 for (int j = 0; j < cols; j++, vp += dv)
                 {
@@ -120,7 +128,8 @@ internal static unsafe class MicroKernels<TOps, TV>
             }
             for (; c + n <= dv; c += n)
             {
-                TV a0 = TOps.Load(o0 + c), a1 = TOps.Load(o1 + c), a2 = TOps.Load(o2 + c), a3 = TOps.Load(o3 + c);
+                TV a0 = TOps.Mul(TOps.Load(o0 + c), al0), a1 = TOps.Mul(TOps.Load(o1 + c), al1);
+                TV a2 = TOps.Mul(TOps.Load(o2 + c), al2), a3 = TOps.Mul(TOps.Load(o3 + c), al3);
                 float* vp = v + c;
                 for (int j = 0; j < cols; j++, vp += dv)
                 {
@@ -132,29 +141,31 @@ internal static unsafe class MicroKernels<TOps, TV>
                 }
                 TOps.Store(a0, o0 + c); TOps.Store(a1, o1 + c); TOps.Store(a2, o2 + c); TOps.Store(a3, o3 + c);
             }
-            if (c < dv) ScalarColumns(pm + r * ld, v, o + r * dv, 4, cols, dv, ld, c);
+            if (c < dv) ScalarColumns(pm + r * ld, v, o + r * dv, alpha + r, 4, cols, dv, ld, c);
         }
         for (; r < rows; r++)
         {
             float* p0 = pm + r * ld, o0 = o + r * dv;
+            TV al0 = TOps.Broadcast(alpha[r]);
             int c = 0;
             for (; c + n <= dv; c += n)
             {
-                TV a0 = TOps.Load(o0 + c);
+                TV a0 = TOps.Mul(TOps.Load(o0 + c), al0);
                 float* vp = v + c;
                 for (int j = 0; j < cols; j++, vp += dv) a0 = TOps.Fma(TOps.Broadcast(p0[j]), TOps.Load(vp), a0);
                 TOps.Store(a0, o0 + c);
             }
-            if (c < dv) ScalarColumns(p0, v, o0, 1, cols, dv, ld, c);
+            if (c < dv) ScalarColumns(p0, v, o0, alpha + r, 1, cols, dv, ld, c);
         }
     }
 
-    private static void ScalarColumns(float* pm, float* v, float* o, int rows, int cols, int dv, int ld, int c0)
+    private static void ScalarColumns(float* pm, float* v, float* o, float* alpha, int rows, int cols,
+        int dv, int ld, int c0)
     {
         for (int r = 0; r < rows; r++)
             for (int c = c0; c < dv; c++)
             {
-                float acc = o[r * dv + c];
+                float acc = o[r * dv + c] * alpha[r];
                 for (int j = 0; j < cols; j++) acc = MathF.FusedMultiplyAdd(pm[r * ld + j], v[(long)j * dv + c], acc);
                 o[r * dv + c] = acc;
             }

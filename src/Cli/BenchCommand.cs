@@ -17,7 +17,7 @@ internal static class BenchCommand
 {
     public static int Run(CliOptions options)
     {
-        using var backend = Devices.Open(options.Device);
+        using var backend = Devices.Open(options.Device, options.Tuning);
         Console.WriteLine(options.Reference ? "fp64 reference (ReferenceAttention), one run" : $"device: {backend.Name}");
         Console.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);

@@ -4,7 +4,8 @@ namespace Managed.Cli;
 
 /// <summary>Parsed command-line options.</summary>
 internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[] Dim, int Heads,
-    int Batch, string? Output, bool Variants = false, bool Reference = false)
+    int Batch, string? Output, bool Variants = false, bool Reference = false,
+    int QueryTile = 0, int KeyTile = 0)
 {
     public static CliOptions Parse(string[] args)
     {
@@ -19,6 +20,8 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
                 "--large" => o with { Large = true },
                 "--variants" => o with { Variants = true },
                 "--reference" => o with { Reference = true },
+                "--query-tile" => o with { QueryTile = int.Parse(Next()) },
+                "--key-tile" => o with { KeyTile = int.Parse(Next()) },
                 "--seq" => o with { Seq = Ints(Next()) },
                 "--dim" => o with { Dim = Ints(Next()) },
                 "--heads" => o with { Heads = int.Parse(Next()) },
@@ -29,6 +32,13 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
         }
         return o;
     }
+
+    /// <summary>The CPU tuning the options ask for (defaults where not given).</summary>
+    public Managed.Kernels.FlashAttentionTuning Tuning => new()
+    {
+        QueryTile = QueryTile > 0 ? QueryTile : Managed.Kernels.FlashAttentionTuning.Default.QueryTile,
+        KeyTile = KeyTile > 0 ? KeyTile : Managed.Kernels.FlashAttentionTuning.Default.KeyTile,
+    };
 
     private static int[] Ints(string s) => s.Split(',').Select(int.Parse).ToArray();
 

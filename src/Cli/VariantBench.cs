@@ -34,7 +34,7 @@ internal static class VariantBench
 
     public static int Run(CliOptions options)
     {
-        using var backend = Devices.Open(options.Device);
+        using var backend = Devices.Open(options.Device, options.Tuning);
         Console.WriteLine($"device: {backend.Name}");
         Console.WriteLine($"{"variant",-22} {"N",6} {"D",4} {"ms",10} {"TFLOP/s",8} {"vs dense",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);

@@ -79,16 +79,19 @@ internal static class BenchCommand
         return Time(Once, acc.Synchronize);
     }
 
-    private static double Time(Action once, Action sync)
+    /// <summary>Mean ms of <paramref name="once"/> + <paramref name="sync"/> after one warm-up
+    /// call (which compiles the kernel), over at least 3 calls and <paramref name="seconds"/>.</summary>
+    internal static double Time(Action once, Action sync, double seconds = 1.0)
     {
         once(); sync();
         var sw = Stopwatch.StartNew();
         int runs = 0;
-        do { once(); sync(); runs++; } while ((sw.Elapsed.TotalSeconds < 1.0 || runs < 3) && runs < 200);
+        do { once(); sync(); runs++; } while ((sw.Elapsed.TotalSeconds < seconds || runs < 3) && runs < 200);
         return sw.Elapsed.TotalMilliseconds / runs;
     }
 
-    private static float[] Fill(Random rng, long n)
+    /// <summary><paramref name="n"/> values uniform in [-1, 1).</summary>
+    internal static float[] Fill(Random rng, long n)
     {
         var a = new float[n];
         for (long i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels;
@@ -44,7 +43,8 @@ internal static class VariantBench
         {
             var shape = AttentionShape.Self(options.Batch, options.Heads, n, d);
             var rng = new Random(1);
-            float[] q = Fill(rng, shape.QueryLength), k = Fill(rng, shape.KeyLength), v = Fill(rng, shape.ValueLength);
+            float[] q = BenchCommand.Fill(rng, shape.QueryLength), k = BenchCommand.Fill(rng, shape.KeyLength),
+                v = BenchCommand.Fill(rng, shape.ValueLength);
             double causalMs = 0;
             foreach (var variant in For(options.Heads, n))
             {
@@ -79,13 +79,13 @@ internal static class VariantBench
                 using var dk = acc.Allocate1D(k);
                 using var dv = acc.Allocate1D(v);
                 using var dout = acc.Allocate1D<float>(shape.OutputLength);
-                Ms = Time(() => gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, score, mask),
-                    acc.Synchronize);
+                Ms = BenchCommand.Time(() => gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, score, mask),
+                    acc.Synchronize, 0.5);
             }
             else
             {
                 var o = new float[shape.OutputLength];
-                Ms = Time(() => backend.Attention(shape, q, k, v, o, default, score, mask), () => { });
+                Ms = BenchCommand.Time(() => backend.Attention(shape, q, k, v, o, default, score, mask), () => { }, 0.5);
             }
         }
     }
@@ -111,21 +111,5 @@ internal static class VariantBench
             }
         }
         return pairs;
-    }
-
-    private static double Time(Action once, Action sync)
-    {
-        once(); sync();
-        var sw = Stopwatch.StartNew();
-        int runs = 0;
-        do { once(); sync(); runs++; } while ((sw.Elapsed.TotalSeconds < 0.5 || runs < 3) && runs < 200);
-        return sw.Elapsed.TotalMilliseconds / runs;
-    }
-
-    private static float[] Fill(Random rng, long n)
-    {
-        var a = new float[n];
-        for (long i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
-        return a;
     }
 }

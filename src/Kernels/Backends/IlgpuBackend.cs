@@ -8,6 +8,11 @@ using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.Backends;
 
+/// <summary>A loaded kernel: launch configuration, then the kernel's arguments.</summary>
+internal delegate void Launcher<TScore, TMask>(KernelConfig config, ArrayView<float> query,
+    ArrayView<float> key, ArrayView<float> value, ArrayView<float> output,
+    ArrayView<float> logSumExp, GpuAttentionParams p, TScore score, TMask mask);
+
 /// <summary>
 /// One ILGPU context and accelerator (CUDA, OpenCL or ILGPU's CPU accelerator), owned and
 /// disposed with this object, and the attention kernels compiled for it, cached per variant
@@ -147,11 +152,47 @@ public sealed class IlgpuBackend : IKernelBackend
             logSumExp.Length, options);
         CheckDims(shape);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        int dim = Math.Max(shape.HeadDim, shape.ValueDim);
-        // Register-tiled kernel up to 128 dims; the general tile kernel above that.
-        if (dim <= 64) LaunchFast<TScore, TMask, FastColumns64>(shape, query, key, value, output, logSumExp, score, mask, options);
-        else if (dim <= 128) LaunchFast<TScore, TMask, FastColumns128>(shape, query, key, value, output, logSumExp, score, mask, options);
-        else Launch<TScore, TMask, GpuTile256>(shape, query, key, value, output, logSumExp, score, mask, options);
+        var (blockQ, _) = TileSizes(shape);
+        int queryTiles = (shape.SeqQ + blockQ - 1) / blockQ;
+        var p = new GpuAttentionParams(shape.Batch, shape.Heads, shape.KvHeads, shape.SeqQ,
+            shape.SeqK, shape.HeadDim, shape.ValueDim, shape.GroupSize,
+            shape.QueryOffset(options.Alignment), queryTiles, options.ScaleFor(shape.HeadDim),
+            logSumExp.Length > 0 ? 1 : 0);
+        if (logSumExp.Length == 0)
+        {
+            _dummyLse ??= Accelerator.Allocate1D<float>(1); // kernels take a view either way
+            logSumExp = _dummyLse.View;
+        }
+        var grid = shape.Batch * shape.Heads * queryTiles;
+        var kernel = KernelFor<TScore, TMask>(Math.Max(shape.HeadDim, shape.ValueDim), out int threads);
+        kernel(new KernelConfig(grid, threads), query, key, value, output, logSumExp, p, score, mask);
+    }
+
+    /// <summary>
+    /// The compiled kernel for a variant and head dim: register-tiled up to 128 dims (64 or 128
+    /// output columns), the general tiled kernel above; shuffle or shared-memory reductions.
+    /// </summary>
+    private Launcher<TScore, TMask> KernelFor<TScore, TMask>(int dim, out int threads)
+        where TScore : unmanaged, IScoreModifier
+        where TMask : unmanaged, IMaskPredicate
+    {
+        threads = dim <= 128 ? FlashAttentionIlgpuFast.Threads
+            : GpuTile256.BlockQ / GpuTile256.RowsPerThread * (GpuTile256.BlockK / GpuTile256.KeysPerThread);
+        return (dim <= 64, dim <= 128, _shuffle) switch
+        {
+            (true, _, true) => Cached<TScore, TMask, (FastColumns64, ShuffleReduction)>(
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, FastColumns64, ShuffleReduction>),
+            (true, _, false) => Cached<TScore, TMask, (FastColumns64, SharedMemoryReduction)>(
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, FastColumns64, SharedMemoryReduction>),
+            (false, true, true) => Cached<TScore, TMask, (FastColumns128, ShuffleReduction)>(
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, FastColumns128, ShuffleReduction>),
+            (false, true, false) => Cached<TScore, TMask, (FastColumns128, SharedMemoryReduction)>(
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, FastColumns128, SharedMemoryReduction>),
+            (false, false, true) => Cached<TScore, TMask, (GpuTile256, ShuffleReduction)>(
+                FlashAttentionIlgpu.ForwardKernel<TScore, TMask, GpuTile256, ShuffleReduction>),
+            _ => Cached<TScore, TMask, (GpuTile256, SharedMemoryReduction)>(
+                FlashAttentionIlgpu.ForwardKernel<TScore, TMask, GpuTile256, SharedMemoryReduction>),
+        };
     }
 
     /// <summary>The (query, key) tile of the kernel that runs <paramref name="shape"/>.</summary>
@@ -164,81 +205,30 @@ public sealed class IlgpuBackend : IKernelBackend
     {
         if (shape.HeadDim > MaxHeadDim || shape.ValueDim > MaxHeadDim)
             throw new ArgumentException(
-                $"HeadDim ({shape.HeadDim}) and ValueDim ({shape.ValueDim}) must be <= {MaxHeadDim} on ILGPU devices.",
-                nameof(shape));
+                $"HeadDim ({shape.HeadDim}) and ValueDim ({shape.ValueDim}) must be <= "
+                + $"{MaxHeadDim} on ILGPU devices.", nameof(shape));
     }
 
-    private void Launch<TScore, TMask, TTile>(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, TScore score, TMask mask,
-        AttentionOptions options)
+    /// <summary>Loads <paramref name="method"/> once per (variant, specialization) type and keeps
+    /// a strong reference: ILGPU's own cache is weak, and loading per call would recompile.</summary>
+    private Launcher<TScore, TMask> Cached<TScore, TMask, TSpecialization>(
+        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, GpuAttentionParams, TScore, TMask> method)
         where TScore : unmanaged, IScoreModifier
         where TMask : unmanaged, IMaskPredicate
-        where TTile : struct, IGpuTile
     {
-        int queryTiles = (s.SeqQ + TTile.BlockQ - 1) / TTile.BlockQ;
-        var p = new GpuAttentionParams(s.Batch, s.Heads, s.KvHeads, s.SeqQ, s.SeqK, s.HeadDim,
-            s.ValueDim, s.GroupSize, s.QueryOffset(options.Alignment), queryTiles,
-            options.ScaleFor(s.HeadDim), lse.Length > 0 ? 1 : 0);
-        if (lse.Length == 0)
-        {
-            _dummyLse ??= Accelerator.Allocate1D<float>(1);
-            lse = _dummyLse.View;
-        }
-        int threads = TTile.BlockQ / TTile.RowsPerThread * (TTile.BlockK / TTile.KeysPerThread);
-        var config = new KernelConfig(s.Batch * s.Heads * queryTiles, threads);
-        if (_shuffle)
-            Kernel<TScore, TMask, ShuffleReduction>(FlashAttentionIlgpu.ForwardKernel<TScore, TMask, TTile, ShuffleReduction>,
-                typeof((TScore, TMask, TTile, ShuffleReduction)))(config, q, k, v, o, lse, p, score, mask);
-        else
-            Kernel<TScore, TMask, SharedMemoryReduction>(FlashAttentionIlgpu.ForwardKernel<TScore, TMask, TTile, SharedMemoryReduction>,
-                typeof((TScore, TMask, TTile, SharedMemoryReduction)))(config, q, k, v, o, lse, p, score, mask);
-    }
-
-    private void LaunchFast<TScore, TMask, TCols>(AttentionShape s, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse, TScore score, TMask mask,
-        AttentionOptions options)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
-        where TCols : struct, IFastColumns
-    {
-        const int bq = FlashAttentionIlgpuFast.BlockQ;
-        int queryTiles = (s.SeqQ + bq - 1) / bq;
-        var p = new GpuAttentionParams(s.Batch, s.Heads, s.KvHeads, s.SeqQ, s.SeqK, s.HeadDim,
-            s.ValueDim, s.GroupSize, s.QueryOffset(options.Alignment), queryTiles,
-            options.ScaleFor(s.HeadDim), lse.Length > 0 ? 1 : 0);
-        if (lse.Length == 0)
-        {
-            _dummyLse ??= Accelerator.Allocate1D<float>(1);
-            lse = _dummyLse.View;
-        }
-        var config = new KernelConfig(s.Batch * s.Heads * queryTiles, FlashAttentionIlgpuFast.Threads);
-        if (_shuffle)
-            Kernel<TScore, TMask, ShuffleReduction>(FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TCols, ShuffleReduction>,
-                typeof((TScore, TMask, TCols, ShuffleReduction)))(config, q, k, v, o, lse, p, score, mask);
-        else
-            Kernel<TScore, TMask, SharedMemoryReduction>(FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TCols, SharedMemoryReduction>,
-                typeof((TScore, TMask, TCols, SharedMemoryReduction)))(config, q, k, v, o, lse, p, score, mask);
-    }
-
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, GpuAttentionParams, TScore, TMask> Kernel<TScore, TMask, TReduce>(
-        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            GpuAttentionParams, TScore, TMask> method, Type key)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
-        where TReduce : struct, IRowReduction
-    {
+        var key = typeof((TScore, TMask, TSpecialization));
         lock (_kernels)
         {
-            if (!_kernels.TryGetValue(key, out var kernel))
+            if (!_kernels.TryGetValue(key, out var launcher))
             {
-                kernel = Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                    ArrayView<float>, ArrayView<float>, GpuAttentionParams, TScore, TMask>(
-                    method);
-                _kernels.Add(key, kernel);
+                var loaded = Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, GpuAttentionParams,
+                    TScore, TMask>(method); // method: the static kernel itself, no closure
+                launcher = new Launcher<TScore, TMask>(loaded);
+                _kernels.Add(key, launcher);
             }
-            return (Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, GpuAttentionParams, TScore, TMask>)kernel;
+            return (Launcher<TScore, TMask>)launcher;
         }
     }
 

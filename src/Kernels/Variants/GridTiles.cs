@@ -57,4 +57,27 @@ internal static class GridTiles
         xa = oneRow ? a % width : 0;
         xb = oneRow ? b % width : width - 1;
     }
+
+    /// <summary>Row-major 2-D grid: q, k on it and both axes allow their coordinates.</summary>
+    public static bool Allows2D<T>(T rows, T columns, int q, int k) where T : unmanaged, IAxisWindow
+    {
+        int w = columns.Extent, count = rows.Extent * w;
+        return (uint)q < (uint)count && (uint)k < (uint)count
+            && rows.Allows(q / w, k / w) && columns.Allows(q % w, k % w);
+    }
+
+    /// <summary>Row-major 2-D grid: per-axis classification of the tiles' bounding boxes;
+    /// a Full answer becomes Partial when a tile runs past the grid.</summary>
+    public static TileKind Classify2D<T>(T rows, T columns, int q0, int q1, int k0, int k1)
+        where T : unmanaged, IAxisWindow
+    {
+        int w = columns.Extent, count = rows.Extent * w;
+        Clip(q0, q1, count, out int qa, out int qb, out bool qc);
+        Clip(k0, k1, count, out int ka, out int kb, out bool kc);
+        if (qa > qb || ka > kb) return TileKind.Empty;
+        Box2(qa, qb, w, out int qya, out int qyb, out int qxa, out int qxb);
+        Box2(ka, kb, w, out int kya, out int kyb, out int kxa, out int kxb);
+        var kind = Meet(Axis(rows, qya, qyb, kya, kyb), Axis(columns, qxa, qxb, kxa, kxb));
+        return kind == TileKind.Full && (qc || kc) ? TileKind.Partial : kind;
+    }
 }

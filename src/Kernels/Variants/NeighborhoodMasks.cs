@@ -42,26 +42,12 @@ public readonly struct NeighborhoodMask2D(NeighborhoodAxis rows, NeighborhoodAxi
     public int Count => _rows.Extent * _columns.Extent;
 
     /// <summary>q, k on the grid, rows.Allows(qy, ky) and columns.Allows(qx, kx)</summary>
-    public bool Allows(int batch, int head, int q, int k)
-    {
-        int w = _columns.Extent;
-        return (uint)q < (uint)Count && (uint)k < (uint)Count
-            && _rows.Allows(q / w, k / w) && _columns.Allows(q % w, k % w);
-    }
+    public bool Allows(int batch, int head, int q, int k) =>
+        GridTiles.Allows2D(_rows, _columns, q, k);
 
     /// <summary>Per-axis classification of the tiles' bounding boxes (see GridTiles).</summary>
-    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1)
-    {
-        GridTiles.Clip(q0, q1, Count, out int qa, out int qb, out bool qc);
-        GridTiles.Clip(k0, k1, Count, out int ka, out int kb, out bool kc);
-        if (qa > qb || ka > kb) return TileKind.Empty;
-        int w = _columns.Extent;
-        GridTiles.Box2(qa, qb, w, out int qya, out int qyb, out int qxa, out int qxb);
-        GridTiles.Box2(ka, kb, w, out int kya, out int kyb, out int kxa, out int kxb);
-        var kind = GridTiles.Meet(GridTiles.Axis(_rows, qya, qyb, kya, kyb),
-            GridTiles.Axis(_columns, qxa, qxb, kxa, kxb));
-        return kind == TileKind.Full && (qc || kc) ? TileKind.Partial : kind;
-    }
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1) =>
+        GridTiles.Classify2D(_rows, _columns, q0, q1, k0, k1);
 }
 
 /// <summary>
@@ -133,24 +119,10 @@ public readonly struct HaloMask(HaloAxis rows, HaloAxis columns) : IMaskPredicat
     public int Count => _rows.Extent * _columns.Extent;
 
     /// <summary>q, k on the image and both axes allow their coordinates</summary>
-    public bool Allows(int batch, int head, int q, int k)
-    {
-        int w = _columns.Extent;
-        return (uint)q < (uint)Count && (uint)k < (uint)Count
-            && _rows.Allows(q / w, k / w) && _columns.Allows(q % w, k % w);
-    }
+    public bool Allows(int batch, int head, int q, int k) =>
+        GridTiles.Allows2D(_rows, _columns, q, k);
 
     /// <summary>Per-axis classification of the tiles' bounding boxes (see GridTiles).</summary>
-    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1)
-    {
-        GridTiles.Clip(q0, q1, Count, out int qa, out int qb, out bool qc);
-        GridTiles.Clip(k0, k1, Count, out int ka, out int kb, out bool kc);
-        if (qa > qb || ka > kb) return TileKind.Empty;
-        int w = _columns.Extent;
-        GridTiles.Box2(qa, qb, w, out int qya, out int qyb, out int qxa, out int qxb);
-        GridTiles.Box2(ka, kb, w, out int kya, out int kyb, out int kxa, out int kxb);
-        var kind = GridTiles.Meet(GridTiles.Axis(_rows, qya, qyb, kya, kyb),
-            GridTiles.Axis(_columns, qxa, qxb, kxa, kxb));
-        return kind == TileKind.Full && (qc || kc) ? TileKind.Partial : kind;
-    }
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1) =>
+        GridTiles.Classify2D(_rows, _columns, q0, q1, k0, k1);
 }

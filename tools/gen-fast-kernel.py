@@ -26,12 +26,13 @@ internal static class FlashAttentionIlgpuFast
 {
     internal const int BlockQ = 64, BlockK = 64, DimChunk = 32, ValueChunk = 16, Threads = 128;
 
-    public static void ForwardKernel<TScore, TMask, TCols, TReduce>(
+    public static void ForwardKernel<TScore, TMask, TNorm, TCols, TReduce>(
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
-        ArrayView<float> output, ArrayView<float> logSumExp, GpuAttentionParams p,
-        TScore score, TMask mask)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
+        GpuAttentionParams p, TScore score, TMask mask, TNorm norm)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
         where TCols : struct, IFastColumns
         where TReduce : struct, IRowReduction
     {
@@ -59,7 +60,9 @@ internal static class FlashAttentionIlgpuFast
 for i in range(R):
     w(f"        int r{i} = g + {16*i}, qp{i} = pos0 + r{i};")
     w(f"        bool valid{i} = r{i} < rows;")
-    w(f"        float m{i} = float.NegativeInfinity, l{i} = 0f;")
+    # m: the running max (softmax) or the normalizer's row parameter
+    w(f"        float m{i} = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp{i},")
+    w(f"            TNorm.NeedsLogSumExp && valid{i} ? rowStats[bh * p.SeqQ + q0 + r{i}] : 0f), l{i} = 0f;")
 for i in range(R):
     w("        float " + ", ".join(f"o{i}_{t} = 0f" for t in range(T)) + ";")
 w('''
@@ -111,20 +114,32 @@ for i in range(R):
         w(f"            s{i}_{j} = Logit(s{i}_{j}, kind, score, mask, b, h, qp{i}, kk{j}, valid{i}, p.SeqK);")
 w('''
             // Online softmax: new running max m' of each row over its 8 threads; O and l are
-            // rescaled by exp(m - m'); a row with no allowed key so far keeps m = -inf.''')
+            // rescaled by exp(m - m'); a row with no allowed key so far keeps m = -inf.
+            if (TNorm.IsSoftmax)
+            {''')
 for i in range(R):
     mx = "XMath.Max(" * (KJ-1) + f"s{i}_0" + "".join(f", s{i}_{j})" for j in range(1, KJ))
-    w(f"            float mx{i} = ReduceMax<TReduce>({mx}, red, r{i}, c);")
+    w(f"                float mx{i} = ReduceMax<TReduce>({mx}, red, r{i}, c);")
 for i in range(R):
-    w(f"            float mn{i} = XMath.Max(m{i}, mx{i});")
-    w(f"            float a{i} = mn{i} == float.NegativeInfinity ? 1f : XMath.Exp(m{i} - mn{i});")
-    w(f"            m{i} = mn{i};")
-    w("            " + " ".join(f"o{i}_{t} *= a{i};" for t in range(8)))
-    w("            if (TCols.Wide) { " + " ".join(f"o{i}_{t} *= a{i};" for t in range(8, 16)) + " }")
+    w(f"                float mn{i} = XMath.Max(m{i}, mx{i});")
+    w(f"                float a{i} = mn{i} == float.NegativeInfinity ? 1f : XMath.Exp(m{i} - mn{i});")
+    w(f"                m{i} = mn{i};")
+    w("                " + " ".join(f"o{i}_{t} *= a{i};" for t in range(8)))
+    w("                if (TCols.Wide) { " + " ".join(f"o{i}_{t} *= a{i};" for t in range(8, 16)) + " }")
     for j in range(KJ):
-        w(f"            s{i}_{j} = Prob(s{i}_{j}, mn{i});")
+        w(f"                s{i}_{j} = Prob(s{i}_{j}, mn{i});")
     sm = " + ".join(f"s{i}_{j}" for j in range(KJ))
-    w(f"            l{i} = l{i} * a{i} + ReduceSum<TReduce>({sm}, red, r{i}, c);")
+    w(f"                l{i} = l{i} * a{i} + ReduceSum<TReduce>({sm}, red, r{i}, c);")
+w('''            }
+            else
+            {
+                // Elementwise weights (sigmoid, softplus, clipped): no running max.''')
+for i in range(R):
+    for j in range(KJ):
+        w(f"                s{i}_{j} = norm.Weight(s{i}_{j}, m{i});")
+    sm = " + ".join(f"s{i}_{j}" for j in range(KJ))
+    w(f"                l{i} += ReduceSum<TReduce>({sm}, red, r{i}, c);")
+w("            }")
 for i in range(R):
     for j in range(KJ):
         w(f"            ps[(c + {8*j}) * qStride + r{i}] = s{i}_{j};")
@@ -162,15 +177,15 @@ w('''                    }
         }
 ''')
 for i in range(R):
-    w(f"        Store(output, logSumExp, p, bh, q0, r{i}, valid{i}, c, m{i}, l{i}, dv,")
+    w(f"        Store<TNorm>(output, logSumExp, p, bh, q0, r{i}, valid{i}, c, m{i}, l{i}, dv,")
     w("            " + ", ".join(f"o{i}_{t}" for t in range(T)) + ");")
 w('''    }
 
     /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one.</summary>
     private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
         int b, int h, int pos, int k, bool validRow, int seqK)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate =>
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
         k < seqK && validRow && (kind == TileKind.Full || mask.Allows(b, h, pos, k))
             ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
 
@@ -214,19 +229,22 @@ w('''    }
         return r;
     }
 
-    /// <summary>Writes one row's slice of O (divided by l) and, from lane 0, its log-sum-exp.
-    /// A row with no allowed key (l = 0) gets zeros and -infinity.</summary>
-    private static void Store(ArrayView<float> output, ArrayView<float> logSumExp,
+    /// <summary>Writes one row's slice of O (divided by l when the normalizer does) and, from
+    /// lane 0, ln of its weight sum (the log-sum-exp for softmax). A softmax row with no
+    /// allowed key (l = 0) gets zeros and -infinity.</summary>
+    private static void Store<TNorm>(ArrayView<float> output, ArrayView<float> logSumExp,
         GpuAttentionParams p, int bh, int q0, int r, bool valid, int c, float m, float l, int dv,
         ''' + ", ".join(f"float x{t}" for t in range(T)) + ''')
+        where TNorm : struct, INormalizer
     {
         if (!valid) return;
-        float inv = l > 0f ? 1f / l : 0f;
+        float inv = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
         int o = (bh * p.SeqQ + q0 + r) * dv + c;''')
 for t in range(T):
     w(f"        if (c + {8*t} < dv) output[o + {8*t}] = x{t} * inv;")
 w('''        if (c == 0 && p.HasLogSumExp != 0)
-            logSumExp[bh * p.SeqQ + q0 + r] = l > 0f ? m + XMath.Log(l) : float.NegativeInfinity;
+            logSumExp[bh * p.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
+                : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);
     }
 }
 ''')

@@ -27,11 +27,12 @@ internal static class DevicesCommand
 
     private sealed class PtxWriter(string dir) : IVariantVisitor
     {
-        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
-            where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate
+        public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+            where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer
         {
             foreach (int dim in new[] { 64, 128, 256 })
-                File.WriteAllText(Path.Combine(dir, $"{string.Concat(name.Select(ch => char.IsLetterOrDigit(ch) || ch == '-' ? ch : '_'))}-d{dim}.ptx"), KernelCompiler.CompilePtx<TScore, TMask>(dim));
+                File.WriteAllText(Path.Combine(dir, $"{string.Concat(name.Select(ch => char.IsLetterOrDigit(ch) || ch == '-' ? ch : '_'))}-d{dim}.ptx"), KernelCompiler.CompilePtx<TScore, TMask, TNorm>(dim));
         }
     }
 }

@@ -68,8 +68,9 @@ internal static class VariantBench
         public double Ms { get; private set; }
         public long Pairs { get; private set; }
 
-        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
-            where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate
+        public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+            where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer
         {
             Pairs = CountPairs(mask, shape);
             if (backend is IlgpuBackend gpu)
@@ -79,20 +80,20 @@ internal static class VariantBench
                 using var dk = acc.Allocate1D(k);
                 using var dv = acc.Allocate1D(v);
                 using var dout = acc.Allocate1D<float>(shape.OutputLength);
-                Ms = BenchCommand.Time(() => gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, score, mask),
+                Ms = BenchCommand.Time(() => gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, score, mask, norm),
                     acc.Synchronize, 0.5);
             }
             else
             {
                 var o = new float[shape.OutputLength];
-                Ms = BenchCommand.Time(() => backend.Attention(shape, q, k, v, o, default, score, mask), () => { }, 0.5);
+                Ms = BenchCommand.Time(() => backend.Attention(shape, q, k, v, o, default, score, mask, norm), () => { }, 0.5);
             }
         }
     }
 
     /// <summary>Allowed (query, key) pairs of head 0, batch 0, over 64 x 64 tiles: Full tiles
     /// count whole, Partial ones pair by pair (the masks here do not depend on the head).</summary>
-    private static long CountPairs<TMask>(TMask mask, AttentionShape s) where TMask : unmanaged, IMaskPredicate
+    private static long CountPairs<TMask>(TMask mask, AttentionShape s) where TMask : struct, IMaskPredicate
     {
         long pairs = 0;
         int offset = s.QueryOffset(QueryAlignment.BottomRight);

@@ -25,8 +25,8 @@ public static class TensorOps
     public static void Attention<TScore, TMask>(
         Tensor q, Tensor k, Tensor v, Tensor output, Tensor? logSumExp,
         TScore score, TMask mask, AttentionOptions options = default)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
     {
         CheckTensor(q, nameof(q), 4, "(batch, heads, seqQ, headDim)");
         CheckTensor(k, nameof(k), 4, "(batch, kvHeads, seqK, headDim)");

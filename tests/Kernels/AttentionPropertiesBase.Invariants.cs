@@ -170,8 +170,8 @@ public abstract partial class AttentionPropertiesBase
 
     private AttentionResult RunPair<TScore, TMask>(AttentionCase c, TScore score, TMask mask,
         AttentionOptions? options = null)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate =>
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
         AttentionRun.Run(Backend, c.Shape, c.Query, c.Key, c.Value, score, mask, options ?? c.Options);
 
     /// <summary>K and V restricted to keys [from, to): (batch, kvHeads, to - from, dim).</summary>

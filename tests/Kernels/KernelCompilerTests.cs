@@ -68,7 +68,7 @@ public sealed class KernelCompilerTests
     public void OpenCLShufflesFailForVendorOther()
     {
         var error = Assert.ThrowsAny<Exception>(() =>
-            KernelCompiler.CompileOpenCL<NoScore, NoMask>(64, subGroups: true));
+            KernelCompiler.CompileOpenCL<NoScore, NoMask, SoftmaxNormalizer>(64, subGroups: true));
         var names = new List<string>();
         for (Exception? e = error; e is not null; e = e.InnerException) names.Add(e.GetType().Name);
         Assert.True(names.Any(n => n is "InternalCompilerException" or "InvalidCodeGenerationException"),
@@ -85,25 +85,28 @@ public sealed class KernelCompilerTests
 
     private interface ICompile
     {
-        string Run<TScore, TMask>()
-            where TScore : unmanaged, IScoreModifier
-            where TMask : unmanaged, IMaskPredicate;
+        string Run<TScore, TMask, TNorm>()
+            where TScore : struct, IScoreModifier
+            where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer;
     }
 
     private sealed record Ptx(int MaxDim, bool Shuffle) : ICompile
     {
-        public string Run<TScore, TMask>()
-            where TScore : unmanaged, IScoreModifier
-            where TMask : unmanaged, IMaskPredicate =>
-            KernelCompiler.CompilePtx<TScore, TMask>(MaxDim, Shuffle);
+        public string Run<TScore, TMask, TNorm>()
+            where TScore : struct, IScoreModifier
+            where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer =>
+            KernelCompiler.CompilePtx<TScore, TMask, TNorm>(MaxDim, Shuffle);
     }
 
     private sealed record OpenCL(int MaxDim) : ICompile
     {
-        public string Run<TScore, TMask>()
-            where TScore : unmanaged, IScoreModifier
-            where TMask : unmanaged, IMaskPredicate =>
-            KernelCompiler.CompileOpenCL<TScore, TMask>(MaxDim, subGroups: false);
+        public string Run<TScore, TMask, TNorm>()
+            where TScore : struct, IScoreModifier
+            where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer =>
+            KernelCompiler.CompileOpenCL<TScore, TMask, TNorm>(MaxDim, subGroups: false);
     }
 
     /// <summary>Gets a variant's closed types from the registry and compiles them.</summary>
@@ -111,9 +114,10 @@ public sealed class KernelCompilerTests
     {
         public string? Result { get; private set; }
 
-        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
-            where TScore : unmanaged, IScoreModifier
-            where TMask : unmanaged, IMaskPredicate =>
-            Result = compile.Run<TScore, TMask>();
+        public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+            where TScore : struct, IScoreModifier
+            where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer =>
+            Result = compile.Run<TScore, TMask, TNorm>();
     }
 }

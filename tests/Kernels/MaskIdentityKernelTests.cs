@@ -69,8 +69,8 @@ public sealed class MaskIdentityKernelTests(HostBackendFixture fixture)
                 default(NoScore), default(NoMask)));
 
     private void AssertSame<TS1, TM1, TS2, TM2>(AttentionCase c, TS1 score, TM1 mask, TS2 plainScore, TM2 plainMask)
-        where TS1 : unmanaged, IScoreModifier where TM1 : unmanaged, IMaskPredicate
-        where TS2 : unmanaged, IScoreModifier where TM2 : unmanaged, IMaskPredicate
+        where TS1 : struct, IScoreModifier where TM1 : struct, IMaskPredicate
+        where TS2 : struct, IScoreModifier where TM2 : struct, IMaskPredicate
     {
         var a = AttentionRun.Run(Backend, c.Shape, c.Query, c.Key, c.Value, score, mask, c.Options);
         var b = AttentionRun.Run(Backend, c.Shape, c.Query, c.Key, c.Value, plainScore, plainMask, c.Options);

@@ -55,8 +55,9 @@ public sealed class TileSkippingTests(ITestOutputHelper output)
 
     private sealed class TightnessVisitor(ITestOutputHelper output) : IVariantVisitor
     {
-        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
-            where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate
+        public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+            where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer
         {
             const int n = 256;
             int empty = 0, emptyFound = 0, full = 0, fullFound = 0, tiles = 0;
@@ -82,7 +83,7 @@ public sealed class TileSkippingTests(ITestOutputHelper output)
         }
     }
 
-    private static (long NonEmpty, long Full) Count<TMask>(TMask mask, int n) where TMask : unmanaged, IMaskPredicate
+    private static (long NonEmpty, long Full) Count<TMask>(TMask mask, int n) where TMask : struct, IMaskPredicate
     {
         long nonEmpty = 0, full = 0;
         for (int q0 = 0; q0 < n; q0 += QueryTile)

@@ -31,8 +31,8 @@ public static class AttentionRun
     /// <summary>Runs the generic pair (<paramref name="score"/>, <paramref name="mask"/>).</summary>
     public static AttentionResult Run<TScore, TMask>(IKernelBackend backend, AttentionShape shape,
         float[] query, float[] key, float[] value, TScore score, TMask mask, AttentionOptions options)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
     {
         var (output, lse) = Allocate(shape);
         backend.Attention(shape, query, key, value, output, lse, score, mask, options);

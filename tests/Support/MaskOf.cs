@@ -17,8 +17,9 @@ public static class MaskOf
     {
         public Func<int, int, int, int, bool>? Result;
 
-        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
-            where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate =>
+        public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+            where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer =>
             Result = (b, h, q, k) => mask.Allows(b, h, q, k);
     }
 }

@@ -20,7 +20,7 @@ public class TensorOpsTests
     // TensorOps.Attention must be FlashAttention.Forward on the same spans: bit-identical.
     private static bool MatchesSpanApi<TScore, TMask>(
         AttentionShape s, int seed, TScore score, TMask mask, AttentionOptions options)
-        where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate
+        where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
     {
         var random = new Random(seed);
         float[] q = RandomData(random, s.QueryLength);   // (batch, heads, seqQ, headDim)

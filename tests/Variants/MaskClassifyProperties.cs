@@ -61,7 +61,7 @@ public sealed class MaskClassifyProperties
             Assert.True(kind == expected, $"{kind}, expected {expected} for {t}");
         });
 
-    internal static void AssertAgrees<TMask>(TMask mask, Tile t) where TMask : unmanaged, IMaskPredicate
+    internal static void AssertAgrees<TMask>(TMask mask, Tile t) where TMask : struct, IMaskPredicate
     {
         var kind = mask.Classify(t.Batch, t.Head, t.Q0, t.Q1, t.K0, t.K1);
         var (any, all) = Scan(mask, t);
@@ -69,7 +69,7 @@ public sealed class MaskClassifyProperties
         Assert.False(kind == TileKind.Full && !all, $"{typeof(TMask).Name}: Full tile {t} holds a masked pair");
     }
 
-    internal static (bool Any, bool All) Scan<TMask>(TMask mask, Tile t) where TMask : unmanaged, IMaskPredicate
+    internal static (bool Any, bool All) Scan<TMask>(TMask mask, Tile t) where TMask : struct, IMaskPredicate
     {
         bool any = false, all = true;
         for (int q = t.Q0; q < t.Q1; q++)

@@ -130,7 +130,7 @@ public sealed class MaskIdentityProperties
     }
 
     private static void AssertSame<TA, TB>(TA a, TB b, int head, bool classify = false)
-        where TA : unmanaged, IMaskPredicate where TB : unmanaged, IMaskPredicate
+        where TA : struct, IMaskPredicate where TB : struct, IMaskPredicate
     {
         for (int q = Lo; q < Hi; q++)
             for (int k = 0; k < Hi; k++)

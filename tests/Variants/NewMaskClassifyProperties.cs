@@ -88,7 +88,7 @@ public sealed class NewMaskClassifyProperties
     public Property NotAgrees() =>
         Prop.ForAll(MaskGen.Neighborhood3D.ToArbitrary(), Tiles, (m, t) => AssertAgrees(new Not<NeighborhoodMask3D>(m), t));
 
-    private static void AssertTight<TMask>(TMask mask, Tile t) where TMask : unmanaged, IMaskPredicate
+    private static void AssertTight<TMask>(TMask mask, Tile t) where TMask : struct, IMaskPredicate
     {
         var (any, all) = Scan(mask, t);
         var kind = mask.Classify(t.Batch, t.Head, t.Q0, t.Q1, t.K0, t.K1);

@@ -142,7 +142,7 @@ public sealed class ScoreModifierProperties
     /// </summary>
     private static void AssertRowEqualsApply<TScore>(TScore score, Row r, Func<float, int, double> bound,
         string context)
-        where TScore : unmanaged, IScoreModifier
+        where TScore : struct, IScoreModifier
     {
         var input = r.Scores();
         var row = (float[])input.Clone();

@@ -54,7 +54,7 @@ public sealed class ScoreModifierRowProperties
                     if (row[j] != input[j]) throw new XunitException($"[{j}] {row[j]:R} != {input[j]:R}. {r}");
         });
 
-    private static float[] Apply<TScore>(TScore score, ScoreModifierProperties.Row r) where TScore : unmanaged, IScoreModifier
+    private static float[] Apply<TScore>(TScore score, ScoreModifierProperties.Row r) where TScore : struct, IScoreModifier
     {
         var row = r.Scores();
         score.ApplyRow(row, r.Batch, r.Head, r.Q, r.K0);
@@ -62,7 +62,7 @@ public sealed class ScoreModifierRowProperties
     }
 
     private static void AssertExact<TScore>(TScore score, ScoreModifierProperties.Row r)
-        where TScore : unmanaged, IScoreModifier
+        where TScore : struct, IScoreModifier
     {
         var input = r.Scores();
         var row = Apply(score, r);

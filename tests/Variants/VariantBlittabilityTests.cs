@@ -27,11 +27,13 @@ public class VariantBlittabilityTests
     {
         public List<string> Problems { get; } = [];
 
-        public void Visit<TScore, TMask>(string name, TScore score, TMask mask)
-            where TScore : unmanaged, IScoreModifier where TMask : unmanaged, IMaskPredicate
+        public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+            where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer
         {
             Check(typeof(TScore), typeof(TScore).Name);
             Check(typeof(TMask), typeof(TMask).Name);
+            Check(typeof(TNorm), typeof(TNorm).Name);
         }
 
         private void Check(Type type, string path)

@@ -33,8 +33,20 @@ public interface IKernelBackend : IDisposable
     void Attention<TScore, TMask>(AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, TScore score, TMask mask, AttentionOptions options = default)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate;
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
+        Attention(shape, query, key, value, output, logSumExp, score, mask,
+            default(SoftmaxNormalizer), options);
+
+    /// <summary>Attention with a softmax replacement, as in
+    /// <see cref="FlashAttention.Forward{TScore,TMask,TNorm}"/>, on this device.</summary>
+    void Attention<TScore, TMask, TNorm>(AttentionShape shape, ReadOnlySpan<float> query,
+        ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
+        Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer;
 }
 
 /// <summary>The host SIMD kernels as a backend.</summary>
@@ -52,9 +64,20 @@ public sealed class HostBackend(FlashAttentionTuning? tuning = null) : IKernelBa
     public void Attention<TScore, TMask>(AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, TScore score, TMask mask, AttentionOptions options = default)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate =>
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
         FlashAttention.Forward(shape, query, key, value, output, logSumExp, score, mask, options, _tuning);
+
+    /// <inheritdoc/>
+    public void Attention<TScore, TMask, TNorm>(AttentionShape shape, ReadOnlySpan<float> query,
+        ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
+        Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer =>
+        FlashAttention.Forward(shape, query, key, value, output, logSumExp, score, mask,
+            normalizer, options, _tuning);
 
     /// <summary>Nothing to release.</summary>
     public void Dispose() { }

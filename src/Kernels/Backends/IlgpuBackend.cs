@@ -9,9 +9,10 @@ using Managed.Kernels.Variants;
 namespace Managed.Kernels.Backends;
 
 /// <summary>A loaded kernel: launch configuration, then the kernel's arguments.</summary>
-internal delegate void Launcher<TScore, TMask>(KernelConfig config, ArrayView<float> query,
+internal delegate void Launcher<TScore, TMask, TNorm>(KernelConfig config, ArrayView<float> query,
     ArrayView<float> key, ArrayView<float> value, ArrayView<float> output,
-    ArrayView<float> logSumExp, GpuAttentionParams p, TScore score, TMask mask);
+    ArrayView<float> logSumExp, ArrayView<float> rowStats, GpuAttentionParams p, TScore score,
+    TMask mask, TNorm norm);
 
 /// <summary>
 /// One ILGPU context and accelerator (CUDA, OpenCL or ILGPU's CPU accelerator), owned and
@@ -114,13 +115,29 @@ public sealed class IlgpuBackend : IKernelBackend
     public void Attention<TScore, TMask>(AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, TScore score, TMask mask, AttentionOptions options = default)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
+        Attention(shape, query, key, value, output, logSumExp, score, mask,
+            default(SoftmaxNormalizer), options);
+
+    /// <summary>
+    /// Attention with a softmax replacement on host spans (see
+    /// <see cref="FlashAttention.Forward{TScore,TMask,TNorm}"/>): uploads, runs, downloads, waits.
+    /// </summary>
+    public void Attention<TScore, TMask, TNorm>(AttentionShape shape, ReadOnlySpan<float> query,
+        ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
+        Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
         FlashAttention.ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         FlashAttention.ValidateNoOverlap(query, key, value, output, logSumExp);
         CheckDims(shape);
+        VariantChecks.Validate(score, shape);
+        VariantChecks.Validate(mask, shape);
         ObjectDisposedException.ThrowIf(_disposed, this);
         using var q = Accelerator.Allocate1D<float>(query.Length);
         using var k = Accelerator.Allocate1D<float>(key.Length);
@@ -131,7 +148,7 @@ public sealed class IlgpuBackend : IKernelBackend
         k.View.AsContiguous().CopyFromCPU(key);
         v.View.AsContiguous().CopyFromCPU(value);
         Attention(shape, q.View, k.View, v.View, o.View,
-            logSumExp.IsEmpty ? default : lse.View, score, mask, options);
+            logSumExp.IsEmpty ? default : lse.View, score, mask, normalizer, options);
         o.View.AsContiguous().CopyToCPU(output);
         if (!logSumExp.IsEmpty) lse.View.AsContiguous().CopyToCPU(logSumExp);
         Accelerator.Synchronize();
@@ -145,53 +162,93 @@ public sealed class IlgpuBackend : IKernelBackend
     public void Attention<TScore, TMask>(AttentionShape shape, ArrayView<float> query,
         ArrayView<float> key, ArrayView<float> value, ArrayView<float> output,
         ArrayView<float> logSumExp, TScore score, TMask mask, AttentionOptions options = default)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
+        Attention(shape, query, key, value, output, logSumExp, score, mask,
+            default(SoftmaxNormalizer), options);
+
+    /// <summary>
+    /// Attention with a softmax replacement on device-resident views; a normalizer that needs
+    /// the softmax log-sum-exp (clipped softmax) runs the kernel twice, with device scratch of
+    /// (batch, heads, seqQ) and the output's size.
+    /// </summary>
+    public void Attention<TScore, TMask, TNorm>(AttentionShape shape, ArrayView<float> query,
+        ArrayView<float> key, ArrayView<float> value, ArrayView<float> output,
+        ArrayView<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
         FlashAttention.ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         CheckDims(shape);
+        VariantChecks.Validate(score, shape);
+        VariantChecks.Validate(mask, shape);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (TNorm.NeedsLogSumExp)
+        {
+            // Pass 1: the softmax log-sum-exp of every row (its output is scratch).
+            using var stats = Accelerator.Allocate1D<float>(shape.LogSumExpLength);
+            using var scratch = Accelerator.Allocate1D<float>(shape.OutputLength);
+            Launch(shape, query, key, value, scratch.View, stats.View, default, score, mask,
+                default(SoftmaxNormalizer), options);
+            Launch(shape, query, key, value, output, logSumExp, stats.View, score, mask,
+                normalizer, options);
+            Accelerator.Synchronize(); // the scratch is freed on return
+            return;
+        }
+        Launch(shape, query, key, value, output, logSumExp, default, score, mask, normalizer, options);
+    }
+
+    private void Launch<TScore, TMask, TNorm>(AttentionShape shape, ArrayView<float> query,
+        ArrayView<float> key, ArrayView<float> value, ArrayView<float> output,
+        ArrayView<float> logSumExp, ArrayView<float> rowStats, TScore score, TMask mask,
+        TNorm normalizer, AttentionOptions options)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
         var (blockQ, _) = TileSizes(shape);
         int queryTiles = (shape.SeqQ + blockQ - 1) / blockQ;
         var p = new GpuAttentionParams(shape.Batch, shape.Heads, shape.KvHeads, shape.SeqQ,
             shape.SeqK, shape.HeadDim, shape.ValueDim, shape.GroupSize,
             shape.QueryOffset(options.Alignment), queryTiles, options.ScaleFor(shape.HeadDim),
             logSumExp.Length > 0 ? 1 : 0);
-        if (logSumExp.Length == 0)
-        {
-            _dummyLse ??= Accelerator.Allocate1D<float>(1); // kernels take a view either way
-            logSumExp = _dummyLse.View;
-        }
+        _dummyLse ??= Accelerator.Allocate1D<float>(1); // kernels take views either way
+        if (logSumExp.Length == 0) logSumExp = _dummyLse.View;
+        if (rowStats.Length == 0) rowStats = _dummyLse.View;
         var grid = shape.Batch * shape.Heads * queryTiles;
-        var kernel = KernelFor<TScore, TMask>(Math.Max(shape.HeadDim, shape.ValueDim), out int threads);
-        kernel(new KernelConfig(grid, threads), query, key, value, output, logSumExp, p, score, mask);
+        var kernel = KernelFor<TScore, TMask, TNorm>(Math.Max(shape.HeadDim, shape.ValueDim), out int threads);
+        kernel(new KernelConfig(grid, threads), query, key, value, output, logSumExp, rowStats, p,
+            score, mask, normalizer);
     }
 
     /// <summary>
     /// The compiled kernel for a variant and head dim: register-tiled up to 128 dims (64 or 128
     /// output columns), the general tiled kernel above; shuffle or shared-memory reductions.
     /// </summary>
-    private Launcher<TScore, TMask> KernelFor<TScore, TMask>(int dim, out int threads)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+    private Launcher<TScore, TMask, TNorm> KernelFor<TScore, TMask, TNorm>(int dim, out int threads)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
         threads = dim <= 128 ? FlashAttentionIlgpuFast.Threads
             : GpuTile256.BlockQ / GpuTile256.RowsPerThread * (GpuTile256.BlockK / GpuTile256.KeysPerThread);
         return (dim <= 64, dim <= 128, _shuffle) switch
         {
-            (true, _, true) => Cached<TScore, TMask, (FastColumns64, ShuffleReduction)>(
-                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, FastColumns64, ShuffleReduction>),
-            (true, _, false) => Cached<TScore, TMask, (FastColumns64, SharedMemoryReduction)>(
-                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, FastColumns64, SharedMemoryReduction>),
-            (false, true, true) => Cached<TScore, TMask, (FastColumns128, ShuffleReduction)>(
-                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, FastColumns128, ShuffleReduction>),
-            (false, true, false) => Cached<TScore, TMask, (FastColumns128, SharedMemoryReduction)>(
-                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, FastColumns128, SharedMemoryReduction>),
-            (false, false, true) => Cached<TScore, TMask, (GpuTile256, ShuffleReduction)>(
-                FlashAttentionIlgpu.ForwardKernel<TScore, TMask, GpuTile256, ShuffleReduction>),
-            _ => Cached<TScore, TMask, (GpuTile256, SharedMemoryReduction)>(
-                FlashAttentionIlgpu.ForwardKernel<TScore, TMask, GpuTile256, SharedMemoryReduction>),
+            (true, _, true) => Cached<TScore, TMask, TNorm, (FastColumns64, ShuffleReduction)>(
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TNorm, FastColumns64, ShuffleReduction>),
+            (true, _, false) => Cached<TScore, TMask, TNorm, (FastColumns64, SharedMemoryReduction)>(
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TNorm, FastColumns64, SharedMemoryReduction>),
+            (false, true, true) => Cached<TScore, TMask, TNorm, (FastColumns128, ShuffleReduction)>(
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TNorm, FastColumns128, ShuffleReduction>),
+            (false, true, false) => Cached<TScore, TMask, TNorm, (FastColumns128, SharedMemoryReduction)>(
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TNorm, FastColumns128, SharedMemoryReduction>),
+            (false, false, true) => Cached<TScore, TMask, TNorm, (GpuTile256, ShuffleReduction)>(
+                FlashAttentionIlgpu.ForwardKernel<TScore, TMask, TNorm, GpuTile256, ShuffleReduction>),
+            _ => Cached<TScore, TMask, TNorm, (GpuTile256, SharedMemoryReduction)>(
+                FlashAttentionIlgpu.ForwardKernel<TScore, TMask, TNorm, GpuTile256, SharedMemoryReduction>),
         };
     }
 
@@ -211,24 +268,25 @@ public sealed class IlgpuBackend : IKernelBackend
 
     /// <summary>Loads <paramref name="method"/> once per (variant, specialization) type and keeps
     /// a strong reference: ILGPU's own cache is weak, and loading per call would recompile.</summary>
-    private Launcher<TScore, TMask> Cached<TScore, TMask, TSpecialization>(
+    private Launcher<TScore, TMask, TNorm> Cached<TScore, TMask, TNorm, TSpecialization>(
         Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, GpuAttentionParams, TScore, TMask> method)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+            ArrayView<float>, ArrayView<float>, GpuAttentionParams, TScore, TMask, TNorm> method)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
-        var key = typeof((TScore, TMask, TSpecialization));
+        var key = typeof((TScore, TMask, TNorm, TSpecialization));
         lock (_kernels)
         {
             if (!_kernels.TryGetValue(key, out var launcher))
             {
                 var loaded = Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>,
-                    ArrayView<float>, ArrayView<float>, ArrayView<float>, GpuAttentionParams,
-                    TScore, TMask>(method); // method: the static kernel itself, no closure
-                launcher = new Launcher<TScore, TMask>(loaded);
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    GpuAttentionParams, TScore, TMask, TNorm>(method); // the static kernel, no closure
+                launcher = new Launcher<TScore, TMask, TNorm>(loaded);
                 _kernels.Add(key, launcher);
             }
-            return (Launcher<TScore, TMask>)launcher;
+            return (Launcher<TScore, TMask, TNorm>)launcher;
         }
     }
 

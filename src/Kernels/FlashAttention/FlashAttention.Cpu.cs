@@ -9,26 +9,30 @@ namespace Managed.Kernels;
 
 public static partial class FlashAttention
 {
-    private static unsafe void ForwardCpu<TScore, TMask>(
+    /// <summary>One kernel pass; <paramref name="rowStats"/> is the softmax log-sum-exp a
+    /// two-pass normalizer reads (empty otherwise).</summary>
+    private static unsafe void ForwardCpu<TScore, TMask, TNorm>(
         AttentionShape s, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
         ReadOnlySpan<float> value, Span<float> output, Span<float> logSumExp,
-        TScore score, TMask mask, AttentionOptions options, FlashAttentionTuning tuning)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        ReadOnlySpan<float> rowStats, TScore score, TMask mask, TNorm norm,
+        AttentionOptions options, FlashAttentionTuning tuning)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
-        fixed (float* q = query, k = key, v = value, o = output, lse = logSumExp)
+        fixed (float* q = query, k = key, v = value, o = output, lse = logSumExp, st = rowStats)
         {
-            var p = new CpuPointers(q, k, v, o, logSumExp.IsEmpty ? null : lse);
+            var p = new CpuPointers(q, k, v, o, logSumExp.IsEmpty ? null : lse, st);
             switch (SimdSelect.Resolve(tuning.Simd))
             {
                 case SimdWidth.V512:
-                    CpuKernel<TScore, TMask, Simd512, Vector512<float>>.Run(s, p, score, mask, options, tuning);
+                    CpuKernel<TScore, TMask, TNorm, Simd512, Vector512<float>>.Run(s, p, score, mask, norm, options, tuning);
                     break;
                 case SimdWidth.V256:
-                    CpuKernel<TScore, TMask, Simd256, Vector256<float>>.Run(s, p, score, mask, options, tuning);
+                    CpuKernel<TScore, TMask, TNorm, Simd256, Vector256<float>>.Run(s, p, score, mask, norm, options, tuning);
                     break;
                 default:
-                    CpuKernel<TScore, TMask, Simd128, Vector128<float>>.Run(s, p, score, mask, options, tuning);
+                    CpuKernel<TScore, TMask, TNorm, Simd128, Vector128<float>>.Run(s, p, score, mask, norm, options, tuning);
                     break;
             }
         }
@@ -36,9 +40,9 @@ public static partial class FlashAttention
 }
 
 /// <summary>Raw pointers of one CPU call; the caller keeps them pinned for the call.</summary>
-internal readonly unsafe struct CpuPointers(float* q, float* k, float* v, float* o, float* lse)
+internal readonly unsafe struct CpuPointers(float* q, float* k, float* v, float* o, float* lse, float* stats)
 {
-    public readonly float* Q = q, K = k, V = v, O = o, Lse = lse;
+    public readonly float* Q = q, K = k, V = v, O = o, Lse = lse, Stats = stats;
 }
 
 /// <summary>
@@ -49,13 +53,14 @@ internal readonly unsafe struct CpuPointers(float* q, float* k, float* v, float*
 /// in cache. A work item waits (spins) until its KV head's transposes are done; those tasks
 /// were claimed earlier by running workers, so the wait always ends.
 /// </summary>
-internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
-    where TScore : unmanaged, IScoreModifier
-    where TMask : unmanaged, IMaskPredicate
+internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
+    where TScore : struct, IScoreModifier
+    where TMask : struct, IMaskPredicate
+    where TNorm : struct, INormalizer
     where TOps : struct, ISimd<TV>
     where TV : unmanaged
 {
-    public static void Run(AttentionShape s, CpuPointers p, TScore score, TMask mask,
+    public static void Run(AttentionShape s, CpuPointers p, TScore score, TMask mask, TNorm norm,
         AttentionOptions options, FlashAttentionTuning tuning)
     {
         int d = s.HeadDim, bk = tuning.KeyTile, bq = Math.Min(tuning.QueryTile, s.SeqQ);
@@ -69,7 +74,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
             {
                 int queryTiles = (s.SeqQ + bq - 1) / bq;
                 var queue = new TaskQueue(s.Batch * s.KvHeads, keyTiles, s.Batch * s.Heads * queryTiles);
-                var job = new Job(s, p, kt, score, mask, options.ScaleFor(d),
+                var job = new Job(s, p, kt, score, mask, norm, options.ScaleFor(d),
                     s.QueryOffset(options.Alignment), bq, bk, keyTiles, queryTiles);
                 int workers = tuning.MaxDegreeOfParallelism == -1
                     ? Environment.ProcessorCount : tuning.MaxDegreeOfParallelism;
@@ -96,7 +101,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
     }
 
     private readonly struct Job(AttentionShape s, CpuPointers p, float* kt, TScore score, TMask mask,
-        float scale, int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
+        TNorm norm, float scale, int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
     {
         public void Work(TaskQueue queue)
         {
@@ -186,14 +191,17 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
             int q0 = qt * bq, rows = Math.Min(bq, s.SeqQ - q0);
             int pos0 = q0 + queryOffset;
 
-            // Tiles, each 64-byte aligned: Q (bq, d), S (bq, bk), O (bq, dv), M (bq),
-            // alpha (bq), L (bq, n): per-row partial sums, added across lanes at the end.
+            // Tiles, each 64-byte aligned: Q (bq, d), S (bq, bk), O (bq, dv), M (bq): the
+            // running max (softmax) or the row parameter (other normalizers), alpha (bq),
+            // L (bq, n): per-row partial sums, added across lanes at the end.
             float* tq = Align(scratch), ts = Align(tq + bq * d), to = Align(ts + bq * bk);
             float* tm = Align(to + bq * dv), ta = Align(tm + bq), tl = Align(ta + bq);
 
             float* qSrc = p.Q + ((long)bh * s.SeqQ + q0) * d;
             Scale(qSrc, tq, rows * d, scale);
-            for (int r = 0; r < rows; r++) tm[r] = float.NegativeInfinity;
+            for (int r = 0; r < rows; r++)
+                tm[r] = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(pos0 + r,
+                    TNorm.NeedsLogSumExp ? p.Stats[(long)bh * s.SeqQ + q0 + r] : 0f);
             new Span<float>(tl, rows * n).Clear();
             new Span<float>(to, rows * dv).Clear();
 
@@ -214,7 +222,8 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
                     score.ApplyRow(new Span<float>(row, cols), b, h, pos, k0);
                     if (kind == TileKind.Partial) MaskRow(row, cols, b, h, pos, k0);
                     for (int j = cols; j < width; j++) row[j] = float.NegativeInfinity;
-                    OnlineSoftmaxRow(row, width, ref tm[r], out ta[r], tl + r * n);
+                    if (TNorm.IsSoftmax) OnlineSoftmaxRow(row, width, ref tm[r], out ta[r], tl + r * n);
+                    else WeightRow(row, width, tm[r], out ta[r], tl + r * n);
                 }
                 MicroKernels<TOps, TV>.AccumulateValues(ts, vHead + (long)k0 * dv, to, ta, rows, cols, dv, bk);
             }
@@ -223,10 +232,12 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
             for (int r = 0; r < rows; r++)
             {
                 float l = TOps.SumAcross(TOps.Load(tl + r * n));
-                // l == 0 only when no key was allowed: zeros and -infinity, as documented.
-                Scale(to + r * dv, oDst + r * dv, dv, l > 0f ? 1f / l : 0f);
+                // Softmax: l == 0 only when no key was allowed: zeros and -infinity, as documented.
+                float factor = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
+                Scale(to + r * dv, oDst + r * dv, dv, factor);
                 if (p.Lse != null)
-                    p.Lse[(long)bh * s.SeqQ + q0 + r] = l > 0f ? tm[r] + MathF.Log(l) : float.NegativeInfinity;
+                    p.Lse[(long)bh * s.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
+                        : TNorm.IsSoftmax ? tm[r] + MathF.Log(l) : MathF.Log(l);
             }
         }
 
@@ -247,6 +258,18 @@ internal static unsafe class CpuKernel<TScore, TMask, TOps, TV>
                     for (int j = j0; j < j1; j++)
                         if (!mask.Allows(b, h, pos, k0 + j)) row[j] = float.NegativeInfinity;
             }
+        }
+
+        /// <summary>
+        /// Elementwise normalizers: row[j] = w(row[j]) in place (padding and masked logits are
+        /// -infinity, so they get 0), the row's sum added to lane 0 of l, alpha = 1.
+        /// </summary>
+        private void WeightRow(float* row, int width, float rowParameter, out float alpha, float* l)
+        {
+            float sum = 0f;
+            for (int j = 0; j < width; j++) sum += row[j] = norm.Weight(row[j], rowParameter);
+            l[0] += sum;
+            alpha = 1f;
         }
 
         private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);

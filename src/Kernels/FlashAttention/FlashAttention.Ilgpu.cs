@@ -13,12 +13,13 @@ internal static class FlashAttentionIlgpu
     /// max/sum of its rows and its slice of O in registers; P goes through shared memory.
     /// Every branch around a barrier depends only on the group's tile, so barriers stay uniform.
     /// </summary>
-    public static void ForwardKernel<TScore, TMask, TTile, TReduce>(
+    public static void ForwardKernel<TScore, TMask, TNorm, TTile, TReduce>(
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
-        ArrayView<float> output, ArrayView<float> logSumExp, GpuAttentionParams p,
-        TScore score, TMask mask)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
+        GpuAttentionParams p, TScore score, TMask mask, TNorm norm)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
         where TTile : struct, IGpuTile
         where TReduce : struct, IRowReduction
     {
@@ -55,7 +56,14 @@ internal static class FlashAttentionIlgpu
             int r = e / d, c = e - r * d;
             qs[c * qStride + r] = r < rows ? query[qBase + e] * p.Scale : 0f;
         }
-        for (int i = 0; i < sr; i++) { m[i] = float.NegativeInfinity; l[i] = 0f; }
+        // m: the running max (softmax) or the normalizer's row parameter.
+        for (int i = 0; i < sr; i++)
+        {
+            int r = rowT + tr * i;
+            float stat = TNorm.NeedsLogSumExp && r < rows ? rowStats[bh * p.SeqQ + q0 + r] : 0f;
+            m[i] = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(pos0 + r, stat);
+            l[i] = 0f;
+        }
         for (int a = 0; a < sr * oc; a++) acc[a] = 0f;
         Group.Barrier();
 
@@ -97,6 +105,7 @@ internal static class FlashAttentionIlgpu
                     s[i * sc + j] = x;
                     rowMax = XMath.Max(rowMax, x);
                 }
+                if (!TNorm.IsSoftmax) continue; // elementwise weights: no running max
                 // New running max m'; O and l are rescaled by exp(m - m'). A row with no
                 // allowed key so far keeps m = -inf and must not produce exp(-inf + inf).
                 float mOld = m[i];
@@ -114,7 +123,8 @@ internal static class FlashAttentionIlgpu
                 for (int j = 0; j < sc; j++)
                 {
                     float x = s[i * sc + j];
-                    float e = x == float.NegativeInfinity ? 0f : XMath.Exp(x - mi);
+                    float e = !TNorm.IsSoftmax ? norm.Weight(x, mi)
+                        : x == float.NegativeInfinity ? 0f : XMath.Exp(x - mi);
                     rowSum += e;
                     ps[(colT + tcN * j) * qStride + r] = e;
                 }
@@ -149,7 +159,8 @@ internal static class FlashAttentionIlgpu
             int r = rowT + tr * i;
             if (r >= rows) continue;
             float li = l[i];
-            float inv = li > 0f ? 1f / li : 0f; // no allowed key: zeros and -infinity
+            // Softmax with no allowed key: zeros and -infinity.
+            float inv = !TNorm.DividesBySum ? 1f : li > 0f ? 1f / li : 0f;
             int oRow = (bh * p.SeqQ + q0 + r) * dv;
             for (int c = 0; c < oc; c++)
             {
@@ -157,7 +168,8 @@ internal static class FlashAttentionIlgpu
                 if (col < dv) output[oRow + col] = acc[i * oc + c] * inv;
             }
             if (colT == 0 && p.HasLogSumExp != 0)
-                logSumExp[bh * p.SeqQ + q0 + r] = li > 0f ? m[i] + XMath.Log(li) : float.NegativeInfinity;
+                logSumExp[bh * p.SeqQ + q0 + r] = !(li > 0f) ? float.NegativeInfinity
+                    : TNorm.IsSoftmax ? m[i] + XMath.Log(li) : XMath.Log(li);
         }
     }
 

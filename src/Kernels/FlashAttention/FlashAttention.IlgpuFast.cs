@@ -20,12 +20,13 @@ internal static class FlashAttentionIlgpuFast
 {
     internal const int BlockQ = 64, BlockK = 64, DimChunk = 32, ValueChunk = 16, Threads = 128;
 
-    public static void ForwardKernel<TScore, TMask, TCols, TReduce>(
+    public static void ForwardKernel<TScore, TMask, TNorm, TCols, TReduce>(
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
-        ArrayView<float> output, ArrayView<float> logSumExp, GpuAttentionParams p,
-        TScore score, TMask mask)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
+        GpuAttentionParams p, TScore score, TMask mask, TNorm norm)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
         where TCols : struct, IFastColumns
         where TReduce : struct, IRowReduction
     {
@@ -52,16 +53,20 @@ internal static class FlashAttentionIlgpuFast
 
         int r0 = g + 0, qp0 = pos0 + r0;
         bool valid0 = r0 < rows;
-        float m0 = float.NegativeInfinity, l0 = 0f;
+        float m0 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp0,
+            TNorm.NeedsLogSumExp && valid0 ? rowStats[bh * p.SeqQ + q0 + r0] : 0f), l0 = 0f;
         int r1 = g + 16, qp1 = pos0 + r1;
         bool valid1 = r1 < rows;
-        float m1 = float.NegativeInfinity, l1 = 0f;
+        float m1 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp1,
+            TNorm.NeedsLogSumExp && valid1 ? rowStats[bh * p.SeqQ + q0 + r1] : 0f), l1 = 0f;
         int r2 = g + 32, qp2 = pos0 + r2;
         bool valid2 = r2 < rows;
-        float m2 = float.NegativeInfinity, l2 = 0f;
+        float m2 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp2,
+            TNorm.NeedsLogSumExp && valid2 ? rowStats[bh * p.SeqQ + q0 + r2] : 0f), l2 = 0f;
         int r3 = g + 48, qp3 = pos0 + r3;
         bool valid3 = r3 < rows;
-        float m3 = float.NegativeInfinity, l3 = 0f;
+        float m3 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp3,
+            TNorm.NeedsLogSumExp && valid3 ? rowStats[bh * p.SeqQ + q0 + r3] : 0f), l3 = 0f;
         float o0_0 = 0f, o0_1 = 0f, o0_2 = 0f, o0_3 = 0f, o0_4 = 0f, o0_5 = 0f, o0_6 = 0f, o0_7 = 0f, o0_8 = 0f, o0_9 = 0f, o0_10 = 0f, o0_11 = 0f, o0_12 = 0f, o0_13 = 0f, o0_14 = 0f, o0_15 = 0f;
         float o1_0 = 0f, o1_1 = 0f, o1_2 = 0f, o1_3 = 0f, o1_4 = 0f, o1_5 = 0f, o1_6 = 0f, o1_7 = 0f, o1_8 = 0f, o1_9 = 0f, o1_10 = 0f, o1_11 = 0f, o1_12 = 0f, o1_13 = 0f, o1_14 = 0f, o1_15 = 0f;
         float o2_0 = 0f, o2_1 = 0f, o2_2 = 0f, o2_3 = 0f, o2_4 = 0f, o2_5 = 0f, o2_6 = 0f, o2_7 = 0f, o2_8 = 0f, o2_9 = 0f, o2_10 = 0f, o2_11 = 0f, o2_12 = 0f, o2_13 = 0f, o2_14 = 0f, o2_15 = 0f;
@@ -177,66 +182,109 @@ internal static class FlashAttentionIlgpuFast
 
             // Online softmax: new running max m' of each row over its 8 threads; O and l are
             // rescaled by exp(m - m'); a row with no allowed key so far keeps m = -inf.
-            float mx0 = ReduceMax<TReduce>(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(s0_0, s0_1), s0_2), s0_3), s0_4), s0_5), s0_6), s0_7), red, r0, c);
-            float mx1 = ReduceMax<TReduce>(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(s1_0, s1_1), s1_2), s1_3), s1_4), s1_5), s1_6), s1_7), red, r1, c);
-            float mx2 = ReduceMax<TReduce>(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(s2_0, s2_1), s2_2), s2_3), s2_4), s2_5), s2_6), s2_7), red, r2, c);
-            float mx3 = ReduceMax<TReduce>(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(s3_0, s3_1), s3_2), s3_3), s3_4), s3_5), s3_6), s3_7), red, r3, c);
-            float mn0 = XMath.Max(m0, mx0);
-            float a0 = mn0 == float.NegativeInfinity ? 1f : XMath.Exp(m0 - mn0);
-            m0 = mn0;
-            o0_0 *= a0; o0_1 *= a0; o0_2 *= a0; o0_3 *= a0; o0_4 *= a0; o0_5 *= a0; o0_6 *= a0; o0_7 *= a0;
-            if (TCols.Wide) { o0_8 *= a0; o0_9 *= a0; o0_10 *= a0; o0_11 *= a0; o0_12 *= a0; o0_13 *= a0; o0_14 *= a0; o0_15 *= a0; }
-            s0_0 = Prob(s0_0, mn0);
-            s0_1 = Prob(s0_1, mn0);
-            s0_2 = Prob(s0_2, mn0);
-            s0_3 = Prob(s0_3, mn0);
-            s0_4 = Prob(s0_4, mn0);
-            s0_5 = Prob(s0_5, mn0);
-            s0_6 = Prob(s0_6, mn0);
-            s0_7 = Prob(s0_7, mn0);
-            l0 = l0 * a0 + ReduceSum<TReduce>(s0_0 + s0_1 + s0_2 + s0_3 + s0_4 + s0_5 + s0_6 + s0_7, red, r0, c);
-            float mn1 = XMath.Max(m1, mx1);
-            float a1 = mn1 == float.NegativeInfinity ? 1f : XMath.Exp(m1 - mn1);
-            m1 = mn1;
-            o1_0 *= a1; o1_1 *= a1; o1_2 *= a1; o1_3 *= a1; o1_4 *= a1; o1_5 *= a1; o1_6 *= a1; o1_7 *= a1;
-            if (TCols.Wide) { o1_8 *= a1; o1_9 *= a1; o1_10 *= a1; o1_11 *= a1; o1_12 *= a1; o1_13 *= a1; o1_14 *= a1; o1_15 *= a1; }
-            s1_0 = Prob(s1_0, mn1);
-            s1_1 = Prob(s1_1, mn1);
-            s1_2 = Prob(s1_2, mn1);
-            s1_3 = Prob(s1_3, mn1);
-            s1_4 = Prob(s1_4, mn1);
-            s1_5 = Prob(s1_5, mn1);
-            s1_6 = Prob(s1_6, mn1);
-            s1_7 = Prob(s1_7, mn1);
-            l1 = l1 * a1 + ReduceSum<TReduce>(s1_0 + s1_1 + s1_2 + s1_3 + s1_4 + s1_5 + s1_6 + s1_7, red, r1, c);
-            float mn2 = XMath.Max(m2, mx2);
-            float a2 = mn2 == float.NegativeInfinity ? 1f : XMath.Exp(m2 - mn2);
-            m2 = mn2;
-            o2_0 *= a2; o2_1 *= a2; o2_2 *= a2; o2_3 *= a2; o2_4 *= a2; o2_5 *= a2; o2_6 *= a2; o2_7 *= a2;
-            if (TCols.Wide) { o2_8 *= a2; o2_9 *= a2; o2_10 *= a2; o2_11 *= a2; o2_12 *= a2; o2_13 *= a2; o2_14 *= a2; o2_15 *= a2; }
-            s2_0 = Prob(s2_0, mn2);
-            s2_1 = Prob(s2_1, mn2);
-            s2_2 = Prob(s2_2, mn2);
-            s2_3 = Prob(s2_3, mn2);
-            s2_4 = Prob(s2_4, mn2);
-            s2_5 = Prob(s2_5, mn2);
-            s2_6 = Prob(s2_6, mn2);
-            s2_7 = Prob(s2_7, mn2);
-            l2 = l2 * a2 + ReduceSum<TReduce>(s2_0 + s2_1 + s2_2 + s2_3 + s2_4 + s2_5 + s2_6 + s2_7, red, r2, c);
-            float mn3 = XMath.Max(m3, mx3);
-            float a3 = mn3 == float.NegativeInfinity ? 1f : XMath.Exp(m3 - mn3);
-            m3 = mn3;
-            o3_0 *= a3; o3_1 *= a3; o3_2 *= a3; o3_3 *= a3; o3_4 *= a3; o3_5 *= a3; o3_6 *= a3; o3_7 *= a3;
-            if (TCols.Wide) { o3_8 *= a3; o3_9 *= a3; o3_10 *= a3; o3_11 *= a3; o3_12 *= a3; o3_13 *= a3; o3_14 *= a3; o3_15 *= a3; }
-            s3_0 = Prob(s3_0, mn3);
-            s3_1 = Prob(s3_1, mn3);
-            s3_2 = Prob(s3_2, mn3);
-            s3_3 = Prob(s3_3, mn3);
-            s3_4 = Prob(s3_4, mn3);
-            s3_5 = Prob(s3_5, mn3);
-            s3_6 = Prob(s3_6, mn3);
-            s3_7 = Prob(s3_7, mn3);
-            l3 = l3 * a3 + ReduceSum<TReduce>(s3_0 + s3_1 + s3_2 + s3_3 + s3_4 + s3_5 + s3_6 + s3_7, red, r3, c);
+            if (TNorm.IsSoftmax)
+            {
+                float mx0 = ReduceMax<TReduce>(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(s0_0, s0_1), s0_2), s0_3), s0_4), s0_5), s0_6), s0_7), red, r0, c);
+                float mx1 = ReduceMax<TReduce>(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(s1_0, s1_1), s1_2), s1_3), s1_4), s1_5), s1_6), s1_7), red, r1, c);
+                float mx2 = ReduceMax<TReduce>(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(s2_0, s2_1), s2_2), s2_3), s2_4), s2_5), s2_6), s2_7), red, r2, c);
+                float mx3 = ReduceMax<TReduce>(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(s3_0, s3_1), s3_2), s3_3), s3_4), s3_5), s3_6), s3_7), red, r3, c);
+                float mn0 = XMath.Max(m0, mx0);
+                float a0 = mn0 == float.NegativeInfinity ? 1f : XMath.Exp(m0 - mn0);
+                m0 = mn0;
+                o0_0 *= a0; o0_1 *= a0; o0_2 *= a0; o0_3 *= a0; o0_4 *= a0; o0_5 *= a0; o0_6 *= a0; o0_7 *= a0;
+                if (TCols.Wide) { o0_8 *= a0; o0_9 *= a0; o0_10 *= a0; o0_11 *= a0; o0_12 *= a0; o0_13 *= a0; o0_14 *= a0; o0_15 *= a0; }
+                s0_0 = Prob(s0_0, mn0);
+                s0_1 = Prob(s0_1, mn0);
+                s0_2 = Prob(s0_2, mn0);
+                s0_3 = Prob(s0_3, mn0);
+                s0_4 = Prob(s0_4, mn0);
+                s0_5 = Prob(s0_5, mn0);
+                s0_6 = Prob(s0_6, mn0);
+                s0_7 = Prob(s0_7, mn0);
+                l0 = l0 * a0 + ReduceSum<TReduce>(s0_0 + s0_1 + s0_2 + s0_3 + s0_4 + s0_5 + s0_6 + s0_7, red, r0, c);
+                float mn1 = XMath.Max(m1, mx1);
+                float a1 = mn1 == float.NegativeInfinity ? 1f : XMath.Exp(m1 - mn1);
+                m1 = mn1;
+                o1_0 *= a1; o1_1 *= a1; o1_2 *= a1; o1_3 *= a1; o1_4 *= a1; o1_5 *= a1; o1_6 *= a1; o1_7 *= a1;
+                if (TCols.Wide) { o1_8 *= a1; o1_9 *= a1; o1_10 *= a1; o1_11 *= a1; o1_12 *= a1; o1_13 *= a1; o1_14 *= a1; o1_15 *= a1; }
+                s1_0 = Prob(s1_0, mn1);
+                s1_1 = Prob(s1_1, mn1);
+                s1_2 = Prob(s1_2, mn1);
+                s1_3 = Prob(s1_3, mn1);
+                s1_4 = Prob(s1_4, mn1);
+                s1_5 = Prob(s1_5, mn1);
+                s1_6 = Prob(s1_6, mn1);
+                s1_7 = Prob(s1_7, mn1);
+                l1 = l1 * a1 + ReduceSum<TReduce>(s1_0 + s1_1 + s1_2 + s1_3 + s1_4 + s1_5 + s1_6 + s1_7, red, r1, c);
+                float mn2 = XMath.Max(m2, mx2);
+                float a2 = mn2 == float.NegativeInfinity ? 1f : XMath.Exp(m2 - mn2);
+                m2 = mn2;
+                o2_0 *= a2; o2_1 *= a2; o2_2 *= a2; o2_3 *= a2; o2_4 *= a2; o2_5 *= a2; o2_6 *= a2; o2_7 *= a2;
+                if (TCols.Wide) { o2_8 *= a2; o2_9 *= a2; o2_10 *= a2; o2_11 *= a2; o2_12 *= a2; o2_13 *= a2; o2_14 *= a2; o2_15 *= a2; }
+                s2_0 = Prob(s2_0, mn2);
+                s2_1 = Prob(s2_1, mn2);
+                s2_2 = Prob(s2_2, mn2);
+                s2_3 = Prob(s2_3, mn2);
+                s2_4 = Prob(s2_4, mn2);
+                s2_5 = Prob(s2_5, mn2);
+                s2_6 = Prob(s2_6, mn2);
+                s2_7 = Prob(s2_7, mn2);
+                l2 = l2 * a2 + ReduceSum<TReduce>(s2_0 + s2_1 + s2_2 + s2_3 + s2_4 + s2_5 + s2_6 + s2_7, red, r2, c);
+                float mn3 = XMath.Max(m3, mx3);
+                float a3 = mn3 == float.NegativeInfinity ? 1f : XMath.Exp(m3 - mn3);
+                m3 = mn3;
+                o3_0 *= a3; o3_1 *= a3; o3_2 *= a3; o3_3 *= a3; o3_4 *= a3; o3_5 *= a3; o3_6 *= a3; o3_7 *= a3;
+                if (TCols.Wide) { o3_8 *= a3; o3_9 *= a3; o3_10 *= a3; o3_11 *= a3; o3_12 *= a3; o3_13 *= a3; o3_14 *= a3; o3_15 *= a3; }
+                s3_0 = Prob(s3_0, mn3);
+                s3_1 = Prob(s3_1, mn3);
+                s3_2 = Prob(s3_2, mn3);
+                s3_3 = Prob(s3_3, mn3);
+                s3_4 = Prob(s3_4, mn3);
+                s3_5 = Prob(s3_5, mn3);
+                s3_6 = Prob(s3_6, mn3);
+                s3_7 = Prob(s3_7, mn3);
+                l3 = l3 * a3 + ReduceSum<TReduce>(s3_0 + s3_1 + s3_2 + s3_3 + s3_4 + s3_5 + s3_6 + s3_7, red, r3, c);
+            }
+            else
+            {
+                // Elementwise weights (sigmoid, softplus, clipped): no running max.
+                s0_0 = norm.Weight(s0_0, m0);
+                s0_1 = norm.Weight(s0_1, m0);
+                s0_2 = norm.Weight(s0_2, m0);
+                s0_3 = norm.Weight(s0_3, m0);
+                s0_4 = norm.Weight(s0_4, m0);
+                s0_5 = norm.Weight(s0_5, m0);
+                s0_6 = norm.Weight(s0_6, m0);
+                s0_7 = norm.Weight(s0_7, m0);
+                l0 += ReduceSum<TReduce>(s0_0 + s0_1 + s0_2 + s0_3 + s0_4 + s0_5 + s0_6 + s0_7, red, r0, c);
+                s1_0 = norm.Weight(s1_0, m1);
+                s1_1 = norm.Weight(s1_1, m1);
+                s1_2 = norm.Weight(s1_2, m1);
+                s1_3 = norm.Weight(s1_3, m1);
+                s1_4 = norm.Weight(s1_4, m1);
+                s1_5 = norm.Weight(s1_5, m1);
+                s1_6 = norm.Weight(s1_6, m1);
+                s1_7 = norm.Weight(s1_7, m1);
+                l1 += ReduceSum<TReduce>(s1_0 + s1_1 + s1_2 + s1_3 + s1_4 + s1_5 + s1_6 + s1_7, red, r1, c);
+                s2_0 = norm.Weight(s2_0, m2);
+                s2_1 = norm.Weight(s2_1, m2);
+                s2_2 = norm.Weight(s2_2, m2);
+                s2_3 = norm.Weight(s2_3, m2);
+                s2_4 = norm.Weight(s2_4, m2);
+                s2_5 = norm.Weight(s2_5, m2);
+                s2_6 = norm.Weight(s2_6, m2);
+                s2_7 = norm.Weight(s2_7, m2);
+                l2 += ReduceSum<TReduce>(s2_0 + s2_1 + s2_2 + s2_3 + s2_4 + s2_5 + s2_6 + s2_7, red, r2, c);
+                s3_0 = norm.Weight(s3_0, m3);
+                s3_1 = norm.Weight(s3_1, m3);
+                s3_2 = norm.Weight(s3_2, m3);
+                s3_3 = norm.Weight(s3_3, m3);
+                s3_4 = norm.Weight(s3_4, m3);
+                s3_5 = norm.Weight(s3_5, m3);
+                s3_6 = norm.Weight(s3_6, m3);
+                s3_7 = norm.Weight(s3_7, m3);
+                l3 += ReduceSum<TReduce>(s3_0 + s3_1 + s3_2 + s3_3 + s3_4 + s3_5 + s3_6 + s3_7, red, r3, c);
+            }
             ps[(c + 0) * qStride + r0] = s0_0;
             ps[(c + 8) * qStride + r0] = s0_1;
             ps[(c + 16) * qStride + r0] = s0_2;
@@ -345,21 +393,21 @@ internal static class FlashAttentionIlgpuFast
             }
         }
 
-        Store(output, logSumExp, p, bh, q0, r0, valid0, c, m0, l0, dv,
+        Store<TNorm>(output, logSumExp, p, bh, q0, r0, valid0, c, m0, l0, dv,
             o0_0, o0_1, o0_2, o0_3, o0_4, o0_5, o0_6, o0_7, o0_8, o0_9, o0_10, o0_11, o0_12, o0_13, o0_14, o0_15);
-        Store(output, logSumExp, p, bh, q0, r1, valid1, c, m1, l1, dv,
+        Store<TNorm>(output, logSumExp, p, bh, q0, r1, valid1, c, m1, l1, dv,
             o1_0, o1_1, o1_2, o1_3, o1_4, o1_5, o1_6, o1_7, o1_8, o1_9, o1_10, o1_11, o1_12, o1_13, o1_14, o1_15);
-        Store(output, logSumExp, p, bh, q0, r2, valid2, c, m2, l2, dv,
+        Store<TNorm>(output, logSumExp, p, bh, q0, r2, valid2, c, m2, l2, dv,
             o2_0, o2_1, o2_2, o2_3, o2_4, o2_5, o2_6, o2_7, o2_8, o2_9, o2_10, o2_11, o2_12, o2_13, o2_14, o2_15);
-        Store(output, logSumExp, p, bh, q0, r3, valid3, c, m3, l3, dv,
+        Store<TNorm>(output, logSumExp, p, bh, q0, r3, valid3, c, m3, l3, dv,
             o3_0, o3_1, o3_2, o3_3, o3_4, o3_5, o3_6, o3_7, o3_8, o3_9, o3_10, o3_11, o3_12, o3_13, o3_14, o3_15);
     }
 
     /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one.</summary>
     private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
         int b, int h, int pos, int k, bool validRow, int seqK)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate =>
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
         k < seqK && validRow && (kind == TileKind.Full || mask.Allows(b, h, pos, k))
             ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
 
@@ -403,14 +451,16 @@ internal static class FlashAttentionIlgpuFast
         return r;
     }
 
-    /// <summary>Writes one row's slice of O (divided by l) and, from lane 0, its log-sum-exp.
-    /// A row with no allowed key (l = 0) gets zeros and -infinity.</summary>
-    private static void Store(ArrayView<float> output, ArrayView<float> logSumExp,
+    /// <summary>Writes one row's slice of O (divided by l when the normalizer does) and, from
+    /// lane 0, ln of its weight sum (the log-sum-exp for softmax). A softmax row with no
+    /// allowed key (l = 0) gets zeros and -infinity.</summary>
+    private static void Store<TNorm>(ArrayView<float> output, ArrayView<float> logSumExp,
         GpuAttentionParams p, int bh, int q0, int r, bool valid, int c, float m, float l, int dv,
         float x0, float x1, float x2, float x3, float x4, float x5, float x6, float x7, float x8, float x9, float x10, float x11, float x12, float x13, float x14, float x15)
+        where TNorm : struct, INormalizer
     {
         if (!valid) return;
-        float inv = l > 0f ? 1f / l : 0f;
+        float inv = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
         int o = (bh * p.SeqQ + q0 + r) * dv + c;
         if (c + 0 < dv) output[o + 0] = x0 * inv;
         if (c + 8 < dv) output[o + 8] = x1 * inv;
@@ -429,6 +479,7 @@ internal static class FlashAttentionIlgpuFast
         if (c + 112 < dv) output[o + 112] = x14 * inv;
         if (c + 120 < dv) output[o + 120] = x15 * inv;
         if (c == 0 && p.HasLogSumExp != 0)
-            logSumExp[bh * p.SeqQ + q0 + r] = l > 0f ? m + XMath.Log(l) : float.NegativeInfinity;
+            logSumExp[bh * p.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
+                : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);
     }
 }

@@ -30,15 +30,49 @@ public static partial class FlashAttention
         ReadOnlySpan<float> value, Span<float> output, Span<float> logSumExp,
         TScore score, TMask mask, AttentionOptions options = default,
         FlashAttentionTuning? tuning = null)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
+        Forward(shape, query, key, value, output, logSumExp, score, mask,
+            default(SoftmaxNormalizer), options, tuning);
+
+    /// <summary>
+    /// Attention with a softmax replacement <paramref name="normalizer"/> on the host CPU:
+    /// O_i = sum_j w_ij v_j (divided by sum_j w_ij when the normalizer l1-normalizes), tiled,
+    /// no seqQ x seqK buffer. <paramref name="logSumExp"/> (optional) gets ln(sum_j w_ij) per
+    /// row: the log-sum-exp for softmax, -infinity for a row with no weight. A normalizer that
+    /// needs the softmax log-sum-exp (clipped softmax) runs the kernel twice.
+    /// </summary>
+    /// <exception cref="ArgumentException">A shape, length or option is not valid; thrown
+    /// before anything is written.</exception>
+    public static void Forward<TScore, TMask, TNorm>(
+        AttentionShape shape, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, Span<float> output, Span<float> logSumExp,
+        TScore score, TMask mask, TNorm normalizer, AttentionOptions options = default,
+        FlashAttentionTuning? tuning = null)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
         tuning ??= FlashAttentionTuning.Default;
         ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         tuning.ValidateCpu();
         ValidateNoOverlap(query, key, value, output, logSumExp);
-        ForwardCpu(shape, query, key, value, output, logSumExp, score, mask, options, tuning);
+        VariantChecks.Validate(score, shape);
+        VariantChecks.Validate(mask, shape);
+        if (!TNorm.NeedsLogSumExp)
+        {
+            ForwardCpu(shape, query, key, value, output, logSumExp, default, score, mask,
+                normalizer, options, tuning);
+            return;
+        }
+        // Pass 1: the softmax log-sum-exp of every row (its output is scratch).
+        var stats = new float[shape.LogSumExpLength];
+        var scratch = new float[shape.OutputLength];
+        ForwardCpu(shape, query, key, value, scratch, stats, default, score, mask,
+            default(SoftmaxNormalizer), options, tuning);
+        ForwardCpu(shape, query, key, value, output, logSumExp, stats, score, mask,
+            normalizer, options, tuning);
     }
 
     /// <summary>Dense attention, causal or not, on the host CPU.</summary>

@@ -17,8 +17,23 @@ public static class ReferenceAttention
     public static (double[] Output, double[] LogSumExp) Forward<TScore, TMask>(
         AttentionShape shape, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
         ReadOnlySpan<float> value, TScore score, TMask mask, AttentionOptions options = default)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate =>
+        Forward(shape, query, key, value, score, mask, default(SoftmaxNormalizer), options);
+
+    /// <summary>
+    /// Attention with a softmax replacement in double: w_j from the normalizer's
+    /// <see cref="INormalizer.ReferenceWeight"/> given the row's exact softmax log-sum-exp,
+    /// O = sum_j w_j v_j (divided by sum_j w_j when it l1-normalizes; 0 when the sum is 0),
+    /// and ln(sum_j w_j) per row (-infinity for a zero sum): the log-sum-exp for softmax.
+    /// </summary>
+    public static (double[] Output, double[] LogSumExp) Forward<TScore, TMask, TNorm>(
+        AttentionShape shape, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, TScore score, TMask mask, TNorm normalizer,
+        AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
         FlashAttention.ValidateCall(shape, query.Length, key.Length, value.Length,
             shape.OutputLength, 0, options);
@@ -61,15 +76,33 @@ public static class ReferenceAttention
                 }
                 double sum = 0;
                 for (int j = 0; j < nk; j++)
+                    if (allowed[j]) sum += Math.Exp(logits[j] - max);
+                double softmaxLse = max + Math.Log(sum);
+                if (TNorm.IsSoftmax)
+                {
+                    for (int j = 0; j < nk; j++)
+                    {
+                        if (!allowed[j]) continue;
+                        double p = Math.Exp(logits[j] - max);
+                        for (int c = 0; c < dv; c++)
+                            output[oRow + c] += p * va[(kvBase + j) * dv + c];
+                    }
+                    for (int c = 0; c < dv; c++) output[oRow + c] /= sum;
+                    lse[qBase + i] = softmaxLse;
+                    return buffers;
+                }
+                double weights = 0;
+                for (int j = 0; j < nk; j++)
                 {
                     if (!allowed[j]) continue;
-                    double p = Math.Exp(logits[j] - max);
-                    sum += p;
+                    double w = normalizer.ReferenceWeight(logits[j], pos, softmaxLse);
+                    weights += w;
                     for (int c = 0; c < dv; c++)
-                        output[oRow + c] += p * va[(kvBase + j) * dv + c];
+                        output[oRow + c] += w * va[(kvBase + j) * dv + c];
                 }
-                for (int c = 0; c < dv; c++) output[oRow + c] /= sum;
-                lse[qBase + i] = max + Math.Log(sum);
+                if (TNorm.DividesBySum)
+                    for (int c = 0; c < dv; c++) output[oRow + c] = weights > 0 ? output[oRow + c] / weights : 0;
+                lse[qBase + i] = weights > 0 ? Math.Log(weights) : double.NegativeInfinity;
                 return buffers;
             }, _ => { });
         return (output, lse);

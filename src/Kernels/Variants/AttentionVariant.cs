@@ -2,7 +2,8 @@ using Managed.Kernels.Backends;
 
 namespace Managed.Kernels.Variants;
 
-/// <summary>A named (score modifier, mask) pair that tests, benchmarks and the CLI enumerate.</summary>
+/// <summary>A named (score modifier, mask, normalizer) triple that tests, benchmarks and the
+/// CLI enumerate.</summary>
 public interface IAttentionVariant
 {
     /// <summary>Display label only; never parsed.</summary>
@@ -17,14 +18,17 @@ public interface IAttentionVariant
     (double[] Output, double[] LogSumExp) Reference(AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, AttentionOptions options = default);
 
-    /// <summary>Calls <paramref name="visitor"/> with this variant's closed types.</summary>
+    /// <summary>Calls <paramref name="visitor"/> with this variant's closed types, as bound for
+    /// the host (operators that read tables get host tables).</summary>
     void Accept(IVariantVisitor visitor);
 }
 
-/// <summary>A variant made of a score-modifier struct and a mask struct.</summary>
-public sealed class AttentionVariant<TScore, TMask>(string name, TScore score, TMask mask) : IAttentionVariant
-    where TScore : unmanaged, IScoreModifier
-    where TMask : unmanaged, IMaskPredicate
+/// <summary>A variant made of a score-modifier struct, a mask struct and a normalizer struct.</summary>
+public class AttentionVariant<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+    : IAttentionVariant
+    where TScore : struct, IScoreModifier
+    where TMask : struct, IMaskPredicate
+    where TNorm : struct, INormalizer
 {
     /// <inheritdoc/>
     public string Name => name;
@@ -35,31 +39,41 @@ public sealed class AttentionVariant<TScore, TMask>(string name, TScore score, T
     /// <summary>The mask predicate.</summary>
     public TMask Mask => mask;
 
+    /// <summary>The normalizer.</summary>
+    public TNorm Normalizer => norm;
+
     /// <inheritdoc/>
     public void Run(IKernelBackend backend, AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, AttentionOptions options = default) =>
-        backend.Attention(shape, query, key, value, output, logSumExp, score, mask, options);
+        backend.Attention(shape, query, key, value, output, logSumExp, score, mask, norm, options);
 
     /// <inheritdoc/>
     public (double[] Output, double[] LogSumExp) Reference(AttentionShape shape,
         ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
         AttentionOptions options = default) =>
-        ReferenceAttention.Forward(shape, query, key, value, score, mask, options);
+        ReferenceAttention.Forward(shape, query, key, value, score, mask, norm, options);
 
     /// <inheritdoc/>
-    public void Accept(IVariantVisitor visitor) => visitor.Visit(name, score, mask);
+    public void Accept(IVariantVisitor visitor) => visitor.Visit(name, score, mask, norm);
 
     /// <inheritdoc/>
     public override string ToString() => name;
 }
+
+/// <summary>A softmax variant: a score-modifier struct and a mask struct.</summary>
+public sealed class AttentionVariant<TScore, TMask>(string name, TScore score, TMask mask)
+    : AttentionVariant<TScore, TMask, SoftmaxNormalizer>(name, score, mask, default)
+    where TScore : struct, IScoreModifier
+    where TMask : struct, IMaskPredicate;
 
 /// <summary>Receives a variant's closed types, so generic code (compile checks, benchmarks)
 /// can run over <see cref="VariantRegistry.All"/> without reflection.</summary>
 public interface IVariantVisitor
 {
     /// <summary>Called with the variant's operator structs.</summary>
-    void Visit<TScore, TMask>(string name, TScore score, TMask mask)
-        where TScore : unmanaged, IScoreModifier
-        where TMask : unmanaged, IMaskPredicate;
+    void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer;
 }

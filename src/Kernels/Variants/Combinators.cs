@@ -7,12 +7,19 @@ namespace Managed.Kernels.Variants;
 /// Empty if either is Empty, Full if both are Full, else Partial (sound; not tight when two
 /// Partial tiles happen to be disjoint).
 /// </summary>
-public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate
-    where TA : unmanaged, IMaskPredicate
-    where TB : unmanaged, IMaskPredicate
+public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
+    where TA : struct, IMaskPredicate
+    where TB : struct, IMaskPredicate
 {
     private readonly TA _a = a;
     private readonly TB _b = b;
+
+    /// <summary>Validates both operands.</summary>
+    public void Validate(AttentionShape shape)
+    {
+        VariantChecks.Validate(_a, shape);
+        VariantChecks.Validate(_b, shape);
+    }
 
     /// <summary>A(q, k) and B(q, k)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -34,12 +41,19 @@ public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate
 /// Union of two masks (FlexAttention's or_masks): A(q, k) or B(q, k). Classify: Full if
 /// either is Full, Empty if both are Empty, else Partial.
 /// </summary>
-public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate
-    where TA : unmanaged, IMaskPredicate
-    where TB : unmanaged, IMaskPredicate
+public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
+    where TA : struct, IMaskPredicate
+    where TB : struct, IMaskPredicate
 {
     private readonly TA _a = a;
     private readonly TB _b = b;
+
+    /// <summary>Validates both operands.</summary>
+    public void Validate(AttentionShape shape)
+    {
+        VariantChecks.Validate(_a, shape);
+        VariantChecks.Validate(_b, shape);
+    }
 
     /// <summary>A(q, k) or B(q, k)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -58,10 +72,13 @@ public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate
 }
 
 /// <summary>Complement of a mask: not M(q, k). Classify swaps Empty and Full; Partial stays.</summary>
-public readonly struct Not<T>(T mask) : IMaskPredicate
-    where T : unmanaged, IMaskPredicate
+public readonly struct Not<T>(T mask) : IMaskPredicate, IShapeDependent
+    where T : struct, IMaskPredicate
 {
     private readonly T _mask = mask;
+
+    /// <summary>Validates the operand.</summary>
+    public void Validate(AttentionShape shape) => VariantChecks.Validate(_mask, shape);
 
     /// <summary>not M(q, k)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

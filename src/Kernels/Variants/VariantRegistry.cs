@@ -53,5 +53,17 @@ public static class VariantRegistry
             KeyReweightScore.Sinks(1, 2f), default),
         new AttentionVariant<KeyReweightScore, SinkWindowMask>("sink4-w32-x0.25-h0-3",
             new(0, 4, 0.25f, 0x0F), new(4, 32)),
+        // Softmax replacements (Normalizers.cs): the same kernel with a normalizer type.
+        new AttentionVariant<NoScore, NoMask, SigmoidNormalizer>("sigmoid-b-4", default, default, new(-4f)),
+        new AttentionVariant<NoScore, CausalMask, SigmoidNormalizer>("sigmoid-b-2-causal", default,
+            default, new(-2f)),
+        new AttentionVariant<NoScore, CausalMask, SoftplusNormalizer>("softplus-lssa16-causal", default,
+            default, new(16)),
+        new AttentionVariant<NoScore, NoMask, SoftplusNormalizer>("softplus-lssa16-p2", default,
+            default, new(16, 2f)),
+        new AttentionVariant<NoScore, NoMask, ClippedSoftmaxNormalizer>("clipped-1-0.01", default,
+            default, new(1f, -0.01f)),
+        new AttentionVariant<NoScore, CausalMask, ClippedSoftmaxNormalizer>("clipped-1.5-0.05-causal",
+            default, default, new(1.5f, -0.05f)),
     ];
 }

@@ -27,7 +27,8 @@ internal static class CheckCommand
         int checkedCount = 0, failed = 0;
         double worst = 0;
         var clock = Stopwatch.StartNew();
-        foreach (var variant in VariantRegistry.All)
+        // --only: variants whose display name contains the text (a selection, never dispatch).
+        foreach (var variant in VariantRegistry.All.Where(v => options.Only is null || v.Name.Contains(options.Only)))
         foreach (var (shape, alignment) in shapes)
         {
             var opts = new AttentionOptions { Alignment = alignment };

@@ -5,7 +5,7 @@ namespace Managed.Cli;
 /// <summary>Parsed command-line options.</summary>
 internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[] Dim, int Heads,
     int Batch, string? Output, bool Variants = false, bool Reference = false,
-    int QueryTile = 0, int KeyTile = 0)
+    int QueryTile = 0, int KeyTile = 0, string? Only = null)
 {
     public static CliOptions Parse(string[] args)
     {
@@ -27,6 +27,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
                 "--heads" => o with { Heads = int.Parse(Next()) },
                 "--batch" => o with { Batch = int.Parse(Next()) },
                 "--out" => o with { Output = Next() },
+                "--only" => o with { Only = Next() },
                 _ => throw new ArgumentException($"unknown option {args[i]}"),
             };
         }

@@ -1,6 +1,6 @@
 using Managed.Cli;
 
-// managed check [--device auto|cpu|cuda|opencl|ilgpu-cpu] [--large]
+// managed check [--device auto|cpu|cuda|opencl|ilgpu-cpu] [--large] [--only text]
 // managed bench [--device ...] (GPU/CPU throughput of exact attention)
 return args.Length == 0 ? Usage() : args[0] switch
 {
@@ -21,6 +21,7 @@ static int Usage()
         options:
           --device auto|cpu|cuda|opencl|ilgpu-cpu   (default: cpu)
           --large                                     larger shapes (N up to 8192, D up to 256)
+          --only TEXT                                 check: only variants whose name contains TEXT
           --seq N1,N2 --dim D1,D2 --heads H --batch B (bench shapes)
           --variants                                  bench: FlexAttention-style variants
           --reference                                 bench: time the fp64 reference instead

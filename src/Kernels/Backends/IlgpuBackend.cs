@@ -136,8 +136,8 @@ public sealed class IlgpuBackend : IKernelBackend
             logSumExp.Length, options);
         FlashAttention.ValidateNoOverlap(query, key, value, output, logSumExp);
         CheckDims(shape);
-        VariantChecks.Validate(score, shape);
-        VariantChecks.Validate(mask, shape);
+        VariantChecks.Validate(score, shape, onDevice: true, nameof(score));
+        VariantChecks.Validate(mask, shape, onDevice: true, nameof(mask));
         ObjectDisposedException.ThrowIf(_disposed, this);
         using var q = Accelerator.Allocate1D<float>(query.Length);
         using var k = Accelerator.Allocate1D<float>(key.Length);
@@ -183,8 +183,8 @@ public sealed class IlgpuBackend : IKernelBackend
         FlashAttention.ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         CheckDims(shape);
-        VariantChecks.Validate(score, shape);
-        VariantChecks.Validate(mask, shape);
+        VariantChecks.Validate(score, shape, onDevice: true, nameof(score));
+        VariantChecks.Validate(mask, shape, onDevice: true, nameof(mask));
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (TNorm.NeedsLogSumExp)
         {

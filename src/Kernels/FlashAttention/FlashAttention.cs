@@ -58,8 +58,8 @@ public static partial class FlashAttention
             logSumExp.Length, options);
         tuning.ValidateCpu();
         ValidateNoOverlap(query, key, value, output, logSumExp);
-        VariantChecks.Validate(score, shape);
-        VariantChecks.Validate(mask, shape);
+        VariantChecks.Validate(score, shape, onDevice: false, nameof(score));
+        VariantChecks.Validate(mask, shape, onDevice: false, nameof(mask));
         if (!TNorm.NeedsLogSumExp)
         {
             ForwardCpu(shape, query, key, value, output, logSumExp, default, score, mask,

@@ -19,8 +19,16 @@ public interface IAttentionVariant
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, AttentionOptions options = default);
 
     /// <summary>Calls <paramref name="visitor"/> with this variant's closed types, as bound for
-    /// the host (operators that read tables get host tables).</summary>
+    /// the host (operators that read tables get host tables made for a nominal shape).</summary>
     void Accept(IVariantVisitor visitor);
+
+    /// <summary>This variant with its operators bound on the host for <paramref name="shape"/>
+    /// (tables made for that shape); the variant itself when it reads no tables.</summary>
+    IAttentionVariant ForHost(AttentionShape shape) => this;
+
+    /// <summary>This variant with its operator types as an ILGPU device sees them (tables as
+    /// device views, unbound): for compiling kernels, never for running them.</summary>
+    IAttentionVariant DeviceTyped => this;
 }
 
 /// <summary>A variant made of a score-modifier struct, a mask struct and a normalizer struct.</summary>

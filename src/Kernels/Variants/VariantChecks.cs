@@ -12,7 +12,7 @@ public interface IShapeDependent
     void Validate(AttentionShape shape);
 }
 
-/// <summary>Runs <see cref="IShapeDependent.Validate"/> on operators that implement it.</summary>
+/// <summary>Host-side checks of operator structs before a kernel runs.</summary>
 public static class VariantChecks
 {
     /// <summary>Validates <paramref name="op"/> against <paramref name="shape"/> when it depends
@@ -20,5 +20,38 @@ public static class VariantChecks
     public static void Validate<T>(T op, AttentionShape shape) where T : struct
     {
         if (op is IShapeDependent dependent) dependent.Validate(shape);
+    }
+
+    /// <summary>Validates <paramref name="op"/> for a call on the host (<paramref name="onDevice"/>
+    /// false) or an ILGPU device: its tables must live where the kernel runs.</summary>
+    /// <exception cref="ArgumentException">A table lives on the other side, or the operator
+    /// does not fit the shape.</exception>
+    public static void Validate<T>(T op, AttentionShape shape, bool onDevice, string argument) where T : struct
+    {
+        if (onDevice && TableKinds<T>.Host)
+            throw new ArgumentException(
+                $"{typeof(T).Name} reads a HostTable, which an ILGPU device cannot read; bind it to a DeviceTable (VariantTable.Upload).", argument);
+        if (!onDevice && TableKinds<T>.Device)
+            throw new ArgumentException(
+                $"{typeof(T).Name} reads a DeviceTable, which the host kernel cannot read; bind it to a HostTable (VariantTable.Host).", argument);
+        Validate(op, shape);
+    }
+
+    /// <summary>Which table types a struct holds, found once per type through its fields.</summary>
+    private static class TableKinds<T>
+    {
+        public static readonly bool Host = Holds(typeof(T), typeof(HostTable<>));
+        public static readonly bool Device = Holds(typeof(T), typeof(DeviceTable<>));
+
+        private static bool Holds(Type type, Type table)
+        {
+            if (type.IsGenericType && type.GetGenericTypeDefinition() == table) return true;
+            foreach (var field in type.GetFields(System.Reflection.BindingFlags.Instance
+                | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic))
+                if (field.FieldType.IsValueType && !field.FieldType.IsPrimitive && !field.FieldType.IsPointer
+                    && field.FieldType != type && Holds(field.FieldType, table))
+                    return true;
+            return false;
+        }
     }
 }

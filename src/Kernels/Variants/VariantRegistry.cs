@@ -65,5 +65,14 @@ public static class VariantRegistry
             default, new(1f, -0.01f)),
         new AttentionVariant<NoScore, CausalMask, ClippedSoftmaxNormalizer>("clipped-1.5-0.05-causal",
             default, default, new(1.5f, -0.05f)),
+        // Operators that read tables (TableVariants.cs), made per shape, bound per backend.
+        new DocumentIdsVariant("docids-causal", causal: true),
+        new DocumentIdsVariant("docids-interleaved", causal: false),
+        new MedusaTreeVariant("medusa-tree-31"),
+        new BlockLayoutVariant("block-layout-16x32", window: false),
+        new BlockLayoutVariant("block-of-window-l20-r5", window: true),
+        new HeadFlagsVariant("duo-flags-s4-w16"),
+        new RelativeBiasVariant("relbias-r24-causal"),
+        new QueryTemperatureVariant("query-temperature"),
     ];
 }

@@ -1,0 +1,67 @@
+using System.Runtime.CompilerServices;
+
+namespace Managed.Kernels.Variants;
+
+/// <summary>
+/// Document masking for packed sequences from per-token document ids (FlexAttention's
+/// document mask): a query at position p attends to key k when ids[b, p] == ids[b, k].
+/// The table is (batch, seqK): one id per key position; queries use the id of their position
+/// (positions outside [0, seqK) see no key). Combine with <see cref="CausalMask"/> for causal
+/// packing. When the ids never decrease along each batch row (packed documents are contiguous),
+/// <see cref="Classify"/> reads only tile corners and skips whole tiles; otherwise every tile
+/// that meets the sequence is Partial (exact, no skipping).
+/// </summary>
+public readonly struct DocumentIdMask<TIds> : IMaskPredicate, IShapeDependent
+    where TIds : struct, ITable<int>
+{
+    private readonly TIds _ids;
+    private readonly int _seqK, _sorted;
+
+    /// <summary>Document ids <paramref name="ids"/> of shape (batch, <paramref name="seqK"/>).
+    /// <paramref name="nonDecreasing"/>: the ids never decrease along a batch row (checked on
+    /// host tables; a device table's caller vouches for it).</summary>
+    public DocumentIdMask(TIds ids, int seqK, bool nonDecreasing)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(seqK);
+        _ids = ids;
+        _seqK = seqK;
+        _sorted = nonDecreasing ? 1 : 0; // an int, not a bool: kernel arguments must be blittable
+    }
+
+    /// <summary>ids[b, q] == ids[b, k] for 0 &lt;= q &lt; seqK.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Allows(int batch, int head, int q, int k) =>
+        (uint)q < (uint)_seqK && _ids[batch * _seqK + q] == _ids[batch * _seqK + k];
+
+    /// <summary>With non-decreasing ids: Empty when the key tile's id range lies before or
+    /// after the query tile's; Full when both tiles hold one and the same id; else Partial.</summary>
+    public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1)
+    {
+        int qa = Math.Max(q0, 0), qb = Math.Min(q1, _seqK);
+        if (qa >= qb) return TileKind.Empty;
+        if (_sorted == 0) return TileKind.Partial;
+        int row = batch * _seqK;
+        int qFirst = _ids[row + qa], qLast = _ids[row + qb - 1];
+        int kFirst = _ids[row + k0], kLast = _ids[row + k1 - 1];
+        if (kLast < qFirst || kFirst > qLast) return TileKind.Empty;
+        return qa == q0 && qb == q1 && qFirst == qLast && kFirst == kLast && kFirst == qFirst
+            ? TileKind.Full : TileKind.Partial;
+    }
+
+    /// <summary>The table must be (batch, seqK) of the call; host ids declared non-decreasing
+    /// must be.</summary>
+    public void Validate(AttentionShape shape)
+    {
+        if (shape.SeqK != _seqK)
+            throw new ArgumentException($"DocumentIdMask was built for seqK {_seqK}; the call has seqK {shape.SeqK}.", nameof(shape));
+        long need = (long)shape.Batch * _seqK;
+        if (_ids.Length < need)
+            throw new ArgumentException(
+                $"DocumentIdMask ids hold {_ids.Length} entries; batch {shape.Batch} x seqK {_seqK} = {need} are needed.", nameof(shape));
+        if (_sorted != 0 && TIds.HostReadable)
+            for (int i = 1; i < need; i++)
+                if (i % _seqK != 0 && _ids[i] < _ids[i - 1])
+                    throw new ArgumentException(
+                        $"DocumentIdMask ids were declared non-decreasing, but ids[{i / _seqK}, {i % _seqK}] = {_ids[i]} < {_ids[i - 1]}.", nameof(shape));
+    }
+}

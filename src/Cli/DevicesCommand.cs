@@ -21,7 +21,7 @@ internal static class DevicesCommand
         if (ptxDir is null) return 0;
         Directory.CreateDirectory(ptxDir);
         var v = new PtxWriter(ptxDir);
-        foreach (var variant in VariantRegistry.All) variant.Accept(v);
+        foreach (var variant in VariantRegistry.All) variant.DeviceTyped.Accept(v);
         return 0;
     }
 

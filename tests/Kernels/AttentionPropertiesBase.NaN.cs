@@ -118,7 +118,7 @@ public abstract partial class AttentionPropertiesBase
     {
         var s = c.Shape;
         int offset = s.QueryOffset(c.Alignment);
-        var allows = MaskOf.Allows(variant); // the variant's own predicate, head-dependent ones too
+        var allows = MaskOf.Allows(variant, s); // the variant's own predicate, head-dependent ones too
         for (int h = kvHead * s.GroupSize; h < (kvHead + 1) * s.GroupSize; h++)
             for (int i = 0; i < s.SeqQ; i++)
             {

@@ -25,7 +25,8 @@ public abstract partial class AttentionPropertiesBase
                 var (output, lse) = variant.Reference(c.Shape, c.Query, c.Key, c.Value, c.Options);
                 var context = $"{variant.Name}: {c}";
                 Tolerance.Kernel.AssertClose(result.Output, output, "output", context);
-                Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", context);
+                if (VariantFacts.LogSumExpWellConditioned(variant))
+                    Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", context);
             }
         });
 
@@ -74,6 +75,7 @@ public abstract partial class AttentionPropertiesBase
     /// A logit error delta changes each softmax weight by a factor e^(+-delta), so an output
     /// (a convex combination of values in [-1, 1]) moves by at most ~2 delta, and the
     /// log-sum-exp by delta. The log-sum-exp gets no rtol: at 1e4 it would allow 1.0.
+    /// That argument is softmax's, so the softmax variants of the registry run it.
     /// </summary>
     [Property(MaxTest = 100)]
     public Property LargeLogitsStayFiniteAndAccurate() =>
@@ -83,7 +85,7 @@ public abstract partial class AttentionPropertiesBase
             float scale = (float)(1e4 / maxDot);
             double delta = 4 * Math.Sqrt(c.Shape.HeadDim + 2) * Unit * scale * maxAbsSum;
             var options = c.Options with { Scale = scale };
-            var variant = VariantOf(c);
+            var variant = SoftmaxVariantOf(c);
             var result = AttentionRun.Run(Backend, variant, c, options);
             var (output, lse) = variant.Reference(c.Shape, c.Query, c.Key, c.Value, options);
             var context = $"{variant.Name}: {c} scale={scale:R} delta={delta:g3}";
@@ -121,7 +123,8 @@ public abstract partial class AttentionPropertiesBase
                     }
                 var (output, lse) = variant.Reference(s, c.Query, c.Key, c.Value, c.Options);
                 Tolerance.Kernel.AssertClose(result.Output, output, "output", context);
-                Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", context);
+                if (VariantFacts.LogSumExpWellConditioned(variant))
+                    Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", context);
             }
         });
 

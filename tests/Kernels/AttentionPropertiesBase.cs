@@ -4,6 +4,7 @@ using Managed.Kernels;
 using Managed.Kernels.Backends;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
+using Managed.Tests.Support;
 
 namespace Managed.Tests.Kernels;
 
@@ -37,7 +38,16 @@ public abstract partial class AttentionPropertiesBase
     /// <summary>The registry variant a case names.</summary>
     protected static IAttentionVariant VariantOf(AttentionCase c) => VariantRegistry.All[c.Variant];
 
-    /// <summary>True for registry variants whose mask is causal.</summary>
+    /// <summary>The registry's softmax variants (the properties whose argument is softmax's).</summary>
+    protected static IReadOnlyList<IAttentionVariant> SoftmaxVariants { get; } =
+        VariantRegistry.All.Where(VariantFacts.IsSoftmax).ToArray();
+
+    /// <summary>The softmax variant a case names (its index modulo their count).</summary>
+    protected static IAttentionVariant SoftmaxVariantOf(AttentionCase c) =>
+        SoftmaxVariants[c.Variant % SoftmaxVariants.Count];
+
+    /// <summary>True for registry variants whose mask is causal (any normalizer).</summary>
     protected static bool IsCausal(IAttentionVariant v) =>
-        v.GetType().GetGenericArguments()[1] == typeof(CausalMask);
+        v.GetType() is { IsGenericType: true } t && t.GetGenericArguments() is { Length: >= 2 } a
+        && a[1] == typeof(CausalMask);
 }

@@ -38,7 +38,8 @@ public sealed class HostTuningProperties
             var plain = AttentionRun.Run(new HostBackend(), variant, c);
             var context = $"{variant.Name} {tuning}: {c}";
             Tolerance.Kernel.AssertClose(tiled.Output, plain.Output, "output", context);
-            Tolerance.Kernel.AssertClose(tiled.LogSumExp, plain.LogSumExp, "log-sum-exp", context);
+            if (VariantFacts.LogSumExpWellConditioned(variant))
+                Tolerance.Kernel.AssertClose(tiled.LogSumExp, plain.LogSumExp, "log-sum-exp", context);
         });
 
     /// <summary>V128, V256 and V512 agree (the test machine accelerates all three).</summary>
@@ -53,7 +54,8 @@ public sealed class HostTuningProperties
                 var narrow = AttentionRun.Run(Host(width), variant, c);
                 var context = $"{variant.Name} {width} vs V512: {c}";
                 Tolerance.Kernel.AssertClose(narrow.Output, wide.Output, "output", context);
-                Tolerance.Kernel.AssertClose(narrow.LogSumExp, wide.LogSumExp, "log-sum-exp", context);
+                if (VariantFacts.LogSumExpWellConditioned(variant))
+                    Tolerance.Kernel.AssertClose(narrow.LogSumExp, wide.LogSumExp, "log-sum-exp", context);
             }
         });
 

@@ -78,7 +78,7 @@ public sealed class KernelCompilerTests
     private static string Compile(int variant, ICompile compile)
     {
         var visitor = new Visitor(compile);
-        VariantRegistry.All[variant].Accept(visitor);
+        VariantRegistry.All[variant].DeviceTyped.Accept(visitor); // tables as device views
         Assert.False(string.IsNullOrEmpty(visitor.Result), VariantRegistry.All[variant].Name);
         return visitor.Result!;
     }

@@ -1,3 +1,4 @@
+using Managed.Kernels;
 using Managed.Kernels.Variants;
 
 namespace Managed.Tests.Support;
@@ -5,11 +6,12 @@ namespace Managed.Tests.Support;
 /// <summary>A variant's own mask predicate as a delegate (tests only; kernels never see it).</summary>
 public static class MaskOf
 {
-    /// <summary>(batch, head, position, key) => the variant's mask allows the pair.</summary>
-    public static Func<int, int, int, int, bool> Allows(IAttentionVariant variant)
+    /// <summary>(batch, head, position, key) => the variant's mask, bound for
+    /// <paramref name="shape"/> (table variants make their tables per shape), allows the pair.</summary>
+    public static Func<int, int, int, int, bool> Allows(IAttentionVariant variant, AttentionShape shape)
     {
         var probe = new Probe();
-        variant.Accept(probe);
+        variant.ForHost(shape).Accept(probe);
         return probe.Result!;
     }
 

@@ -27,4 +27,10 @@ public readonly struct OffsetCausalMask(int offset) : IMaskPredicate
     /// <summary>CausalMask's classes with keys shifted by offset.</summary>
     public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1) =>
         default(CausalMask).Classify(batch, head, q0, q1, k0 + offset, k1 + offset);
+
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>q1 - offset: k + offset &lt;= q1 - 1.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => q1 - offset;
 }

@@ -166,4 +166,10 @@ internal readonly struct GridMask(int count) : IMaskPredicate
 
     /// <summary>Partial (tests only compare Allows).</summary>
     public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1) => TileKind.Partial;
+
+    /// <summary>0 (no bound)</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>No bound.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => int.MaxValue;
 }

@@ -19,7 +19,7 @@ public class VariantBlittabilityTests
     {
         var variant = VariantRegistry.All.Single(v => v.Name == name);
         var probe = new Probe();
-        variant.Accept(probe);
+        variant.DeviceTyped.Accept(probe); // the types a device launch gets (tables as views)
         Assert.Empty(probe.Problems);
     }
 
@@ -41,6 +41,8 @@ public class VariantBlittabilityTests
             foreach (var f in type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
             {
                 var t = f.FieldType;
+                // ILGPU passes views nested in argument structs as device pointers.
+                if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(ILGPU.ArrayView<>)) continue;
                 if (t == typeof(bool) || t == typeof(char) || !t.IsValueType)
                     Problems.Add($"{path}.{f.Name}: {t.Name}");
                 else if (!t.IsPrimitive && !t.IsEnum)

@@ -207,7 +207,11 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
 
             int kvBh = b * s.KvHeads + kvh;
             float* vHead = p.V + (long)kvBh * s.SeqK * dv;
-            for (int tile = 0; tile < keyTiles; tile++)
+            // Only the key tiles the mask's key range can reach (FlexAttention's per-row block list).
+            long kStart = Math.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
+            long kEnd = Math.Min(s.SeqK, (long)mask.KeyEnd(b, h, pos0, pos0 + rows));
+            int firstTile = (int)(kStart / bk), endTile = (int)((kEnd + bk - 1) / bk);
+            for (int tile = firstTile; tile < endTile; tile++)
             {
                 int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
                 var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);

@@ -67,8 +67,11 @@ internal static class FlashAttentionIlgpu
         for (int a = 0; a < sr * oc; a++) acc[a] = 0f;
         Group.Barrier();
 
-        int keyTiles = (p.SeqK + bk - 1) / bk;
-        for (int tile = 0; tile < keyTiles; tile++)
+        // Only the key tiles the mask's key range can reach; group-uniform, like Classify.
+        int kStart = XMath.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
+        int kEnd = XMath.Min(p.SeqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
+        int endTile = kEnd <= kStart ? 0 : (kEnd + bk - 1) / bk;
+        for (int tile = kStart / bk; tile < endTile; tile++)
         {
             int k0 = tile * bk, cols = XMath.Min(bk, p.SeqK - k0);
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);

@@ -12,9 +12,10 @@ namespace Managed.Kernels;
 /// arrays in local memory, so the per-thread tiles below are written out as named scalars:
 /// thread (g, c) of a 128-thread group (g = row group 0..15, c = lane in the row 0..7) owns
 /// query rows g + 16i (i &lt; 4), keys c + 8j (j &lt; 8) of each 64-key tile and output columns
-/// c + 8t (t &lt; 8, or &lt; 16 when TCols is wide). Q and K go through shared memory in chunks
-/// of 32 head dims (so Q costs no resident shared memory), P through shared memory, V in
-/// chunks of 16 keys. About 35 KB of shared memory, under the 48 KB any CUDA device allows.
+/// c + 8t (t &lt; 8, or &lt; 16 when TCols is wide). K goes through shared memory in chunks of
+/// 32 head dims, P through shared memory, V in chunks of 16 keys. Q stays resident in shared
+/// memory for dims &lt;= 64 (loaded once: about 43 KB in all) and is re-staged in 32-dim chunks
+/// per key tile for dims &lt;= 128 (about 35 KB), under the 48 KB any CUDA device allows.
 /// </summary>
 internal static class FlashAttentionIlgpuFast
 {
@@ -31,8 +32,9 @@ internal static class FlashAttentionIlgpuFast
         where TReduce : struct, IRowReduction
     {
         const int qStride = BlockQ + 1, kStride = BlockK + 1;
-        // (DimChunk, BlockQ + 1): a chunk of Q, transposed and padded against bank conflicts
-        var qs = SharedMemory.Allocate<float>(DimChunk * (BlockQ + 1));
+        // (DimChunk or 64, BlockQ + 1): Q transposed and padded against bank conflicts; for
+        // dims <= 64 all of Q stays resident (loaded once, ~43 KB in all), above in chunks
+        var qs = SharedMemory.Allocate<float>((TCols.Wide ? DimChunk : 64) * (BlockQ + 1));
         // (DimChunk, BlockK + 1): a chunk of K, transposed; then (ValueChunk, maxDim) of V
         var kv = SharedMemory.Allocate<float>(DimChunk * (BlockK + 1));
         // (BlockK, BlockQ + 1): P transposed
@@ -72,8 +74,18 @@ internal static class FlashAttentionIlgpuFast
         float o2_0 = 0f, o2_1 = 0f, o2_2 = 0f, o2_3 = 0f, o2_4 = 0f, o2_5 = 0f, o2_6 = 0f, o2_7 = 0f, o2_8 = 0f, o2_9 = 0f, o2_10 = 0f, o2_11 = 0f, o2_12 = 0f, o2_13 = 0f, o2_14 = 0f, o2_15 = 0f;
         float o3_0 = 0f, o3_1 = 0f, o3_2 = 0f, o3_3 = 0f, o3_4 = 0f, o3_5 = 0f, o3_6 = 0f, o3_7 = 0f, o3_8 = 0f, o3_9 = 0f, o3_10 = 0f, o3_11 = 0f, o3_12 = 0f, o3_13 = 0f, o3_14 = 0f, o3_15 = 0f;
 
-        int keyTiles = (p.SeqK + BlockK - 1) / BlockK;
-        for (int tile = 0; tile < keyTiles; tile++)
+        if (!TCols.Wide) // all 64 dims of Q, once; the first chunk's barrier publishes them
+            for (int e = tid; e < BlockQ * 64; e += Threads)
+            {
+                int r = e >> 6, cc = e & 63;
+                qs[cc * qStride + r] = r < rows && cc < d ? query[qBase + r * d + cc] * p.Scale : 0f;
+            }
+
+        // Only the key tiles the mask's key range can reach; group-uniform, like Classify.
+        int kStart = XMath.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
+        int kEnd = XMath.Min(p.SeqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
+        int endTile = kEnd <= kStart ? 0 : (kEnd + BlockK - 1) / BlockK;
+        for (int tile = kStart / BlockK; tile < endTile; tile++)
         {
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, p.SeqK - k0);
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
@@ -87,11 +99,12 @@ internal static class FlashAttentionIlgpuFast
             for (int dc = 0; dc < d; dc += DimChunk)
             {
                 Group.Barrier(); // the previous chunk (or V chunk) is consumed
-                for (int e = tid; e < BlockQ * DimChunk; e += Threads)
-                {
-                    int r = e / DimChunk, cc = e - r * DimChunk, gd = dc + cc;
-                    qs[cc * qStride + r] = r < rows && gd < d ? query[qBase + r * d + gd] * p.Scale : 0f;
-                }
+                if (TCols.Wide)
+                    for (int e = tid; e < BlockQ * DimChunk; e += Threads)
+                    {
+                        int r = e / DimChunk, cc = e - r * DimChunk, gd = dc + cc;
+                        qs[cc * qStride + r] = r < rows && gd < d ? query[qBase + r * d + gd] * p.Scale : 0f;
+                    }
                 for (int e = tid; e < BlockK * DimChunk; e += Threads)
                 {
                     int j = e / DimChunk, cc = e - j * DimChunk, gd = dc + cc;
@@ -102,7 +115,7 @@ internal static class FlashAttentionIlgpuFast
                 // use them, so their latency overlaps (few warps fit an SM at this size).
                 for (int cc = 0; cc < DimChunk; cc += 2)
                 {
-                    int qo = cc * qStride + g, ko = cc * kStride + c;
+                    int qo = ((TCols.Wide ? 0 : dc) + cc) * qStride + g, ko = cc * kStride + c;
                     float qv00 = qs[qo + 0*qStride + 0];
                     float qv01 = qs[qo + 0*qStride + 16];
                     float qv02 = qs[qo + 0*qStride + 32];

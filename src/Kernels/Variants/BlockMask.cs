@@ -43,6 +43,12 @@ public readonly struct BlockMask<TInner, TLayout> : IMaskPredicate, IShapeDepend
     private int Kind(int head, int qb, int kb) =>
         _layout[((_heads == 1 ? 0 : head) * _qBlocks + qb) * _kBlocks + kb];
 
+    /// <summary>0 (no bound)</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>int.MaxValue (no bound)</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => int.MaxValue;
+
     /// <summary>Full block: true; Empty: false; Partial: the inner mask.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k)

@@ -21,6 +21,14 @@ public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
         VariantChecks.Validate(_b, shape);
     }
 
+    /// <summary>The later of the two starts.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) =>
+        MaskMath.Max(_a.KeyStart(batch, head, q0, q1), _b.KeyStart(batch, head, q0, q1));
+
+    /// <summary>The earlier of the two ends.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) =>
+        MaskMath.Min(_a.KeyEnd(batch, head, q0, q1), _b.KeyEnd(batch, head, q0, q1));
+
     /// <summary>A(q, k) and B(q, k)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k) =>
@@ -55,6 +63,14 @@ public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
         VariantChecks.Validate(_b, shape);
     }
 
+    /// <summary>The earlier of the two starts.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) =>
+        MaskMath.Min(_a.KeyStart(batch, head, q0, q1), _b.KeyStart(batch, head, q0, q1));
+
+    /// <summary>The later of the two ends.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) =>
+        MaskMath.Max(_a.KeyEnd(batch, head, q0, q1), _b.KeyEnd(batch, head, q0, q1));
+
     /// <summary>A(q, k) or B(q, k)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k) =>
@@ -79,6 +95,12 @@ public readonly struct Not<T>(T mask) : IMaskPredicate, IShapeDependent
 
     /// <summary>Validates the operand.</summary>
     public void Validate(AttentionShape shape) => VariantChecks.Validate(_mask, shape);
+
+    /// <summary>0 (no bound)</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>int.MaxValue (no bound)</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => int.MaxValue;
 
     /// <summary>not M(q, k)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

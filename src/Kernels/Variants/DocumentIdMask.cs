@@ -28,6 +28,37 @@ public readonly struct DocumentIdMask<TIds> : IMaskPredicate, IShapeDependent
         _sorted = nonDecreasing ? 1 : 0; // an int, not a bool: kernel arguments must be blittable
     }
 
+    /// <summary>With non-decreasing ids: the first key of the first query's document (a
+    /// binary search); else 0.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1)
+    {
+        int qa = Math.Max(q0, 0);
+        if (_sorted == 0 || qa >= Math.Min(q1, _seqK)) return 0;
+        int row = batch * _seqK, id = _ids[row + qa], lo = 0, hi = qa;
+        while (lo < hi) // first k in [0, qa] with ids[k] >= id
+        {
+            int mid = (lo + hi) >> 1;
+            if (_ids[row + mid] < id) lo = mid + 1; else hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>With non-decreasing ids: one past the last key of the last query's document;
+    /// else int.MaxValue (0 when no query position is in [0, seqK)).</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1)
+    {
+        int qa = Math.Max(q0, 0), qb = Math.Min(q1, _seqK);
+        if (qa >= qb) return 0;
+        if (_sorted == 0) return int.MaxValue;
+        int row = batch * _seqK, id = _ids[row + qb - 1], lo = qb, hi = _seqK;
+        while (lo < hi) // first k in [qb, seqK] with ids[k] > id
+        {
+            int mid = (lo + hi) >> 1;
+            if (_ids[row + mid] <= id) lo = mid + 1; else hi = mid;
+        }
+        return lo;
+    }
+
     /// <summary>ids[b, q] == ids[b, k] for 0 &lt;= q &lt; seqK.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k) =>

@@ -7,7 +7,7 @@ namespace Managed.Kernels.Variants;
 /// Combine with <see cref="CausalMask"/> through <see cref="And{TA, TB}"/> for causal packing.
 /// Negative positions see nothing. Classify is exact: a tile is Full when its queries and keys
 /// lie in one and the same document, Empty when their document ranges do not meet.
-/// Per-token document ids (documents of varying length) need a device array and are not here.
+/// Documents of varying length: <see cref="DocumentIdMask{TIds}"/> (per-token ids).
 /// </summary>
 public readonly struct FixedDocumentMask : IMaskPredicate
 {
@@ -19,6 +19,13 @@ public readonly struct FixedDocumentMask : IMaskPredicate
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
         _length = length;
     }
+
+    /// <summary>The first key of the first query's document.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => MaskMath.Max(q0, 0) / _length * _length;
+
+    /// <summary>The end of the last query's document (0 when no query position is &gt;= 0).</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) =>
+        q1 <= 0 ? 0 : MaskMath.Saturate(((long)(q1 - 1) / _length + 1) * _length);
 
     /// <summary>q &gt;= 0 and k / L == q / L</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

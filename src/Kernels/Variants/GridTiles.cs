@@ -80,4 +80,25 @@ internal static class GridTiles
         var kind = Meet(Axis(rows, qya, qyb, kya, kyb), Axis(columns, qxa, qxb, kxa, kxb));
         return kind == TileKind.Full && (qc || kc) ? TileKind.Partial : kind;
     }
+
+    /// <summary>
+    /// min over axis indices i in [a, b) (clipped to the axis) of Lo(i), times
+    /// <paramref name="unit"/> (the keys per axis index): the first key any of them may attend.
+    /// A loop: windows of dilated axes are not monotone in i, and it runs once per query tile.
+    /// </summary>
+    public static int KeyStart<T>(T axis, int a, int b, int unit) where T : unmanaged, IAxisWindow
+    {
+        int lo = int.MaxValue;
+        for (int i = MaskMath.Max(a, 0); i < MaskMath.Min(b, axis.Extent); i++) lo = MaskMath.Min(lo, axis.Lo(i));
+        return lo == int.MaxValue ? 0 : MaskMath.Saturate((long)lo * unit);
+    }
+
+    /// <summary>(max over axis indices i in [a, b) of Hi(i) + 1) times <paramref name="unit"/>;
+    /// 0 when no index of [a, b) is on the axis.</summary>
+    public static int KeyEnd<T>(T axis, int a, int b, int unit) where T : unmanaged, IAxisWindow
+    {
+        int hi = -1;
+        for (int i = MaskMath.Max(a, 0); i < MaskMath.Min(b, axis.Extent); i++) hi = MaskMath.Max(hi, axis.Hi(i));
+        return MaskMath.Saturate(((long)hi + 1) * unit);
+    }
 }

@@ -18,6 +18,12 @@ public readonly struct StridedShardMask : IMaskPredicate
         (_stride, _local) = (stride, local);
     }
 
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>q1: keys after the last query are never allowed.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => q1;
+
     /// <summary>k &lt;= q and (q - k &lt; local or (k - h) mod s = 0)</summary>
     public bool Allows(int batch, int head, int q, int k) =>
         k <= q && (q - k < _local || MaskMath.Mod(k - head, _stride) == 0);
@@ -74,6 +80,12 @@ public readonly struct MoaMask : IMaskPredicate
         return i == 0 ? _w0 : i == 1 ? _w1 : i == 2 ? _w2 : _w3;
     }
 
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>q1: keys after the last query are never allowed.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => q1;
+
     /// <summary>k &lt;= q and (k &lt; sinks or q - k &lt; w_(h mod n))</summary>
     public bool Allows(int batch, int head, int q, int k) =>
         SinkWindowMask.AllowsFor(_sinks, Window(head), q, k);
@@ -105,6 +117,12 @@ public readonly struct DuoAttentionMask : IMaskPredicate
 
     /// <summary>h &lt; 64 and bit h set</summary>
     public bool IsRetrieval(int head) => (uint)head < 64u && ((_retrieval >> head) & 1UL) != 0;
+
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>q1: keys after the last query are never allowed.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => q1;
 
     /// <summary>Retrieval: k &lt;= q; streaming: k &lt;= q and (k &lt; sinks or q - k &lt; window)</summary>
     public bool Allows(int batch, int head, int q, int k) =>

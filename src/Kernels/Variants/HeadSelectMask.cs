@@ -25,6 +25,14 @@ public readonly struct HeadSelectMask<TSet, TClear, TFlags> : IMaskPredicate, IS
         _clear = clear;
     }
 
+    /// <summary>The head's mask's bound.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) =>
+        _flags[head] != 0 ? _set.KeyStart(batch, head, q0, q1) : _clear.KeyStart(batch, head, q0, q1);
+
+    /// <summary>The head's mask's bound.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) =>
+        _flags[head] != 0 ? _set.KeyEnd(batch, head, q0, q1) : _clear.KeyEnd(batch, head, q0, q1);
+
     /// <summary>The head's mask.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k) =>

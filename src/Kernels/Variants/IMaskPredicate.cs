@@ -16,4 +16,16 @@ public interface IMaskPredicate
     /// Partial is always a correct (if slower) answer.
     /// </summary>
     TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1);
+
+    /// <summary>
+    /// A lower bound on the keys any query position of [q0, q1) may attend (0 when unknown).
+    /// With <see cref="KeyEnd"/> it bounds the key tiles a kernel visits at all, as
+    /// FlexAttention's block mask lists only the blocks of a row: a sparse mask then costs no
+    /// per-tile work outside its band.
+    /// </summary>
+    int KeyStart(int batch, int head, int q0, int q1);
+
+    /// <summary>An exclusive upper bound on the keys any query position of [q0, q1) may attend
+    /// (int.MaxValue when unknown).</summary>
+    int KeyEnd(int batch, int head, int q0, int q1);
 }

@@ -16,6 +16,10 @@ internal static class MaskMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Max(int a, int b) => a > b ? a : b;
 
+    /// <summary>x clamped to the int range.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Saturate(long x) => x > int.MaxValue ? int.MaxValue : x < int.MinValue ? int.MinValue : (int)x;
+
     /// <summary>floor(a / b) for b &gt; 0 (C# division truncates toward zero).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int FloorDiv(int a, int b)

@@ -5,6 +5,12 @@ namespace Managed.Kernels.Variants;
 /// <summary>Every key is allowed: exact (dense) attention.</summary>
 public readonly struct NoMask : IMaskPredicate
 {
+    /// <summary>0 (no bound)</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>int.MaxValue (no bound)</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => int.MaxValue;
+
     /// <summary>true</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k) => true;
@@ -20,6 +26,12 @@ public readonly struct NoMask : IMaskPredicate
 /// </summary>
 public readonly struct CausalMask : IMaskPredicate
 {
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>q1: keys after the last query are never allowed.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => q1;
+
     /// <summary>k &lt;= q</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k) => k <= q;

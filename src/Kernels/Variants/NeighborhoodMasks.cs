@@ -14,6 +14,12 @@ public readonly struct NeighborhoodMask1D(NeighborhoodAxis axis) : IMaskPredicat
     public NeighborhoodMask1D(int length, int kernel, int dilation = 1, bool causal = false, int stride = 1)
         : this(new NeighborhoodAxis(length, kernel, dilation, causal, stride)) { }
 
+    /// <summary>The lowest window start of the tile's queries.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => GridTiles.KeyStart(_axis, q0, q1, 1);
+
+    /// <summary>One past the highest window end of the tile's queries.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => GridTiles.KeyEnd(_axis, q0, q1, 1);
+
     /// <summary>0 &lt;= q, k &lt; L and the axis allows (q, k)</summary>
     public bool Allows(int batch, int head, int q, int k) =>
         (uint)q < (uint)_axis.Extent && (uint)k < (uint)_axis.Extent && _axis.Allows(q, k);
@@ -41,6 +47,18 @@ public readonly struct NeighborhoodMask2D(NeighborhoodAxis rows, NeighborhoodAxi
     /// <summary>rows * columns tokens.</summary>
     public int Count => _rows.Extent * _columns.Extent;
 
+    /// <summary>The first key of the lowest window row of the tile's query rows.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) =>
+        GridTiles.KeyStart(_rows, FloorRow(q0), CeilRow(q1), _columns.Extent);
+
+    /// <summary>The end of the highest window row of the tile's query rows.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) =>
+        GridTiles.KeyEnd(_rows, FloorRow(q0), CeilRow(q1), _columns.Extent);
+
+    private int FloorRow(int q) => MaskMath.FloorDiv(q, _columns.Extent);
+
+    private int CeilRow(int q) => MaskMath.FloorDiv(q - 1, _columns.Extent) + 1;
+
     /// <summary>q, k on the grid, rows.Allows(qy, ky) and columns.Allows(qx, kx)</summary>
     public bool Allows(int batch, int head, int q, int k) =>
         GridTiles.Allows2D(_rows, _columns, q, k);
@@ -62,6 +80,20 @@ public readonly struct NeighborhoodMask3D(NeighborhoodAxis depth, NeighborhoodAx
 
     /// <summary>depth * rows * columns tokens.</summary>
     public int Count => _depth.Extent * _rows.Extent * _columns.Extent;
+
+    /// <summary>The first key of the lowest window plane of the tile's query planes.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1)
+    {
+        int plane = _rows.Extent * _columns.Extent;
+        return GridTiles.KeyStart(_depth, MaskMath.FloorDiv(q0, plane), MaskMath.FloorDiv(q1 - 1, plane) + 1, plane);
+    }
+
+    /// <summary>The end of the highest window plane of the tile's query planes.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1)
+    {
+        int plane = _rows.Extent * _columns.Extent;
+        return GridTiles.KeyEnd(_depth, MaskMath.FloorDiv(q0, plane), MaskMath.FloorDiv(q1 - 1, plane) + 1, plane);
+    }
 
     /// <summary>q, k on the grid and depth, rows, columns all allow their coordinates</summary>
     public bool Allows(int batch, int head, int q, int k)
@@ -117,6 +149,18 @@ public readonly struct HaloMask(HaloAxis rows, HaloAxis columns) : IMaskPredicat
 
     /// <summary>height * width tokens.</summary>
     public int Count => _rows.Extent * _columns.Extent;
+
+    /// <summary>The first key of the lowest window row of the tile's query rows.</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) =>
+        GridTiles.KeyStart(_rows, FloorRow(q0), CeilRow(q1), _columns.Extent);
+
+    /// <summary>The end of the highest window row of the tile's query rows.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) =>
+        GridTiles.KeyEnd(_rows, FloorRow(q0), CeilRow(q1), _columns.Extent);
+
+    private int FloorRow(int q) => MaskMath.FloorDiv(q, _columns.Extent);
+
+    private int CeilRow(int q) => MaskMath.FloorDiv(q - 1, _columns.Extent) + 1;
 
     /// <summary>q, k on the image and both axes allow their coordinates</summary>
     public bool Allows(int batch, int head, int q, int k) =>

@@ -120,8 +120,9 @@ public readonly struct SoftplusNormalizer : INormalizer
     {
         if (double.IsNegativeInfinity(score)) return 0;
         double kappa = Math.Max(1.0, Math.Log(Math.Max(position + 1.0, 1.0)) / Math.Log(_trainLength));
-        double x = kappa * score;
-        double sp = Math.Max(x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x)));
+        double x = kappa * score, e = Math.Exp(-Math.Abs(x));
+        // ln(1 + e) by its series below 1e-4: 1 + e rounds away e's low bits in double too.
+        double sp = Math.Max(x, 0) + (e < 1e-4 ? e * (1 - e * (0.5 - e / 3)) : Math.Log(1 + e));
         return Math.Pow(sp, _power);
     }
 }

@@ -26,6 +26,12 @@ public readonly struct RadialMask : IMaskPredicate
     /// <summary>F * S tokens.</summary>
     public int Count => _frames * _frameTokens;
 
+    /// <summary>0 (no bound)</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>int.MaxValue (no bound)</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => int.MaxValue;
+
     /// <summary>q, k in [0, F S) and |s_q - s_k| &lt;= w &gt;&gt; bitlength(|f_q - f_k|)</summary>
     public bool Allows(int batch, int head, int q, int k)
     {
@@ -76,6 +82,12 @@ public readonly struct PowerAttentionMask : IMaskPredicate
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(local);
         (_block, _local) = (block, local);
     }
+
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>q1: keys after the last query are never allowed.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => q1;
 
     /// <summary>k &lt;= q and (Δ &lt; local or Δ a power of two)</summary>
     public bool Allows(int batch, int head, int q, int k)

@@ -28,6 +28,12 @@ public readonly struct TreeMask<TAncestors> : IMaskPredicate, IShapeDependent
         _words = (nodes + 31) / 32;
     }
 
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>q1: keys after the last query are never allowed.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => q1;
+
     /// <summary>Prefix keys and causal prefix rows; for a node, its ancestors and itself.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k)

@@ -34,6 +34,12 @@ public readonly struct SlidingWindowMask : IMaskPredicate
     /// <summary>Keys allowed after the query.</summary>
     public int Right => _right;
 
+    /// <summary>q0 - left (saturated)</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => MaskMath.Saturate((long)q0 - _left);
+
+    /// <summary>q1 + right (saturated)</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => MaskMath.Saturate((long)q1 + _right);
+
     /// <summary>-left &lt;= k - q &lt;= right</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Allows(int batch, int head, int q, int k) => k - q >= -_left && k - q <= _right;
@@ -69,6 +75,12 @@ public readonly struct SinkWindowMask : IMaskPredicate
 
     /// <summary>Window length in keys (the query's own key included).</summary>
     public int Window => _window;
+
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>q1: keys after the last query are never allowed.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => q1;
 
     /// <summary>k &lt;= q and (k &lt; sinks or q - k &lt; window)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -113,6 +125,12 @@ public readonly struct PrefixLmMask : IMaskPredicate
 
     /// <summary>Prefix length in keys.</summary>
     public int Prefix => _prefix;
+
+    /// <summary>0</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>max(prefix, q1)</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => MaskMath.Max(_prefix, q1);
 
     /// <summary>k &lt; prefix or k &lt;= q</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

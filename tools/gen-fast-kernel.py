@@ -252,9 +252,10 @@ w('''    }
     {
         if (!valid) return;
         float inv = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
+        bool big = inv == float.PositiveInfinity; // a subnormal l (softplus): divide instead
         int o = (bh * p.SeqQ + q0 + r) * dv + c;''')
 for t in range(T):
-    w(f"        if (c + {8*t} < dv) output[o + {8*t}] = x{t} * inv;")
+    w(f"        if (c + {8*t} < dv) output[o + {8*t}] = big ? x{t} / l : x{t} * inv;")
 w('''        if (c == 0 && p.HasLogSumExp != 0)
             logSumExp[bh * p.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
                 : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);

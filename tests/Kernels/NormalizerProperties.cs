@@ -687,31 +687,24 @@ public sealed class NormalizerConstructorTests
 }
 
 /// <summary>
-/// Defects found while writing the normalizer properties, outside the input range those
-/// properties generate (every logit of a row strongly negative), kept as skipped regressions:
-/// remove the Skip once the library is fixed.
+/// Regressions for two defects found while writing the normalizer properties, outside the
+/// input range those properties generate (every logit of a row strongly negative).
 /// </summary>
-public sealed class NormalizerKnownIssueTests
+public sealed class NormalizerRegressionTests
 {
-    private const string TinyWeightSum =
-        "Known bug: every kernel scales a divided row by 1/l (FlashAttention.Cpu.cs, FlashAttention.Ilgpu.cs, "
-        + "FlashAttention.IlgpuFast.cs via tools/gen-fast-kernel.py); for softplus l can fall below "
-        + "1/float.MaxValue (~2.9e-39), 1/l overflows and finite inputs give +-Infinity.";
-
-    private const string ReferenceLog1p =
-        "Known bug: SoftplusNormalizer.ReferenceWeight computes ln(1 + e^-|x|) as Math.Log(1 + e) in double, "
-        + "which loses relative accuracy below x = -20 (1e-3 at -30) and is exactly 0 below -36.7.";
-
     /// <summary>
     /// Softplus is l1-normalized, so every output is a convex combination of the row's values,
     /// however small the weights: one query, 64 keys with logits in [-101.2, -92] (weights
     /// about e^-92, still normal or subnormal fp32, sum below 1/float.MaxValue). The output
     /// must be finite and within [min v, max v] per column (slack 1e-5 for the fp32 rounding).
     /// </summary>
-    [Fact(Skip = TinyWeightSum)]
-    public void SoftplusRowWithTinyWeightSumStaysFinite()
+    [Theory]
+    [InlineData(DeviceKind.HostSimd)]
+    [InlineData(DeviceKind.IlgpuCpu)]
+    public void SoftplusRowWithTinyWeightSumStaysFinite(DeviceKind kind)
     {
-        using var host = new HostBackend();
+        // The kernels used to scale by 1/l, which overflows for l below 1/float.MaxValue.
+        using IKernelBackend host = kind == DeviceKind.HostSimd ? new HostBackend() : IlgpuBackend.Open(kind);
         var shape = new AttentionShape(1, 1, 1, 1, 64, 1, 4);
         var random = new Random(3);
         var query = new[] { -1f };
@@ -732,7 +725,7 @@ public sealed class NormalizerKnownIssueTests
     /// x &lt;&lt; 0 is e^x (1 - e^x / 2) within e^(2x) / 3 relative, so it must match that to
     /// 1e-12 relative (a few hundred double ulps) down to x = -700.
     /// </summary>
-    [Fact(Skip = ReferenceLog1p)]
+    [Fact]
     public void ReferenceSoftplusWeightKeepsRelativeAccuracyForNegativeLogits()
     {
         var softplus = new SoftplusNormalizer(1 << 30, 1f);

@@ -238,7 +238,10 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                 float l = TOps.SumAcross(TOps.Load(tl + r * n));
                 // Softmax: l == 0 only when no key was allowed: zeros and -infinity, as documented.
                 float factor = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
-                Scale(to + r * dv, oDst + r * dv, dv, factor);
+                if (float.IsPositiveInfinity(factor)) // l subnormal (softplus): divide, 1/l overflows
+                    for (int c = 0; c < dv; c++) oDst[r * dv + c] = to[r * dv + c] / l;
+                else
+                    Scale(to + r * dv, oDst + r * dv, dv, factor);
                 if (p.Lse != null)
                     p.Lse[(long)bh * s.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
                         : TNorm.IsSoftmax ? tm[r] + MathF.Log(l) : MathF.Log(l);

@@ -168,7 +168,8 @@ internal static class FlashAttentionIlgpu
             for (int c = 0; c < oc; c++)
             {
                 int col = colT + tcN * c;
-                if (col < dv) output[oRow + col] = acc[i * oc + c] * inv;
+                // A subnormal l (softplus) overflows 1/l: divide instead.
+                if (col < dv) output[oRow + col] = inv == float.PositiveInfinity ? acc[i * oc + c] / li : acc[i * oc + c] * inv;
             }
             if (colT == 0 && p.HasLogSumExp != 0)
                 logSumExp[bh * p.SeqQ + q0 + r] = !(li > 0f) ? float.NegativeInfinity

@@ -474,23 +474,24 @@ internal static class FlashAttentionIlgpuFast
     {
         if (!valid) return;
         float inv = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
+        bool big = inv == float.PositiveInfinity; // a subnormal l (softplus): divide instead
         int o = (bh * p.SeqQ + q0 + r) * dv + c;
-        if (c + 0 < dv) output[o + 0] = x0 * inv;
-        if (c + 8 < dv) output[o + 8] = x1 * inv;
-        if (c + 16 < dv) output[o + 16] = x2 * inv;
-        if (c + 24 < dv) output[o + 24] = x3 * inv;
-        if (c + 32 < dv) output[o + 32] = x4 * inv;
-        if (c + 40 < dv) output[o + 40] = x5 * inv;
-        if (c + 48 < dv) output[o + 48] = x6 * inv;
-        if (c + 56 < dv) output[o + 56] = x7 * inv;
-        if (c + 64 < dv) output[o + 64] = x8 * inv;
-        if (c + 72 < dv) output[o + 72] = x9 * inv;
-        if (c + 80 < dv) output[o + 80] = x10 * inv;
-        if (c + 88 < dv) output[o + 88] = x11 * inv;
-        if (c + 96 < dv) output[o + 96] = x12 * inv;
-        if (c + 104 < dv) output[o + 104] = x13 * inv;
-        if (c + 112 < dv) output[o + 112] = x14 * inv;
-        if (c + 120 < dv) output[o + 120] = x15 * inv;
+        if (c + 0 < dv) output[o + 0] = big ? x0 / l : x0 * inv;
+        if (c + 8 < dv) output[o + 8] = big ? x1 / l : x1 * inv;
+        if (c + 16 < dv) output[o + 16] = big ? x2 / l : x2 * inv;
+        if (c + 24 < dv) output[o + 24] = big ? x3 / l : x3 * inv;
+        if (c + 32 < dv) output[o + 32] = big ? x4 / l : x4 * inv;
+        if (c + 40 < dv) output[o + 40] = big ? x5 / l : x5 * inv;
+        if (c + 48 < dv) output[o + 48] = big ? x6 / l : x6 * inv;
+        if (c + 56 < dv) output[o + 56] = big ? x7 / l : x7 * inv;
+        if (c + 64 < dv) output[o + 64] = big ? x8 / l : x8 * inv;
+        if (c + 72 < dv) output[o + 72] = big ? x9 / l : x9 * inv;
+        if (c + 80 < dv) output[o + 80] = big ? x10 / l : x10 * inv;
+        if (c + 88 < dv) output[o + 88] = big ? x11 / l : x11 * inv;
+        if (c + 96 < dv) output[o + 96] = big ? x12 / l : x12 * inv;
+        if (c + 104 < dv) output[o + 104] = big ? x13 / l : x13 * inv;
+        if (c + 112 < dv) output[o + 112] = big ? x14 / l : x14 * inv;
+        if (c + 120 < dv) output[o + 120] = big ? x15 / l : x15 * inv;
         if (c == 0 && p.HasLogSumExp != 0)
             logSumExp[bh * p.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
                 : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);

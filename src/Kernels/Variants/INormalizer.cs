@@ -6,6 +6,9 @@ namespace Managed.Kernels.Variants;
 /// running max and rescale online); the replacements are elementwise and need no running max.
 /// A masked logit is -infinity and must get weight 0. The members are compile-time facts
 /// (static, folded when the kernel is specialized) and per-row / per-element functions.
+/// <see cref="AttentionMerge"/> combines partial results of normalizers that divide by the sum
+/// (softmax, softplus); sigmoid partials simply add, and clipped softmax cannot be split over
+/// keys (its weights need the whole row's log-sum-exp).
 /// </summary>
 public interface INormalizer
 {

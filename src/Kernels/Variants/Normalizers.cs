@@ -74,12 +74,14 @@ public readonly struct SigmoidNormalizer : INormalizer
 /// kappa_i = max(1, ln(max(i + 1, 1)) / ln(n_train)) for the query at position i (the logits grow like
 /// log n past the training length n_train, for entropy invariance; kappa = 1 within it) and a
 /// re-weighting power p &gt;= 1 (p = 1: none) that strengthens large weights.
-/// softplus(x) = max(x, 0) + ln(1 + exp(-|x|)). Rows sum to 1.
+/// softplus(x) = max(x, 0) + ln(1 + exp(-|x|)). Rows sum to 1. There is no running max to
+/// shift by, so weights of logits below about -87 / p underflow to 0 in fp32: a row whose
+/// every logit is that low returns zeros and -infinity, like a row with no allowed key.
 /// </summary>
 public readonly struct SoftplusNormalizer : INormalizer
 {
-    private readonly float _inverseLogTrain, _power;
-    private readonly int _trainLength;
+    // Stored so that default(SoftplusNormalizer) is plain softplus (kappa = 1, p = 1).
+    private readonly float _inverseLogTrain, _powerMinusOne;
 
     /// <summary>Softplus attention trained at <paramref name="trainLength"/> tokens (&gt;= 2),
     /// re-weighting power <paramref name="power"/> (&gt;= 1).</summary>
@@ -90,8 +92,7 @@ public readonly struct SoftplusNormalizer : INormalizer
         if (!(power >= 1f) || float.IsInfinity(power))
             throw new ArgumentOutOfRangeException(nameof(power), power, "The power must be finite and >= 1.");
         _inverseLogTrain = 1f / MathF.Log(trainLength);
-        _trainLength = trainLength;
-        _power = power;
+        _powerMinusOne = power - 1f;
     }
 
     /// <summary>false</summary>
@@ -109,21 +110,21 @@ public readonly struct SoftplusNormalizer : INormalizer
     /// <summary>softplus(kappa s)^p; -infinity gives 0.</summary>
     public float Weight(float score, float rowParameter)
     {
-        float x = rowParameter * score, e = MathF.Exp(-MathF.Abs(x));
-        // ln(1 + e) loses e below float epsilon; its series keeps the relative accuracy.
-        float sp = MathF.Max(x, 0f) + (e < 1e-3f ? e * (1f - 0.5f * e) : MathF.Log(1f + e));
-        return _power == 1f ? sp : MathF.Pow(sp, _power);
+        float x = rowParameter * score, e = MathF.Exp(-MathF.Abs(x)), u = 1f + e;
+        // ln(1 + e) with e's low bits kept (Goldberg): ln(u) e / (u - 1), u = 1 + e rounded.
+        float sp = MathF.Max(x, 0f) + (u == 1f ? e : MathF.Log(u) * (e / (u - 1f)));
+        return _powerMinusOne == 0f ? sp : MathF.Pow(sp, 1f + _powerMinusOne);
     }
 
     /// <summary>softplus(kappa s)^p in double, kappa from the position.</summary>
     public double ReferenceWeight(double score, int position, double logSumExp)
     {
         if (double.IsNegativeInfinity(score)) return 0;
-        double kappa = Math.Max(1.0, Math.Log(Math.Max(position + 1.0, 1.0)) / Math.Log(_trainLength));
+        double kappa = Math.Max(1.0, Math.Log(Math.Max(position + 1.0, 1.0)) * _inverseLogTrain);
         double x = kappa * score, e = Math.Exp(-Math.Abs(x));
         // ln(1 + e) by its series below 1e-4: 1 + e rounds away e's low bits in double too.
         double sp = Math.Max(x, 0) + (e < 1e-4 ? e * (1 - e * (0.5 - e / 3)) : Math.Log(1 + e));
-        return Math.Pow(sp, _power);
+        return Math.Pow(sp, 1.0 + _powerMinusOne);
     }
 }
 
@@ -136,7 +137,10 @@ public readonly struct SoftplusNormalizer : INormalizer
 /// </summary>
 public readonly struct ClippedSoftmaxNormalizer : INormalizer
 {
-    private readonly float _stretch, _gamma;
+    // Stored so that default(ClippedSoftmaxNormalizer) is zeta = 1, gamma = 0: softmax.
+    private readonly float _zetaMinusOne, _gamma;
+
+    private float Stretch => 1f + _zetaMinusOne - _gamma;
 
     /// <summary>Clipped softmax with stretch factors zeta = <paramref name="zeta"/> &gt;= 1 and
     /// gamma = <paramref name="gamma"/> &lt;= 0.</summary>
@@ -146,7 +150,7 @@ public readonly struct ClippedSoftmaxNormalizer : INormalizer
             throw new ArgumentOutOfRangeException(nameof(zeta), zeta, "zeta must be finite and >= 1.");
         if (!(gamma <= 0f) || float.IsInfinity(gamma))
             throw new ArgumentOutOfRangeException(nameof(gamma), gamma, "gamma must be finite and <= 0.");
-        _stretch = zeta - gamma;
+        _zetaMinusOne = zeta - 1f;
         _gamma = gamma;
     }
 
@@ -163,10 +167,10 @@ public readonly struct ClippedSoftmaxNormalizer : INormalizer
     /// <summary>clip((zeta - gamma) exp(s - lse) + gamma, 0, 1); -infinity gives 0 (gamma &lt;= 0).</summary>
     public float Weight(float score, float rowParameter) =>
         score == float.NegativeInfinity ? 0f
-            : MathF.Min(1f, MathF.Max(0f, _stretch * MathF.Exp(score - rowParameter) + _gamma));
+            : MathF.Min(1f, MathF.Max(0f, Stretch * MathF.Exp(score - rowParameter) + _gamma));
 
     /// <summary>clip((zeta - gamma) p + gamma, 0, 1) in double.</summary>
     public double ReferenceWeight(double score, int position, double logSumExp) =>
         double.IsNegativeInfinity(score) ? 0
-            : Math.Clamp(_stretch * Math.Exp(score - logSumExp) + _gamma, 0, 1);
+            : Math.Clamp((double)Stretch * Math.Exp(score - logSumExp) + _gamma, 0, 1);
 }

@@ -18,10 +18,10 @@ namespace Managed.Kernels;
 /// arrays in local memory, so the per-thread tiles below are written out as named scalars:
 /// thread (g, c) of a 128-thread group (g = row group 0..15, c = lane in the row 0..7) owns
 /// query rows g + 16i (i &lt; 4), keys c + 8j (j &lt; 8) of each 64-key tile and output columns
-/// c + 8t (t &lt; 8, or &lt; 16 when TCols is wide). K goes through shared memory in chunks of
-/// 32 head dims, P through shared memory, V in chunks of 16 keys. Q stays resident in shared
-/// memory for dims &lt;= 64 (loaded once: about 43 KB in all) and is re-staged in 32-dim chunks
-/// per key tile for dims &lt;= 128 (about 35 KB), under the 48 KB any CUDA device allows.
+/// c + 8t (t &lt; 8, or &lt; 16 when TCols is wide). Up to 128 dims, Q and K go through shared
+/// memory in chunks of 32 dims per key tile, P through shared memory, V in chunks of 16 keys
+/// (about 35 KB); up to 64 dims, Q stays resident, K comes whole and P reuses its buffer, V
+/// comes in chunks of 32 keys (about 43 KB). Both are under the 48 KB any CUDA device allows.
 /// </summary>
 internal static class FlashAttentionIlgpuFast
 {
@@ -38,13 +38,18 @@ internal static class FlashAttentionIlgpuFast
         where TReduce : struct, IRowReduction
     {
         const int qStride = BlockQ + 1, kStride = BlockK + 1;
-        // (DimChunk or 64, BlockQ + 1): Q transposed and padded against bank conflicts; for
-        // dims <= 64 all of Q stays resident (loaded once, ~43 KB in all), above in chunks
+        // Two layouts, picked by TCols (a compile-time constant):
+        // dims <= 128: qs = a 32-dim chunk of Q, kv = a 32-dim chunk of K then 16 keys of V,
+        //   ps = P (BlockK, BlockQ + 1); ~35 KB.
+        // dims <= 64: qs = all of Q (loaded once), kv = all of K then P (K is consumed before
+        //   P exists), ps = 32 keys of V: fewer, larger phases and barriers; ~43 KB.
+        // Q and K are transposed, (dims, rows + 1), padded against bank conflicts.
         var qs = SharedMemory.Allocate<float>((TCols.Wide ? DimChunk : 64) * (BlockQ + 1));
-        // (DimChunk, BlockK + 1): a chunk of K, transposed; then (ValueChunk, maxDim) of V
-        var kv = SharedMemory.Allocate<float>(DimChunk * (BlockK + 1));
-        // (BlockK, BlockQ + 1): P transposed
-        var ps = SharedMemory.Allocate<float>(BlockK * (BlockQ + 1));
+        var kv = SharedMemory.Allocate<float>((TCols.Wide ? DimChunk : 64) * (BlockK + 1));
+        var ps = SharedMemory.Allocate<float>(TCols.Wide ? BlockK * (BlockQ + 1) : 2 * ValueChunk * 64);
+        var pBuf = TCols.Wide ? ps : kv;
+        var vBuf = TCols.Wide ? kv : ps;
+        int dimStep = TCols.Wide ? DimChunk : 64, vChunk = TCols.Wide ? ValueChunk : 2 * ValueChunk;
         // (BlockQ, 8): partial row max / sum for the shared-memory reduction
         var red = SharedMemory.Allocate<float>(BlockQ * 8);
 
@@ -88,7 +93,7 @@ w('''
 for i in range(R):
     w("            float " + ", ".join(f"s{i}_{j} = 0f" for j in range(KJ)) + ";")
 w('''
-            for (int dc = 0; dc < d; dc += DimChunk)
+            for (int dc = 0; dc < d; dc += dimStep)
             {
                 Group.Barrier(); // the previous chunk (or V chunk) is consumed
                 if (TCols.Wide)
@@ -97,15 +102,17 @@ w('''
                         int r = e / DimChunk, cc = e - r * DimChunk, gd = dc + cc;
                         qs[cc * qStride + r] = r < rows && gd < d ? query[qBase + r * d + gd] * p.Scale : 0f;
                     }
-                for (int e = tid; e < BlockK * DimChunk; e += Threads)
+                for (int e = tid; e < BlockK * dimStep; e += Threads)
                 {
-                    int j = e / DimChunk, cc = e - j * DimChunk, gd = dc + cc;
+                    int j = e / dimStep, cc = e - j * dimStep, gd = dc + cc;
                     kv[cc * kStride + j] = j < cols && gd < d ? key[(kvRow0 + k0 + j) * d + gd] : 0f;
                 }
                 Group.Barrier();
                 // Two steps per iteration: all 24 shared loads issue before the 64 FMAs that
                 // use them, so their latency overlaps (few warps fit an SM at this size).
-                for (int cc = 0; cc < DimChunk; cc += 2)
+                // Dims past d are zero in qs and kv; the loop stops at d rounded up to even.
+                int ccEnd = XMath.Min(dimStep, (d - dc + 1) & ~1);
+                for (int cc = 0; cc < ccEnd; cc += 2)
                 {
                     int qo = ((TCols.Wide ? 0 : dc) + cc) * qStride + g, ko = cc * kStride + c;''')
 for u in range(2):
@@ -153,34 +160,35 @@ for i in range(R):
     sm = " + ".join(f"s{i}_{j}" for j in range(KJ))
     w(f"                l{i} += ReduceSum<TReduce>({sm}, red, r{i}, c);")
 w("            }")
+w("            if (!TCols.Wide) Group.Barrier(); // every thread is done reading K, which P replaces")
 for i in range(R):
     for j in range(KJ):
-        w(f"            ps[(c + {8*j}) * qStride + r{i}] = s{i}_{j};")
+        w(f"            pBuf[(c + {8*j}) * qStride + r{i}] = s{i}_{j};")
 w('''
-            for (int jc = 0; jc < BlockK; jc += ValueChunk)
+            for (int jc = 0; jc < BlockK; jc += vChunk)
             {
                 Group.Barrier(); // P written / the previous V chunk consumed
-                for (int e = tid; e < ValueChunk * maxDim; e += Threads)
+                for (int e = tid; e < vChunk * maxDim; e += Threads)
                 {
                     int j = e / maxDim, cc = e - j * maxDim;
-                    kv[e] = jc + j < cols && cc < dv ? value[(kvRow0 + k0 + jc + j) * dv + cc] : 0f;
+                    vBuf[e] = jc + j < cols && cc < dv ? value[(kvRow0 + k0 + jc + j) * dv + cc] : 0f;
                 }
                 Group.Barrier();
-                for (int j = 0; j < ValueChunk; j += 2)
+                for (int j = 0; j < vChunk; j += 2)
                 {
                     int po = (jc + j) * qStride + g, vo = j * maxDim + c;''')
 for u in range(2):
     for i in range(R):
-        w(f"                    float p{u}{i} = ps[po + {u}*qStride + {16*i}];")
+        w(f"                    float p{u}{i} = pBuf[po + {u}*qStride + {16*i}];")
     for t in range(8):
-        w(f"                    float v{u}{t} = kv[vo + {u}*maxDim + {8*t}];")
+        w(f"                    float v{u}{t} = vBuf[vo + {u}*maxDim + {8*t}];")
 for u in range(2):
     for i in range(R):
         w("                    " + " ".join(f"o{i}_{t} += p{u}{i} * v{u}{t};" for t in range(8)))
 w("                    if (TCols.Wide)\n                    {")
 for u in range(2):
     for t in range(8, 16):
-        w(f"                        float v{u}{t} = kv[vo + {u}*maxDim + {8*t}];")
+        w(f"                        float v{u}{t} = vBuf[vo + {u}*maxDim + {8*t}];")
 for u in range(2):
     for i in range(R):
         w("                        " + " ".join(f"o{i}_{t} += p{u}{i} * v{u}{t};" for t in range(8, 16)))

@@ -14,3 +14,5 @@ timeout 150 $APP bench --device cuda --seq 1024,4096,16384 --dim 64,128 --heads 
 PYTHONUNBUFFERED=1 timeout 100 python3 bench/gpu/torch_sdpa.py "$OUT/torch.csv" > "$OUT/torch.txt" 2>&1; tail -14 "$OUT/torch.txt"
 timeout 120 $APP bench --variants --device cuda --seq 4096,16384 --dim 64,128 --heads 16 --out "$OUT/ours-variants.csv"
 PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/torch_flex.py "$OUT/flex.csv" 180 > "$OUT/flex.txt" 2>&1; grep -E "flex|rror|deadline" "$OUT/flex.txt" | tail -26
+timeout 60 $APP bench --variants --device cuda --seq 3136 --dim 64 --heads 8 --out "$OUT/na2d-ours.csv"
+PYTHONUNBUFFERED=1 timeout 120 python3 bench/gpu/torch_flex_na2d.py "$OUT/na2d-flex.csv" 2>&1 | tail -2

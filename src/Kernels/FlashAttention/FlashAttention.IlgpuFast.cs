@@ -12,10 +12,10 @@ namespace Managed.Kernels;
 /// arrays in local memory, so the per-thread tiles below are written out as named scalars:
 /// thread (g, c) of a 128-thread group (g = row group 0..15, c = lane in the row 0..7) owns
 /// query rows g + 16i (i &lt; 4), keys c + 8j (j &lt; 8) of each 64-key tile and output columns
-/// c + 8t (t &lt; 8, or &lt; 16 when TCols is wide). K goes through shared memory in chunks of
-/// 32 head dims, P through shared memory, V in chunks of 16 keys. Q stays resident in shared
-/// memory for dims &lt;= 64 (loaded once: about 43 KB in all) and is re-staged in 32-dim chunks
-/// per key tile for dims &lt;= 128 (about 35 KB), under the 48 KB any CUDA device allows.
+/// c + 8t (t &lt; 8, or &lt; 16 when TCols is wide). Up to 128 dims, Q and K go through shared
+/// memory in chunks of 32 dims per key tile, P through shared memory, V in chunks of 16 keys
+/// (about 35 KB); up to 64 dims, Q stays resident, K comes whole and P reuses its buffer, V
+/// comes in chunks of 32 keys (about 43 KB). Both are under the 48 KB any CUDA device allows.
 /// </summary>
 internal static class FlashAttentionIlgpuFast
 {
@@ -32,13 +32,18 @@ internal static class FlashAttentionIlgpuFast
         where TReduce : struct, IRowReduction
     {
         const int qStride = BlockQ + 1, kStride = BlockK + 1;
-        // (DimChunk or 64, BlockQ + 1): Q transposed and padded against bank conflicts; for
-        // dims <= 64 all of Q stays resident (loaded once, ~43 KB in all), above in chunks
+        // Two layouts, picked by TCols (a compile-time constant):
+        // dims <= 128: qs = a 32-dim chunk of Q, kv = a 32-dim chunk of K then 16 keys of V,
+        //   ps = P (BlockK, BlockQ + 1); ~35 KB.
+        // dims <= 64: qs = all of Q (loaded once), kv = all of K then P (K is consumed before
+        //   P exists), ps = 32 keys of V: fewer, larger phases and barriers; ~43 KB.
+        // Q and K are transposed, (dims, rows + 1), padded against bank conflicts.
         var qs = SharedMemory.Allocate<float>((TCols.Wide ? DimChunk : 64) * (BlockQ + 1));
-        // (DimChunk, BlockK + 1): a chunk of K, transposed; then (ValueChunk, maxDim) of V
-        var kv = SharedMemory.Allocate<float>(DimChunk * (BlockK + 1));
-        // (BlockK, BlockQ + 1): P transposed
-        var ps = SharedMemory.Allocate<float>(BlockK * (BlockQ + 1));
+        var kv = SharedMemory.Allocate<float>((TCols.Wide ? DimChunk : 64) * (BlockK + 1));
+        var ps = SharedMemory.Allocate<float>(TCols.Wide ? BlockK * (BlockQ + 1) : 2 * ValueChunk * 64);
+        var pBuf = TCols.Wide ? ps : kv;
+        var vBuf = TCols.Wide ? kv : ps;
+        int dimStep = TCols.Wide ? DimChunk : 64, vChunk = TCols.Wide ? ValueChunk : 2 * ValueChunk;
         // (BlockQ, 8): partial row max / sum for the shared-memory reduction
         var red = SharedMemory.Allocate<float>(BlockQ * 8);
 
@@ -96,7 +101,7 @@ internal static class FlashAttentionIlgpuFast
             float s2_0 = 0f, s2_1 = 0f, s2_2 = 0f, s2_3 = 0f, s2_4 = 0f, s2_5 = 0f, s2_6 = 0f, s2_7 = 0f;
             float s3_0 = 0f, s3_1 = 0f, s3_2 = 0f, s3_3 = 0f, s3_4 = 0f, s3_5 = 0f, s3_6 = 0f, s3_7 = 0f;
 
-            for (int dc = 0; dc < d; dc += DimChunk)
+            for (int dc = 0; dc < d; dc += dimStep)
             {
                 Group.Barrier(); // the previous chunk (or V chunk) is consumed
                 if (TCols.Wide)
@@ -105,15 +110,17 @@ internal static class FlashAttentionIlgpuFast
                         int r = e / DimChunk, cc = e - r * DimChunk, gd = dc + cc;
                         qs[cc * qStride + r] = r < rows && gd < d ? query[qBase + r * d + gd] * p.Scale : 0f;
                     }
-                for (int e = tid; e < BlockK * DimChunk; e += Threads)
+                for (int e = tid; e < BlockK * dimStep; e += Threads)
                 {
-                    int j = e / DimChunk, cc = e - j * DimChunk, gd = dc + cc;
+                    int j = e / dimStep, cc = e - j * dimStep, gd = dc + cc;
                     kv[cc * kStride + j] = j < cols && gd < d ? key[(kvRow0 + k0 + j) * d + gd] : 0f;
                 }
                 Group.Barrier();
                 // Two steps per iteration: all 24 shared loads issue before the 64 FMAs that
                 // use them, so their latency overlaps (few warps fit an SM at this size).
-                for (int cc = 0; cc < DimChunk; cc += 2)
+                // Dims past d are zero in qs and kv; the loop stops at d rounded up to even.
+                int ccEnd = XMath.Min(dimStep, (d - dc + 1) & ~1);
+                for (int cc = 0; cc < ccEnd; cc += 2)
                 {
                     int qo = ((TCols.Wide ? 0 : dc) + cc) * qStride + g, ko = cc * kStride + c;
                     float qv00 = qs[qo + 0*qStride + 0];
@@ -298,75 +305,76 @@ internal static class FlashAttentionIlgpuFast
                 s3_7 = norm.Weight(s3_7, m3);
                 l3 += ReduceSum<TReduce>(s3_0 + s3_1 + s3_2 + s3_3 + s3_4 + s3_5 + s3_6 + s3_7, red, r3, c);
             }
-            ps[(c + 0) * qStride + r0] = s0_0;
-            ps[(c + 8) * qStride + r0] = s0_1;
-            ps[(c + 16) * qStride + r0] = s0_2;
-            ps[(c + 24) * qStride + r0] = s0_3;
-            ps[(c + 32) * qStride + r0] = s0_4;
-            ps[(c + 40) * qStride + r0] = s0_5;
-            ps[(c + 48) * qStride + r0] = s0_6;
-            ps[(c + 56) * qStride + r0] = s0_7;
-            ps[(c + 0) * qStride + r1] = s1_0;
-            ps[(c + 8) * qStride + r1] = s1_1;
-            ps[(c + 16) * qStride + r1] = s1_2;
-            ps[(c + 24) * qStride + r1] = s1_3;
-            ps[(c + 32) * qStride + r1] = s1_4;
-            ps[(c + 40) * qStride + r1] = s1_5;
-            ps[(c + 48) * qStride + r1] = s1_6;
-            ps[(c + 56) * qStride + r1] = s1_7;
-            ps[(c + 0) * qStride + r2] = s2_0;
-            ps[(c + 8) * qStride + r2] = s2_1;
-            ps[(c + 16) * qStride + r2] = s2_2;
-            ps[(c + 24) * qStride + r2] = s2_3;
-            ps[(c + 32) * qStride + r2] = s2_4;
-            ps[(c + 40) * qStride + r2] = s2_5;
-            ps[(c + 48) * qStride + r2] = s2_6;
-            ps[(c + 56) * qStride + r2] = s2_7;
-            ps[(c + 0) * qStride + r3] = s3_0;
-            ps[(c + 8) * qStride + r3] = s3_1;
-            ps[(c + 16) * qStride + r3] = s3_2;
-            ps[(c + 24) * qStride + r3] = s3_3;
-            ps[(c + 32) * qStride + r3] = s3_4;
-            ps[(c + 40) * qStride + r3] = s3_5;
-            ps[(c + 48) * qStride + r3] = s3_6;
-            ps[(c + 56) * qStride + r3] = s3_7;
+            if (!TCols.Wide) Group.Barrier(); // every thread is done reading K, which P replaces
+            pBuf[(c + 0) * qStride + r0] = s0_0;
+            pBuf[(c + 8) * qStride + r0] = s0_1;
+            pBuf[(c + 16) * qStride + r0] = s0_2;
+            pBuf[(c + 24) * qStride + r0] = s0_3;
+            pBuf[(c + 32) * qStride + r0] = s0_4;
+            pBuf[(c + 40) * qStride + r0] = s0_5;
+            pBuf[(c + 48) * qStride + r0] = s0_6;
+            pBuf[(c + 56) * qStride + r0] = s0_7;
+            pBuf[(c + 0) * qStride + r1] = s1_0;
+            pBuf[(c + 8) * qStride + r1] = s1_1;
+            pBuf[(c + 16) * qStride + r1] = s1_2;
+            pBuf[(c + 24) * qStride + r1] = s1_3;
+            pBuf[(c + 32) * qStride + r1] = s1_4;
+            pBuf[(c + 40) * qStride + r1] = s1_5;
+            pBuf[(c + 48) * qStride + r1] = s1_6;
+            pBuf[(c + 56) * qStride + r1] = s1_7;
+            pBuf[(c + 0) * qStride + r2] = s2_0;
+            pBuf[(c + 8) * qStride + r2] = s2_1;
+            pBuf[(c + 16) * qStride + r2] = s2_2;
+            pBuf[(c + 24) * qStride + r2] = s2_3;
+            pBuf[(c + 32) * qStride + r2] = s2_4;
+            pBuf[(c + 40) * qStride + r2] = s2_5;
+            pBuf[(c + 48) * qStride + r2] = s2_6;
+            pBuf[(c + 56) * qStride + r2] = s2_7;
+            pBuf[(c + 0) * qStride + r3] = s3_0;
+            pBuf[(c + 8) * qStride + r3] = s3_1;
+            pBuf[(c + 16) * qStride + r3] = s3_2;
+            pBuf[(c + 24) * qStride + r3] = s3_3;
+            pBuf[(c + 32) * qStride + r3] = s3_4;
+            pBuf[(c + 40) * qStride + r3] = s3_5;
+            pBuf[(c + 48) * qStride + r3] = s3_6;
+            pBuf[(c + 56) * qStride + r3] = s3_7;
 
-            for (int jc = 0; jc < BlockK; jc += ValueChunk)
+            for (int jc = 0; jc < BlockK; jc += vChunk)
             {
                 Group.Barrier(); // P written / the previous V chunk consumed
-                for (int e = tid; e < ValueChunk * maxDim; e += Threads)
+                for (int e = tid; e < vChunk * maxDim; e += Threads)
                 {
                     int j = e / maxDim, cc = e - j * maxDim;
-                    kv[e] = jc + j < cols && cc < dv ? value[(kvRow0 + k0 + jc + j) * dv + cc] : 0f;
+                    vBuf[e] = jc + j < cols && cc < dv ? value[(kvRow0 + k0 + jc + j) * dv + cc] : 0f;
                 }
                 Group.Barrier();
-                for (int j = 0; j < ValueChunk; j += 2)
+                for (int j = 0; j < vChunk; j += 2)
                 {
                     int po = (jc + j) * qStride + g, vo = j * maxDim + c;
-                    float p00 = ps[po + 0*qStride + 0];
-                    float p01 = ps[po + 0*qStride + 16];
-                    float p02 = ps[po + 0*qStride + 32];
-                    float p03 = ps[po + 0*qStride + 48];
-                    float v00 = kv[vo + 0*maxDim + 0];
-                    float v01 = kv[vo + 0*maxDim + 8];
-                    float v02 = kv[vo + 0*maxDim + 16];
-                    float v03 = kv[vo + 0*maxDim + 24];
-                    float v04 = kv[vo + 0*maxDim + 32];
-                    float v05 = kv[vo + 0*maxDim + 40];
-                    float v06 = kv[vo + 0*maxDim + 48];
-                    float v07 = kv[vo + 0*maxDim + 56];
-                    float p10 = ps[po + 1*qStride + 0];
-                    float p11 = ps[po + 1*qStride + 16];
-                    float p12 = ps[po + 1*qStride + 32];
-                    float p13 = ps[po + 1*qStride + 48];
-                    float v10 = kv[vo + 1*maxDim + 0];
-                    float v11 = kv[vo + 1*maxDim + 8];
-                    float v12 = kv[vo + 1*maxDim + 16];
-                    float v13 = kv[vo + 1*maxDim + 24];
-                    float v14 = kv[vo + 1*maxDim + 32];
-                    float v15 = kv[vo + 1*maxDim + 40];
-                    float v16 = kv[vo + 1*maxDim + 48];
-                    float v17 = kv[vo + 1*maxDim + 56];
+                    float p00 = pBuf[po + 0*qStride + 0];
+                    float p01 = pBuf[po + 0*qStride + 16];
+                    float p02 = pBuf[po + 0*qStride + 32];
+                    float p03 = pBuf[po + 0*qStride + 48];
+                    float v00 = vBuf[vo + 0*maxDim + 0];
+                    float v01 = vBuf[vo + 0*maxDim + 8];
+                    float v02 = vBuf[vo + 0*maxDim + 16];
+                    float v03 = vBuf[vo + 0*maxDim + 24];
+                    float v04 = vBuf[vo + 0*maxDim + 32];
+                    float v05 = vBuf[vo + 0*maxDim + 40];
+                    float v06 = vBuf[vo + 0*maxDim + 48];
+                    float v07 = vBuf[vo + 0*maxDim + 56];
+                    float p10 = pBuf[po + 1*qStride + 0];
+                    float p11 = pBuf[po + 1*qStride + 16];
+                    float p12 = pBuf[po + 1*qStride + 32];
+                    float p13 = pBuf[po + 1*qStride + 48];
+                    float v10 = vBuf[vo + 1*maxDim + 0];
+                    float v11 = vBuf[vo + 1*maxDim + 8];
+                    float v12 = vBuf[vo + 1*maxDim + 16];
+                    float v13 = vBuf[vo + 1*maxDim + 24];
+                    float v14 = vBuf[vo + 1*maxDim + 32];
+                    float v15 = vBuf[vo + 1*maxDim + 40];
+                    float v16 = vBuf[vo + 1*maxDim + 48];
+                    float v17 = vBuf[vo + 1*maxDim + 56];
                     o0_0 += p00 * v00; o0_1 += p00 * v01; o0_2 += p00 * v02; o0_3 += p00 * v03; o0_4 += p00 * v04; o0_5 += p00 * v05; o0_6 += p00 * v06; o0_7 += p00 * v07;
                     o1_0 += p01 * v00; o1_1 += p01 * v01; o1_2 += p01 * v02; o1_3 += p01 * v03; o1_4 += p01 * v04; o1_5 += p01 * v05; o1_6 += p01 * v06; o1_7 += p01 * v07;
                     o2_0 += p02 * v00; o2_1 += p02 * v01; o2_2 += p02 * v02; o2_3 += p02 * v03; o2_4 += p02 * v04; o2_5 += p02 * v05; o2_6 += p02 * v06; o2_7 += p02 * v07;
@@ -377,22 +385,22 @@ internal static class FlashAttentionIlgpuFast
                     o3_0 += p13 * v10; o3_1 += p13 * v11; o3_2 += p13 * v12; o3_3 += p13 * v13; o3_4 += p13 * v14; o3_5 += p13 * v15; o3_6 += p13 * v16; o3_7 += p13 * v17;
                     if (TCols.Wide)
                     {
-                        float v08 = kv[vo + 0*maxDim + 64];
-                        float v09 = kv[vo + 0*maxDim + 72];
-                        float v010 = kv[vo + 0*maxDim + 80];
-                        float v011 = kv[vo + 0*maxDim + 88];
-                        float v012 = kv[vo + 0*maxDim + 96];
-                        float v013 = kv[vo + 0*maxDim + 104];
-                        float v014 = kv[vo + 0*maxDim + 112];
-                        float v015 = kv[vo + 0*maxDim + 120];
-                        float v18 = kv[vo + 1*maxDim + 64];
-                        float v19 = kv[vo + 1*maxDim + 72];
-                        float v110 = kv[vo + 1*maxDim + 80];
-                        float v111 = kv[vo + 1*maxDim + 88];
-                        float v112 = kv[vo + 1*maxDim + 96];
-                        float v113 = kv[vo + 1*maxDim + 104];
-                        float v114 = kv[vo + 1*maxDim + 112];
-                        float v115 = kv[vo + 1*maxDim + 120];
+                        float v08 = vBuf[vo + 0*maxDim + 64];
+                        float v09 = vBuf[vo + 0*maxDim + 72];
+                        float v010 = vBuf[vo + 0*maxDim + 80];
+                        float v011 = vBuf[vo + 0*maxDim + 88];
+                        float v012 = vBuf[vo + 0*maxDim + 96];
+                        float v013 = vBuf[vo + 0*maxDim + 104];
+                        float v014 = vBuf[vo + 0*maxDim + 112];
+                        float v015 = vBuf[vo + 0*maxDim + 120];
+                        float v18 = vBuf[vo + 1*maxDim + 64];
+                        float v19 = vBuf[vo + 1*maxDim + 72];
+                        float v110 = vBuf[vo + 1*maxDim + 80];
+                        float v111 = vBuf[vo + 1*maxDim + 88];
+                        float v112 = vBuf[vo + 1*maxDim + 96];
+                        float v113 = vBuf[vo + 1*maxDim + 104];
+                        float v114 = vBuf[vo + 1*maxDim + 112];
+                        float v115 = vBuf[vo + 1*maxDim + 120];
                         o0_8 += p00 * v08; o0_9 += p00 * v09; o0_10 += p00 * v010; o0_11 += p00 * v011; o0_12 += p00 * v012; o0_13 += p00 * v013; o0_14 += p00 * v014; o0_15 += p00 * v015;
                         o1_8 += p01 * v08; o1_9 += p01 * v09; o1_10 += p01 * v010; o1_11 += p01 * v011; o1_12 += p01 * v012; o1_13 += p01 * v013; o1_14 += p01 * v014; o1_15 += p01 * v015;
                         o2_8 += p02 * v08; o2_9 += p02 * v09; o2_10 += p02 * v010; o2_11 += p02 * v011; o2_12 += p02 * v012; o2_13 += p02 * v013; o2_14 += p02 * v014; o2_15 += p02 * v015;

@@ -12,12 +12,14 @@ namespace Managed.Kernels.Variants;
 public readonly struct FixedDocumentMask : IMaskPredicate
 {
     private readonly int _length;
+    private readonly float _inverse;
 
     /// <summary>Documents of <paramref name="length"/> &gt;= 1 tokens.</summary>
     public FixedDocumentMask(int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
         _length = length;
+        _inverse = 1f / length;
     }
 
     /// <summary>The first key of the first query's document.</summary>
@@ -29,7 +31,8 @@ public readonly struct FixedDocumentMask : IMaskPredicate
 
     /// <summary>q &gt;= 0 and k / L == q / L</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool Allows(int batch, int head, int q, int k) => q >= 0 && k / _length == q / _length;
+    public bool Allows(int batch, int head, int q, int k) =>
+        q >= 0 && MaskMath.Divide(k, _length, _inverse) == MaskMath.Divide(q, _length, _inverse);
 
     /// <summary>Exact over the tile's document ranges.</summary>
     public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1)

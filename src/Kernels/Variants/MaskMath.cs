@@ -20,6 +20,17 @@ internal static class MaskMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Saturate(long x) => x > int.MaxValue ? int.MaxValue : x < int.MinValue ? int.MinValue : (int)x;
 
+    /// <summary>
+    /// a / b for b &gt;= 1 and <paramref name="inverse"/> = 1f / b, through a float multiply where
+    /// that is exact: for 0 &lt;= a &lt; 2^22 - 1, (a + 0.5) / b lies at least 0.5 / b from an
+    /// integer and the float product is within (a + 0.5) 2^-23 / b &lt; 0.5 / b of it, so the
+    /// truncation is floor(a / b). GPUs have no integer divider (a division is ~20
+    /// instructions); elsewhere it is the integer division.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Divide(int a, int b, float inverse) =>
+        (uint)a < (1u << 22) - 1 ? (int)((a + 0.5f) * inverse) : a / b;
+
     /// <summary>floor(a / b) for b &gt; 0 (C# division truncates toward zero).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int FloorDiv(int a, int b)

@@ -65,7 +65,15 @@ public readonly unsafe struct HostTable<T> : ITable<T> where T : unmanaged
     public T this[int index]
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _data[index];
+        get
+        {
+            T value = _data[index];
+            // _data points into _owner: every read keeps it reachable. A field that is never
+            // read is dead to the JIT once it promotes the struct's fields to locals, and the
+            // GC then frees the array under the pointer (a JIT intrinsic: no call, no cost).
+            GC.KeepAlive(_owner);
+            return value;
+        }
     }
 }
 

@@ -37,6 +37,8 @@ public static class ReferenceAttention
     {
         FlashAttention.ValidateCall(shape, query.Length, key.Length, value.Length,
             shape.OutputLength, 0, options);
+        VariantChecks.Validate(score, shape, onDevice: false, nameof(score));
+        VariantChecks.Validate(mask, shape, onDevice: false, nameof(mask));
         int d = shape.HeadDim, dv = shape.ValueDim, nq = shape.SeqQ, nk = shape.SeqK;
         double scale = options.Scale is { } s ? s : 1.0 / Math.Sqrt(d);
         int offset = shape.QueryOffset(options.Alignment);

@@ -118,8 +118,9 @@ public sealed class VariantTable<T> where T : unmanaged
     /// <summary>The host table over the pinned copy (it keeps the copy alive).</summary>
     public HostTable<T> Host => HostTable<T>.FromPinned(_data);
 
-    /// <summary>A device copy on <paramref name="accelerator"/> (at least one element is
-    /// allocated; the view covers <see cref="Length"/>). Dispose it after the kernels that use it.</summary>
+    /// <summary>A device copy on <paramref name="accelerator"/>, of at least one element (an
+    /// empty table gets one unused element): wrap <c>buffer.View.SubView(0, Length)</c> in a
+    /// <see cref="DeviceTable{T}"/>. Dispose it after the kernels that use it.</summary>
     public MemoryBuffer1D<T, Stride1D.Dense> Upload(Accelerator accelerator)
     {
         ArgumentNullException.ThrowIfNull(accelerator);

@@ -332,6 +332,12 @@ public sealed class TableVariantIdentityTests(HostBackendFixture fixture)
 /// </summary>
 internal readonly struct DenseTestMask(bool[] allowed, int heads, int rows, int keys) : IMaskPredicate
 {
+    /// <summary>0 (no bound)</summary>
+    public int KeyStart(int batch, int head, int q0, int q1) => 0;
+
+    /// <summary>No bound.</summary>
+    public int KeyEnd(int batch, int head, int q0, int q1) => int.MaxValue;
+
     /// <summary>The dense predicate of a block layout: block (h, q / blockQ, k / blockK) is Full.</summary>
     public static DenseTestMask FromLayout(int[] layout, int heads, int qBlocks, int kBlocks, int blockQ, int blockK)
     {

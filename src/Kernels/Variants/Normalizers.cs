@@ -140,7 +140,8 @@ public readonly struct ClippedSoftmaxNormalizer : INormalizer
     // Stored so that default(ClippedSoftmaxNormalizer) is zeta = 1, gamma = 0: softmax.
     private readonly float _zetaMinusOne, _gamma;
 
-    private float Stretch => 1f + _zetaMinusOne - _gamma;
+    /// <summary>zeta - gamma, the factor on p (1 for the default, softmax).</summary>
+    public float Stretch => 1f + _zetaMinusOne - _gamma;
 
     /// <summary>Clipped softmax with stretch factors zeta = <paramref name="zeta"/> &gt;= 1 and
     /// gamma = <paramref name="gamma"/> &lt;= 0.</summary>

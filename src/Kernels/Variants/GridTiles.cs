@@ -101,4 +101,13 @@ internal static class GridTiles
         for (int i = MaskMath.Max(a, 0); i < MaskMath.Min(b, axis.Extent); i++) hi = MaskMath.Max(hi, axis.Hi(i));
         return MaskMath.Saturate(((long)hi + 1) * unit);
     }
+
+    /// <summary>2-D grid (row-major): the first key of the lowest window row of the query rows
+    /// that positions [q0, q1) cover.</summary>
+    public static int KeyStart2D<T>(T rows, T columns, int q0, int q1) where T : unmanaged, IAxisWindow =>
+        KeyStart(rows, MaskMath.FloorDiv(q0, columns.Extent), MaskMath.FloorDiv(q1 - 1, columns.Extent) + 1, columns.Extent);
+
+    /// <summary>2-D grid: the end of the highest window row of those query rows.</summary>
+    public static int KeyEnd2D<T>(T rows, T columns, int q0, int q1) where T : unmanaged, IAxisWindow =>
+        KeyEnd(rows, MaskMath.FloorDiv(q0, columns.Extent), MaskMath.FloorDiv(q1 - 1, columns.Extent) + 1, columns.Extent);
 }

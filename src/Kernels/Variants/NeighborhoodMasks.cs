@@ -48,16 +48,10 @@ public readonly struct NeighborhoodMask2D(NeighborhoodAxis rows, NeighborhoodAxi
     public int Count => _rows.Extent * _columns.Extent;
 
     /// <summary>The first key of the lowest window row of the tile's query rows.</summary>
-    public int KeyStart(int batch, int head, int q0, int q1) =>
-        GridTiles.KeyStart(_rows, FloorRow(q0), CeilRow(q1), _columns.Extent);
+    public int KeyStart(int batch, int head, int q0, int q1) => GridTiles.KeyStart2D(_rows, _columns, q0, q1);
 
     /// <summary>The end of the highest window row of the tile's query rows.</summary>
-    public int KeyEnd(int batch, int head, int q0, int q1) =>
-        GridTiles.KeyEnd(_rows, FloorRow(q0), CeilRow(q1), _columns.Extent);
-
-    private int FloorRow(int q) => MaskMath.FloorDiv(q, _columns.Extent);
-
-    private int CeilRow(int q) => MaskMath.FloorDiv(q - 1, _columns.Extent) + 1;
+    public int KeyEnd(int batch, int head, int q0, int q1) => GridTiles.KeyEnd2D(_rows, _columns, q0, q1);
 
     /// <summary>q, k on the grid, rows.Allows(qy, ky) and columns.Allows(qx, kx)</summary>
     public bool Allows(int batch, int head, int q, int k) =>
@@ -151,16 +145,10 @@ public readonly struct HaloMask(HaloAxis rows, HaloAxis columns) : IMaskPredicat
     public int Count => _rows.Extent * _columns.Extent;
 
     /// <summary>The first key of the lowest window row of the tile's query rows.</summary>
-    public int KeyStart(int batch, int head, int q0, int q1) =>
-        GridTiles.KeyStart(_rows, FloorRow(q0), CeilRow(q1), _columns.Extent);
+    public int KeyStart(int batch, int head, int q0, int q1) => GridTiles.KeyStart2D(_rows, _columns, q0, q1);
 
     /// <summary>The end of the highest window row of the tile's query rows.</summary>
-    public int KeyEnd(int batch, int head, int q0, int q1) =>
-        GridTiles.KeyEnd(_rows, FloorRow(q0), CeilRow(q1), _columns.Extent);
-
-    private int FloorRow(int q) => MaskMath.FloorDiv(q, _columns.Extent);
-
-    private int CeilRow(int q) => MaskMath.FloorDiv(q - 1, _columns.Extent) + 1;
+    public int KeyEnd(int batch, int head, int q0, int q1) => GridTiles.KeyEnd2D(_rows, _columns, q0, q1);
 
     /// <summary>q, k on the image and both axes allow their coordinates</summary>
     public bool Allows(int batch, int head, int q, int k) =>

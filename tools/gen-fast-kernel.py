@@ -80,6 +80,11 @@ w('''
                 qs[cc * qStride + r] = r < rows && cc < d ? query[qBase + r * d + cc] * p.Scale : 0f;
             }
 
+        // Interval masks: each row's key bounds, once (partial tiles compare against them).
+        int ks0 = GpuMask.RowStart(mask, b, h, qp0), ke0 = GpuMask.RowEnd(mask, b, h, qp0);
+        int ks1 = GpuMask.RowStart(mask, b, h, qp1), ke1 = GpuMask.RowEnd(mask, b, h, qp1);
+        int ks2 = GpuMask.RowStart(mask, b, h, qp2), ke2 = GpuMask.RowEnd(mask, b, h, qp2);
+        int ks3 = GpuMask.RowStart(mask, b, h, qp3), ke3 = GpuMask.RowEnd(mask, b, h, qp3);
         // Only the key tiles the mask's key range can reach; group-uniform, like Classify.
         int kStart = XMath.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
         int kEnd = XMath.Min(p.SeqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
@@ -129,9 +134,20 @@ w('''                }
 for j in range(KJ):
     w(f"            int kk{j} = k0 + c + {8*j};")
 w("")
+w("""            // A full tile of full size needs no per-pair test: a uniform branch, so the mask's
+            // predicate is not evaluated (and selected away) on every pair of every tile.
+            if (kind == TileKind.Full && cols == BlockK && rows == BlockQ)
+            {""")
 for i in range(R):
     for j in range(KJ):
-        w(f"            s{i}_{j} = Logit(s{i}_{j}, kind, score, mask, b, h, qp{i}, kk{j}, valid{i}, p.SeqK);")
+        w(f"                s{i}_{j} = score.Apply(s{i}_{j}, b, h, qp{i}, kk{j});")
+w("""            }
+            else
+            {""")
+for i in range(R):
+    for j in range(KJ):
+        w(f"                s{i}_{j} = Logit(s{i}_{j}, kind, score, mask, b, h, qp{i}, kk{j}, valid{i}, p.SeqK, ks{i}, ke{i});")
+w("            }")
 w('''
             // Online softmax: new running max m' of each row over its 8 threads; O and l are
             // rescaled by exp(m - m'); a row with no allowed key so far keeps m = -inf.
@@ -204,10 +220,10 @@ w('''    }
 
     /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one.</summary>
     private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
-        int b, int h, int pos, int k, bool validRow, int seqK)
+        int b, int h, int pos, int k, bool validRow, int seqK, int rowStart, int rowEnd)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate =>
-        k < seqK && validRow && (kind == TileKind.Full || mask.Allows(b, h, pos, k))
+        k < seqK && validRow && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, k, rowStart, rowEnd))
             ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
 
     /// <summary>exp(s - m), exactly 0 for a masked logit.</summary>

@@ -47,6 +47,53 @@ public sealed class KeyRangeProperties
             AssertTight(new FixedDocumentMask(50), q0, q1, q0 / 50 * 50, ((q1 - 1) / 50 + 1) * 50);
         });
 
+    /// <summary>A mask that declares its rows intervals must mean it: Allows(q, k) iff k lies in
+    /// the single-row range [KeyStart(q, q + 1), KeyEnd(q, q + 1)), for every key 0 &lt;= k &lt; seqK (kernels then
+    /// test partial tiles against those bounds only).</summary>
+    [Property(MaxTest = 1000)]
+    public Property IntervalRowsAreExact() =>
+        Prop.ForAll(Cases, c =>
+        {
+            var probe = new IntervalProbe(c.Batch, c.Head, c.Q0, c.Q0 + c.Rows);
+            VariantRegistry.All[c.Variant].ForHost(Shape).Accept(probe);
+        });
+
+    /// <summary>The registry's plain, causal, window, prefix and document masks (and their
+    /// conjunctions) are the ones declared intervals; a mask that is not must not claim it.</summary>
+    [Fact]
+    public void IntervalDeclarations()
+    {
+        Assert.True(CausalMask.RowIsInterval);
+        Assert.True(NoMask.RowIsInterval);
+        Assert.True(SlidingWindowMask.RowIsInterval);
+        Assert.True(PrefixLmMask.RowIsInterval);
+        Assert.True(And<FixedDocumentMask, CausalMask>.RowIsInterval);
+        Assert.False(Declared<SinkWindowMask>());
+        Assert.False(Declared<Or<PrefixLmMask, SlidingWindowMask>>());
+        Assert.False(Declared<And<CausalMask, SinkWindowMask>>());
+        Assert.False(Declared<Not<CausalMask>>());
+    }
+
+    private static bool Declared<TMask>() where TMask : struct, IMaskPredicate => TMask.RowIsInterval;
+
+    private sealed class IntervalProbe(int batch, int head, int q0, int q1) : IVariantVisitor
+    {
+        public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+            where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer
+        {
+            if (!TMask.RowIsInterval) return;
+            for (int q = q0; q < q1; q++)
+            {
+                int start = mask.KeyStart(batch, head, q, q + 1), end = mask.KeyEnd(batch, head, q, q + 1);
+                for (int k = 0; k < Shape.SeqK; k++)
+                    if (mask.Allows(batch, head, q, k) != (k >= start && k < end))
+                        throw new XunitException(
+                            $"{name}: b={batch} h={head} q={q} k={k}: Allows={mask.Allows(batch, head, q, k)} but the row interval is [{start}, {end}).");
+            }
+        }
+    }
+
     private static void AssertTight<TMask>(TMask mask, int q0, int q1, int start, int end)
         where TMask : struct, IMaskPredicate
     {

@@ -216,20 +216,25 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                 int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
                 var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
                 if (kind == TileKind.Empty) continue;
-                int width = (cols + 15) & ~15; // padded to 16: every SIMD width divides it
-                float* ktTile = kt + ((long)kvBh * keyTiles + tile) * d * bk;
-                MicroKernels<TOps, TV>.ScoreTile(tq, ktTile, ts, rows, width, d, bk);
+                // Only the columns [j0, j1) of the tile inside the key range: a band's edge tiles
+                // are computed from the 16-key chunk holding its first key to its last key.
+                int j0 = (int)Math.Max(0, kStart - k0) & ~15, j1 = (int)Math.Min(cols, kEnd - k0);
+                int span = j1 - j0, width = (span + 15) & ~15; // padded to 16: every SIMD width divides it
+                if (span <= 0) continue; // an empty key range (start after end)
+                float* ktTile = kt + ((long)kvBh * keyTiles + tile) * d * bk + j0;
+                MicroKernels<TOps, TV>.ScoreTile(tq, ktTile, ts + j0, rows, width, d, bk);
                 for (int r = 0; r < rows; r++)
                 {
-                    float* row = ts + r * bk;
+                    float* row = ts + r * bk + j0;
                     int pos = pos0 + r;
-                    score.ApplyRow(new Span<float>(row, cols), b, h, pos, k0);
-                    if (kind == TileKind.Partial) MaskRow(row, cols, b, h, pos, k0);
-                    for (int j = cols; j < width; j++) row[j] = float.NegativeInfinity;
+                    score.ApplyRow(new Span<float>(row, span), b, h, pos, k0 + j0);
+                    if (kind == TileKind.Partial) MaskRow(row, span, b, h, pos, k0 + j0);
+                    for (int j = span; j < width; j++) row[j] = float.NegativeInfinity;
                     if (TNorm.IsSoftmax) OnlineSoftmaxRow(row, width, ref tm[r], out ta[r], tl + r * n);
                     else WeightRow(row, width, tm[r], out ta[r], tl + r * n);
                 }
-                MicroKernels<TOps, TV>.AccumulateValues(ts, vHead + (long)k0 * dv, to, ta, rows, cols, dv, bk);
+                MicroKernels<TOps, TV>.AccumulateValues(ts + j0, vHead + (long)(k0 + j0) * dv, to, ta, rows, span,
+                    dv, bk);
             }
 
             float* oDst = p.O + ((long)bh * s.SeqQ + q0) * dv;
@@ -249,11 +254,21 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         }
 
         /// <summary>
-        /// row[j] = -infinity where the mask disallows (pos, k0 + j), j &lt; cols. Classify on the
-        /// row's 16-key chunks first, so only Partial chunks ask Allows key by key.
+        /// row[j] = -infinity where the mask disallows (pos, k0 + j), j &lt; cols. Interval rows:
+        /// outside the row's bounds. Otherwise Classify on the row's 16-key chunks first, so only
+        /// Partial chunks ask Allows key by key.
         /// </summary>
         private void MaskRow(float* row, int cols, int b, int h, int pos, int k0)
         {
+            if (TMask.RowIsInterval)
+            {
+                // The row's keys are one interval: -infinity before and after it.
+                long start = Math.Clamp((long)mask.KeyStart(b, h, pos, pos + 1) - k0, 0, cols);
+                long end = Math.Clamp((long)mask.KeyEnd(b, h, pos, pos + 1) - k0, start, cols);
+                new Span<float>(row, (int)start).Fill(float.NegativeInfinity);
+                new Span<float>(row + end, cols - (int)end).Fill(float.NegativeInfinity);
+                return;
+            }
             for (int j0 = 0; j0 < cols; j0 += 16)
             {
                 int j1 = Math.Min(j0 + 16, cols);

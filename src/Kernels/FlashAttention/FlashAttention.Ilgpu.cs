@@ -98,12 +98,13 @@ internal static class FlashAttentionIlgpu
             for (int i = 0; i < sr; i++)
             {
                 int r = rowT + tr * i, pos = pos0 + r;
+                int rowStart = GpuMask.RowStart(mask, b, h, pos), rowEnd = GpuMask.RowEnd(mask, b, h, pos);
                 float rowMax = float.NegativeInfinity;
                 for (int j = 0; j < sc; j++)
                 {
                     int kk = k0 + colT + tcN * j;
                     bool allowed = kk < p.SeqK && r < rows
-                        && (kind == TileKind.Full || mask.Allows(b, h, pos, kk));
+                        && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, kk, rowStart, rowEnd));
                     float x = allowed ? score.Apply(s[i * sc + j], b, h, pos, kk) : float.NegativeInfinity;
                     s[i * sc + j] = x;
                     rowMax = XMath.Max(rowMax, x);

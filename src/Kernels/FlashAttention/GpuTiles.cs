@@ -69,3 +69,26 @@ internal readonly struct FastColumns128 : IFastColumns
 {
     public static bool Wide => true;
 }
+
+/// <summary>The mask test of a partial tile, shared by both ILGPU kernels.</summary>
+internal static class GpuMask
+{
+    /// <summary>
+    /// Whether (pos, k) is allowed: two compares against the row's bounds [start, end) when
+    /// the mask declares its rows intervals (the bounds come from <see cref="RowStart"/> and
+    /// <see cref="RowEnd"/>, computed once per row), else the mask's own predicate.
+    /// </summary>
+    public static bool Allows<TMask>(TMask mask, int b, int h, int pos, int k, int start, int end)
+        where TMask : struct, Variants.IMaskPredicate =>
+        TMask.RowIsInterval ? k >= start && k < end : mask.Allows(b, h, pos, k);
+
+    /// <summary>The first allowed key of row pos when the rows are intervals (else unused, 0).</summary>
+    public static int RowStart<TMask>(TMask mask, int b, int h, int pos)
+        where TMask : struct, Variants.IMaskPredicate =>
+        TMask.RowIsInterval ? mask.KeyStart(b, h, pos, pos + 1) : 0;
+
+    /// <summary>The end of row pos's allowed keys when the rows are intervals (else unused, 0).</summary>
+    public static int RowEnd<TMask>(TMask mask, int b, int h, int pos)
+        where TMask : struct, Variants.IMaskPredicate =>
+        TMask.RowIsInterval ? mask.KeyEnd(b, h, pos, pos + 1) : 0;
+}

@@ -11,6 +11,9 @@ public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
     where TA : struct, IMaskPredicate
     where TB : struct, IMaskPredicate
 {
+    /// <summary>Two intervals meet in one: max of the starts, min of the ends.</summary>
+    public static bool RowIsInterval => TA.RowIsInterval && TB.RowIsInterval;
+
     private readonly TA _a = a;
     private readonly TB _b = b;
 

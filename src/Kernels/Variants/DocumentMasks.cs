@@ -11,6 +11,9 @@ namespace Managed.Kernels.Variants;
 /// </summary>
 public readonly struct FixedDocumentMask : IMaskPredicate
 {
+    /// <summary>Row q is its document (empty for q &lt; 0).</summary>
+    public static bool RowIsInterval => true;
+
     private readonly int _length;
     private readonly float _inverse;
 

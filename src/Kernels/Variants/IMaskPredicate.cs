@@ -28,4 +28,14 @@ public interface IMaskPredicate
     /// <summary>An exclusive upper bound on the keys any query position of [q0, q1) may attend
     /// (int.MaxValue when unknown).</summary>
     int KeyEnd(int batch, int head, int q0, int q1);
+
+    /// <summary>
+    /// True when every row's allowed keys form one interval that the single-row key range gives
+    /// exactly: for keys 0 &lt;= k &lt; seqK, Allows(b, h, q, k) iff KeyStart(b, h, q, q + 1) &lt;= k &lt;
+    /// KeyEnd(b, h, q, q + 1).
+    /// Kernels then mask a partial tile with two compares per key against bounds computed once
+    /// per row, instead of calling <see cref="Allows"/> per pair. False (the default) is always
+    /// correct.
+    /// </summary>
+    static virtual bool RowIsInterval => false;
 }

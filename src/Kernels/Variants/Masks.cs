@@ -5,6 +5,9 @@ namespace Managed.Kernels.Variants;
 /// <summary>Every key is allowed: exact (dense) attention.</summary>
 public readonly struct NoMask : IMaskPredicate
 {
+    /// <summary>Every row is [0, int.MaxValue).</summary>
+    public static bool RowIsInterval => true;
+
     /// <summary>0 (no bound)</summary>
     public int KeyStart(int batch, int head, int q0, int q1) => 0;
 
@@ -26,6 +29,9 @@ public readonly struct NoMask : IMaskPredicate
 /// </summary>
 public readonly struct CausalMask : IMaskPredicate
 {
+    /// <summary>Row q is [0, q + 1).</summary>
+    public static bool RowIsInterval => true;
+
     /// <summary>0</summary>
     public int KeyStart(int batch, int head, int q0, int q1) => 0;
 

@@ -10,6 +10,9 @@ namespace Managed.Kernels.Variants;
 /// </summary>
 public readonly struct SlidingWindowMask : IMaskPredicate
 {
+    /// <summary>Row q is [q - left, q + right + 1).</summary>
+    public static bool RowIsInterval => true;
+
     private readonly int _left, _right;
 
     /// <summary>Window q - <paramref name="left"/> &lt;= k &lt;= q + <paramref name="right"/>;
@@ -114,6 +117,9 @@ public readonly struct SinkWindowMask : IMaskPredicate
 /// </summary>
 public readonly struct PrefixLmMask : IMaskPredicate
 {
+    /// <summary>Row q is [0, max(prefix, q + 1)).</summary>
+    public static bool RowIsInterval => true;
+
     private readonly int _prefix;
 
     /// <summary>A prefix of <paramref name="prefix"/> &gt;= 0 keys.</summary>

@@ -172,78 +172,38 @@ internal static class FlashAttentionIlgpuFast
             int kk6 = k0 + c + 48;
             int kk7 = k0 + c + 56;
 
-            // A full tile of full size needs no per-pair test: a uniform branch, so the mask's
-            // predicate is not evaluated (and selected away) on every pair of every tile.
-            if (kind == TileKind.Full && cols == BlockK && rows == BlockQ)
-            {
-                s0_0 = score.Apply(s0_0, b, h, qp0, kk0);
-                s0_1 = score.Apply(s0_1, b, h, qp0, kk1);
-                s0_2 = score.Apply(s0_2, b, h, qp0, kk2);
-                s0_3 = score.Apply(s0_3, b, h, qp0, kk3);
-                s0_4 = score.Apply(s0_4, b, h, qp0, kk4);
-                s0_5 = score.Apply(s0_5, b, h, qp0, kk5);
-                s0_6 = score.Apply(s0_6, b, h, qp0, kk6);
-                s0_7 = score.Apply(s0_7, b, h, qp0, kk7);
-                s1_0 = score.Apply(s1_0, b, h, qp1, kk0);
-                s1_1 = score.Apply(s1_1, b, h, qp1, kk1);
-                s1_2 = score.Apply(s1_2, b, h, qp1, kk2);
-                s1_3 = score.Apply(s1_3, b, h, qp1, kk3);
-                s1_4 = score.Apply(s1_4, b, h, qp1, kk4);
-                s1_5 = score.Apply(s1_5, b, h, qp1, kk5);
-                s1_6 = score.Apply(s1_6, b, h, qp1, kk6);
-                s1_7 = score.Apply(s1_7, b, h, qp1, kk7);
-                s2_0 = score.Apply(s2_0, b, h, qp2, kk0);
-                s2_1 = score.Apply(s2_1, b, h, qp2, kk1);
-                s2_2 = score.Apply(s2_2, b, h, qp2, kk2);
-                s2_3 = score.Apply(s2_3, b, h, qp2, kk3);
-                s2_4 = score.Apply(s2_4, b, h, qp2, kk4);
-                s2_5 = score.Apply(s2_5, b, h, qp2, kk5);
-                s2_6 = score.Apply(s2_6, b, h, qp2, kk6);
-                s2_7 = score.Apply(s2_7, b, h, qp2, kk7);
-                s3_0 = score.Apply(s3_0, b, h, qp3, kk0);
-                s3_1 = score.Apply(s3_1, b, h, qp3, kk1);
-                s3_2 = score.Apply(s3_2, b, h, qp3, kk2);
-                s3_3 = score.Apply(s3_3, b, h, qp3, kk3);
-                s3_4 = score.Apply(s3_4, b, h, qp3, kk4);
-                s3_5 = score.Apply(s3_5, b, h, qp3, kk5);
-                s3_6 = score.Apply(s3_6, b, h, qp3, kk6);
-                s3_7 = score.Apply(s3_7, b, h, qp3, kk7);
-            }
-            else
-            {
-                s0_0 = Logit(s0_0, kind, score, mask, b, h, qp0, kk0, valid0, p.SeqK, ks0, ke0);
-                s0_1 = Logit(s0_1, kind, score, mask, b, h, qp0, kk1, valid0, p.SeqK, ks0, ke0);
-                s0_2 = Logit(s0_2, kind, score, mask, b, h, qp0, kk2, valid0, p.SeqK, ks0, ke0);
-                s0_3 = Logit(s0_3, kind, score, mask, b, h, qp0, kk3, valid0, p.SeqK, ks0, ke0);
-                s0_4 = Logit(s0_4, kind, score, mask, b, h, qp0, kk4, valid0, p.SeqK, ks0, ke0);
-                s0_5 = Logit(s0_5, kind, score, mask, b, h, qp0, kk5, valid0, p.SeqK, ks0, ke0);
-                s0_6 = Logit(s0_6, kind, score, mask, b, h, qp0, kk6, valid0, p.SeqK, ks0, ke0);
-                s0_7 = Logit(s0_7, kind, score, mask, b, h, qp0, kk7, valid0, p.SeqK, ks0, ke0);
-                s1_0 = Logit(s1_0, kind, score, mask, b, h, qp1, kk0, valid1, p.SeqK, ks1, ke1);
-                s1_1 = Logit(s1_1, kind, score, mask, b, h, qp1, kk1, valid1, p.SeqK, ks1, ke1);
-                s1_2 = Logit(s1_2, kind, score, mask, b, h, qp1, kk2, valid1, p.SeqK, ks1, ke1);
-                s1_3 = Logit(s1_3, kind, score, mask, b, h, qp1, kk3, valid1, p.SeqK, ks1, ke1);
-                s1_4 = Logit(s1_4, kind, score, mask, b, h, qp1, kk4, valid1, p.SeqK, ks1, ke1);
-                s1_5 = Logit(s1_5, kind, score, mask, b, h, qp1, kk5, valid1, p.SeqK, ks1, ke1);
-                s1_6 = Logit(s1_6, kind, score, mask, b, h, qp1, kk6, valid1, p.SeqK, ks1, ke1);
-                s1_7 = Logit(s1_7, kind, score, mask, b, h, qp1, kk7, valid1, p.SeqK, ks1, ke1);
-                s2_0 = Logit(s2_0, kind, score, mask, b, h, qp2, kk0, valid2, p.SeqK, ks2, ke2);
-                s2_1 = Logit(s2_1, kind, score, mask, b, h, qp2, kk1, valid2, p.SeqK, ks2, ke2);
-                s2_2 = Logit(s2_2, kind, score, mask, b, h, qp2, kk2, valid2, p.SeqK, ks2, ke2);
-                s2_3 = Logit(s2_3, kind, score, mask, b, h, qp2, kk3, valid2, p.SeqK, ks2, ke2);
-                s2_4 = Logit(s2_4, kind, score, mask, b, h, qp2, kk4, valid2, p.SeqK, ks2, ke2);
-                s2_5 = Logit(s2_5, kind, score, mask, b, h, qp2, kk5, valid2, p.SeqK, ks2, ke2);
-                s2_6 = Logit(s2_6, kind, score, mask, b, h, qp2, kk6, valid2, p.SeqK, ks2, ke2);
-                s2_7 = Logit(s2_7, kind, score, mask, b, h, qp2, kk7, valid2, p.SeqK, ks2, ke2);
-                s3_0 = Logit(s3_0, kind, score, mask, b, h, qp3, kk0, valid3, p.SeqK, ks3, ke3);
-                s3_1 = Logit(s3_1, kind, score, mask, b, h, qp3, kk1, valid3, p.SeqK, ks3, ke3);
-                s3_2 = Logit(s3_2, kind, score, mask, b, h, qp3, kk2, valid3, p.SeqK, ks3, ke3);
-                s3_3 = Logit(s3_3, kind, score, mask, b, h, qp3, kk3, valid3, p.SeqK, ks3, ke3);
-                s3_4 = Logit(s3_4, kind, score, mask, b, h, qp3, kk4, valid3, p.SeqK, ks3, ke3);
-                s3_5 = Logit(s3_5, kind, score, mask, b, h, qp3, kk5, valid3, p.SeqK, ks3, ke3);
-                s3_6 = Logit(s3_6, kind, score, mask, b, h, qp3, kk6, valid3, p.SeqK, ks3, ke3);
-                s3_7 = Logit(s3_7, kind, score, mask, b, h, qp3, kk7, valid3, p.SeqK, ks3, ke3);
-            }
+            s0_0 = Logit(s0_0, kind, score, mask, b, h, qp0, kk0, valid0, p.SeqK, ks0, ke0);
+            s0_1 = Logit(s0_1, kind, score, mask, b, h, qp0, kk1, valid0, p.SeqK, ks0, ke0);
+            s0_2 = Logit(s0_2, kind, score, mask, b, h, qp0, kk2, valid0, p.SeqK, ks0, ke0);
+            s0_3 = Logit(s0_3, kind, score, mask, b, h, qp0, kk3, valid0, p.SeqK, ks0, ke0);
+            s0_4 = Logit(s0_4, kind, score, mask, b, h, qp0, kk4, valid0, p.SeqK, ks0, ke0);
+            s0_5 = Logit(s0_5, kind, score, mask, b, h, qp0, kk5, valid0, p.SeqK, ks0, ke0);
+            s0_6 = Logit(s0_6, kind, score, mask, b, h, qp0, kk6, valid0, p.SeqK, ks0, ke0);
+            s0_7 = Logit(s0_7, kind, score, mask, b, h, qp0, kk7, valid0, p.SeqK, ks0, ke0);
+            s1_0 = Logit(s1_0, kind, score, mask, b, h, qp1, kk0, valid1, p.SeqK, ks1, ke1);
+            s1_1 = Logit(s1_1, kind, score, mask, b, h, qp1, kk1, valid1, p.SeqK, ks1, ke1);
+            s1_2 = Logit(s1_2, kind, score, mask, b, h, qp1, kk2, valid1, p.SeqK, ks1, ke1);
+            s1_3 = Logit(s1_3, kind, score, mask, b, h, qp1, kk3, valid1, p.SeqK, ks1, ke1);
+            s1_4 = Logit(s1_4, kind, score, mask, b, h, qp1, kk4, valid1, p.SeqK, ks1, ke1);
+            s1_5 = Logit(s1_5, kind, score, mask, b, h, qp1, kk5, valid1, p.SeqK, ks1, ke1);
+            s1_6 = Logit(s1_6, kind, score, mask, b, h, qp1, kk6, valid1, p.SeqK, ks1, ke1);
+            s1_7 = Logit(s1_7, kind, score, mask, b, h, qp1, kk7, valid1, p.SeqK, ks1, ke1);
+            s2_0 = Logit(s2_0, kind, score, mask, b, h, qp2, kk0, valid2, p.SeqK, ks2, ke2);
+            s2_1 = Logit(s2_1, kind, score, mask, b, h, qp2, kk1, valid2, p.SeqK, ks2, ke2);
+            s2_2 = Logit(s2_2, kind, score, mask, b, h, qp2, kk2, valid2, p.SeqK, ks2, ke2);
+            s2_3 = Logit(s2_3, kind, score, mask, b, h, qp2, kk3, valid2, p.SeqK, ks2, ke2);
+            s2_4 = Logit(s2_4, kind, score, mask, b, h, qp2, kk4, valid2, p.SeqK, ks2, ke2);
+            s2_5 = Logit(s2_5, kind, score, mask, b, h, qp2, kk5, valid2, p.SeqK, ks2, ke2);
+            s2_6 = Logit(s2_6, kind, score, mask, b, h, qp2, kk6, valid2, p.SeqK, ks2, ke2);
+            s2_7 = Logit(s2_7, kind, score, mask, b, h, qp2, kk7, valid2, p.SeqK, ks2, ke2);
+            s3_0 = Logit(s3_0, kind, score, mask, b, h, qp3, kk0, valid3, p.SeqK, ks3, ke3);
+            s3_1 = Logit(s3_1, kind, score, mask, b, h, qp3, kk1, valid3, p.SeqK, ks3, ke3);
+            s3_2 = Logit(s3_2, kind, score, mask, b, h, qp3, kk2, valid3, p.SeqK, ks3, ke3);
+            s3_3 = Logit(s3_3, kind, score, mask, b, h, qp3, kk3, valid3, p.SeqK, ks3, ke3);
+            s3_4 = Logit(s3_4, kind, score, mask, b, h, qp3, kk4, valid3, p.SeqK, ks3, ke3);
+            s3_5 = Logit(s3_5, kind, score, mask, b, h, qp3, kk5, valid3, p.SeqK, ks3, ke3);
+            s3_6 = Logit(s3_6, kind, score, mask, b, h, qp3, kk6, valid3, p.SeqK, ks3, ke3);
+            s3_7 = Logit(s3_7, kind, score, mask, b, h, qp3, kk7, valid3, p.SeqK, ks3, ke3);
 
             // Online softmax: new running max m' of each row over its 8 threads; O and l are
             // rescaled by exp(m - m'); a row with no allowed key so far keeps m = -inf.
@@ -470,7 +430,7 @@ internal static class FlashAttentionIlgpuFast
     }
 
     /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one.</summary>
-    private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
+    internal static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
         int b, int h, int pos, int k, bool validRow, int seqK, int rowStart, int rowEnd)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate =>
@@ -478,11 +438,11 @@ internal static class FlashAttentionIlgpuFast
             ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
 
     /// <summary>exp(s - m), exactly 0 for a masked logit.</summary>
-    private static float Prob(float s, float m) =>
+    internal static float Prob(float s, float m) =>
         s == float.NegativeInfinity ? 0f : XMath.Exp(s - m);
 
     /// <summary>Max over the 8 threads of a row: xor butterflies, or shared memory.</summary>
-    private static float ReduceMax<TReduce>(float v, ArrayView<float> red, int row, int c)
+    internal static float ReduceMax<TReduce>(float v, ArrayView<float> red, int row, int c)
         where TReduce : struct, IRowReduction
     {
         if (TReduce.UsesShuffle)
@@ -500,7 +460,7 @@ internal static class FlashAttentionIlgpuFast
     }
 
     /// <summary>Sum over the 8 threads of a row.</summary>
-    private static float ReduceSum<TReduce>(float v, ArrayView<float> red, int row, int c)
+    internal static float ReduceSum<TReduce>(float v, ArrayView<float> red, int row, int c)
         where TReduce : struct, IRowReduction
     {
         if (TReduce.UsesShuffle)

@@ -1,6 +1,6 @@
 """Peer measurement on the GPU machine: PyTorch FlexAttention (torch.compile'd, block masks
 from create_block_mask) in fp32 on the variants of `managed bench --variants`, B=1, H=16.
-TFLOP/s counted on attended pairs only (4 H pairs D). Writes CSV rows to argv[1] as it goes."""
+TFLOP/s counted on attended pairs only (4 H pairs D). Writes CSV rows to argv[1] as it goes; argv[2]: a deadline in seconds; argv[3]: head dims (64,128)."""
 import sys, time
 import torch
 import torch._dynamo
@@ -26,7 +26,8 @@ variants = [("causal", causal, None), ("sliding-512", sliding, None), ("sinks4-w
 out = open(sys.argv[1], "w")
 out.write("variant,heads,seq,dim,ms,tflops_attended\n")
 deadline = time.time() + float(sys.argv[2]) if len(sys.argv) > 2 else float("inf")
-for d in (64, 128):
+dims = tuple(int(x) for x in sys.argv[3].split(",")) if len(sys.argv) > 3 else (64, 128)
+for d in dims:
     for n in (4096, 16384):
         g = torch.Generator(device="cuda").manual_seed(1)
         q, k, v = (torch.rand(B, H, n, d, device="cuda", generator=g) * 2 - 1 for _ in range(3))

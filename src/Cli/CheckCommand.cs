@@ -27,8 +27,10 @@ internal static class CheckCommand
         int checkedCount = 0, failed = 0;
         double worst = 0;
         var clock = Stopwatch.StartNew();
-        // --only: variants whose display name contains the text (a selection, never dispatch).
-        foreach (var variant in VariantRegistry.All.Where(v => options.Only is null || v.Name.Contains(options.Only)))
+        // --only: variants whose display name contains the text (a selection, never dispatch);
+        // --part K/N: the registry entries whose index is K mod N.
+        foreach (var variant in VariantRegistry.All.Where((v, i) => (options.Only is null || v.Name.Contains(options.Only))
+                     && i % options.Parts == options.Part))
         foreach (var (shape, alignment) in shapes)
         {
             var opts = new AttentionOptions { Alignment = alignment };

@@ -5,7 +5,7 @@ namespace Managed.Cli;
 /// <summary>Parsed command-line options.</summary>
 internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[] Dim, int Heads,
     int Batch, string? Output, bool Variants = false, bool Reference = false,
-    int QueryTile = 0, int KeyTile = 0, string? Only = null)
+    int QueryTile = 0, int KeyTile = 0, string? Only = null, int Part = 0, int Parts = 1)
 {
     public static CliOptions Parse(string[] args)
     {
@@ -28,6 +28,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
                 "--batch" => o with { Batch = int.Parse(Next()) },
                 "--out" => o with { Output = Next() },
                 "--only" => o with { Only = Next() },
+                "--part" => ParsePart(o, Next()),
                 _ => throw new ArgumentException($"unknown option {args[i]}"),
             };
         }
@@ -40,6 +41,15 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
         QueryTile = QueryTile > 0 ? QueryTile : Managed.Kernels.FlashAttentionTuning.Default.QueryTile,
         KeyTile = KeyTile > 0 ? KeyTile : Managed.Kernels.FlashAttentionTuning.Default.KeyTile,
     };
+
+    /// <summary>--part K/N: every N-th variant from the K-th (0-based), so N processes share a check.</summary>
+    private static CliOptions ParsePart(CliOptions o, string s)
+    {
+        var kn = Ints(s.Replace('/', ','));
+        if (kn.Length != 2 || kn[1] < 1 || kn[0] < 0 || kn[0] >= kn[1])
+            throw new ArgumentException($"--part expects K/N with 0 <= K < N, got '{s}'");
+        return o with { Part = kn[0], Parts = kn[1] };
+    }
 
     private static int[] Ints(string s) => s.Split(',').Select(int.Parse).ToArray();
 

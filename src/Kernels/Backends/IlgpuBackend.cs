@@ -225,9 +225,8 @@ public sealed class IlgpuBackend : IKernelBackend
     }
 
     /// <summary>
-    /// The compiled kernel for a variant and head dim: register-tiled with vector shared loads
-    /// up to 64 dims, register-tiled up to 128, the general tiled kernel above; shuffle or
-    /// shared-memory reductions.
+    /// The compiled kernel for a variant and head dim: register-tiled up to 128 dims (64 or 128
+    /// output columns), the general tiled kernel above; shuffle or shared-memory reductions.
     /// </summary>
     private Launcher<TScore, TMask, TNorm> KernelFor<TScore, TMask, TNorm>(int dim, out int threads)
         where TScore : struct, IScoreModifier
@@ -239,9 +238,9 @@ public sealed class IlgpuBackend : IKernelBackend
         return (dim <= 64, dim <= 128, _shuffle) switch
         {
             (true, _, true) => Cached<TScore, TMask, TNorm, (FastColumns64, ShuffleReduction)>(
-                FlashAttentionIlgpuFast64.ForwardKernel<TScore, TMask, TNorm, ShuffleReduction>),
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TNorm, FastColumns64, ShuffleReduction>),
             (true, _, false) => Cached<TScore, TMask, TNorm, (FastColumns64, SharedMemoryReduction)>(
-                FlashAttentionIlgpuFast64.ForwardKernel<TScore, TMask, TNorm, SharedMemoryReduction>),
+                FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TNorm, FastColumns64, SharedMemoryReduction>),
             (false, true, true) => Cached<TScore, TMask, TNorm, (FastColumns128, ShuffleReduction)>(
                 FlashAttentionIlgpuFast.ForwardKernel<TScore, TMask, TNorm, FastColumns128, ShuffleReduction>),
             (false, true, false) => Cached<TScore, TMask, TNorm, (FastColumns128, SharedMemoryReduction)>(

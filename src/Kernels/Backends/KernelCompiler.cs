@@ -49,16 +49,12 @@ public static class KernelCompiler
 
     private static System.Reflection.MethodInfo KernelMethod<TScore, TMask, TNorm>(int maxDim, bool shuffle)
     {
-        // The same choice as IlgpuBackend: vector-load tiles up to 64 dims, register-tiled up to
-        // 128, general tiles above.
+        // The same choice as IlgpuBackend: register-tiled up to 128 dims, general tiles above.
         Type reduce = shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction);
         if (maxDim > 128)
             return typeof(FlashAttentionIlgpu).GetMethod(nameof(FlashAttentionIlgpu.ForwardKernel))!
                 .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm), typeof(GpuTile256), reduce);
-        if (maxDim <= 64)
-            return typeof(FlashAttentionIlgpuFast64).GetMethod(nameof(FlashAttentionIlgpuFast64.ForwardKernel))!
-                .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm), reduce);
-        Type cols = typeof(FastColumns128);
+        Type cols = maxDim <= 64 ? typeof(FastColumns64) : typeof(FastColumns128);
         return typeof(FlashAttentionIlgpuFast).GetMethod(nameof(FlashAttentionIlgpuFast.ForwardKernel))!
             .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm), cols, reduce);
     }

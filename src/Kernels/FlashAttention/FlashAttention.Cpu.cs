@@ -92,11 +92,12 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         }
     }
 
-    /// <summary>The task counter of one call and the count of finished transposes per KV head.</summary>
+    /// <summary>The query-tile counter of one call and the state of each transposed key tile
+    /// (0 not yet, 1 being written, 2 ready).</summary>
     private sealed class TaskQueue(int kvHeads, int keyTiles, int items)
     {
-        public readonly int Transposes = kvHeads * keyTiles, Items = items;
-        public readonly int[] TransposedTiles = new int[kvHeads];
+        public readonly int Items = items;
+        public readonly int[] TileState = new int[kvHeads * keyTiles];
         public int Next = -1;
     }
 
@@ -106,26 +107,28 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         public void Work(TaskQueue queue)
         {
             float* scratch = CpuScratch.Get(ScratchFloats(bq, bk, s.HeadDim, s.ValueDim));
-            int total = queue.Transposes + queue.Items;
-            for (int task = Interlocked.Increment(ref queue.Next); task < total;
+            // Last query tiles first: under causal masks they are the heaviest.
+            for (int task = Interlocked.Increment(ref queue.Next); task < queue.Items;
                  task = Interlocked.Increment(ref queue.Next))
+                Item(queue.Items - 1 - task, scratch, queue.TileState);
+        }
+
+        /// <summary>
+        /// Key tile t transposed, by whichever worker needs it first: it is then still in cache
+        /// for its first use, and a tile no query reaches is never transposed. Another worker
+        /// that needs it meanwhile waits for it (a short, bounded wait: the writer never waits).
+        /// </summary>
+        private void EnsureTransposed(int[] state, int t)
+        {
+            if (Volatile.Read(ref state[t]) == 2) return;
+            if (Interlocked.CompareExchange(ref state[t], 1, 0) == 0)
             {
-                if (task < queue.Transposes)
-                {
-                    TransposeKeyTile(task);
-                    Interlocked.Increment(ref queue.TransposedTiles[task / keyTiles]);
-                    continue;
-                }
-                // Last query tiles first: under causal masks they are the heaviest.
-                int item = queue.Items - 1 - (task - queue.Transposes);
-                int bh = item / queryTiles, kvBh = bh / s.Heads * s.KvHeads + bh % s.Heads / s.GroupSize;
-                if (Volatile.Read(ref queue.TransposedTiles[kvBh]) < keyTiles)
-                {
-                    var spin = new SpinWait();
-                    while (Volatile.Read(ref queue.TransposedTiles[kvBh]) < keyTiles) spin.SpinOnce();
-                }
-                Item(item, scratch);
+                TransposeKeyTile(t);
+                Volatile.Write(ref state[t], 2);
+                return;
             }
+            var spin = new SpinWait();
+            while (Volatile.Read(ref state[t]) != 2) spin.SpinOnce();
         }
 
         private static int ScratchFloats(int bq, int bk, int d, int dv) =>
@@ -182,7 +185,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             Avx.Store(dst + 7 * ld, Avx.Permute2x128(u3, u7, 0x31));
         }
 
-        private void Item(int item, float* scratch)
+        private void Item(int item, float* scratch, int[] tileState)
         {
             int qt = item % queryTiles, bh = item / queryTiles;
             int h = bh % s.Heads, b = bh / s.Heads;
@@ -216,6 +219,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                 int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
                 var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
                 if (kind == TileKind.Empty) continue;
+                EnsureTransposed(tileState, kvBh * keyTiles + tile);
                 // Only the columns [j0, j1) of the tile inside the key range: a band's edge tiles
                 // are computed from the 16-key chunk holding its first key to its last key.
                 int j0 = (int)Math.Max(0, kStart - k0) & ~15, j1 = (int)Math.Min(cols, kEnd - k0);

@@ -41,7 +41,7 @@ internal static class CheckCommand
             var lse = new float[shape.LogSumExpLength];
             variant.Run(backend, shape, q, k, v, o, lse, opts);
             var (refO, refLse) = variant.Reference(shape, q, k, v, opts);
-            var (abs, rel, ok) = CompareOutput(o, refO, refLse, shape, v);
+            var (abs, rel, ok) = CompareOutput(o, refO, refLse, shape, v, DividesBySum(variant));
             // Clipped softmax: ln(sum w) is ill-conditioned where (zeta - gamma) p + gamma cancels
             // (sum w -> 0); its weight sum is not, so that is compared: |S - S_ref| <= atol (zeta - gamma).
             var (absL, relL, okL) = StretchOf(variant) is { } stretch
@@ -79,8 +79,12 @@ internal static class CheckCommand
     }
 
     /// <summary>Output rows with the logit-magnitude term of the pass rule (see the class).</summary>
+    /// A normalizer that does not divide by the weight sum S (sigmoid) gives a sum of up to seqK
+    /// weighted values, not a weighted mean: the rule then applies to out / S (atol and the
+    /// logit term scale with S = exp(lse_ref), the log-sum-exp being ln S there).
     public static (double Abs, double Rel, bool Ok) CompareOutput(ReadOnlySpan<float> actual,
-        ReadOnlySpan<double> expected, ReadOnlySpan<double> lse, AttentionShape shape, ReadOnlySpan<float> value)
+        ReadOnlySpan<double> expected, ReadOnlySpan<double> lse, AttentionShape shape, ReadOnlySpan<float> value,
+        bool dividesBySum = true)
     {
         const double u = 1.0 / (1 << 24);
         double vmax = 0;
@@ -92,13 +96,22 @@ internal static class CheckCommand
         {
             double l = lse[i / dv];
             double logit = double.IsInfinity(l) ? 0 : Math.Abs(l) + Math.Log(shape.SeqK) + 20;
+            double sum = dividesBySum || double.IsInfinity(l) ? 1 : Math.Max(1, Math.Exp(l));
             double a = actual[i], e = expected[i], err = Math.Abs(a - e);
             if (double.IsNaN(err)) { ok = false; continue; }
             maxAbs = Math.Max(maxAbs, err);
             if (Math.Abs(e) > Atol) maxRel = Math.Max(maxRel, err / Math.Abs(e));
-            ok &= err <= Atol + Rtol * Math.Abs(e) + 2 * u * logit * vmax;
+            ok &= err <= sum * (Atol + 2 * u * logit * vmax) + Rtol * Math.Abs(e);
         }
         return (maxAbs, maxRel, ok);
+    }
+
+    /// <summary>Whether the variant's normalizer divides by the row's weight sum (all but sigmoid).</summary>
+    private static bool DividesBySum(IAttentionVariant variant)
+    {
+        var probe = new NormalizerProbe();
+        variant.DeviceTyped.Accept(probe);
+        return probe.Divides;
     }
 
     /// <summary>zeta - gamma when the variant's normalizer is clipped softmax, else null.</summary>
@@ -112,11 +125,15 @@ internal static class CheckCommand
     private sealed class NormalizerProbe : IVariantVisitor
     {
         public double? Stretch;
+        public bool Divides;
 
         public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
             where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
-            where TNorm : struct, INormalizer =>
+            where TNorm : struct, INormalizer
+        {
             Stretch = norm is ClippedSoftmaxNormalizer clipped ? clipped.Stretch : null;
+            Divides = TNorm.DividesBySum;
+        }
     }
 
     /// <summary>exp(actual) against exp(expected) with an absolute bound: weight sums.</summary>

@@ -248,13 +248,32 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                 // Softmax: l == 0 only when no key was allowed: zeros and -infinity, as documented.
                 float factor = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
                 if (float.IsPositiveInfinity(factor)) // l subnormal (softplus): divide, 1/l overflows
-                    for (int c = 0; c < dv; c++) oDst[r * dv + c] = to[r * dv + c] / l;
+                    for (int c = 0; c < dv; c++) to[r * dv + c] /= l;
                 else
-                    Scale(to + r * dv, oDst + r * dv, dv, factor);
+                    Scale(to + r * dv, to + r * dv, dv, factor);
                 if (p.Lse != null)
                     p.Lse[(long)bh * s.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
                         : TNorm.IsSoftmax ? tm[r] + MathF.Log(l) : MathF.Log(l);
             }
+            StreamOut(to, oDst, rows * dv);
+        }
+
+        /// <summary>
+        /// dst[i] = src[i] for i &lt; count, the body with non-temporal stores: the output block is
+        /// contiguous and not read again by the kernel, so it goes to memory without first
+        /// reading its lines (a write-allocate doubles the traffic of a short-row call, such as a
+        /// sliding window). The fence orders those stores before the call returns.
+        /// </summary>
+        private static void StreamOut(float* src, float* dst, int count)
+        {
+            int i = 0;
+            if (Avx.IsSupported)
+            {
+                for (; i < count && ((nint)(dst + i) & 31) != 0; i++) dst[i] = src[i];
+                for (; i + 8 <= count; i += 8) Avx.StoreAlignedNonTemporal(dst + i, Avx.LoadVector256(src + i));
+                Sse.StoreFence();
+            }
+            for (; i < count; i++) dst[i] = src[i];
         }
 
         /// <summary>

@@ -202,6 +202,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
 
             float* qSrc = p.Q + ((long)bh * s.SeqQ + q0) * d;
             Scale(qSrc, tq, rows * d, scale);
+            if (Sse.IsSupported) PrefetchAhead(b, h, kvh, qt);
             for (int r = 0; r < rows; r++)
                 tm[r] = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(pos0 + r,
                     TNorm.NeedsLogSumExp ? p.Stats[(long)bh * s.SeqQ + q0 + r] : 0f);
@@ -315,6 +316,32 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             for (int j = 0; j < width; j++) sum += row[j] = norm.Weight(row[j], rowParameter);
             l[0] += sum;
             alpha = 1f;
+        }
+
+        /// <summary>
+        /// Cache hints (to L2) for what this worker's next query tile reads first from memory:
+        /// its Q block (query tiles run last to first, and the worker after this one takes the
+        /// tile just below, so this worker's next one is two below) and, under a banded mask,
+        /// the K and V rows of the key tile below this tile's band, the one tile that query tile
+        /// adds. A whole tile of work hides their latency; a wrong guess costs only the hints.
+        /// </summary>
+        private void PrefetchAhead(int b, int h, int kvh, int qt)
+        {
+            int next = qt - 2;
+            if (next < 0) return;
+            int q0 = next * bq, rows = Math.Min(bq, s.SeqQ - q0), d = s.HeadDim, dv = s.ValueDim;
+            Prefetch(p.Q + (((long)b * s.Heads + h) * s.SeqQ + q0) * d, (long)rows * d);
+            long kStart = Math.Max(0, mask.KeyStart(b, h, q0 + queryOffset, q0 + queryOffset + rows));
+            if (kStart == 0) return;
+            long k0 = kStart / bk * bk, cols = Math.Min(bk, s.SeqK - k0), kvBh = (long)b * s.KvHeads + kvh;
+            Prefetch(p.K + (kvBh * s.SeqK + k0) * d, cols * d);
+            Prefetch(p.V + (kvBh * s.SeqK + k0) * dv, cols * dv);
+        }
+
+        /// <summary>L2 hints for the cache lines of [p, p + count).</summary>
+        private static void Prefetch(float* p, long count)
+        {
+            for (long i = 0; i < count; i += 16) Sse.Prefetch1(p + i);
         }
 
         private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);

@@ -111,6 +111,9 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             for (int task = Interlocked.Increment(ref queue.Next); task < queue.Items;
                  task = Interlocked.Increment(ref queue.Next))
                 Item(queue.Items - 1 - task, scratch, queue.TileState);
+            // The output's non-temporal stores (StreamOut) are weakly ordered: one fence per
+            // worker, before the call can return, not one per tile (each would wait for them).
+            if (Sse.IsSupported) Sse.StoreFence();
         }
 
         /// <summary>
@@ -263,7 +266,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         /// dst[i] = src[i] for i &lt; count, the body with non-temporal stores: the output block is
         /// contiguous and not read again by the kernel, so it goes to memory without first
         /// reading its lines (a write-allocate doubles the traffic of a short-row call, such as a
-        /// sliding window). The fence orders those stores before the call returns.
+        /// sliding window). <see cref="Work"/> fences them once at its end.
         /// </summary>
         private static void StreamOut(float* src, float* dst, int count)
         {
@@ -272,7 +275,6 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             {
                 for (; i < count && ((nint)(dst + i) & 31) != 0; i++) dst[i] = src[i];
                 for (; i + 8 <= count; i += 8) Avx.StoreAlignedNonTemporal(dst + i, Avx.LoadVector256(src + i));
-                Sse.StoreFence();
             }
             for (; i < count; i++) dst[i] = src[i];
         }

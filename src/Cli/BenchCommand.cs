@@ -82,7 +82,7 @@ internal static class BenchCommand
     /// <summary>Median ms of <paramref name="once"/> + <paramref name="sync"/> after one warm-up
     /// call (which compiles the kernel), over at least 5 calls and <paramref name="seconds"/>:
     /// the median, because on a shared machine a few calls run slow (the 2-core CPU here showed
-    /// +-6 % between means of the same call).</summary>
+    /// +-8 % between means of the same call).</summary>
     internal static double Time(Action once, Action sync, double seconds = 1.0)
     {
         once(); sync();

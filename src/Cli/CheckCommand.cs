@@ -41,10 +41,11 @@ internal static class CheckCommand
             var lse = new float[shape.LogSumExpLength];
             variant.Run(backend, shape, q, k, v, o, lse, opts);
             var (refO, refLse) = variant.Reference(shape, q, k, v, opts);
-            var (abs, rel, ok) = CompareOutput(o, refO, refLse, shape, v, DividesBySum(variant));
+            var norm = NormalizerOf(variant);
+            var (abs, rel, ok) = CompareOutput(o, refO, refLse, shape, v, norm.Divides);
             // Clipped softmax: ln(sum w) is ill-conditioned where (zeta - gamma) p + gamma cancels
             // (sum w -> 0); its weight sum is not, so that is compared: |S - S_ref| <= atol (zeta - gamma).
-            var (absL, relL, okL) = StretchOf(variant) is { } stretch
+            var (absL, relL, okL) = norm.Stretch is { } stretch
                 ? CompareSums(lse, refLse, Atol * stretch) : Compare(lse, refLse);
             ok &= okL;
             abs = Math.Max(abs, absL);
@@ -78,10 +79,10 @@ internal static class CheckCommand
         return (maxAbs, maxRel, ok);
     }
 
-    /// <summary>Output rows with the logit-magnitude term of the pass rule (see the class).</summary>
-    /// A normalizer that does not divide by the weight sum S (sigmoid) gives a sum of up to seqK
+    /// <summary>Output rows with the logit-magnitude term of the pass rule (see the class). A
+    /// normalizer that does not divide by the weight sum S (sigmoid) gives a sum of up to seqK
     /// weighted values, not a weighted mean: the rule then applies to out / S (atol and the
-    /// logit term scale with S = exp(lse_ref), the log-sum-exp being ln S there).
+    /// logit term scale with S = exp(lse_ref), the log-sum-exp being ln S there).</summary>
     public static (double Abs, double Rel, bool Ok) CompareOutput(ReadOnlySpan<float> actual,
         ReadOnlySpan<double> expected, ReadOnlySpan<double> lse, AttentionShape shape, ReadOnlySpan<float> value,
         bool dividesBySum = true)
@@ -106,20 +107,13 @@ internal static class CheckCommand
         return (maxAbs, maxRel, ok);
     }
 
-    /// <summary>Whether the variant's normalizer divides by the row's weight sum (all but sigmoid).</summary>
-    private static bool DividesBySum(IAttentionVariant variant)
+    /// <summary>The variant's normalizer facts: zeta - gamma for clipped softmax (else null),
+    /// and whether it divides by the row's weight sum (all but sigmoid).</summary>
+    private static (double? Stretch, bool Divides) NormalizerOf(IAttentionVariant variant)
     {
         var probe = new NormalizerProbe();
         variant.DeviceTyped.Accept(probe);
-        return probe.Divides;
-    }
-
-    /// <summary>zeta - gamma when the variant's normalizer is clipped softmax, else null.</summary>
-    private static double? StretchOf(IAttentionVariant variant)
-    {
-        var probe = new NormalizerProbe();
-        variant.DeviceTyped.Accept(probe);
-        return probe.Stretch;
+        return (probe.Stretch, probe.Divides);
     }
 
     private sealed class NormalizerProbe : IVariantVisitor

@@ -205,7 +205,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
 
             float* qSrc = p.Q + ((long)bh * s.SeqQ + q0) * d;
             Scale(qSrc, tq, rows * d, scale);
-            if (Sse.IsSupported) PrefetchAhead(b, h, kvh, qt);
+            if (Sse.IsSupported) PrefetchAhead(bh, b, h, kvh, qt);
             for (int r = 0; r < rows; r++)
                 tm[r] = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(pos0 + r,
                     TNorm.NeedsLogSumExp ? p.Stats[(long)bh * s.SeqQ + q0 + r] : 0f);
@@ -327,12 +327,12 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         /// the K and V rows of the key tile below this tile's band, the one tile that query tile
         /// adds. A whole tile of work hides their latency; a wrong guess costs only the hints.
         /// </summary>
-        private void PrefetchAhead(int b, int h, int kvh, int qt)
+        private void PrefetchAhead(int bh, int b, int h, int kvh, int qt)
         {
             int next = qt - 2;
             if (next < 0) return;
             int q0 = next * bq, rows = Math.Min(bq, s.SeqQ - q0), d = s.HeadDim, dv = s.ValueDim;
-            Prefetch(p.Q + (((long)b * s.Heads + h) * s.SeqQ + q0) * d, (long)rows * d);
+            Prefetch(p.Q + ((long)bh * s.SeqQ + q0) * d, (long)rows * d);
             long kStart = Math.Max(0, mask.KeyStart(b, h, q0 + queryOffset, q0 + queryOffset + rows));
             if (kStart == 0) return;
             long k0 = kStart / bk * bk, cols = Math.Min(bk, s.SeqK - k0), kvBh = (long)b * s.KvHeads + kvh;

@@ -46,12 +46,14 @@ internal readonly unsafe struct CpuPointers(float* q, float* k, float* v, float*
 }
 
 /// <summary>
-/// The CPU flash-attention kernel. One parallel region runs a queue of tasks, claimed in order
-/// by an atomic counter: first the K transposes (one key tile each, into (headDim, keyTile)
-/// tiles so Q.K^T is a broadcast-FMA over keys), then one (batch, head, query tile) per work
-/// item: S = Q K^T, modifier, mask, online softmax, O = alpha O + P V, all on tiles that stay
-/// in cache. A work item waits (spins) until its KV head's transposes are done; those tasks
-/// were claimed earlier by running workers, so the wait always ends.
+/// The CPU flash-attention kernel. One parallel region; workers claim (batch, head, query tile)
+/// work items in order from an atomic counter, last query tile first. An item computes
+/// S = Q K^T, modifier, mask, online softmax, O = alpha O + P V over the key tiles its mask
+/// reaches, on tiles that stay in cache. K is read transposed ((headDim, keyTile) tiles, so
+/// Q.K^T is a broadcast-FMA over keys): from the call's shared transposes, each made once by
+/// the first worker to need it, or, for an item that visits few key tiles, from the worker's
+/// own ring. The hot methods are compiled optimized at once (AggressiveOptimization): under
+/// tiered compilation the first calls of a shape ran unoptimized code, up to 10x slower.
 /// </summary>
 internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
     where TScore : struct, IScoreModifier
@@ -101,16 +103,57 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         public int Next = -1;
     }
 
+    /// <summary>Most key tiles a worker's ring holds.</summary>
+    private const int MaxRingTiles = 32;
+
+    /// <summary>
+    /// A worker's own ring of transposed key tiles, about 512 KB (its L2 share; 8 to 32 tiles):
+    /// slot t % Count holds key tile t (global index) when its tag says so. Nothing in it is
+    /// valid at the start of a call.
+    /// </summary>
+    private struct KeyTileRing
+    {
+        private fixed int tags[MaxRingTiles];
+        private readonly float* slots;
+        private readonly int tileFloats;
+        public readonly int Count;
+
+        public KeyTileRing(float* slots, int tileFloats)
+        {
+            this.slots = slots;
+            this.tileFloats = tileFloats;
+            Count = CountFor(tileFloats);
+            for (int i = 0; i < MaxRingTiles; i++) tags[i] = -1;
+        }
+
+        public static int CountFor(int tileFloats) =>
+            Math.Clamp((512 << 10) / (tileFloats * sizeof(float)), 8, MaxRingTiles);
+
+        /// <summary>The slot of tile t, now tagged t; <paramref name="holds"/> false when it held
+        /// another tile (the caller transposes t into it before reading it).</summary>
+        public float* Slot(int t, out bool holds)
+        {
+            int i = t % Count;
+            holds = tags[i] == t;
+            tags[i] = t;
+            return slots + (long)i * tileFloats;
+        }
+    }
+
     private readonly struct Job(AttentionShape s, CpuPointers p, float* kt, TScore score, TMask mask,
         TNorm norm, float scale, int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Work(TaskQueue queue)
         {
-            float* scratch = CpuScratch.Get(ScratchFloats(bq, bk, s.HeadDim, s.ValueDim));
+            int tileFloats = s.HeadDim * bk;
+            float* scratch = CpuScratch.Get(ScratchFloats(bq, bk, s.HeadDim, s.ValueDim)
+                + KeyTileRing.CountFor(tileFloats) * tileFloats + 16);
+            var ring = new KeyTileRing(Align(scratch + ScratchFloats(bq, bk, s.HeadDim, s.ValueDim)), tileFloats);
             // Last query tiles first: under causal masks they are the heaviest.
             for (int task = Interlocked.Increment(ref queue.Next); task < queue.Items;
                  task = Interlocked.Increment(ref queue.Next))
-                Item(queue.Items - 1 - task, scratch, queue.TileState);
+                Item(queue.Items - 1 - task, scratch, queue.TileState, ref ring);
             // The output's non-temporal stores (StreamOut) are weakly ordered: one fence per
             // worker, before the call can return, not one per tile (each would wait for them).
             if (Sse.IsSupported) Sse.StoreFence();
@@ -126,7 +169,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             if (Volatile.Read(ref state[t]) == 2) return;
             if (Interlocked.CompareExchange(ref state[t], 1, 0) == 0)
             {
-                TransposeKeyTile(t);
+                TransposeKeyTile(t, kt + (long)t * s.HeadDim * bk);
                 Volatile.Write(ref state[t], 2);
                 return;
             }
@@ -137,13 +180,14 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         private static int ScratchFloats(int bq, int bk, int d, int dv) =>
             bq * d + bq * bk + bq * dv + 2 * bq + bq * TOps.Count + 6 * 16;
 
-        /// <summary>Key tile t of K, transposed: (batch, kvHeads, keyTiles, headDim, keyTile), zero past seqK.</summary>
-        private void TransposeKeyTile(int t)
+        /// <summary>Key tile t (index over batch, kvHeads, keyTiles) of K into dst, transposed:
+        /// (headDim, keyTile), zero past seqK.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void TransposeKeyTile(int t, float* dst)
         {
             int d = s.HeadDim, tile = t % keyTiles, bh = t / keyTiles;
             int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
             float* src = p.K + ((long)bh * s.SeqK + k0) * d;
-            float* dst = kt + (long)t * d * bk;
             int j = 0;
             if (Avx.IsSupported)
                 for (; j + 8 <= cols; j += 8)
@@ -162,6 +206,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         }
 
         /// <summary>dst[c * ld + r] = src[r * ls + c] for r, c &lt; 8 (AVX unpack/shuffle/permute).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Transpose8x8(float* src, int ls, float* dst, int ld)
         {
             var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ls);
@@ -188,7 +233,8 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             Avx.Store(dst + 7 * ld, Avx.Permute2x128(u3, u7, 0x31));
         }
 
-        private void Item(int item, float* scratch, int[] tileState)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Item(int item, float* scratch, int[] tileState, ref KeyTileRing ring)
         {
             int qt = item % queryTiles, bh = item / queryTiles;
             int h = bh % s.Heads, b = bh / s.Heads;
@@ -218,18 +264,34 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             long kStart = Math.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
             long kEnd = Math.Min(s.SeqK, (long)mask.KeyEnd(b, h, pos0, pos0 + rows));
             int firstTile = (int)(kStart / bk), endTile = (int)((kEnd + bk - 1) / bk);
+            // A query tile that visits few key tiles (a window, a document, sinks + window) reads
+            // them transposed from the worker's own ring, which stays in its cache: the shared
+            // transposes go out to memory and back, a cost per key that a 9-tile band cannot
+            // amortize as a long causal row does (its tiles would not fit the ring).
+            bool ringed = VisitedTiles(b, h, pos0, rows, firstTile, endTile, ring.Count + 1) <= ring.Count;
             for (int tile = firstTile; tile < endTile; tile++)
             {
                 int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
                 var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
                 if (kind == TileKind.Empty) continue;
-                EnsureTransposed(tileState, kvBh * keyTiles + tile);
+                int t = kvBh * keyTiles + tile;
+                float* ktBase;
+                if (ringed)
+                {
+                    ktBase = ring.Slot(t, out bool holds);
+                    if (!holds) TransposeKeyTile(t, ktBase);
+                }
+                else
+                {
+                    ktBase = kt + (long)t * d * bk;
+                    EnsureTransposed(tileState, t);
+                }
                 // Only the columns [j0, j1) of the tile inside the key range: a band's edge tiles
                 // are computed from the 16-key chunk holding its first key to its last key.
                 int j0 = (int)Math.Max(0, kStart - k0) & ~15, j1 = (int)Math.Min(cols, kEnd - k0);
                 int span = j1 - j0, width = (span + 15) & ~15; // padded to 16: every SIMD width divides it
                 if (span <= 0) continue; // an empty key range (start after end)
-                float* ktTile = kt + ((long)kvBh * keyTiles + tile) * d * bk + j0;
+                float* ktTile = ktBase + j0;
                 MicroKernels<TOps, TV>.ScoreTile(tq, ktTile, ts + j0, rows, width, d, bk);
                 for (int r = 0; r < rows; r++)
                 {
@@ -262,12 +324,26 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             StreamOut(to, oDst, rows * dv);
         }
 
+        /// <summary>The key tiles in [first, end) that the query rows [pos0, pos0 + rows) visit
+        /// (not Empty), counted up to <paramref name="limit"/>.</summary>
+        private int VisitedTiles(int b, int h, int pos0, int rows, int first, int end, int limit)
+        {
+            int count = 0;
+            for (int tile = first; tile < end && count < limit; tile++)
+            {
+                int k0 = tile * bk, k1 = Math.Min(k0 + bk, s.SeqK);
+                if (mask.Classify(b, h, pos0, pos0 + rows, k0, k1) != TileKind.Empty) count++;
+            }
+            return count;
+        }
+
         /// <summary>
         /// dst[i] = src[i] for i &lt; count, the body with non-temporal stores: the output block is
         /// contiguous and not read again by the kernel, so it goes to memory without first
         /// reading its lines (a write-allocate doubles the traffic of a short-row call, such as a
         /// sliding window). <see cref="Work"/> fences them once at its end.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void StreamOut(float* src, float* dst, int count)
         {
             int i = 0;
@@ -284,6 +360,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         /// outside the row's bounds. Otherwise Classify on the row's 16-key chunks first, so only
         /// Partial chunks ask Allows key by key.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void MaskRow(float* row, int cols, int b, int h, int pos, int k0)
         {
             if (TMask.RowIsInterval)
@@ -291,8 +368,8 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                 // The row's keys are one interval: -infinity before and after it.
                 long start = Math.Clamp((long)mask.KeyStart(b, h, pos, pos + 1) - k0, 0, cols);
                 long end = Math.Clamp((long)mask.KeyEnd(b, h, pos, pos + 1) - k0, start, cols);
-                new Span<float>(row, (int)start).Fill(float.NegativeInfinity);
-                new Span<float>(row + end, cols - (int)end).Fill(float.NegativeInfinity);
+                FillMasked(row, (int)start);
+                FillMasked(row + end, cols - (int)end);
                 return;
             }
             for (int j0 = 0; j0 < cols; j0 += 16)
@@ -301,17 +378,29 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                 var chunk = mask.Classify(b, h, pos, pos + 1, k0 + j0, k0 + j1);
                 if (chunk == TileKind.Full) continue;
                 if (chunk == TileKind.Empty)
-                    new Span<float>(row + j0, j1 - j0).Fill(float.NegativeInfinity);
+                    FillMasked(row + j0, j1 - j0);
                 else
                     for (int j = j0; j < j1; j++)
                         if (!mask.Allows(b, h, pos, k0 + j)) row[j] = float.NegativeInfinity;
             }
         }
 
+        /// <summary>p[i] = -infinity for i &lt; count (Span.Fill of float runs unoptimized
+        /// code for its first calls: it is not precompiled).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void FillMasked(float* p, int count)
+        {
+            int n = TOps.Count, i = 0;
+            var inf = TOps.Broadcast(float.NegativeInfinity);
+            for (; i + n <= count; i += n) TOps.Store(inf, p + i);
+            for (; i < count; i++) p[i] = float.NegativeInfinity;
+        }
+
         /// <summary>
         /// Elementwise normalizers: row[j] = w(row[j]) in place (padding and masked logits are
         /// -infinity, so they get 0), the row's sum added to lane 0 of l, alpha = 1.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void WeightRow(float* row, int width, float rowParameter, out float alpha, float* l)
         {
             float sum = 0f;
@@ -327,6 +416,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         /// the K and V rows of the key tile below this tile's band, the one tile that query tile
         /// adds. A whole tile of work hides their latency; a wrong guess costs only the hints.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void PrefetchAhead(int bh, int b, int h, int kvh, int qt)
         {
             int next = qt - 2;
@@ -341,6 +431,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         }
 
         /// <summary>L2 hints for the cache lines of [p, p + count).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Prefetch(float* p, long count)
         {
             for (long i = 0; i < count; i += 16) Sse.Prefetch1(p + i);
@@ -349,6 +440,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
         /// <summary>dst[i] = src[i] * factor for i &lt; count.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Scale(float* src, float* dst, int count, float factor)
         {
             int n = TOps.Count, i = 0;
@@ -362,6 +454,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         /// lane sums l = alpha l + P and alpha = exp(m - m'), by which AccumulateValues rescales
         /// the output row. A row still fully masked gets P = 0 and alpha = 1 (its O is still 0).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void OnlineSoftmaxRow(float* row, int width, ref float m, out float alpha, float* l)
         {
             int n = TOps.Count;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Managed.Kernels.Simd;
 
 /// <summary>
@@ -12,6 +14,7 @@ internal static unsafe class MicroKernels<TOps, TV>
     /// S[r, 0..width) = sum_d Q[r, d] kt[d, 0..width) for r &lt; rows. Q is (rows, d) dense,
     /// kt is (d, ld) and S is (rows, ld); width is a multiple of TOps.Count.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScoreTile(float* q, float* kt, float* s, int rows, int width, int d, int ld)
     {
         int n = TOps.Count, r = 0;
@@ -83,6 +86,7 @@ internal static unsafe class MicroKernels<TOps, TV>
     /// (the online softmax's rescale folded into the accumulator loads). P is (rows, ld), V is
     /// (cols, dv) dense (rows of the value tensor), O is (rows, dv) dense, alpha is (rows).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateValues(float* pm, float* v, float* o, float* alpha, int rows, int cols,
         int dv, int ld)
     {

@@ -103,6 +103,9 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         public int Next = -1;
     }
 
+    /// <summary>Rows of a partial tile computed over one key range.</summary>
+    private const int RowGroup = 16;
+
     /// <summary>Most key tiles a worker's ring holds.</summary>
     private const int MaxRingTiles = 32;
 
@@ -286,25 +289,38 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                     ktBase = kt + (long)t * d * bk;
                     EnsureTransposed(tileState, t);
                 }
-                // Only the columns [j0, j1) of the tile inside the key range: a band's edge tiles
-                // are computed from the 16-key chunk holding its first key to its last key.
-                int j0 = (int)Math.Max(0, kStart - k0) & ~15, j1 = (int)Math.Min(cols, kEnd - k0);
-                int span = j1 - j0, width = (span + 15) & ~15; // padded to 16: every SIMD width divides it
-                if (span <= 0) continue; // an empty key range (start after end)
-                float* ktTile = ktBase + j0;
-                MicroKernels<TOps, TV>.ScoreTile(tq, ktTile, ts + j0, rows, width, d, bk);
-                for (int r = 0; r < rows; r++)
+                // A partial tile's rows go in groups of 16, each over its own key range, the
+                // columns [j0, j1) of the tile inside it: from the 16-key chunk holding its first
+                // key to its last key. A band's edge tiles then skip about half of the masked
+                // pairs that one 32-row block would compute.
+                int group = kind == TileKind.Partial ? RowGroup : rows;
+                for (int g0 = 0; g0 < rows; g0 += group)
                 {
-                    float* row = ts + r * bk + j0;
-                    int pos = pos0 + r;
-                    score.ApplyRow(new Span<float>(row, span), b, h, pos, k0 + j0);
-                    if (kind == TileKind.Partial) MaskRow(row, span, b, h, pos, k0 + j0);
-                    for (int j = span; j < width; j++) row[j] = float.NegativeInfinity;
-                    if (TNorm.IsSoftmax) OnlineSoftmaxRow(row, width, ref tm[r], out ta[r], tl + r * n);
-                    else WeightRow(row, width, tm[r], out ta[r], tl + r * n);
+                    int gRows = Math.Min(group, rows - g0);
+                    long gStart = kStart, gEnd = kEnd;
+                    if (gRows < rows)
+                    {
+                        gStart = Math.Max(gStart, mask.KeyStart(b, h, pos0 + g0, pos0 + g0 + gRows));
+                        gEnd = Math.Min(gEnd, mask.KeyEnd(b, h, pos0 + g0, pos0 + g0 + gRows));
+                    }
+                    int j0 = (int)Math.Max(0, gStart - k0) & ~15, j1 = (int)Math.Min(cols, gEnd - k0);
+                    int span = j1 - j0, width = (span + 15) & ~15; // padded to 16: every SIMD width divides it
+                    if (span <= 0) continue; // no key of this tile in the range
+                    float* sBlock = ts + g0 * bk + j0;
+                    MicroKernels<TOps, TV>.ScoreTile(tq + g0 * d, ktBase + j0, sBlock, gRows, width, d, bk);
+                    for (int r = g0; r < g0 + gRows; r++)
+                    {
+                        float* row = ts + r * bk + j0;
+                        int pos = pos0 + r;
+                        score.ApplyRow(new Span<float>(row, span), b, h, pos, k0 + j0);
+                        if (kind == TileKind.Partial) MaskRow(row, span, b, h, pos, k0 + j0);
+                        for (int j = span; j < width; j++) row[j] = float.NegativeInfinity;
+                        if (TNorm.IsSoftmax) OnlineSoftmaxRow(row, width, ref tm[r], out ta[r], tl + r * n);
+                        else WeightRow(row, width, tm[r], out ta[r], tl + r * n);
+                    }
+                    MicroKernels<TOps, TV>.AccumulateValues(sBlock, vHead + (long)(k0 + j0) * dv, to + g0 * dv,
+                        ta + g0, gRows, span, dv, bk);
                 }
-                MicroKernels<TOps, TV>.AccumulateValues(ts + j0, vHead + (long)(k0 + j0) * dv, to, ta, rows, span,
-                    dv, bk);
             }
 
             float* oDst = p.O + ((long)bh * s.SeqQ + q0) * dv;

@@ -98,6 +98,36 @@ public sealed class HostTuningProperties
         Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", $"KeyTile 4096: {c}");
     }
 
+    /// <summary>
+    /// K is read from two places: the call's shared transposes, for a query tile that visits
+    /// more key tiles than a worker's ring holds, and the worker's own ring otherwise (512 KB:
+    /// 32 tiles of 16 x 64 floats, 8 of 64 x 256). Dense causal over 1000 keys in tiles of 16
+    /// (63 tiles) takes the shared path for its lower rows and the ring for its upper rows in
+    /// one call; sinks + window 300 at D = 256 visits tile 0 and a band of 6 or 7 tiles of 64, so
+    /// ring slots collide (tile 0 and tile 8 share slot 0) and are transposed again. Both must
+    /// match the reference.
+    /// </summary>
+    [Theory]
+    [InlineData(1000, 64, 16, 0, 1)]
+    [InlineData(1000, 64, 16, 0, 2)]
+    [InlineData(1500, 256, 64, 300, 2)]
+    public void RingAndSharedKeyTransposesMatchReference(int n, int d, int keyTile, int window, int threads)
+    {
+        var shape = new AttentionShape(1, 4, 2, n, n, d, d);
+        var c = new AttentionCase(shape, QueryAlignment.BottomRight, 0, 4242 + n + d);
+        Managed.Kernels.Variants.IAttentionVariant variant = window == 0
+            ? new Managed.Kernels.Variants.AttentionVariant<Managed.Kernels.Variants.NoScore,
+                Managed.Kernels.Variants.CausalMask>("causal", default, default)
+            : new Managed.Kernels.Variants.AttentionVariant<Managed.Kernels.Variants.NoScore,
+                Managed.Kernels.Variants.SinkWindowMask>("sinks4-window", default, new(4, window));
+        var tuning = new FlashAttentionTuning { KeyTile = keyTile, MaxDegreeOfParallelism = threads };
+        var result = AttentionRun.Run(new HostBackend(tuning), variant, c);
+        var (output, lse) = variant.Reference(shape, c.Query, c.Key, c.Value, c.Options);
+        string context = $"{variant.Name} KeyTile {keyTile} threads {threads}: {c}";
+        Tolerance.Kernel.AssertClose(result.Output, output, "output", context);
+        Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", context);
+    }
+
     private static Managed.Kernels.Variants.IAttentionVariant VariantRegistry(AttentionCase c) =>
         Managed.Kernels.Variants.VariantRegistry.All[c.Variant];
 

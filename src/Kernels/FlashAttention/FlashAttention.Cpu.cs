@@ -304,6 +304,8 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                         gEnd = Math.Min(gEnd, mask.KeyEnd(b, h, pos0 + g0, pos0 + g0 + gRows));
                     }
                     int j0 = (int)Math.Max(0, gStart - k0) & ~15, j1 = (int)Math.Min(cols, gEnd - k0);
+                    if (kind == TileKind.Partial && !TMask.RowIsInterval)
+                        TrimEmptyChunks(b, h, pos0 + g0, pos0 + g0 + gRows, k0, ref j0, ref j1);
                     int span = j1 - j0, width = (span + 15) & ~15; // padded to 16: every SIMD width divides it
                     if (span <= 0) continue; // no key of this tile in the range
                     float* sBlock = ts + g0 * bk + j0;
@@ -338,6 +340,23 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
                         : TNorm.IsSoftmax ? tm[r] + MathF.Log(l) : MathF.Log(l);
             }
             StreamOut(to, oDst, rows * dv);
+        }
+
+        /// <summary>
+        /// Narrows the columns [j0, j1) of a partial tile (j0 a multiple of 16) past its leading and
+        /// trailing 16-key chunks that the mask classifies Empty for the query rows [q0, q1): the
+        /// keys a row's range cannot express, such as those between the sinks and the window.
+        /// </summary>
+        private void TrimEmptyChunks(int b, int h, int q0, int q1, int k0, ref int j0, ref int j1)
+        {
+            while (j0 < j1 && mask.Classify(b, h, q0, q1, k0 + j0, k0 + Math.Min(j0 + 16, j1)) == TileKind.Empty)
+                j0 += 16;
+            while (j1 > j0)
+            {
+                int chunk = (j1 - 1) & ~15;
+                if (mask.Classify(b, h, q0, q1, k0 + chunk, k0 + j1) != TileKind.Empty) break;
+                j1 = chunk;
+            }
         }
 
         /// <summary>The key tiles in [first, end) that the query rows [pos0, pos0 + rows) visit

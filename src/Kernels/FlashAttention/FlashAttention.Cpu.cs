@@ -150,9 +150,9 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         public void Work(TaskQueue queue)
         {
             int tileFloats = s.HeadDim * bk;
-            float* scratch = CpuScratch.Get(ScratchFloats(bq, bk, s.HeadDim, s.ValueDim)
-                + KeyTileRing.CountFor(tileFloats) * tileFloats + 16);
-            var ring = new KeyTileRing(Align(scratch + ScratchFloats(bq, bk, s.HeadDim, s.ValueDim)), tileFloats);
+            int tiles = ScratchFloats(bq, bk, s.HeadDim, s.ValueDim);
+            float* scratch = CpuScratch.Get(tiles + KeyTileRing.CountFor(tileFloats) * tileFloats + 16);
+            var ring = new KeyTileRing(Align(scratch + tiles), tileFloats);
             // Last query tiles first: under causal masks they are the heaviest.
             for (int task = Interlocked.Increment(ref queue.Next); task < queue.Items;
                  task = Interlocked.Increment(ref queue.Next))

@@ -1,4 +1,7 @@
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Bench;
@@ -39,14 +42,15 @@ public sealed class AttentionCase
     public string Name => $"N={SeqLen} D={HeadDim} {(Causal ? "causal" : "full")}";
 
     /// <summary>This project's kernel: FlashAttention.Forward with the given tuning.</summary>
-    public void RunManaged(float[] output, FlashAttentionTuning tuning)
+    public void RunManaged(float[] output, AttentionTuning tuning)
     {
+        var options = new AttentionOptions { Tuning = tuning };
         if (Causal)
-            FlashAttention.Forward(Shape, Q, K, V, output, default, default(NoScore),
-                default(CausalMask), default, tuning);
+            FlashAttention.Forward(ComputeDevice.Host, Shape, Q, K, V, output, default,
+                default(NoScore), default(CausalMask), default(SoftmaxNormalizer), options);
         else
-            FlashAttention.Forward(Shape, Q, K, V, output, default, default(NoScore),
-                default(NoMask), default, tuning);
+            FlashAttention.Forward(ComputeDevice.Host, Shape, Q, K, V, output, default,
+                default(NoScore), default(NoMask), default(SoftmaxNormalizer), options);
     }
 
     /// <summary>(batch, heads, seq, headDim) to (batch, seq, heads, headDim).</summary>

@@ -3,7 +3,10 @@ using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 
 namespace Managed.Bench;
 
@@ -30,7 +33,7 @@ public class CpuAttentionBenchmarks
     public void Setup()
     {
         var c = new AttentionCase(1, 8, SeqLen, HeadDim, Causal);
-        _impls = Implementation.For(c, Environment.ProcessorCount, FlashAttentionTuning.Default);
+        _impls = Implementation.For(c, Environment.ProcessorCount, AttentionTuning.Default);
         Implementation.Verify(c, _impls); // throws (and BDN reports the error) on a mismatch
     }
 

@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 
 namespace Managed.Bench;
 
@@ -109,7 +112,7 @@ public static class Harness
         return 0;
     }
 
-    /// <summary>Sweep of FlashAttentionTuning (QueryTile x KeyTile), written to TUNING.md.
+    /// <summary>Sweep of AttentionTuning (QueryTile x KeyTile), written to TUNING.md.
     /// </summary>
     public static int Tune(string[] args)
     {
@@ -124,7 +127,7 @@ public static class Harness
         foreach (int bq in queryTiles)
             foreach (int bk in keyTiles)
             {
-                var tuning = new FlashAttentionTuning
+                var tuning = new AttentionTuning
                 {
                     QueryTile = bq, KeyTile = bk, MaxDegreeOfParallelism = threads,
                 };
@@ -142,7 +145,7 @@ public static class Harness
                     + string.Join(" ", row.Select(g => $"{g,6:F1}")) + $"  load {LoadAverage()}");
             }
         var sb = new StringBuilder();
-        sb.AppendLine("# FlashAttentionTuning sweep (CPU)").AppendLine();
+        sb.AppendLine("# AttentionTuning sweep (CPU)").AppendLine();
         sb.AppendLine($"Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {CpuModel()}, "
             + $"{threads} threads, B=1 H=8, GFLOP/s (median). Command: "
             + "`dotnet run -c Release --project bench -- --tune`. **Bold**: best of the column.");
@@ -234,9 +237,9 @@ public static class Harness
     private static int Threads(string[] args) =>
         int.TryParse(Option(args, "--threads"), out int t) ? t : Environment.ProcessorCount;
 
-    private static FlashAttentionTuning Tuning(string[] args)
+    private static AttentionTuning Tuning(string[] args)
     {
-        var t = FlashAttentionTuning.Default;
+        var t = AttentionTuning.Default;
         if (int.TryParse(Option(args, "--query-tile"), out int bq)) t = t with { QueryTile = bq };
         if (int.TryParse(Option(args, "--key-tile"), out int bk)) t = t with { KeyTile = bk };
         return t;

@@ -1,5 +1,8 @@
 using Managed.Bench.Onnx;
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 
 namespace Managed.Bench;
 
@@ -22,7 +25,7 @@ public sealed class Implementation(string name, Action run, Func<float[]> output
     /// ours first (the reference of the comparison), then ORT's two operators, then naive.
     /// </summary>
     public static List<Implementation> For(AttentionCase c, int threads,
-        FlashAttentionTuning tuning, bool naive = true)
+        AttentionTuning tuning, bool naive = true)
     {
         tuning = tuning with { MaxDegreeOfParallelism = threads };
         var ours = new float[c.Q.Length];      // (batch, heads, seq, headDim)

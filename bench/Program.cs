@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 using Managed.Bench;
 
 // --quick: CI smoke run; --full: in-process harness writing RESULTS.md and the plot;
-// --tune: FlashAttentionTuning sweep; --peak: FMA probe; anything else goes to BenchmarkDotNet.
+// --tune: AttentionTuning sweep; --peak: FMA probe; anything else goes to BenchmarkDotNet.
 string? mode = args.FirstOrDefault(a =>
     a is "--quick" or "--full" or "--tune" or "--peak" or "--loop" or "--exp");
 var rest = args.Where(a => a != mode).ToArray();

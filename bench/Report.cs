@@ -1,6 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using ScottPlot;
 using static Managed.Bench.Harness;
 
@@ -9,7 +12,7 @@ namespace Managed.Bench;
 /// <summary>Writes RESULTS.md (CPU section) and the GFLOP/s-vs-N plot from one full run.</summary>
 public sealed class Report(List<Measurement> results,
     Dictionary<string, Dictionary<string, double>> diffs, Peak peak, Peak peakEnd, int threads,
-    FlashAttentionTuning tuning, string loadStart, string loadEnd, string command)
+    AttentionTuning tuning, string loadStart, string loadEnd, string command)
 {
     /// <summary>RESULTS.md keeps everything below this line (the hand-written analysis).</summary>
     public const string KeepMarker =

@@ -1,3 +1,4 @@
+
 namespace Managed.Bench.Onnx;
 
 /// <summary>The ONNX Runtime attention operators the suite compares against.</summary>

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
@@ -17,7 +18,8 @@ internal static class BenchCommand
 {
     public static int Run(CliOptions options)
     {
-        using var backend = Devices.Open(options.Device, options.Tuning);
+        using var backend = ComputeDevice.Open(options.Device);
+        var opts = new AttentionOptions { Tuning = options.Tuning };
         Console.WriteLine(options.Reference ? "fp64 reference (ReferenceAttention), one run" : $"device: {backend.Name}");
         Console.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
@@ -30,8 +32,8 @@ internal static class BenchCommand
             var rng = new Random(1);
             float[] q = Fill(rng, shape.QueryLength), k = Fill(rng, shape.KeyLength), v = Fill(rng, shape.ValueLength);
             double ms = options.Reference ? TimeReference(shape, q, k, v, causal)
-                : backend is IlgpuBackend gpu ? TimeDevice(gpu, shape, q, k, v, causal)
-                : TimeHost(backend, shape, q, k, v, causal);
+                : backend.IsHost ? TimeHost(backend, shape, q, k, v, causal, opts)
+                : TimeDevice(backend, shape, q, k, v, causal, opts);
             double flops = 4.0 * shape.Batch * shape.Heads * n * (double)n * d * (causal ? 0.5 : 1.0);
             double tflops = flops / ms / 1e9;
             Console.WriteLine($"{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
@@ -40,13 +42,16 @@ internal static class BenchCommand
         return 0;
     }
 
-    private static double TimeHost(IKernelBackend backend, AttentionShape shape, float[] q, float[] k, float[] v, bool causal)
+    private static double TimeHost(ComputeDevice backend, AttentionShape shape, float[] q,
+        float[] k, float[] v, bool causal, AttentionOptions opts)
     {
         var o = new float[shape.OutputLength];
         void Once()
         {
-            if (causal) backend.Attention(shape, q, k, v, o, default, default(NoScore), default(CausalMask));
-            else backend.Attention(shape, q, k, v, o, default, default(NoScore), default(NoMask));
+            if (causal) FlashAttention.Forward(backend, shape, q, k, v, o, default, default(NoScore),
+                default(CausalMask), default(SoftmaxNormalizer), opts);
+            else FlashAttention.Forward(backend, shape, q, k, v, o, default, default(NoScore),
+                default(NoMask), default(SoftmaxNormalizer), opts);
         }
         return Time(Once, () => { });
     }
@@ -64,17 +69,20 @@ internal static class BenchCommand
         return sw.Elapsed.TotalMilliseconds;
     }
 
-    private static double TimeDevice(IlgpuBackend gpu, AttentionShape shape, float[] q, float[] k, float[] v, bool causal)
+    private static double TimeDevice(ComputeDevice gpu, AttentionShape shape, float[] q,
+        float[] k, float[] v, bool causal, AttentionOptions opts)
     {
-        var acc = gpu.Accelerator;
+        var acc = gpu.Accelerator!;
         using var dq = acc.Allocate1D(q);
         using var dk = acc.Allocate1D(k);
         using var dv = acc.Allocate1D(v);
         using var dout = acc.Allocate1D<float>(shape.OutputLength);
         void Once()
         {
-            if (causal) gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, default(NoScore), default(CausalMask));
-            else gpu.Attention(shape, dq.View, dk.View, dv.View, dout.View, default, default(NoScore), default(NoMask));
+            if (causal) FlashAttention.Forward(gpu, shape, dq.View, dk.View, dv.View, dout.View, default,
+                default(NoScore), default(CausalMask), default(SoftmaxNormalizer), opts);
+            else FlashAttention.Forward(gpu, shape, dq.View, dk.View, dv.View, dout.View, default,
+                default(NoScore), default(NoMask), default(SoftmaxNormalizer), opts);
         }
         return Time(Once, acc.Synchronize);
     }

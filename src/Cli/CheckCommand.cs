@@ -1,6 +1,7 @@
 using System.Diagnostics;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
@@ -20,7 +21,7 @@ internal static class CheckCommand
 
     public static int Run(CliOptions options)
     {
-        using var backend = Devices.Open(options.Device);
+        using var backend = ComputeDevice.Open(options.Device);
         Console.WriteLine($"device: {backend.Name}");
         var shapes = Shapes(options.Large);
         Console.WriteLine($"{"variant",-22} {"backend",-10} {"shape",-52} {"max abs",10} {"max rel",10}  result");
@@ -39,7 +40,7 @@ internal static class CheckCommand
                 v = Random(rng, shape.ValueLength);
             var o = new float[shape.OutputLength];
             var lse = new float[shape.LogSumExpLength];
-            variant.Run(backend, shape, q, k, v, o, lse, opts);
+            variant.Forward(backend, shape, q, k, v, o, lse, opts);
             var (refO, refLse) = variant.Reference(shape, q, k, v, opts);
             var norm = NormalizerOf(variant);
             var (abs, rel, ok) = CompareOutput(o, refO, refLse, shape, v, norm.Divides);

@@ -1,4 +1,5 @@
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
 
 namespace Managed.Cli;
 
@@ -9,7 +10,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
 {
     public static CliOptions Parse(string[] args)
     {
-        var o = new CliOptions(DeviceKind.HostSimd, false, [1024, 4096, 16384], [64, 128], 16, 1, null);
+        var o = new CliOptions(DeviceKind.Host, false, [1024, 4096, 16384], [64, 128], 16, 1, null);
         for (int i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i]
@@ -36,10 +37,10 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     }
 
     /// <summary>The CPU tuning the options ask for (defaults where not given).</summary>
-    public Managed.Kernels.FlashAttentionTuning Tuning => new()
+    public AttentionTuning Tuning => new()
     {
-        QueryTile = QueryTile > 0 ? QueryTile : Managed.Kernels.FlashAttentionTuning.Default.QueryTile,
-        KeyTile = KeyTile > 0 ? KeyTile : Managed.Kernels.FlashAttentionTuning.Default.KeyTile,
+        QueryTile = QueryTile > 0 ? QueryTile : AttentionTuning.Default.QueryTile,
+        KeyTile = KeyTile > 0 ? KeyTile : AttentionTuning.Default.KeyTile,
     };
 
     /// <summary>--part K/N: every N-th variant from the K-th (0-based), so N processes share a check.</summary>
@@ -56,7 +57,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     private static DeviceKind ParseDevice(string s) => s.ToLowerInvariant() switch
     {
         "auto" => DeviceKind.Auto,
-        "cpu" or "host" => DeviceKind.HostSimd,
+        "cpu" or "host" => DeviceKind.Host,
         "cuda" => DeviceKind.Cuda,
         "opencl" => DeviceKind.OpenCL,
         "ilgpu-cpu" => DeviceKind.IlgpuCpu,

@@ -1,4 +1,6 @@
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
@@ -8,16 +10,7 @@ internal static class DevicesCommand
 {
     public static int Run(string? ptxDir = null)
     {
-        Console.WriteLine("cpu-simd: always present");
-        foreach (var kind in new[] { DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.IlgpuCpu })
-        {
-            try
-            {
-                using var b = IlgpuBackend.Open(kind);
-                Console.WriteLine($"{kind}: {b.Name}");
-            }
-            catch (Exception e) { Console.WriteLine($"{kind}: not available ({e.GetType().Name}: {e.Message})"); }
-        }
+        foreach (var device in ComputeDevice.List()) Console.WriteLine(device);
         if (ptxDir is null) return 0;
         Directory.CreateDirectory(ptxDir);
         var v = new PtxWriter(ptxDir);

@@ -25,7 +25,7 @@ static int Usage()
           --seq N1,N2 --dim D1,D2 --heads H --batch B (bench shapes)
           --variants                                  bench: FlexAttention-style variants
           --reference                                 bench: time the fp64 reference instead
-          --query-tile N --key-tile N                 CPU tile sizes (FlashAttentionTuning)
+          --query-tile N --key-tile N                 CPU tile sizes (AttentionTuning)
           --out FILE                                  bench: also write CSV
         """);
     return 2;

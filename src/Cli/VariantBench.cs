@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
@@ -36,7 +37,7 @@ internal static class VariantBench
 
     public static int Run(CliOptions options)
     {
-        using var backend = Devices.Open(options.Device, options.Tuning);
+        using var backend = ComputeDevice.Open(options.Device);
         Console.WriteLine($"device: {backend.Name}");
         Console.WriteLine($"{"variant",-22} {"N",6} {"D",4} {"ms",10} {"TFLOP/s",8} {"vs dense",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
@@ -48,7 +49,8 @@ internal static class VariantBench
             var rng = new Random(1);
             float[] q = BenchCommand.Fill(rng, shape.QueryLength), k = BenchCommand.Fill(rng, shape.KeyLength),
                 v = BenchCommand.Fill(rng, shape.ValueLength);
-            using var timer = new Timer(backend, shape, q, k, v);
+            using var timer = new Timer(backend, shape, q, k, v,
+                new AttentionOptions { Tuning = options.Tuning });
             Action? dense = null;
             foreach (var variant in For(options.Heads, n))
             {
@@ -68,18 +70,21 @@ internal static class VariantBench
     /// their pairs; <see cref="Once"/> is one synchronized call of the last variant visited.</summary>
     private sealed class Timer : IVariantVisitor, IDisposable
     {
-        private readonly IKernelBackend backend;
+        private readonly ComputeDevice backend;
+        private readonly AttentionOptions opts;
         private readonly AttentionShape shape;
         private readonly float[] q, k, v, o;
         private readonly MemoryBuffer1D<float, Stride1D.Dense>? dq, dk, dv, dout;
 
-        public Timer(IKernelBackend backend, AttentionShape shape, float[] q, float[] k, float[] v)
+        public Timer(ComputeDevice backend, AttentionShape shape, float[] q, float[] k, float[] v,
+            AttentionOptions opts)
         {
             (this.backend, this.shape, this.q, this.k, this.v) = (backend, shape, q, k, v);
+            this.opts = opts;
             o = new float[shape.OutputLength];
-            if (backend is IlgpuBackend gpu)
+            if (!backend.IsHost)
             {
-                var acc = gpu.Accelerator;
+                var acc = backend.Accelerator!;
                 (dq, dk, dv) = (acc.Allocate1D(q), acc.Allocate1D(k), acc.Allocate1D(v));
                 dout = acc.Allocate1D<float>(shape.OutputLength);
             }
@@ -94,17 +99,18 @@ internal static class VariantBench
             where TNorm : struct, INormalizer
         {
             Pairs = CountPairs(mask, shape);
-            if (backend is IlgpuBackend gpu)
+            if (!backend.IsHost)
             {
-                var acc = gpu.Accelerator;
                 Once = () =>
                 {
-                    gpu.Attention(shape, dq!.View, dk!.View, dv!.View, dout!.View, default, score, mask, norm);
-                    acc.Synchronize();
+                    FlashAttention.Forward(backend, shape, dq!.View, dk!.View, dv!.View, dout!.View,
+                        default, score, mask, norm, opts);
+                    backend.Synchronize();
                 };
             }
             else
-                Once = () => backend.Attention(shape, q, k, v, o, default, score, mask, norm);
+                Once = () => FlashAttention.Forward(backend, shape, q, k, v, o, default, score, mask,
+                    norm, opts);
             Ms = BenchCommand.Time(Once, () => { }, 0.5);
         }
 

@@ -1,6 +1,7 @@
+
 namespace Managed.Tensors;
 
-/// <summary>Element type of a <see cref="Tensor"/>.</summary>
+/// <summary>Element type of a <see cref="NdTensor"/>.</summary>
 public enum DataType : byte
 {
     /// <summary>IEEE 754 binary32 (<see cref="float"/>): the only type supported now.</summary>

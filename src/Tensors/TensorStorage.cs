@@ -6,7 +6,7 @@ namespace Managed.Tensors;
 
 /// <summary>
 /// One block of elements that tensors address by offset. A storage is created by exactly one
-/// owning <see cref="Tensor"/> and shared by its views; disposing it marks it dead so that every
+/// owning <see cref="NdTensor"/> and shared by its views; disposing it marks it dead so that every
 /// view sees <see cref="IsDisposed"/>. Subclasses: <see cref="NativeHostStorage"/> (owned, aligned
 /// native memory), <see cref="ManagedHostStorage{T}"/> (user memory, never freed here); a device
 /// storage (an ILGPU buffer) derives from this class directly.

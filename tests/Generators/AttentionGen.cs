@@ -1,6 +1,9 @@
 using FsCheck;
 using FsCheck.Fluent;
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Tests.Generators;

@@ -1,3 +1,4 @@
+
 namespace Managed.Tests.Generators;
 
 /// <summary>

@@ -15,6 +15,6 @@ public abstract partial class AttentionPropertiesBase
         {
             var bad = BadCall.Make(c, kind, c.Random(4));
             bad.AssertRejected(c, VariantOf(c), (q, k, v, o, l) =>
-                VariantOf(c).Run(Backend, bad.Shape, q, k, v, o, l, bad.Options));
+                Backend.Run(VariantOf(c), bad.Shape, q, k, v, o, l, bad.Options));
         });
 }

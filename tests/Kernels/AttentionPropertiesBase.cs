@@ -1,7 +1,9 @@
 using FsCheck;
 using FsCheck.Fluent;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
@@ -9,7 +11,7 @@ using Managed.Tests.Support;
 namespace Managed.Tests.Kernels;
 
 /// <summary>
-/// Properties every <see cref="IKernelBackend"/> must have, written once (as ILGPU's own tests
+/// Properties every <see cref="TestDevice"/> must have, written once (as ILGPU's own tests
 /// are: an abstract class, one subclass per backend). A subclass supplies the backend and may
 /// lower <see cref="Limits"/> when its backend is slow (ILGPU's CPU accelerator emulates GPU
 /// threads). Every property runs at least 100 random cases; a failure prints the case and the
@@ -18,7 +20,7 @@ namespace Managed.Tests.Kernels;
 public abstract partial class AttentionPropertiesBase
 {
     /// <summary>The backend under test.</summary>
-    protected abstract IKernelBackend Backend { get; }
+    protected abstract TestDevice Backend { get; }
 
     /// <summary>Size limits of the generated cases; override with smaller ones for slow backends.</summary>
     protected virtual CaseLimits Limits => CaseLimits.Host;

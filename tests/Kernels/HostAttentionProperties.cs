@@ -1,6 +1,9 @@
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Xunit;
+using Managed.Tests.Support;
 
 namespace Managed.Tests.Kernels;
 
@@ -8,7 +11,7 @@ namespace Managed.Tests.Kernels;
 public sealed class HostBackendFixture : IDisposable
 {
     /// <summary>The host SIMD backend with default tuning.</summary>
-    public IKernelBackend Backend { get; } = new HostBackend();
+    public TestDevice Backend { get; } = new TestDevice(ComputeDevice.Open(DeviceKind.Host));
 
     /// <inheritdoc/>
     public void Dispose() => Backend.Dispose();
@@ -27,9 +30,9 @@ public sealed class HostBackendCollection : ICollectionFixture<HostBackendFixtur
 public sealed class HostAttentionProperties(HostBackendFixture fixture) : AttentionPropertiesBase
 {
     /// <inheritdoc/>
-    protected override IKernelBackend Backend => fixture.Backend;
+    protected override TestDevice Backend => fixture.Backend;
 
     /// <summary>The default tuning's tiles (QueryTile 32, KeyTile 64).</summary>
     protected override (int QueryTile, int KeyTile) TileSizes(AttentionShape shape) =>
-        (FlashAttentionTuning.Default.QueryTile, FlashAttentionTuning.Default.KeyTile);
+        (AttentionTuning.Default.QueryTile, AttentionTuning.Default.KeyTile);
 }

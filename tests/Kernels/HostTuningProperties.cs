@@ -1,8 +1,10 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Simd;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
@@ -20,11 +22,11 @@ public sealed class HostTuningProperties
     private static Arbitrary<AttentionCase> Cases => AttentionGen.Cases(CaseLimits.Host).ToArbitrary();
 
     /// <summary>Query tiles 1..80 and key tiles 16..256 (multiples of 16), edges included.</summary>
-    private static Gen<FlashAttentionTuning> Tilings { get; } =
+    private static Gen<AttentionTuning> Tilings { get; } =
         from queryTile in Gen.Frequency((1, Gen.Elements(1, 3, 4, 31, 32, 33, 64)), (1, Gen.Choose(1, 80)))
         from keyTiles in Gen.Choose(1, 16)
         from threads in Gen.Elements(-1, 1, 2)
-        select new FlashAttentionTuning
+        select new AttentionTuning
         {
             QueryTile = queryTile, KeyTile = 16 * keyTiles, MaxDegreeOfParallelism = threads,
         };
@@ -34,8 +36,8 @@ public sealed class HostTuningProperties
         Prop.ForAll(Cases, Tilings.ToArbitrary(), (c, tuning) =>
         {
             var variant = VariantRegistry(c);
-            var tiled = AttentionRun.Run(new HostBackend(tuning), variant, c);
-            var plain = AttentionRun.Run(new HostBackend(), variant, c);
+            var tiled = AttentionRun.Run(new TestDevice(ComputeDevice.Open(DeviceKind.Host), tuning), variant, c);
+            var plain = AttentionRun.Run(new TestDevice(ComputeDevice.Open(DeviceKind.Host)), variant, c);
             var context = $"{variant.Name} {tuning}: {c}";
             Tolerance.Kernel.AssertClose(tiled.Output, plain.Output, "output", context);
             if (VariantFacts.LogSumExpWellConditioned(variant))
@@ -59,7 +61,7 @@ public sealed class HostTuningProperties
             }
         });
 
-    private static readonly FlashAttentionTuning[] BadTunings =
+    private static readonly AttentionTuning[] BadTunings =
     [
         new() { QueryTile = 0 }, new() { QueryTile = -3 }, new() { QueryTile = 4097 },
         new() { KeyTile = 0 }, new() { KeyTile = 8 }, new() { KeyTile = 24 }, new() { KeyTile = -16 },
@@ -76,8 +78,9 @@ public sealed class HostTuningProperties
             var bad = new BadCall($"tuning {tuning}", "tuning", [part], s, s.QueryLength, s.KeyLength,
                 s.ValueLength, s.OutputLength, s.LogSumExpLength, c.Options);
             var variant = VariantRegistry(c);
-            bad.AssertRejected(c, variant, (q, k, v, o, l) =>
-                variant.Run(new HostBackend(tuning), s, q, k, v, o, l, c.Options));
+            using var host = new TestDevice(ComputeDevice.Open(DeviceKind.Host), tuning);
+            bad.AssertRejected(c, variant, (q, k, v, o, l) => host.Run(variant, s, q, k, v, o, l,
+                c.Options));
         });
 
     /// <summary>
@@ -90,9 +93,9 @@ public sealed class HostTuningProperties
     {
         var shape = new AttentionShape(1, 12, 12, 4, 4096, 64, 64);
         var c = new AttentionCase(shape, QueryAlignment.BottomRight, 0, 12345);
-        var variant = new Managed.Kernels.Variants.AttentionVariant<Managed.Kernels.Variants.AlibiScore,
+        var variant = new AttentionVariant<Managed.Kernels.Variants.AlibiScore,
             Managed.Kernels.Variants.CausalMask>("alibi-12-causal", new(12), default);
-        var result = AttentionRun.Run(new HostBackend(new FlashAttentionTuning { KeyTile = 4096 }), variant, c);
+        var result = AttentionRun.Run(new TestDevice(ComputeDevice.Open(DeviceKind.Host), new AttentionTuning { KeyTile = 4096 }), variant, c);
         var (output, lse) = variant.Reference(shape, c.Query, c.Key, c.Value, c.Options);
         Tolerance.Kernel.AssertClose(result.Output, output, "output", $"KeyTile 4096: {c}");
         Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", $"KeyTile 4096: {c}");
@@ -115,21 +118,22 @@ public sealed class HostTuningProperties
     {
         var shape = new AttentionShape(1, 4, 2, n, n, d, d);
         var c = new AttentionCase(shape, QueryAlignment.BottomRight, 0, 4242 + n + d);
-        Managed.Kernels.Variants.IAttentionVariant variant = window == 0
-            ? new Managed.Kernels.Variants.AttentionVariant<Managed.Kernels.Variants.NoScore,
+        IAttentionVariant variant = window == 0
+            ? new AttentionVariant<Managed.Kernels.Variants.NoScore,
                 Managed.Kernels.Variants.CausalMask>("causal", default, default)
-            : new Managed.Kernels.Variants.AttentionVariant<Managed.Kernels.Variants.NoScore,
+            : new AttentionVariant<Managed.Kernels.Variants.NoScore,
                 Managed.Kernels.Variants.SinkWindowMask>("sinks4-window", default, new(4, window));
-        var tuning = new FlashAttentionTuning { KeyTile = keyTile, MaxDegreeOfParallelism = threads };
-        var result = AttentionRun.Run(new HostBackend(tuning), variant, c);
+        var tuning = new AttentionTuning { KeyTile = keyTile, MaxDegreeOfParallelism = threads };
+        var result = AttentionRun.Run(new TestDevice(ComputeDevice.Open(DeviceKind.Host), tuning), variant, c);
         var (output, lse) = variant.Reference(shape, c.Query, c.Key, c.Value, c.Options);
         string context = $"{variant.Name} KeyTile {keyTile} threads {threads}: {c}";
         Tolerance.Kernel.AssertClose(result.Output, output, "output", context);
         Tolerance.Kernel.AssertClose(result.LogSumExp, lse, "log-sum-exp", context);
     }
 
-    private static Managed.Kernels.Variants.IAttentionVariant VariantRegistry(AttentionCase c) =>
-        Managed.Kernels.Variants.VariantRegistry.All[c.Variant];
+    private static IAttentionVariant VariantRegistry(AttentionCase c) =>
+        Managed.Kernels.Registry.VariantRegistry.All[c.Variant];
 
-    private static HostBackend Host(SimdWidth width) => new(new FlashAttentionTuning { Simd = width });
+    private static TestDevice Host(SimdWidth width) =>
+        new(ComputeDevice.Open(DeviceKind.Host), new AttentionTuning { Simd = width });
 }

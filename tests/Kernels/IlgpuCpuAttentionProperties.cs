@@ -1,10 +1,13 @@
 using FsCheck;
 using FsCheck.Xunit;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 using Xunit;
+using Managed.Tests.Support;
 
 namespace Managed.Tests.Kernels;
 
@@ -16,14 +19,14 @@ namespace Managed.Tests.Kernels;
 public class IlgpuCpuFixture : IDisposable
 {
     /// <summary>Opens the backend with <paramref name="tuning"/> (null: defaults, shuffles).</summary>
-    protected IlgpuCpuFixture(FlashAttentionTuning? tuning) =>
-        Backend = IlgpuBackend.Open(DeviceKind.IlgpuCpu, tuning);
+    protected IlgpuCpuFixture(AttentionTuning? tuning) =>
+        Backend = new TestDevice(ComputeDevice.Open(DeviceKind.IlgpuCpu), tuning);
 
     /// <summary>Opens the backend with the default tuning (warp-shuffle row reductions).</summary>
     public IlgpuCpuFixture() : this(null) { }
 
     /// <summary>The backend.</summary>
-    public IlgpuBackend Backend { get; }
+    public TestDevice Backend { get; }
 
     /// <summary>
     /// Small limits for the emulated kernel: every property of the base class must fit in a few
@@ -34,10 +37,10 @@ public class IlgpuCpuFixture : IDisposable
 
     /// <summary>
     /// The tiles of the ILGPU kernel for <paramref name="shape"/>, chosen as
-    /// <see cref="IlgpuBackend"/> does: by max(headDim, valueDim).
+    /// <see cref="TestDevice"/> does: by max(headDim, valueDim).
     /// </summary>
     public static (int QueryTile, int KeyTile) TileSizes(AttentionShape shape) =>
-        IlgpuBackend.TileSizes(shape);
+        FlashAttention.IlgpuTileSizes(shape);
 
     /// <inheritdoc/>
     public void Dispose()
@@ -118,7 +121,7 @@ public sealed class IlgpuCpuAttentionProperties(IlgpuCpuFixture fixture)
     [Property(MaxTest = 200)]
     public Property BadInputThrowsBeforeWritingAnything() => _runner.BadInputThrowsBeforeWritingAnything();
 
-    /// <summary>Head dims above <see cref="IlgpuBackend.MaxHeadDim"/> are rejected on the host,
+    /// <summary>Head dims above <see cref="FlashAttention.MaxIlgpuHeadDim"/> are rejected on the host,
     /// before any device work, naming the shape.</summary>
     [Theory]
     [InlineData(257, 64)]
@@ -154,9 +157,9 @@ public sealed class IlgpuCpuAttentionProperties(IlgpuCpuFixture fixture)
 /// does not discover it and run every property at the base class's full counts; the public
 /// classes above and below forward to it with smaller counts.
 /// </summary>
-internal sealed class IlgpuCpuRunner(IKernelBackend backend) : AttentionPropertiesBase
+internal sealed class IlgpuCpuRunner(TestDevice backend) : AttentionPropertiesBase
 {
-    protected override IKernelBackend Backend => backend;
+    protected override TestDevice Backend => backend;
     protected override CaseLimits Limits => IlgpuCpuFixture.Limits;
     protected override (int QueryTile, int KeyTile) TileSizes(AttentionShape shape) =>
         IlgpuCpuFixture.TileSizes(shape);
@@ -164,7 +167,7 @@ internal sealed class IlgpuCpuRunner(IKernelBackend backend) : AttentionProperti
 
 /// <summary>ILGPU's CPU accelerator with shared-memory row reductions.</summary>
 public sealed class IlgpuCpuSharedMemoryFixture() : IlgpuCpuFixture(
-    new FlashAttentionTuning { GpuReduction = GpuRowReduction.SharedMemory });
+    new AttentionTuning { GpuReduction = GpuRowReduction.SharedMemory });
 
 /// <summary>Binds <see cref="IlgpuCpuSharedMemoryFixture"/> to its collection.</summary>
 [CollectionDefinition(Name)]

@@ -1,4 +1,6 @@
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Xunit;
 

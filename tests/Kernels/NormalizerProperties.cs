@@ -1,8 +1,10 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
@@ -38,7 +40,7 @@ public abstract class NormalizerPropertiesBase
     protected const double Unit = 5.960464477539063e-8;
 
     /// <summary>The backend under test.</summary>
-    protected abstract IKernelBackend Backend { get; }
+    protected abstract TestDevice Backend { get; }
 
     /// <summary>Size limits of the generated cases.</summary>
     protected abstract CaseLimits Limits { get; }
@@ -467,7 +469,7 @@ public abstract class NormalizerPropertiesBase
 public sealed class HostNormalizerProperties(HostBackendFixture fixture) : NormalizerPropertiesBase
 {
     /// <inheritdoc/>
-    protected override IKernelBackend Backend => fixture.Backend;
+    protected override TestDevice Backend => fixture.Backend;
 
     /// <summary>The host limits of the backend properties (sequences up to 200, reference
     /// budget 8e6).</summary>
@@ -477,7 +479,7 @@ public sealed class HostNormalizerProperties(HostBackendFixture fixture) : Norma
     protected override Gen<(int HeadDim, int ValueDim)> Dims => DimsFrom(AttentionGen.HeadDims);
 
     /// <inheritdoc/>
-    protected override int KeyTile(AttentionShape shape) => FlashAttentionTuning.Default.KeyTile;
+    protected override int KeyTile(AttentionShape shape) => AttentionTuning.Default.KeyTile;
 }
 
 /// <summary>
@@ -485,9 +487,9 @@ public sealed class HostNormalizerProperties(HostBackendFixture fixture) : Norma
 /// dims. Not public, so xUnit does not discover it and run the properties at the host counts;
 /// the public classes below forward to it with 8-20 cases per property.
 /// </summary>
-internal sealed class IlgpuCpuNormalizerRunner(IKernelBackend backend, int[] dims, bool wide) : NormalizerPropertiesBase
+internal sealed class IlgpuCpuNormalizerRunner(TestDevice backend, int[] dims, bool wide) : NormalizerPropertiesBase
 {
-    protected override IKernelBackend Backend => backend;
+    protected override TestDevice Backend => backend;
 
     /// <summary>
     /// Sequences up to 80 (the register-tiled kernel's tiles are 64 x 64, the general one's
@@ -509,7 +511,7 @@ internal sealed class IlgpuCpuNormalizerRunner(IKernelBackend backend, int[] dim
     /// <summary>Two normalizers (or parameter sets) per case, rotating with the case's selector.</summary>
     protected override int NormalizersPerCase => 2;
 
-    protected override int KeyTile(AttentionShape shape) => IlgpuBackend.TileSizes(shape).KeyTile;
+    protected override int KeyTile(AttentionShape shape) => FlashAttention.IlgpuTileSizes(shape).KeyTile;
 }
 
 /// <summary>
@@ -699,12 +701,12 @@ public sealed class NormalizerRegressionTests
     /// must be finite and within [min v, max v] per column (slack 1e-5 for the fp32 rounding).
     /// </summary>
     [Theory]
-    [InlineData(DeviceKind.HostSimd)]
+    [InlineData(DeviceKind.Host)]
     [InlineData(DeviceKind.IlgpuCpu)]
     public void SoftplusRowWithTinyWeightSumStaysFinite(DeviceKind kind)
     {
         // The kernels used to scale by 1/l, which overflows for l below 1/float.MaxValue.
-        using IKernelBackend host = kind == DeviceKind.HostSimd ? new HostBackend() : IlgpuBackend.Open(kind);
+        using TestDevice host = kind == DeviceKind.Host ? new TestDevice(ComputeDevice.Open(DeviceKind.Host)) : new TestDevice(ComputeDevice.Open(kind));
         var shape = new AttentionShape(1, 1, 1, 1, 64, 1, 4);
         var random = new Random(3);
         var query = new[] { -1f };

@@ -1,8 +1,10 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
@@ -24,7 +26,7 @@ public sealed class TableVariantIdentityTests(HostBackendFixture fixture)
 {
     private static readonly Tolerance Tight = new(1e-6, 1e-6);
 
-    private IKernelBackend Backend => fixture.Backend;
+    private TestDevice Backend => fixture.Backend;
 
     private static Arbitrary<AttentionCase> Cases { get; } = AttentionGen.Cases(CaseLimits.Host).ToArbitrary();
 

@@ -1,8 +1,10 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
@@ -23,7 +25,7 @@ internal static class TableVariantReference
 {
     /// <summary>Runs the op of <paramref name="kind"/> for <paramref name="c"/> on
     /// <paramref name="backend"/> (device tables on ILGPU) and compares with the reference.</summary>
-    public static void AssertMatches(IKernelBackend backend, int kind, AttentionCase c)
+    public static void AssertMatches(TestDevice backend, int kind, AttentionCase c)
     {
         var op = TableOps.Random(kind, c);
         var result = op.Run(backend, c);
@@ -36,7 +38,7 @@ internal static class TableVariantReference
     /// <summary>Every registry <see cref="TableVariant"/> through its own Run (host tables on
     /// the host; on ILGPU, tables made for the shape and uploaded per call) against its
     /// Reference (host tables made for the same shape).</summary>
-    public static void AssertRegistryMatches(IKernelBackend backend, AttentionCase c)
+    public static void AssertRegistryMatches(TestDevice backend, AttentionCase c)
     {
         foreach (var variant in VariantRegistry.All.OfType<TableVariant>())
         {
@@ -114,7 +116,7 @@ public sealed class TableVariantIlgpuCpuKernelTests(IlgpuCpuFixture fixture)
 
     private static Arbitrary<AttentionCase> Cases { get; } = AttentionGen.Cases(Limits).ToArbitrary();
 
-    private IKernelBackend Backend => fixture.Backend;
+    private TestDevice Backend => fixture.Backend;
 
     /// <summary>Sorted ids under CausalMask.</summary>
     [Property(MaxTest = 15)]

@@ -2,8 +2,10 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using ILGPU.Runtime;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
@@ -147,7 +149,7 @@ public sealed record BadTable(string Description, TableOp Op, AttentionCase Case
     /// (null: host tables), outputs pre-filled with the sentinel, and checks the
     /// ArgumentException, its parameter name, its message and that nothing was written.
     /// </summary>
-    public static void AssertRejected(TableOp op, AttentionCase c, IKernelBackend backend, Accelerator? tablesOn,
+    public static void AssertRejected(TableOp op, AttentionCase c, TestDevice backend, Accelerator? tablesOn,
         string paramName, string[] messageParts, string context)
     {
         var (output, lse) = AttentionRun.Allocate(c.Shape);
@@ -209,13 +211,13 @@ public sealed class TableVariantHostValidationTests(HostBackendFixture fixture)
             }
             DeviceTable<int> ints = default;
             DeviceTable<float> floats = default;
-            Check(() => FlashAttention.Forward(s, c.Query, c.Key, c.Value, output, lse, default(NoScore),
+            Check(() => HostAttention.Forward(s, c.Query, c.Key, c.Value, output, lse, default(NoScore),
                 new DocumentIdMask<DeviceTable<int>>(ints, s.SeqK, true), c.Options), "mask", "ids");
             Check(() => fixture.Backend.Attention(s, c.Query, c.Key, c.Value, output, lse, default(NoScore),
                 new And<CausalMask, BlockMask<NoMask, DeviceTable<int>>>(default, new(ints, default, 1, 1, 1, 1, 1)), c.Options), "mask", "block");
             Check(() => fixture.Backend.Attention(s, c.Query, c.Key, c.Value, output, lse,
                 new RelativeBiasScore<DeviceTable<float>>(floats, 1, 0), default(CausalMask), c.Options), "score", "bias");
-            Check(() => FlashAttention.Forward(s, c.Query, c.Key, c.Value, output, lse,
+            Check(() => HostAttention.Forward(s, c.Query, c.Key, c.Value, output, lse,
                 new QueryTemperatureScore<DeviceTable<float>>(floats, s.Heads, 1), default(NoMask), c.Options), "score", "temperature");
         });
 
@@ -287,7 +289,7 @@ public sealed class TableVariantIlgpuValidationTests(IlgpuCpuFixture fixture)
         Prop.ForAll(Cases, Gen.Elements(DeviceKinds).ToArbitrary(), (c, kind) =>
         {
             var bad = BadTable.Make(c, kind);
-            BadTable.AssertRejected(bad.Op, bad.Case, fixture.Backend, fixture.Backend.Accelerator, "shape",
+            BadTable.AssertRejected(bad.Op, bad.Case, fixture.Backend, fixture.Backend.Device.Accelerator, "shape",
                 bad.MessageParts, $"{bad}: {bad.Case}");
         });
 
@@ -299,9 +301,9 @@ public sealed class TableVariantIlgpuValidationTests(IlgpuCpuFixture fixture)
         {
             var op = TableOps.Random(kind, c);
             string argument = kind >= 7 ? "score" : "mask"; // bias and temperature are score modifiers
-            using var host = new HostBackend();
+            using var host = new TestDevice(ComputeDevice.Open(DeviceKind.Host));
             BadTable.AssertRejected(op, c, fixture.Backend, null, argument, ["HostTable", "DeviceTable"], $"host tables on ILGPU: {op}: {c}");
-            BadTable.AssertRejected(op, c, host, fixture.Backend.Accelerator, argument, ["HostTable", "DeviceTable"], $"device tables on the host: {op}: {c}");
+            BadTable.AssertRejected(op, c, host, fixture.Backend.Device.Accelerator, argument, ["HostTable", "DeviceTable"], $"device tables on the host: {op}: {c}");
         });
 
     /// <summary>The view entry point of the ILGPU backend rejects a HostTable operator too,
@@ -311,7 +313,7 @@ public sealed class TableVariantIlgpuValidationTests(IlgpuCpuFixture fixture)
     {
         var shape = new AttentionShape(1, 2, 1, 5, 7, 4, 4);
         var c = new AttentionCase(shape, QueryAlignment.BottomRight, 0, 3);
-        var accelerator = fixture.Backend.Accelerator;
+        var accelerator = fixture.Backend.Device.Accelerator!;
         using var q = accelerator.Allocate1D(c.Query);
         using var k = accelerator.Allocate1D(c.Key);
         using var v = accelerator.Allocate1D(c.Value);

@@ -1,4 +1,7 @@
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Xunit;
 using Xunit.Abstractions;
@@ -12,7 +15,7 @@ namespace Managed.Tests.Kernels;
 /// </summary>
 public sealed class TileSkippingTests(ITestOutputHelper output)
 {
-    private static readonly int QueryTile = new FlashAttentionTuning().QueryTile, KeyTile = new FlashAttentionTuning().KeyTile;
+    private static readonly int QueryTile = new AttentionTuning().QueryTile, KeyTile = new AttentionTuning().KeyTile;
 
     /// <summary>
     /// Causal window of W keys over N = 4096 (self-attention, positions 0..N-1). A query tile

@@ -1,5 +1,7 @@
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 
@@ -15,21 +17,21 @@ public static class AttentionRun
     public const float Sentinel = 12345.5f;
 
     /// <summary>Runs <paramref name="variant"/> on <paramref name="backend"/> with the case's data.</summary>
-    public static AttentionResult Run(IKernelBackend backend, IAttentionVariant variant,
+    public static AttentionResult Run(TestDevice backend, IAttentionVariant variant,
         AttentionCase c, AttentionOptions? options = null) =>
         Run(backend, variant, c.Shape, c.Query, c.Key, c.Value, options ?? c.Options);
 
     /// <summary>Runs <paramref name="variant"/> on explicit tensors.</summary>
-    public static AttentionResult Run(IKernelBackend backend, IAttentionVariant variant,
+    public static AttentionResult Run(TestDevice backend, IAttentionVariant variant,
         AttentionShape shape, float[] query, float[] key, float[] value, AttentionOptions options)
     {
         var (output, lse) = Allocate(shape);
-        variant.Run(backend, shape, query, key, value, output, lse, options);
+        backend.Run(variant, shape, query, key, value, output, lse, options);
         return new(output, lse);
     }
 
     /// <summary>Runs the generic pair (<paramref name="score"/>, <paramref name="mask"/>).</summary>
-    public static AttentionResult Run<TScore, TMask>(IKernelBackend backend, AttentionShape shape,
+    public static AttentionResult Run<TScore, TMask>(TestDevice backend, AttentionShape shape,
         float[] query, float[] key, float[] value, TScore score, TMask mask, AttentionOptions options)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate

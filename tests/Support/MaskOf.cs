@@ -1,4 +1,7 @@
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Tests.Support;

@@ -1,6 +1,8 @@
 using ILGPU.Runtime;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 
@@ -38,10 +40,10 @@ public abstract class TableOp(string name, int[] ints, float[] floats)
 
     /// <summary>Runs the case on <paramref name="backend"/>: device tables on an ILGPU backend,
     /// host tables otherwise.</summary>
-    public AttentionResult Run(IKernelBackend backend, AttentionCase c, AttentionOptions? options = null)
+    public AttentionResult Run(TestDevice backend, AttentionCase c, AttentionOptions? options = null)
     {
         var (output, lse) = AttentionRun.Allocate(c.Shape);
-        Run(backend, (backend as IlgpuBackend)?.Accelerator, c.Shape, c.Query, c.Key, c.Value,
+        Run(backend, backend.Device.Accelerator, c.Shape, c.Query, c.Key, c.Value,
             output, lse, options ?? c.Options);
         return new(output, lse);
     }
@@ -51,21 +53,21 @@ public abstract class TableOp(string name, int[] ints, float[] floats)
     /// views of uploaded copies, released after the call) or, when null, host tables; either
     /// may be the wrong side for the backend (validation tests).
     /// </summary>
-    public void Run(IKernelBackend backend, Accelerator? tablesOn, AttentionShape shape,
+    public void Run(TestDevice backend, Accelerator? tablesOn, AttentionShape shape,
         float[] query, float[] key, float[] value, float[] output, float[] logSumExp,
         AttentionOptions options)
     {
         if (tablesOn is null)
         {
-            BindHost().Run(backend, shape, query, key, value, output, logSumExp, options);
+            backend.Run(BindHost(), shape, query, key, value, output, logSumExp, options);
             return;
         }
         using var deviceInts = new VariantTable<int>(ints).Upload(tablesOn);
         using var deviceFloats = new VariantTable<float>(floats).Upload(tablesOn);
         // The span entry points wait for the kernel, so the buffers outlive it.
-        Bind(new DeviceTable<int>(deviceInts.View.SubView(0, ints.Length)),
-                new DeviceTable<float>(deviceFloats.View.SubView(0, floats.Length)))
-            .Run(backend, shape, query, key, value, output, logSumExp, options);
+        backend.Run(Bind(new DeviceTable<int>(deviceInts.View.SubView(0, ints.Length)),
+                new DeviceTable<float>(deviceFloats.View.SubView(0, floats.Length))),
+            shape, query, key, value, output, logSumExp, options);
     }
 
     /// <inheritdoc/>

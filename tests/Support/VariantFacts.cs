@@ -1,4 +1,5 @@
 using Managed.Kernels.Variants;
+using Managed.Kernels.Registry;
 
 namespace Managed.Tests.Support;
 

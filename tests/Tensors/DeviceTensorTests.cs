@@ -1,16 +1,18 @@
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Xunit;
-using Tensor = Managed.Tensors.Tensor;
-using TensorOps = Managed.Tensors.TensorOps;
+using Managed.Tensors;
+using Managed.Tests.Support;
 
 namespace Managed.Tests.Tensors;
 
 /// <summary>Owns one ILGPU CPU-accelerator device for the device-tensor tests.</summary>
 public sealed class DeviceTensorFixture : IDisposable
 {
-    public IlgpuBackend Device { get; } = IlgpuBackend.Open(DeviceKind.IlgpuCpu);
+    public ComputeDevice Device { get; } = ComputeDevice.Open(DeviceKind.IlgpuCpu);
     public void Dispose() => Device.Dispose();
 }
 
@@ -20,7 +22,7 @@ public sealed class DeviceTensorFixture : IDisposable
 /// </summary>
 public class DeviceTensorTests(DeviceTensorFixture fixture) : IClassFixture<DeviceTensorFixture>
 {
-    private IlgpuBackend Device => fixture.Device;
+    private ComputeDevice Device => fixture.Device;
 
     private static float[] Random(int n, int seed)
     {
@@ -32,7 +34,7 @@ public class DeviceTensorTests(DeviceTensorFixture fixture) : IClassFixture<Devi
     public void UploadDownloadRoundTrips()
     {
         var data = Random(2 * 3 * 5, 1);
-        using var host = Tensor.FromArray(data, 2, 3, 5);
+        using var host = NdTensor.FromArray(data, 2, 3, 5);
         using var dev = host.ToDevice(Device);
         Assert.False(dev.IsHost);
         Assert.Same(Device, dev.Device);
@@ -44,7 +46,7 @@ public class DeviceTensorTests(DeviceTensorFixture fixture) : IClassFixture<Devi
     public void DeviceSliceAddressesTheParentsElements()
     {
         var data = Random(4 * 6, 2);
-        using var dev = Tensor.FromArray(data, 4, 6).ToDevice(Device);
+        using var dev = NdTensor.FromArray(data, 4, 6).ToDevice(Device);
         using var row = dev.Slice(2);
         var got = new float[6];
         row.CopyTo(got);
@@ -64,14 +66,15 @@ public class DeviceTensorTests(DeviceTensorFixture fixture) : IClassFixture<Devi
             v = Random((int)shape.ValueLength, 5);
         var expected = new float[shape.OutputLength];
         var expectedLse = new float[shape.LogSumExpLength];
-        FlashAttention.Forward(shape, q, k, v, expected, expectedLse, default(NoScore), default(CausalMask));
+        HostAttention.Forward(shape, q, k, v, expected, expectedLse, default(NoScore), default(CausalMask));
 
-        using var dq = Tensor.FromArray(q, 1, 4, 37, 16).ToDevice(Device);
-        using var dk = Tensor.FromArray(k, 1, 2, 50, 16).ToDevice(Device);
-        using var dv = Tensor.FromArray(v, 1, 2, 50, 24).ToDevice(Device);
-        using var dout = Tensor.Allocate(Device, 1, 4, 37, 24);
-        using var dlse = Tensor.Allocate(Device, 1, 4, 37);
-        TensorOps.Attention(dq, dk, dv, dout, dlse, default(NoScore), default(CausalMask));
+        using var dq = NdTensor.FromArray(q, 1, 4, 37, 16).ToDevice(Device);
+        using var dk = NdTensor.FromArray(k, 1, 2, 50, 16).ToDevice(Device);
+        using var dv = NdTensor.FromArray(v, 1, 2, 50, 24).ToDevice(Device);
+        using var dout = NdTensor.Allocate(Device, 1, 4, 37, 24);
+        using var dlse = NdTensor.Allocate(Device, 1, 4, 37);
+        TensorAttention.Forward(dq, dk, dv, dout, dlse, default(NoScore), default(CausalMask),
+            default(SoftmaxNormalizer));
         using var o = dout.ToHost();
         using var lse = dlse.ToHost();
         var got = o.AsSpan();
@@ -83,30 +86,32 @@ public class DeviceTensorTests(DeviceTensorFixture fixture) : IClassFixture<Devi
     [Fact]
     public void MixedHostAndDeviceTensorsAreRejectedBeforeAnyWork()
     {
-        using var dq = Tensor.Allocate(Device, 1, 1, 4, 8);
-        using var k = Tensor.Allocate(1, 1, 4, 8);
-        using var dv = Tensor.Allocate(Device, 1, 1, 4, 8);
-        using var dout = Tensor.Allocate(Device, 1, 1, 4, 8);
+        using var dq = NdTensor.Allocate(Device, 1, 1, 4, 8);
+        using var k = NdTensor.Allocate(1, 1, 4, 8);
+        using var dv = NdTensor.Allocate(Device, 1, 1, 4, 8);
+        using var dout = NdTensor.Allocate(Device, 1, 1, 4, 8);
         var e = Assert.Throws<ArgumentException>(() =>
-            TensorOps.Attention(dq, k, dv, dout, null, default(NoScore), default(NoMask)));
+            TensorAttention.Forward(dq, k, dv, dout, null, default(NoScore), default(NoMask),
+                default(SoftmaxNormalizer)));
         Assert.Equal("k", e.ParamName);
     }
 
     [Fact]
     public void OverlappingDeviceOutputIsRejected()
     {
-        using var all = Tensor.Allocate(Device, 2, 1, 4, 8);
+        using var all = NdTensor.Allocate(Device, 2, 1, 4, 8);
         using var q = all.Slice(0, 1);
-        using var kv = Tensor.Allocate(Device, 1, 1, 4, 8);
+        using var kv = NdTensor.Allocate(Device, 1, 1, 4, 8);
         var e = Assert.Throws<ArgumentException>(() =>
-            TensorOps.Attention(q, kv, kv, q, null, default(NoScore), default(NoMask)));
+            TensorAttention.Forward(q, kv, kv, q, null, default(NoScore), default(NoMask),
+                default(SoftmaxNormalizer)));
         Assert.Equal("output", e.ParamName);
     }
 
     [Fact]
     public void DisposeReleasesTheDeviceBufferAndViewsStopWorking()
     {
-        var dev = Tensor.Allocate(Device, 3, 4);
+        var dev = NdTensor.Allocate(Device, 3, 4);
         var view = dev.Slice(1);
         dev.Dispose();
         dev.Dispose(); // idempotent

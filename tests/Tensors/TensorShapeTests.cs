@@ -2,7 +2,6 @@ using FsCheck;
 using FsCheck.Xunit;
 using Managed.Tensors;
 using Xunit;
-using Tensor = Managed.Tensors.Tensor;
 
 namespace Managed.Tests.Tensors;
 
@@ -60,8 +59,8 @@ public class TensorShapeTests
         var shape = new TensorShape();
         Assert.Equal(0, shape.Rank);
         Assert.Equal(0, shape.ElementCount);
-        Assert.Throws<ArgumentException>(() => Tensor.Allocate(shape));
-        Assert.Throws<ArgumentException>(() => Tensor.Allocate());
+        Assert.Throws<ArgumentException>(() => NdTensor.Allocate(shape));
+        Assert.Throws<ArgumentException>(() => NdTensor.Allocate());
     }
 
     [Fact]

@@ -4,16 +4,14 @@ using FsCheck;
 using FsCheck.Xunit;
 using Managed.Tensors;
 using Xunit;
-// System.Numerics.Tensors also has a (static) Tensor class.
-using Tensor = Managed.Tensors.Tensor;
 
 namespace Managed.Tests.Tensors;
 
 public class TensorTests
 {
-    private static Tensor Iota(params int[] dims)
+    private static NdTensor Iota(params int[] dims)
     {
-        var tensor = Tensor.Allocate(dims);
+        var tensor = NdTensor.Allocate(dims);
         var span = tensor.AsSpan();
         for (int i = 0; i < span.Length; i++)
             span[i] = i;
@@ -23,7 +21,7 @@ public class TensorTests
     [Fact]
     public unsafe void AllocateIsZeroedOwnedAndAligned()
     {
-        using var tensor = Tensor.Allocate(3, 5, 7);
+        using var tensor = NdTensor.Allocate(3, 5, 7);
 
         Assert.Equal(new TensorShape(3, 5, 7), tensor.Shape);
         Assert.Equal(DataType.Float32, tensor.DataType);
@@ -36,7 +34,7 @@ public class TensorTests
     [Fact]
     public void EmptyDimensionAllocates()
     {
-        using var tensor = Tensor.Allocate(0, 4);
+        using var tensor = NdTensor.Allocate(0, 4);
         Assert.Equal(0, tensor.ElementCount);
         Assert.True(tensor.AsSpan().IsEmpty);
     }
@@ -86,7 +84,7 @@ public class TensorTests
     [Fact]
     public void SliceOutOfRangeThrows()
     {
-        using var tensor = Tensor.Allocate(3, 2);
+        using var tensor = NdTensor.Allocate(3, 2);
 
         Assert.Throws<ArgumentOutOfRangeException>(() => tensor.Slice(3));
         Assert.Throws<ArgumentOutOfRangeException>(() => tensor.Slice(-1));
@@ -133,7 +131,7 @@ public class TensorTests
     [InlineData(new[] { -2, -12 })]
     public void ReshapeToOtherCountThrows(int[] dims)
     {
-        using var tensor = Tensor.Allocate(2, 3, 4);
+        using var tensor = NdTensor.Allocate(2, 3, 4);
         var e = Assert.Throws<ArgumentException>(() => tensor.Reshape(dims));
         Assert.Equal("dims", e.ParamName);
     }
@@ -161,7 +159,7 @@ public class TensorTests
     {
         float[] data = [1, 2, 3, 4, 5, 6];
         var source = new ReadOnlyTensorSpan<float>(data, [2, 3]);
-        using var copy = Tensor.CopyOf(source);
+        using var copy = NdTensor.CopyOf(source);
 
         Assert.Equal(new TensorShape(2, 3), copy.Shape);
         Assert.Equal(data, copy.AsSpan().ToArray());
@@ -173,7 +171,7 @@ public class TensorTests
     public void FromArrayWrapsWithoutCopy()
     {
         float[] data = [1, 2, 3, 4, 5, 6];
-        using var tensor = Tensor.FromArray(data, 3, 2);
+        using var tensor = NdTensor.FromArray(data, 3, 2);
 
         Assert.False(tensor.OwnsMemory);
         Assert.True(Unsafe.AreSame(ref tensor.AsSpan()[0], ref data[0]));
@@ -189,7 +187,7 @@ public class TensorTests
     public void FromMemoryWrapsASegment()
     {
         float[] data = new float[10];
-        using var tensor = Tensor.FromMemory(data.AsMemory(2, 6), 2, 3);
+        using var tensor = NdTensor.FromMemory(data.AsMemory(2, 6), 2, 3);
 
         tensor[1, 2] = 1f;
         Assert.Equal(1f, data[7]);
@@ -198,16 +196,16 @@ public class TensorTests
     [Fact]
     public void WrappedLengthMismatchThrows()
     {
-        var e = Assert.Throws<ArgumentException>(() => Tensor.FromArray(new float[5], 2, 3));
+        var e = Assert.Throws<ArgumentException>(() => NdTensor.FromArray(new float[5], 2, 3));
         Assert.Equal("dims", e.ParamName);
-        Assert.Throws<ArgumentNullException>(() => Tensor.FromArray(null!, 1));
+        Assert.Throws<ArgumentNullException>(() => NdTensor.FromArray(null!, 1));
     }
 
     [Fact]
     public void CopyFromAndCopyToRoundTrip()
     {
         float[] source = Enumerable.Range(0, 12).Select(i => i * 0.5f).ToArray();
-        using var tensor = Tensor.Allocate(4, 3);
+        using var tensor = NdTensor.Allocate(4, 3);
         tensor.Slice(1, 2).CopyFrom(source.AsSpan(0, 6));
         var back = new float[8];
         tensor.Slice(1, 2).CopyTo(back);
@@ -222,7 +220,7 @@ public class TensorTests
     [Fact]
     public void DisposeIsIdempotentAndUseAfterDisposeThrows()
     {
-        var tensor = Tensor.Allocate(2, 3);
+        var tensor = NdTensor.Allocate(2, 3);
         var view = tensor.Slice(1);
         var reshaped = tensor.Reshape(6);
         tensor.Dispose();
@@ -257,7 +255,7 @@ public class TensorTests
     public void DisposingAWrapperDoesNotFreeTheUserArray()
     {
         float[] data = [1, 2, 3, 4];
-        var tensor = Tensor.FromArray(data, 2, 2);
+        var tensor = NdTensor.FromArray(data, 2, 2);
         tensor[1, 1] = 40f;
         tensor.Dispose();
         tensor.Dispose();
@@ -266,7 +264,7 @@ public class TensorTests
         data[0] = 5f;
         Assert.Equal(5f, data[0]);
         Assert.Throws<ObjectDisposedException>(() => tensor.AsSpan());
-        using var again = Tensor.FromArray(data, 4);
+        using var again = NdTensor.FromArray(data, 4);
         Assert.Equal(40f, again[3]);
     }
 
@@ -285,7 +283,7 @@ public class TensorTests
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static WeakReference AllocateAndForget()
     {
-        var tensor = Tensor.Allocate(1024);
+        var tensor = NdTensor.Allocate(1024);
         return new WeakReference(((NativeHostStorage)tensor.Storage).Handle);
     }
 
@@ -302,14 +300,14 @@ public class TensorTests
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static Tensor SliceOfForgottenTensor() => Iota(3, 1).Slice(2);
+    private static NdTensor SliceOfForgottenTensor() => Iota(3, 1).Slice(2);
 
     [Fact]
     public void ToStringShowsShapeAndState()
     {
-        var tensor = Tensor.Allocate(2, 3);
-        Assert.Equal("Tensor(2, 3) Float32 host", tensor.ToString());
-        Assert.Equal("Tensor(3) Float32 host view", tensor.Slice(0).ToString());
+        var tensor = NdTensor.Allocate(2, 3);
+        Assert.Equal("NdTensor(2, 3) Float32 host", tensor.ToString());
+        Assert.Equal("NdTensor(3) Float32 host view", tensor.Slice(0).ToString());
         tensor.Dispose();
         Assert.EndsWith("disposed", tensor.ToString());
     }

@@ -1,6 +1,7 @@
 using System.Reflection;
 using Managed.Kernels.Variants;
 using Xunit;
+using Managed.Kernels.Registry;
 
 namespace Managed.Tests.Variants;
 

@@ -1,6 +1,7 @@
 using Managed.Kernels.Variants;
+using Managed.Kernels.Attention;
 
-namespace Managed.Kernels;
+namespace Managed.Kernels.Reference;
 
 /// <summary>
 /// Naive attention in double precision: materializes one row of scores at a time, max-shifted

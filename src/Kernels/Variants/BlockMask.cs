@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Managed.Kernels.Attention;
 
 namespace Managed.Kernels.Variants;
 

@@ -1,3 +1,4 @@
+
 namespace Managed.Kernels.Variants;
 
 /// <summary>

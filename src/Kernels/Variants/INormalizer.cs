@@ -1,3 +1,5 @@
+using Managed.Kernels.Attention;
+
 namespace Managed.Kernels.Variants;
 
 /// <summary>

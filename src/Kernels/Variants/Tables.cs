@@ -80,9 +80,12 @@ public readonly unsafe struct HostTable<T> : ITable<T> where T : unmanaged
 /// <summary>A table in device memory: a view of a buffer on the accelerator that runs the
 /// kernel (ILGPU passes views nested in kernel-argument structs). The buffer's owner keeps it
 /// alive while the table is used.</summary>
-public readonly struct DeviceTable<T>(ArrayView<T> view) : ITable<T> where T : unmanaged
+public readonly struct DeviceTable<T>(ArrayView<T> view) : ITable<T>, IDeviceTable
+    where T : unmanaged
 {
     private readonly ArrayView<T> _view = view;
+
+    Accelerator? IDeviceTable.Owner => _view.Length == 0 ? null : _view.GetAccelerator();
 
     /// <summary>false</summary>
     public static bool HostReadable => false;

@@ -1,3 +1,4 @@
+
 namespace Managed.Kernels.Variants;
 
 /// <summary>What a mask says about a whole tile of (query, key) pairs.</summary>

@@ -1,6 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Devices;
 using System.Numerics.Tensors;
 
 namespace Managed.Tensors;
@@ -16,14 +16,14 @@ namespace Managed.Tensors;
 /// <see cref="ObjectDisposedException"/>. Spans and tensor spans are raw views: do not use one
 /// after its tensor is disposed, and keep the owning tensor reachable while you use them.
 /// </summary>
-public sealed class Tensor : IDisposable
+public sealed class NdTensor : IDisposable
 {
     private readonly TensorStorage _storage;
     private readonly long _offset;     // elements from the start of the storage
     private readonly bool _ownsStorage;
     private int _disposed;
 
-    private Tensor(TensorStorage storage, TensorShape shape, long offset, bool ownsStorage)
+    private NdTensor(TensorStorage storage, TensorShape shape, long offset, bool ownsStorage)
     {
         _storage = storage;
         Shape = shape;
@@ -46,8 +46,8 @@ public sealed class Tensor : IDisposable
     /// <summary>True when the elements are in host memory.</summary>
     public bool IsHost => _storage is HostStorage;
 
-    /// <summary>The device holding the elements, or null for a host tensor.</summary>
-    public IlgpuBackend? Device => (_storage as DeviceStorage)?.Device;
+    /// <summary>The ILGPU device holding the elements, or null for a host tensor.</summary>
+    public ComputeDevice? Device => (_storage as DeviceStorage)?.Device;
 
     /// <summary>True for a view made by Slice or Reshape; its Dispose frees nothing.</summary>
     public bool IsView => !_ownsStorage;
@@ -57,7 +57,8 @@ public sealed class Tensor : IDisposable
     public bool OwnsMemory => _ownsStorage && _storage.OwnsMemory;
 
     /// <summary>True after Dispose of this tensor or of the tensor that owns its storage.</summary>
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0 || _storage.IsDisposed;
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0 || _storage.IsDisposed
+        || _storage is DeviceStorage { Device.IsDisposed: true };
 
     /// <summary>Offset of element 0 in its storage, in elements (for tests and backends).</summary>
     internal long StorageOffset => _offset;
@@ -68,45 +69,50 @@ public sealed class Tensor : IDisposable
     /// <summary>A new zeroed, owned, dense row-major host tensor with the given dims.</summary>
     /// <exception cref="ArgumentException">A dimension is not valid (see
     /// <see cref="TensorShape(ReadOnlySpan{int})"/>).</exception>
-    public static Tensor Allocate(params int[] dims) => Allocate(new TensorShape(dims));
+    public static NdTensor Allocate(params int[] dims) => Allocate(new TensorShape(dims));
 
     /// <summary>A new zeroed, owned host tensor of <paramref name="shape"/> (dense row-major).
     /// </summary>
     /// <exception cref="ArgumentException">The shape is default, not dense, or has more than
     /// <see cref="int.MaxValue"/> elements.</exception>
-    public static Tensor Allocate(TensorShape shape)
+    public static NdTensor Allocate(TensorShape shape)
     {
         CheckHostShape(shape, nameof(shape));
         var storage = NativeHostStorage.AllocateZeroed(DataType.Float32, shape.ElementCount);
-        return new Tensor(storage, shape, 0, ownsStorage: true);
+        return new NdTensor(storage, shape, 0, ownsStorage: true);
     }
 
     /// <summary>A new zeroed, owned, dense row-major tensor in the memory of
     /// <paramref name="device"/>; Dispose frees the device memory.</summary>
     /// <exception cref="ArgumentException">A dimension is not valid.</exception>
-    public static Tensor Allocate(IlgpuBackend device, params int[] dims)
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    public static NdTensor Allocate(ComputeDevice device, params int[] dims)
     {
         ArgumentNullException.ThrowIfNull(device);
         var shape = new TensorShape(dims);
         CheckHostShape(shape, nameof(dims));
-        return new Tensor(DeviceStorage.AllocateZeroed(device, shape.ElementCount), shape, 0, ownsStorage: true);
+        if (device.IsHost) return Allocate(shape);
+        using var use = device.Use();
+        return new NdTensor(DeviceStorage.AllocateZeroed(device, shape.ElementCount), shape, 0,
+            ownsStorage: true);
     }
 
-    /// <summary>Upload: a new owned tensor on <paramref name="device"/> with a copy of this
-    /// tensor's elements (from the host or from another device through the host).</summary>
-    public Tensor ToDevice(IlgpuBackend device)
+    /// <summary>A new owned, dense tensor on <paramref name="device"/> (the host device gives a
+    /// host tensor) with a copy of this tensor's elements: uploaded from the host, copied on
+    /// the device, or copied device to device by ILGPU (peer copies between GPUs; no staging
+    /// array of ours).</summary>
+    /// <exception cref="ObjectDisposedException">This tensor or either device is disposed.
+    /// </exception>
+    public NdTensor ToDevice(ComputeDevice device)
     {
         ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(device);
         var result = Allocate(device, Shape.ToArray());
         try
         {
             if (IsHost) result.CopyFrom(AsReadOnlySpan());
-            else
-            {
-                var staging = new float[ElementCount];
-                CopyTo(staging);
-                result.CopyFrom(staging);
-            }
+            else if (device.IsHost) CopyTo(result.AsSpan());
+            else CopyDeviceToDevice(this, result);
             return result;
         }
         catch
@@ -117,7 +123,7 @@ public sealed class Tensor : IDisposable
     }
 
     /// <summary>Download: a new owned host tensor with a copy of this tensor's elements.</summary>
-    public Tensor ToHost()
+    public NdTensor ToHost()
     {
         ThrowIfDisposed();
         var result = Allocate(Shape.ToArray());
@@ -125,12 +131,34 @@ public sealed class Tensor : IDisposable
         return result;
     }
 
-    /// <summary>The elements as a view of device memory, for kernels (device tensors only).</summary>
+    private static void CopyDeviceToDevice(NdTensor source, NdTensor target)
+    {
+        var from = source.Device!;
+        var to = target.Device!;
+        if (ReferenceEquals(from, to))
+        {
+            using var use = to.Use();
+            target.DeviceView().CopyFrom(source.DeviceView());
+            to.Ilgpu.Synchronize();
+            return;
+        }
+        // Two devices: hold both (in a fixed order, so two threads copying both ways cannot
+        // deadlock), then let ILGPU copy between the accelerators.
+        bool fromFirst = string.CompareOrdinal(from.Name, to.Name) <= 0;
+        using var first = (fromFirst ? from : to).Use();
+        using var second = (fromFirst ? to : from).Use();
+        target.DeviceView().CopyFrom(source.DeviceView());
+        from.Ilgpu.Synchronize();
+        to.Ilgpu.Synchronize();
+    }
+
+    /// <summary>The elements as a view of device memory, for kernels (device tensors only);
+    /// the caller holds the device.</summary>
     internal ArrayView<float> DeviceView()
     {
         ThrowIfDisposed();
         var storage = _storage as DeviceStorage ?? throw new InvalidOperationException(
-            "Tensor is on the host; it has no device view.");
+            "NdTensor is on the host; it has no device view.");
         return storage.View(_offset, ElementCount);
     }
 
@@ -139,7 +167,7 @@ public sealed class Tensor : IDisposable
     /// are visible in the array; Dispose never frees or clears it.</summary>
     /// <exception cref="ArgumentException">The dims are not valid or do not match the
     /// length.</exception>
-    public static Tensor FromArray(float[] data, params int[] dims)
+    public static NdTensor FromArray(float[] data, params int[] dims)
     {
         ArgumentNullException.ThrowIfNull(data);
         return FromMemory(data, dims);
@@ -151,14 +179,14 @@ public sealed class Tensor : IDisposable
     /// valid while the tensor is used).</summary>
     /// <exception cref="ArgumentException">The dims are not valid or do not match the
     /// length.</exception>
-    public static Tensor FromMemory(Memory<float> memory, params int[] dims)
+    public static NdTensor FromMemory(Memory<float> memory, params int[] dims)
     {
         var shape = new TensorShape(dims);
         if (shape.ElementCount != memory.Length)
             throw new ArgumentException(
                 $"Shape {shape} has {shape.ElementCount} elements but the memory has "
                 + $"{memory.Length}.", nameof(dims));
-        return new Tensor(new ManagedHostStorage<float>(memory), shape, 0, ownsStorage: true);
+        return new NdTensor(new ManagedHostStorage<float>(memory), shape, 0, ownsStorage: true);
     }
 
     /// <summary>A new owned dense tensor holding a copy of <paramref name="source"/> (a tensor
@@ -166,7 +194,7 @@ public sealed class Tensor : IDisposable
     /// copy).</summary>
     /// <exception cref="ArgumentException">The source rank is not 1..8 or a length does not
     /// fit an int.</exception>
-    public static Tensor CopyOf(scoped in ReadOnlyTensorSpan<float> source)
+    public static NdTensor CopyOf(scoped in ReadOnlyTensorSpan<float> source)
     {
         Span<int> dims = stackalloc int[TensorShape.MaxRank];
         ReadOnlySpan<nint> lengths = source.Lengths;
@@ -214,7 +242,7 @@ public sealed class Tensor : IDisposable
     {
         ThrowIfDisposed();
         if (!Shape.IsContiguous)
-            throw new InvalidOperationException($"Tensor {Shape} is not contiguous.");
+            throw new InvalidOperationException($"NdTensor {Shape} is not contiguous.");
         return HostSpan();
     }
 
@@ -249,9 +277,9 @@ public sealed class Tensor : IDisposable
                 throw new ArgumentException(
                     $"source has {source.Length} elements; tensor {Shape} has {ElementCount}.",
                     nameof(source));
-            var view = DeviceView();
-            view.CopyFromCPU(source);
-            Device!.Accelerator.Synchronize();
+            using var use = Device!.Use();
+            DeviceView().CopyFromCPU(source);
+            Device.Ilgpu.Synchronize();
             return;
         }
         var span = AsSpan();
@@ -274,8 +302,9 @@ public sealed class Tensor : IDisposable
                 throw new ArgumentException(
                     $"destination has {destination.Length} elements; tensor {Shape} has "
                     + $"{ElementCount}.", nameof(destination));
+            using var use = Device!.Use();
             DeviceView().CopyToCPU(destination[..(int)ElementCount]);
-            Device!.Accelerator.Synchronize();
+            Device.Ilgpu.Synchronize();
             return;
         }
         var span = AsSpan();
@@ -292,7 +321,7 @@ public sealed class Tensor : IDisposable
     /// <exception cref="InvalidOperationException">The tensor has rank 1 (use the indexer).
     /// </exception>
     /// <exception cref="ObjectDisposedException">The tensor or its owner is disposed.</exception>
-    public Tensor Slice(int index)
+    public NdTensor Slice(int index)
     {
         ThrowIfDisposed();
         if (Rank == 1)
@@ -302,14 +331,14 @@ public sealed class Tensor : IDisposable
             throw new ArgumentOutOfRangeException(nameof(index),
                 $"Index {index} is outside dimension 0 of length {Shape[0]}.");
         long offset = _offset + index * Shape.GetStride(0);
-        return new Tensor(_storage, Shape.DropLeading(), offset, ownsStorage: false);
+        return new NdTensor(_storage, Shape.DropLeading(), offset, ownsStorage: false);
     }
 
     /// <summary>View of elements [start, start + length) along dimension 0, no copy.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The range is not inside dimension 0.
     /// </exception>
     /// <exception cref="ObjectDisposedException">The tensor or its owner is disposed.</exception>
-    public Tensor Slice(int start, int length)
+    public NdTensor Slice(int start, int length)
     {
         ThrowIfDisposed();
         int dim0 = Shape[0];
@@ -320,7 +349,7 @@ public sealed class Tensor : IDisposable
             throw new ArgumentOutOfRangeException(nameof(length),
                 $"Length {length} from start {start} runs past dimension 0 of length {dim0}.");
         long offset = _offset + start * Shape.GetStride(0);
-        return new Tensor(_storage, Shape.WithLeading(length), offset, ownsStorage: false);
+        return new NdTensor(_storage, Shape.WithLeading(length), offset, ownsStorage: false);
     }
 
     /// <summary>View with new dims over the same elements (row-major order kept), no copy. One
@@ -329,13 +358,13 @@ public sealed class Tensor : IDisposable
     /// or a dim is otherwise negative.</exception>
     /// <exception cref="InvalidOperationException">The tensor is not contiguous.</exception>
     /// <exception cref="ObjectDisposedException">The tensor or its owner is disposed.</exception>
-    public Tensor Reshape(params int[] dims)
+    public NdTensor Reshape(params int[] dims)
     {
         ArgumentNullException.ThrowIfNull(dims);
         ThrowIfDisposed();
         if (!Shape.IsContiguous)
             throw new InvalidOperationException(
-                $"Tensor {Shape} is not contiguous; copy it first.");
+                $"NdTensor {Shape} is not contiguous; copy it first.");
         int[] resolved = (int[])dims.Clone();
         int inferred = Array.IndexOf(resolved, -1);
         if (inferred >= 0)
@@ -359,7 +388,7 @@ public sealed class Tensor : IDisposable
             throw new ArgumentException(
                 $"Shape {shape} has {shape.ElementCount} elements; tensor {Shape} has "
                 + $"{ElementCount}.", nameof(dims));
-        return new Tensor(_storage, shape, _offset, ownsStorage: false);
+        return new NdTensor(_storage, shape, _offset, ownsStorage: false);
     }
 
     /// <summary>Releases the storage if this tensor owns it (frees allocated memory; wrapped
@@ -370,9 +399,9 @@ public sealed class Tensor : IDisposable
             _storage.Dispose();
     }
 
-    /// <summary>E.g. "Tensor(2, 3, 4) Float32 host view".</summary>
+    /// <summary>E.g. "NdTensor(2, 3, 4) Float32 host view".</summary>
     public override string ToString() =>
-        $"Tensor{Shape} {DataType} {(IsHost ? "host" : "device")}"
+        $"NdTensor{Shape} {DataType} {(IsHost ? "host" : "device")}"
         + (IsView ? " view" : "") + (IsDisposed ? " disposed" : "");
 
     /// <summary>Throws <see cref="ObjectDisposedException"/> if this tensor or its owner is
@@ -392,16 +421,16 @@ public sealed class Tensor : IDisposable
         long extent = Shape.Extent;
         if (extent > int.MaxValue)
             throw new InvalidOperationException(
-                $"Tensor {Shape} spans more than {int.MaxValue} elements; no span can hold it.");
+                $"NdTensor {Shape} spans more than {int.MaxValue} elements; no span can hold it.");
         return HostStorage().GetSpan<float>(_offset, (int)extent);
     }
 
     private HostStorage HostStorage()
     {
         if (DataType != DataType.Float32)
-            throw new InvalidOperationException($"Tensor is {DataType}; expected Float32.");
+            throw new InvalidOperationException($"NdTensor is {DataType}; expected Float32.");
         return _storage as HostStorage ?? throw new InvalidOperationException(
-            "Tensor is on a device; copy it to the host first.");
+            "NdTensor is on a device; copy it to the host first.");
     }
 
     private static void CheckHostShape(TensorShape shape, string paramName)

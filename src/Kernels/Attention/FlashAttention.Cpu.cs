@@ -1,11 +1,12 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Managed.Kernels.Simd;
 using Managed.Kernels.Variants;
 
-namespace Managed.Kernels;
+namespace Managed.Kernels.Attention;
 
 public static partial class FlashAttention
 {
@@ -15,7 +16,7 @@ public static partial class FlashAttention
         AttentionShape s, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
         ReadOnlySpan<float> value, Span<float> output, Span<float> logSumExp,
         ReadOnlySpan<float> rowStats, TScore score, TMask mask, TNorm norm,
-        AttentionOptions options, FlashAttentionTuning tuning)
+        AttentionOptions options, AttentionTuning tuning)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
@@ -63,34 +64,33 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
     where TV : unmanaged
 {
     public static void Run(AttentionShape s, CpuPointers p, TScore score, TMask mask, TNorm norm,
-        AttentionOptions options, FlashAttentionTuning tuning)
+        AttentionOptions options, AttentionTuning tuning)
     {
         int d = s.HeadDim, bk = tuning.KeyTile, bq = Math.Min(tuning.QueryTile, s.SeqQ);
         int keyTiles = (s.SeqK + bk - 1) / bk;
         long ktLength = (long)s.Batch * s.KvHeads * keyTiles * d * bk;
-        if (ktLength > Array.MaxLength) throw new ArgumentException($"{s} is too large for the CPU kernel.");
-        float[] ktArray = ArrayPool<float>.Shared.Rent((int)ktLength);
+        // The shared key transposes (batch, kvHeads, keyTiles, headDim, keyTile): native memory
+        // for this call only, freed on return (a pooled array kept 256 MB at 2^20 keys, D=64,
+        // after the call). Pages are committed only where a worker writes a tile.
+        float* kt = (float*)NativeMemory.AlignedAlloc((nuint)ktLength * sizeof(float), 64);
         try
         {
-            fixed (float* kt = ktArray)
-            {
-                int queryTiles = (s.SeqQ + bq - 1) / bq;
-                var queue = new TaskQueue(s.Batch * s.KvHeads, keyTiles, s.Batch * s.Heads * queryTiles);
-                var job = new Job(s, p, kt, score, mask, norm, options.ScaleFor(d),
-                    s.QueryOffset(options.Alignment), bq, bk, keyTiles, queryTiles);
-                int workers = tuning.MaxDegreeOfParallelism == -1
-                    ? Environment.ProcessorCount : tuning.MaxDegreeOfParallelism;
-                workers = Math.Min(workers, queue.Items);
-                if (workers <= 1)
-                    job.Work(queue);
-                else
-                    Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
-                        _ => job.Work(queue));
-            }
+            int queryTiles = (s.SeqQ + bq - 1) / bq;
+            var queue = new TaskQueue(s.Batch * s.KvHeads, keyTiles, s.Batch * s.Heads * queryTiles);
+            var job = new Job(s, p, kt, score, mask, norm, options.ScaleFor(d),
+                s.QueryOffset(options.Alignment), bq, bk, keyTiles, queryTiles);
+            int workers = tuning.MaxDegreeOfParallelism == -1
+                ? Environment.ProcessorCount : tuning.MaxDegreeOfParallelism;
+            workers = Math.Min(workers, queue.Items);
+            if (workers <= 1)
+                job.Work(queue);
+            else
+                Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
+                    _ => job.Work(queue));
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(ktArray);
+            NativeMemory.AlignedFree(kt);
         }
     }
 

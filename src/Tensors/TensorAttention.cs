@@ -1,16 +1,18 @@
 using ILGPU;
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
 using Managed.Kernels.Variants;
 
 namespace Managed.Tensors;
 
 /// <summary>Kernels of <c>Managed.Kernels</c> called on tensors: shapes come from the tensors'
 /// dims and are checked, naming the tensor and dimension, before any work.</summary>
-public static class TensorOps
+public static class TensorAttention
 {
     /// <summary>
-    /// FlashAttention on host tensors: output = softmax(mask(score(scale q k^T))) v, per
-    /// <see cref="FlashAttention.Forward{TScore, TMask}"/>. Layouts:
+    /// Attention on tensors, as <see cref="FlashAttention"/>'s Forward does on spans and views:
+    /// O_i = sum_j w_ij v_j with the weights of <paramref name="normalizer"/> over the keys the
+    /// mask allows, after the score modifier. Layouts:
     /// q (batch, heads, seqQ, headDim), k (batch, kvHeads, seqK, headDim),
     /// v (batch, kvHeads, seqK, valueDim), output (batch, heads, seqQ, valueDim),
     /// logSumExp null or (batch, heads, seqQ). heads must be a multiple of kvHeads.
@@ -22,11 +24,12 @@ public static class TensorOps
     /// <exception cref="ObjectDisposedException">A tensor is disposed.</exception>
     /// <remarks>All tensors on the host run the CPU SIMD kernel; all on one ILGPU device run
     /// there, device-resident (enqueued; a copy to the host waits for it).</remarks>
-    public static void Attention<TScore, TMask>(
-        Tensor q, Tensor k, Tensor v, Tensor output, Tensor? logSumExp,
-        TScore score, TMask mask, AttentionOptions options = default)
+    public static void Forward<TScore, TMask, TNorm>(
+        NdTensor q, NdTensor k, NdTensor v, NdTensor output, NdTensor? logSumExp,
+        TScore score, TMask mask, TNorm normalizer, AttentionOptions options = default)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
         CheckTensor(q, nameof(q), 4, "(batch, heads, seqQ, headDim)");
         CheckTensor(k, nameof(k), 4, "(batch, kvHeads, seqK, headDim)");
@@ -80,14 +83,16 @@ public static class TensorOps
                     throw new ArgumentException($"output overlaps {name}.", nameof(output));
             if (logSumExp is not null && (Overlaps(logSumExp, q) || Overlaps(logSumExp, k) || Overlaps(logSumExp, v)))
                 throw new ArgumentException("logSumExp overlaps an input.", nameof(logSumExp));
-            device.Attention(shape, q.DeviceView(), k.DeviceView(), v.DeviceView(), output.DeviceView(),
-                logSumExp is null ? default : logSumExp.DeviceView(), score, mask, options);
+            using var use = device.Use();
+            FlashAttention.Forward(device, shape, q.DeviceView(), k.DeviceView(), v.DeviceView(),
+                output.DeviceView(), logSumExp is null ? default : logSumExp.DeviceView(), score,
+                mask, normalizer, options);
             return;
         }
 
-        FlashAttention.Forward(shape, q.AsReadOnlySpan(), k.AsReadOnlySpan(), v.AsReadOnlySpan(),
-            output.AsSpan(), logSumExp is null ? default : logSumExp.AsSpan(), score, mask,
-            options);
+        FlashAttention.Forward(ComputeDevice.Host, shape, q.AsReadOnlySpan(), k.AsReadOnlySpan(),
+            v.AsReadOnlySpan(), output.AsSpan(), logSumExp is null ? default : logSumExp.AsSpan(),
+            score, mask, normalizer, options);
         // The spans above do not keep the tensors alive; a finalizer must not free them early.
         GC.KeepAlive(q);
         GC.KeepAlive(k);
@@ -97,12 +102,12 @@ public static class TensorOps
     }
 
     // Dense tensors on one storage overlap when their element ranges meet.
-    private static bool Overlaps(Tensor a, Tensor b) =>
+    private static bool Overlaps(NdTensor a, NdTensor b) =>
         ReferenceEquals(a.Storage, b.Storage)
         && a.StorageOffset < b.StorageOffset + b.ElementCount
         && b.StorageOffset < a.StorageOffset + a.ElementCount;
 
-    private static void CheckTensor(Tensor tensor, string name, int rank, string layout)
+    private static void CheckTensor(NdTensor tensor, string name, int rank, string layout)
     {
         ArgumentNullException.ThrowIfNull(tensor, name);
         tensor.ThrowIfDisposed();
@@ -119,7 +124,7 @@ public static class TensorOps
     // source is the tensor the expected value came from ("" when it is the defining tensor,
     // where only positivity is checked).
     private static void CheckDim(
-        Tensor tensor, string name, int dim, string dimName, int expected, string source)
+        NdTensor tensor, string name, int dim, string dimName, int expected, string source)
     {
         int actual = tensor.Shape[dim];
         if (actual <= 0)

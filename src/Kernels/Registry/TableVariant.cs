@@ -1,6 +1,8 @@
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Variants;
 
-namespace Managed.Kernels.Variants;
+namespace Managed.Kernels.Registry;
 
 /// <summary>
 /// A registry variant whose operators read tables (document ids, a tree, a block layout, head
@@ -27,24 +29,25 @@ public abstract class TableVariant(string name) : IAttentionVariant
         where TFloats : struct, ITable<float>;
 
     /// <inheritdoc/>
-    public void Run(IKernelBackend backend, AttentionShape shape, ReadOnlySpan<float> query,
+    public void Forward(ComputeDevice device, AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, AttentionOptions options = default)
     {
-        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(device);
         shape.Validate();
-        if (backend is not IlgpuBackend gpu)
+        if (device.IsHost)
         {
-            ForHost(shape).Run(backend, shape, query, key, value, output, logSumExp, options);
+            ForHost(shape).Forward(device, shape, query, key, value, output, logSumExp, options);
             return;
         }
         var (ints, floats) = Tables(shape);
-        using var deviceInts = new VariantTable<int>(ints).Upload(gpu.Accelerator);
-        using var deviceFloats = new VariantTable<float>(floats).Upload(gpu.Accelerator);
+        var accelerator = device.Accelerator!;
+        using var deviceInts = new VariantTable<int>(ints).Upload(accelerator);
+        using var deviceFloats = new VariantTable<float>(floats).Upload(accelerator);
         // The span entry point waits for the kernel, so the tables outlive it.
         Bind(new DeviceTable<int>(deviceInts.View.SubView(0, ints.Length)),
                 new DeviceTable<float>(deviceFloats.View.SubView(0, floats.Length)), shape)
-            .Run(backend, shape, query, key, value, output, logSumExp, options);
+            .Forward(device, shape, query, key, value, output, logSumExp, options);
     }
 
     /// <inheritdoc/>

@@ -1,6 +1,9 @@
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Variants;
+using Managed.Kernels.Reference;
 
-namespace Managed.Kernels.Variants;
+namespace Managed.Kernels.Registry;
 
 /// <summary>A named (score modifier, mask, normalizer) triple that tests, benchmarks and the
 /// CLI enumerate.</summary>
@@ -9,8 +12,11 @@ public interface IAttentionVariant
     /// <summary>Display label only; never parsed.</summary>
     string Name { get; }
 
-    /// <summary>Runs the variant on <paramref name="backend"/>.</summary>
-    void Run(IKernelBackend backend, AttentionShape shape, ReadOnlySpan<float> query,
+    /// <summary>Runs the variant on host spans on <paramref name="device"/>, as
+    /// <see cref="FlashAttention.Forward{TScore, TMask, TNorm}(ComputeDevice, AttentionShape,
+    /// ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, Span{float},
+    /// TScore, TMask, TNorm, AttentionOptions)"/> does.</summary>
+    void Forward(ComputeDevice device, AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, AttentionOptions options = default);
 
@@ -51,10 +57,11 @@ public class AttentionVariant<TScore, TMask, TNorm>(string name, TScore score, T
     public TNorm Normalizer => norm;
 
     /// <inheritdoc/>
-    public void Run(IKernelBackend backend, AttentionShape shape, ReadOnlySpan<float> query,
+    public void Forward(ComputeDevice device, AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, AttentionOptions options = default) =>
-        backend.Attention(shape, query, key, value, output, logSumExp, score, mask, norm, options);
+        FlashAttention.Forward(device, shape, query, key, value, output, logSumExp, score, mask,
+            norm, options);
 
     /// <inheritdoc/>
     public (double[] Output, double[] LogSumExp) Reference(AttentionShape shape,

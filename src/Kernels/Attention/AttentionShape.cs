@@ -1,4 +1,5 @@
-namespace Managed.Kernels;
+
+namespace Managed.Kernels.Attention;
 
 /// <summary>
 /// The problem size of one attention call: Q (batch, heads, seqQ, headDim), K (batch, kvHeads,

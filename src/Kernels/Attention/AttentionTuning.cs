@@ -1,28 +1,12 @@
-namespace Managed.Kernels;
 
-/// <summary>Per-call options of attention that are not part of the variant.</summary>
-public readonly record struct AttentionOptions
-{
-    /// <summary>Multiplier of q.k; null means 1/sqrt(headDim).</summary>
-    public float? Scale { get; init; }
+namespace Managed.Kernels.Attention;
 
-    /// <summary>Where query rows sit on the key axis; default bottom-right (decode).</summary>
-    public QueryAlignment Alignment { get; init; }
-
-    /// <summary>The scale in force for <paramref name="headDim"/>.</summary>
-    public float ScaleFor(int headDim) => Scale ?? 1f / MathF.Sqrt(headDim);
-
-    internal void Validate()
-    {
-        if (Scale is { } s && !float.IsFinite(s))
-            throw new ArgumentException($"Scale must be finite, got {s}.", "options");
-        if (!Enum.IsDefined(Alignment))
-            throw new ArgumentException($"Unknown alignment {Alignment}.", "options");
-    }
-}
-
-/// <summary>Tile sizes of the tiled kernels: tuning only, never part of the result.</summary>
-public sealed record FlashAttentionTuning
+/// <summary>
+/// How the attention kernels tile and parallelize a call, in one place for every device: tuning
+/// only, never part of the result. The CPU kernel uses all of it but the GPU reduction; ILGPU
+/// kernels use fixed tiles and only <see cref="GpuReduction"/>.
+/// </summary>
+public sealed record AttentionTuning
 {
     /// <summary>Query rows per tile (CPU: rows per work item).</summary>
     public int QueryTile { get; init; } = 32;
@@ -41,18 +25,18 @@ public sealed record FlashAttentionTuning
     public GpuRowReduction GpuReduction { get; init; }
 
     /// <summary>The defaults.</summary>
-    public static FlashAttentionTuning Default { get; } = new();
+    public static AttentionTuning Default { get; } = new();
 
-    internal void ValidateCpu()
+    internal void Validate()
     {
         if (QueryTile <= 0 || QueryTile > 4096)
-            throw new ArgumentException($"QueryTile must be in 1..4096, got {QueryTile}.", "tuning");
+            throw new ArgumentException($"QueryTile must be in 1..4096, got {QueryTile}.", "options");
         if (KeyTile <= 0 || KeyTile % 16 != 0 || KeyTile > 4096)
             throw new ArgumentException(
-                $"KeyTile must be a positive multiple of 16 up to 4096, got {KeyTile}.", "tuning");
+                $"KeyTile must be a positive multiple of 16 up to 4096, got {KeyTile}.", "options");
         if (MaxDegreeOfParallelism == 0 || MaxDegreeOfParallelism < -1)
             throw new ArgumentException(
-                $"MaxDegreeOfParallelism must be -1 or positive, got {MaxDegreeOfParallelism}.", "tuning");
+                $"MaxDegreeOfParallelism must be -1 or positive, got {MaxDegreeOfParallelism}.", "options");
     }
 }
 

@@ -1,4 +1,5 @@
-namespace Managed.Kernels;
+
+namespace Managed.Kernels.Attention;
 
 /// <summary>
 /// Merges attention computed over two disjoint key sets (split-KV decode, several devices):

@@ -1,4 +1,7 @@
-namespace Managed.Kernels.Variants;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Variants;
+
+namespace Managed.Kernels.Registry;
 
 // The table-reading variants of the registry. Each makes its tables for a call's shape, with
 // fixed (deterministic) data, and closes its operators over the table type it is given.

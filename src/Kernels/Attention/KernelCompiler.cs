@@ -1,3 +1,4 @@
+using System.Reflection;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Backends.EntryPoints;
@@ -8,15 +9,15 @@ using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 using Managed.Kernels.Variants;
 
-namespace Managed.Kernels.Backends;
+namespace Managed.Kernels.Attention;
 
 /// <summary>
 /// Compiles the ILGPU attention kernel of a variant to PTX or OpenCL C with no device present,
 /// so a construct that only a GPU backend rejects (a missing intrinsic, a throw, a class) is
-/// found on any machine. Each call uses a fresh context: reusing one after a failed compile
-/// gives spurious errors.
+/// found on any machine (tests, and the front end's PTX dump). Each call uses a fresh context:
+/// reusing one after a failed compile gives spurious errors.
 /// </summary>
-public static class KernelCompiler
+internal static class KernelCompiler
 {
     /// <summary>PTX of the kernel for (TScore, TMask) with tiles for head dims up to
     /// <paramref name="maxDim"/>, for sm_80 / PTX ISA 8.0 (what ILGPU 1.5.3 targets on Hopper too).</summary>
@@ -28,7 +29,7 @@ public static class KernelCompiler
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80),
             CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethod<TScore, TMask, TNorm>(maxDim, shuffle));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<TScore, TMask, TNorm>.For(maxDim, shuffle));
         var compiled = (PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
         return compiled.PTXAssembly;
     }
@@ -42,20 +43,40 @@ public static class KernelCompiler
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         var caps = new CLCapabilityContext(false, false, false, subGroups, false);
         using var backend = new CLBackend(context, caps, CLDeviceVendor.Other, CLCVersion.CL20);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethod<TScore, TMask, TNorm>(maxDim, subGroups));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<TScore, TMask, TNorm>.For(maxDim, subGroups));
         var compiled = (CLCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
         return compiled.Source;
     }
+}
 
-    private static System.Reflection.MethodInfo KernelMethod<TScore, TMask, TNorm>(int maxDim, bool shuffle)
+/// <summary>
+/// The attention kernel methods of one variant, closed over it and each specialization, made
+/// once (reflection allocates; a call must not): register-tiled up to 128 dims, the general
+/// tiled kernel above; shuffle or shared-memory reductions.
+/// </summary>
+internal static class KernelMethods<TScore, TMask, TNorm>
+    where TScore : struct, IScoreModifier
+    where TMask : struct, IMaskPredicate
+    where TNorm : struct, INormalizer
+{
+    private static readonly MethodInfo?[] s_methods = new MethodInfo?[6];
+
+    /// <summary>The kernel for head dims up to <paramref name="maxDim"/>.</summary>
+    public static MethodInfo For(int maxDim, bool shuffle)
     {
-        // The same choice as IlgpuBackend: register-tiled up to 128 dims, general tiles above.
+        int slot = (maxDim <= 64 ? 0 : maxDim <= 128 ? 1 : 2) * 2 + (shuffle ? 1 : 0);
+        return s_methods[slot] ??= Make(maxDim, shuffle);
+    }
+
+    private static MethodInfo Make(int maxDim, bool shuffle)
+    {
         Type reduce = shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction);
         if (maxDim > 128)
-            return typeof(FlashAttentionIlgpu).GetMethod(nameof(FlashAttentionIlgpu.ForwardKernel))!
-                .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm), typeof(GpuTile256), reduce);
-        Type cols = maxDim <= 64 ? typeof(FastColumns64) : typeof(FastColumns128);
-        return typeof(FlashAttentionIlgpuFast).GetMethod(nameof(FlashAttentionIlgpuFast.ForwardKernel))!
+            return typeof(TiledKernel).GetMethod(nameof(TiledKernel.ForwardKernel))!
+                .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm),
+                    typeof(GpuTile256), reduce);
+        Type cols = maxDim <= 64 ? typeof(RegisterTileColumns64) : typeof(RegisterTileColumns128);
+        return typeof(RegisterTiledKernel).GetMethod(nameof(RegisterTiledKernel.ForwardKernel))!
             .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm), cols, reduce);
     }
 }

@@ -2,10 +2,10 @@ using ILGPU;
 using ILGPU.Algorithms;
 using Managed.Kernels.Variants;
 
-namespace Managed.Kernels;
+namespace Managed.Kernels.Attention;
 
 /// <summary>The tiled flash-attention kernel for ILGPU (CUDA, OpenCL, ILGPU's CPU accelerator).</summary>
-internal static class FlashAttentionIlgpu
+internal static class TiledKernel
 {
     /// <summary>
     /// One group per (batch, head, query tile). Q (scaled) stays in shared memory; K and V tiles

@@ -1,4 +1,5 @@
-namespace Managed.Kernels;
+
+namespace Managed.Kernels.Attention;
 
 /// <summary>
 /// Compile-time tile geometry of the ILGPU attention kernel. ILGPU folds these static members
@@ -55,17 +56,17 @@ internal readonly record struct GpuAttentionParams(
 
 /// <summary>Output columns per thread of the register-tiled kernel: 8 (dims &lt;= 64) or 16
 /// (dims &lt;= 128). A compile-time constant, so the unused half of the tile is removed.</summary>
-internal interface IFastColumns
+internal interface IRegisterTileColumns
 {
     static abstract bool Wide { get; }
 }
 
-internal readonly struct FastColumns64 : IFastColumns
+internal readonly struct RegisterTileColumns64 : IRegisterTileColumns
 {
     public static bool Wide => false;
 }
 
-internal readonly struct FastColumns128 : IFastColumns
+internal readonly struct RegisterTileColumns128 : IRegisterTileColumns
 {
     public static bool Wide => true;
 }

@@ -1,4 +1,7 @@
-namespace Managed.Kernels.Variants;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Variants;
+
+namespace Managed.Kernels.Registry;
 
 /// <summary>
 /// The variants the library ships, as closed generic types. Tests, benchmarks and the CLI

@@ -1,13 +1,17 @@
 using FsCheck;
 using FsCheck.Xunit;
-using Managed.Kernels;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tensors;
 using Xunit;
+using Managed.Tests.Support;
 
 namespace Managed.Tests.Tensors;
 
-public class TensorOpsTests
+public class TensorAttentionTests
 {
     private static float[] RandomData(Random random, long length)
     {
@@ -17,7 +21,7 @@ public class TensorOpsTests
         return data;
     }
 
-    // TensorOps.Attention must be FlashAttention.Forward on the same spans: bit-identical.
+    // TensorAttention.Forward must be FlashAttention.Forward on the same spans: bit-identical.
     private static bool MatchesSpanApi<TScore, TMask>(
         AttentionShape s, int seed, TScore score, TMask mask, AttentionOptions options)
         where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
@@ -28,14 +32,15 @@ public class TensorOpsTests
         float[] v = RandomData(random, s.ValueLength);   // (batch, kvHeads, seqK, valueDim)
         var expected = new float[s.OutputLength];        // (batch, heads, seqQ, valueDim)
         var expectedLse = new float[s.LogSumExpLength];  // (batch, heads, seqQ)
-        FlashAttention.Forward(s, q, k, v, expected, expectedLse, score, mask, options);
+        HostAttention.Forward(s, q, k, v, expected, expectedLse, score, mask, options);
 
-        using var qt = Tensor.FromArray(q, s.Batch, s.Heads, s.SeqQ, s.HeadDim);
-        using var kt = Tensor.FromArray(k, s.Batch, s.KvHeads, s.SeqK, s.HeadDim);
-        using var vt = Tensor.FromArray(v, s.Batch, s.KvHeads, s.SeqK, s.ValueDim);
-        using var output = Tensor.Allocate(s.Batch, s.Heads, s.SeqQ, s.ValueDim);
-        using var lse = Tensor.Allocate(s.Batch, s.Heads, s.SeqQ);
-        TensorOps.Attention(qt, kt, vt, output, lse, score, mask, options);
+        using var qt = NdTensor.FromArray(q, s.Batch, s.Heads, s.SeqQ, s.HeadDim);
+        using var kt = NdTensor.FromArray(k, s.Batch, s.KvHeads, s.SeqK, s.HeadDim);
+        using var vt = NdTensor.FromArray(v, s.Batch, s.KvHeads, s.SeqK, s.ValueDim);
+        using var output = NdTensor.Allocate(s.Batch, s.Heads, s.SeqQ, s.ValueDim);
+        using var lse = NdTensor.Allocate(s.Batch, s.Heads, s.SeqQ);
+        TensorAttention.Forward(qt, kt, vt, output, lse, score, mask, default(SoftmaxNormalizer),
+            options);
 
         return output.AsSpan().SequenceEqual(expected) && lse.AsSpan().SequenceEqual(expectedLse);
     }
@@ -71,16 +76,16 @@ public class TensorOpsTests
         var s = AttentionShape.Self(1, 2, 9, 16);
         var random = new Random(3);
         // (2 stacked, batch, heads, seq, headDim): q and k are slices of one buffer.
-        using var qk = Tensor.FromArray(RandomData(random, 2 * s.QueryLength), 2, 1, 2, 9, 16);
+        using var qk = NdTensor.FromArray(RandomData(random, 2 * s.QueryLength), 2, 1, 2, 9, 16);
         float[] v = RandomData(random, s.ValueLength);
         var expected = new float[s.OutputLength];
-        FlashAttention.Forward(s, qk.Slice(0).AsSpan(), qk.Slice(1).AsSpan(), v, expected,
+        HostAttention.Forward(s, qk.Slice(0).AsSpan(), qk.Slice(1).AsSpan(), v, expected,
             default, default(NoScore), default(NoMask));
 
-        using var vt = Tensor.FromArray(v, 1, 2, 9, 16);
-        using var output = Tensor.Allocate(1, 2, 9, 16);
-        TensorOps.Attention(qk.Slice(0), qk.Slice(1), vt, output, null,
-            default(NoScore), default(NoMask));
+        using var vt = NdTensor.FromArray(v, 1, 2, 9, 16);
+        using var output = NdTensor.Allocate(1, 2, 9, 16);
+        TensorAttention.Forward(qk.Slice(0), qk.Slice(1), vt, output, null,
+            default(NoScore), default(NoMask), default(SoftmaxNormalizer));
 
         Assert.Equal(expected, output.AsSpan().ToArray());
     }
@@ -106,15 +111,16 @@ public class TensorOpsTests
     public void BadShapeThrowsNamingTheTensorBeforeWriting(
         string name, int[] q, int[] k, int[] v, int[] output, int[]? lse)
     {
-        using var qt = Tensor.Allocate(q);
-        using var kt = Tensor.Allocate(k);
-        using var vt = Tensor.Allocate(v);
-        using var ot = Tensor.Allocate(output);
+        using var qt = NdTensor.Allocate(q);
+        using var kt = NdTensor.Allocate(k);
+        using var vt = NdTensor.Allocate(v);
+        using var ot = NdTensor.Allocate(output);
         ot.AsSpan().Fill(42f);
-        using var lt = lse is null ? null : Tensor.Allocate(lse);
+        using var lt = lse is null ? null : NdTensor.Allocate(lse);
 
-        var e = Assert.Throws<ArgumentException>(() => TensorOps.Attention(
-            qt, kt, vt, ot, lt, default(NoScore), default(NoMask)));
+        var e = Assert.Throws<ArgumentException>(() => TensorAttention.Forward(
+            qt, kt, vt, ot, lt, default(NoScore), default(NoMask),
+            default(SoftmaxNormalizer)));
 
         Assert.Equal(name, e.ParamName);
         Assert.StartsWith(name + " ", e.Message);
@@ -124,25 +130,28 @@ public class TensorOpsTests
     [Fact]
     public void OutputAliasingAnInputThrows()
     {
-        using var q = Tensor.Allocate(1, 1, 4, 8);
-        using var k = Tensor.Allocate(1, 1, 4, 8);
-        var e = Assert.Throws<ArgumentException>(() => TensorOps.Attention(
-            q, k, k, q, null, default(NoScore), default(NoMask)));
+        using var q = NdTensor.Allocate(1, 1, 4, 8);
+        using var k = NdTensor.Allocate(1, 1, 4, 8);
+        var e = Assert.Throws<ArgumentException>(() => TensorAttention.Forward(
+            q, k, k, q, null, default(NoScore), default(NoMask),
+            default(SoftmaxNormalizer)));
         Assert.Equal("output", e.ParamName);
     }
 
     [Fact]
     public void NullOrDisposedTensorThrows()
     {
-        using var q = Tensor.Allocate(1, 1, 4, 8);
-        using var output = Tensor.Allocate(1, 1, 4, 8);
-        var k = Tensor.Allocate(1, 1, 4, 8);
+        using var q = NdTensor.Allocate(1, 1, 4, 8);
+        using var output = NdTensor.Allocate(1, 1, 4, 8);
+        var k = NdTensor.Allocate(1, 1, 4, 8);
         k.Dispose();
 
-        Assert.Throws<ObjectDisposedException>(() => TensorOps.Attention(
-            q, k, q, output, null, default(NoScore), default(NoMask)));
-        var e = Assert.Throws<ArgumentNullException>(() => TensorOps.Attention(
-            q, null!, q, output, null, default(NoScore), default(NoMask)));
+        Assert.Throws<ObjectDisposedException>(() => TensorAttention.Forward(
+            q, k, q, output, null, default(NoScore), default(NoMask),
+            default(SoftmaxNormalizer)));
+        var e = Assert.Throws<ArgumentNullException>(() => TensorAttention.Forward(
+            q, null!, q, output, null, default(NoScore), default(NoMask),
+            default(SoftmaxNormalizer)));
         Assert.Equal("k", e.ParamName);
     }
 }

@@ -1,4 +1,5 @@
-namespace Managed.Kernels;
+
+namespace Managed.Kernels.Attention;
 
 /// <summary>
 /// Where query row i sits on the key axis when seqQ != seqK. Masks and score modifiers see this

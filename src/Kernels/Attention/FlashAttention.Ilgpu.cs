@@ -1,0 +1,174 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.OpenCL;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Variants;
+
+namespace Managed.Kernels.Attention;
+
+/// <summary>A loaded attention kernel: stream, launch configuration, then its arguments.</summary>
+internal delegate void AttentionLauncher<TScore, TMask, TNorm>(AcceleratorStream stream,
+    KernelConfig config, ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+    ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
+    GpuAttentionParams p, TScore score, TMask mask, TNorm norm);
+
+// The ILGPU launch plan of the attention family: kernel choice by head dim and reduction,
+// workspace slots, one or two passes. Runs under the device's lease.
+public static partial class FlashAttention
+{
+    /// <summary>Largest headDim and valueDim the ILGPU kernels support.</summary>
+    public const int MaxIlgpuHeadDim = 256;
+
+    // Workspace slots: staging of the span entry point, then the two-pass scratch.
+    private const int SlotQuery = 0, SlotKey = 1, SlotValue = 2, SlotOutput = 3, SlotLse = 4,
+        SlotStats = 5, SlotScratch = 6, SlotUnused = 7;
+
+    /// <summary>Span entry point on an ILGPU device: stage through the workspace, run, copy
+    /// back, wait (the workspace is reused by the next call).</summary>
+    private static void ForwardStaged<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+        ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
+        Span<float> output, Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        AttentionOptions options)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        ValidateOnDevice(device, shape, score, mask, options);
+        var ws = device.Workspace;
+        var q = ws.Get<float>(SlotQuery, query.Length);
+        var k = ws.Get<float>(SlotKey, key.Length);
+        var v = ws.Get<float>(SlotValue, value.Length);
+        var o = ws.Get<float>(SlotOutput, output.Length);
+        var lse = logSumExp.IsEmpty ? default : ws.Get<float>(SlotLse, logSumExp.Length);
+        q.CopyFromCPU(query);
+        k.CopyFromCPU(key);
+        v.CopyFromCPU(value);
+        Run(device, shape, q, k, v, o, lse, score, mask, normalizer, options);
+        o.CopyToCPU(output);
+        if (!logSumExp.IsEmpty) lse.CopyToCPU(logSumExp);
+        device.Ilgpu.Synchronize();
+    }
+
+    /// <summary>View entry point on an ILGPU device, after the views were checked.</summary>
+    private static void ForwardIlgpu<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> output, ArrayView<float> logSumExp, TScore score, TMask mask,
+        TNorm normalizer, AttentionOptions options)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        ValidateOnDevice(device, shape, score, mask, options);
+        Run(device, shape, query, key, value, output, logSumExp, score, mask, normalizer, options);
+    }
+
+    private static void ValidateOnDevice<TScore, TMask>(ComputeDevice device, AttentionShape shape,
+        TScore score, TMask mask, AttentionOptions options)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+    {
+        if (shape.HeadDim > MaxIlgpuHeadDim || shape.ValueDim > MaxIlgpuHeadDim)
+            throw new ArgumentException(
+                $"HeadDim ({shape.HeadDim}) and ValueDim ({shape.ValueDim}) must be <= "
+                + $"{MaxIlgpuHeadDim} on ILGPU devices.", nameof(shape));
+        VariantChecks.Validate(score, shape, onDevice: true, nameof(score));
+        VariantChecks.Validate(mask, shape, onDevice: true, nameof(mask));
+        TableOwnership.Check(score, device.Ilgpu, nameof(score));
+        TableOwnership.Check(mask, device.Ilgpu, nameof(mask));
+        UsesShuffle(device.Ilgpu, options.Tuning ?? AttentionTuning.Default); // throws if unusable
+    }
+
+    /// <summary>One pass, or two for a normalizer that reads the softmax log-sum-exp (its
+    /// scratch from the workspace: stream order keeps a later call from overwriting it early).
+    /// </summary>
+    private static void Run<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> output, ArrayView<float> logSumExp, TScore score, TMask mask,
+        TNorm normalizer, AttentionOptions options)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        if (TNorm.NeedsLogSumExp)
+        {
+            var stats = device.Workspace.Get<float>(SlotStats, shape.LogSumExpLength);
+            var scratch = device.Workspace.Get<float>(SlotScratch, shape.OutputLength);
+            Launch(device, shape, query, key, value, scratch, stats, default, score, mask,
+                default(SoftmaxNormalizer), options);
+            Launch(device, shape, query, key, value, output, logSumExp, stats, score, mask,
+                normalizer, options);
+            return;
+        }
+        Launch(device, shape, query, key, value, output, logSumExp, default, score, mask,
+            normalizer, options);
+    }
+
+    private static void Launch<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
+        TScore score, TMask mask, TNorm normalizer, AttentionOptions options)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        var (blockQ, _) = IlgpuTileSizes(shape);
+        int queryTiles = (shape.SeqQ + blockQ - 1) / blockQ;
+        var p = new GpuAttentionParams(shape.Batch, shape.Heads, shape.KvHeads, shape.SeqQ,
+            shape.SeqK, shape.HeadDim, shape.ValueDim, shape.GroupSize,
+            shape.QueryOffset(options.Alignment), queryTiles, options.ScaleFor(shape.HeadDim),
+            logSumExp.Length > 0 ? 1 : 0);
+        var unused = device.Workspace.Get<float>(SlotUnused, 1); // kernels take views either way
+        if (logSumExp.Length == 0) logSumExp = unused;
+        if (rowStats.Length == 0) rowStats = unused;
+        int grid = shape.Batch * shape.Heads * queryTiles;
+        bool shuffle = UsesShuffle(device.Ilgpu, options.Tuning ?? AttentionTuning.Default);
+        var kernel = KernelFor<TScore, TMask, TNorm>(device,
+            Math.Max(shape.HeadDim, shape.ValueDim), shuffle, out int threads);
+        kernel(device.Ilgpu.DefaultStream, new KernelConfig(grid, threads), query, key, value,
+            output, logSumExp, rowStats, p, score, mask, normalizer);
+    }
+
+    /// <summary>
+    /// Whether the kernel reduces rows with warp shuffles. ILGPU 1.5.3's OpenCL code generator
+    /// maps shuffles only through a table keyed by vendor (Intel sub-group built-ins); for any
+    /// other vendor, PoCL's CPU device included, it throws even when the device has sub-groups,
+    /// so those devices get the shared-memory reduction.
+    /// </summary>
+    private static bool UsesShuffle(Accelerator accelerator, AttentionTuning tuning)
+    {
+        bool canShuffle = accelerator is not CLAccelerator cl
+            || cl.Capabilities.SubGroups && cl.Vendor == CLDeviceVendor.Intel;
+        return tuning.GpuReduction switch
+        {
+            GpuRowReduction.Shuffle => canShuffle ? true
+                : throw new ArgumentException($"{accelerator.Name} has no sub-group shuffles.",
+                    "options"),
+            GpuRowReduction.SharedMemory => false,
+            _ => canShuffle,
+        };
+    }
+
+    /// <summary>
+    /// The loaded kernel for a variant and head dim: register-tiled up to 128 dims (64 or 128
+    /// output columns), the general tiled kernel above; shuffle or shared-memory reductions.
+    /// </summary>
+    private static AttentionLauncher<TScore, TMask, TNorm> KernelFor<TScore, TMask, TNorm>(
+        ComputeDevice device, int dim, bool shuffle, out int threads)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        threads = dim <= 128 ? RegisterTiledKernel.Threads
+            : GpuTile256.BlockQ / GpuTile256.RowsPerThread
+              * (GpuTile256.BlockK / GpuTile256.KeysPerThread);
+        var method = KernelMethods<TScore, TMask, TNorm>.For(dim, shuffle);
+        return device.Kernels.Get<AttentionLauncher<TScore, TMask, TNorm>>(method);
+    }
+
+    /// <summary>The (query, key) tile of the ILGPU kernel that runs <paramref name="shape"/>.
+    /// </summary>
+    internal static (int QueryTile, int KeyTile) IlgpuTileSizes(AttentionShape shape) =>
+        Math.Max(shape.HeadDim, shape.ValueDim) <= 128
+            ? (RegisterTiledKernel.BlockQ, RegisterTiledKernel.BlockK)
+            : (GpuTile256.BlockQ, GpuTile256.BlockK);
+}

@@ -1,0 +1,187 @@
+using System.Buffers;
+using ILGPU;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Variants;
+
+namespace Managed.Kernels.Attention;
+
+/// <summary>
+/// Exact softmax attention, tiled with an online softmax (FlashAttention), generic over a score
+/// modifier and a mask predicate. O[b,h,i] = sum_k softmax_k(mod(scale q_i.k_k)) v_k over the
+/// keys the mask allows; rows with no allowed key give O = 0 and log-sum-exp = -infinity.
+/// <para>
+/// Non-finite inputs: NaN or infinity in Q, K or V is not masked away: it propagates (IEEE
+/// arithmetic) into a row that attends to it, and may reach rows of the same query tile whose
+/// mask disallows that key when the key's tile is only partially masked for that query tile
+/// (a masked weight is 0, and 0 * NaN = NaN, as in FlashAttention-2 and PyTorch's SDPA).
+/// Keys in tiles the mask classifies Empty for a query tile are never read for that tile, and
+/// keys at index &gt;= seqK are never read. Tiles are those of the backend: QueryTile x KeyTile
+/// of <see cref="AttentionTuning"/> on the host, the kernel's fixed tiles on ILGPU devices.
+/// </para>
+/// </summary>
+public static partial class FlashAttention
+{
+    /// <summary>
+    /// Attention on host spans, run on <paramref name="device"/>: the host CPU (SIMD, parallel
+    /// over batch, heads and query tiles) or an ILGPU device (inputs staged through the device's
+    /// workspace, the results copied back before the call returns). O_i = sum_j w_ij v_j with
+    /// the weights of <paramref name="normalizer"/> (softmax: <c>default(SoftmaxNormalizer)</c>),
+    /// after <paramref name="score"/> and <paramref name="mask"/>; no seqQ x seqK buffer.
+    /// Layouts are in <see cref="AttentionShape"/>. <paramref name="logSumExp"/> may be empty
+    /// (not wanted) or (batch, heads, seqQ): ln(sum_j w_ij) per row, the natural-log
+    /// log-sum-exp for softmax, -infinity for a row with no allowed key. A normalizer that needs
+    /// the softmax log-sum-exp (clipped softmax) runs the kernel twice.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">A shape, length, option or operator is not valid,
+    /// or an output overlaps another tensor; thrown before anything is written.</exception>
+    public static void Forward<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+        ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
+        Span<float> output, Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        using var lease = device.Use();
+        ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
+            logSumExp.Length, options);
+        ValidateNoOverlap(query, key, value, output, logSumExp);
+        if (device.IsHost)
+            ForwardHost(shape, query, key, value, output, logSumExp, score, mask, normalizer,
+                options);
+        else
+            ForwardStaged(device, shape, query, key, value, output, logSumExp, score, mask,
+                normalizer, options);
+    }
+
+    /// <summary>
+    /// Attention on views of <paramref name="device"/>'s accelerator (device-resident; layouts
+    /// as in <see cref="AttentionShape"/>); <paramref name="logSumExp"/> may be an empty view.
+    /// Enqueued on the device's stream: <see cref="ComputeDevice.Synchronize"/>, or copy on that
+    /// stream, before reading the results. Otherwise as the span overload.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">The device is the host; a view is memory of another
+    /// accelerator; an output overlaps another view; or a shape, length, option or operator is
+    /// not valid (a table the kernel reads must be a DeviceTable of this device).</exception>
+    public static void Forward<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> output, ArrayView<float> logSumExp, TScore score, TMask mask,
+        TNorm normalizer, AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        using var lease = device.Use();
+        if (device.IsHost)
+            throw new ArgumentException(
+                "The host has no ILGPU views: pass spans, or open an ILGPU device.", nameof(device));
+        ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
+            logSumExp.Length, options);
+        device.CheckOwns(query, nameof(query));
+        device.CheckOwns(key, nameof(key));
+        device.CheckOwns(value, nameof(value));
+        device.CheckOwns(output, nameof(output));
+        device.CheckOwns(logSumExp, nameof(logSumExp));
+        ValidateNoOverlap(query, key, value, output, logSumExp);
+        ForwardIlgpu(device, shape, query, key, value, output, logSumExp, score, mask,
+            normalizer, options);
+    }
+
+    /// <summary>The host path: validated operators, one or two CPU kernel passes.</summary>
+    private static void ForwardHost<TScore, TMask, TNorm>(AttentionShape shape,
+        ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
+        Span<float> output, Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        AttentionOptions options)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        var tuning = options.Tuning ?? AttentionTuning.Default;
+        VariantChecks.Validate(score, shape, onDevice: false, nameof(score));
+        VariantChecks.Validate(mask, shape, onDevice: false, nameof(mask));
+        if (!TNorm.NeedsLogSumExp)
+        {
+            ForwardCpu(shape, query, key, value, output, logSumExp, default, score, mask,
+                normalizer, options, tuning);
+            return;
+        }
+        // Pass 1: the softmax log-sum-exp of every row (its output is scratch); both buffers
+        // pooled, not allocated per call.
+        float[] stats = ArrayPool<float>.Shared.Rent((int)shape.LogSumExpLength);
+        float[] scratch = ArrayPool<float>.Shared.Rent((int)shape.OutputLength);
+        try
+        {
+            var statsSpan = stats.AsSpan(0, (int)shape.LogSumExpLength);
+            ForwardCpu(shape, query, key, value, scratch.AsSpan(0, (int)shape.OutputLength),
+                statsSpan, default, score, mask, default(SoftmaxNormalizer), options, tuning);
+            ForwardCpu(shape, query, key, value, output, logSumExp, statsSpan, score, mask,
+                normalizer, options, tuning);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(stats);
+            ArrayPool<float>.Shared.Return(scratch);
+        }
+    }
+
+    /// <summary>
+    /// Throws when an output span overlaps an input or the other output; shared by every
+    /// backend's span entry point, so all reject the same calls.
+    /// </summary>
+    /// <exception cref="ArgumentException">output overlaps query, key or value, or logSumExp
+    /// (when not empty) overlaps any other tensor.</exception>
+    internal static void ValidateNoOverlap(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, ReadOnlySpan<float> output, ReadOnlySpan<float> logSumExp)
+    {
+        if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value))
+            throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
+        if (!logSumExp.IsEmpty && (logSumExp.Overlaps(query) || logSumExp.Overlaps(key)
+            || logSumExp.Overlaps(value) || logSumExp.Overlaps(output)))
+            throw new ArgumentException("logSumExp must not overlap the other tensors.", nameof(logSumExp));
+    }
+
+    /// <summary>The device-view twin of the span overload: same buffer, byte ranges that meet.</summary>
+    internal static void ValidateNoOverlap(ArrayView<float> query, ArrayView<float> key,
+        ArrayView<float> value, ArrayView<float> output, ArrayView<float> logSumExp)
+    {
+        if (Overlaps(output, query) || Overlaps(output, key) || Overlaps(output, value))
+            throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
+        if (Overlaps(logSumExp, query) || Overlaps(logSumExp, key) || Overlaps(logSumExp, value)
+            || Overlaps(logSumExp, output))
+            throw new ArgumentException("logSumExp must not overlap the other tensors.", nameof(logSumExp));
+    }
+
+    private static bool Overlaps(ArrayView<float> a, ArrayView<float> b)
+    {
+        if (a.Length == 0 || b.Length == 0) return false;
+        IContiguousArrayView x = a, y = b;
+        return ReferenceEquals(x.Buffer, y.Buffer)
+            && x.IndexInBytes < y.IndexInBytes + y.LengthInBytes
+            && y.IndexInBytes < x.IndexInBytes + x.LengthInBytes;
+    }
+
+    /// <summary>Validates every length of a call against its shape; shared by all backends.</summary>
+    internal static void ValidateCall(AttentionShape shape, long queryLength, long keyLength,
+        long valueLength, long outputLength, long logSumExpLength, AttentionOptions options)
+    {
+        shape.Validate();
+        options.Validate();
+        AttentionShape.CheckLength(queryLength, shape.QueryLength, "query",
+            $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} x headDim {shape.HeadDim}");
+        AttentionShape.CheckLength(keyLength, shape.KeyLength, "key",
+            $"batch {shape.Batch} x kvHeads {shape.KvHeads} x seqK {shape.SeqK} x headDim {shape.HeadDim}");
+        AttentionShape.CheckLength(valueLength, shape.ValueLength, "value",
+            $"batch {shape.Batch} x kvHeads {shape.KvHeads} x seqK {shape.SeqK} x valueDim {shape.ValueDim}");
+        AttentionShape.CheckLength(outputLength, shape.OutputLength, "output",
+            $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} x valueDim {shape.ValueDim}");
+        if (logSumExpLength != 0)
+            AttentionShape.CheckLength(logSumExpLength, shape.LogSumExpLength, "logSumExp",
+                $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} (or empty)");
+    }
+}

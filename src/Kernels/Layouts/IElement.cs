@@ -1,0 +1,59 @@
+namespace Managed.Kernels.Layouts;
+
+/// <summary>
+/// A storage element type of kernel inputs and outputs, as an operator: an implementation is
+/// an empty <c>readonly struct</c> passed as a type argument (<c>where TElement : struct,
+/// IElement&lt;TStorage&gt;</c>), so both ILGPU and the CoreCLR JIT specialise the kernel on
+/// it and the conversion inlines. Kernels compute in float: they load a
+/// <typeparamref name="TStorage"/>, widen it with <see cref="ToSingle"/>, and narrow results
+/// with <see cref="FromSingle"/>. The storage type cannot carry the operator itself because
+/// <see cref="Half"/> is not ours to extend.
+/// </summary>
+/// <typeparam name="TStorage">The element as it lies in memory (float, Half, BFloat16).</typeparam>
+public interface IElement<TStorage> where TStorage : unmanaged
+{
+    /// <summary>Exact widening of a stored element to float (NaNs stay NaN).</summary>
+    static abstract float ToSingle(TStorage value);
+
+    /// <summary>float → storage, rounding to nearest even (identity for float).</summary>
+    static abstract TStorage FromSingle(float value);
+}
+
+/// <summary>float storage: both conversions are the identity.</summary>
+public readonly struct Float32Element : IElement<float>
+{
+    /// <summary>value</summary>
+    public static float ToSingle(float value) => value;
+
+    /// <summary>value</summary>
+    public static float FromSingle(float value) => value;
+}
+
+/// <summary>
+/// IEEE binary16 (<see cref="Half"/>) storage, converted in integer arithmetic: bit-exact with
+/// System.Half's operators on the host, the ILGPU CPU accelerator, PTX and OpenCL (including
+/// OpenCL devices without cl_khr_fp16). Costs about a dozen integer instructions per element
+/// on a GPU where a native <c>cvt.f32.f16</c> would be one.
+/// </summary>
+public readonly struct Float16Element : IElement<Half>
+{
+    /// <summary>(float)value, exact (a signalling NaN comes back quiet, as from
+    /// System.Half).</summary>
+    public static float ToSingle(Half value) =>
+        HalfBits.ToSingle(BitConverter.HalfToUInt16Bits(value));
+
+    /// <summary>(Half)value: round to nearest even, overflow to ±∞, NaN kept.</summary>
+    public static Half FromSingle(float value) =>
+        BitConverter.UInt16BitsToHalf(HalfBits.FromSingle(value));
+}
+
+/// <summary><see cref="BFloat16"/> storage: widening is a 16-bit shift, narrowing rounds to
+/// nearest even in integer arithmetic; valid on every ILGPU backend.</summary>
+public readonly struct BFloat16Element : IElement<BFloat16>
+{
+    /// <summary>(float)value, exact: bits &lt;&lt; 16.</summary>
+    public static float ToSingle(BFloat16 value) => BFloat16Bits.ToSingle(value.Bits);
+
+    /// <summary>(BFloat16)value: round to nearest even, NaN kept and made quiet.</summary>
+    public static BFloat16 FromSingle(float value) => BFloat16.FromSingle(value);
+}

@@ -293,13 +293,15 @@ w('''    }
         where TNorm : struct, INormalizer
     {
         if (!valid) return;
-        float inv = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
+        // l == 0: no weight: zeros and -infinity; a NaN sum (a NaN or, under softmax, +infinity
+        // logit) stays NaN in both outputs.
+        float inv = !TNorm.DividesBySum ? 1f : l == 0f ? 0f : 1f / l;
         bool big = inv == float.PositiveInfinity; // a subnormal l (softplus): divide instead
         int o = (bh * p.SeqQ + q0 + r) * dv + 4 * c;''')
 for t in range(16):
     w(f"        if (4 * c + {col_off(t)} < dv) output[o + {col_off(t)}] = big ? x{t} / l : x{t} * inv;")
 w('''        if (c == 0 && p.HasLogSumExp != 0)
-            logSumExp[bh * p.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
+            logSumExp[bh * p.SeqQ + q0 + r] = l == 0f ? float.NegativeInfinity
                 : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);
     }
 }

@@ -167,6 +167,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         /// for its first use, and a tile no query reaches is never transposed. Another worker
         /// that needs it meanwhile waits for it (a short, bounded wait: the writer never waits).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void EnsureTransposed(int[] state, int t)
         {
             if (Volatile.Read(ref state[t]) == 2) return;
@@ -180,6 +181,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             while (Volatile.Read(ref state[t]) != 2) spin.SpinOnce();
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int ScratchFloats(int bq, int bk, int d, int dv) =>
             bq * d + bq * bk + bq * dv + 2 * bq + bq * TOps.Count + 6 * 16;
 
@@ -329,14 +331,15 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             for (int r = 0; r < rows; r++)
             {
                 float l = TOps.SumAcross(TOps.Load(tl + r * n));
-                // Softmax: l == 0 only when no key was allowed: zeros and -infinity, as documented.
-                float factor = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
+                // l == 0: no weight (softmax: no key allowed): zeros and -infinity. l NaN (a NaN
+                // or, under softmax, +infinity logit: exp(inf - inf)) must stay NaN, not read as 0.
+                float factor = !TNorm.DividesBySum ? 1f : l == 0f ? 0f : 1f / l;
                 if (float.IsPositiveInfinity(factor)) // l subnormal (softplus): divide, 1/l overflows
                     for (int c = 0; c < dv; c++) to[r * dv + c] /= l;
                 else
                     Scale(to + r * dv, to + r * dv, dv, factor);
                 if (p.Lse != null)
-                    p.Lse[(long)bh * s.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
+                    p.Lse[(long)bh * s.SeqQ + q0 + r] = l == 0f ? float.NegativeInfinity
                         : TNorm.IsSoftmax ? tm[r] + MathF.Log(l) : MathF.Log(l);
             }
             StreamOut(to, oDst, rows * dv);
@@ -347,6 +350,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         /// trailing 16-key chunks that the mask classifies Empty for the query rows [q0, q1): the
         /// keys a row's range cannot express, such as those between the sinks and the window.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void TrimEmptyChunks(int b, int h, int q0, int q1, int k0, ref int j0, ref int j1)
         {
             while (j0 < j1 && mask.Classify(b, h, q0, q1, k0 + j0, k0 + Math.Min(j0 + 16, j1)) == TileKind.Empty)
@@ -361,6 +365,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
 
         /// <summary>The key tiles in [first, end) that the query rows [pos0, pos0 + rows) visit
         /// (not Empty), counted up to <paramref name="limit"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private int VisitedTiles(int b, int h, int pos0, int rows, int first, int end, int limit)
         {
             int count = 0;
@@ -472,6 +477,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             for (long i = 0; i < count; i += 16) Sse.Prefetch1(p + i);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
         /// <summary>dst[i] = src[i] * factor for i &lt; count.</summary>

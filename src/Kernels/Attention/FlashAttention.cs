@@ -9,6 +9,8 @@ namespace Managed.Kernels.Attention;
 /// Exact softmax attention, tiled with an online softmax (FlashAttention), generic over a score
 /// modifier and a mask predicate. O[b,h,i] = sum_k softmax_k(mod(scale q_i.k_k)) v_k over the
 /// keys the mask allows; rows with no allowed key give O = 0 and log-sum-exp = -infinity.
+/// A row that attends to a modified score of NaN or +infinity gives NaN output and NaN
+/// log-sum-exp (exp(inf - inf) is NaN); -infinity always means "no weight".
 /// <para>
 /// Non-finite inputs: NaN or infinity in Q, K or V is not masked away: it propagates (IEEE
 /// arithmetic) into a row that attends to it, and may reach rows of the same query tile whose

@@ -442,7 +442,9 @@ internal static class RegisterTiledKernel
         where TNorm : struct, INormalizer
     {
         if (!valid) return;
-        float inv = !TNorm.DividesBySum ? 1f : l > 0f ? 1f / l : 0f;
+        // l == 0: no weight: zeros and -infinity; a NaN sum (a NaN or, under softmax, +infinity
+        // logit) stays NaN in both outputs.
+        float inv = !TNorm.DividesBySum ? 1f : l == 0f ? 0f : 1f / l;
         bool big = inv == float.PositiveInfinity; // a subnormal l (softplus): divide instead
         int o = (bh * p.SeqQ + q0 + r) * dv + 4 * c;
         if (4 * c + 0 < dv) output[o + 0] = big ? x0 / l : x0 * inv;
@@ -462,7 +464,7 @@ internal static class RegisterTiledKernel
         if (4 * c + 98 < dv) output[o + 98] = big ? x14 / l : x14 * inv;
         if (4 * c + 99 < dv) output[o + 99] = big ? x15 / l : x15 * inv;
         if (c == 0 && p.HasLogSumExp != 0)
-            logSumExp[bh * p.SeqQ + q0 + r] = !(l > 0f) ? float.NegativeInfinity
+            logSumExp[bh * p.SeqQ + q0 + r] = l == 0f ? float.NegativeInfinity
                 : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);
     }
 }

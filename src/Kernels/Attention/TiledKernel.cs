@@ -163,8 +163,8 @@ internal static class TiledKernel
             int r = rowT + tr * i;
             if (r >= rows) continue;
             float li = l[i];
-            // Softmax with no allowed key: zeros and -infinity.
-            float inv = !TNorm.DividesBySum ? 1f : li > 0f ? 1f / li : 0f;
+            // No weight (softmax: no allowed key): zeros and -infinity; a NaN sum stays NaN.
+            float inv = !TNorm.DividesBySum ? 1f : li == 0f ? 0f : 1f / li;
             int oRow = (bh * p.SeqQ + q0 + r) * dv;
             for (int c = 0; c < oc; c++)
             {
@@ -173,7 +173,7 @@ internal static class TiledKernel
                 if (col < dv) output[oRow + col] = inv == float.PositiveInfinity ? acc[i * oc + c] / li : acc[i * oc + c] * inv;
             }
             if (colT == 0 && p.HasLogSumExp != 0)
-                logSumExp[bh * p.SeqQ + q0 + r] = !(li > 0f) ? float.NegativeInfinity
+                logSumExp[bh * p.SeqQ + q0 + r] = li == 0f ? float.NegativeInfinity
                     : TNorm.IsSoftmax ? m[i] + XMath.Log(li) : XMath.Log(li);
         }
     }

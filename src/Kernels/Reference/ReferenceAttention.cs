@@ -13,7 +13,9 @@ public static class ReferenceAttention
     /// <summary>
     /// Output (batch, heads, seqQ, valueDim) and log-sum-exp (batch, heads, seqQ) in double.
     /// The score modifier is applied in float (its contract); with <see cref="NoScore"/> the
-    /// scores stay in double throughout. Fully masked rows give zeros and -infinity.
+    /// scores stay in double throughout. Fully masked rows give zeros and -infinity; a row that
+    /// attends to a NaN or +infinity modified score gives NaN output and NaN log-sum-exp
+    /// (max + ln(sum exp(s - max)) with max = +infinity is NaN, never -infinity).
     /// </summary>
     public static (double[] Output, double[] LogSumExp) Forward<TScore, TMask>(
         AttentionShape shape, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
@@ -26,7 +28,9 @@ public static class ReferenceAttention
     /// Attention with a softmax replacement in double: w_j from the normalizer's
     /// <see cref="INormalizer.ReferenceWeight"/> given the row's exact softmax log-sum-exp,
     /// O = sum_j w_j v_j (divided by sum_j w_j when it l1-normalizes; 0 when the sum is 0),
-    /// and ln(sum_j w_j) per row (-infinity for a zero sum): the log-sum-exp for softmax.
+    /// and ln(sum_j w_j) per row (-infinity for a zero sum, NaN for a NaN sum): the log-sum-exp
+    /// for softmax. A NaN weight (a NaN score; any score of a row whose softmax log-sum-exp is
+    /// NaN, for clipped softmax) makes the row's output and log-sum-exp NaN.
     /// </summary>
     public static (double[] Output, double[] LogSumExp) Forward<TScore, TMask, TNorm>(
         AttentionShape shape, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
@@ -103,9 +107,11 @@ public static class ReferenceAttention
                     for (int c = 0; c < dv; c++)
                         output[oRow + c] += w * va[(kvBase + j) * dv + c];
                 }
+                // Weights are >= 0: a zero sum is a row with no weight; a NaN sum stays NaN.
                 if (TNorm.DividesBySum)
-                    for (int c = 0; c < dv; c++) output[oRow + c] = weights > 0 ? output[oRow + c] / weights : 0;
-                lse[qBase + i] = weights > 0 ? Math.Log(weights) : double.NegativeInfinity;
+                    for (int c = 0; c < dv; c++)
+                        output[oRow + c] = weights == 0 ? 0 : output[oRow + c] / weights;
+                lse[qBase + i] = weights == 0 ? double.NegativeInfinity : Math.Log(weights);
                 return buffers;
             }, _ => { });
         return (output, lse);

@@ -163,6 +163,7 @@ internal static unsafe class MicroKernels<TOps, TV>
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScalarColumns(float* pm, float* v, float* o, float* alpha, int rows, int cols,
         int dv, int ld, int c0)
     {

@@ -6,7 +6,9 @@ namespace Managed.Kernels.Simd;
 /// <summary>
 /// Elementwise float functions that are accurate to within an ulp of the correctly rounded
 /// result, vectorized. They compute in double lanes and round once to float, so the float
-/// result inherits none of the cancellation a float formula has near 0.
+/// result inherits none of the cancellation a float formula has near 0. The span methods run on
+/// the CPU kernel's hot path (once per row of a tile): they are compiled optimized at once, as
+/// tier-0 code of the vector tanh made soft-capping's first calls up to 20x slower.
 /// </summary>
 public static class VectorMath
 {
@@ -26,6 +28,7 @@ public static class VectorMath
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than
     /// <paramref name="x"/>.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tanh(ReadOnlySpan<float> x, Span<float> destination)
     {
         if (destination.Length < x.Length)
@@ -52,12 +55,14 @@ public static class VectorMath
     }
 
     /// <summary>tanh in place: <c>Tanh(values, values)</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tanh(Span<float> values) => Tanh(values, values);
 
     /// <summary>
     /// values[i] = outer * tanh(values[i] * inner) in one pass, the two products rounded in
     /// float as the scalar expression rounds them (soft-capping's row form).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ScaledTanh(Span<float> values, float inner, float outer)
     {
         int i = 0;
@@ -84,6 +89,115 @@ public static class VectorMath
         for (; i < values.Length; i++) values[i] = outer * (float)Math.Tanh(values[i] * inner);
     }
 
+    /// <summary>values[i] *= factor (the score modifiers' row form; TensorPrimitives would run
+    /// tier-0 code for its first calls).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Multiply(Span<float> values, float factor)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= values.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+                (Vector512.Create((ReadOnlySpan<float>)values.Slice(i)) * factor)
+                    .CopyTo(values.Slice(i));
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= values.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+                (Vector256.Create((ReadOnlySpan<float>)values.Slice(i)) * factor)
+                    .CopyTo(values.Slice(i));
+        for (; i < values.Length; i++) values[i] *= factor;
+    }
+
+    /// <summary>values[i] += addend (as <see cref="Multiply"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Add(Span<float> values, float addend)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var a = Vector512.Create(addend);
+            for (; i <= values.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+                (Vector512.Create((ReadOnlySpan<float>)values.Slice(i)) + a)
+                    .CopyTo(values.Slice(i));
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var a = Vector256.Create(addend);
+            for (; i <= values.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+                (Vector256.Create((ReadOnlySpan<float>)values.Slice(i)) + a)
+                    .CopyTo(values.Slice(i));
+        }
+        for (; i < values.Length; i++) values[i] += addend;
+    }
+
+    // e^y = 2^k e^r, k = round(y / ln 2), r = y - k ln 2 (|r| <= ln 2 / 2, ln 2 in two parts),
+    // e^r by its Taylor polynomial through r^12 (the first omitted term is below 2e-16
+    // relative). Not Vector512.Exp: its double kernel (System.Runtime.Intrinsics.VectorMath.
+    // ExpDouble) is too large to inline and ran as tier-0 code for the first 30 calls.
+    private const double Log2E = 1.4426950408889634, Ln2Hi = 6.93147180369123816490e-01,
+        Ln2Lo = 1.90821492927058770002e-10, RoundMagic = 6755399441055744.0, MaxExpArgument = 708;
+
+    // 1 / n!, the Taylor coefficients of e^r.
+    private const double E2 = 1.0 / 2, E3 = 1.0 / 6, E4 = 1.0 / 24, E5 = 1.0 / 120, E6 = 1.0 / 720,
+        E7 = 1.0 / 5040, E8 = 1.0 / 40320, E9 = 1.0 / 362880, E10 = 1.0 / 3628800,
+        E11 = 1.0 / 39916800, E12 = 1.0 / 479001600;
+
+    /// <summary>
+    /// e^y for y &gt;= 0 (NaN for NaN; y above 708, +infinity included, gives e^708, which
+    /// tanh only uses as "large"), to about 2e-16 relative.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<double> ExpOfPositive(Vector512<double> y)
+    {
+        var x = Vector512.Min(y, Vector512.Create(MaxExpArgument));
+        // k in the low mantissa bits of k + 1.5 * 2^52, rounded to nearest.
+        var shifted = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E),
+            Vector512.Create(RoundMagic));
+        var k = shifted - Vector512.Create(RoundMagic);
+        var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Hi), x);
+        r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Lo), r);
+        var p = Vector512.Create(E12);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E11));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E10));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E9));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E8));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E7));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
+        var scale = (shifted.AsUInt64() + Vector512.Create(1023UL)) << 52;
+        return Vector512.ConditionalSelect(Vector512.Equals(y, y), p * scale.AsDouble(), y);
+    }
+
+    /// <summary>e^y for y &gt;= 0, as the Vector512 overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> ExpOfPositive(Vector256<double> y)
+    {
+        var x = Vector256.Min(y, Vector256.Create(MaxExpArgument));
+        var shifted = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E),
+            Vector256.Create(RoundMagic));
+        var k = shifted - Vector256.Create(RoundMagic);
+        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Hi), x);
+        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Lo), r);
+        var p = Vector256.Create(E12);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E11));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E10));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E9));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E8));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E7));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E6));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E5));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E4));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E3));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E2));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
+        var scale = (shifted.AsUInt64() + Vector256.Create(1023UL)) << 52;
+        return Vector256.ConditionalSelect(Vector256.Equals(y, y), p * scale.AsDouble(), y);
+    }
+
     /// <summary>tanh of 8 double lanes (see the span overload for the method).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<double> Tanh(Vector512<double> x)
@@ -91,7 +205,7 @@ public static class VectorMath
         var a = Vector512.Abs(x);
         // NaN compares false here, so it takes the exp branch, where it propagates.
         var small = Vector512.LessThan(a, Vector512.Create(SeriesLimit));
-        var e = Vector512.Exp(a + a);
+        var e = ExpOfPositive(a + a);
         var large = Vector512<double>.One - Vector512.Create(2.0) / (e + Vector512<double>.One);
         var x2 = x * x;
         var poly = Vector512.Create(C9);
@@ -108,7 +222,7 @@ public static class VectorMath
     {
         var a = Vector256.Abs(x);
         var small = Vector256.LessThan(a, Vector256.Create(SeriesLimit));
-        var e = Vector256.Exp(a + a);
+        var e = ExpOfPositive(a + a);
         var large = Vector256<double>.One - Vector256.Create(2.0) / (e + Vector256<double>.One);
         var x2 = x * x;
         var poly = Vector256.Create(C9);

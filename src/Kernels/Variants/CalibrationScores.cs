@@ -1,5 +1,5 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using Managed.Kernels.Simd;
 
 namespace Managed.Kernels.Variants;
 
@@ -45,10 +45,11 @@ public readonly struct KeyReweightScore : IScoreModifier
         k >= _start && k < _end && Covers(head) ? score + _shift : score;
 
     /// <summary>Adds ln f to the slice of the row inside [start, end).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0)
     {
         if (!Covers(head)) return;
         int from = Math.Max(_start - k0, 0), to = (int)Math.Min((long)_end - k0, scores.Length);
-        if (to > from) TensorPrimitives.Add(scores.Slice(from, to - from), _shift, scores.Slice(from, to - from));
+        if (to > from) VectorMath.Add(scores.Slice(from, to - from), _shift);
     }
 }

@@ -16,6 +16,7 @@ public readonly struct SoftmaxNormalizer : INormalizer
     public float RowParameter(int position, float logSumExp) => 0f;
 
     /// <summary>exp(s) (the kernels never call it: they shift by the running max).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(float score, float rowParameter) => MathF.Exp(score);
 
     /// <summary>exp(s - lse), the softmax probability.</summary>
@@ -108,6 +109,7 @@ public readonly struct SoftplusNormalizer : INormalizer
         MathF.Max(1f, MathF.Log(MathF.Max(position + 1f, 1f)) * _inverseLogTrain);
 
     /// <summary>softplus(kappa s)^p; -infinity gives 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(float score, float rowParameter)
     {
         float x = rowParameter * score, e = MathF.Exp(-MathF.Abs(x)), u = 1f + e;
@@ -165,10 +167,17 @@ public readonly struct ClippedSoftmaxNormalizer : INormalizer
     /// <summary>The row's softmax log-sum-exp.</summary>
     public float RowParameter(int position, float logSumExp) => logSumExp;
 
-    /// <summary>clip((zeta - gamma) exp(s - lse) + gamma, 0, 1); -infinity gives 0 (gamma &lt;= 0).</summary>
+    /// <summary>clip((zeta - gamma) exp(s - lse) + gamma, 0, 1); -infinity gives 0 (gamma &lt;= 0),
+    /// NaN (a NaN score, or the NaN log-sum-exp of a row with a +infinity logit) gives NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Weight(float score, float rowParameter) =>
         score == float.NegativeInfinity ? 0f
-            : MathF.Min(1f, MathF.Max(0f, Stretch * MathF.Exp(score - rowParameter) + _gamma));
+            : Clip(Stretch * MathF.Exp(score - rowParameter) + _gamma);
+
+    // Compares, not MathF.Min/Max: GPU min/max return the other operand for NaN (PTX max.f32).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Clip(float w) => w > 1f ? 1f : w < 0f ? 0f : w;
 
     /// <summary>clip((zeta - gamma) p + gamma, 0, 1) in double.</summary>
     public double ReferenceWeight(double score, int position, double logSumExp) =>

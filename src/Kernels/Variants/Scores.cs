@@ -46,6 +46,7 @@ public readonly struct AlibiScore : IScoreModifier
     /// converted to float, times the slope, plus s; no FMA), so both agree bit for bit. The
     /// bias is recomputed per lane, never accumulated: a running sum drifts over long rows.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0)
     {
         float slope = Slope(head);
@@ -103,6 +104,7 @@ public readonly struct SoftcapScore : IScoreModifier
     /// (<see cref="VectorMath.Tanh(ReadOnlySpan{float}, Span{float})"/>; TensorPrimitives.Tanh
     /// is hundreds of ulps off near 0).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0) =>
         VectorMath.ScaledTanh(scores, _inverse, _cap);
 }

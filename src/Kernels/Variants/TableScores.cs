@@ -34,6 +34,7 @@ public readonly struct RelativeBiasScore<TBias> : IScoreModifier, IShapeDependen
     }
 
     /// <summary>Row form: the same sum per element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0)
     {
         for (int j = 0; j < scores.Length; j++) scores[j] = Apply(scores[j], batch, head, q, k0 + j);
@@ -83,6 +84,7 @@ public readonly struct QueryTemperatureScore<TTemperature> : IScoreModifier, ISh
     public float Apply(float score, int batch, int head, int q, int k) => Tau(batch, head, q) * score;
 
     /// <summary>Row form: one temperature per row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0)
     {
         float tau = Tau(batch, head, q);

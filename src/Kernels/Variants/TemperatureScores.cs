@@ -1,5 +1,5 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using Managed.Kernels.Simd;
 
 namespace Managed.Kernels.Variants;
 
@@ -28,9 +28,10 @@ public readonly struct TemperatureScore : IScoreModifier
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Apply(float score, int batch, int head, int q, int k) => score * _inverse;
 
-    /// <summary>s * (1 / T) through TensorPrimitives.</summary>
+    /// <summary>s * (1 / T), vectorized.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0) =>
-        TensorPrimitives.Multiply(scores, _inverse, scores);
+        VectorMath.Multiply(scores, _inverse);
 }
 
 /// <summary>
@@ -60,7 +61,8 @@ public readonly struct LogPositionTemperatureScore : IScoreModifier
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Apply(float score, int batch, int head, int q, int k) => score * Factor(q);
 
-    /// <summary>τ(q) once per row, then s * τ(q) through TensorPrimitives.</summary>
+    /// <summary>τ(q) once per row, then s * τ(q), vectorized.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ApplyRow(Span<float> scores, int batch, int head, int q, int k0) =>
-        TensorPrimitives.Multiply(scores, Factor(q), scores);
+        VectorMath.Multiply(scores, Factor(q));
 }

@@ -3,20 +3,21 @@ using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
 
-/// <summary>Lists the devices, and compiles every variant to PTX and OpenCL C (no device needed).</summary>
+/// <summary>Lists the devices; with a folder (`--ptx-out DIR`, never implied) also compiles every
+/// variant to PTX into it (no device needed).</summary>
 internal static class DevicesCommand
 {
-    public static int Run(string? ptxDir = null)
+    public static int Run(string? ptxDir, TextWriter output)
     {
-        Console.WriteLine("cpu-simd: always present");
+        output.WriteLine("cpu-simd: always present");
         foreach (var kind in new[] { DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.IlgpuCpu })
         {
             try
             {
                 using var b = IlgpuBackend.Open(kind);
-                Console.WriteLine($"{kind}: {b.Name}");
+                output.WriteLine($"{kind}: {b.Name}");
             }
-            catch (Exception e) { Console.WriteLine($"{kind}: not available ({e.GetType().Name}: {e.Message})"); }
+            catch (Exception e) { output.WriteLine($"{kind}: not available ({e.GetType().Name}: {e.Message})"); }
         }
         if (ptxDir is null) return 0;
         Directory.CreateDirectory(ptxDir);

@@ -8,7 +8,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
 tar xzf .gpu/app.tgz -C run
 APP=run/app/managed
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/device.txt"
-$APP devices /tmp/ptx > /dev/null 2>&1
+$APP devices --ptx-out /tmp/ptx > /dev/null
 for f in full-d64 full-d128 softcap-30-causal-d64 softcap-30-causal-d128; do
   /usr/local/cuda/bin/ptxas -arch=sm_90 -v /tmp/ptx/$f.ptx -o /dev/null 2>&1 | grep -E "registers|spill" | sed "s/^/$f: /" | tee -a "$OUT/device.txt"
 done

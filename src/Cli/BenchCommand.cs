@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
@@ -16,12 +17,12 @@ namespace Managed.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static int Run(CliOptions options)
+    public static int Run(CliOptions options, TextWriter output)
     {
         using var backend = ComputeDevice.Open(options.Device);
         var opts = new AttentionOptions { Tuning = options.Tuning };
-        Console.WriteLine(options.Reference ? "fp64 reference (ReferenceAttention), one run" : $"device: {backend.Name}");
-        Console.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
+        output.WriteLine(options.Reference ? "fp64 reference (ReferenceAttention), one run" : $"device: {backend.Name}");
+        output.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
         csv?.WriteLine("batch,heads,seq,dim,causal,ms,tflops");
         foreach (int d in options.Dim)
@@ -36,7 +37,7 @@ internal static class BenchCommand
                 : TimeDevice(backend, shape, q, k, v, causal, opts);
             double flops = 4.0 * shape.Batch * shape.Heads * n * (double)n * d * (causal ? 0.5 : 1.0);
             double tflops = flops / ms / 1e9;
-            Console.WriteLine($"{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
+            output.WriteLine($"{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
             csv?.WriteLine($"{shape.Batch},{shape.Heads},{n},{d},{causal},{ms:F4},{tflops:F4}");
         }
         return 0;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
 using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
@@ -19,19 +20,17 @@ internal static class CheckCommand
 {
     public const double Atol = 1e-5, Rtol = 1e-4;
 
-    public static int Run(CliOptions options)
+    public static int Run(CliOptions options, TextWriter output)
     {
+        var variants = Select(options);
         using var backend = ComputeDevice.Open(options.Device);
-        Console.WriteLine($"device: {backend.Name}");
+        output.WriteLine($"device: {backend.Name}");
         var shapes = Shapes(options.Large);
-        Console.WriteLine($"{"variant",-22} {"backend",-10} {"shape",-52} {"max abs",10} {"max rel",10}  result");
+        output.WriteLine($"{"variant",-22} {"backend",-10} {"shape",-52} {"max abs",10} {"max rel",10}  result");
         int checkedCount = 0, failed = 0;
         double worst = 0;
         var clock = Stopwatch.StartNew();
-        // --only: variants whose display name contains the text (a selection, never dispatch);
-        // --part K/N: the registry entries whose index is K mod N.
-        foreach (var variant in VariantRegistry.All.Where((v, i) => (options.Only is null || v.Name.Contains(options.Only))
-                     && i % options.Parts == options.Part))
+        foreach (var variant in variants)
         foreach (var (shape, alignment) in shapes)
         {
             var opts = new AttentionOptions { Alignment = alignment };
@@ -54,11 +53,37 @@ internal static class CheckCommand
             if (!ok) failed++;
             worst = Math.Max(worst, abs);
             string label = $"{shape} {(alignment == QueryAlignment.TopLeft ? "top-left" : "")}";
-            Console.WriteLine($"{variant.Name,-22} {backend.Kind,-10} {label,-52} {abs,10:E2} {rel,10:E2}  {(ok ? "pass" : "FAIL")}");
+            output.WriteLine($"{variant.Name,-22} {backend.Kind,-10} {label,-52} {abs,10:E2} {rel,10:E2}  {(ok ? "pass" : "FAIL")}");
         }
-        Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s)");
-        Console.WriteLine($"variants: {checkedCount} checked, {failed} failed, worst error {worst:E2}");
+        output.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s)");
+        output.WriteLine($"variants: {checkedCount} checked, {failed} failed, worst error {worst:E2}");
         return failed == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// --only: the variants whose display name contains the text (a selection, never dispatch);
+    /// --part K/N: the registry entries whose index is K mod N. A selection that is empty is a
+    /// usage error: a typo in --only must not pass as "0 checked, 0 failed".
+    /// </summary>
+    private static List<IAttentionVariant> Select(CliOptions options)
+    {
+        var all = VariantRegistry.All;
+        string? only = options.Only;
+        var matching = Enumerable.Range(0, all.Count)
+            .Where(i => only is null || all[i].Name.Contains(only, StringComparison.Ordinal))
+            .ToList();
+        if (matching.Count == 0)
+            throw new UsageException($"--only '{only}' matches no variant (expected text "
+                + $"contained in one of: {string.Join(", ", all.Select(v => v.Name))})");
+        var selected = matching.Where(i => i % options.Parts == options.Part)
+            .Select(i => all[i]).ToList();
+        string which = only is null ? "" : $" --only '{only}' matches";
+        if (selected.Count == 0)
+            throw new UsageException($"--part '{options.Part}/{options.Parts}' selects none of "
+                + $"the {matching.Count} variants{which} (registry entries "
+                + $"{string.Join(", ", matching)}; expected K/N taking those whose index is K "
+                + "mod N)");
+        return selected;
     }
 
     /// <summary>Max abs error, max rel error (where |ref| &gt; atol) and the pass verdict.

@@ -1,66 +1,82 @@
+using System.Globalization;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
 
 namespace Managed.Cli;
 
-/// <summary>Parsed command-line options.</summary>
+/// <summary>A command-line mistake: reported as one "managed: error:" line, then the usage,
+/// on stderr, exit 2. The message names the option, the value given and what was
+/// expected.</summary>
+internal sealed class UsageException(string message) : Exception(message);
+
+/// <summary>Parsed command-line options (the defaults are <see cref="Default"/>).</summary>
 internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[] Dim, int Heads,
     int Batch, string? Output, bool Variants = false, bool Reference = false,
-    int QueryTile = 0, int KeyTile = 0, string? Only = null, int Part = 0, int Parts = 1)
+    int QueryTile = 0, int KeyTile = 0, string? Only = null, int Part = 0, int Parts = 1,
+    string? PtxOut = null)
 {
-    public static CliOptions Parse(string[] args)
-    {
-        var o = new CliOptions(DeviceKind.Host, false, [1024, 4096, 16384], [64, 128], 16, 1, null);
-        for (int i = 0; i < args.Length; i++)
-        {
-            string Next() => i + 1 < args.Length ? args[++i]
-                : throw new ArgumentException($"option {args[i]} needs a value");
-            o = args[i] switch
-            {
-                "--device" => o with { Device = ParseDevice(Next()) },
-                "--large" => o with { Large = true },
-                "--variants" => o with { Variants = true },
-                "--reference" => o with { Reference = true },
-                "--query-tile" => o with { QueryTile = int.Parse(Next()) },
-                "--key-tile" => o with { KeyTile = int.Parse(Next()) },
-                "--seq" => o with { Seq = Ints(Next()) },
-                "--dim" => o with { Dim = Ints(Next()) },
-                "--heads" => o with { Heads = int.Parse(Next()) },
-                "--batch" => o with { Batch = int.Parse(Next()) },
-                "--out" => o with { Output = Next() },
-                "--only" => o with { Only = Next() },
-                "--part" => ParsePart(o, Next()),
-                _ => throw new ArgumentException($"unknown option {args[i]}"),
-            };
-        }
-        return o;
-    }
+    /// <summary>What a command runs with when no option is given.</summary>
+    public static CliOptions Default { get; } =
+        new(DeviceKind.Host, false, [1024, 4096, 16384], [64, 128], 16, 1, null);
+
+    /// <summary>The devices --device accepts, as the help and the errors spell them.</summary>
+    public const string DeviceNames = "auto, cpu, cuda, opencl or ilgpu-cpu";
 
     /// <summary>The CPU tuning the options ask for (defaults where not given).</summary>
     public AttentionTuning Tuning => new()
     {
-        QueryTile = QueryTile > 0 ? QueryTile : AttentionTuning.Default.QueryTile,
+        QueryTile = QueryTile > 0 ? QueryTile
+            : AttentionTuning.Default.QueryTile,
         KeyTile = KeyTile > 0 ? KeyTile : AttentionTuning.Default.KeyTile,
     };
 
-    /// <summary>--part K/N: every N-th variant from the K-th (0-based), so N processes share a check.</summary>
-    private static CliOptions ParsePart(CliOptions o, string s)
+    /// <summary>--part K/N: every N-th variant from the K-th (0-based), so N processes share a
+    /// check.</summary>
+    public static CliOptions ParsePart(CliOptions o, string s)
     {
-        var kn = Ints(s.Replace('/', ','));
-        if (kn.Length != 2 || kn[1] < 1 || kn[0] < 0 || kn[0] >= kn[1])
-            throw new ArgumentException($"--part expects K/N with 0 <= K < N, got '{s}'");
-        return o with { Part = kn[0], Parts = kn[1] };
+        var kn = s.Split('/');
+        if (kn.Length != 2 || !TryInt(kn[0], out int k) || !TryInt(kn[1], out int n)
+            || n < 1 || k >= n)
+            throw new UsageException($"--part '{s}' is invalid (expected K/N with 0 <= K < N, "
+                + "e.g. 0/4)");
+        return o with { Part = k, Parts = n };
     }
 
-    private static int[] Ints(string s) => s.Split(',').Select(int.Parse).ToArray();
+    /// <summary>An integer &gt;= 1 (a size, a count, a tile).</summary>
+    public static int Positive(string option, string s) =>
+        TryInt(s, out int n) && n >= 1 ? n
+            : throw new UsageException(
+                $"{option} '{s}' is not a positive integer (expected N >= 1)");
 
-    private static DeviceKind ParseDevice(string s) => s.ToLowerInvariant() switch
+    /// <summary>A comma-separated list of integers &gt;= 1 (sequence lengths, head dims).</summary>
+    public static int[] Positives(string option, string s)
+    {
+        var items = s.Split(',');
+        var values = new int[items.Length];
+        for (int i = 0; i < items.Length; i++)
+        {
+            if (!TryInt(items[i], out values[i]) || values[i] < 1)
+                throw new UsageException(items.Length == 1
+                    ? $"{option} '{s}' is not a positive integer "
+                      + "(expected N or N1,N2,... with N >= 1)"
+                    : $"{option} '{s}': '{items[i]}' is not a positive integer "
+                      + "(expected N1,N2,... with every N >= 1)");
+        }
+        return values;
+    }
+
+    /// <summary>The device named by --device.</summary>
+    public static DeviceKind ParseDevice(string s) => s.ToLowerInvariant() switch
     {
         "auto" => DeviceKind.Auto,
         "cpu" or "host" => DeviceKind.Host,
         "cuda" => DeviceKind.Cuda,
         "opencl" => DeviceKind.OpenCL,
         "ilgpu-cpu" => DeviceKind.IlgpuCpu,
-        _ => throw new ArgumentException($"unknown device '{s}' (auto, cpu, cuda, opencl, ilgpu-cpu)"),
+        _ => throw new UsageException($"--device '{s}' is not a device (expected {DeviceNames})"),
     };
+
+    // Digits only: no sign, no spaces, no thousands separators; overflow is not a number.
+    private static bool TryInt(string s, out int value) =>
+        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out value);
 }

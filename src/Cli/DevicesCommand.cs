@@ -1,16 +1,18 @@
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
 using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
 
-/// <summary>Lists the devices, and compiles every variant to PTX and OpenCL C (no device needed).</summary>
+/// <summary>Lists the devices; with a folder (`--ptx-out DIR`, never implied) also compiles every
+/// variant to PTX into it (no device needed).</summary>
 internal static class DevicesCommand
 {
-    public static int Run(string? ptxDir = null)
+    public static int Run(string? ptxDir, TextWriter output)
     {
-        foreach (var device in ComputeDevice.List()) Console.WriteLine(device);
+        foreach (var device in ComputeDevice.List()) output.WriteLine(device);
         if (ptxDir is null) return 0;
         Directory.CreateDirectory(ptxDir);
         var v = new PtxWriter(ptxDir);

@@ -3,6 +3,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Reference;
 using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
@@ -35,11 +36,11 @@ internal static class VariantBench
         new AttentionVariant<AlibiScore, CausalMask>("alibi-causal", new(heads), default),
     ];
 
-    public static int Run(CliOptions options)
+    public static int Run(CliOptions options, TextWriter output)
     {
         using var backend = ComputeDevice.Open(options.Device);
-        Console.WriteLine($"device: {backend.Name}");
-        Console.WriteLine($"{"variant",-22} {"N",6} {"D",4} {"ms",10} {"TFLOP/s",8} {"vs dense",9}");
+        output.WriteLine($"device: {backend.Name}");
+        output.WriteLine($"{"variant",-22} {"N",6} {"D",4} {"ms",10} {"TFLOP/s",8} {"vs dense",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
         csv?.WriteLine("variant,heads,seq,dim,ms,tflops_attended,speedup_vs_causal");
         foreach (int d in options.Dim)
@@ -58,7 +59,7 @@ internal static class VariantBench
                 double speedup = dense is null ? 1.0 : timer.SpeedUp(dense);
                 if (variant.Name is "causal" or "full") dense = timer.Once;
                 double tflops = 4.0 * shape.Batch * shape.Heads * timer.Pairs * d / timer.Ms / 1e9;
-                Console.WriteLine($"{variant.Name,-22} {n,6} {d,4} {timer.Ms,10:F3} {tflops,8:F2} {speedup,9:F2}");
+                output.WriteLine($"{variant.Name,-22} {n,6} {d,4} {timer.Ms,10:F3} {tflops,8:F2} {speedup,9:F2}");
                 csv?.WriteLine($"{variant.Name},{shape.Heads},{n},{d},{timer.Ms:F4},{tflops:F4},{speedup:F3}");
                 csv?.Flush();
             }

@@ -1,0 +1,221 @@
+using System.Text;
+using Managed.Kernels.Attention;
+
+namespace Managed.Cli;
+
+/// <summary>
+/// One option of a command: its name, the placeholder of its value (null for a flag), what a
+/// value must be (for the errors), what it does and its default (for the help), and how it
+/// sets <see cref="CliOptions"/>; <see cref="Apply"/> throws <see cref="UsageException"/> on a
+/// bad value.
+/// </summary>
+internal sealed record CliOption(string Name, string? Value, string Expected, string Help,
+    string Default, Func<CliOptions, string, CliOptions> Apply)
+{
+    /// <summary>A flag: no value, off by default.</summary>
+    public static CliOption Flag(string name, string help, Func<CliOptions, CliOptions> set) =>
+        new(name, null, "", help, "off", (o, _) => set(o));
+}
+
+/// <summary>
+/// A command of the front end: its options (the only ones it accepts), its help and usage,
+/// and what it runs. <see cref="All"/> is the command table; options are parsed here, by hand:
+/// every mistake is a <see cref="UsageException"/> that names the option and the value.
+/// </summary>
+internal sealed record CliCommand(string Name, string Summary, string Description,
+    CliOption[] Options, Func<CliOptions, TextWriter, int> Run)
+{
+    private const int Width = 100, HelpColumn = 22;
+
+    private static readonly CliOption Device = new("--device", "KIND", CliOptions.DeviceNames,
+        $"the device: {CliOptions.DeviceNames}; auto is CUDA, else OpenCL, else cpu", "cpu",
+        (o, s) => o with { Device = CliOptions.ParseDevice(s) });
+
+    /// <summary>check, bench and devices.</summary>
+    public static IReadOnlyList<CliCommand> All { get; } =
+    [
+        new("check", "run every registered variant on a device against the fp64 reference",
+            "Runs every registered variant (or those --only and --part select) on a set of shapes "
+            + "and compares it with the fp64 reference: one row per (variant, shape), then "
+            + "'variants: <n> checked, <f> failed, worst error <e>'. Exits 1 if any fails, 2 if "
+            + "the options select no variant.",
+            [
+                Device,
+                CliOption.Flag("--large", "add long sequences (N up to 8192, D up to 256)",
+                    o => o with { Large = true }),
+                new("--only", "TEXT", "text contained in a variant name",
+                    "only the variants whose name contains TEXT (case-sensitive); an error if "
+                    + "none does", "every variant", (o, s) => o with { Only = s }),
+                new("--part", "K/N", "K/N with 0 <= K < N",
+                    "only registry entries K, K+N, K+2N, ... (0 <= K < N), to split a check over "
+                    + "N processes", "0/1", CliOptions.ParsePart),
+            ],
+            (o, output) => CheckCommand.Run(o, output)),
+        new("bench", "time exact attention (TFLOP/s), or FlexAttention-style variants",
+            "Times dense and causal exact attention for every --dim and --seq (median ms of "
+            + "repeated calls after a warm-up) and prints ms and TFLOP/s. With --variants: "
+            + "FlexAttention-style variants, TFLOP/s on attended pairs and the speed-up over "
+            + "dense causal of the same shape.",
+            [
+                Device,
+                new("--seq", "N1,N2,...", "N1,N2,... with N >= 1", "sequence lengths",
+                    "1024,4096,16384", (o, s) => o with { Seq = CliOptions.Positives("--seq", s) }),
+                new("--dim", "D1,D2,...", "D1,D2,... with D >= 1", "head dims", "64,128",
+                    (o, s) => o with { Dim = CliOptions.Positives("--dim", s) }),
+                new("--heads", "H", "H >= 1", "heads", "16",
+                    (o, s) => o with { Heads = CliOptions.Positive("--heads", s) }),
+                new("--batch", "B", "B >= 1", "batch size", "1",
+                    (o, s) => o with { Batch = CliOptions.Positive("--batch", s) }),
+                CliOption.Flag("--variants", "time FlexAttention-style variants instead "
+                    + "(causal, sliding window, sinks, documents, softcap, ALiBi; NATTEN 2-D "
+                    + "at N = 3136)", o => o with { Variants = true }),
+                CliOption.Flag("--reference", "time the fp64 reference instead (one call, "
+                    + "for scale)", o => o with { Reference = true }),
+                new("--query-tile", "N", "N >= 1", "CPU kernel: query rows per tile",
+                    $"{AttentionTuning.Default.QueryTile}",
+                    (o, s) => o with { QueryTile = CliOptions.Positive("--query-tile", s) }),
+                new("--key-tile", "N", "N >= 1", "CPU kernel: keys per tile, a multiple of 16",
+                    $"{AttentionTuning.Default.KeyTile}",
+                    (o, s) => o with { KeyTile = CliOptions.Positive("--key-tile", s) }),
+                new("--out", "FILE", "a file path", "also write the results as CSV to FILE",
+                    "none", (o, s) => o with { Output = s }),
+            ],
+            (o, output) => o switch
+            {
+                { Variants: true, Reference: true } => throw new UsageException(
+                    "--reference cannot be combined with --variants (the variants bench times "
+                    + "the kernels only)"),
+                { Variants: true } => VariantBench.Run(o, output),
+                _ => BenchCommand.Run(o, output),
+            }),
+        new("devices", "list the devices; --ptx-out DIR also writes every variant's PTX",
+            "Lists the devices: the host CPU and the ILGPU ones (CUDA, OpenCL, ILGPU's CPU "
+            + "accelerator). With --ptx-out DIR it also compiles every registered variant to PTX "
+            + "(head dims 64, 128 and 256; no GPU needed) into DIR, created if missing; without "
+            + "it no file is written.",
+            [
+                new("--ptx-out", "DIR", "a folder path",
+                    "also write every variant's PTX into DIR", "none, no files written",
+                    (o, s) => o with { PtxOut = s }),
+            ],
+            (o, output) => DevicesCommand.Run(o.PtxOut, output)),
+    ];
+
+    /// <summary>The usage of the front end as a whole.</summary>
+    public static string TopUsage =>
+        $"usage: managed <{string.Join('|', All.Select(c => c.Name))}> [options]";
+
+    /// <summary>`managed --help`: the commands, then each command's help.</summary>
+    public static string TopHelp
+    {
+        get
+        {
+            var text = new StringBuilder();
+            text.AppendLine(TopUsage).AppendLine().AppendLine("commands:");
+            foreach (var c in All) text.AppendLine($"  {c.Name,-9}{c.Summary}");
+            text.AppendLine("  -h, --help  show this help; 'managed <command> --help' shows one "
+                + "command's");
+            foreach (var c in All) text.AppendLine().Append(c.Help);
+            return text.ToString();
+        }
+    }
+
+    /// <summary>The command called <paramref name="name"/>, or null.</summary>
+    public static CliCommand? Find(string name) => All.FirstOrDefault(c => c.Name == name);
+
+    /// <summary>True for -h and --help, which win over every other argument.</summary>
+    public static bool IsHelp(string arg) => arg is "-h" or "--help";
+
+    /// <summary>"usage: managed check [--device KIND] ...", wrapped.</summary>
+    public string Usage
+    {
+        get
+        {
+            string head = $"usage: managed {Name} ";
+            var words = Options
+                .Select(o => o.Value is null ? $"[{o.Name}]" : $"[{o.Name} {o.Value}]")
+                .Append("[-h|--help]");
+            return Wrap(head, string.Join(' ', words));
+        }
+    }
+
+    /// <summary>`managed NAME --help`: usage, description, every option with its default.</summary>
+    public string Help
+    {
+        get
+        {
+            var text = new StringBuilder();
+            text.AppendLine(Usage).AppendLine().AppendLine(Wrap("", Description)).AppendLine()
+                .AppendLine("options:");
+            foreach (var o in Options)
+            {
+                string name = $"  {o.Name}{(o.Value is null ? "" : " " + o.Value)}";
+                text.AppendLine(Wrap(name.PadRight(HelpColumn),
+                    $"{o.Help} (default: {o.Default})"));
+            }
+            text.AppendLine($"{"  -h, --help",-HelpColumn}show this help");
+            return text.ToString();
+        }
+    }
+
+    /// <summary>The options in <paramref name="args"/> (after the command name): --name VALUE,
+    /// --name=VALUE or a flag; a value may not start with "--" (that is a missing value).</summary>
+    public CliOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = CliOptions.Default;
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            if (!arg.StartsWith('-'))
+                throw new UsageException($"{Name}: unexpected argument '{arg}' (expected options "
+                    + $"only: {OptionNames})");
+            int eq = arg.IndexOf('=');
+            string name = eq > 0 ? arg[..eq] : arg;
+            var option = Options.FirstOrDefault(o => o.Name == name)
+                ?? throw new UsageException($"{Name}: unknown option '{name}' (expected "
+                    + $"{OptionNames})");
+            string value;
+            if (option.Value is null)
+            {
+                if (eq > 0)
+                    throw new UsageException($"{name} takes no value, got '{arg[(eq + 1)..]}'");
+                value = "";
+            }
+            else if (eq > 0)
+                value = arg[(eq + 1)..];
+            else if (i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                value = args[++i];
+            else
+                throw new UsageException($"{name} needs a value {option.Value} "
+                    + $"(expected {option.Expected})");
+            if (option.Value is not null && value.Length == 0)
+                throw new UsageException($"{name} needs a value {option.Value}, got '' "
+                    + $"(expected {option.Expected})");
+            options = option.Apply(options, value);
+        }
+        return options;
+    }
+
+    private string OptionNames => string.Join(", ", Options.Select(o => o.Name)) + " or --help";
+
+    // Greedy word wrap at Width: the prefix verbatim, continuation lines indented as deep.
+    private static string Wrap(string prefix, string body)
+    {
+        var lines = new StringBuilder();
+        var line = new StringBuilder(prefix);
+        bool empty = true;
+        foreach (string word in body.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!empty && line.Length + 1 + word.Length > Width)
+            {
+                lines.AppendLine(line.ToString());
+                line.Clear().Append(' ', prefix.Length);
+                empty = true;
+            }
+            if (!empty) line.Append(' ');
+            line.Append(word);
+            empty = false;
+        }
+        return lines.Append(line).ToString();
+    }
+}

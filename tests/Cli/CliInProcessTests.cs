@@ -1,0 +1,84 @@
+using Managed.Cli;
+using Managed.Kernels.Variants;
+using Xunit;
+using Managed.Kernels.Registry;
+
+namespace Managed.Tests.Cli;
+
+/// <summary>
+/// The dispatch called in-process (<see cref="CliApp.Run"/>): it writes to the writers it is
+/// given and nowhere else, so output can be checked without a process, and a valid command
+/// runs to the end with exit 0.
+/// </summary>
+public sealed class CliInProcessTests
+{
+    private static (int Exit, string Out, string Err) Run(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        int exit = CliApp.Run(args, stdout, stderr);
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(CliProcessTests.UsageErrors), MemberType = typeof(CliProcessTests))]
+    public void UsageErrorIsOneLineThenUsageWithExit2(string[] args, string[] named)
+    {
+        var (exit, stdout, stderr) = Run(args);
+        CliAssert.UsageError(exit, stdout, stderr, named);
+    }
+
+    /// <summary>--reference would be ignored by the variants bench: refused, not dropped.</summary>
+    [Fact]
+    public void BenchVariantsWithReferenceIsAUsageError()
+    {
+        var (exit, stdout, stderr) = Run("bench", "--variants", "--reference");
+        CliAssert.UsageError(exit, stdout, stderr, ["--reference", "--variants"]);
+    }
+
+    /// <summary>--part that leaves none of the variants --only matches is an error too.</summary>
+    [Fact]
+    public void CheckPartSelectingNothingFails()
+    {
+        int index = VariantRegistry.All.Select(v => v.Name).ToList().IndexOf("causal-window-32");
+        string part = $"{(index + 1) % 2}/2";   // the other half of the registry
+        var (exit, stdout, stderr) = Run("check", "--only", "causal-window-32", "--part", part);
+        CliAssert.UsageError(exit, stdout, stderr, ["--part", part]);
+    }
+
+    [Fact]
+    public void HelpGoesToTheStdoutWriter()
+    {
+        var (exit, stdout, stderr) = Run("check", "--only", "x", "-h");
+        Assert.Equal(0, exit);
+        Assert.Equal("", stderr);
+        Assert.StartsWith("usage: managed check", stdout);
+        Assert.Contains("(default: cpu)", stdout);
+    }
+
+    /// <summary>A quick valid run on the host: one variant (every shape of the check, all
+    /// small), written to the stdout writer, exit 0.</summary>
+    [Fact]
+    public void CheckOfOneVariantOnTheHostPasses()
+    {
+        var (exit, stdout, stderr) = Run("check", "--only", "causal-window-32", "--device", "cpu");
+        Assert.Equal("", stderr);
+        Assert.Contains("variants: 8 checked, 0 failed", stdout);
+        Assert.Equal(0, exit);
+    }
+
+    /// <summary>A runtime failure (here: a file that cannot be created) is one line, exit 1.</summary>
+    [Fact]
+    public void RuntimeFailureIsOneLineWithExit1()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), $"managed-no-such-{Guid.NewGuid():N}",
+            "out.csv");
+        var (exit, _, stderr) = Run("bench", "--seq", "16", "--dim", "16", "--heads", "1",
+            "--out", missing);
+        Assert.Equal(1, exit);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("managed: error: bench: ", lines[0]);
+        Assert.Contains("managed-no-such-", lines[0]);
+    }
+}

@@ -112,7 +112,8 @@ public class ReadmeSnippetTests
         var paths = Directory.GetFiles(framework, "*.dll").Where(IsManagedAssembly)
             .Concat(new[]
             {
-                typeof(FlashAttention).Assembly, typeof(Tensor).Assembly,
+                typeof(Managed.Kernels.Attention.FlashAttention).Assembly,
+                typeof(Managed.Tensors.NdTensor).Assembly,
                 typeof(ILGPU.Context).Assembly, typeof(ILGPU.Algorithms.XMath).Assembly,
                 typeof(System.Numerics.Tensors.TensorSpan<>).Assembly,
             }.Select(a => a.Location))

@@ -75,7 +75,7 @@ public sealed class HostTuningProperties
             var s = c.Shape;
             string part = tuning.QueryTile != 32 ? "QueryTile" : tuning.KeyTile != 64 ? "KeyTile"
                 : "MaxDegreeOfParallelism";
-            var bad = new BadCall($"tuning {tuning}", "tuning", [part], s, s.QueryLength, s.KeyLength,
+            var bad = new BadCall($"tuning {tuning}", "options", [part], s, s.QueryLength, s.KeyLength,
                 s.ValueLength, s.OutputLength, s.LogSumExpLength, c.Options);
             var variant = VariantRegistry(c);
             using var host = new TestDevice(ComputeDevice.Open(DeviceKind.Host), tuning);

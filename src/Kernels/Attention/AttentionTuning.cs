@@ -37,6 +37,9 @@ public sealed record AttentionTuning
         if (MaxDegreeOfParallelism == 0 || MaxDegreeOfParallelism < -1)
             throw new ArgumentException(
                 $"MaxDegreeOfParallelism must be -1 or positive, got {MaxDegreeOfParallelism}.", "options");
+        if (!Enum.IsDefined(Simd) || !Enum.IsDefined(GpuReduction))
+            throw new ArgumentException(
+                $"Unknown Simd ({Simd}) or GpuReduction ({GpuReduction}) value.", "options");
     }
 }
 

@@ -18,14 +18,17 @@ public static class MaskGen
     /// <summary>prefix 0..150.</summary>
     public static Gen<PrefixLmMask> PrefixLm { get; } = Gen.Choose(0, 150).Select(p => new PrefixLmMask(p));
 
-    /// <summary>An axis of 1..maxExtent with kernel 1..maxKernel, dilation 1..maxDilation,
-    /// either causality and stride 1..maxStride.</summary>
-    public static Gen<NeighborhoodAxis> Axis(int maxExtent, int maxKernel, int maxDilation, int maxStride) =>
-        from extent in Gen.Choose(1, maxExtent)
-        from kernel in Gen.Choose(1, maxKernel)
-        from dilation in Gen.Choose(1, maxDilation)
+    /// <summary>An axis of 2..maxExtent with dilation 1..maxDilation, kernel 2..maxKernel,
+    /// either causality and stride 1..maxStride, within NATTEN's limits (kernel x dilation
+    /// &lt;= extent, stride &lt;= kernel).</summary>
+    public static Gen<NeighborhoodAxis> Axis(int maxExtent, int maxKernel, int maxDilation,
+        int maxStride) =>
+        from extent in Gen.Choose(2, maxExtent)
+        from dilation in Gen.Choose(1, Math.Max(1, Math.Min(maxDilation, extent / 2)))
+        from kernel in Gen.Choose(2, Math.Max(2, Math.Min(maxKernel, extent / dilation)))
         from causal in Gen.Elements(false, false, true)
-        from stride in Gen.Frequency((2, Gen.Constant(1)), (1, Gen.Choose(1, maxStride)))
+        from stride in Gen.Frequency((2, Gen.Constant(1)),
+            (1, Gen.Choose(1, Math.Min(maxStride, kernel))))
         select new NeighborhoodAxis(extent, kernel, dilation, causal, stride);
 
     /// <summary>1-D grids of 1..300 tokens.</summary>

@@ -11,9 +11,10 @@ namespace Managed.Kernels.Variants;
 /// <see cref="NoMask"/> is SeerAttention- or MoA-style block sparsity; a layout built from a
 /// mask by <see cref="BlockMasks.Layout"/> with that mask inside is the mask itself, with its
 /// tile classes precomputed. Layout heads are 1 (shared by all heads) or the query heads.
-/// Positions outside the layout see no key.
+/// Positions outside the layout see no key. A default instance has no layout (0 heads and
+/// blocks): entry points reject it; the inner mask is validated as at top level.
 /// </summary>
-public readonly struct BlockMask<TInner, TLayout> : IMaskPredicate, IShapeDependent
+public readonly struct BlockMask<TInner, TLayout> : IMaskPredicate, IShapeDependent, IValidated
     where TInner : struct, IMaskPredicate
     where TLayout : struct, ITable<int>
 {
@@ -83,6 +84,14 @@ public readonly struct BlockMask<TInner, TLayout> : IMaskPredicate, IShapeDepend
             }
         return empty ? TileKind.Empty : full ? TileKind.Full : TileKind.Partial;
     }
+
+    /// <summary>The layout's dimensions are missing (default), else the inner mask's
+    /// parameter error.</summary>
+    public string? ParameterError() =>
+        _heads < 1 || _qBlocks < 1 || _kBlocks < 1 || _blockQ < 1 || _blockK < 1
+            ? VariantChecks.Missing("BlockMask", "layout", "missing (0 heads or blocks)",
+                "a layout of >= 1 heads and blocks", isDefault: _heads == 0)
+            : VariantChecks.ParameterError(_inner);
 
     /// <summary>The layout must cover the call's keys and heads; host layouts hold only 0, 1, 2.</summary>
     public void Validate(AttentionShape shape)

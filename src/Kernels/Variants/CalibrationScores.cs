@@ -10,7 +10,8 @@ namespace Managed.Kernels.Variants;
 /// and heads h &lt; 64 with bit h of the head mask set, s otherwise. f = 1 adds exactly 0, so it
 /// is exact attention; the other keys keep their ratios. ACT's rescale of the normalised
 /// weight to exactly β p (mass redistributed) needs a row-dependent factor β (1 - p) / (1 - β p)
-/// and is not a score modifier: not implemented.
+/// and is not a score modifier: not implemented. default(KeyReweightScore) re-weights no key
+/// (the empty range [0, 0), no head): exact attention, as <c>new(0, 0, 1f)</c>.
 /// </summary>
 public readonly struct KeyReweightScore : IScoreModifier
 {

@@ -6,9 +6,10 @@ namespace Managed.Kernels.Variants;
 /// <summary>
 /// Intersection of two masks (FlexAttention's and_masks): A(q, k) and B(q, k). Classify:
 /// Empty if either is Empty, Full if both are Full, else Partial (sound; not tight when two
-/// Partial tiles happen to be disjoint).
+/// Partial tiles happen to be disjoint). Its parameters are its operands': a default operand
+/// without meaning (<see cref="IValidated"/>) is rejected inside it as at top level.
 /// </summary>
-public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
+public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent, IValidated
     where TA : struct, IMaskPredicate
     where TB : struct, IMaskPredicate
 {
@@ -24,6 +25,10 @@ public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
         VariantChecks.Validate(_a, shape);
         VariantChecks.Validate(_b, shape);
     }
+
+    /// <summary>The first operand's parameter error, else the second's.</summary>
+    public string? ParameterError() =>
+        VariantChecks.ParameterError(_a) ?? VariantChecks.ParameterError(_b);
 
     /// <summary>The later of the two starts.</summary>
     public int KeyStart(int batch, int head, int q0, int q1) =>
@@ -51,9 +56,10 @@ public readonly struct And<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
 
 /// <summary>
 /// Union of two masks (FlexAttention's or_masks): A(q, k) or B(q, k). Classify: Full if
-/// either is Full, Empty if both are Empty, else Partial.
+/// either is Full, Empty if both are Empty, else Partial. Operands are validated as in
+/// <see cref="And{TA, TB}"/>.
 /// </summary>
-public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
+public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent, IValidated
     where TA : struct, IMaskPredicate
     where TB : struct, IMaskPredicate
 {
@@ -66,6 +72,10 @@ public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
         VariantChecks.Validate(_a, shape);
         VariantChecks.Validate(_b, shape);
     }
+
+    /// <summary>The first operand's parameter error, else the second's.</summary>
+    public string? ParameterError() =>
+        VariantChecks.ParameterError(_a) ?? VariantChecks.ParameterError(_b);
 
     /// <summary>The earlier of the two starts.</summary>
     public int KeyStart(int batch, int head, int q0, int q1) =>
@@ -91,14 +101,18 @@ public readonly struct Or<TA, TB>(TA a, TB b) : IMaskPredicate, IShapeDependent
     }
 }
 
-/// <summary>Complement of a mask: not M(q, k). Classify swaps Empty and Full; Partial stays.</summary>
-public readonly struct Not<T>(T mask) : IMaskPredicate, IShapeDependent
+/// <summary>Complement of a mask: not M(q, k). Classify swaps Empty and Full; Partial stays.
+/// The operand is validated as in <see cref="And{TA, TB}"/>.</summary>
+public readonly struct Not<T>(T mask) : IMaskPredicate, IShapeDependent, IValidated
     where T : struct, IMaskPredicate
 {
     private readonly T _mask = mask;
 
     /// <summary>Validates the operand.</summary>
     public void Validate(AttentionShape shape) => VariantChecks.Validate(_mask, shape);
+
+    /// <summary>The operand's parameter error.</summary>
+    public string? ParameterError() => VariantChecks.ParameterError(_mask);
 
     /// <summary>0 (no bound)</summary>
     public int KeyStart(int batch, int head, int q0, int q1) => 0;

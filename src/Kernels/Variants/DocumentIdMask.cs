@@ -10,9 +10,10 @@ namespace Managed.Kernels.Variants;
 /// (positions outside [0, seqK) see no key). Combine with <see cref="CausalMask"/> for causal
 /// packing. When the ids never decrease along each batch row (packed documents are contiguous),
 /// <see cref="Classify"/> reads only tile corners and skips whole tiles; otherwise every tile
-/// that meets the sequence is Partial (exact, no skipping).
+/// that meets the sequence is Partial (exact, no skipping). A default instance has no ids
+/// (seqK 0): entry points reject it.
 /// </summary>
-public readonly struct DocumentIdMask<TIds> : IMaskPredicate, IShapeDependent
+public readonly struct DocumentIdMask<TIds> : IMaskPredicate, IShapeDependent, IValidated
     where TIds : struct, ITable<int>
 {
     private readonly TIds _ids;
@@ -79,6 +80,11 @@ public readonly struct DocumentIdMask<TIds> : IMaskPredicate, IShapeDependent
         return qa == q0 && qb == q1 && qFirst == qLast && kFirst == kLast && kFirst == qFirst
             ? TileKind.Full : TileKind.Partial;
     }
+
+    /// <summary>The ids are missing (default: seqK 0).</summary>
+    public string? ParameterError() => _seqK >= 1 ? null
+        : VariantChecks.Missing("DocumentIdMask", "seqK", _seqK, "ids for >= 1 keys",
+            isDefault: _seqK == 0);
 
     /// <summary>The table must be (batch, seqK) of the call; host ids declared non-decreasing
     /// must be.</summary>

@@ -8,8 +8,9 @@ namespace Managed.Kernels.Variants;
 /// Negative positions see nothing. Classify is exact: a tile is Full when its queries and keys
 /// lie in one and the same document, Empty when their document ranges do not meet.
 /// Documents of varying length: <see cref="DocumentIdMask{TIds}"/> (per-token ids).
+/// default(FixedDocumentMask) has no length (documents of 0 tokens): entry points reject it.
 /// </summary>
-public readonly struct FixedDocumentMask : IMaskPredicate
+public readonly struct FixedDocumentMask : IMaskPredicate, IValidated
 {
     /// <summary>Row q is its document (empty for q &lt; 0).</summary>
     public static bool RowIsInterval => true;
@@ -24,6 +25,12 @@ public readonly struct FixedDocumentMask : IMaskPredicate
         _length = length;
         _inverse = 1f / length;
     }
+
+    /// <summary>The length is missing (default) or &lt; 1.</summary>
+    public string? ParameterError() => _length >= 1 ? null
+        : VariantChecks.Missing(nameof(FixedDocumentMask), "length", _length,
+            ">= 1 tokens per document",
+            isDefault: _length == 0);
 
     /// <summary>The first key of the first query's document.</summary>
     public int KeyStart(int batch, int head, int q0, int q1) => MaskMath.Max(q0, 0) / _length * _length;

@@ -10,6 +10,10 @@ namespace Managed.Kernels.Variants;
 /// </summary>
 internal static class GridTiles
 {
+    /// <summary>"{where}: {error}" for an axis with a parameter error, else null.</summary>
+    public static string? AxisError<T>(string where, T axis) where T : struct, IValidated =>
+        axis.ParameterError() is { } error ? $"{where}: {error}" : null;
+
     /// <summary>
     /// Class of [ia, ib] x [ja, jb] (inclusive, inside the axis) on one axis. Empty when
     /// [ja, jb] misses the hull of the windows: min Lo and max Hi over the range are reached at

@@ -5,8 +5,9 @@ namespace Managed.Kernels.Variants;
 /// S2-Attention's heterogeneous context sharding (F7, ‡ definition recalled): head h sees
 /// key k iff k &lt;= q and (q - k &lt; local or k ≡ h (mod s)). Heads h and h + s share a
 /// shard; the union over s consecutive heads is the causal mask, and s = 1 is causal attention.
+/// default(StridedShardMask) has no stride (s = 0): entry points reject it.
 /// </summary>
-public readonly struct StridedShardMask : IMaskPredicate
+public readonly struct StridedShardMask : IMaskPredicate, IValidated
 {
     private readonly int _stride, _local;
 
@@ -24,6 +25,14 @@ public readonly struct StridedShardMask : IMaskPredicate
 
     /// <summary>q1: keys after the last query are never allowed.</summary>
     public int KeyEnd(int batch, int head, int q0, int q1) => q1;
+
+    /// <summary>The stride is missing (default) or &lt; 1, or local &lt; 0.</summary>
+    public string? ParameterError() =>
+        _stride < 1 ? VariantChecks.Missing(nameof(StridedShardMask), "stride", _stride, ">= 1",
+            isDefault: _stride == 0 && _local == 0)
+        : _local < 0
+            ? VariantChecks.Missing(nameof(StridedShardMask), "local", _local, ">= 0", false)
+        : null;
 
     /// <summary>k &lt;= q and (q - k &lt; local or (k - h) mod s = 0)</summary>
     public bool Allows(int batch, int head, int q, int k) =>
@@ -48,8 +57,9 @@ public readonly struct StridedShardMask : IMaskPredicate
 /// MoA per-head heterogeneous windows (F8): head h uses <see cref="SinkWindowMask"/>(sinks,
 /// w_(h mod n)) with up to four window lengths w_0..w_3. MoA's elastic span α_h + β_h N
 /// (‡) is evaluated on the host for a given N by <see cref="Elastic"/>. Classify is exact.
+/// default(MoaMask) has no window (none of the 1..4 windows given): entry points reject it.
 /// </summary>
-public readonly struct MoaMask : IMaskPredicate
+public readonly struct MoaMask : IMaskPredicate, IValidated
 {
     private readonly int _sinks, _count, _w0, _w1, _w2, _w3;
 
@@ -73,6 +83,13 @@ public readonly struct MoaMask : IMaskPredicate
             w[i] = Math.Max(1, (int)MathF.Round(spans[i].Alpha + spans[i].Beta * length));
         return new(sinks, w[0], w[1], w[2], w[3]);
     }
+
+    /// <summary>The windows are missing (default) or the first is &lt; 1.</summary>
+    public string? ParameterError() =>
+        _count >= 1 && _w0 >= 1 && _sinks >= 0 ? null
+        : VariantChecks.Missing(nameof(MoaMask), "window", _w0,
+            "1 to 4 windows of >= 1 keys and sinks >= 0",
+            isDefault: _count == 0);
 
     /// <summary>w_(h mod n)</summary>
     public int Window(int head)
@@ -101,8 +118,10 @@ public readonly struct MoaMask : IMaskPredicate
 /// StreamingLLM's sinks + recent window. Head h &lt; 64 is a retrieval head iff bit h of the
 /// mask is set; heads &gt;= 64 are streaming heads (a per-head flag array needs device memory:
 /// out of scope). All bits set (for H &lt;= 64 heads) is causal attention.
+/// default(DuoAttentionMask) has no streaming window (window 0, no retrieval head: nothing is
+/// allowed): entry points reject it.
 /// </summary>
-public readonly struct DuoAttentionMask : IMaskPredicate
+public readonly struct DuoAttentionMask : IMaskPredicate, IValidated
 {
     private readonly ulong _retrieval;
     private readonly int _sinks, _window;
@@ -115,6 +134,15 @@ public readonly struct DuoAttentionMask : IMaskPredicate
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(window);
         (_retrieval, _sinks, _window) = (retrievalHeads, sinks, window);
     }
+
+    /// <summary>The streaming window is missing (default) or &lt; 1, or sinks &lt; 0.</summary>
+    public string? ParameterError() =>
+        _window < 1
+            ? VariantChecks.Missing(nameof(DuoAttentionMask), "window", _window, ">= 1 keys",
+            isDefault: _window == 0 && _sinks == 0 && _retrieval == 0)
+        : _sinks < 0
+            ? VariantChecks.Missing(nameof(DuoAttentionMask), "sinks", _sinks, ">= 0", false)
+        : null;
 
     /// <summary>h &lt; 64 and bit h set</summary>
     public bool IsRetrieval(int head) => (uint)head < 64u && ((_retrieval >> head) & 1UL) != 0;

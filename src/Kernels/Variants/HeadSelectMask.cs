@@ -7,9 +7,11 @@ namespace Managed.Kernels.Variants;
 /// Per-head choice between two masks from a flag array (DuoAttention, catalog H2: retrieval
 /// heads get full (causal) attention, streaming heads sinks + a window): head h uses
 /// <typeparamref name="TSet"/> where flags[h] != 0, else <typeparamref name="TClear"/>.
-/// Flags all set gives the set mask exactly.
+/// Flags all set gives the set mask exactly. The two masks are validated as at top level; a
+/// default instance has no flags and is rejected against the call's heads.
 /// </summary>
-public readonly struct HeadSelectMask<TSet, TClear, TFlags> : IMaskPredicate, IShapeDependent
+public readonly struct HeadSelectMask<TSet, TClear, TFlags> : IMaskPredicate, IShapeDependent,
+    IValidated
     where TSet : struct, IMaskPredicate
     where TClear : struct, IMaskPredicate
     where TFlags : struct, ITable<int>
@@ -43,6 +45,10 @@ public readonly struct HeadSelectMask<TSet, TClear, TFlags> : IMaskPredicate, IS
     public TileKind Classify(int batch, int head, int q0, int q1, int k0, int k1) =>
         _flags[head] != 0 ? _set.Classify(batch, head, q0, q1, k0, k1)
             : _clear.Classify(batch, head, q0, q1, k0, k1);
+
+    /// <summary>The set mask's parameter error, else the clear mask's.</summary>
+    public string? ParameterError() =>
+        VariantChecks.ParameterError(_set) ?? VariantChecks.ParameterError(_clear);
 
     /// <summary>One flag per query head is needed.</summary>
     public void Validate(AttentionShape shape)

@@ -5,15 +5,20 @@ namespace Managed.Kernels.Variants;
 /// 1-D neighborhood attention (NATTEN na1d, F1; GNA strided/blocked with a stride, F2) over
 /// tokens 0..L-1: q, k in [0, L) and <see cref="NeighborhoodAxis.Allows"/>(q, k). Tokens outside
 /// the axis (seqK &gt; L, or negative query positions) are masked, so a run is NATTEN's only
-/// when seqQ = seqK = L.
+/// when seqQ = seqK = L. A default instance has no axis: entry points reject it.
 /// </summary>
-public readonly struct NeighborhoodMask1D(NeighborhoodAxis axis) : IMaskPredicate
+public readonly struct NeighborhoodMask1D(NeighborhoodAxis axis) : IMaskPredicate, IValidated
 {
     private readonly NeighborhoodAxis _axis = axis;
 
-    /// <summary>Neighborhood of <paramref name="kernel"/> over <paramref name="length"/> tokens.</summary>
-    public NeighborhoodMask1D(int length, int kernel, int dilation = 1, bool causal = false, int stride = 1)
+    /// <summary>Neighborhood of <paramref name="kernel"/> over <paramref name="length"/> tokens
+    /// (NATTEN's limits: see <see cref="NeighborhoodAxis"/>).</summary>
+    public NeighborhoodMask1D(int length, int kernel, int dilation = 1, bool causal = false,
+        int stride = 1)
         : this(new NeighborhoodAxis(length, kernel, dilation, causal, stride)) { }
+
+    /// <summary>The axis' parameter error.</summary>
+    public string? ParameterError() => GridTiles.AxisError("NeighborhoodMask1D axis", _axis);
 
     /// <summary>The lowest window start of the tile's queries.</summary>
     public int KeyStart(int batch, int head, int q0, int q1) => GridTiles.KeyStart(_axis, q0, q1, 1);
@@ -39,11 +44,17 @@ public readonly struct NeighborhoodMask1D(NeighborhoodAxis axis) : IMaskPredicat
 /// <summary>
 /// 2-D neighborhood attention (NATTEN na2d, F1/F2) on a rows x columns grid, tokens row-major
 /// (t = y * columns + x): q, k in [0, rows * columns) and both axes allow their coordinates,
-/// rows.Allows(qy, ky) and columns.Allows(qx, kx). Tokens past the grid are masked.
+/// rows.Allows(qy, ky) and columns.Allows(qx, kx). Tokens past the grid are masked. An axis
+/// without parameters (a default one) is rejected by entry points.
 /// </summary>
-public readonly struct NeighborhoodMask2D(NeighborhoodAxis rows, NeighborhoodAxis columns) : IMaskPredicate
+public readonly struct NeighborhoodMask2D(NeighborhoodAxis rows, NeighborhoodAxis columns)
+    : IMaskPredicate, IValidated
 {
     private readonly NeighborhoodAxis _rows = rows, _columns = columns;
+
+    /// <summary>The first axis' parameter error.</summary>
+    public string? ParameterError() => GridTiles.AxisError("NeighborhoodMask2D rows", _rows)
+        ?? GridTiles.AxisError("NeighborhoodMask2D columns", _columns);
 
     /// <summary>rows * columns tokens.</summary>
     public int Count => _rows.Extent * _columns.Extent;
@@ -66,12 +77,18 @@ public readonly struct NeighborhoodMask2D(NeighborhoodAxis rows, NeighborhoodAxi
 /// <summary>
 /// 3-D neighborhood attention (NATTEN na3d, F1/F2) on a depth x rows x columns grid, tokens
 /// row-major (t = (z * rows + y) * columns + x): q, k on the grid and all three axes allow
-/// their coordinates. Tokens past the grid are masked.
+/// their coordinates. Tokens past the grid are masked. An axis without parameters (a default
+/// one) is rejected by entry points.
 /// </summary>
 public readonly struct NeighborhoodMask3D(NeighborhoodAxis depth, NeighborhoodAxis rows,
-    NeighborhoodAxis columns) : IMaskPredicate
+    NeighborhoodAxis columns) : IMaskPredicate, IValidated
 {
     private readonly NeighborhoodAxis _depth = depth, _rows = rows, _columns = columns;
+
+    /// <summary>The first axis' parameter error.</summary>
+    public string? ParameterError() => GridTiles.AxisError("NeighborhoodMask3D depth", _depth)
+        ?? GridTiles.AxisError("NeighborhoodMask3D rows", _rows)
+        ?? GridTiles.AxisError("NeighborhoodMask3D columns", _columns);
 
     /// <summary>depth * rows * columns tokens.</summary>
     public int Count => _depth.Extent * _rows.Extent * _columns.Extent;
@@ -131,11 +148,15 @@ public readonly struct NeighborhoodMask3D(NeighborhoodAxis depth, NeighborhoodAx
 /// HaloNets blocked local self-attention (F3) on a height x width image, tokens row-major:
 /// queries in block (y div b, x div b) see the keys of that block grown by a halo of h on each
 /// side, clipped to the image: (b + 2h)^2 keys away from the border. Tokens past the image are
-/// masked.
+/// masked. A default instance has no blocks: entry points reject it.
 /// </summary>
-public readonly struct HaloMask(HaloAxis rows, HaloAxis columns) : IMaskPredicate
+public readonly struct HaloMask(HaloAxis rows, HaloAxis columns) : IMaskPredicate, IValidated
 {
     private readonly HaloAxis _rows = rows, _columns = columns;
+
+    /// <summary>The first axis' parameter error.</summary>
+    public string? ParameterError() => GridTiles.AxisError("HaloMask rows", _rows)
+        ?? GridTiles.AxisError("HaloMask columns", _columns);
 
     /// <summary>Blocks of <paramref name="block"/> x <paramref name="block"/> with halo
     /// <paramref name="halo"/> on a <paramref name="height"/> x <paramref name="width"/> image.</summary>

@@ -27,7 +27,8 @@ public readonly struct SoftmaxNormalizer : INormalizer
 /// <summary>
 /// Sigmoid attention (Ramapuram et al. 2024, FlashSigmoid; catalog S2): w_j = sigma(s_j + b),
 /// O = sum_j w_j v_j with no row normalization. The paper recommends b = -ln(n) for n keys
-/// (<see cref="ForSequence"/>). Rows do not sum to 1.
+/// (<see cref="ForSequence"/>). Rows do not sum to 1. default(SigmoidNormalizer) is b = 0:
+/// plain sigmoid attention, a valid normalizer.
 /// </summary>
 public readonly struct SigmoidNormalizer : INormalizer
 {
@@ -78,6 +79,7 @@ public readonly struct SigmoidNormalizer : INormalizer
 /// softplus(x) = max(x, 0) + ln(1 + exp(-|x|)). Rows sum to 1. There is no running max to
 /// shift by, so weights of logits below about -87 / p underflow to 0 in fp32: a row whose
 /// every logit is that low returns zeros and -infinity, like a row with no allowed key.
+/// default(SoftplusNormalizer) is plain softplus (kappa = 1, p = 1), a valid normalizer.
 /// </summary>
 public readonly struct SoftplusNormalizer : INormalizer
 {
@@ -135,7 +137,7 @@ public readonly struct SoftplusNormalizer : INormalizer
 /// 0, 1) with p_j the softmax probability, zeta &gt;= 1 and gamma &lt;= 0 (exact 0 and 1 are
 /// reachable with finite logits); O = sum_j w_j v_j, no renormalization. p_j needs the row's
 /// log-sum-exp, so the kernel runs twice (softmax for it, then this). zeta = 1, gamma = 0 is
-/// softmax.
+/// softmax; so is default(ClippedSoftmaxNormalizer).
 /// </summary>
 public readonly struct ClippedSoftmaxNormalizer : INormalizer
 {

@@ -20,8 +20,9 @@ public readonly struct NoScore : IScoreModifier
 /// <summary>
 /// ALiBi (Press et al. 2022): s + m_h * (k - q) with slope m_h = 2^(-8 (h + 1) / H), the
 /// geometric sequence of the paper for H heads (used as-is for H not a power of two).
+/// default(AlibiScore) has no head count (its slopes would all be 1): entry points reject it.
 /// </summary>
-public readonly struct AlibiScore : IScoreModifier
+public readonly struct AlibiScore : IScoreModifier, IValidated
 {
     private readonly float _log2Step;
 
@@ -36,6 +37,12 @@ public readonly struct AlibiScore : IScoreModifier
     /// MathF.Pow(2, x); on GPUs one ex2 instruction that the compiler hoists out of the
     /// per-score code, where MathF.Pow became a software pow per score.</summary>
     public float Slope(int head) => XMath.Exp2(_log2Step * (head + 1));
+
+    /// <summary>The head count is missing in a default instance (-8 / H &lt; 0
+    /// otherwise).</summary>
+    public string? ParameterError() => _log2Step < 0f ? null
+        : VariantChecks.Missing(nameof(AlibiScore), "heads", "missing", ">= 1 query heads",
+            isDefault: _log2Step == 0f);
 
     /// <summary>s + m_h (k - q)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -77,22 +84,35 @@ public readonly struct AlibiScore : IScoreModifier
     }
 }
 
-/// <summary>Logit soft-capping (Gemma 2, Grok-1): cap * tanh(s / cap).</summary>
-public readonly struct SoftcapScore : IScoreModifier
+/// <summary>
+/// Logit soft-capping (Gemma 2, Grok-1): cap * tanh(s / cap). default(SoftcapScore) has no cap
+/// (cap 0 would make every score 0: uniform attention): entry points reject it.
+/// </summary>
+public readonly struct SoftcapScore : IScoreModifier, IValidated
 {
     private readonly float _cap, _inverse;
 
-    /// <summary>Soft-capping at <paramref name="cap"/> &gt; 0.</summary>
+    /// <summary>Soft-capping at <paramref name="cap"/> &gt; 0 (finite, and 1 / cap
+    /// finite).</summary>
     public SoftcapScore(float cap)
     {
-        if (!(cap > 0f) || float.IsInfinity(cap))
-            throw new ArgumentOutOfRangeException(nameof(cap), cap, "The cap must be finite and > 0.");
+        if (!Valid(cap, 1f / cap))
+            throw new ArgumentOutOfRangeException(nameof(cap), cap,
+                "The cap must be finite and > 0, with 1 / cap finite.");
         _cap = cap;
         _inverse = 1f / cap;
     }
 
     /// <summary>The cap.</summary>
     public float Cap => _cap;
+
+    /// <summary>The cap is missing (default) or invalid.</summary>
+    public string? ParameterError() => Valid(_cap, _inverse) ? null
+        : VariantChecks.Missing(nameof(SoftcapScore), "cap", _cap,
+            "a finite cap > 0 with 1 / cap finite", isDefault: _cap == 0f);
+
+    private static bool Valid(float cap, float inverse) =>
+        cap > 0f && float.IsFinite(cap) && float.IsFinite(inverse);
 
     /// <summary>cap * tanh(s / cap)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

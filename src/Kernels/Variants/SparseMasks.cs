@@ -8,9 +8,10 @@ namespace Managed.Kernels.Variants;
 /// with Δ = |f_q - f_k| and band(Δ) the bit length of Δ (0 for Δ = 0, 1 for 1, 2 for 2..3,
 /// 3 for 4..7, ...): the spatial window w halves with each doubling of the temporal distance
 /// and ends at the diagonal s_k = s_q (the paper also thins out far frames; not done here).
-/// Tokens past F * S are masked.
+/// Tokens past F * S are masked. default(RadialMask) has no frames (0 tokens: nothing
+/// allowed): entry points reject it.
 /// </summary>
-public readonly struct RadialMask : IMaskPredicate
+public readonly struct RadialMask : IMaskPredicate, IValidated
 {
     private readonly int _frames, _frameTokens, _window;
 
@@ -26,6 +27,19 @@ public readonly struct RadialMask : IMaskPredicate
 
     /// <summary>F * S tokens.</summary>
     public int Count => _frames * _frameTokens;
+
+    /// <summary>Frames or frame tokens missing (default) or &lt; 1, or window &lt; 0.</summary>
+    public string? ParameterError()
+    {
+        bool isDefault = _frames == 0 && _frameTokens == 0 && _window == 0;
+        if (_frames < 1)
+            return VariantChecks.Missing(nameof(RadialMask), "frames", _frames, ">= 1", isDefault);
+        if (_frameTokens < 1)
+            return VariantChecks.Missing(nameof(RadialMask), "frameTokens", _frameTokens, ">= 1",
+                false);
+        return _window < 0
+            ? VariantChecks.Missing(nameof(RadialMask), "window", _window, ">= 0", false) : null;
+    }
 
     /// <summary>0 (no bound)</summary>
     public int KeyStart(int batch, int head, int q0, int q1) => 0;
@@ -69,9 +83,10 @@ public readonly struct RadialMask : IMaskPredicate
 /// PowerAttention (F6, ‡ block granularity recalled from the paper): causal, and with block
 /// distance Δ = floor(q / B) - floor(k / B), key k is seen iff k &lt;= q and (Δ &lt; local or Δ
 /// is a power of two): a local band of blocks plus blocks at distances 1, 2, 4, 8, ...
-/// local &gt;= the number of key blocks gives causal attention.
+/// local &gt;= the number of key blocks gives causal attention. default(PowerAttentionMask) has
+/// no block size (blocks of 0 tokens): entry points reject it.
 /// </summary>
-public readonly struct PowerAttentionMask : IMaskPredicate
+public readonly struct PowerAttentionMask : IMaskPredicate, IValidated
 {
     private readonly int _block, _local;
 
@@ -83,6 +98,16 @@ public readonly struct PowerAttentionMask : IMaskPredicate
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(local);
         (_block, _local) = (block, local);
     }
+
+    /// <summary>Block or local band missing (default) or &lt; 1.</summary>
+    public string? ParameterError() =>
+        _block < 1
+            ? VariantChecks.Missing(nameof(PowerAttentionMask), "block", _block, ">= 1 tokens",
+            isDefault: _block == 0 && _local == 0)
+        : _local < 1
+            ? VariantChecks.Missing(nameof(PowerAttentionMask), "local", _local, ">= 1 blocks",
+                false)
+        : null;
 
     /// <summary>0</summary>
     public int KeyStart(int batch, int head, int q0, int q1) => 0;

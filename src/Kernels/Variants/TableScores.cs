@@ -6,9 +6,10 @@ namespace Managed.Kernels.Variants;
 /// <summary>
 /// Relative-position bias from a learned table (Shaw et al. 2018 with clipping; T5 and Swin use
 /// such tables): s + bias[h, clamp(k - q, -R, R) + R], a (heads, 2R + 1) table of floats; heads
-/// is 1 (shared) or the query heads. A zero table is exact attention.
+/// is 1 (shared) or the query heads. A zero table is exact attention. A default instance has
+/// no table (0 heads): entry points reject it.
 /// </summary>
-public readonly struct RelativeBiasScore<TBias> : IScoreModifier, IShapeDependent
+public readonly struct RelativeBiasScore<TBias> : IScoreModifier, IShapeDependent, IValidated
     where TBias : struct, ITable<float>
 {
     private readonly TBias _bias;
@@ -40,6 +41,12 @@ public readonly struct RelativeBiasScore<TBias> : IScoreModifier, IShapeDependen
         for (int j = 0; j < scores.Length; j++) scores[j] = Apply(scores[j], batch, head, q, k0 + j);
     }
 
+    /// <summary>The table is missing (default: 0 heads).</summary>
+    public string? ParameterError() => _heads >= 1 && _radius >= 0 ? null
+        : VariantChecks.Missing("RelativeBiasScore", "heads", _heads,
+            "a table of 1 or the query heads",
+            isDefault: _heads == 0 && _radius == 0);
+
     /// <summary>The table must be (1 or heads, 2R + 1).</summary>
     public void Validate(AttentionShape shape)
     {
@@ -57,8 +64,10 @@ public readonly struct RelativeBiasScore<TBias> : IScoreModifier, IShapeDependen
 /// Per-query temperature from data (Selective Attention's query-dependent temperature, catalog
 /// S4; TempScale, C4): tau[b, h, p] s for the query at position p, a (batch, heads, positions)
 /// table; positions outside [0, positions) use the nearest entry. All ones is exact attention.
+/// A default instance has no table (0 heads and positions): entry points reject it.
 /// </summary>
-public readonly struct QueryTemperatureScore<TTemperature> : IScoreModifier, IShapeDependent
+public readonly struct QueryTemperatureScore<TTemperature> : IScoreModifier, IShapeDependent,
+    IValidated
     where TTemperature : struct, ITable<float>
 {
     private readonly TTemperature _tau;
@@ -90,6 +99,12 @@ public readonly struct QueryTemperatureScore<TTemperature> : IScoreModifier, ISh
         float tau = Tau(batch, head, q);
         for (int j = 0; j < scores.Length; j++) scores[j] *= tau;
     }
+
+    /// <summary>The table is missing (default: 0 heads or positions).</summary>
+    public string? ParameterError() => _heads >= 1 && _positions >= 1 ? null
+        : VariantChecks.Missing("QueryTemperatureScore", "positions", _positions,
+            "a (batch, heads, positions) table with heads and positions >= 1",
+            isDefault: _heads == 0 && _positions == 0);
 
     /// <summary>The table must be (batch, heads, positions) for the call's batch and heads.</summary>
     public void Validate(AttentionShape shape)

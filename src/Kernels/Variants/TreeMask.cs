@@ -9,9 +9,10 @@ namespace Managed.Kernels.Variants;
 /// to the whole prefix and to its ancestors and itself. Queries at positions before P (prefix
 /// rows, if any) are causal. The tree is given as parents (parent[i] &lt; i, -1 for a root);
 /// the table holds each node's ancestor set as a bit row of ceil(T / 32) ints
-/// (<see cref="TreeMasks.Ancestors"/>). A single chain is the causal mask.
+/// (<see cref="TreeMasks.Ancestors"/>). A single chain is the causal mask. A default instance
+/// has no tree (0 nodes): entry points reject it.
 /// </summary>
-public readonly struct TreeMask<TAncestors> : IMaskPredicate, IShapeDependent
+public readonly struct TreeMask<TAncestors> : IMaskPredicate, IShapeDependent, IValidated
     where TAncestors : struct, ITable<int>
 {
     private readonly TAncestors _ancestors;
@@ -54,6 +55,12 @@ public readonly struct TreeMask<TAncestors> : IMaskPredicate, IShapeDependent
         if (k1 - 1 <= q0 && q1 <= _prefix && q0 >= 0) return TileKind.Full;
         return TileKind.Partial;
     }
+
+    /// <summary>The tree is missing (default: 0 nodes).</summary>
+    public string? ParameterError() => _nodes >= 1 && _prefix >= 0 ? null
+        : VariantChecks.Missing("TreeMask", "nodes", _nodes,
+            "a tree of >= 1 nodes after a prefix >= 0",
+            isDefault: _nodes == 0 && _prefix == 0);
 
     /// <summary>The call must have seqK = prefix + nodes and a table of nodes x words ints.</summary>
     public void Validate(AttentionShape shape)

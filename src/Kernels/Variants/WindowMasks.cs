@@ -6,7 +6,8 @@ namespace Managed.Kernels.Variants;
 /// Sliding window (Longformer, Mistral): q - left &lt;= k &lt;= q + right. The causal sliding
 /// window of W keys (the query and the W - 1 before it) is left = W - 1, right = 0
 /// (<see cref="Causal"/>). Classify is exact: the tile's offsets k - q fill the interval
-/// [k0 - (q1 - 1), (k1 - 1) - q0].
+/// [k0 - (q1 - 1), (k1 - 1) - q0]. default(SlidingWindowMask) is left = right = 0: each query
+/// sees only its own key (the diagonal), a valid window.
 /// </summary>
 public readonly struct SlidingWindowMask : IMaskPredicate
 {
@@ -58,9 +59,10 @@ public readonly struct SlidingWindowMask : IMaskPredicate
 /// <summary>
 /// StreamingLLM attention sinks + causal window: k &lt;= q and (k &lt; sinks or q - k &lt; window).
 /// The first <c>sinks</c> keys stay visible to every later query; otherwise only the last
-/// <c>window</c> keys up to the query. Classify is exact.
+/// <c>window</c> keys up to the query. Classify is exact. default(SinkWindowMask) has no
+/// window (window 0 with no sinks allows nothing): entry points reject it.
 /// </summary>
-public readonly struct SinkWindowMask : IMaskPredicate
+public readonly struct SinkWindowMask : IMaskPredicate, IValidated
 {
     private readonly int _sinks, _window;
 
@@ -78,6 +80,13 @@ public readonly struct SinkWindowMask : IMaskPredicate
 
     /// <summary>Window length in keys (the query's own key included).</summary>
     public int Window => _window;
+
+    /// <summary>The window is missing (default) or &lt; 1, or sinks &lt; 0.</summary>
+    public string? ParameterError() =>
+        _window < 1 ? VariantChecks.Missing(nameof(SinkWindowMask), "window", _window, ">= 1 keys",
+            isDefault: _window == 0 && _sinks == 0)
+        : _sinks < 0 ? VariantChecks.Missing(nameof(SinkWindowMask), "sinks", _sinks, ">= 0", false)
+        : null;
 
     /// <summary>0</summary>
     public int KeyStart(int batch, int head, int q0, int q1) => 0;
@@ -114,6 +123,7 @@ public readonly struct SinkWindowMask : IMaskPredicate
 /// <summary>
 /// Prefix-LM (T5, UniLM, PaliGemma): k &lt; prefix or k &lt;= q. The first <c>prefix</c> keys are
 /// seen by every query (bidirectional inside the prefix), the rest causally. Classify is exact.
+/// default(PrefixLmMask) has prefix 0: causal attention, a valid mask.
 /// </summary>
 public readonly struct PrefixLmMask : IMaskPredicate
 {

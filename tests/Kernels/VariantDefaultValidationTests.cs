@@ -1,7 +1,8 @@
 using ILGPU;
 using ILGPU.Runtime;
-using Managed.Kernels;
-using Managed.Kernels.Backends;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Managed.Tests.Generators;
 using Managed.Tests.Support;
@@ -185,7 +186,7 @@ public sealed class VariantDefaultHostTests : MissingParameters.ICheck
         params string[] parts)
     {
         var c = MissingParameters.Case;
-        MissingParameters.AssertRejected((output, lse) => FlashAttention.Forward(c.Shape, c.Query,
+        MissingParameters.AssertRejected((output, lse) => HostAttention.Forward(c.Shape, c.Query,
             c.Key, c.Value, output, lse, score, mask, c.Options), argument, parts,
             $"{typeof(TScore).Name}/{typeof(TMask).Name}");
     }
@@ -220,7 +221,7 @@ public sealed class VariantDefaultHostTests : MissingParameters.ICheck
             where TN : struct, INormalizer
         {
             var (output, lse) = AttentionRun.Allocate(c.Shape);
-            FlashAttention.Forward(c.Shape, c.Query, c.Key, c.Value, output, lse, score, mask, norm,
+            HostAttention.Forward(c.Shape, c.Query, c.Key, c.Value, output, lse, score, mask, norm,
                 c.Options);
             return [.. output, .. lse];
         }
@@ -275,13 +276,13 @@ public sealed class VariantDefaultIlgpuCpuTests(IlgpuCpuFixture fixture) : Missi
         MissingParameters.AssertRejected((output, lse) => backend.Attention(c.Shape, c.Query,
             c.Key, c.Value, output, lse, score, mask, c.Options), argument, parts,
             what + " (spans)");
-        using var q = backend.Accelerator.Allocate1D<float>(c.Query);
-        using var k = backend.Accelerator.Allocate1D<float>(c.Key);
-        using var v = backend.Accelerator.Allocate1D<float>(c.Value);
+        using var q = backend.Accelerator!.Allocate1D<float>(c.Query);
+        using var k = backend.Accelerator!.Allocate1D<float>(c.Key);
+        using var v = backend.Accelerator!.Allocate1D<float>(c.Value);
         MissingParameters.AssertRejected((output, lse) =>
         {
-            using var o = backend.Accelerator.Allocate1D<float>(output);
-            using var l = backend.Accelerator.Allocate1D<float>(lse);
+            using var o = backend.Accelerator!.Allocate1D<float>(output);
+            using var l = backend.Accelerator!.Allocate1D<float>(lse);
             try
             {
                 backend.Attention(c.Shape, q.View, k.View, v.View, o.View, l.View, score, mask,
@@ -289,7 +290,7 @@ public sealed class VariantDefaultIlgpuCpuTests(IlgpuCpuFixture fixture) : Missi
             }
             finally
             {
-                backend.Accelerator.Synchronize();
+                backend.Accelerator!.Synchronize();
                 o.View.AsContiguous().CopyToCPU(output);
                 l.View.AsContiguous().CopyToCPU(lse);
             }

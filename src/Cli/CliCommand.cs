@@ -92,13 +92,16 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
             "Lists the devices: the host CPU and the ILGPU ones (CUDA, OpenCL, ILGPU's CPU "
             + "accelerator). With --ptx-out DIR it also compiles every registered variant to PTX "
             + "(head dims 64, 128 and 256; no GPU needed) into DIR, created if missing; without "
-            + "it no file is written.",
+            + "it no file is written. --probe runs one small call per device object.",
             [
                 new("--ptx-out", "DIR", "a folder path",
                     "also write every variant's PTX into DIR", "none, no files written",
                     (o, s) => o with { PtxOut = s }),
+                CliOption.Flag("--probe", "open each ILGPU device twice and time one small "
+                    + "attention call on each: the first compiles the kernel, the second device "
+                    + "object only loads it", o => o with { Probe = true }),
             ],
-            (o, output) => DevicesCommand.Run(o.PtxOut, output)),
+            (o, output) => DevicesCommand.Run(o.PtxOut, o.Probe, output)),
     ];
 
     /// <summary>The usage of the front end as a whole.</summary>

@@ -10,14 +10,42 @@ namespace Managed.Cli;
 /// variant to PTX into it (no device needed).</summary>
 internal static class DevicesCommand
 {
-    public static int Run(string? ptxDir, TextWriter output)
+    public static int Run(string? ptxDir, bool probe, TextWriter output)
     {
         foreach (var device in ComputeDevice.List()) output.WriteLine(device);
+        if (probe) Probe(output);
         if (ptxDir is null) return 0;
         Directory.CreateDirectory(ptxDir);
         var v = new PtxWriter(ptxDir);
         foreach (var variant in VariantRegistry.All) variant.DeviceTyped.Accept(v);
         return 0;
+    }
+
+    /// <summary>Per ILGPU device: two device objects in turn, one causal call of a small shape
+    /// on each, timed. The first call of the process compiles the kernel; the second device
+    /// object loads the compiled code (a kernel cache shared by the process).</summary>
+    private static void Probe(TextWriter output)
+    {
+        var shape = new AttentionShape(1, 4, 2, 128, 128, 64, 64);
+        var rng = new Random(1);
+        float[] q = BenchCommand.Fill(rng, shape.QueryLength),
+            k = BenchCommand.Fill(rng, shape.KeyLength), v = BenchCommand.Fill(rng, shape.ValueLength);
+        var first = new float[shape.OutputLength];
+        var second = new float[shape.OutputLength];
+        foreach (var info in ComputeDevice.List().Where(d => d.Kind != DeviceKind.Host))
+        {
+            double Call(float[] o)
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                using var device = ComputeDevice.Open(info.Kind, info.Index);
+                FlashAttention.Forward(device, shape, q, k, v, o, default, new SoftcapScore(20f),
+                    default(CausalMask), default(SoftmaxNormalizer));
+                return clock.Elapsed.TotalMilliseconds;
+            }
+            double a = Call(first), b = Call(second);
+            output.WriteLine($"{info.Kind}:{info.Index} open + first call {a:F0} ms; a second "
+                + $"device object: {b:F0} ms; results {(first.SequenceEqual(second) ? "equal" : "DIFFER")}");
+        }
     }
 
     private sealed class PtxWriter(string dir) : IVariantVisitor

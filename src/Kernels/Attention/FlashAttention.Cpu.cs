@@ -69,10 +69,10 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         int d = s.HeadDim, bk = tuning.KeyTile, bq = Math.Min(tuning.QueryTile, s.SeqQ);
         int keyTiles = (s.SeqK + bk - 1) / bk;
         long ktLength = (long)s.Batch * s.KvHeads * keyTiles * d * bk;
-        // The shared key transposes (batch, kvHeads, keyTiles, headDim, keyTile): native memory
-        // for this call only, freed on return (a pooled array kept 256 MB at 2^20 keys, D=64,
-        // after the call). Pages are committed only where a worker writes a tile.
-        float* kt = (float*)NativeMemory.AlignedAlloc((nuint)ktLength * sizeof(float), 64);
+        // The shared key transposes (batch, kvHeads, keyTiles, headDim, keyTile); pages are
+        // committed only where a worker writes a tile.
+        var ktBlock = KeyTransposeScratch.Rent(ktLength * sizeof(float));
+        float* kt = (float*)ktBlock.Pointer;
         try
         {
             int queryTiles = (s.SeqQ + bq - 1) / bq;
@@ -90,7 +90,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         }
         finally
         {
-            NativeMemory.AlignedFree(kt);
+            KeyTransposeScratch.Return(ktBlock);
         }
     }
 
@@ -548,5 +548,58 @@ internal static unsafe class CpuScratch
         if (memory is null || memory.Length < floats + 16)
             t_memory = memory = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
         return (float*)Unsafe.AsPointer(ref memory[0]);
+    }
+}
+
+/// <summary>
+/// Native memory for the CPU kernel's shared key transposes: one block of at most
+/// <see cref="KeptBytes"/> is kept between calls (a fresh block per call costs a page fault per
+/// 4 KB it touches: +1 ms on a 1024-key call), a larger one is freed when its call returns (a
+/// pooled array used to keep 256 MB after one call with 2^20 keys at D=64, 1.28 GB at D=256).
+/// Concurrent calls each get a block of their own.
+/// </summary>
+internal static unsafe class KeyTransposeScratch
+{
+    /// <summary>Most bytes kept after a call returns.</summary>
+    public const long KeptBytes = 64L << 20;
+
+    private static nint s_kept;
+    private static long s_keptBytes;
+    private static readonly object s_lock = new();
+
+    /// <summary>Bytes kept now (for tests).</summary>
+    public static long HeldBytes { get { lock (s_lock) return s_keptBytes; } }
+
+    /// <summary>A block of at least <paramref name="bytes"/>, 64-byte aligned.</summary>
+    public static (nint Pointer, long Bytes) Rent(long bytes)
+    {
+        bytes = Math.Max(bytes, 64);
+        lock (s_lock)
+        {
+            if (s_kept != 0 && s_keptBytes >= bytes)
+            {
+                var block = (s_kept, s_keptBytes);
+                s_kept = 0;
+                s_keptBytes = 0;
+                return block;
+            }
+        }
+        return ((nint)NativeMemory.AlignedAlloc((nuint)bytes, 64), bytes);
+    }
+
+    /// <summary>Keeps <paramref name="block"/> for the next call if it is small enough and
+    /// larger than the block kept now; frees it (or the smaller block) otherwise.</summary>
+    public static void Return((nint Pointer, long Bytes) block)
+    {
+        nint free = block.Pointer;
+        if (block.Bytes <= KeptBytes)
+        {
+            lock (s_lock)
+            {
+                if (block.Bytes > s_keptBytes)
+                    (free, s_kept, s_keptBytes) = (s_kept, block.Pointer, block.Bytes);
+            }
+        }
+        if (free != 0) NativeMemory.AlignedFree((void*)free);
     }
 }

@@ -5,16 +5,17 @@ using Managed.Kernels.Devices;
 namespace Managed.Tensors;
 
 /// <summary>
-/// Elements in one ILGPU buffer on a <see cref="ComputeDevice"/>. Released (the device memory
-/// freed) when the owning tensor is disposed; if the device is disposed first, the device freed
-/// the buffer and every use of the tensor throws <see cref="ObjectDisposedException"/>.
+/// Elements in one ILGPU buffer (bytes, viewed as the element type) on a
+/// <see cref="ComputeDevice"/>. Released (the device memory freed) when the owning tensor is
+/// disposed; if the device is disposed first, the device freed the buffer and every use of the
+/// tensor throws <see cref="ObjectDisposedException"/>.
 /// </summary>
 internal sealed class DeviceStorage : TensorStorage
 {
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _buffer;
+    private readonly MemoryBuffer1D<byte, Stride1D.Dense> _buffer;
 
-    private DeviceStorage(ComputeDevice device, MemoryBuffer1D<float, Stride1D.Dense> buffer,
-        long length) : base(DataType.Float32, length)
+    private DeviceStorage(ComputeDevice device, DataType dataType,
+        MemoryBuffer1D<byte, Stride1D.Dense> buffer, long length) : base(dataType, length)
     {
         Device = device;
         _buffer = buffer;
@@ -26,24 +27,28 @@ internal sealed class DeviceStorage : TensorStorage
     /// <summary>Allocates <paramref name="length"/> zeroed elements on <paramref name="device"/>.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
-    public static DeviceStorage AllocateZeroed(ComputeDevice device, long length)
+    public static DeviceStorage AllocateZeroed(ComputeDevice device, DataType dataType,
+        long length)
     {
         var accelerator = device.Accelerator ?? throw new ArgumentException(
             "The host device has no device memory; allocate a host tensor.", nameof(device));
-        var buffer = accelerator.Allocate1D<float>(Math.Max(1, length));
+        // Whole 4-byte words, so every element type's view of the bytes is aligned.
+        long bytes = (Math.Max(1, length) * dataType.SizeInBytes() + 3) & ~3L;
+        var buffer = accelerator.Allocate1D<byte>(bytes);
         buffer.MemSetToZero();
-        return new DeviceStorage(device, buffer, length);
+        return new DeviceStorage(device, dataType, buffer, length);
     }
 
-    /// <summary>Elements [offset, offset + length) as a view for kernels; valid while the
-    /// caller holds the device (a lease) and the tensor is alive.</summary>
+    /// <summary>Elements [offset, offset + length) as a view for kernels and copies; valid
+    /// while the caller holds the device (a lease) and the tensor is alive.</summary>
     /// <exception cref="ObjectDisposedException">The tensor or the device is disposed.
     /// </exception>
-    public ArrayView<float> View(long offset, long length)
+    public ArrayView<T> View<T>(long offset, long length) where T : unmanaged
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         ObjectDisposedException.ThrowIf(Device.IsDisposed, Device);
-        return _buffer.View.SubView(offset, length);
+        int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        return _buffer.View.AsContiguous().SubView(offset * size, length * size).Cast<T>();
     }
 
     // A disposed device has freed its buffers already.

@@ -1,12 +1,15 @@
 using ILGPU;
 using ILGPU.Runtime;
+using System.Runtime.InteropServices;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
 using System.Numerics.Tensors;
 
 namespace Managed.Tensors;
 
 /// <summary>
-/// A tensor of <see cref="float"/> (<see cref="DataType.Float32"/>) with a
+/// A tensor of <see cref="float"/>, <see cref="System.Half"/> or <see cref="BFloat16"/> elements
+/// (<see cref="DataType"/>) with a
 /// <see cref="TensorShape"/> over exactly one storage. A tensor from <see cref="Allocate(int[])"/>
 /// owns 64-byte aligned host memory and frees it on <see cref="Dispose"/> (or, if Dispose is
 /// forgotten, when the storage is finalized). A tensor from <see cref="FromArray"/> or
@@ -40,7 +43,7 @@ public sealed class NdTensor : IDisposable
     /// <summary>Shape.ElementCount</summary>
     public long ElementCount => Shape.ElementCount;
 
-    /// <summary>Element type; <see cref="DataType.Float32"/> for every tensor today.</summary>
+    /// <summary>Element type.</summary>
     public DataType DataType => _storage.DataType;
 
     /// <summary>True when the elements are in host memory.</summary>
@@ -75,10 +78,18 @@ public sealed class NdTensor : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">The shape is default, not dense, or has more than
     /// <see cref="int.MaxValue"/> elements.</exception>
-    public static NdTensor Allocate(TensorShape shape)
+    public static NdTensor Allocate(TensorShape shape) => Allocate(shape, DataType.Float32);
+
+    /// <summary>A new zeroed, owned host tensor of <paramref name="dataType"/> elements.</summary>
+    /// <exception cref="ArgumentException">A dimension is not valid.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The data type is not defined.</exception>
+    public static NdTensor Allocate(DataType dataType, params int[] dims) =>
+        Allocate(new TensorShape(dims), dataType);
+
+    private static NdTensor Allocate(TensorShape shape, DataType dataType)
     {
         CheckHostShape(shape, nameof(shape));
-        var storage = NativeHostStorage.AllocateZeroed(DataType.Float32, shape.ElementCount);
+        var storage = NativeHostStorage.AllocateZeroed(dataType, shape.ElementCount);
         return new NdTensor(storage, shape, 0, ownsStorage: true);
     }
 
@@ -86,15 +97,24 @@ public sealed class NdTensor : IDisposable
     /// <paramref name="device"/>; Dispose frees the device memory.</summary>
     /// <exception cref="ArgumentException">A dimension is not valid.</exception>
     /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
-    public static NdTensor Allocate(ComputeDevice device, params int[] dims)
+    public static NdTensor Allocate(ComputeDevice device, params int[] dims) =>
+        Allocate(device, DataType.Float32, dims);
+
+    /// <summary>A new zeroed, owned, dense tensor of <paramref name="dataType"/> elements in the
+    /// memory of <paramref name="device"/> (host memory for the host device).</summary>
+    /// <exception cref="ArgumentException">A dimension is not valid.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The data type is not defined.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    public static NdTensor Allocate(ComputeDevice device, DataType dataType, params int[] dims)
     {
         ArgumentNullException.ThrowIfNull(device);
         var shape = new TensorShape(dims);
         CheckHostShape(shape, nameof(dims));
-        if (device.IsHost) return Allocate(shape);
+        dataType.SizeInBytes(); // throws for an undefined type
+        if (device.IsHost) return Allocate(shape, dataType);
         using var use = device.Use();
-        return new NdTensor(DeviceStorage.AllocateZeroed(device, shape.ElementCount), shape, 0,
-            ownsStorage: true);
+        return new NdTensor(DeviceStorage.AllocateZeroed(device, dataType, shape.ElementCount),
+            shape, 0, ownsStorage: true);
     }
 
     /// <summary>A new owned, dense tensor on <paramref name="device"/> (the host device gives a
@@ -107,11 +127,11 @@ public sealed class NdTensor : IDisposable
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(device);
-        var result = Allocate(device, Shape.ToArray());
+        var result = Allocate(device, DataType, Shape.ToArray());
         try
         {
-            if (IsHost) result.CopyFrom(AsReadOnlySpan());
-            else if (device.IsHost) CopyTo(result.AsSpan());
+            if (IsHost) result.CopyFromBytes(HostBytes());
+            else if (device.IsHost) CopyToBytes(result.HostBytes());
             else CopyDeviceToDevice(this, result);
             return result;
         }
@@ -122,13 +142,22 @@ public sealed class NdTensor : IDisposable
         }
     }
 
-    /// <summary>Download: a new owned host tensor with a copy of this tensor's elements.</summary>
+    /// <summary>Download: a new owned host tensor with a copy of this tensor's elements (same
+    /// element type).</summary>
     public NdTensor ToHost()
     {
         ThrowIfDisposed();
-        var result = Allocate(Shape.ToArray());
-        CopyTo(result.AsSpan());
-        return result;
+        var result = Allocate(DataType, Shape.ToArray());
+        try
+        {
+            CopyToBytes(result.HostBytes());
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
     }
 
     private static void CopyDeviceToDevice(NdTensor source, NdTensor target)
@@ -138,7 +167,7 @@ public sealed class NdTensor : IDisposable
         if (ReferenceEquals(from, to))
         {
             using var use = to.Use();
-            target.DeviceView().CopyFrom(source.DeviceView());
+            target.DeviceBytes().CopyFrom(source.DeviceBytes());
             to.Ilgpu.Synchronize();
             return;
         }
@@ -147,7 +176,7 @@ public sealed class NdTensor : IDisposable
         bool fromFirst = string.CompareOrdinal(from.Name, to.Name) <= 0;
         using var first = (fromFirst ? from : to).Use();
         using var second = (fromFirst ? to : from).Use();
-        target.DeviceView().CopyFrom(source.DeviceView());
+        target.DeviceBytes().CopyFrom(source.DeviceBytes());
         from.Ilgpu.Synchronize();
         to.Ilgpu.Synchronize();
     }
@@ -157,9 +186,105 @@ public sealed class NdTensor : IDisposable
     internal ArrayView<float> DeviceView()
     {
         ThrowIfDisposed();
-        var storage = _storage as DeviceStorage ?? throw new InvalidOperationException(
-            "NdTensor is on the host; it has no device view.");
-        return storage.View(_offset, ElementCount);
+        if (DataType != DataType.Float32)
+            throw new InvalidOperationException($"NdTensor is {DataType}; expected Float32.");
+        return StorageOnDevice().View<float>(_offset, ElementCount);
+    }
+
+    // The elements' bytes on the device (dense tensors: every copy here is of one).
+    private ArrayView<byte> DeviceBytes()
+    {
+        ThrowIfDisposed();
+        int size = DataType.SizeInBytes();
+        return StorageOnDevice().View<byte>(_offset * size, ElementCount * size);
+    }
+
+    private DeviceStorage StorageOnDevice() => _storage as DeviceStorage
+        ?? throw new InvalidOperationException("NdTensor is on the host; it has no device view.");
+
+    // The elements' bytes on the host (dense).
+    private Span<byte> HostBytes()
+    {
+        ThrowIfDisposed();
+        if (!Shape.IsContiguous)
+            throw new InvalidOperationException($"NdTensor {Shape} is not contiguous.");
+        var host = _storage as HostStorage ?? throw new InvalidOperationException(
+            "NdTensor is on a device; copy it to the host first.");
+        return host.GetBytes(_offset, ElementCount);
+    }
+
+    private void CopyFromBytes(ReadOnlySpan<byte> source)
+    {
+        if (_storage is DeviceStorage storage)
+        {
+            using var use = storage.Device.Use();
+            DeviceBytes().CopyFromCPU(source);
+            storage.Device.Ilgpu.Synchronize();
+            return;
+        }
+        source.CopyTo(HostBytes());
+    }
+
+    private void CopyToBytes(Span<byte> destination)
+    {
+        if (_storage is DeviceStorage storage)
+        {
+            using var use = storage.Device.Use();
+            DeviceBytes().CopyToCPU(destination);
+            storage.Device.Ilgpu.Synchronize();
+            return;
+        }
+        HostBytes().CopyTo(destination);
+    }
+
+    /// <summary>
+    /// A new owned tensor on the same device with the elements converted to
+    /// <paramref name="dataType"/>: widening exact, narrowing rounded to nearest even (NaN
+    /// stays NaN), converted with SIMD on the host (a device tensor's elements are converted on
+    /// the host and uploaded).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The tensor or its device is disposed.
+    /// </exception>
+    /// <exception cref="InvalidOperationException">The tensor is not dense.</exception>
+    public NdTensor ConvertTo(DataType dataType)
+    {
+        ThrowIfDisposed();
+        if (!Shape.IsContiguous)
+            throw new InvalidOperationException($"NdTensor {Shape} is not contiguous.");
+        int n = checked((int)ElementCount);
+        var floats = new float[n];
+        var source = new byte[n * DataType.SizeInBytes()];
+        CopyToBytes(source);
+        switch (DataType)
+        {
+            case DataType.Float32: MemoryMarshal.Cast<byte, float>(source).CopyTo(floats); break;
+            case DataType.Float16:
+                ElementConvert.ToSingle(MemoryMarshal.Cast<byte, System.Half>(source), floats); break;
+            default:
+                ElementConvert.ToSingle(MemoryMarshal.Cast<byte, BFloat16>(source), floats); break;
+        }
+        var target = new byte[n * dataType.SizeInBytes()];
+        switch (dataType)
+        {
+            case DataType.Float32: floats.AsSpan().CopyTo(MemoryMarshal.Cast<byte, float>(target.AsSpan())); break;
+            case DataType.Float16:
+                ElementConvert.FromSingle(floats, MemoryMarshal.Cast<byte, System.Half>(target.AsSpan())); break;
+            default:
+                ElementConvert.FromSingle(floats, MemoryMarshal.Cast<byte, BFloat16>(target.AsSpan()));
+                break;
+        }
+        var result = Device is { } device
+            ? Allocate(device, dataType, Shape.ToArray()) : Allocate(dataType, Shape.ToArray());
+        try
+        {
+            result.CopyFromBytes(target);
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Wraps <paramref name="data"/> as a dense row-major tensor, without a copy.
@@ -179,14 +304,47 @@ public sealed class NdTensor : IDisposable
     /// valid while the tensor is used).</summary>
     /// <exception cref="ArgumentException">The dims are not valid or do not match the
     /// length.</exception>
-    public static NdTensor FromMemory(Memory<float> memory, params int[] dims)
+    public static NdTensor FromMemory(Memory<float> memory, params int[] dims) =>
+        FromMemory<float>(memory, dims);
+
+    /// <summary>Wraps <paramref name="data"/> (float, System.Half or BFloat16 elements) as a dense
+    /// row-major tensor, without a copy; see <see cref="FromArray(float[], int[])"/>.</summary>
+    /// <exception cref="ArgumentException">T is not an element type, or the dims are not valid
+    /// or do not match the length.</exception>
+    public static NdTensor FromArray<T>(T[] data, params int[] dims) where T : unmanaged
     {
+        ArgumentNullException.ThrowIfNull(data);
+        return FromMemory<T>(data, dims);
+    }
+
+    /// <summary>Wraps <paramref name="memory"/> (float, System.Half or BFloat16 elements) as a dense
+    /// row-major tensor, without a copy; see <see cref="FromMemory(Memory{float}, int[])"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">T is not an element type, or the dims are not valid
+    /// or do not match the length.</exception>
+    public static NdTensor FromMemory<T>(Memory<T> memory, params int[] dims) where T : unmanaged
+    {
+        DataTypeExtensions.Of<T>();
         var shape = new TensorShape(dims);
         if (shape.ElementCount != memory.Length)
             throw new ArgumentException(
                 $"Shape {shape} has {shape.ElementCount} elements but the memory has "
                 + $"{memory.Length}.", nameof(dims));
-        return new NdTensor(new ManagedHostStorage<float>(memory), shape, 0, ownsStorage: true);
+        return new NdTensor(new ManagedHostStorage<T>(memory), shape, 0, ownsStorage: true);
+    }
+
+    /// <summary>The elements as one span of <typeparamref name="T"/> (dense host tensors whose
+    /// <see cref="DataType"/> is T's); writes go to the tensor.</summary>
+    /// <exception cref="ObjectDisposedException">The tensor or its owner is disposed.</exception>
+    /// <exception cref="InvalidOperationException">Not on the host, not dense, or another
+    /// element type.</exception>
+    public Span<T> AsSpan<T>() where T : unmanaged
+    {
+        ThrowIfDisposed();
+        if (DataType != DataTypeExtensions.Of<T>())
+            throw new InvalidOperationException(
+                $"NdTensor is {DataType}; {typeof(T).Name} elements were asked for.");
+        return MemoryMarshal.Cast<byte, T>(HostBytes());
     }
 
     /// <summary>A new owned dense tensor holding a copy of <paramref name="source"/> (a tensor
@@ -427,6 +585,7 @@ public sealed class NdTensor : IDisposable
 
     private HostStorage HostStorage()
     {
+        ThrowIfDisposed();
         if (DataType != DataType.Float32)
             throw new InvalidOperationException($"NdTensor is {DataType}; expected Float32.");
         return _storage as HostStorage ?? throw new InvalidOperationException(

@@ -52,6 +52,15 @@ internal abstract class HostStorage(DataType dataType, long length)
     /// <summary>Reference to element 0; valid until <see cref="TensorStorage.Dispose"/>.</summary>
     protected abstract ref byte Origin { get; }
 
+    /// <summary>The bytes of elements [offset, offset + count).</summary>
+    public Span<byte> GetBytes(long offset, long count)
+    {
+        int size = DataType.SizeInBytes();
+        Debug.Assert(offset >= 0 && count >= 0 && offset + count <= Length);
+        return MemoryMarshal.CreateSpan(
+            ref Unsafe.AddByteOffset(ref Origin, (nint)(offset * size)), checked((int)(count * size)));
+    }
+
     /// <summary>Elements [offset, offset + length) as a span of <typeparamref name="T"/>.</summary>
     public Span<T> GetSpan<T>(long offset, int length) where T : unmanaged
     {

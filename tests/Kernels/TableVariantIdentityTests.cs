@@ -193,7 +193,7 @@ public sealed class TableVariantIdentityTests(HostBackendFixture fixture)
             var fixedDocs = new FixedDocumentMask(length);
             foreach (bool sorted in new[] { true, false })
             {
-                var mask = new DocumentIdMask<HostTable<int>>(new VariantTable<int>(ids).Host, s.SeqK, sorted);
+                var mask = new DocumentIdMask<HostTable<int>>(new VariantTable<int>(ids).Host, s.SeqK, DocumentIdOrders.Order(sorted));
                 string context = $"L = {length}, {(sorted ? "sorted" : "unsorted")}: {c}";
                 AssertSameMask(mask, fixedDocs, s.Batch, 1, -40, s.SeqK, s.SeqK, context);
                 if (sorted) AssertSameClassify(mask, fixedDocs, 1, 0, s.SeqK, s.SeqK, context, s.Batch);

@@ -212,7 +212,7 @@ public sealed class TableVariantHostValidationTests(HostBackendFixture fixture)
             DeviceTable<int> ints = default;
             DeviceTable<float> floats = default;
             Check(() => HostAttention.Forward(s, c.Query, c.Key, c.Value, output, lse, default(NoScore),
-                new DocumentIdMask<DeviceTable<int>>(ints, s.SeqK, true), c.Options), "mask", "ids");
+                new DocumentIdMask<DeviceTable<int>>(ints, s.SeqK, DocumentIdOrder.NonDecreasing), c.Options), "mask", "ids");
             Check(() => fixture.Backend.Attention(s, c.Query, c.Key, c.Value, output, lse, default(NoScore),
                 new And<CausalMask, BlockMask<NoMask, DeviceTable<int>>>(default, new(ints, default, 1, 1, 1, 1, 1)), c.Options), "mask", "block");
             Check(() => fixture.Backend.Attention(s, c.Query, c.Key, c.Value, output, lse,
@@ -231,7 +231,7 @@ public sealed class TableVariantHostValidationTests(HostBackendFixture fixture)
         var ids = new VariantTable<int>(new int[21]).Host; // for seqK 21
         var layout = new VariantTable<int>(new[] { 1, 1 }).Host;
         var flags = new VariantTable<int>(new[] { 1, 0 }).Host;
-        var inner = new DocumentIdMask<HostTable<int>>(ids, 21, nonDecreasing: true);
+        var inner = new DocumentIdMask<HostTable<int>>(ids, 21, DocumentIdOrder.NonDecreasing);
         void Check<TMask>(TMask mask) where TMask : struct, IMaskPredicate
         {
             var (output, lse) = AttentionRun.Allocate(shape);
@@ -322,7 +322,7 @@ public sealed class TableVariantIlgpuValidationTests(IlgpuCpuFixture fixture)
         using var l = accelerator.Allocate1D(lse);
         var ids = new VariantTable<int>(new int[7]).Host;
         var error = Assert.Throws<ArgumentException>(() => fixture.Backend.Attention(shape, q.View, k.View, v.View, o.View, l.View,
-            default(NoScore), new DocumentIdMask<HostTable<int>>(ids, 7, true)));
+            default(NoScore), new DocumentIdMask<HostTable<int>>(ids, 7, DocumentIdOrder.NonDecreasing)));
         Assert.Equal("mask", error.ParamName);
         var bias = new VariantTable<float>(new float[3]).Host;
         error = Assert.Throws<ArgumentException>(() => fixture.Backend.Attention(shape, q.View, k.View, v.View, o.View, l.View,

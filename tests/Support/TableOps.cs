@@ -173,8 +173,8 @@ public static class TableOps
     {
         public override IAttentionVariant Bind<TI, TF>(TI intTable, TF floatTable) => causal
             ? new AttentionVariant<NoScore, And<CausalMask, DocumentIdMask<TI>>>(Name, default,
-                new(default, new(intTable, seqK, sorted)))
-            : new AttentionVariant<NoScore, DocumentIdMask<TI>>(Name, default, new(intTable, seqK, sorted));
+                new(default, new(intTable, seqK, DocumentIdOrders.Order(sorted))))
+            : new AttentionVariant<NoScore, DocumentIdMask<TI>>(Name, default, new(intTable, seqK, DocumentIdOrders.Order(sorted)));
     }
 
     private sealed class TreeOp(int[] ancestors, int prefix, int nodes, string? name)
@@ -295,4 +295,12 @@ public static class TableData
     /// <summary>An array for a message: its length and up to 64 leading entries.</summary>
     public static string Show(int[] data) =>
         $"[{data.Length}: {string.Join(",", data.Take(64))}{(data.Length > 64 ? ",..." : "")}]";
+}
+
+/// <summary>Test shorthand for document-id order flags.</summary>
+public static class DocumentIdOrders
+{
+    /// <summary>NonDecreasing when <paramref name="sorted"/>, else Unordered.</summary>
+    public static DocumentIdOrder Order(bool sorted) =>
+        sorted ? DocumentIdOrder.NonDecreasing : DocumentIdOrder.Unordered;
 }

@@ -37,7 +37,7 @@ public sealed class TableVariantLifetimeTests
         for (int round = 0; round < Rounds; round++)
         {
             var mask = new DocumentIdMask<HostTable<int>>(
-                new VariantTable<int>(Enumerable.Range(0, Length).ToArray()).Host, Length, nonDecreasing: true);
+                new VariantTable<int>(Enumerable.Range(0, Length).ToArray()).Host, Length, DocumentIdOrder.NonDecreasing);
             for (int gc = 0; gc < 3; gc++)
             {
                 CollectAndReuse();

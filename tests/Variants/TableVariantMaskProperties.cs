@@ -89,7 +89,7 @@ public sealed class TableVariantMaskProperties
         Prop.ForAll(Docs(sorted: true), AttentionGen.Seed.ToArbitrary(), (d, seed) =>
         {
             var ids = d.Ids();
-            var mask = new DocumentIdMask<HostTable<int>>(new VariantTable<int>(ids).Host, d.SeqK, nonDecreasing: true);
+            var mask = new DocumentIdMask<HostTable<int>>(new VariantTable<int>(ids).Host, d.SeqK, DocumentIdOrder.NonDecreasing);
             AssertAgreesOnTiles(mask, d.Batch, 1, -40, d.SeqK + 40, d.SeqK, new Random(seed), $"{d}", t =>
             {
                 int qa = Math.Max(t.Q0, 0), qb = Math.Min(t.Q1, d.SeqK);
@@ -108,7 +108,7 @@ public sealed class TableVariantMaskProperties
     public Property DocumentIdUnsortedClassifyAgrees() =>
         Prop.ForAll(Docs(sorted: false), AttentionGen.Seed.ToArbitrary(), (d, seed) =>
         {
-            var mask = new DocumentIdMask<HostTable<int>>(new VariantTable<int>(d.Ids()).Host, d.SeqK, nonDecreasing: false);
+            var mask = new DocumentIdMask<HostTable<int>>(new VariantTable<int>(d.Ids()).Host, d.SeqK, DocumentIdOrder.Unordered);
             AssertAgreesOnTiles(mask, d.Batch, 1, -40, d.SeqK + 40, d.SeqK, new Random(seed), $"{d}");
         });
 

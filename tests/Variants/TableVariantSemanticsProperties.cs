@@ -30,7 +30,7 @@ public sealed class TableVariantSemanticsProperties
             int batch = r.Next(1, 4), seqK = r.Next(1, 150);
             bool sorted = r.Next(2) == 0;
             var ids = sorted ? TableData.SortedIds(r, batch, seqK) : TableData.UnsortedIds(r, batch, seqK);
-            var mask = new DocumentIdMask<HostTable<int>>(new VariantTable<int>(ids).Host, seqK, sorted);
+            var mask = new DocumentIdMask<HostTable<int>>(new VariantTable<int>(ids).Host, seqK, DocumentIdOrders.Order(sorted));
             for (int b = 0; b < batch; b++)
                 for (int q = -20; q < seqK + 20; q++)
                     for (int k = 0; k < seqK; k++)

@@ -30,9 +30,9 @@ internal sealed class DocumentIdsVariant(string name, bool causal) : TableVarian
     protected override IAttentionVariant Bind<TInts, TFloats>(TInts ints, TFloats floats, AttentionShape shape) =>
         causal
             ? new AttentionVariant<NoScore, And<CausalMask, DocumentIdMask<TInts>>>(Name, default,
-                new(default, new(ints, shape.SeqK, nonDecreasing: true)))
+                new(default, new(ints, shape.SeqK, DocumentIdOrder.NonDecreasing)))
             : new AttentionVariant<NoScore, DocumentIdMask<TInts>>(Name, default,
-                new(ints, shape.SeqK, nonDecreasing: false));
+                new(ints, shape.SeqK, DocumentIdOrder.Unordered));
 }
 
 /// <summary>Medusa verification: a binary candidate tree of up to 31 nodes after the prefix.</summary>

@@ -3,6 +3,17 @@ using Managed.Kernels.Attention;
 
 namespace Managed.Kernels.Variants;
 
+/// <summary>How the ids of a <see cref="DocumentIdMask{TIds}"/> are ordered along a row.</summary>
+public enum DocumentIdOrder : byte
+{
+    /// <summary>Any order (documents interleaved): every tile that meets the sequence is
+    /// Partial.</summary>
+    Unordered,
+    /// <summary>The ids never decrease along a batch row (packed contiguous documents): whole
+    /// tiles are classified from their corners and skipped.</summary>
+    NonDecreasing,
+}
+
 /// <summary>
 /// Document masking for packed sequences from per-token document ids (FlexAttention's
 /// document mask): a query at position p attends to key k when ids[b, p] == ids[b, k].
@@ -19,15 +30,18 @@ public readonly struct DocumentIdMask<TIds> : IMaskPredicate, IShapeDependent, I
     private readonly TIds _ids;
     private readonly int _seqK, _sorted;
 
-    /// <summary>Document ids <paramref name="ids"/> of shape (batch, <paramref name="seqK"/>).
-    /// <paramref name="nonDecreasing"/>: the ids never decrease along a batch row (checked on
+    /// <summary>Document ids <paramref name="ids"/> of shape (batch, <paramref name="seqK"/>);
+    /// <paramref name="order"/> says whether they never decrease along a batch row (checked on
     /// host tables; a device table's caller vouches for it).</summary>
-    public DocumentIdMask(TIds ids, int seqK, bool nonDecreasing)
+    public DocumentIdMask(TIds ids, int seqK, DocumentIdOrder order)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(seqK);
+        if (!Enum.IsDefined(order))
+            throw new ArgumentOutOfRangeException(nameof(order), order, "Unknown order.");
         _ids = ids;
         _seqK = seqK;
-        _sorted = nonDecreasing ? 1 : 0; // an int, not a bool: kernel arguments must be blittable
+        // An int, not the enum's bool meaning: kernel arguments must be blittable.
+        _sorted = order == DocumentIdOrder.NonDecreasing ? 1 : 0;
     }
 
     /// <summary>With non-decreasing ids: the first key of the first query's document (a

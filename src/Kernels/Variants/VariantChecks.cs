@@ -30,7 +30,7 @@ public interface IValidated
 }
 
 /// <summary>Host-side checks of operator structs before a kernel runs.</summary>
-public static class VariantChecks
+internal static class VariantChecks
 {
     /// <summary>The parameter error of <paramref name="op"/> when it is
     /// <see cref="IValidated"/> (null when valid or when it has no parameters to check).</summary>

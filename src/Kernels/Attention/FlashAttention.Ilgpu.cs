@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using ILGPU.Runtime.OpenCL;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Variants;
 
@@ -75,7 +74,7 @@ public static partial class FlashAttention
         VariantChecks.Validate(mask, shape, onDevice: true, nameof(mask));
         TableOwnership.Check(score, device.Ilgpu, nameof(score));
         TableOwnership.Check(mask, device.Ilgpu, nameof(mask));
-        UsesShuffle(device.Ilgpu, options.Tuning ?? AttentionTuning.Default); // throws if unusable
+        UsesShuffle(device, options.Tuning ?? AttentionTuning.Default); // throws if unusable
     }
 
     /// <summary>One pass, or two for a normalizer that reads the softmax log-sum-exp (its
@@ -121,27 +120,23 @@ public static partial class FlashAttention
         if (logSumExp.Length == 0) logSumExp = unused;
         if (rowStats.Length == 0) rowStats = unused;
         int grid = shape.Batch * shape.Heads * queryTiles;
-        bool shuffle = UsesShuffle(device.Ilgpu, options.Tuning ?? AttentionTuning.Default);
+        bool shuffle = UsesShuffle(device, options.Tuning ?? AttentionTuning.Default);
         var kernel = KernelFor<TScore, TMask, TNorm>(device,
             Math.Max(shape.HeadDim, shape.ValueDim), shuffle, out int threads);
         kernel(device.Ilgpu.DefaultStream, new KernelConfig(grid, threads), query, key, value,
             output, logSumExp, rowStats, p, score, mask, normalizer);
     }
 
-    /// <summary>
-    /// Whether the kernel reduces rows with warp shuffles. ILGPU 1.5.3's OpenCL code generator
-    /// maps shuffles only through a table keyed by vendor (Intel sub-group built-ins); for any
-    /// other vendor, PoCL's CPU device included, it throws even when the device has sub-groups,
-    /// so those devices get the shared-memory reduction.
-    /// </summary>
-    private static bool UsesShuffle(Accelerator accelerator, AttentionTuning tuning)
+    /// <summary>Whether the kernel reduces rows with warp shuffles: where the device supports
+    /// them (<see cref="ComputeDevice.SupportsWarpShuffles"/>) unless the tuning says otherwise;
+    /// other devices get the shared-memory reduction.</summary>
+    private static bool UsesShuffle(ComputeDevice device, AttentionTuning tuning)
     {
-        bool canShuffle = accelerator is not CLAccelerator cl
-            || cl.Capabilities.SubGroups && cl.Vendor == CLDeviceVendor.Intel;
+        bool canShuffle = device.SupportsWarpShuffles;
         return tuning.GpuReduction switch
         {
             GpuRowReduction.Shuffle => canShuffle ? true
-                : throw new ArgumentException($"{accelerator.Name} has no sub-group shuffles.",
+                : throw new ArgumentException($"{device.Name} has no sub-group shuffles.",
                     "options"),
             GpuRowReduction.SharedMemory => false,
             _ => canShuffle,

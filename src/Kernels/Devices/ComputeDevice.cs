@@ -202,6 +202,15 @@ public sealed class ComputeDevice : IDisposable
         return new Lease(this, locked: true);
     }
 
+    /// <summary>
+    /// Whether kernels on this device can use warp (sub-group) shuffles. ILGPU 1.5.3's OpenCL
+    /// code generator maps shuffles only through a table keyed by vendor (Intel sub-group
+    /// built-ins); for any other vendor, PoCL's CPU device included, it throws even when the
+    /// device has sub-groups. CUDA and ILGPU's CPU accelerator always can.
+    /// </summary>
+    internal bool SupportsWarpShuffles => _accelerator is not CLAccelerator cl
+        || cl.Capabilities.SubGroups && cl.Vendor == CLDeviceVendor.Intel;
+
     /// <summary>The accelerator of an ILGPU device, for code that holds a lease.</summary>
     internal Accelerator Ilgpu => _accelerator
         ?? throw new InvalidOperationException($"{Name} has no ILGPU accelerator.");

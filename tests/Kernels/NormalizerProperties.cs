@@ -448,7 +448,7 @@ public abstract class NormalizerPropertiesBase
     /// <summary>Calls <paramref name="action"/>(row, position) for every (batch, head, query) row.</summary>
     protected static void ForEachRow(AttentionShape s, AttentionOptions options, Action<int, int> action)
     {
-        int offset = s.QueryOffset(options.Alignment);
+        int offset = options.QueryOffsetFor(s);
         for (int row = 0; row < s.Batch * s.Heads * s.SeqQ; row++) action(row, row % s.SeqQ + offset);
     }
 

@@ -7,12 +7,24 @@ public readonly record struct AttentionOptions
     /// <summary>Multiplier of q.k; null means 1/sqrt(headDim).</summary>
     public float? Scale { get; init; }
 
-    /// <summary>Where query rows sit on the key axis; default bottom-right (decode).</summary>
+    /// <summary>Where query rows sit on the key axis; default bottom-right (decode). Ignored
+    /// when <see cref="QueryPosition"/> is set.</summary>
     public QueryAlignment Alignment { get; init; }
 
     /// <summary>Tile sizes and parallelism: tuning only, never part of the result; null means
     /// <see cref="AttentionTuning.Default"/>.</summary>
     public AttentionTuning? Tuning { get; init; }
+
+    /// <summary>
+    /// The position of query row 0 on the key axis (row i sits at QueryPosition + i), for
+    /// chunked prefill or decode into a cache whose length differs from the keys passed; null
+    /// means <see cref="Alignment"/> decides. Masks and score modifiers see these positions.
+    /// </summary>
+    public int? QueryPosition { get; init; }
+
+    /// <summary>The position of query row 0 for <paramref name="shape"/>.</summary>
+    public int QueryOffsetFor(AttentionShape shape) =>
+        QueryPosition ?? shape.QueryOffset(Alignment);
 
     /// <summary>The scale in force for <paramref name="headDim"/>.</summary>
     public float ScaleFor(int headDim) => Scale ?? 1f / MathF.Sqrt(headDim);
@@ -23,6 +35,9 @@ public readonly record struct AttentionOptions
             throw new ArgumentException($"Scale must be finite, got {s}.", "options");
         if (!Enum.IsDefined(Alignment))
             throw new ArgumentException($"Unknown alignment {Alignment}.", "options");
+        if (QueryPosition is < 0)
+            throw new ArgumentException(
+                $"QueryPosition must be non-negative, got {QueryPosition}.", "options");
         Tuning?.Validate();
     }
 }

@@ -78,7 +78,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             int queryTiles = (s.SeqQ + bq - 1) / bq;
             var queue = new TaskQueue(s.Batch * s.KvHeads, keyTiles, s.Batch * s.Heads * queryTiles);
             var job = new Job(s, p, kt, score, mask, norm, options.ScaleFor(d),
-                s.QueryOffset(options.Alignment), bq, bk, keyTiles, queryTiles);
+                options.QueryOffsetFor(s), bq, bk, keyTiles, queryTiles);
             int workers = tuning.MaxDegreeOfParallelism == -1
                 ? Environment.ProcessorCount : tuning.MaxDegreeOfParallelism;
             workers = Math.Min(workers, queue.Items);

@@ -114,7 +114,7 @@ public static partial class FlashAttention
         int queryTiles = (shape.SeqQ + blockQ - 1) / blockQ;
         var p = new GpuAttentionParams(shape.Batch, shape.Heads, shape.KvHeads, shape.SeqQ,
             shape.SeqK, shape.HeadDim, shape.ValueDim, shape.GroupSize,
-            shape.QueryOffset(options.Alignment), queryTiles, options.ScaleFor(shape.HeadDim),
+            options.QueryOffsetFor(shape), queryTiles, options.ScaleFor(shape.HeadDim),
             logSumExp.Length > 0 ? 1 : 0);
         var unused = device.Workspace.Get<float>(SlotUnused, 1); // kernels take views either way
         if (logSumExp.Length == 0) logSumExp = unused;

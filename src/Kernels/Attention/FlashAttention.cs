@@ -174,6 +174,9 @@ public static partial class FlashAttention
     {
         shape.Validate();
         options.Validate();
+        if (options.QueryPosition is int position && (long)position + shape.SeqQ > int.MaxValue)
+            throw new ArgumentException(
+                $"QueryPosition {position} + SeqQ {shape.SeqQ} exceeds int.MaxValue.", "options");
         AttentionShape.CheckLength(queryLength, shape.QueryLength, "query",
             $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} x headDim {shape.HeadDim}");
         AttentionShape.CheckLength(keyLength, shape.KeyLength, "key",

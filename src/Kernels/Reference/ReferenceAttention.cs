@@ -46,7 +46,7 @@ public static class ReferenceAttention
         VariantChecks.Validate(mask, shape, onDevice: false, nameof(mask));
         int d = shape.HeadDim, dv = shape.ValueDim, nq = shape.SeqQ, nk = shape.SeqK;
         double scale = options.Scale is { } s ? s : 1.0 / Math.Sqrt(d);
-        int offset = shape.QueryOffset(options.Alignment);
+        int offset = options.QueryOffsetFor(shape);
         bool identity = typeof(TScore) == typeof(NoScore);
         var output = new double[shape.OutputLength];
         var lse = new double[shape.LogSumExpLength];

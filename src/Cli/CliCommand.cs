@@ -53,7 +53,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
             (o, output) => CheckCommand.Run(o, output)),
         new("bench", "time exact attention (TFLOP/s), or FlexAttention-style variants",
             "Times dense and causal exact attention for every --dim and --seq (median ms of "
-            + "repeated calls after a warm-up) and prints ms and TFLOP/s. With --variants: "
+            + "repeated calls after a warm-up) and prints ms and TFLOP/s. With --variants (or "
+            + "--variant SPEC): "
             + "FlexAttention-style variants, TFLOP/s on attended pairs and the speed-up over "
             + "dense causal of the same shape.",
             [
@@ -69,6 +70,15 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 CliOption.Flag("--variants", "time FlexAttention-style variants instead "
                     + "(causal, sliding window, sinks, documents, softcap, ALiBi; NATTEN 2-D "
                     + "at N = 3136)", o => o with { Variants = true }),
+                new("--variant", "SPEC", "a variant spec: " + VariantSpecParser.Forms,
+                    "time the variants SPEC names (repeatable, or SPEC1,SPEC2,...), after dense "
+                    + "causal, like --variants; SPEC: " + VariantSpecParser.Forms
+                    + "; e.g. sink4-window256 or softcap-30-causal", "none",
+                    (o, s) => o with
+                    {
+                        VariantSpecs = [.. o.VariantSpecs ?? [],
+                            .. VariantSpecParser.ParseList("--variant", s)],
+                    }),
                 CliOption.Flag("--reference", "time the fp64 reference instead (one call, "
                     + "for scale)", o => o with { Reference = true }),
                 new("--query-tile", "N", "N >= 1", "CPU kernel: query rows per tile",
@@ -82,10 +92,16 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
             ],
             (o, output) => o switch
             {
+                { Variants: true, VariantSpecs: not null } => throw new UsageException(
+                    "--variants cannot be combined with --variant (--variants times the default "
+                    + "table, --variant the specs given)"),
                 { Variants: true, Reference: true } => throw new UsageException(
                     "--reference cannot be combined with --variants (the variants bench times "
                     + "the kernels only)"),
-                { Variants: true } => VariantBench.Run(o, output),
+                { VariantSpecs: not null, Reference: true } => throw new UsageException(
+                    "--reference cannot be combined with --variant (the variants bench times "
+                    + "the kernels only)"),
+                { Variants: true } or { VariantSpecs: not null } => VariantBench.Run(o, output),
                 _ => BenchCommand.Run(o, output),
             }),
         new("devices", "list the devices; --ptx-out DIR also writes every variant's PTX",

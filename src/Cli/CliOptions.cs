@@ -1,6 +1,7 @@
 using System.Globalization;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Registry;
 
 namespace Managed.Cli;
 
@@ -13,7 +14,8 @@ internal sealed class UsageException(string message) : Exception(message);
 internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[] Dim, int Heads,
     int Batch, string? Output, bool Variants = false, bool Reference = false,
     int QueryTile = 0, int KeyTile = 0, string? Only = null, int Part = 0, int Parts = 1,
-    string? PtxOut = null, bool Probe = false)
+    string? PtxOut = null, bool Probe = false,
+    IReadOnlyList<VariantSpec>? VariantSpecs = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =

@@ -18,23 +18,40 @@ namespace Managed.Cli;
 /// </summary>
 internal static class VariantBench
 {
-    /// <summary>The benchmarked variants; at N = 3136 (a 56 x 56 image) NATTEN's 2-D
-    /// neighborhood attention with a 7 x 7 kernel instead.</summary>
-    public static IReadOnlyList<IAttentionVariant> For(int heads, int n) => n == 56 * 56
-        ? [
-            new AttentionVariant<NoScore, NoMask>("full", default, default),
-            new AttentionVariant<NoScore, NeighborhoodMask2D>("na2d-56x56-k7", default,
-                new(new(56, 7), new(56, 7))),
-          ]
-        : [
-        new AttentionVariant<NoScore, CausalMask>("causal", default, default),
-        new AttentionVariant<NoScore, SlidingWindowMask>("sliding-512", default, SlidingWindowMask.Causal(512)),
-        new AttentionVariant<NoScore, SinkWindowMask>("sinks4-window512", default, new(4, 512)),
-        new AttentionVariant<NoScore, And<CausalMask, FixedDocumentMask>>("document1000-causal", default,
-            new(default, new(1000))),
-        new AttentionVariant<SoftcapScore, CausalMask>("softcap30-causal", new(30f), default),
-        new AttentionVariant<AlibiScore, CausalMask>("alibi-causal", new(heads), default),
+    /// <summary>The variants `bench --variants` times (canonical names): dense causal, then a
+    /// causal window of 512, 4 sinks + a window of 512, causal documents of 1000 tokens,
+    /// softcap 30 and ALiBi (slopes for the call's heads), all causal.</summary>
+    public static IReadOnlyList<VariantSpec> DefaultSpecs { get; } =
+    [
+        new(MaskSpec.Causal),
+        new(MaskSpec.CausalWindow(512)),
+        new(MaskSpec.SinkWindow(4, 512)),
+        new(MaskSpec.CausalDocuments(1000)),
+        new(MaskSpec.Causal, ScoreSpec.Softcap(30f)),
+        new(MaskSpec.Causal, ScoreSpec.Alibi()),
     ];
+
+    /// <summary>The timed variants, bound for <paramref name="heads"/>; the first is the dense
+    /// baseline of the "vs dense" column. <paramref name="chosen"/> (from --variant) follows
+    /// dense causal, unless it starts with causal or full itself; without it,
+    /// <see cref="DefaultSpecs"/>, and at N = 3136 (a 56 x 56 image) NATTEN's 2-D
+    /// neighborhood attention with a 7 x 7 kernel instead.</summary>
+    public static IReadOnlyList<IAttentionVariant> For(int heads, int n,
+        IReadOnlyList<VariantSpec>? chosen = null)
+    {
+        if (chosen is null && n == 56 * 56)
+            return
+            [
+                new VariantSpec(MaskSpec.None).Bind(heads),
+                new AttentionVariant<NoScore, NeighborhoodMask2D>("na2d-56x56-k7", default,
+                    new(new(56, 7), new(56, 7))),
+            ];
+        var dense = new VariantSpec(MaskSpec.Causal);
+        IEnumerable<VariantSpec> specs = chosen is null ? DefaultSpecs
+            : chosen[0] == dense || chosen[0] == new VariantSpec(MaskSpec.None) ? chosen
+            : chosen.Prepend(dense);
+        return specs.Select(spec => spec.Bind(heads)).ToArray();
+    }
 
     public static int Run(CliOptions options, TextWriter output)
     {
@@ -53,11 +70,11 @@ internal static class VariantBench
             using var timer = new Timer(backend, shape, q, k, v,
                 new AttentionOptions { Tuning = options.Tuning });
             Action? dense = null;
-            foreach (var variant in For(options.Heads, n))
+            foreach (var variant in For(options.Heads, n, options.VariantSpecs))
             {
                 variant.Accept(timer);
                 double speedup = dense is null ? 1.0 : timer.SpeedUp(dense);
-                if (variant.Name is "causal" or "full") dense = timer.Once;
+                dense ??= timer.Once;
                 double tflops = 4.0 * shape.Batch * shape.Heads * timer.Pairs * d / timer.Ms / 1e9;
                 output.WriteLine($"{variant.Name,-22} {n,6} {d,4} {timer.Ms,10:F3} {tflops,8:F2} {speedup,9:F2}");
                 csv?.WriteLine($"{variant.Name},{shape.Heads},{n},{d},{timer.Ms:F4},{tflops:F4},{speedup:F3}");

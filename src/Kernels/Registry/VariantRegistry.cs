@@ -9,22 +9,37 @@ namespace Managed.Kernels.Registry;
 /// </summary>
 public static class VariantRegistry
 {
-    /// <summary>Every registered variant.</summary>
+    /// <summary>The registered variants that a <see cref="VariantSpec"/> describes, in
+    /// registry order (their names are the specs' canonical names).</summary>
+    public static IReadOnlyList<VariantSpec> Specs { get; } =
+    [
+        new(MaskSpec.None),
+        new(MaskSpec.Causal),
+        new(MaskSpec.None, ScoreSpec.Alibi()),
+        new(MaskSpec.Causal, ScoreSpec.Alibi()),
+        new(MaskSpec.None, ScoreSpec.Softcap(30f)),
+        new(MaskSpec.Causal, ScoreSpec.Softcap(30f)),
+        new(MaskSpec.SlidingWindow(16, 8)),
+        new(MaskSpec.CausalWindow(32)),
+        new(MaskSpec.SinkWindow(4, 32)),
+        new(MaskSpec.PrefixLm(24)),
+        new(MaskSpec.CausalDocuments(50)),
+        new(MaskSpec.None, ScoreSpec.FixedTemperature(0.5f)),
+        new(MaskSpec.None, Normalizer: NormalizerSpec.Sigmoid(-4f)),
+        new(MaskSpec.Causal, Normalizer: NormalizerSpec.Sigmoid(-2f)),
+        new(MaskSpec.Causal, Normalizer: NormalizerSpec.Softplus(16)),
+        new(MaskSpec.None, Normalizer: NormalizerSpec.Softplus(16, 2f)),
+        new(MaskSpec.None, Normalizer: NormalizerSpec.ClippedSoftmax(1f, -0.01f)),
+        new(MaskSpec.Causal, Normalizer: NormalizerSpec.ClippedSoftmax(1.5f, -0.05f)),
+    ];
+
+    /// <summary>Every registered variant: <see cref="Specs"/> bound, then the variants a spec
+    /// cannot describe.</summary>
     public static IReadOnlyList<IAttentionVariant> All { get; } =
     [
-        new AttentionVariant<NoScore, NoMask>("full", default, default),
-        new AttentionVariant<NoScore, CausalMask>("causal", default, default),
-        new AttentionVariant<AlibiScore, NoMask>("alibi", new(8), default),
-        new AttentionVariant<AlibiScore, CausalMask>("alibi-causal", new(8), default),
-        new AttentionVariant<SoftcapScore, NoMask>("softcap-30", new(30f), default),
-        new AttentionVariant<SoftcapScore, CausalMask>("softcap-30-causal", new(30f), default),
-        // Window masks (WindowMasks.cs) and combinators (Combinators.cs).
-        new AttentionVariant<NoScore, SlidingWindowMask>("window-l16-r8", default, new(16, 8)),
-        new AttentionVariant<NoScore, SlidingWindowMask>("causal-window-32", default, SlidingWindowMask.Causal(32)),
-        new AttentionVariant<NoScore, SinkWindowMask>("sink4-window32", default, new(4, 32)),
-        new AttentionVariant<NoScore, PrefixLmMask>("prefix-lm-24", default, new(24)),
-        new AttentionVariant<NoScore, And<CausalMask, FixedDocumentMask>>("doc-50-causal", default,
-            new(default, new(50))),
+        // Built from specs (VariantSpec.cs): the name is the spec's canonical name; ALiBi
+        // bound at a nominal 8 heads, whatever the call's head count.
+        .. Specs.Select(spec => spec.Bind(heads: 8)),
         new AttentionVariant<NoScore, And<CausalMask, SlidingWindowMask>>("and(causal,win40)", default,
             new(default, new(40, 40))),
         new AttentionVariant<NoScore, Or<PrefixLmMask, SlidingWindowMask>>("or(prefix8,win8)", default,
@@ -49,25 +64,12 @@ public static class VariantRegistry
         new AttentionVariant<NoScore, MoaMask>("moa-s2-w8-16-32-64", default, new(2, 8, 16, 32, 64)),
         new AttentionVariant<NoScore, DuoAttentionMask>("duo-0xA5-s4-w16", default, new(0xA5, 4, 16)),
         // Score modifiers (TemperatureScores.cs, CalibrationScores.cs).
-        new AttentionVariant<TemperatureScore, NoMask>("temperature-0.5", new(0.5f), default),
         new AttentionVariant<LogPositionTemperatureScore, CausalMask>("logpos-temp-causal",
             new(0.1f, 1f), default),
         new AttentionVariant<KeyReweightScore, CausalMask>("zerotuning-sink1-x2",
             KeyReweightScore.Sinks(1, 2f), default),
         new AttentionVariant<KeyReweightScore, SinkWindowMask>("sink4-w32-x0.25-h0-3",
             new(0, 4, 0.25f, 0x0F), new(4, 32)),
-        // Softmax replacements (Normalizers.cs): the same kernel with a normalizer type.
-        new AttentionVariant<NoScore, NoMask, SigmoidNormalizer>("sigmoid-b-4", default, default, new(-4f)),
-        new AttentionVariant<NoScore, CausalMask, SigmoidNormalizer>("sigmoid-b-2-causal", default,
-            default, new(-2f)),
-        new AttentionVariant<NoScore, CausalMask, SoftplusNormalizer>("softplus-lssa16-causal", default,
-            default, new(16)),
-        new AttentionVariant<NoScore, NoMask, SoftplusNormalizer>("softplus-lssa16-p2", default,
-            default, new(16, 2f)),
-        new AttentionVariant<NoScore, NoMask, ClippedSoftmaxNormalizer>("clipped-1-0.01", default,
-            default, new(1f, -0.01f)),
-        new AttentionVariant<NoScore, CausalMask, ClippedSoftmaxNormalizer>("clipped-1.5-0.05-causal",
-            default, default, new(1.5f, -0.05f)),
         // Operators that read tables (TableVariants.cs), made per shape, bound per backend.
         new DocumentIdsVariant("docids-causal", causal: true),
         new DocumentIdsVariant("docids-interleaved", causal: false),

@@ -30,7 +30,7 @@ public sealed class HotPathOptimizationTests
     {
         const BindingFlags all = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static
             | BindingFlags.Instance | BindingFlags.DeclaredOnly;
-        var job = Kernels.GetType("Managed.Kernels.CpuKernel`5+Job", throwOnError: true)!;
+        var job = Kernels.GetType("Managed.Kernels.Attention.CpuKernel`5+Job", throwOnError: true)!;
         foreach (var type in new[] { typeof(VectorMath), typeof(MicroKernels<,>), job })
             foreach (var m in type.GetMethods(all))
                 yield return m;

@@ -259,18 +259,24 @@ public sealed class NdTensor : IDisposable
         {
             case DataType.Float32: MemoryMarshal.Cast<byte, float>(source).CopyTo(floats); break;
             case DataType.Float16:
-                ElementConvert.ToSingle(MemoryMarshal.Cast<byte, System.Half>(source), floats); break;
+                ElementConvert.ToSingle(MemoryMarshal.Cast<byte, System.Half>(source), floats);
+                break;
             default:
                 ElementConvert.ToSingle(MemoryMarshal.Cast<byte, BFloat16>(source), floats); break;
         }
         var target = new byte[n * dataType.SizeInBytes()];
         switch (dataType)
         {
-            case DataType.Float32: floats.AsSpan().CopyTo(MemoryMarshal.Cast<byte, float>(target.AsSpan())); break;
+            case DataType.Float32:
+                floats.AsSpan().CopyTo(MemoryMarshal.Cast<byte, float>(target.AsSpan()));
+                break;
             case DataType.Float16:
-                ElementConvert.FromSingle(floats, MemoryMarshal.Cast<byte, System.Half>(target.AsSpan())); break;
+                ElementConvert.FromSingle(floats,
+                    MemoryMarshal.Cast<byte, System.Half>(target.AsSpan()));
+                break;
             default:
-                ElementConvert.FromSingle(floats, MemoryMarshal.Cast<byte, BFloat16>(target.AsSpan()));
+                ElementConvert.FromSingle(floats,
+                    MemoryMarshal.Cast<byte, BFloat16>(target.AsSpan()));
                 break;
         }
         var result = Device is { } device
@@ -317,8 +323,8 @@ public sealed class NdTensor : IDisposable
         return FromMemory<T>(data, dims);
     }
 
-    /// <summary>Wraps <paramref name="memory"/> (float, System.Half or BFloat16 elements) as a dense
-    /// row-major tensor, without a copy; see <see cref="FromMemory(Memory{float}, int[])"/>.
+    /// <summary>Wraps <paramref name="memory"/> (float, System.Half or BFloat16 elements) as a
+    /// dense row-major tensor, without a copy; see <see cref="FromMemory(Memory{float}, int[])"/>.
     /// </summary>
     /// <exception cref="ArgumentException">T is not an element type, or the dims are not valid
     /// or do not match the length.</exception>

@@ -58,7 +58,8 @@ internal abstract class HostStorage(DataType dataType, long length)
         int size = DataType.SizeInBytes();
         Debug.Assert(offset >= 0 && count >= 0 && offset + count <= Length);
         return MemoryMarshal.CreateSpan(
-            ref Unsafe.AddByteOffset(ref Origin, (nint)(offset * size)), checked((int)(count * size)));
+            ref Unsafe.AddByteOffset(ref Origin, (nint)(offset * size)),
+            checked((int)(count * size)));
     }
 
     /// <summary>Elements [offset, offset + length) as a span of <typeparamref name="T"/>.</summary>

@@ -140,7 +140,8 @@ public class ComputeDeviceTests
         using var o = acc.Allocate1D<float>(Shape.OutputLength);
         using var ids = new VariantTable<int>(new int[Shape.SeqK]).Upload(other.Accelerator!);
         var mask = new DocumentIdMask<DeviceTable<int>>(
-            new DeviceTable<int>(ids.View.SubView(0, Shape.SeqK)), Shape.SeqK, DocumentIdOrder.NonDecreasing);
+            new DeviceTable<int>(ids.View.SubView(0, Shape.SeqK)), Shape.SeqK,
+            DocumentIdOrder.NonDecreasing);
         var e = Assert.Throws<ArgumentException>(() => FlashAttention.Forward(device, Shape,
             q.View, k.View, v.View, o.View, default, default(NoScore), mask,
             default(SoftmaxNormalizer)));

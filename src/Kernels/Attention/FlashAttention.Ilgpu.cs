@@ -24,7 +24,8 @@ public static partial class FlashAttention
 
     /// <summary>Span entry point on an ILGPU device: stage through the workspace, run, copy
     /// back, wait (the workspace is reused by the next call).</summary>
-    private static void ForwardStaged<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+    private static void ForwardStaged<TScore, TMask, TNorm>(ComputeDevice device,
+        AttentionShape shape,
         ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
         Span<float> output, Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
         AttentionOptions options)
@@ -49,7 +50,8 @@ public static partial class FlashAttention
     }
 
     /// <summary>View entry point on an ILGPU device, after the views were checked.</summary>
-    private static void ForwardIlgpu<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+    private static void ForwardIlgpu<TScore, TMask, TNorm>(ComputeDevice device,
+        AttentionShape shape,
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> output, ArrayView<float> logSumExp, TScore score, TMask mask,
         TNorm normalizer, AttentionOptions options)

@@ -82,7 +82,8 @@ public static partial class FlashAttention
         using var lease = device.Use();
         if (device.IsHost)
             throw new ArgumentException(
-                "The host has no ILGPU views: pass spans, or open an ILGPU device.", nameof(device));
+                "The host has no ILGPU views: pass spans, or open an ILGPU device.",
+                nameof(device));
         ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         device.CheckOwns(query, nameof(query));

@@ -127,7 +127,8 @@ public sealed class ComputeDevice : IDisposable
         if (kind == DeviceKind.Host)
         {
             if (index != 0)
-                throw new InvalidOperationException($"There is one Host device; got index {index}.");
+                throw new InvalidOperationException(
+                    $"There is one Host device; got index {index}.");
             return new ComputeDevice(DeviceKind.Host, 0, null);
         }
         var devices = IlgpuDevices(kind);

@@ -20,8 +20,9 @@ namespace Managed.Kernels.Devices;
 internal sealed class KernelCache(Accelerator accelerator)
 {
     // (context, backend target, key) -> compiled code; shared by devices of the same target.
-    private static readonly ConcurrentDictionary<(Context, string, MethodInfo), Lazy<CompiledKernel>>
-        s_compiled = new();
+    private static readonly
+        ConcurrentDictionary<(Context, string, MethodInfo), Lazy<CompiledKernel>> s_compiled =
+            new();
 
     private static int s_compiledCount;
 

@@ -212,4 +212,27 @@ public class ComputeDeviceTests
         // and 4 MB of pooled key transposes; now a few small objects of the work queue.
         Assert.True(allocated < 4096, $"{allocated} bytes allocated by one call");
     }
+
+    [Theory]
+    [InlineData(DeviceKind.Host)]
+    [InlineData(DeviceKind.IlgpuCpu)]
+    public void ConcurrentCallsOnOneDeviceGiveTheSingleThreadedResults(DeviceKind kind)
+    {
+        using var device = ComputeDevice.Open(kind);
+        float[] q = Data(Shape.QueryLength, 20), k = Data(Shape.KeyLength, 21),
+            v = Data(Shape.ValueLength, 22);
+        var expected = new float[Shape.OutputLength];
+        FlashAttention.Forward(device, Shape, q, k, v, expected, default, new AlibiScore(2),
+            default(CausalMask), default(SoftmaxNormalizer));
+        var outputs = new float[4][];
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var o = new float[Shape.OutputLength];
+            for (int round = 0; round < 3; round++)
+                FlashAttention.Forward(device, Shape, q, k, v, o, default, new AlibiScore(2),
+                    default(CausalMask), default(SoftmaxNormalizer));
+            outputs[i] = o;
+        });
+        foreach (var o in outputs) Assert.Equal(expected, o);
+    }
 }

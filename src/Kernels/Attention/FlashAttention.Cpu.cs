@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Simd;
 using Managed.Kernels.Variants;
 
@@ -12,14 +13,15 @@ public static partial class FlashAttention
 {
     /// <summary>One kernel pass; <paramref name="rowStats"/> is the softmax log-sum-exp a
     /// two-pass normalizer reads (empty otherwise).</summary>
-    private static unsafe void ForwardCpu<TScore, TMask, TNorm>(
+    private static unsafe void ForwardCpu<TScore, TMask, TNorm, TSchedule>(
         AttentionShape s, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
         ReadOnlySpan<float> value, Span<float> output, Span<float> logSumExp,
-        ReadOnlySpan<float> rowStats, TScore score, TMask mask, TNorm norm,
+        ReadOnlySpan<float> rowStats, TScore score, TMask mask, TNorm norm, TSchedule schedule,
         AttentionOptions options, AttentionTuning tuning)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
         fixed (float* q = query, k = key, v = value, o = output, lse = logSumExp, st = rowStats)
         {
@@ -27,13 +29,16 @@ public static partial class FlashAttention
             switch (SimdSelect.Resolve(tuning.Simd))
             {
                 case SimdWidth.V512:
-                    CpuKernel<TScore, TMask, TNorm, Simd512, Vector512<float>>.Run(s, p, score, mask, norm, options, tuning);
+                    CpuKernel<TScore, TMask, TNorm, TSchedule, Simd512, Vector512<float>>.Run(s, p, score, mask, norm,
+                        schedule, options, tuning);
                     break;
                 case SimdWidth.V256:
-                    CpuKernel<TScore, TMask, TNorm, Simd256, Vector256<float>>.Run(s, p, score, mask, norm, options, tuning);
+                    CpuKernel<TScore, TMask, TNorm, TSchedule, Simd256, Vector256<float>>.Run(s, p, score, mask, norm,
+                        schedule, options, tuning);
                     break;
                 default:
-                    CpuKernel<TScore, TMask, TNorm, Simd128, Vector128<float>>.Run(s, p, score, mask, norm, options, tuning);
+                    CpuKernel<TScore, TMask, TNorm, TSchedule, Simd128, Vector128<float>>.Run(s, p, score, mask, norm,
+                        schedule, options, tuning);
                     break;
             }
         }
@@ -56,14 +61,16 @@ internal readonly unsafe struct CpuPointers(float* q, float* k, float* v, float*
 /// own ring. The hot methods are compiled optimized at once (AggressiveOptimization): under
 /// tiered compilation the first calls of a shape ran unoptimized code, up to 10x slower.
 /// </summary>
-internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
+internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV>
     where TScore : struct, IScoreModifier
     where TMask : struct, IMaskPredicate
     where TNorm : struct, INormalizer
+    where TSchedule : struct, IKeyTileSchedule
     where TOps : struct, ISimd<TV>
     where TV : unmanaged
 {
     public static void Run(AttentionShape s, CpuPointers p, TScore score, TMask mask, TNorm norm,
+        TSchedule schedule,
         AttentionOptions options, AttentionTuning tuning)
     {
         int d = s.HeadDim, bk = tuning.KeyTile, bq = Math.Min(tuning.QueryTile, s.SeqQ);
@@ -77,7 +84,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
         {
             int queryTiles = (s.SeqQ + bq - 1) / bq;
             var queue = new TaskQueue(s.Batch * s.KvHeads, keyTiles, s.Batch * s.Heads * queryTiles);
-            var job = new Job(s, p, kt, score, mask, norm, options.ScaleFor(d),
+            var job = new Job(s, p, kt, score, mask, norm, schedule, options.ScaleFor(d),
                 options.QueryOffsetFor(s), bq, bk, keyTiles, queryTiles);
             int workers = tuning.MaxDegreeOfParallelism == -1
                 ? Environment.ProcessorCount : tuning.MaxDegreeOfParallelism;
@@ -144,7 +151,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
     }
 
     private readonly struct Job(AttentionShape s, CpuPointers p, float* kt, TScore score, TMask mask,
-        TNorm norm, float scale, int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
+        TNorm norm, TSchedule schedule, float scale, int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Work(TaskQueue queue)
@@ -274,8 +281,11 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TOps, TV>
             // transposes go out to memory and back, a cost per key that a 9-tile band cannot
             // amortize as a long causal row does (its tiles would not fit the ring).
             bool ringed = VisitedTiles(b, h, pos0, rows, firstTile, endTile, ring.Count + 1) <= ring.Count;
-            for (int tile = firstTile; tile < endTile; tile++)
+            int steps = endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
+            for (int step = 0; step < steps; step++)
             {
+                int tile = schedule.TileAt(b, h, firstTile, endTile, step);
+                if ((uint)(tile - firstTile) >= (uint)(endTile - firstTile)) continue;
                 int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
                 var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
                 if (kind == TileKind.Empty) continue;

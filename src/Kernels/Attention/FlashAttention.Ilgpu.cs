@@ -1,15 +1,17 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.Attention;
 
 /// <summary>A loaded attention kernel: stream, launch configuration, then its arguments.</summary>
-internal delegate void AttentionLauncher<TScore, TMask, TNorm>(AcceleratorStream stream,
-    KernelConfig config, ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
-    ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
-    GpuAttentionParams p, TScore score, TMask mask, TNorm norm);
+internal delegate void AttentionLauncher<TScore, TMask, TNorm, TSchedule>(
+    AcceleratorStream stream, KernelConfig config, ArrayView<float> query, ArrayView<float> key,
+    ArrayView<float> value, ArrayView<float> output, ArrayView<float> logSumExp,
+    ArrayView<float> rowStats, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
+    TSchedule schedule);
 
 // The ILGPU launch plan of the attention family: kernel choice by head dim and reduction,
 // workspace slots, one or two passes. Runs under the device's lease.
@@ -24,16 +26,17 @@ public static partial class FlashAttention
 
     /// <summary>Span entry point on an ILGPU device: stage through the workspace, run, copy
     /// back, wait (the workspace is reused by the next call).</summary>
-    private static void ForwardStaged<TScore, TMask, TNorm>(ComputeDevice device,
+    private static void ForwardStaged<TScore, TMask, TNorm, TSchedule>(ComputeDevice device,
         AttentionShape shape,
         ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
         Span<float> output, Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
-        AttentionOptions options)
+        TSchedule schedule, AttentionOptions options)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
-        ValidateOnDevice(device, shape, score, mask, options);
+        ValidateOnDevice(device, shape, score, mask, schedule, options);
         var ws = device.Workspace;
         var q = ws.Get<float>(SlotQuery, query.Length);
         var k = ws.Get<float>(SlotKey, key.Length);
@@ -43,30 +46,34 @@ public static partial class FlashAttention
         q.CopyFromCPU(query);
         k.CopyFromCPU(key);
         v.CopyFromCPU(value);
-        Run(device, shape, q, k, v, o, lse, score, mask, normalizer, options);
+        Run(device, shape, q, k, v, o, lse, score, mask, normalizer, schedule, options);
         o.CopyToCPU(output);
         if (!logSumExp.IsEmpty) lse.CopyToCPU(logSumExp);
         device.Ilgpu.Synchronize();
     }
 
     /// <summary>View entry point on an ILGPU device, after the views were checked.</summary>
-    private static void ForwardIlgpu<TScore, TMask, TNorm>(ComputeDevice device,
+    private static void ForwardIlgpu<TScore, TMask, TNorm, TSchedule>(ComputeDevice device,
         AttentionShape shape,
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> output, ArrayView<float> logSumExp, TScore score, TMask mask,
-        TNorm normalizer, AttentionOptions options)
+        TNorm normalizer, TSchedule schedule, AttentionOptions options)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
-        ValidateOnDevice(device, shape, score, mask, options);
-        Run(device, shape, query, key, value, output, logSumExp, score, mask, normalizer, options);
+        ValidateOnDevice(device, shape, score, mask, schedule, options);
+        Run(device, shape, query, key, value, output, logSumExp, score, mask, normalizer, schedule,
+            options);
     }
 
-    private static void ValidateOnDevice<TScore, TMask>(ComputeDevice device, AttentionShape shape,
-        TScore score, TMask mask, AttentionOptions options)
+    private static void ValidateOnDevice<TScore, TMask, TSchedule>(ComputeDevice device,
+        AttentionShape shape, TScore score, TMask mask, TSchedule schedule,
+        AttentionOptions options)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
+        where TSchedule : struct, IKeyTileSchedule
     {
         if (shape.HeadDim > MaxIlgpuHeadDim || shape.ValueDim > MaxIlgpuHeadDim)
             throw new ArgumentException(
@@ -76,41 +83,44 @@ public static partial class FlashAttention
         VariantChecks.Validate(mask, shape, onDevice: true, nameof(mask));
         TableOwnership.Check(score, device.Ilgpu, nameof(score));
         TableOwnership.Check(mask, device.Ilgpu, nameof(mask));
+        TableOwnership.Check(schedule, device.Ilgpu, nameof(schedule));
         UsesShuffle(device, options.Tuning ?? AttentionTuning.Default); // throws if unusable
     }
 
     /// <summary>One pass, or two for a normalizer that reads the softmax log-sum-exp (its
     /// scratch from the workspace: stream order keeps a later call from overwriting it early).
     /// </summary>
-    private static void Run<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+    private static void Run<TScore, TMask, TNorm, TSchedule>(ComputeDevice device, AttentionShape shape,
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> output, ArrayView<float> logSumExp, TScore score, TMask mask,
-        TNorm normalizer, AttentionOptions options)
+        TNorm normalizer, TSchedule schedule, AttentionOptions options)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
         if (TNorm.NeedsLogSumExp)
         {
             var stats = device.Workspace.Get<float>(SlotStats, shape.LogSumExpLength);
             var scratch = device.Workspace.Get<float>(SlotScratch, shape.OutputLength);
             Launch(device, shape, query, key, value, scratch, stats, default, score, mask,
-                default(SoftmaxNormalizer), options);
+                default(SoftmaxNormalizer), schedule, options);
             Launch(device, shape, query, key, value, output, logSumExp, stats, score, mask,
-                normalizer, options);
+                normalizer, schedule, options);
             return;
         }
         Launch(device, shape, query, key, value, output, logSumExp, default, score, mask,
-            normalizer, options);
+            normalizer, schedule, options);
     }
 
-    private static void Launch<TScore, TMask, TNorm>(ComputeDevice device, AttentionShape shape,
+    private static void Launch<TScore, TMask, TNorm, TSchedule>(ComputeDevice device, AttentionShape shape,
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
-        TScore score, TMask mask, TNorm normalizer, AttentionOptions options)
+        TScore score, TMask mask, TNorm normalizer, TSchedule schedule, AttentionOptions options)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
         var (blockQ, _) = IlgpuTileSizes(shape);
         int queryTiles = (shape.SeqQ + blockQ - 1) / blockQ;
@@ -123,10 +133,10 @@ public static partial class FlashAttention
         if (rowStats.Length == 0) rowStats = unused;
         int grid = shape.Batch * shape.Heads * queryTiles;
         bool shuffle = UsesShuffle(device, options.Tuning ?? AttentionTuning.Default);
-        var kernel = KernelFor<TScore, TMask, TNorm>(device,
+        var kernel = KernelFor<TScore, TMask, TNorm, TSchedule>(device,
             Math.Max(shape.HeadDim, shape.ValueDim), shuffle, out int threads);
         kernel(device.Ilgpu.DefaultStream, new KernelConfig(grid, threads), query, key, value,
-            output, logSumExp, rowStats, p, score, mask, normalizer);
+            output, logSumExp, rowStats, p, score, mask, normalizer, schedule);
     }
 
     /// <summary>Whether the kernel reduces rows with warp shuffles: where the device supports
@@ -149,17 +159,19 @@ public static partial class FlashAttention
     /// The loaded kernel for a variant and head dim: register-tiled up to 128 dims (64 or 128
     /// output columns), the general tiled kernel above; shuffle or shared-memory reductions.
     /// </summary>
-    private static AttentionLauncher<TScore, TMask, TNorm> KernelFor<TScore, TMask, TNorm>(
-        ComputeDevice device, int dim, bool shuffle, out int threads)
+    private static AttentionLauncher<TScore, TMask, TNorm, TSchedule>
+        KernelFor<TScore, TMask, TNorm, TSchedule>(ComputeDevice device, int dim, bool shuffle,
+            out int threads)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
         threads = dim <= 128 ? RegisterTiledKernel.Threads
             : GpuTile256.BlockQ / GpuTile256.RowsPerThread
               * (GpuTile256.BlockK / GpuTile256.KeysPerThread);
-        var method = KernelMethods<TScore, TMask, TNorm>.For(dim, shuffle);
-        return device.Kernels.Get<AttentionLauncher<TScore, TMask, TNorm>>(method);
+        var method = KernelMethods<TScore, TMask, TNorm, TSchedule>.For(dim, shuffle);
+        return device.Kernels.Get<AttentionLauncher<TScore, TMask, TNorm, TSchedule>>(method);
     }
 
     /// <summary>The (query, key) tile of the ILGPU kernel that runs <paramref name="shape"/>.

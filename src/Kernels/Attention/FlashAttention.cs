@@ -1,6 +1,7 @@
 using System.Buffers;
 using ILGPU;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.Attention;
@@ -44,19 +45,67 @@ public static partial class FlashAttention
         AttentionOptions options = default)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer =>
+        Forward(device, shape, query, key, value, output, logSumExp, score, mask, normalizer,
+            default(KeyRangeSchedule), options);
+
+    /// <summary>
+    /// As the overload without a schedule, visiting the key tiles <paramref name="schedule"/>
+    /// lists (<see cref="IKeyTileSchedule"/>): a part of a split of the keys, a ring step, a
+    /// block list. The result is attention over the keys of the visited tiles that the mask
+    /// allows, and its log-sum-exp; the parts of a split merge with
+    /// <see cref="AttentionMerge"/> for normalizers that divide by the weight sum (softmax,
+    /// softplus); sigmoid parts add. A normalizer that runs two passes (clipped softmax) takes
+    /// only <see cref="KeyRangeSchedule"/>.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the overload without a schedule, or the schedule
+    /// is not valid for the call.</exception>
+    public static void Forward<TScore, TMask, TNorm, TSchedule>(ComputeDevice device,
+        AttentionShape shape, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, Span<float> output, Span<float> logSumExp, TScore score,
+        TMask mask, TNorm normalizer, TSchedule schedule, AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
         ArgumentNullException.ThrowIfNull(device);
         using var lease = device.Use();
         ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         ValidateNoOverlap(query, key, value, output, logSumExp);
+        ValidateSchedule<TNorm, TSchedule>(schedule, shape, onDevice: !device.IsHost);
         if (device.IsHost)
             ForwardHost(shape, query, key, value, output, logSumExp, score, mask, normalizer,
-                options);
+                schedule, options);
         else
             ForwardStaged(device, shape, query, key, value, output, logSumExp, score, mask,
-                normalizer, options);
+                normalizer, schedule, options);
+    }
+
+    /// <summary>The key tile of the kernel that <paramref name="device"/> runs for
+    /// <paramref name="shape"/>: the unit of <see cref="IKeyTileSchedule"/> tile indices.
+    /// </summary>
+    public static int KeyTileOf(ComputeDevice device, AttentionShape shape,
+        AttentionOptions options = default)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        return device.IsHost ? (options.Tuning ?? AttentionTuning.Default).KeyTile
+            : IlgpuTileSizes(shape).KeyTile;
+    }
+
+    private static void ValidateSchedule<TNorm, TSchedule>(TSchedule schedule,
+        AttentionShape shape, bool onDevice)
+        where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
+    {
+        if (TNorm.NeedsLogSumExp && typeof(TSchedule) != typeof(KeyRangeSchedule))
+            throw new ArgumentException(
+                $"{typeof(TNorm).Name} runs two passes over every key; it takes only "
+                + "KeyRangeSchedule.", "schedule");
+        VariantChecks.Validate(schedule, shape, onDevice, "schedule");
     }
 
     /// <summary>
@@ -76,7 +125,25 @@ public static partial class FlashAttention
         TNorm normalizer, AttentionOptions options = default)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer =>
+        Forward(device, shape, query, key, value, output, logSumExp, score, mask, normalizer,
+            default(KeyRangeSchedule), options);
+
+    /// <summary>The view overload with a key-tile schedule; see the span overload with one.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the view overload, or the schedule is not valid
+    /// for the call (a table it reads must be a DeviceTable of this device).</exception>
+    public static void Forward<TScore, TMask, TNorm, TSchedule>(ComputeDevice device,
+        AttentionShape shape, ArrayView<float> query, ArrayView<float> key,
+        ArrayView<float> value, ArrayView<float> output, ArrayView<float> logSumExp,
+        TScore score, TMask mask, TNorm normalizer, TSchedule schedule,
+        AttentionOptions options = default)
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
         ArgumentNullException.ThrowIfNull(device);
         using var lease = device.Use();
@@ -92,18 +159,20 @@ public static partial class FlashAttention
         device.CheckOwns(output, nameof(output));
         device.CheckOwns(logSumExp, nameof(logSumExp));
         ValidateNoOverlap(query, key, value, output, logSumExp);
+        ValidateSchedule<TNorm, TSchedule>(schedule, shape, onDevice: true);
         ForwardIlgpu(device, shape, query, key, value, output, logSumExp, score, mask,
-            normalizer, options);
+            normalizer, schedule, options);
     }
 
     /// <summary>The host path: validated operators, one or two CPU kernel passes.</summary>
-    private static void ForwardHost<TScore, TMask, TNorm>(AttentionShape shape,
+    private static void ForwardHost<TScore, TMask, TNorm, TSchedule>(AttentionShape shape,
         ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
         Span<float> output, Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
-        AttentionOptions options)
+        TSchedule schedule, AttentionOptions options)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
     {
         var tuning = options.Tuning ?? AttentionTuning.Default;
         VariantChecks.Validate(score, shape, onDevice: false, nameof(score));
@@ -111,7 +180,7 @@ public static partial class FlashAttention
         if (!TNorm.NeedsLogSumExp)
         {
             ForwardCpu(shape, query, key, value, output, logSumExp, default, score, mask,
-                normalizer, options, tuning);
+                normalizer, schedule, options, tuning);
             return;
         }
         // Pass 1: the softmax log-sum-exp of every row (its output is scratch); both buffers
@@ -122,9 +191,10 @@ public static partial class FlashAttention
         {
             var statsSpan = stats.AsSpan(0, (int)shape.LogSumExpLength);
             ForwardCpu(shape, query, key, value, scratch.AsSpan(0, (int)shape.OutputLength),
-                statsSpan, default, score, mask, default(SoftmaxNormalizer), options, tuning);
+                statsSpan, default, score, mask, default(SoftmaxNormalizer), schedule, options,
+                tuning);
             ForwardCpu(shape, query, key, value, output, logSumExp, statsSpan, score, mask,
-                normalizer, options, tuning);
+                normalizer, schedule, options, tuning);
         }
         finally
         {

@@ -7,6 +7,7 @@ using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.Attention;
@@ -29,7 +30,7 @@ internal static class KernelCompiler
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80),
             CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<TScore, TMask, TNorm>.For(maxDim, shuffle));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<TScore, TMask, TNorm, KeyRangeSchedule>.For(maxDim, shuffle));
         var compiled = (PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
         return compiled.PTXAssembly;
     }
@@ -43,7 +44,7 @@ internal static class KernelCompiler
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         var caps = new CLCapabilityContext(false, false, false, subGroups, false);
         using var backend = new CLBackend(context, caps, CLDeviceVendor.Other, CLCVersion.CL20);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<TScore, TMask, TNorm>.For(maxDim, subGroups));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<TScore, TMask, TNorm, KeyRangeSchedule>.For(maxDim, subGroups));
         var compiled = (CLCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
         return compiled.Source;
     }
@@ -54,10 +55,11 @@ internal static class KernelCompiler
 /// once (reflection allocates; a call must not): register-tiled up to 128 dims, the general
 /// tiled kernel above; shuffle or shared-memory reductions.
 /// </summary>
-internal static class KernelMethods<TScore, TMask, TNorm>
+internal static class KernelMethods<TScore, TMask, TNorm, TSchedule>
     where TScore : struct, IScoreModifier
     where TMask : struct, IMaskPredicate
     where TNorm : struct, INormalizer
+    where TSchedule : struct, IKeyTileSchedule
 {
     private static readonly MethodInfo?[] s_methods = new MethodInfo?[6];
 
@@ -74,9 +76,10 @@ internal static class KernelMethods<TScore, TMask, TNorm>
         if (maxDim > 128)
             return typeof(TiledKernel).GetMethod(nameof(TiledKernel.ForwardKernel))!
                 .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm),
-                    typeof(GpuTile256), reduce);
+                    typeof(TSchedule), typeof(GpuTile256), reduce);
         Type cols = maxDim <= 64 ? typeof(RegisterTileColumns64) : typeof(RegisterTileColumns128);
         return typeof(RegisterTiledKernel).GetMethod(nameof(RegisterTiledKernel.ForwardKernel))!
-            .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm), cols, reduce);
+            .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm), typeof(TSchedule),
+                cols, reduce);
     }
 }

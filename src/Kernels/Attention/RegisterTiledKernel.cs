@@ -2,6 +2,7 @@
 
 using ILGPU;
 using ILGPU.Algorithms;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.Attention;
@@ -32,13 +33,14 @@ internal static class RegisterTiledKernel
 {
     internal const int BlockQ = 64, BlockK = 64, Threads = 128, Stride = 68;
 
-    public static void ForwardKernel<TScore, TMask, TNorm, TCols, TReduce>(
+    public static void ForwardKernel<TScore, TMask, TNorm, TSchedule, TCols, TReduce>(
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
-        GpuAttentionParams p, TScore score, TMask mask, TNorm norm)
+        GpuAttentionParams p, TScore score, TMask mask, TNorm norm, TSchedule schedule)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
         where TCols : struct, IRegisterTileColumns
         where TReduce : struct, IRowReduction
     {
@@ -100,9 +102,13 @@ internal static class RegisterTiledKernel
         // Only the key tiles the mask's key range can reach; group-uniform, like Classify.
         int kStart = XMath.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
         int kEnd = XMath.Min(p.SeqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
-        int endTile = kEnd <= kStart ? 0 : (kEnd + BlockK - 1) / BlockK;
-        for (int tile = kStart / BlockK; tile < endTile; tile++)
+        int firstTile = kStart / BlockK, endTile = kEnd <= kStart ? 0 : (kEnd + BlockK - 1) / BlockK;
+        // The schedule picks the tiles and their order; group-uniform as well.
+        int steps = endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
+        for (int step = 0; step < steps; step++)
         {
+            int tile = schedule.TileAt(b, h, firstTile, endTile, step);
+            if (tile < firstTile || tile >= endTile) continue;
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, p.SeqK - k0);
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
             if (kind == TileKind.Empty) continue; // uniform across the group

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Algorithms;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.Attention;
@@ -13,13 +14,14 @@ internal static class TiledKernel
     /// max/sum of its rows and its slice of O in registers; P goes through shared memory.
     /// Every branch around a barrier depends only on the group's tile, so barriers stay uniform.
     /// </summary>
-    public static void ForwardKernel<TScore, TMask, TNorm, TTile, TReduce>(
+    public static void ForwardKernel<TScore, TMask, TNorm, TSchedule, TTile, TReduce>(
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
-        GpuAttentionParams p, TScore score, TMask mask, TNorm norm)
+        GpuAttentionParams p, TScore score, TMask mask, TNorm norm, TSchedule schedule)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
         where TTile : struct, IGpuTile
         where TReduce : struct, IRowReduction
     {
@@ -70,9 +72,13 @@ internal static class TiledKernel
         // Only the key tiles the mask's key range can reach; group-uniform, like Classify.
         int kStart = XMath.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
         int kEnd = XMath.Min(p.SeqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
-        int endTile = kEnd <= kStart ? 0 : (kEnd + bk - 1) / bk;
-        for (int tile = kStart / bk; tile < endTile; tile++)
+        int firstTile = kStart / bk, endTile = kEnd <= kStart ? 0 : (kEnd + bk - 1) / bk;
+        // The schedule picks the tiles and their order; group-uniform as well.
+        int steps = endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
+        for (int step = 0; step < steps; step++)
         {
+            int tile = schedule.TileAt(b, h, firstTile, endTile, step);
+            if (tile < firstTile || tile >= endTile) continue;
             int k0 = tile * bk, cols = XMath.Min(bk, p.SeqK - k0);
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
             if (kind == TileKind.Empty) continue; // uniform across the group

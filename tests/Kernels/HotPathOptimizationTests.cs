@@ -30,7 +30,10 @@ public sealed class HotPathOptimizationTests
     {
         const BindingFlags all = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static
             | BindingFlags.Instance | BindingFlags.DeclaredOnly;
-        var job = Kernels.GetType("Managed.Kernels.Attention.CpuKernel`5+Job", throwOnError: true)!;
+        // The CPU kernel's work-item struct, found by name: its arity follows the kernel's
+        // generic parameters.
+        var job = Kernels.GetTypes().Single(t => t.Name == "Job"
+            && t.DeclaringType?.Name.StartsWith("CpuKernel", StringComparison.Ordinal) == true);
         foreach (var type in new[] { typeof(VectorMath), typeof(MicroKernels<,>), job })
             foreach (var m in type.GetMethods(all))
                 yield return m;

@@ -32,6 +32,11 @@ internal sealed class KernelCache(Accelerator accelerator)
     /// <summary>Number of kernels compiled by this process (for tests).</summary>
     public static int CompiledCount => Volatile.Read(ref s_compiledCount);
 
+    /// <summary>Number of targets <paramref name="method"/> has been compiled for in this
+    /// process (for tests: 1 after any number of device objects of one target).</summary>
+    public static int TimesCompiled(MethodInfo method) =>
+        s_compiled.Count(e => e.Key.Item3 == method && e.Value.IsValueCreated);
+
     /// <summary>Number of kernels loaded on this accelerator.</summary>
     public int Count { get { lock (_loaded) return _loaded.Count; } }
 

@@ -24,13 +24,8 @@ internal sealed class KernelCache(Accelerator accelerator)
         ConcurrentDictionary<(Context, string, MethodInfo), Lazy<CompiledKernel>> s_compiled =
             new();
 
-    private static int s_compiledCount;
-
     private readonly Dictionary<MethodInfo, Delegate> _loaded = new();
     private readonly string _target = TargetOf(accelerator);
-
-    /// <summary>Number of kernels compiled by this process (for tests).</summary>
-    public static int CompiledCount => Volatile.Read(ref s_compiledCount);
 
     /// <summary>Number of targets <paramref name="method"/> has been compiled for in this
     /// process (for tests: 1 after any number of device objects of one target).</summary>
@@ -51,12 +46,8 @@ internal sealed class KernelCache(Accelerator accelerator)
         {
             if (_loaded.TryGetValue(method, out var launcher)) return (TDelegate)launcher;
             var compiled = s_compiled.GetOrAdd((accelerator.Context, _target, method), _ =>
-                new Lazy<CompiledKernel>(() =>
-                {
-                    Interlocked.Increment(ref s_compiledCount);
-                    return accelerator.CompileKernel(
-                        EntryPointDescription.FromExplicitlyGroupedKernel(method));
-                })).Value;
+                new Lazy<CompiledKernel>(() => accelerator.CompileKernel(
+                    EntryPointDescription.FromExplicitlyGroupedKernel(method)))).Value;
             var loaded = accelerator.LoadKernel(compiled).CreateLauncherDelegate<TDelegate>();
             _loaded.Add(method, loaded);
             return loaded;

@@ -12,7 +12,7 @@ namespace Managed.Tests.Variants;
 /// combinators, on random parameters and tiles: no Empty tile holds an allowed pair, no Full
 /// tile a masked one. Masks whose Classify is documented as exact must also be tight.
 /// </summary>
-public sealed class NewMaskClassifyProperties
+public sealed class StructuredMaskClassifyProperties
 {
     [Property(MaxTest = 300)]
     public Property SlidingWindowIsExact() =>

@@ -27,7 +27,7 @@ public static class ExpThroughput
         {
             var v = Vector512.LoadUnsafe(ref x[i]);
             var a = Vector512.Exp(v);
-            var b = FastExp(v);
+            var b = PolynomialExp(v);
             for (int j = 0; j < 16; j++)
                 maxRel = Math.Max(maxRel, Math.Abs(a[j] - b[j]) / Math.Max(a[j], 1e-30f));
         }
@@ -60,13 +60,13 @@ public static class ExpThroughput
     private static void Poly(float[] x, float[] y)
     {
         for (int i = 0; i < x.Length; i += 16)
-            FastExp(Vector512.LoadUnsafe(ref x[i])).StoreUnsafe(ref y[i]);
+            PolynomialExp(Vector512.LoadUnsafe(ref x[i])).StoreUnsafe(ref y[i]);
     }
 
     /// <summary>e^x = 2^k e^r, k = round(x log2 e), r = x - k ln 2 (two-part ln 2),
     /// e^r by a degree-6 Taylor/Horner polynomial; x below -87 flushes to 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> FastExp(Vector512<float> x)
+    public static Vector512<float> PolynomialExp(Vector512<float> x)
     {
         x = Vector512.Max(x, Vector512.Create(-87.3f));
         var k = Vector512.Round(x * Vector512.Create(1.44269504f));

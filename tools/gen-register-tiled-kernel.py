@@ -43,10 +43,14 @@ internal static class RegisterTiledKernel
 {
     internal const int BlockQ = 64, BlockK = 64, Threads = 128, Stride = 68;
 
-    public static void ForwardKernel<TScore, TMask, TNorm, TSchedule, TCols, TReduce>(
-        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+    public static void ForwardKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, TCols,
+        TReduce>(
+        ArrayView<TStorage> query, ArrayView<TStorage> key, ArrayView<TStorage> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
-        GpuAttentionParams p, TScore score, TMask mask, TNorm norm, TSchedule schedule)
+        ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
+        TSchedule schedule)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
@@ -73,23 +77,28 @@ internal static class RegisterTiledKernel
         int bh = blk / p.QueryTiles;
         int qt = p.QueryTiles - 1 - (blk - bh * p.QueryTiles); // heaviest causal tiles first
         int b = bh / p.Heads, h = bh - b * p.Heads, kvh = h / p.GroupSize;
-        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0), pos0 = q0 + p.QueryOffset;
+        int seqK = p.KeysOf(keyLengths, b);
+        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0), pos0 = q0 + p.QueryOffsetOf(seqK);
         int d = p.HeadDim, dv = p.ValueDim;
-        int qBase = (bh * p.SeqQ + q0) * d;
-        int kvRow0 = (b * p.KvHeads + kvh) * p.SeqK;
+        // Q's rows of this tile; K's and V's rows of this KV head (64-bit offsets, once).
+        var qTile = GpuViews.From(query, b * p.QBatch + h * p.QHead + q0 * (long)p.QRow);
+        var kHead = GpuViews.From(key, b * p.KBatch + kvh * p.KHead);
+        var vHead = GpuViews.From(value, b * p.VBatch + kvh * p.VHead);
+        var oTile = GpuViews.From(output, b * p.OBatch + h * p.OHead + q0 * (long)p.ORow);
+        long lseRow0 = (long)bh * p.SeqQ + q0;
 ''')
 for i in range(R):
     w(f"        int r{i} = 4 * g + {i}, qp{i} = pos0 + r{i};")
     w(f"        bool valid{i} = r{i} < rows;")
     # m: the running max (softmax) or the normalizer's row parameter
     w(f"        float m{i} = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp{i},")
-    w(f"            TNorm.NeedsLogSumExp && valid{i} ? rowStats[bh * p.SeqQ + q0 + r{i}] : 0f), l{i} = 0f;")
+    w(f"            TNorm.NeedsLogSumExp && valid{i} ? rowStats[lseRow0 + r{i}] : 0f), l{i} = 0f;")
 for i in range(R):
     w("        float " + ", ".join(f"o{i}_{t} = 0f" for t in range(16)) + ";")
 w('''
         if (!TCols.Wide) // all 64 dims of Q, once; the first tile's barrier publishes them
             for (int e = tid; e < 64 * 16; e += Threads)
-                qs[(e & 63) * sq + (e >> 6)] = LoadQuad(query, qBase, e & 63, d, 4 * (e >> 6), rows, p.Scale);
+                qs[(e & 63) * sq + (e >> 6)] = LoadQuad<TElement, TStorage>(qTile, e & 63, d, p.QRow, 4 * (e >> 6), rows, p.Scale);
 
         // Interval masks: each row's key bounds, once (partial tiles compare against them).
 ''')
@@ -97,7 +106,7 @@ for i in range(R):
     w(f"        int ks{i} = GpuMask.RowStart(mask, b, h, qp{i}), ke{i} = GpuMask.RowEnd(mask, b, h, qp{i});")
 w('''        // Only the key tiles the mask's key range can reach; group-uniform, like Classify.
         int kStart = XMath.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
-        int kEnd = XMath.Min(p.SeqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
+        int kEnd = XMath.Min(seqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
         int firstTile = kStart / BlockK, endTile = kEnd <= kStart ? 0 : (kEnd + BlockK - 1) / BlockK;
         // The schedule picks the tiles and their order; group-uniform as well.
         int steps = endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
@@ -105,7 +114,9 @@ w('''        // Only the key tiles the mask's key range can reach; group-uniform
         {
             int tile = schedule.TileAt(b, h, firstTile, endTile, step);
             if (tile < firstTile || tile >= endTile) continue;
-            int k0 = tile * BlockK, cols = XMath.Min(BlockK, p.SeqK - k0);
+            int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
+            var kTile = GpuViews.From(kHead, k0 * (long)p.KRow);
+            var vTile = GpuViews.From(vHead, k0 * (long)p.VRow);
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
             if (kind == TileKind.Empty) continue; // uniform across the group
 ''')
@@ -120,8 +131,8 @@ w('''
                 for (int e = tid; e < dimStep * 16; e += Threads)
                 {
                     int dd = e & (dimStep - 1), grp = e / dimStep;
-                    if (TCols.Wide) qs[dd * sq + grp] = LoadQuad(query, qBase, dc + dd, d, 4 * grp, rows, p.Scale);
-                    kv[dd * sq + grp] = LoadQuad(key, (kvRow0 + k0) * d, dc + dd, d, 4 * grp, cols, 1f);
+                    if (TCols.Wide) qs[dd * sq + grp] = LoadQuad<TElement, TStorage>(qTile, dc + dd, d, p.QRow, 4 * grp, rows, p.Scale);
+                    kv[dd * sq + grp] = LoadQuad<TElement, TStorage>(kTile, dc + dd, d, p.KRow, 4 * grp, cols, 1f);
                 }
                 Group.Barrier();
                 // Two dims per iteration: the six vector loads issue before the 64 FMAs that use
@@ -145,7 +156,7 @@ for j in range(KJ):
 w("")
 for i in range(R):
     for j in range(KJ):
-        w(f"            s{i}_{j} = Logit(s{i}_{j}, kind, score, mask, b, h, qp{i}, kk{j}, valid{i}, p.SeqK, ks{i}, ke{i});")
+        w(f"            s{i}_{j} = Logit(s{i}_{j}, kind, score, mask, b, h, qp{i}, kk{j}, valid{i}, seqK, ks{i}, ke{i});")
 w('''
             // Online softmax: new running max m' of each row over its 8 threads; O and l are
             // rescaled by exp(m - m'); a row with no allowed key so far keeps m = -inf.
@@ -186,7 +197,7 @@ w('''
                 for (int e = tid; e < 512; e += Threads)
                 {
                     int j = e / vRow, cc = 4 * (e - j * vRow);
-                    vs[e] = LoadRow(value, (kvRow0 + k0 + jc + j) * dv + cc, jc + j < cols, dv - cc);
+                    vs[e] = LoadRow<TElement, TStorage>(vTile, (jc + j) * p.VRow + cc, jc + j < cols, dv - cc);
                 }
                 Group.Barrier();
                 for (int j = 0; j < vChunk; j += 2)
@@ -214,32 +225,40 @@ w('''                    }
         }
 ''')
 for i in range(R):
-    w(f"        Store<TNorm>(output, logSumExp, p, bh, q0, r{i}, valid{i}, c, m{i}, l{i}, dv,")
+    w(f"        Store<TNorm>(oTile, logSumExp, p, lseRow0, r{i}, valid{i}, c, m{i}, l{i}, dv,")
     w("            " + ", ".join(f"o{i}_{t}" for t in range(16)) + ");")
 w('''    }
 
-    /// <summary>Element dim of rows r0..r0+3 of a (rows, d) block at base (times scale), zero
-    /// past <paramref name="count"/> rows or d dims.</summary>
-    private static Float4 LoadQuad(ArrayView<float> src, int baseIndex, int dim, int d, int r0, int count, float scale)
+    /// <summary>Element dim of rows r0..r0+3 of a block whose rows are
+    /// <paramref name="stride"/> apart, widened to float (times scale), zero past
+    /// <paramref name="count"/> rows or d dims.</summary>
+    private static Float4 LoadQuad<TElement, TStorage>(ArrayView<TStorage> src, int dim, int d,
+        int stride, int r0, int count, float scale)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
     {
         bool inDim = dim < d;
-        int at = baseIndex + r0 * d + dim;
+        int at = r0 * stride + dim;
         Float4 x;
-        x.X = inDim && r0 < count ? src[at] * scale : 0f;
-        x.Y = inDim && r0 + 1 < count ? src[at + d] * scale : 0f;
-        x.Z = inDim && r0 + 2 < count ? src[at + 2 * d] * scale : 0f;
-        x.W = inDim && r0 + 3 < count ? src[at + 3 * d] * scale : 0f;
+        x.X = inDim && r0 < count ? TElement.ToSingle(src[at]) * scale : 0f;
+        x.Y = inDim && r0 + 1 < count ? TElement.ToSingle(src[at + stride]) * scale : 0f;
+        x.Z = inDim && r0 + 2 < count ? TElement.ToSingle(src[at + 2 * stride]) * scale : 0f;
+        x.W = inDim && r0 + 3 < count ? TElement.ToSingle(src[at + 3 * stride]) * scale : 0f;
         return x;
     }
 
-    /// <summary>src[at .. at + 3], zero where !inRow or past <paramref name="left"/> elements.</summary>
-    private static Float4 LoadRow(ArrayView<float> src, int at, bool inRow, int left)
+    /// <summary>src[at .. at + 3] widened, zero where !inRow or past <paramref name="left"/>
+    /// elements.</summary>
+    private static Float4 LoadRow<TElement, TStorage>(ArrayView<TStorage> src, int at, bool inRow,
+        int left)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
     {
         Float4 x;
-        x.X = inRow && left > 0 ? src[at] : 0f;
-        x.Y = inRow && left > 1 ? src[at + 1] : 0f;
-        x.Z = inRow && left > 2 ? src[at + 2] : 0f;
-        x.W = inRow && left > 3 ? src[at + 3] : 0f;
+        x.X = inRow && left > 0 ? TElement.ToSingle(src[at]) : 0f;
+        x.Y = inRow && left > 1 ? TElement.ToSingle(src[at + 1]) : 0f;
+        x.Z = inRow && left > 2 ? TElement.ToSingle(src[at + 2]) : 0f;
+        x.W = inRow && left > 3 ? TElement.ToSingle(src[at + 3]) : 0f;
         return x;
     }
 
@@ -294,8 +313,8 @@ w('''    }
     /// <summary>Writes one row's columns 4c + u + 32t of O (divided by l when the normalizer
     /// does) and, from lane 0, ln of its weight sum (the log-sum-exp for softmax). A softmax row
     /// with no allowed key (l = 0) gets zeros and -infinity.</summary>
-    private static void Store<TNorm>(ArrayView<float> output, ArrayView<float> logSumExp,
-        GpuAttentionParams p, int bh, int q0, int r, bool valid, int c, float m, float l, int dv,
+    private static void Store<TNorm>(ArrayView<float> oTile, ArrayView<float> logSumExp,
+        GpuAttentionParams p, long lseRow0, int r, bool valid, int c, float m, float l, int dv,
         ''' + ", ".join(f"float x{t}" for t in range(16)) + ''')
         where TNorm : struct, INormalizer
     {
@@ -304,11 +323,11 @@ w('''    }
         // logit) stays NaN in both outputs.
         float inv = !TNorm.DividesBySum ? 1f : l == 0f ? 0f : 1f / l;
         bool big = inv == float.PositiveInfinity; // a subnormal l (softplus): divide instead
-        int o = (bh * p.SeqQ + q0 + r) * dv + 4 * c;''')
+        int o = r * p.ORow + 4 * c;''')
 for t in range(16):
-    w(f"        if (4 * c + {col_off(t)} < dv) output[o + {col_off(t)}] = big ? x{t} / l : x{t} * inv;")
+    w(f"        if (4 * c + {col_off(t)} < dv) oTile[o + {col_off(t)}] = big ? x{t} / l : x{t} * inv;")
 w('''        if (c == 0 && p.HasLogSumExp != 0)
-            logSumExp[bh * p.SeqQ + q0 + r] = l == 0f ? float.NegativeInfinity
+            logSumExp[lseRow0 + r] = l == 0f ? float.NegativeInfinity
                 : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);
     }
 }

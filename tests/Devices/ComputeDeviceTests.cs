@@ -163,7 +163,7 @@ public class ComputeDeviceTests
                 new TemperatureScore(0.75f), mask, default(SoftmaxNormalizer));
         // The kernel this call runs (head dim 8: register-tiled, shuffles on the CPU
         // accelerator); other tests compile other kernels concurrently, so count this one only.
-        var method = KernelMethods<TemperatureScore, SlidingWindowMask, SoftmaxNormalizer,
+        var method = KernelMethods<Float32Element, float, TemperatureScore, SlidingWindowMask, SoftmaxNormalizer,
             KeyRangeSchedule>.For(Shape.HeadDim, shuffle: true);
         Assert.Equal(1, KernelCache.TimesCompiled(method));
         using (var device = ComputeDevice.Open(DeviceKind.IlgpuCpu))

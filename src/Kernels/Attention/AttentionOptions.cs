@@ -22,7 +22,12 @@ public readonly record struct AttentionOptions
     /// </summary>
     public int? QueryPosition { get; init; }
 
-    /// <summary>The position of query row 0 for <paramref name="shape"/>.</summary>
+    /// <summary>Strides of Q, K, V and the output, and per-sequence key lengths; default:
+    /// dense head-major tensors, seqK keys each.</summary>
+    public AttentionLayout Layout { get; init; }
+
+    /// <summary>The position of query row 0 for <paramref name="shape"/> (with all seqK keys;
+    /// per-sequence key lengths shift it under bottom-right alignment).</summary>
     public int QueryOffsetFor(AttentionShape shape) =>
         QueryPosition ?? shape.QueryOffset(Alignment);
 

@@ -4,8 +4,8 @@ namespace Managed.Kernels.Attention;
 /// <summary>
 /// The problem size of one attention call: Q (batch, heads, seqQ, headDim), K (batch, kvHeads,
 /// seqK, headDim), V (batch, kvHeads, seqK, valueDim), output (batch, heads, seqQ, valueDim),
-/// log-sum-exp (batch, heads, seqQ). All dense, row-major. heads must be a multiple of kvHeads
-/// (GQA; kvHeads = 1 is MQA).
+/// log-sum-exp (batch, heads, seqQ): dense row-major unless <see cref="AttentionLayout"/> gives
+/// strides. heads must be a multiple of kvHeads (GQA; kvHeads = 1 is MQA).
 /// </summary>
 public readonly record struct AttentionShape(
     int Batch, int Heads, int KvHeads, int SeqQ, int SeqK, int HeadDim, int ValueDim)
@@ -49,9 +49,6 @@ public readonly record struct AttentionShape(
             throw new ArgumentException(
                 $"Heads ({Heads}) must be a multiple of KvHeads ({KvHeads}) for grouped-query attention.",
                 paramName);
-        if (OutputLength > int.MaxValue || QueryLength > int.MaxValue || KeyLength > int.MaxValue
-            || ValueLength > int.MaxValue)
-            throw new ArgumentException($"Shape {this} has a tensor of more than 2^31-1 elements.", paramName);
     }
 
     private static void Positive(int value, string dim, string paramName)

@@ -13,32 +13,38 @@ public static partial class FlashAttention
 {
     /// <summary>One kernel pass; <paramref name="rowStats"/> is the softmax log-sum-exp a
     /// two-pass normalizer reads (empty otherwise).</summary>
-    private static unsafe void ForwardCpu<TScore, TMask, TNorm, TSchedule>(
-        AttentionShape s, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
-        ReadOnlySpan<float> value, Span<float> output, Span<float> logSumExp,
-        ReadOnlySpan<float> rowStats, TScore score, TMask mask, TNorm norm, TSchedule schedule,
-        AttentionOptions options, AttentionTuning tuning)
+    private static unsafe void ForwardCpu<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(
+        AttentionShape s, AttentionGeometry geometry, ReadOnlySpan<TStorage> query,
+        ReadOnlySpan<TStorage> key, ReadOnlySpan<TStorage> value, Span<float> output,
+        Span<float> logSumExp, ReadOnlySpan<float> rowStats, TScore score, TMask mask,
+        TNorm norm, TSchedule schedule, AttentionOptions options, AttentionTuning tuning)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
         where TSchedule : struct, IKeyTileSchedule
     {
-        fixed (float* q = query, k = key, v = value, o = output, lse = logSumExp, st = rowStats)
+        fixed (TStorage* q = query, k = key, v = value)
+        fixed (float* o = output, lse = logSumExp, st = rowStats)
         {
-            var p = new CpuPointers(q, k, v, o, logSumExp.IsEmpty ? null : lse, st);
+            var p = new CpuPointers<TStorage>(q, k, v, o, logSumExp.IsEmpty ? null : lse, st);
             switch (SimdSelect.Resolve(tuning.Simd))
             {
                 case SimdWidth.V512:
-                    CpuKernel<TScore, TMask, TNorm, TSchedule, Simd512, Vector512<float>>.Run(s, p, score, mask, norm,
-                        schedule, options, tuning);
+                    CpuKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, Simd512,
+                        Vector512<float>>.Run(s, geometry, p, score, mask, norm, schedule,
+                        options, tuning);
                     break;
                 case SimdWidth.V256:
-                    CpuKernel<TScore, TMask, TNorm, TSchedule, Simd256, Vector256<float>>.Run(s, p, score, mask, norm,
-                        schedule, options, tuning);
+                    CpuKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, Simd256,
+                        Vector256<float>>.Run(s, geometry, p, score, mask, norm, schedule,
+                        options, tuning);
                     break;
                 default:
-                    CpuKernel<TScore, TMask, TNorm, TSchedule, Simd128, Vector128<float>>.Run(s, p, score, mask, norm,
-                        schedule, options, tuning);
+                    CpuKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, Simd128,
+                        Vector128<float>>.Run(s, geometry, p, score, mask, norm, schedule,
+                        options, tuning);
                     break;
             }
         }
@@ -46,9 +52,12 @@ public static partial class FlashAttention
 }
 
 /// <summary>Raw pointers of one CPU call; the caller keeps them pinned for the call.</summary>
-internal readonly unsafe struct CpuPointers(float* q, float* k, float* v, float* o, float* lse, float* stats)
+internal readonly unsafe struct CpuPointers<TStorage>(TStorage* q, TStorage* k, TStorage* v,
+    float* o, float* lse, float* stats)
+    where TStorage : unmanaged
 {
-    public readonly float* Q = q, K = k, V = v, O = o, Lse = lse, Stats = stats;
+    public readonly TStorage* Q = q, K = k, V = v;
+    public readonly float* O = o, Lse = lse, Stats = stats;
 }
 
 /// <summary>
@@ -61,7 +70,9 @@ internal readonly unsafe struct CpuPointers(float* q, float* k, float* v, float*
 /// own ring. The hot methods are compiled optimized at once (AggressiveOptimization): under
 /// tiered compilation the first calls of a shape ran unoptimized code, up to 10x slower.
 /// </summary>
-internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV>
+internal static unsafe class CpuKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, TOps, TV>
+    where TElement : struct, IElement<TStorage>
+    where TStorage : unmanaged
     where TScore : struct, IScoreModifier
     where TMask : struct, IMaskPredicate
     where TNorm : struct, INormalizer
@@ -69,9 +80,13 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
     where TOps : struct, ISimd<TV>
     where TV : unmanaged
 {
-    public static void Run(AttentionShape s, CpuPointers p, TScore score, TMask mask, TNorm norm,
-        TSchedule schedule,
-        AttentionOptions options, AttentionTuning tuning)
+    /// <summary>Float storage is read in place; Half and BFloat16 rows are widened (SIMD)
+    /// into the worker's scratch as they are first read.</summary>
+    private static bool Widens => typeof(TStorage) != typeof(float);
+
+    public static void Run(AttentionShape s, AttentionGeometry g, CpuPointers<TStorage> p,
+        TScore score, TMask mask, TNorm norm, TSchedule schedule, AttentionOptions options,
+        AttentionTuning tuning)
     {
         int d = s.HeadDim, bk = tuning.KeyTile, bq = Math.Min(tuning.QueryTile, s.SeqQ);
         int keyTiles = (s.SeqK + bk - 1) / bk;
@@ -84,7 +99,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
         {
             int queryTiles = (s.SeqQ + bq - 1) / bq;
             var queue = new TaskQueue(s.Batch * s.KvHeads, keyTiles, s.Batch * s.Heads * queryTiles);
-            var job = new Job(s, p, kt, score, mask, norm, schedule, options.ScaleFor(d),
+            var job = new Job(s, g, p, kt, score, mask, norm, schedule, options.ScaleFor(d),
                 options.QueryOffsetFor(s), bq, bk, keyTiles, queryTiles);
             int workers = tuning.MaxDegreeOfParallelism == -1
                 ? Environment.ProcessorCount : tuning.MaxDegreeOfParallelism;
@@ -150,20 +165,28 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
         }
     }
 
-    private readonly struct Job(AttentionShape s, CpuPointers p, float* kt, TScore score, TMask mask,
-        TNorm norm, TSchedule schedule, float scale, int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
+    private readonly struct Job(AttentionShape s, AttentionGeometry g, CpuPointers<TStorage> p,
+        float* kt, TScore score, TMask mask, TNorm norm, TSchedule schedule, float scale,
+        int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
     {
+        /// <summary>Position of query row 0 of sequence b.</summary>
+        private int QueryOffset(int b) =>
+            queryOffset + (g.ShiftByLength ? g.KeyLength(s, b) - s.SeqK : 0);
+
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Work(TaskQueue queue)
         {
             int tileFloats = s.HeadDim * bk;
             int tiles = ScratchFloats(bq, bk, s.HeadDim, s.ValueDim);
-            float* scratch = CpuScratch.Get(tiles + KeyTileRing.CountFor(tileFloats) * tileFloats + 16);
+            int ringFloats = KeyTileRing.CountFor(tileFloats) * tileFloats;
+            int widened = Widens ? bk * (s.HeadDim + s.ValueDim) + 16 : 0;
+            float* scratch = CpuScratch.Get(tiles + ringFloats + 16 + widened);
             var ring = new KeyTileRing(Align(scratch + tiles), tileFloats);
+            float* wide = Align(Align(scratch + tiles) + ringFloats);
             // Last query tiles first: under causal masks they are the heaviest.
             for (int task = Interlocked.Increment(ref queue.Next); task < queue.Items;
                  task = Interlocked.Increment(ref queue.Next))
-                Item(queue.Items - 1 - task, scratch, queue.TileState, ref ring);
+                Item(queue.Items - 1 - task, scratch, wide, queue.TileState, ref ring);
             // The output's non-temporal stores (StreamOut) are weakly ordered: one fence per
             // worker, before the call can return, not one per tile (each would wait for them).
             if (Sse.IsSupported) Sse.StoreFence();
@@ -175,12 +198,12 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
         /// that needs it meanwhile waits for it (a short, bounded wait: the writer never waits).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void EnsureTransposed(int[] state, int t)
+        private void EnsureTransposed(int[] state, int t, float* wide)
         {
             if (Volatile.Read(ref state[t]) == 2) return;
             if (Interlocked.CompareExchange(ref state[t], 1, 0) == 0)
             {
-                TransposeKeyTile(t, kt + (long)t * s.HeadDim * bk);
+                TransposeKeyTile(t, kt + (long)t * s.HeadDim * bk, wide);
                 Volatile.Write(ref state[t], 2);
                 return;
             }
@@ -193,25 +216,39 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
             bq * d + bq * bk + bq * dv + 2 * bq + bq * TOps.Count + 6 * 16;
 
         /// <summary>Key tile t (index over batch, kvHeads, keyTiles) of K into dst, transposed:
-        /// (headDim, keyTile), zero past seqK.</summary>
+        /// (headDim, keyTile), zero past the sequence's keys. Half and BFloat16 rows are widened
+        /// into <paramref name="wide"/> first.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void TransposeKeyTile(int t, float* dst)
+        private void TransposeKeyTile(int t, float* dst, float* wide)
         {
             int d = s.HeadDim, tile = t % keyTiles, bh = t / keyTiles;
-            int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
-            float* src = p.K + ((long)bh * s.SeqK + k0) * d;
+            int b = bh / s.KvHeads, kvh = bh - b * s.KvHeads;
+            int k0 = tile * bk, cols = Math.Max(0, Math.Min(bk, g.KeyLength(s, b) - k0));
+            float* src;
+            nint ls;
+            if (Widens)
+            {
+                WidenRows(p.K + g.K.Offset(b, kvh, k0), (nint)g.K.Row, wide, cols, d);
+                src = wide;
+                ls = d;
+            }
+            else
+            {
+                src = (float*)(p.K + g.K.Offset(b, kvh, k0));
+                ls = (nint)g.K.Row;
+            }
             int j = 0;
             if (Avx.IsSupported)
                 for (; j + 8 <= cols; j += 8)
                 {
                     int c = 0;
-                    for (; c + 8 <= d; c += 8) Transpose8x8(src + (long)j * d + c, d, dst + c * bk + j, bk);
+                    for (; c + 8 <= d; c += 8) Transpose8x8(src + j * ls + c, ls, dst + c * bk + j, bk);
                     for (; c < d; c++)
-                        for (int jj = j; jj < j + 8; jj++) dst[c * bk + jj] = src[(long)jj * d + c];
+                        for (int jj = j; jj < j + 8; jj++) dst[c * bk + jj] = src[jj * ls + c];
                 }
             for (; j < cols; j++)
                 for (int c = 0; c < d; c++)
-                    dst[c * bk + j] = src[(long)j * d + c];
+                    dst[c * bk + j] = src[j * ls + c];
             if (cols < bk)
                 for (int c = 0; c < d; c++)
                     new Span<float>(dst + c * bk + cols, bk - cols).Clear();
@@ -219,7 +256,7 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
 
         /// <summary>dst[c * ld + r] = src[r * ls + c] for r, c &lt; 8 (AVX unpack/shuffle/permute).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Transpose8x8(float* src, int ls, float* dst, int ld)
+        private static void Transpose8x8(float* src, nint ls, float* dst, int ld)
         {
             var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ls);
             var r2 = Avx.LoadVector256(src + 2 * ls); var r3 = Avx.LoadVector256(src + 3 * ls);
@@ -245,15 +282,33 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
             Avx.Store(dst + 7 * ld, Avx.Permute2x128(u3, u7, 0x31));
         }
 
+        /// <summary>rows rows of count stored elements, rows <paramref name="stride"/> apart,
+        /// widened into dst as (rows, count) dense.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Item(int item, float* scratch, int[] tileState, ref KeyTileRing ring)
+        private static void WidenRows(TStorage* src, nint stride, float* dst, int rows, int count)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                var to = new Span<float>(dst + (long)r * count, count);
+                if (typeof(TStorage) == typeof(Half))
+                    ElementConvert.ToSingle(new ReadOnlySpan<Half>(src + r * stride, count), to);
+                else if (typeof(TStorage) == typeof(BFloat16))
+                    ElementConvert.ToSingle(new ReadOnlySpan<BFloat16>(src + r * stride, count), to);
+                else
+                    for (int c = 0; c < count; c++) to[c] = TElement.ToSingle(src[r * stride + c]);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Item(int item, float* scratch, float* wide, int[] tileState,
+            ref KeyTileRing ring)
         {
             int qt = item % queryTiles, bh = item / queryTiles;
             int h = bh % s.Heads, b = bh / s.Heads;
             int kvh = h / s.GroupSize;
             int d = s.HeadDim, dv = s.ValueDim, n = TOps.Count;
             int q0 = qt * bq, rows = Math.Min(bq, s.SeqQ - q0);
-            int pos0 = q0 + queryOffset;
+            int pos0 = q0 + QueryOffset(b), seqK = g.KeyLength(s, b);
 
             // Tiles, each 64-byte aligned: Q (bq, d), S (bq, bk), O (bq, dv), M (bq): the
             // running max (softmax) or the row parameter (other normalizers), alpha (bq),
@@ -261,8 +316,16 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
             float* tq = Align(scratch), ts = Align(tq + bq * d), to = Align(ts + bq * bk);
             float* tm = Align(to + bq * dv), ta = Align(tm + bq), tl = Align(ta + bq);
 
-            float* qSrc = p.Q + ((long)bh * s.SeqQ + q0) * d;
-            Scale(qSrc, tq, rows * d, scale);
+            if (Widens)
+            {
+                WidenRows(p.Q + g.Q.Offset(b, h, q0), (nint)g.Q.Row, tq, rows, d);
+                Scale(tq, tq, rows * d, scale);
+            }
+            else if (g.Q.Row == d)
+                Scale((float*)(p.Q + g.Q.Offset(b, h, q0)), tq, rows * d, scale);
+            else
+                for (int r = 0; r < rows; r++)
+                    Scale((float*)(p.Q + g.Q.Offset(b, h, q0 + r)), tq + r * d, d, scale);
             if (Sse.IsSupported) PrefetchAhead(bh, b, h, kvh, qt);
             for (int r = 0; r < rows; r++)
                 tm[r] = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(pos0 + r,
@@ -271,22 +334,24 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
             new Span<float>(to, rows * dv).Clear();
 
             int kvBh = b * s.KvHeads + kvh;
-            float* vHead = p.V + (long)kvBh * s.SeqK * dv;
+            TStorage* vHead = p.V + g.V.Offset(b, kvh, 0);
+            float* vWide = wide + bk * d;
             // Only the key tiles the mask's key range can reach (FlexAttention's per-row block list).
             long kStart = Math.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
-            long kEnd = Math.Min(s.SeqK, (long)mask.KeyEnd(b, h, pos0, pos0 + rows));
+            long kEnd = Math.Min(seqK, (long)mask.KeyEnd(b, h, pos0, pos0 + rows));
             int firstTile = (int)(kStart / bk), endTile = (int)((kEnd + bk - 1) / bk);
             // A query tile that visits few key tiles (a window, a document, sinks + window) reads
             // them transposed from the worker's own ring, which stays in its cache: the shared
             // transposes go out to memory and back, a cost per key that a 9-tile band cannot
             // amortize as a long causal row does (its tiles would not fit the ring).
-            bool ringed = VisitedTiles(b, h, pos0, rows, firstTile, endTile, ring.Count + 1) <= ring.Count;
+            bool ringed = VisitedTiles(b, h, pos0, rows, seqK, firstTile, endTile, ring.Count + 1)
+                <= ring.Count;
             int steps = endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
             for (int step = 0; step < steps; step++)
             {
                 int tile = schedule.TileAt(b, h, firstTile, endTile, step);
                 if ((uint)(tile - firstTile) >= (uint)(endTile - firstTile)) continue;
-                int k0 = tile * bk, cols = Math.Min(bk, s.SeqK - k0);
+                int k0 = tile * bk, cols = Math.Min(bk, seqK - k0);
                 var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
                 if (kind == TileKind.Empty) continue;
                 int t = kvBh * keyTiles + tile;
@@ -294,12 +359,25 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
                 if (ringed)
                 {
                     ktBase = ring.Slot(t, out bool holds);
-                    if (!holds) TransposeKeyTile(t, ktBase);
+                    if (!holds) TransposeKeyTile(t, ktBase, wide);
                 }
                 else
                 {
                     ktBase = kt + (long)t * d * bk;
-                    EnsureTransposed(tileState, t);
+                    EnsureTransposed(tileState, t, wide);
+                }
+                float* vTile;
+                nint vStride;
+                if (Widens)
+                {
+                    WidenRows(vHead + k0 * g.V.Row, (nint)g.V.Row, vWide, cols, dv);
+                    vTile = vWide;
+                    vStride = dv;
+                }
+                else
+                {
+                    vTile = (float*)(vHead + k0 * g.V.Row);
+                    vStride = (nint)g.V.Row;
                 }
                 // A partial tile's rows go in groups of 16, each over its own key range, the
                 // columns [j0, j1) of the tile inside it: from the 16-key chunk holding its first
@@ -332,12 +410,11 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
                         if (TNorm.IsSoftmax) OnlineSoftmaxRow(row, width, ref tm[r], out ta[r], tl + r * n);
                         else WeightRow(row, width, tm[r], out ta[r], tl + r * n);
                     }
-                    MicroKernels<TOps, TV>.AccumulateValues(sBlock, vHead + (long)(k0 + j0) * dv, to + g0 * dv,
-                        ta + g0, gRows, span, dv, bk);
+                    MicroKernels<TOps, TV>.AccumulateValues(sBlock, vTile + j0 * vStride,
+                        to + g0 * dv, ta + g0, gRows, span, dv, bk, vStride);
                 }
             }
 
-            float* oDst = p.O + ((long)bh * s.SeqQ + q0) * dv;
             for (int r = 0; r < rows; r++)
             {
                 float l = TOps.SumAcross(TOps.Load(tl + r * n));
@@ -352,7 +429,11 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
                     p.Lse[(long)bh * s.SeqQ + q0 + r] = l == 0f ? float.NegativeInfinity
                         : TNorm.IsSoftmax ? tm[r] + MathF.Log(l) : MathF.Log(l);
             }
-            StreamOut(to, oDst, rows * dv);
+            if (g.O.Row == dv)
+                StreamOut(to, p.O + g.O.Offset(b, h, q0), rows * dv);
+            else
+                for (int r = 0; r < rows; r++)
+                    StreamOut(to + r * dv, p.O + g.O.Offset(b, h, q0 + r), dv);
         }
 
         /// <summary>
@@ -376,12 +457,13 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
         /// <summary>The key tiles in [first, end) that the query rows [pos0, pos0 + rows) visit
         /// (not Empty), counted up to <paramref name="limit"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private int VisitedTiles(int b, int h, int pos0, int rows, int first, int end, int limit)
+        private int VisitedTiles(int b, int h, int pos0, int rows, int seqK, int first, int end,
+            int limit)
         {
             int count = 0;
             for (int tile = first; tile < end && count < limit; tile++)
             {
-                int k0 = tile * bk, k1 = Math.Min(k0 + bk, s.SeqK);
+                int k0 = tile * bk, k1 = Math.Min(k0 + bk, seqK);
                 if (mask.Classify(b, h, pos0, pos0 + rows, k0, k1) != TileKind.Empty) count++;
             }
             return count;
@@ -472,19 +554,21 @@ internal static unsafe class CpuKernel<TScore, TMask, TNorm, TSchedule, TOps, TV
             int next = qt - 2;
             if (next < 0) return;
             int q0 = next * bq, rows = Math.Min(bq, s.SeqQ - q0), d = s.HeadDim, dv = s.ValueDim;
-            Prefetch(p.Q + ((long)bh * s.SeqQ + q0) * d, (long)rows * d);
-            long kStart = Math.Max(0, mask.KeyStart(b, h, q0 + queryOffset, q0 + queryOffset + rows));
+            int bytes = sizeof(TStorage), pos0 = q0 + QueryOffset(b);
+            if (g.Q.Row == d) Prefetch(p.Q + g.Q.Offset(b, h, q0), (long)rows * d * bytes);
+            long kStart = Math.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
             if (kStart == 0) return;
-            long k0 = kStart / bk * bk, cols = Math.Min(bk, s.SeqK - k0), kvBh = (long)b * s.KvHeads + kvh;
-            Prefetch(p.K + (kvBh * s.SeqK + k0) * d, cols * d);
-            Prefetch(p.V + (kvBh * s.SeqK + k0) * dv, cols * dv);
+            int k0 = (int)(kStart / bk * bk), cols = Math.Min(bk, g.KeyLength(s, b) - k0);
+            if (cols <= 0) return;
+            if (g.K.Row == d) Prefetch(p.K + g.K.Offset(b, kvh, k0), (long)cols * d * bytes);
+            if (g.V.Row == dv) Prefetch(p.V + g.V.Offset(b, kvh, k0), (long)cols * dv * bytes);
         }
 
-        /// <summary>L2 hints for the cache lines of [p, p + count).</summary>
+        /// <summary>L2 hints for the cache lines of the <paramref name="bytes"/> at p.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Prefetch(float* p, long count)
+        private static void Prefetch(void* p, long bytes)
         {
-            for (long i = 0; i < count; i += 16) Sse.Prefetch1(p + i);
+            for (long i = 0; i < bytes; i += 64) Sse.Prefetch1((byte*)p + i);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
+using Half = System.Half;
 using ILGPU;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Layouts;
@@ -69,20 +71,97 @@ public static partial class FlashAttention
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule =>
+        ForwardSpans<Float32Element, float, TScore, TMask, TNorm, TSchedule>(device, shape,
+            query, key, value, output, logSumExp, score, mask, normalizer, schedule, options);
+
+    /// <summary>
+    /// As the float overload, with Q, K and V stored as <typeparamref name="TStorage"/>:
+    /// <see cref="float"/>, <see cref="Half"/> or <see cref="BFloat16"/>. Elements are widened
+    /// to float as they are loaded (exactly) and everything after runs in float; the output
+    /// and log-sum-exp are float. The kernels are specialized on the storage type.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the float overload, or
+    /// <typeparamref name="TStorage"/> is not one of the three storage types.</exception>
+    public static void Forward<TStorage, TScore, TMask, TNorm>(ComputeDevice device,
+        AttentionShape shape, ReadOnlySpan<TStorage> query, ReadOnlySpan<TStorage> key,
+        ReadOnlySpan<TStorage> value, Span<float> output, Span<float> logSumExp, TScore score,
+        TMask mask, TNorm normalizer, AttentionOptions options = default)
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer =>
+        Forward(device, shape, query, key, value, output, logSumExp, score, mask, normalizer,
+            default(KeyRangeSchedule), options);
+
+    /// <summary>The typed span overload with a key-tile schedule.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the typed overload, or the schedule is not valid
+    /// for the call.</exception>
+    public static void Forward<TStorage, TScore, TMask, TNorm, TSchedule>(ComputeDevice device,
+        AttentionShape shape, ReadOnlySpan<TStorage> query, ReadOnlySpan<TStorage> key,
+        ReadOnlySpan<TStorage> value, Span<float> output, Span<float> logSumExp, TScore score,
+        TMask mask, TNorm normalizer, TSchedule schedule, AttentionOptions options = default)
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
+    {
+        if (typeof(TStorage) == typeof(float))
+            ForwardSpans<Float32Element, float, TScore, TMask, TNorm, TSchedule>(device, shape,
+                MemoryMarshal.Cast<TStorage, float>(query), MemoryMarshal.Cast<TStorage, float>(key),
+                MemoryMarshal.Cast<TStorage, float>(value), output, logSumExp, score, mask,
+                normalizer, schedule, options);
+        else if (typeof(TStorage) == typeof(Half))
+            ForwardSpans<Float16Element, Half, TScore, TMask, TNorm, TSchedule>(device, shape,
+                MemoryMarshal.Cast<TStorage, Half>(query), MemoryMarshal.Cast<TStorage, Half>(key),
+                MemoryMarshal.Cast<TStorage, Half>(value), output, logSumExp, score, mask,
+                normalizer, schedule, options);
+        else if (typeof(TStorage) == typeof(BFloat16))
+            ForwardSpans<BFloat16Element, BFloat16, TScore, TMask, TNorm, TSchedule>(device,
+                shape, MemoryMarshal.Cast<TStorage, BFloat16>(query),
+                MemoryMarshal.Cast<TStorage, BFloat16>(key),
+                MemoryMarshal.Cast<TStorage, BFloat16>(value), output, logSumExp, score, mask,
+                normalizer, schedule, options);
+        else
+            throw UnsupportedStorage<TStorage>();
+    }
+
+    private static ArgumentException UnsupportedStorage<TStorage>() =>
+        new($"Q, K and V are stored as {typeof(TStorage).Name}; the kernels take float, Half "
+            + "or BFloat16.", "query");
+
+    private static void ForwardSpans<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(
+        ComputeDevice device, AttentionShape shape, ReadOnlySpan<TStorage> query,
+        ReadOnlySpan<TStorage> key, ReadOnlySpan<TStorage> value, Span<float> output,
+        Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer, TSchedule schedule,
+        AttentionOptions options)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
         where TSchedule : struct, IKeyTileSchedule
     {
         ArgumentNullException.ThrowIfNull(device);
         using var lease = device.Use();
-        ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
+        var geometry = ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
-        ValidateNoOverlap(query, key, value, output, logSumExp);
+        ValidateNoOverlap(MemoryMarshal.AsBytes(query), MemoryMarshal.AsBytes(key),
+            MemoryMarshal.AsBytes(value), MemoryMarshal.AsBytes(output),
+            MemoryMarshal.AsBytes(logSumExp));
         ValidateSchedule<TNorm, TSchedule>(schedule, shape, onDevice: !device.IsHost);
         if (device.IsHost)
-            ForwardHost(shape, query, key, value, output, logSumExp, score, mask, normalizer,
-                schedule, options);
+            ForwardHost<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(shape, geometry,
+                query, key, value, output, logSumExp, score, mask, normalizer, schedule, options);
         else
-            ForwardStaged(device, shape, query, key, value, output, logSumExp, score, mask,
-                normalizer, schedule, options);
+            ForwardStaged<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(device, shape,
+                geometry, query, key, value, output, logSumExp, score, mask, normalizer,
+                schedule, options);
     }
 
     /// <summary>The key tile of the kernel that <paramref name="device"/> runs for
@@ -143,6 +222,69 @@ public static partial class FlashAttention
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule =>
+        ForwardViews<Float32Element, float, TScore, TMask, TNorm, TSchedule>(device, shape,
+            query, key, value, output, logSumExp, score, mask, normalizer, schedule, options);
+
+    /// <summary>The view overload with Q, K and V stored as <typeparamref name="TStorage"/>
+    /// (float, Half or BFloat16; see the typed span overload).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the float view overload, or
+    /// <typeparamref name="TStorage"/> is not a storage type.</exception>
+    public static void Forward<TStorage, TScore, TMask, TNorm>(ComputeDevice device,
+        AttentionShape shape, ArrayView<TStorage> query, ArrayView<TStorage> key,
+        ArrayView<TStorage> value, ArrayView<float> output, ArrayView<float> logSumExp,
+        TScore score, TMask mask, TNorm normalizer, AttentionOptions options = default)
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer =>
+        Forward(device, shape, query, key, value, output, logSumExp, score, mask, normalizer,
+            default(KeyRangeSchedule), options);
+
+    /// <summary>The typed view overload with a key-tile schedule.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the typed view overload, or the schedule is not
+    /// valid for the call.</exception>
+    public static void Forward<TStorage, TScore, TMask, TNorm, TSchedule>(ComputeDevice device,
+        AttentionShape shape, ArrayView<TStorage> query, ArrayView<TStorage> key,
+        ArrayView<TStorage> value, ArrayView<float> output, ArrayView<float> logSumExp,
+        TScore score, TMask mask, TNorm normalizer, TSchedule schedule,
+        AttentionOptions options = default)
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+        where TSchedule : struct, IKeyTileSchedule
+    {
+        if (typeof(TStorage) == typeof(float))
+            ForwardViews<Float32Element, float, TScore, TMask, TNorm, TSchedule>(device, shape,
+                query.Cast<float>(), key.Cast<float>(), value.Cast<float>(), output, logSumExp,
+                score, mask, normalizer, schedule, options);
+        else if (typeof(TStorage) == typeof(Half))
+            ForwardViews<Float16Element, Half, TScore, TMask, TNorm, TSchedule>(device, shape,
+                query.Cast<Half>(), key.Cast<Half>(), value.Cast<Half>(), output, logSumExp,
+                score, mask, normalizer, schedule, options);
+        else if (typeof(TStorage) == typeof(BFloat16))
+            ForwardViews<BFloat16Element, BFloat16, TScore, TMask, TNorm, TSchedule>(device,
+                shape, query.Cast<BFloat16>(), key.Cast<BFloat16>(), value.Cast<BFloat16>(),
+                output, logSumExp, score, mask, normalizer, schedule, options);
+        else
+            throw UnsupportedStorage<TStorage>();
+    }
+
+    private static void ForwardViews<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(
+        ComputeDevice device, AttentionShape shape, ArrayView<TStorage> query,
+        ArrayView<TStorage> key, ArrayView<TStorage> value, ArrayView<float> output,
+        ArrayView<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        TSchedule schedule, AttentionOptions options)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
         where TSchedule : struct, IKeyTileSchedule
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -151,7 +293,7 @@ public static partial class FlashAttention
             throw new ArgumentException(
                 "The host has no ILGPU views: pass spans, or open an ILGPU device.",
                 nameof(device));
-        ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
+        var geometry = ValidateCall(shape, query.Length, key.Length, value.Length, output.Length,
             logSumExp.Length, options);
         device.CheckOwns(query, nameof(query));
         device.CheckOwns(key, nameof(key));
@@ -160,15 +302,19 @@ public static partial class FlashAttention
         device.CheckOwns(logSumExp, nameof(logSumExp));
         ValidateNoOverlap(query, key, value, output, logSumExp);
         ValidateSchedule<TNorm, TSchedule>(schedule, shape, onDevice: true);
-        ForwardIlgpu(device, shape, query, key, value, output, logSumExp, score, mask,
-            normalizer, schedule, options);
+        ForwardIlgpu<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(device, shape,
+            geometry, query, key, value, output, logSumExp, score, mask, normalizer, schedule,
+            options);
     }
 
     /// <summary>The host path: validated operators, one or two CPU kernel passes.</summary>
-    private static void ForwardHost<TScore, TMask, TNorm, TSchedule>(AttentionShape shape,
-        ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
-        Span<float> output, Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
-        TSchedule schedule, AttentionOptions options)
+    private static void ForwardHost<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(
+        AttentionShape shape, AttentionGeometry geometry, ReadOnlySpan<TStorage> query,
+        ReadOnlySpan<TStorage> key, ReadOnlySpan<TStorage> value, Span<float> output,
+        Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer, TSchedule schedule,
+        AttentionOptions options)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
@@ -179,22 +325,24 @@ public static partial class FlashAttention
         VariantChecks.Validate(mask, shape, onDevice: false, nameof(mask));
         if (!TNorm.NeedsLogSumExp)
         {
-            ForwardCpu(shape, query, key, value, output, logSumExp, default, score, mask,
-                normalizer, schedule, options, tuning);
+            ForwardCpu<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(shape, geometry,
+                query, key, value, output, logSumExp, default, score, mask, normalizer, schedule,
+                options, tuning);
             return;
         }
-        // Pass 1: the softmax log-sum-exp of every row (its output is scratch); both buffers
-        // pooled, not allocated per call.
+        // Pass 1: the softmax log-sum-exp of every row (its output is scratch, in the output's
+        // layout); both buffers pooled, not allocated per call.
         float[] stats = ArrayPool<float>.Shared.Rent((int)shape.LogSumExpLength);
-        float[] scratch = ArrayPool<float>.Shared.Rent((int)shape.OutputLength);
+        float[] scratch = ArrayPool<float>.Shared.Rent(output.Length);
         try
         {
             var statsSpan = stats.AsSpan(0, (int)shape.LogSumExpLength);
-            ForwardCpu(shape, query, key, value, scratch.AsSpan(0, (int)shape.OutputLength),
-                statsSpan, default, score, mask, default(SoftmaxNormalizer), schedule, options,
-                tuning);
-            ForwardCpu(shape, query, key, value, output, logSumExp, statsSpan, score, mask,
-                normalizer, schedule, options, tuning);
+            ForwardCpu<TElement, TStorage, TScore, TMask, SoftmaxNormalizer, TSchedule>(shape,
+                geometry, query, key, value, scratch.AsSpan(0, output.Length), statsSpan, default,
+                score, mask, default, schedule, options, tuning);
+            ForwardCpu<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(shape, geometry,
+                query, key, value, output, logSumExp, statsSpan, score, mask, normalizer,
+                schedule, options, tuning);
         }
         finally
         {
@@ -204,13 +352,13 @@ public static partial class FlashAttention
     }
 
     /// <summary>
-    /// Throws when an output span overlaps an input or the other output; shared by every
-    /// backend's span entry point, so all reject the same calls.
+    /// Throws when an output span overlaps an input or the other output (their byte ranges
+    /// meet); shared by every backend's span entry point, so all reject the same calls.
     /// </summary>
     /// <exception cref="ArgumentException">output overlaps query, key or value, or logSumExp
     /// (when not empty) overlaps any other tensor.</exception>
-    internal static void ValidateNoOverlap(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
-        ReadOnlySpan<float> value, ReadOnlySpan<float> output, ReadOnlySpan<float> logSumExp)
+    internal static void ValidateNoOverlap(ReadOnlySpan<byte> query, ReadOnlySpan<byte> key,
+        ReadOnlySpan<byte> value, ReadOnlySpan<byte> output, ReadOnlySpan<byte> logSumExp)
     {
         if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value))
             throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
@@ -220,8 +368,10 @@ public static partial class FlashAttention
     }
 
     /// <summary>The device-view twin of the span overload: same buffer, byte ranges that meet.</summary>
-    internal static void ValidateNoOverlap(ArrayView<float> query, ArrayView<float> key,
-        ArrayView<float> value, ArrayView<float> output, ArrayView<float> logSumExp)
+    internal static void ValidateNoOverlap<TStorage>(ArrayView<TStorage> query,
+        ArrayView<TStorage> key, ArrayView<TStorage> value, ArrayView<float> output,
+        ArrayView<float> logSumExp)
+        where TStorage : unmanaged
     {
         if (Overlaps(output, query) || Overlaps(output, key) || Overlaps(output, value))
             throw new ArgumentException("output must not overlap query, key or value.", nameof(output));
@@ -230,7 +380,9 @@ public static partial class FlashAttention
             throw new ArgumentException("logSumExp must not overlap the other tensors.", nameof(logSumExp));
     }
 
-    private static bool Overlaps(ArrayView<float> a, ArrayView<float> b)
+    private static bool Overlaps<TA, TB>(ArrayView<TA> a, ArrayView<TB> b)
+        where TA : unmanaged
+        where TB : unmanaged
     {
         if (a.Length == 0 || b.Length == 0) return false;
         IContiguousArrayView x = a, y = b;
@@ -239,25 +391,58 @@ public static partial class FlashAttention
             && y.IndexInBytes < x.IndexInBytes + x.LengthInBytes;
     }
 
-    /// <summary>Validates every length of a call against its shape; shared by all backends.</summary>
-    internal static void ValidateCall(AttentionShape shape, long queryLength, long keyLength,
-        long valueLength, long outputLength, long logSumExpLength, AttentionOptions options)
+    /// <summary>Validates every length of a call against its shape and layout; shared by all
+    /// backends. Returns the layout resolved against the shape.</summary>
+    internal static AttentionGeometry ValidateCall(AttentionShape shape, long queryLength,
+        long keyLength, long valueLength, long outputLength, long logSumExpLength,
+        AttentionOptions options)
     {
         shape.Validate();
         options.Validate();
         if (options.QueryPosition is int position && (long)position + shape.SeqQ > int.MaxValue)
             throw new ArgumentException(
                 $"QueryPosition {position} + SeqQ {shape.SeqQ} exceeds int.MaxValue.", "options");
-        AttentionShape.CheckLength(queryLength, shape.QueryLength, "query",
-            $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} x headDim {shape.HeadDim}");
-        AttentionShape.CheckLength(keyLength, shape.KeyLength, "key",
-            $"batch {shape.Batch} x kvHeads {shape.KvHeads} x seqK {shape.SeqK} x headDim {shape.HeadDim}");
-        AttentionShape.CheckLength(valueLength, shape.ValueLength, "value",
-            $"batch {shape.Batch} x kvHeads {shape.KvHeads} x seqK {shape.SeqK} x valueDim {shape.ValueDim}");
-        AttentionShape.CheckLength(outputLength, shape.OutputLength, "output",
-            $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} x valueDim {shape.ValueDim}");
+        var layout = options.Layout;
+        var s = shape;
+        CheckTensor(queryLength, layout.Query, s.Heads, s.SeqQ, s.HeadDim, false, s, "query",
+            $"batch {s.Batch} x heads {s.Heads} x seqQ {s.SeqQ} x headDim {s.HeadDim}");
+        CheckTensor(keyLength, layout.Key, s.KvHeads, s.SeqK, s.HeadDim, false, s, "key",
+            $"batch {s.Batch} x kvHeads {s.KvHeads} x seqK {s.SeqK} x headDim {s.HeadDim}");
+        CheckTensor(valueLength, layout.Value, s.KvHeads, s.SeqK, s.ValueDim, false, s, "value",
+            $"batch {s.Batch} x kvHeads {s.KvHeads} x seqK {s.SeqK} x valueDim {s.ValueDim}");
+        CheckTensor(outputLength, layout.Output, s.Heads, s.SeqQ, s.ValueDim, true, s, "output",
+            $"batch {s.Batch} x heads {s.Heads} x seqQ {s.SeqQ} x valueDim {s.ValueDim}");
         if (logSumExpLength != 0)
-            AttentionShape.CheckLength(logSumExpLength, shape.LogSumExpLength, "logSumExp",
-                $"batch {shape.Batch} x heads {shape.Heads} x seqQ {shape.SeqQ} (or empty)");
+            AttentionShape.CheckLength(logSumExpLength, s.LogSumExpLength, "logSumExp",
+                $"batch {s.Batch} x heads {s.Heads} x seqQ {s.SeqQ} (or empty)");
+        if (layout.KeyLengths is { } lengths)
+        {
+            if (lengths.Length != s.Batch)
+                throw new ArgumentException(
+                    $"Layout.KeyLengths has {lengths.Length} entries; expected batch {s.Batch}.",
+                    "options");
+            for (int b = 0; b < lengths.Length; b++)
+                if ((uint)lengths[b] > (uint)s.SeqK)
+                    throw new ArgumentException(
+                        $"Layout.KeyLengths[{b}] is {lengths[b]}; expected 0 to seqK {s.SeqK}.",
+                        "options");
+        }
+        return new AttentionGeometry(shape, options);
+    }
+
+    private static void CheckTensor(long length, RowStrides? strides, int heads, int rows,
+        int dim, bool written, AttentionShape s, string name, string layout)
+    {
+        if (strides is not { } st)
+        {
+            AttentionShape.CheckLength(length, (long)s.Batch * heads * rows * dim, name, layout);
+            return;
+        }
+        st.Validate(s.Batch, heads, rows, dim, written, name);
+        long extent = st.Extent(s.Batch, heads, rows, dim);
+        if (length < extent)
+            throw new ArgumentException(
+                $"{name} has {length} elements; its strides {st} reach element {extent - 1} of "
+                + $"{layout}.", name);
     }
 }

@@ -1,3 +1,4 @@
+using ILGPU;
 
 namespace Managed.Kernels.Attention;
 
@@ -49,10 +50,33 @@ internal readonly struct SharedMemoryReduction : IRowReduction
     public static bool UsesShuffle => false;
 }
 
-/// <summary>Scalars of one launch, passed by value.</summary>
+/// <summary>Scalars of one launch, passed by value. Row r of head h of batch b of Q starts at
+/// b * QBatch + h * QHead + r * QRow (64-bit), likewise K, V and the output; a tile's rows are
+/// then int offsets from its first row (row strides are validated to keep them in range).
+/// Sequence b has keyLengths[b] keys when HasKeyLengths, SeqK otherwise; its query row 0 sits
+/// at QueryOffset, plus (its keys - SeqK) when ShiftByLength.</summary>
 internal readonly record struct GpuAttentionParams(
     int Batch, int Heads, int KvHeads, int SeqQ, int SeqK, int HeadDim, int ValueDim,
-    int GroupSize, int QueryOffset, int QueryTiles, float Scale, int HasLogSumExp);
+    int GroupSize, int QueryOffset, int QueryTiles, float Scale, int HasLogSumExp,
+    int HasKeyLengths, int ShiftByLength,
+    long QBatch, long QHead, int QRow, long KBatch, long KHead, int KRow,
+    long VBatch, long VHead, int VRow, long OBatch, long OHead, int ORow)
+{
+    /// <summary>Keys of sequence b.</summary>
+    public int KeysOf(ArrayView<int> keyLengths, int b) =>
+        HasKeyLengths != 0 ? keyLengths[b] : SeqK;
+
+    /// <summary>Position of query row 0 of sequence b, which has <paramref name="keys"/> keys.</summary>
+    public int QueryOffsetOf(int keys) => QueryOffset + (ShiftByLength != 0 ? keys - SeqK : 0);
+}
+
+/// <summary>Views from an element on, inside kernels: a 64-bit offset folded into the view
+/// once, so the loops index it with 32-bit offsets.</summary>
+internal static class GpuViews
+{
+    public static ArrayView<T> From<T>(ArrayView<T> view, long offset) where T : unmanaged =>
+        view.SubView(offset, view.Length - offset);
+}
 
 /// <summary>Output columns per thread of the register-tiled kernel: 8 (dims &lt;= 64) or 16
 /// (dims &lt;= 128). A compile-time constant, so the unused half of the tile is removed.</summary>

@@ -25,12 +25,24 @@ internal static class KernelCompiler
     public static string CompilePtx<TScore, TMask, TNorm>(int maxDim = 64, bool shuffle = true)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer =>
+        CompilePtx<Float32Element, float, TScore, TMask, TNorm>(maxDim, shuffle);
+
+    /// <summary>PTX of the kernel specialized on the storage type of Q, K and V.</summary>
+    public static string CompilePtx<TElement, TStorage, TScore, TMask, TNorm>(int maxDim = 64,
+        bool shuffle = true)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
     {
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80),
             CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<TScore, TMask, TNorm, KeyRangeSchedule>.For(maxDim, shuffle));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(
+            KernelMethods<TElement, TStorage, TScore, TMask, TNorm, KeyRangeSchedule>
+                .For(maxDim, shuffle));
         var compiled = (PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
         return compiled.PTXAssembly;
     }
@@ -44,7 +56,8 @@ internal static class KernelCompiler
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         var caps = new CLCapabilityContext(false, false, false, subGroups, false);
         using var backend = new CLBackend(context, caps, CLDeviceVendor.Other, CLCVersion.CL20);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<TScore, TMask, TNorm, KeyRangeSchedule>.For(maxDim, subGroups));
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(KernelMethods<Float32Element, float, TScore, TMask, TNorm, KeyRangeSchedule>
+                .For(maxDim, subGroups));
         var compiled = (CLCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
         return compiled.Source;
     }
@@ -55,7 +68,9 @@ internal static class KernelCompiler
 /// once (reflection allocates; a call must not): register-tiled up to 128 dims, the general
 /// tiled kernel above; shuffle or shared-memory reductions.
 /// </summary>
-internal static class KernelMethods<TScore, TMask, TNorm, TSchedule>
+internal static class KernelMethods<TElement, TStorage, TScore, TMask, TNorm, TSchedule>
+    where TElement : struct, IElement<TStorage>
+    where TStorage : unmanaged
     where TScore : struct, IScoreModifier
     where TMask : struct, IMaskPredicate
     where TNorm : struct, INormalizer
@@ -75,11 +90,11 @@ internal static class KernelMethods<TScore, TMask, TNorm, TSchedule>
         Type reduce = shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction);
         if (maxDim > 128)
             return typeof(TiledKernel).GetMethod(nameof(TiledKernel.ForwardKernel))!
-                .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm),
-                    typeof(TSchedule), typeof(GpuTile256), reduce);
+                .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TScore),
+                    typeof(TMask), typeof(TNorm), typeof(TSchedule), typeof(GpuTile256), reduce);
         Type cols = maxDim <= 64 ? typeof(RegisterTileColumns64) : typeof(RegisterTileColumns128);
         return typeof(RegisterTiledKernel).GetMethod(nameof(RegisterTiledKernel.ForwardKernel))!
-            .MakeGenericMethod(typeof(TScore), typeof(TMask), typeof(TNorm), typeof(TSchedule),
-                cols, reduce);
+            .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TScore), typeof(TMask),
+                typeof(TNorm), typeof(TSchedule), cols, reduce);
     }
 }

@@ -33,10 +33,14 @@ internal static class RegisterTiledKernel
 {
     internal const int BlockQ = 64, BlockK = 64, Threads = 128, Stride = 68;
 
-    public static void ForwardKernel<TScore, TMask, TNorm, TSchedule, TCols, TReduce>(
-        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+    public static void ForwardKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, TCols,
+        TReduce>(
+        ArrayView<TStorage> query, ArrayView<TStorage> key, ArrayView<TStorage> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
-        GpuAttentionParams p, TScore score, TMask mask, TNorm norm, TSchedule schedule)
+        ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
+        TSchedule schedule)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
@@ -63,27 +67,32 @@ internal static class RegisterTiledKernel
         int bh = blk / p.QueryTiles;
         int qt = p.QueryTiles - 1 - (blk - bh * p.QueryTiles); // heaviest causal tiles first
         int b = bh / p.Heads, h = bh - b * p.Heads, kvh = h / p.GroupSize;
-        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0), pos0 = q0 + p.QueryOffset;
+        int seqK = p.KeysOf(keyLengths, b);
+        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0), pos0 = q0 + p.QueryOffsetOf(seqK);
         int d = p.HeadDim, dv = p.ValueDim;
-        int qBase = (bh * p.SeqQ + q0) * d;
-        int kvRow0 = (b * p.KvHeads + kvh) * p.SeqK;
+        // Q's rows of this tile; K's and V's rows of this KV head (64-bit offsets, once).
+        var qTile = GpuViews.From(query, b * p.QBatch + h * p.QHead + q0 * (long)p.QRow);
+        var kHead = GpuViews.From(key, b * p.KBatch + kvh * p.KHead);
+        var vHead = GpuViews.From(value, b * p.VBatch + kvh * p.VHead);
+        var oTile = GpuViews.From(output, b * p.OBatch + h * p.OHead + q0 * (long)p.ORow);
+        long lseRow0 = (long)bh * p.SeqQ + q0;
 
         int r0 = 4 * g + 0, qp0 = pos0 + r0;
         bool valid0 = r0 < rows;
         float m0 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp0,
-            TNorm.NeedsLogSumExp && valid0 ? rowStats[bh * p.SeqQ + q0 + r0] : 0f), l0 = 0f;
+            TNorm.NeedsLogSumExp && valid0 ? rowStats[lseRow0 + r0] : 0f), l0 = 0f;
         int r1 = 4 * g + 1, qp1 = pos0 + r1;
         bool valid1 = r1 < rows;
         float m1 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp1,
-            TNorm.NeedsLogSumExp && valid1 ? rowStats[bh * p.SeqQ + q0 + r1] : 0f), l1 = 0f;
+            TNorm.NeedsLogSumExp && valid1 ? rowStats[lseRow0 + r1] : 0f), l1 = 0f;
         int r2 = 4 * g + 2, qp2 = pos0 + r2;
         bool valid2 = r2 < rows;
         float m2 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp2,
-            TNorm.NeedsLogSumExp && valid2 ? rowStats[bh * p.SeqQ + q0 + r2] : 0f), l2 = 0f;
+            TNorm.NeedsLogSumExp && valid2 ? rowStats[lseRow0 + r2] : 0f), l2 = 0f;
         int r3 = 4 * g + 3, qp3 = pos0 + r3;
         bool valid3 = r3 < rows;
         float m3 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp3,
-            TNorm.NeedsLogSumExp && valid3 ? rowStats[bh * p.SeqQ + q0 + r3] : 0f), l3 = 0f;
+            TNorm.NeedsLogSumExp && valid3 ? rowStats[lseRow0 + r3] : 0f), l3 = 0f;
         float o0_0 = 0f, o0_1 = 0f, o0_2 = 0f, o0_3 = 0f, o0_4 = 0f, o0_5 = 0f, o0_6 = 0f, o0_7 = 0f, o0_8 = 0f, o0_9 = 0f, o0_10 = 0f, o0_11 = 0f, o0_12 = 0f, o0_13 = 0f, o0_14 = 0f, o0_15 = 0f;
         float o1_0 = 0f, o1_1 = 0f, o1_2 = 0f, o1_3 = 0f, o1_4 = 0f, o1_5 = 0f, o1_6 = 0f, o1_7 = 0f, o1_8 = 0f, o1_9 = 0f, o1_10 = 0f, o1_11 = 0f, o1_12 = 0f, o1_13 = 0f, o1_14 = 0f, o1_15 = 0f;
         float o2_0 = 0f, o2_1 = 0f, o2_2 = 0f, o2_3 = 0f, o2_4 = 0f, o2_5 = 0f, o2_6 = 0f, o2_7 = 0f, o2_8 = 0f, o2_9 = 0f, o2_10 = 0f, o2_11 = 0f, o2_12 = 0f, o2_13 = 0f, o2_14 = 0f, o2_15 = 0f;
@@ -91,7 +100,7 @@ internal static class RegisterTiledKernel
 
         if (!TCols.Wide) // all 64 dims of Q, once; the first tile's barrier publishes them
             for (int e = tid; e < 64 * 16; e += Threads)
-                qs[(e & 63) * sq + (e >> 6)] = LoadQuad(query, qBase, e & 63, d, 4 * (e >> 6), rows, p.Scale);
+                qs[(e & 63) * sq + (e >> 6)] = LoadQuad<TElement, TStorage>(qTile, e & 63, d, p.QRow, 4 * (e >> 6), rows, p.Scale);
 
         // Interval masks: each row's key bounds, once (partial tiles compare against them).
 
@@ -101,7 +110,7 @@ internal static class RegisterTiledKernel
         int ks3 = GpuMask.RowStart(mask, b, h, qp3), ke3 = GpuMask.RowEnd(mask, b, h, qp3);
         // Only the key tiles the mask's key range can reach; group-uniform, like Classify.
         int kStart = XMath.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
-        int kEnd = XMath.Min(p.SeqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
+        int kEnd = XMath.Min(seqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
         int firstTile = kStart / BlockK, endTile = kEnd <= kStart ? 0 : (kEnd + BlockK - 1) / BlockK;
         // The schedule picks the tiles and their order; group-uniform as well.
         int steps = endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
@@ -109,7 +118,9 @@ internal static class RegisterTiledKernel
         {
             int tile = schedule.TileAt(b, h, firstTile, endTile, step);
             if (tile < firstTile || tile >= endTile) continue;
-            int k0 = tile * BlockK, cols = XMath.Min(BlockK, p.SeqK - k0);
+            int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
+            var kTile = GpuViews.From(kHead, k0 * (long)p.KRow);
+            var vTile = GpuViews.From(vHead, k0 * (long)p.VRow);
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
             if (kind == TileKind.Empty) continue; // uniform across the group
 
@@ -126,8 +137,8 @@ internal static class RegisterTiledKernel
                 for (int e = tid; e < dimStep * 16; e += Threads)
                 {
                     int dd = e & (dimStep - 1), grp = e / dimStep;
-                    if (TCols.Wide) qs[dd * sq + grp] = LoadQuad(query, qBase, dc + dd, d, 4 * grp, rows, p.Scale);
-                    kv[dd * sq + grp] = LoadQuad(key, (kvRow0 + k0) * d, dc + dd, d, 4 * grp, cols, 1f);
+                    if (TCols.Wide) qs[dd * sq + grp] = LoadQuad<TElement, TStorage>(qTile, dc + dd, d, p.QRow, 4 * grp, rows, p.Scale);
+                    kv[dd * sq + grp] = LoadQuad<TElement, TStorage>(kTile, dc + dd, d, p.KRow, 4 * grp, cols, 1f);
                 }
                 Group.Barrier();
                 // Two dims per iteration: the six vector loads issue before the 64 FMAs that use
@@ -161,38 +172,38 @@ internal static class RegisterTiledKernel
             int kk6 = k0 + 4 * c + 34;
             int kk7 = k0 + 4 * c + 35;
 
-            s0_0 = Logit(s0_0, kind, score, mask, b, h, qp0, kk0, valid0, p.SeqK, ks0, ke0);
-            s0_1 = Logit(s0_1, kind, score, mask, b, h, qp0, kk1, valid0, p.SeqK, ks0, ke0);
-            s0_2 = Logit(s0_2, kind, score, mask, b, h, qp0, kk2, valid0, p.SeqK, ks0, ke0);
-            s0_3 = Logit(s0_3, kind, score, mask, b, h, qp0, kk3, valid0, p.SeqK, ks0, ke0);
-            s0_4 = Logit(s0_4, kind, score, mask, b, h, qp0, kk4, valid0, p.SeqK, ks0, ke0);
-            s0_5 = Logit(s0_5, kind, score, mask, b, h, qp0, kk5, valid0, p.SeqK, ks0, ke0);
-            s0_6 = Logit(s0_6, kind, score, mask, b, h, qp0, kk6, valid0, p.SeqK, ks0, ke0);
-            s0_7 = Logit(s0_7, kind, score, mask, b, h, qp0, kk7, valid0, p.SeqK, ks0, ke0);
-            s1_0 = Logit(s1_0, kind, score, mask, b, h, qp1, kk0, valid1, p.SeqK, ks1, ke1);
-            s1_1 = Logit(s1_1, kind, score, mask, b, h, qp1, kk1, valid1, p.SeqK, ks1, ke1);
-            s1_2 = Logit(s1_2, kind, score, mask, b, h, qp1, kk2, valid1, p.SeqK, ks1, ke1);
-            s1_3 = Logit(s1_3, kind, score, mask, b, h, qp1, kk3, valid1, p.SeqK, ks1, ke1);
-            s1_4 = Logit(s1_4, kind, score, mask, b, h, qp1, kk4, valid1, p.SeqK, ks1, ke1);
-            s1_5 = Logit(s1_5, kind, score, mask, b, h, qp1, kk5, valid1, p.SeqK, ks1, ke1);
-            s1_6 = Logit(s1_6, kind, score, mask, b, h, qp1, kk6, valid1, p.SeqK, ks1, ke1);
-            s1_7 = Logit(s1_7, kind, score, mask, b, h, qp1, kk7, valid1, p.SeqK, ks1, ke1);
-            s2_0 = Logit(s2_0, kind, score, mask, b, h, qp2, kk0, valid2, p.SeqK, ks2, ke2);
-            s2_1 = Logit(s2_1, kind, score, mask, b, h, qp2, kk1, valid2, p.SeqK, ks2, ke2);
-            s2_2 = Logit(s2_2, kind, score, mask, b, h, qp2, kk2, valid2, p.SeqK, ks2, ke2);
-            s2_3 = Logit(s2_3, kind, score, mask, b, h, qp2, kk3, valid2, p.SeqK, ks2, ke2);
-            s2_4 = Logit(s2_4, kind, score, mask, b, h, qp2, kk4, valid2, p.SeqK, ks2, ke2);
-            s2_5 = Logit(s2_5, kind, score, mask, b, h, qp2, kk5, valid2, p.SeqK, ks2, ke2);
-            s2_6 = Logit(s2_6, kind, score, mask, b, h, qp2, kk6, valid2, p.SeqK, ks2, ke2);
-            s2_7 = Logit(s2_7, kind, score, mask, b, h, qp2, kk7, valid2, p.SeqK, ks2, ke2);
-            s3_0 = Logit(s3_0, kind, score, mask, b, h, qp3, kk0, valid3, p.SeqK, ks3, ke3);
-            s3_1 = Logit(s3_1, kind, score, mask, b, h, qp3, kk1, valid3, p.SeqK, ks3, ke3);
-            s3_2 = Logit(s3_2, kind, score, mask, b, h, qp3, kk2, valid3, p.SeqK, ks3, ke3);
-            s3_3 = Logit(s3_3, kind, score, mask, b, h, qp3, kk3, valid3, p.SeqK, ks3, ke3);
-            s3_4 = Logit(s3_4, kind, score, mask, b, h, qp3, kk4, valid3, p.SeqK, ks3, ke3);
-            s3_5 = Logit(s3_5, kind, score, mask, b, h, qp3, kk5, valid3, p.SeqK, ks3, ke3);
-            s3_6 = Logit(s3_6, kind, score, mask, b, h, qp3, kk6, valid3, p.SeqK, ks3, ke3);
-            s3_7 = Logit(s3_7, kind, score, mask, b, h, qp3, kk7, valid3, p.SeqK, ks3, ke3);
+            s0_0 = Logit(s0_0, kind, score, mask, b, h, qp0, kk0, valid0, seqK, ks0, ke0);
+            s0_1 = Logit(s0_1, kind, score, mask, b, h, qp0, kk1, valid0, seqK, ks0, ke0);
+            s0_2 = Logit(s0_2, kind, score, mask, b, h, qp0, kk2, valid0, seqK, ks0, ke0);
+            s0_3 = Logit(s0_3, kind, score, mask, b, h, qp0, kk3, valid0, seqK, ks0, ke0);
+            s0_4 = Logit(s0_4, kind, score, mask, b, h, qp0, kk4, valid0, seqK, ks0, ke0);
+            s0_5 = Logit(s0_5, kind, score, mask, b, h, qp0, kk5, valid0, seqK, ks0, ke0);
+            s0_6 = Logit(s0_6, kind, score, mask, b, h, qp0, kk6, valid0, seqK, ks0, ke0);
+            s0_7 = Logit(s0_7, kind, score, mask, b, h, qp0, kk7, valid0, seqK, ks0, ke0);
+            s1_0 = Logit(s1_0, kind, score, mask, b, h, qp1, kk0, valid1, seqK, ks1, ke1);
+            s1_1 = Logit(s1_1, kind, score, mask, b, h, qp1, kk1, valid1, seqK, ks1, ke1);
+            s1_2 = Logit(s1_2, kind, score, mask, b, h, qp1, kk2, valid1, seqK, ks1, ke1);
+            s1_3 = Logit(s1_3, kind, score, mask, b, h, qp1, kk3, valid1, seqK, ks1, ke1);
+            s1_4 = Logit(s1_4, kind, score, mask, b, h, qp1, kk4, valid1, seqK, ks1, ke1);
+            s1_5 = Logit(s1_5, kind, score, mask, b, h, qp1, kk5, valid1, seqK, ks1, ke1);
+            s1_6 = Logit(s1_6, kind, score, mask, b, h, qp1, kk6, valid1, seqK, ks1, ke1);
+            s1_7 = Logit(s1_7, kind, score, mask, b, h, qp1, kk7, valid1, seqK, ks1, ke1);
+            s2_0 = Logit(s2_0, kind, score, mask, b, h, qp2, kk0, valid2, seqK, ks2, ke2);
+            s2_1 = Logit(s2_1, kind, score, mask, b, h, qp2, kk1, valid2, seqK, ks2, ke2);
+            s2_2 = Logit(s2_2, kind, score, mask, b, h, qp2, kk2, valid2, seqK, ks2, ke2);
+            s2_3 = Logit(s2_3, kind, score, mask, b, h, qp2, kk3, valid2, seqK, ks2, ke2);
+            s2_4 = Logit(s2_4, kind, score, mask, b, h, qp2, kk4, valid2, seqK, ks2, ke2);
+            s2_5 = Logit(s2_5, kind, score, mask, b, h, qp2, kk5, valid2, seqK, ks2, ke2);
+            s2_6 = Logit(s2_6, kind, score, mask, b, h, qp2, kk6, valid2, seqK, ks2, ke2);
+            s2_7 = Logit(s2_7, kind, score, mask, b, h, qp2, kk7, valid2, seqK, ks2, ke2);
+            s3_0 = Logit(s3_0, kind, score, mask, b, h, qp3, kk0, valid3, seqK, ks3, ke3);
+            s3_1 = Logit(s3_1, kind, score, mask, b, h, qp3, kk1, valid3, seqK, ks3, ke3);
+            s3_2 = Logit(s3_2, kind, score, mask, b, h, qp3, kk2, valid3, seqK, ks3, ke3);
+            s3_3 = Logit(s3_3, kind, score, mask, b, h, qp3, kk3, valid3, seqK, ks3, ke3);
+            s3_4 = Logit(s3_4, kind, score, mask, b, h, qp3, kk4, valid3, seqK, ks3, ke3);
+            s3_5 = Logit(s3_5, kind, score, mask, b, h, qp3, kk5, valid3, seqK, ks3, ke3);
+            s3_6 = Logit(s3_6, kind, score, mask, b, h, qp3, kk6, valid3, seqK, ks3, ke3);
+            s3_7 = Logit(s3_7, kind, score, mask, b, h, qp3, kk7, valid3, seqK, ks3, ke3);
 
             // Online softmax: new running max m' of each row over its 8 threads; O and l are
             // rescaled by exp(m - m'); a row with no allowed key so far keeps m = -inf.
@@ -316,7 +327,7 @@ internal static class RegisterTiledKernel
                 for (int e = tid; e < 512; e += Threads)
                 {
                     int j = e / vRow, cc = 4 * (e - j * vRow);
-                    vs[e] = LoadRow(value, (kvRow0 + k0 + jc + j) * dv + cc, jc + j < cols, dv - cc);
+                    vs[e] = LoadRow<TElement, TStorage>(vTile, (jc + j) * p.VRow + cc, jc + j < cols, dv - cc);
                 }
                 Group.Barrier();
                 for (int j = 0; j < vChunk; j += 2)
@@ -356,38 +367,46 @@ internal static class RegisterTiledKernel
             }
         }
 
-        Store<TNorm>(output, logSumExp, p, bh, q0, r0, valid0, c, m0, l0, dv,
+        Store<TNorm>(oTile, logSumExp, p, lseRow0, r0, valid0, c, m0, l0, dv,
             o0_0, o0_1, o0_2, o0_3, o0_4, o0_5, o0_6, o0_7, o0_8, o0_9, o0_10, o0_11, o0_12, o0_13, o0_14, o0_15);
-        Store<TNorm>(output, logSumExp, p, bh, q0, r1, valid1, c, m1, l1, dv,
+        Store<TNorm>(oTile, logSumExp, p, lseRow0, r1, valid1, c, m1, l1, dv,
             o1_0, o1_1, o1_2, o1_3, o1_4, o1_5, o1_6, o1_7, o1_8, o1_9, o1_10, o1_11, o1_12, o1_13, o1_14, o1_15);
-        Store<TNorm>(output, logSumExp, p, bh, q0, r2, valid2, c, m2, l2, dv,
+        Store<TNorm>(oTile, logSumExp, p, lseRow0, r2, valid2, c, m2, l2, dv,
             o2_0, o2_1, o2_2, o2_3, o2_4, o2_5, o2_6, o2_7, o2_8, o2_9, o2_10, o2_11, o2_12, o2_13, o2_14, o2_15);
-        Store<TNorm>(output, logSumExp, p, bh, q0, r3, valid3, c, m3, l3, dv,
+        Store<TNorm>(oTile, logSumExp, p, lseRow0, r3, valid3, c, m3, l3, dv,
             o3_0, o3_1, o3_2, o3_3, o3_4, o3_5, o3_6, o3_7, o3_8, o3_9, o3_10, o3_11, o3_12, o3_13, o3_14, o3_15);
     }
 
-    /// <summary>Element dim of rows r0..r0+3 of a (rows, d) block at base (times scale), zero
-    /// past <paramref name="count"/> rows or d dims.</summary>
-    private static Float4 LoadQuad(ArrayView<float> src, int baseIndex, int dim, int d, int r0, int count, float scale)
+    /// <summary>Element dim of rows r0..r0+3 of a block whose rows are
+    /// <paramref name="stride"/> apart, widened to float (times scale), zero past
+    /// <paramref name="count"/> rows or d dims.</summary>
+    private static Float4 LoadQuad<TElement, TStorage>(ArrayView<TStorage> src, int dim, int d,
+        int stride, int r0, int count, float scale)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
     {
         bool inDim = dim < d;
-        int at = baseIndex + r0 * d + dim;
+        int at = r0 * stride + dim;
         Float4 x;
-        x.X = inDim && r0 < count ? src[at] * scale : 0f;
-        x.Y = inDim && r0 + 1 < count ? src[at + d] * scale : 0f;
-        x.Z = inDim && r0 + 2 < count ? src[at + 2 * d] * scale : 0f;
-        x.W = inDim && r0 + 3 < count ? src[at + 3 * d] * scale : 0f;
+        x.X = inDim && r0 < count ? TElement.ToSingle(src[at]) * scale : 0f;
+        x.Y = inDim && r0 + 1 < count ? TElement.ToSingle(src[at + stride]) * scale : 0f;
+        x.Z = inDim && r0 + 2 < count ? TElement.ToSingle(src[at + 2 * stride]) * scale : 0f;
+        x.W = inDim && r0 + 3 < count ? TElement.ToSingle(src[at + 3 * stride]) * scale : 0f;
         return x;
     }
 
-    /// <summary>src[at .. at + 3], zero where !inRow or past <paramref name="left"/> elements.</summary>
-    private static Float4 LoadRow(ArrayView<float> src, int at, bool inRow, int left)
+    /// <summary>src[at .. at + 3] widened, zero where !inRow or past <paramref name="left"/>
+    /// elements.</summary>
+    private static Float4 LoadRow<TElement, TStorage>(ArrayView<TStorage> src, int at, bool inRow,
+        int left)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
     {
         Float4 x;
-        x.X = inRow && left > 0 ? src[at] : 0f;
-        x.Y = inRow && left > 1 ? src[at + 1] : 0f;
-        x.Z = inRow && left > 2 ? src[at + 2] : 0f;
-        x.W = inRow && left > 3 ? src[at + 3] : 0f;
+        x.X = inRow && left > 0 ? TElement.ToSingle(src[at]) : 0f;
+        x.Y = inRow && left > 1 ? TElement.ToSingle(src[at + 1]) : 0f;
+        x.Z = inRow && left > 2 ? TElement.ToSingle(src[at + 2]) : 0f;
+        x.W = inRow && left > 3 ? TElement.ToSingle(src[at + 3]) : 0f;
         return x;
     }
 
@@ -442,8 +461,8 @@ internal static class RegisterTiledKernel
     /// <summary>Writes one row's columns 4c + u + 32t of O (divided by l when the normalizer
     /// does) and, from lane 0, ln of its weight sum (the log-sum-exp for softmax). A softmax row
     /// with no allowed key (l = 0) gets zeros and -infinity.</summary>
-    private static void Store<TNorm>(ArrayView<float> output, ArrayView<float> logSumExp,
-        GpuAttentionParams p, int bh, int q0, int r, bool valid, int c, float m, float l, int dv,
+    private static void Store<TNorm>(ArrayView<float> oTile, ArrayView<float> logSumExp,
+        GpuAttentionParams p, long lseRow0, int r, bool valid, int c, float m, float l, int dv,
         float x0, float x1, float x2, float x3, float x4, float x5, float x6, float x7, float x8, float x9, float x10, float x11, float x12, float x13, float x14, float x15)
         where TNorm : struct, INormalizer
     {
@@ -452,25 +471,25 @@ internal static class RegisterTiledKernel
         // logit) stays NaN in both outputs.
         float inv = !TNorm.DividesBySum ? 1f : l == 0f ? 0f : 1f / l;
         bool big = inv == float.PositiveInfinity; // a subnormal l (softplus): divide instead
-        int o = (bh * p.SeqQ + q0 + r) * dv + 4 * c;
-        if (4 * c + 0 < dv) output[o + 0] = big ? x0 / l : x0 * inv;
-        if (4 * c + 1 < dv) output[o + 1] = big ? x1 / l : x1 * inv;
-        if (4 * c + 2 < dv) output[o + 2] = big ? x2 / l : x2 * inv;
-        if (4 * c + 3 < dv) output[o + 3] = big ? x3 / l : x3 * inv;
-        if (4 * c + 32 < dv) output[o + 32] = big ? x4 / l : x4 * inv;
-        if (4 * c + 33 < dv) output[o + 33] = big ? x5 / l : x5 * inv;
-        if (4 * c + 34 < dv) output[o + 34] = big ? x6 / l : x6 * inv;
-        if (4 * c + 35 < dv) output[o + 35] = big ? x7 / l : x7 * inv;
-        if (4 * c + 64 < dv) output[o + 64] = big ? x8 / l : x8 * inv;
-        if (4 * c + 65 < dv) output[o + 65] = big ? x9 / l : x9 * inv;
-        if (4 * c + 66 < dv) output[o + 66] = big ? x10 / l : x10 * inv;
-        if (4 * c + 67 < dv) output[o + 67] = big ? x11 / l : x11 * inv;
-        if (4 * c + 96 < dv) output[o + 96] = big ? x12 / l : x12 * inv;
-        if (4 * c + 97 < dv) output[o + 97] = big ? x13 / l : x13 * inv;
-        if (4 * c + 98 < dv) output[o + 98] = big ? x14 / l : x14 * inv;
-        if (4 * c + 99 < dv) output[o + 99] = big ? x15 / l : x15 * inv;
+        int o = r * p.ORow + 4 * c;
+        if (4 * c + 0 < dv) oTile[o + 0] = big ? x0 / l : x0 * inv;
+        if (4 * c + 1 < dv) oTile[o + 1] = big ? x1 / l : x1 * inv;
+        if (4 * c + 2 < dv) oTile[o + 2] = big ? x2 / l : x2 * inv;
+        if (4 * c + 3 < dv) oTile[o + 3] = big ? x3 / l : x3 * inv;
+        if (4 * c + 32 < dv) oTile[o + 32] = big ? x4 / l : x4 * inv;
+        if (4 * c + 33 < dv) oTile[o + 33] = big ? x5 / l : x5 * inv;
+        if (4 * c + 34 < dv) oTile[o + 34] = big ? x6 / l : x6 * inv;
+        if (4 * c + 35 < dv) oTile[o + 35] = big ? x7 / l : x7 * inv;
+        if (4 * c + 64 < dv) oTile[o + 64] = big ? x8 / l : x8 * inv;
+        if (4 * c + 65 < dv) oTile[o + 65] = big ? x9 / l : x9 * inv;
+        if (4 * c + 66 < dv) oTile[o + 66] = big ? x10 / l : x10 * inv;
+        if (4 * c + 67 < dv) oTile[o + 67] = big ? x11 / l : x11 * inv;
+        if (4 * c + 96 < dv) oTile[o + 96] = big ? x12 / l : x12 * inv;
+        if (4 * c + 97 < dv) oTile[o + 97] = big ? x13 / l : x13 * inv;
+        if (4 * c + 98 < dv) oTile[o + 98] = big ? x14 / l : x14 * inv;
+        if (4 * c + 99 < dv) oTile[o + 99] = big ? x15 / l : x15 * inv;
         if (c == 0 && p.HasLogSumExp != 0)
-            logSumExp[bh * p.SeqQ + q0 + r] = l == 0f ? float.NegativeInfinity
+            logSumExp[lseRow0 + r] = l == 0f ? float.NegativeInfinity
                 : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);
     }
 }

@@ -14,10 +14,14 @@ internal static class TiledKernel
     /// max/sum of its rows and its slice of O in registers; P goes through shared memory.
     /// Every branch around a barrier depends only on the group's tile, so barriers stay uniform.
     /// </summary>
-    public static void ForwardKernel<TScore, TMask, TNorm, TSchedule, TTile, TReduce>(
-        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+    public static void ForwardKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, TTile,
+        TReduce>(
+        ArrayView<TStorage> query, ArrayView<TStorage> key, ArrayView<TStorage> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
-        GpuAttentionParams p, TScore score, TMask mask, TNorm norm, TSchedule schedule)
+        ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
+        TSchedule schedule)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
@@ -48,21 +52,27 @@ internal static class TiledKernel
         int bh = blk / p.QueryTiles;
         int qt = p.QueryTiles - 1 - blk % p.QueryTiles; // heaviest causal tiles first
         int b = bh / p.Heads, h = bh % p.Heads, kvh = h / p.GroupSize;
-        int q0 = qt * bq, rows = XMath.Min(bq, p.SeqQ - q0), pos0 = q0 + p.QueryOffset;
+        int seqK = p.KeysOf(keyLengths, b);
+        int q0 = qt * bq, rows = XMath.Min(bq, p.SeqQ - q0), pos0 = q0 + p.QueryOffsetOf(seqK);
         int d = p.HeadDim, dv = p.ValueDim;
-        int qBase = (bh * p.SeqQ + q0) * d;
-        int kvRow0 = (b * p.KvHeads + kvh) * p.SeqK;
+        // Q's rows of this tile; K's and V's rows of this KV head (64-bit offsets, once).
+        var qTile = GpuViews.From(query, b * p.QBatch + h * p.QHead + q0 * (long)p.QRow);
+        var kHead = GpuViews.From(key, b * p.KBatch + kvh * p.KHead);
+        var vHead = GpuViews.From(value, b * p.VBatch + kvh * p.VHead);
+        var oTile = GpuViews.From(output, b * p.OBatch + h * p.OHead + q0 * (long)p.ORow);
+        long lseRow0 = (long)bh * p.SeqQ + q0;
 
         for (int e = tid; e < bq * d; e += threads)
         {
             int r = e / d, c = e - r * d;
-            qs[c * qStride + r] = r < rows ? query[qBase + e] * p.Scale : 0f;
+            qs[c * qStride + r] = r < rows
+                ? TElement.ToSingle(qTile[r * p.QRow + c]) * p.Scale : 0f;
         }
         // m: the running max (softmax) or the normalizer's row parameter.
         for (int i = 0; i < sr; i++)
         {
             int r = rowT + tr * i;
-            float stat = TNorm.NeedsLogSumExp && r < rows ? rowStats[bh * p.SeqQ + q0 + r] : 0f;
+            float stat = TNorm.NeedsLogSumExp && r < rows ? rowStats[lseRow0 + r] : 0f;
             m[i] = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(pos0 + r, stat);
             l[i] = 0f;
         }
@@ -71,7 +81,7 @@ internal static class TiledKernel
 
         // Only the key tiles the mask's key range can reach; group-uniform, like Classify.
         int kStart = XMath.Max(0, mask.KeyStart(b, h, pos0, pos0 + rows));
-        int kEnd = XMath.Min(p.SeqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
+        int kEnd = XMath.Min(seqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
         int firstTile = kStart / bk, endTile = kEnd <= kStart ? 0 : (kEnd + bk - 1) / bk;
         // The schedule picks the tiles and their order; group-uniform as well.
         int steps = endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
@@ -79,14 +89,16 @@ internal static class TiledKernel
         {
             int tile = schedule.TileAt(b, h, firstTile, endTile, step);
             if (tile < firstTile || tile >= endTile) continue;
-            int k0 = tile * bk, cols = XMath.Min(bk, p.SeqK - k0);
+            int k0 = tile * bk, cols = XMath.Min(bk, seqK - k0);
+            var kTile = GpuViews.From(kHead, k0 * (long)p.KRow);
+            var vTile = GpuViews.From(vHead, k0 * (long)p.VRow);
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
             if (kind == TileKind.Empty) continue; // uniform across the group
 
             for (int e = tid; e < bk * d; e += threads)
             {
                 int j = e / d, c = e - j * d;
-                kv[c * kStride + j] = j < cols ? key[(kvRow0 + k0) * d + e] : 0f;
+                kv[c * kStride + j] = j < cols ? TElement.ToSingle(kTile[j * p.KRow + c]) : 0f;
             }
             Group.Barrier();
 
@@ -109,7 +121,7 @@ internal static class TiledKernel
                 for (int j = 0; j < sc; j++)
                 {
                     int kk = k0 + colT + tcN * j;
-                    bool allowed = kk < p.SeqK && r < rows
+                    bool allowed = kk < seqK && r < rows
                         && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, kk, rowStart, rowEnd));
                     float x = allowed ? score.Apply(s[i * sc + j], b, h, pos, kk) : float.NegativeInfinity;
                     s[i * sc + j] = x;
@@ -144,8 +156,8 @@ internal static class TiledKernel
 
             for (int e = tid; e < bk * dv; e += threads)
             {
-                int j = e / dv;
-                kv[e] = j < cols ? value[(kvRow0 + k0) * dv + e] : 0f;
+                int j = e / dv, c = e - j * dv;
+                kv[e] = j < cols ? TElement.ToSingle(vTile[j * p.VRow + c]) : 0f;
             }
             Group.Barrier();
 
@@ -171,15 +183,15 @@ internal static class TiledKernel
             float li = l[i];
             // No weight (softmax: no allowed key): zeros and -infinity; a NaN sum stays NaN.
             float inv = !TNorm.DividesBySum ? 1f : li == 0f ? 0f : 1f / li;
-            int oRow = (bh * p.SeqQ + q0 + r) * dv;
+            int oRow = r * p.ORow;
             for (int c = 0; c < oc; c++)
             {
                 int col = colT + tcN * c;
                 // A subnormal l (softplus) overflows 1/l: divide instead.
-                if (col < dv) output[oRow + col] = inv == float.PositiveInfinity ? acc[i * oc + c] / li : acc[i * oc + c] * inv;
+                if (col < dv) oTile[oRow + col] = inv == float.PositiveInfinity ? acc[i * oc + c] / li : acc[i * oc + c] * inv;
             }
             if (colT == 0 && p.HasLogSumExp != 0)
-                logSumExp[bh * p.SeqQ + q0 + r] = li == 0f ? float.NegativeInfinity
+                logSumExp[lseRow0 + r] = li == 0f ? float.NegativeInfinity
                     : TNorm.IsSoftmax ? m[i] + XMath.Log(li) : XMath.Log(li);
         }
     }

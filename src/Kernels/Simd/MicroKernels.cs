@@ -84,11 +84,12 @@ internal static unsafe class MicroKernels<TOps, TV>
     /// <summary>
     /// O[r, 0..dv) = alpha[r] O[r, 0..dv) + sum_{j &lt; cols} P[r, j] V[j, 0..dv) for r &lt; rows
     /// (the online softmax's rescale folded into the accumulator loads). P is (rows, ld), V is
-    /// (cols, dv) dense (rows of the value tensor), O is (rows, dv) dense, alpha is (rows).
+    /// (cols, dv) with rows <paramref name="vStride"/> apart (rows of the value tensor), O is
+    /// (rows, dv) dense, alpha is (rows).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateValues(float* pm, float* v, float* o, float* alpha, int rows, int cols,
-        int dv, int ld)
+        int dv, int ld, nint vStride)
     {
         int n = TOps.Count, r = 0;
         for (; r + 4 <= rows; r += 4)
@@ -109,7 +110,7 @@ internal static unsafe class MicroKernels<TOps, TV>
                 TV a30 = TOps.Mul(TOps.Load(o3 + c), al3), a31 = TOps.Mul(TOps.Load(o3 + c + n), al3);
                 TV a32 = TOps.Mul(TOps.Load(o3 + c + 2 * n), al3), a33 = TOps.Mul(TOps.Load(o3 + c + 3 * n), al3);
                 float* vp = v + c;
-                for (int j = 0; j < cols; j++, vp += dv)
+                for (int j = 0; j < cols; j++, vp += vStride)
                 {
                     TV v0 = TOps.Load(vp), v1 = TOps.Load(vp + n), v2 = TOps.Load(vp + 2 * n), v3 = TOps.Load(vp + 3 * n);
                     TV b = TOps.Broadcast(p0[j]);
@@ -135,7 +136,7 @@ internal static unsafe class MicroKernels<TOps, TV>
                 TV a0 = TOps.Mul(TOps.Load(o0 + c), al0), a1 = TOps.Mul(TOps.Load(o1 + c), al1);
                 TV a2 = TOps.Mul(TOps.Load(o2 + c), al2), a3 = TOps.Mul(TOps.Load(o3 + c), al3);
                 float* vp = v + c;
-                for (int j = 0; j < cols; j++, vp += dv)
+                for (int j = 0; j < cols; j++, vp += vStride)
                 {
                     TV v0 = TOps.Load(vp);
                     a0 = TOps.Fma(TOps.Broadcast(p0[j]), v0, a0);
@@ -145,7 +146,7 @@ internal static unsafe class MicroKernels<TOps, TV>
                 }
                 TOps.Store(a0, o0 + c); TOps.Store(a1, o1 + c); TOps.Store(a2, o2 + c); TOps.Store(a3, o3 + c);
             }
-            if (c < dv) ScalarColumns(pm + r * ld, v, o + r * dv, alpha + r, 4, cols, dv, ld, c);
+            if (c < dv) ScalarColumns(pm + r * ld, v, o + r * dv, alpha + r, 4, cols, dv, ld, c, vStride);
         }
         for (; r < rows; r++)
         {
@@ -156,22 +157,22 @@ internal static unsafe class MicroKernels<TOps, TV>
             {
                 TV a0 = TOps.Mul(TOps.Load(o0 + c), al0);
                 float* vp = v + c;
-                for (int j = 0; j < cols; j++, vp += dv) a0 = TOps.Fma(TOps.Broadcast(p0[j]), TOps.Load(vp), a0);
+                for (int j = 0; j < cols; j++, vp += vStride) a0 = TOps.Fma(TOps.Broadcast(p0[j]), TOps.Load(vp), a0);
                 TOps.Store(a0, o0 + c);
             }
-            if (c < dv) ScalarColumns(p0, v, o0, alpha + r, 1, cols, dv, ld, c);
+            if (c < dv) ScalarColumns(p0, v, o0, alpha + r, 1, cols, dv, ld, c, vStride);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScalarColumns(float* pm, float* v, float* o, float* alpha, int rows, int cols,
-        int dv, int ld, int c0)
+        int dv, int ld, int c0, nint vStride)
     {
         for (int r = 0; r < rows; r++)
             for (int c = c0; c < dv; c++)
             {
                 float acc = o[r * dv + c] * alpha[r];
-                for (int j = 0; j < cols; j++) acc = MathF.FusedMultiplyAdd(pm[r * ld + j], v[(long)j * dv + c], acc);
+                for (int j = 0; j < cols; j++) acc = MathF.FusedMultiplyAdd(pm[r * ld + j], v[j * vStride + c], acc);
                 o[r * dv + c] = acc;
             }
     }

@@ -1,5 +1,6 @@
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 using Xunit;
@@ -34,6 +35,27 @@ public sealed class KernelCompilerTests
     {
         var ptx = Compile(variant, new Ptx(maxDim, Shuffle: true));
         Assert.Contains(".entry", ptx);
+    }
+
+    /// <summary>Q, K and V stored as Half or BFloat16 (widened in the loads): every variant,
+    /// the register-tiled (128) and general (256) kernels.</summary>
+    [Theory]
+    [MemberData(nameof(VariantsAndStorage))]
+    public void PtxCompilesWithHalfPrecisionStorage(int variant, int maxDim, bool bfloat16)
+    {
+        var ptx = Compile(variant, new Ptx(maxDim, Shuffle: true, bfloat16 ? 2 : 1));
+        Assert.Contains(".entry", ptx);
+    }
+
+    /// <summary>(registry index, max head dim, bfloat16 or half).</summary>
+    public static TheoryData<int, int, bool> VariantsAndStorage()
+    {
+        var data = new TheoryData<int, int, bool>();
+        foreach (int dim in new[] { 128, 256 })
+            foreach (bool bf16 in new[] { false, true })
+                for (int v = 0; v < VariantRegistry.All.Count; v++)
+                    data.Add(v, dim, bf16);
+        return data;
     }
 
     /// <summary>The shared-memory reduction also compiles to PTX (width 64 only: the reduction
@@ -93,13 +115,20 @@ public sealed class KernelCompilerTests
             where TNorm : struct, INormalizer;
     }
 
-    private sealed record Ptx(int MaxDim, bool Shuffle) : ICompile
+    /// <summary>Storage 0: float, 1: Half, 2: BFloat16.</summary>
+    private sealed record Ptx(int MaxDim, bool Shuffle, int Storage = 0) : ICompile
     {
         public string Run<TScore, TMask, TNorm>()
             where TScore : struct, IScoreModifier
             where TMask : struct, IMaskPredicate
-            where TNorm : struct, INormalizer =>
-            KernelCompiler.CompilePtx<TScore, TMask, TNorm>(MaxDim, Shuffle);
+            where TNorm : struct, INormalizer => Storage switch
+            {
+                1 => KernelCompiler.CompilePtx<Float16Element, System.Half, TScore, TMask, TNorm>(
+                    MaxDim, Shuffle),
+                2 => KernelCompiler.CompilePtx<BFloat16Element, BFloat16, TScore, TMask, TNorm>(
+                    MaxDim, Shuffle),
+                _ => KernelCompiler.CompilePtx<TScore, TMask, TNorm>(MaxDim, Shuffle),
+            };
     }
 
     private sealed record OpenCL(int MaxDim) : ICompile

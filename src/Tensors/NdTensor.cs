@@ -191,6 +191,24 @@ public sealed class NdTensor : IDisposable
         return StorageOnDevice().View<float>(_offset, ElementCount);
     }
 
+    /// <summary>The memory from the first element to the last (its shape's extent), possibly
+    /// with gaps, as a view of <typeparamref name="T"/> (device tensors; the caller holds the
+    /// device).</summary>
+    internal ArrayView<T> DeviceExtent<T>() where T : unmanaged
+    {
+        ThrowIfDisposed();
+        return StorageOnDevice().View<T>(_offset, Shape.Extent);
+    }
+
+    /// <summary>As <see cref="DeviceExtent{T}"/>, on the host.</summary>
+    internal Span<T> HostExtent<T>() where T : unmanaged
+    {
+        ThrowIfDisposed();
+        var host = _storage as HostStorage ?? throw new InvalidOperationException(
+            "NdTensor is on a device; copy it to the host first.");
+        return MemoryMarshal.Cast<byte, T>(host.GetBytes(_offset, Shape.Extent));
+    }
+
     // The elements' bytes on the device (dense tensors: every copy here is of one).
     private ArrayView<byte> DeviceBytes()
     {
@@ -514,6 +532,44 @@ public sealed class NdTensor : IDisposable
                 $"Length {length} from start {start} runs past dimension 0 of length {dim0}.");
         long offset = _offset + start * Shape.GetStride(0);
         return new NdTensor(_storage, Shape.WithLeading(length), offset, ownsStorage: false);
+    }
+
+    /// <summary>View with dimensions <paramref name="dim0"/> and <paramref name="dim1"/>
+    /// swapped, no copy: (batch, seq, heads, dim).Transpose(1, 2) is the (batch, heads, seq, dim)
+    /// view attention takes. The view is strided (not contiguous).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A dimension is not in 0..rank-1.</exception>
+    /// <exception cref="ObjectDisposedException">The tensor or its owner is disposed.</exception>
+    public NdTensor Transpose(int dim0, int dim1)
+    {
+        ThrowIfDisposed();
+        CheckDimension(dim0, nameof(dim0));
+        CheckDimension(dim1, nameof(dim1));
+        return new NdTensor(_storage, Shape.Swap(dim0, dim1), _offset, ownsStorage: false);
+    }
+
+    /// <summary>View of elements [start, start + length) along <paramref name="dim"/>, no copy:
+    /// the filled rows of a cache of larger capacity, for one.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The dimension or range is out of range.
+    /// </exception>
+    /// <exception cref="ObjectDisposedException">The tensor or its owner is disposed.</exception>
+    public NdTensor Narrow(int dim, int start, int length)
+    {
+        ThrowIfDisposed();
+        CheckDimension(dim, nameof(dim));
+        int size = Shape[dim];
+        if ((uint)start > (uint)size || (uint)length > (uint)(size - start))
+            throw new ArgumentOutOfRangeException(nameof(length),
+                $"Range [{start}, {(long)start + length}) is outside dimension {dim} of length "
+                + $"{size}.");
+        long offset = _offset + start * Shape.GetStride(dim);
+        return new NdTensor(_storage, Shape.WithDim(dim, length), offset, ownsStorage: false);
+    }
+
+    private void CheckDimension(int dim, string name)
+    {
+        if ((uint)dim >= (uint)Rank)
+            throw new ArgumentOutOfRangeException(name,
+                $"Dimension {dim} is outside 0..{Rank - 1}.");
     }
 
     /// <summary>View with new dims over the same elements (row-major order kept), no copy. One

@@ -1,6 +1,7 @@
 using ILGPU;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Variants;
 
 namespace Managed.Tensors;
@@ -15,12 +16,17 @@ public static class TensorAttention
     /// mask allows, after the score modifier. Layouts:
     /// q (batch, heads, seqQ, headDim), k (batch, kvHeads, seqK, headDim),
     /// v (batch, kvHeads, seqK, valueDim), output (batch, heads, seqQ, valueDim),
-    /// logSumExp null or (batch, heads, seqQ). heads must be a multiple of kvHeads.
+    /// logSumExp null or (batch, heads, seqQ). heads must be a multiple of kvHeads. q, k and v
+    /// share one element type (Float32, Float16 or BFloat16: widened to float in the kernels);
+    /// output and logSumExp are Float32. q, k, v and output may be strided views (such as
+    /// <see cref="NdTensor.Transpose"/> of a (batch, seq, heads, dim) tensor, or
+    /// <see cref="NdTensor.Narrow"/> of a cache) whose last dimension is contiguous: the kernels
+    /// read them in place. logSumExp is contiguous.
     /// </summary>
     /// <exception cref="ArgumentNullException">q, k, v or output is null.</exception>
     /// <exception cref="ArgumentException">A rank or dimension disagrees (the parameter name
-    /// is the tensor, the message names the dimension), a tensor is not dense Float32, or the
-    /// output overlaps an input.</exception>
+    /// is the tensor, the message names the dimension), an element type or layout is not
+    /// one the kernels take, or the output overlaps an input.</exception>
     /// <exception cref="ObjectDisposedException">A tensor is disposed.</exception>
     /// <remarks>All tensors on the host run the CPU SIMD kernel; all on one ILGPU device run
     /// there, device-resident (enqueued; a copy to the host waits for it).</remarks>
@@ -31,12 +37,17 @@ public static class TensorAttention
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
     {
-        CheckTensor(q, nameof(q), 4, "(batch, heads, seqQ, headDim)");
-        CheckTensor(k, nameof(k), 4, "(batch, kvHeads, seqK, headDim)");
-        CheckTensor(v, nameof(v), 4, "(batch, kvHeads, seqK, valueDim)");
-        CheckTensor(output, nameof(output), 4, "(batch, heads, seqQ, valueDim)");
+        CheckTensor(q, nameof(q), 4, "(batch, heads, seqQ, headDim)", q.DataType);
+        CheckTensor(k, nameof(k), 4, "(batch, kvHeads, seqK, headDim)", q.DataType);
+        CheckTensor(v, nameof(v), 4, "(batch, kvHeads, seqK, valueDim)", q.DataType);
+        CheckTensor(output, nameof(output), 4, "(batch, heads, seqQ, valueDim)", DataType.Float32);
         if (logSumExp is not null)
-            CheckTensor(logSumExp, nameof(logSumExp), 3, "(batch, heads, seqQ)");
+        {
+            CheckTensor(logSumExp, nameof(logSumExp), 3, "(batch, heads, seqQ)", DataType.Float32);
+            if (!logSumExp.Shape.IsContiguous)
+                throw new ArgumentException(
+                    $"logSumExp {logSumExp.Shape} is not contiguous.", nameof(logSumExp));
+        }
 
         var shape = new AttentionShape(
             Batch: q.Shape[0], Heads: q.Shape[1], KvHeads: k.Shape[1], SeqQ: q.Shape[2],
@@ -75,24 +86,57 @@ public static class TensorAttention
                 throw new ArgumentException(
                     $"{name} is on {(t.Device is null ? "the host" : t.Device.Name)}, but q is on "
                     + $"{(device is null ? "the host" : device.Name)}.", name);
+        foreach (var (t, name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)),
+                     (logSumExp, nameof(logSumExp)) })
+            if (t is not null && Overlaps(output, t))
+                throw new ArgumentException($"output overlaps {name}.", nameof(output));
+        if (logSumExp is not null && (Overlaps(logSumExp, q) || Overlaps(logSumExp, k) || Overlaps(logSumExp, v)))
+            throw new ArgumentException("logSumExp overlaps an input.", nameof(logSumExp));
+        options = options with
+        {
+            Layout = options.Layout with
+            {
+                Query = RowsOf(q), Key = RowsOf(k), Value = RowsOf(v), Output = RowsOf(output),
+            },
+        };
+        switch (q.DataType)
+        {
+            case DataType.Float16:
+                Run<System.Half, TScore, TMask, TNorm>(device, shape, q, k, v, output, logSumExp,
+                    score, mask, normalizer, options);
+                break;
+            case DataType.BFloat16:
+                Run<BFloat16, TScore, TMask, TNorm>(device, shape, q, k, v, output, logSumExp,
+                    score, mask, normalizer, options);
+                break;
+            default:
+                Run<float, TScore, TMask, TNorm>(device, shape, q, k, v, output, logSumExp,
+                    score, mask, normalizer, options);
+                break;
+        }
+    }
+
+    private static void Run<T, TScore, TMask, TNorm>(ComputeDevice? device, AttentionShape shape,
+        NdTensor q, NdTensor k, NdTensor v, NdTensor output, NdTensor? logSumExp, TScore score,
+        TMask mask, TNorm normalizer, AttentionOptions options)
+        where T : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
         if (device is not null)
         {
-            foreach (var (t, name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)),
-                         (logSumExp, nameof(logSumExp)) })
-                if (t is not null && Overlaps(output, t))
-                    throw new ArgumentException($"output overlaps {name}.", nameof(output));
-            if (logSumExp is not null && (Overlaps(logSumExp, q) || Overlaps(logSumExp, k) || Overlaps(logSumExp, v)))
-                throw new ArgumentException("logSumExp overlaps an input.", nameof(logSumExp));
             using var use = device.Use();
-            FlashAttention.Forward(device, shape, q.DeviceView(), k.DeviceView(), v.DeviceView(),
-                output.DeviceView(), logSumExp is null ? default : logSumExp.DeviceView(), score,
-                mask, normalizer, options);
+            FlashAttention.Forward(device, shape, q.DeviceExtent<T>(), k.DeviceExtent<T>(),
+                v.DeviceExtent<T>(), output.DeviceExtent<float>(),
+                logSumExp is null ? default : logSumExp.DeviceExtent<float>(), score, mask,
+                normalizer, options);
             return;
         }
-
-        FlashAttention.Forward(ComputeDevice.Host, shape, q.AsReadOnlySpan(), k.AsReadOnlySpan(),
-            v.AsReadOnlySpan(), output.AsSpan(), logSumExp is null ? default : logSumExp.AsSpan(),
-            score, mask, normalizer, options);
+        FlashAttention.Forward<T, TScore, TMask, TNorm>(ComputeDevice.Host, shape,
+            q.HostExtent<T>(), k.HostExtent<T>(), v.HostExtent<T>(), output.HostExtent<float>(),
+            logSumExp is null ? default : logSumExp.HostExtent<float>(), score, mask, normalizer,
+            options);
         // The spans above do not keep the tensors alive; a finalizer must not free them early.
         GC.KeepAlive(q);
         GC.KeepAlive(k);
@@ -101,24 +145,33 @@ public static class TensorAttention
         GC.KeepAlive(logSumExp);
     }
 
-    // Dense tensors on one storage overlap when their element ranges meet.
+    // Rows of a (batch, heads, rows, dim) tensor whose last dimension is contiguous.
+    private static RowStrides RowsOf(NdTensor t) =>
+        new(t.Shape.GetStride(0), t.Shape.GetStride(1), t.Shape.GetStride(2));
+
+    // Tensors on one storage overlap when the element ranges they span meet.
     private static bool Overlaps(NdTensor a, NdTensor b) =>
         ReferenceEquals(a.Storage, b.Storage)
-        && a.StorageOffset < b.StorageOffset + b.ElementCount
-        && b.StorageOffset < a.StorageOffset + a.ElementCount;
+        && a.StorageOffset < b.StorageOffset + b.Shape.Extent
+        && b.StorageOffset < a.StorageOffset + a.Shape.Extent;
 
-    private static void CheckTensor(NdTensor tensor, string name, int rank, string layout)
+    private static void CheckTensor(NdTensor tensor, string name, int rank, string layout,
+        DataType expected)
     {
         ArgumentNullException.ThrowIfNull(tensor, name);
         tensor.ThrowIfDisposed();
-        if (tensor.DataType != DataType.Float32)
-            throw new ArgumentException($"{name} is {tensor.DataType}; expected Float32.", name);
+        if (tensor.DataType != expected)
+            throw new ArgumentException(
+                $"{name} is {tensor.DataType}; expected {expected}"
+                + (name is "k" or "v" ? " (q's element type)." : "."), name);
         if (tensor.Rank != rank)
             throw new ArgumentException(
                 $"{name} has rank {tensor.Rank} {tensor.Shape}; expected rank {rank} {layout}.",
                 name);
-        if (!tensor.Shape.IsContiguous)
-            throw new ArgumentException($"{name} {tensor.Shape} is not contiguous.", name);
+        if (tensor.Shape[rank - 1] > 1 && tensor.Shape.GetStride(rank - 1) != 1)
+            throw new ArgumentException(
+                $"{name} {tensor.Shape} has stride {tensor.Shape.GetStride(rank - 1)} along its "
+                + "last dimension; the kernels need it contiguous (stride 1).", name);
     }
 
     // source is the tensor the expected value came from ("" when it is the defining tensor,

@@ -144,6 +144,26 @@ public readonly struct TensorShape : IEquatable<TensorShape>
         return new TensorShape(dims, _strides, Rank);
     }
 
+    /// <summary>The shape with dimensions <paramref name="a"/> and <paramref name="b"/>
+    /// swapped, strides with them.</summary>
+    internal TensorShape Swap(int a, int b)
+    {
+        DimBuffer dims = _dims;
+        StrideBuffer strides = _strides;
+        (dims[a], dims[b]) = (dims[b], dims[a]);
+        (strides[a], strides[b]) = (strides[b], strides[a]);
+        return new TensorShape(dims, strides, Rank);
+    }
+
+    /// <summary>The shape with dimension <paramref name="dim"/> set to
+    /// <paramref name="length"/>, same strides.</summary>
+    internal TensorShape WithDim(int dim, int length)
+    {
+        DimBuffer dims = _dims;
+        dims[dim] = length;
+        return new TensorShape(dims, _strides, Rank);
+    }
+
     /// <summary>Offset in elements of the element at <paramref name="indices"/>: sum_i idx_i *
     /// stride_i, with every index checked against its dimension.</summary>
     internal long OffsetOf(ReadOnlySpan<int> indices)

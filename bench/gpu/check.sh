@@ -17,7 +17,8 @@ for device in cuda opencl; do
   done
   wait
   for ((k = 0; k < PARTS; k++)); do
-    tail -n 2 "$OUT/check-$device-$k.txt"; grep -E "FAIL|xception" "$OUT/check-$device-$k.txt" | head -5
+    grep -E "^(variants|layouts):|rc=" "$OUT/check-$device-$k.txt"
+    grep -E "FAIL|xception" "$OUT/check-$device-$k.txt" | head -5
   done
 done
 true

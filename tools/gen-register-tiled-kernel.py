@@ -80,25 +80,25 @@ internal static class RegisterTiledKernel
         int seqK = p.KeysOf(keyLengths, b);
         int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0), pos0 = q0 + p.QueryOffsetOf(seqK);
         int d = p.HeadDim, dv = p.ValueDim;
-        // Q's rows of this tile; K's and V's rows of this KV head (64-bit offsets, once).
-        var qTile = GpuViews.From(query, b * p.QBatch + h * p.QHead + q0 * (long)p.QRow);
-        var kHead = GpuViews.From(key, b * p.KBatch + kvh * p.KHead);
-        var vHead = GpuViews.From(value, b * p.VBatch + kvh * p.VHead);
-        var oTile = GpuViews.From(output, b * p.OBatch + h * p.OHead + q0 * (long)p.ORow);
-        long lseRow0 = (long)bh * p.SeqQ + q0;
+        // Views of the rows a loop reads are made (64-bit offsets) where it starts, from the
+        // launch's scalars: a view kept live across the key loop costs registers, and registers
+        // set this kernel's occupancy.
 ''')
 for i in range(R):
     w(f"        int r{i} = 4 * g + {i}, qp{i} = pos0 + r{i};")
     w(f"        bool valid{i} = r{i} < rows;")
     # m: the running max (softmax) or the normalizer's row parameter
     w(f"        float m{i} = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp{i},")
-    w(f"            TNorm.NeedsLogSumExp && valid{i} ? rowStats[lseRow0 + r{i}] : 0f), l{i} = 0f;")
+    w(f"            TNorm.NeedsLogSumExp && valid{i} ? rowStats[(long)bh * p.SeqQ + q0 + r{i}] : 0f), l{i} = 0f;")
 for i in range(R):
     w("        float " + ", ".join(f"o{i}_{t} = 0f" for t in range(16)) + ";")
 w('''
         if (!TCols.Wide) // all 64 dims of Q, once; the first tile's barrier publishes them
+        {
+            var qTile = p.QueryRows(query, b, h, q0);
             for (int e = tid; e < 64 * 16; e += Threads)
                 qs[(e & 63) * sq + (e >> 6)] = LoadQuad<TElement, TStorage>(qTile, e & 63, d, p.QRow, 4 * (e >> 6), rows, p.Scale);
+        }
 
         // Interval masks: each row's key bounds, once (partial tiles compare against them).
 ''')
@@ -115,8 +115,7 @@ w('''        // Only the key tiles the mask's key range can reach; group-uniform
             int tile = schedule.TileAt(b, h, firstTile, endTile, step);
             if (tile < firstTile || tile >= endTile) continue;
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
-            var kTile = GpuViews.From(kHead, k0 * (long)p.KRow);
-            var vTile = GpuViews.From(vHead, k0 * (long)p.VRow);
+
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
             if (kind == TileKind.Empty) continue; // uniform across the group
 ''')
@@ -128,6 +127,8 @@ w('''
                 Group.Barrier(); // the previous chunk, P or V is consumed
                 // Thread e takes one dim of 4 consecutive rows or keys: reads coalesced along a
                 // row, one vector store.
+                var qTile = p.QueryRows(query, b, h, q0);
+                var kTile = p.KeyRows(key, b, kvh, k0);
                 for (int e = tid; e < dimStep * 16; e += Threads)
                 {
                     int dd = e & (dimStep - 1), grp = e / dimStep;
@@ -194,6 +195,7 @@ w('''
             for (int jc = 0; jc < BlockK; jc += vChunk)
             {
                 Group.Barrier(); // P written / the previous V chunk consumed
+                var vTile = p.ValueRows(value, b, kvh, k0);
                 for (int e = tid; e < 512; e += Threads)
                 {
                     int j = e / vRow, cc = 4 * (e - j * vRow);
@@ -224,6 +226,8 @@ w('''                    }
             }
         }
 ''')
+w("        var oTile = p.OutputRows(output, b, h, q0);")
+w("        long lseRow0 = (long)bh * p.SeqQ + q0;")
 for i in range(R):
     w(f"        Store<TNorm>(oTile, logSumExp, p, lseRow0, r{i}, valid{i}, c, m{i}, l{i}, dv,")
     w("            " + ", ".join(f"o{i}_{t}" for t in range(16)) + ");")

@@ -4,8 +4,8 @@
 # run in turn, three rounds (A B A B A B), so both see the same machine. Results under $OUT as
 # CSVs (ours-r<k>.csv, base-r<k>.csv, and -variants) and a summary of median ratios.
 # Setup here: the self-contained publish of this build in .gpu/app.tgz; the baseline's own
-# assemblies (managed.dll, Managed.Kernels.dll, Managed.Tensors.dll, managed.deps.json) in
-# .gpu/base/ (they run on this build's runtime: same .NET and package versions).
+# assemblies (managed.dll, Managed.Kernels.dll, Managed.Tensors.dll; not managed.deps.json, which
+# would make the self-contained host fail) in .gpu/base/ (they run on this build's runtime: same .NET and package versions).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
 tar xzf .gpu/app.tgz -C run

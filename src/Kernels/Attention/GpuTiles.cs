@@ -68,6 +68,22 @@ internal readonly record struct GpuAttentionParams(
 
     /// <summary>Position of query row 0 of sequence b, which has <paramref name="keys"/> keys.</summary>
     public int QueryOffsetOf(int keys) => QueryOffset + (ShiftByLength != 0 ? keys - SeqK : 0);
+
+    /// <summary>Q from row <paramref name="row"/> of (b, h) on.</summary>
+    public ArrayView<T> QueryRows<T>(ArrayView<T> query, int b, int h, int row)
+        where T : unmanaged => GpuViews.From(query, b * QBatch + h * QHead + row * (long)QRow);
+
+    /// <summary>K from row <paramref name="row"/> of (b, kvh) on.</summary>
+    public ArrayView<T> KeyRows<T>(ArrayView<T> key, int b, int kvh, int row)
+        where T : unmanaged => GpuViews.From(key, b * KBatch + kvh * KHead + row * (long)KRow);
+
+    /// <summary>V from row <paramref name="row"/> of (b, kvh) on.</summary>
+    public ArrayView<T> ValueRows<T>(ArrayView<T> value, int b, int kvh, int row)
+        where T : unmanaged => GpuViews.From(value, b * VBatch + kvh * VHead + row * (long)VRow);
+
+    /// <summary>The output from row <paramref name="row"/> of (b, h) on.</summary>
+    public ArrayView<float> OutputRows(ArrayView<float> output, int b, int h, int row) =>
+        GpuViews.From(output, b * OBatch + h * OHead + row * (long)ORow);
 }
 
 /// <summary>Views from an element on, inside kernels: a 64-bit offset folded into the view

@@ -70,37 +70,37 @@ internal static class RegisterTiledKernel
         int seqK = p.KeysOf(keyLengths, b);
         int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0), pos0 = q0 + p.QueryOffsetOf(seqK);
         int d = p.HeadDim, dv = p.ValueDim;
-        // Q's rows of this tile; K's and V's rows of this KV head (64-bit offsets, once).
-        var qTile = GpuViews.From(query, b * p.QBatch + h * p.QHead + q0 * (long)p.QRow);
-        var kHead = GpuViews.From(key, b * p.KBatch + kvh * p.KHead);
-        var vHead = GpuViews.From(value, b * p.VBatch + kvh * p.VHead);
-        var oTile = GpuViews.From(output, b * p.OBatch + h * p.OHead + q0 * (long)p.ORow);
-        long lseRow0 = (long)bh * p.SeqQ + q0;
+        // Views of the rows a loop reads are made (64-bit offsets) where it starts, from the
+        // launch's scalars: a view kept live across the key loop costs registers, and registers
+        // set this kernel's occupancy.
 
         int r0 = 4 * g + 0, qp0 = pos0 + r0;
         bool valid0 = r0 < rows;
         float m0 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp0,
-            TNorm.NeedsLogSumExp && valid0 ? rowStats[lseRow0 + r0] : 0f), l0 = 0f;
+            TNorm.NeedsLogSumExp && valid0 ? rowStats[(long)bh * p.SeqQ + q0 + r0] : 0f), l0 = 0f;
         int r1 = 4 * g + 1, qp1 = pos0 + r1;
         bool valid1 = r1 < rows;
         float m1 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp1,
-            TNorm.NeedsLogSumExp && valid1 ? rowStats[lseRow0 + r1] : 0f), l1 = 0f;
+            TNorm.NeedsLogSumExp && valid1 ? rowStats[(long)bh * p.SeqQ + q0 + r1] : 0f), l1 = 0f;
         int r2 = 4 * g + 2, qp2 = pos0 + r2;
         bool valid2 = r2 < rows;
         float m2 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp2,
-            TNorm.NeedsLogSumExp && valid2 ? rowStats[lseRow0 + r2] : 0f), l2 = 0f;
+            TNorm.NeedsLogSumExp && valid2 ? rowStats[(long)bh * p.SeqQ + q0 + r2] : 0f), l2 = 0f;
         int r3 = 4 * g + 3, qp3 = pos0 + r3;
         bool valid3 = r3 < rows;
         float m3 = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(qp3,
-            TNorm.NeedsLogSumExp && valid3 ? rowStats[lseRow0 + r3] : 0f), l3 = 0f;
+            TNorm.NeedsLogSumExp && valid3 ? rowStats[(long)bh * p.SeqQ + q0 + r3] : 0f), l3 = 0f;
         float o0_0 = 0f, o0_1 = 0f, o0_2 = 0f, o0_3 = 0f, o0_4 = 0f, o0_5 = 0f, o0_6 = 0f, o0_7 = 0f, o0_8 = 0f, o0_9 = 0f, o0_10 = 0f, o0_11 = 0f, o0_12 = 0f, o0_13 = 0f, o0_14 = 0f, o0_15 = 0f;
         float o1_0 = 0f, o1_1 = 0f, o1_2 = 0f, o1_3 = 0f, o1_4 = 0f, o1_5 = 0f, o1_6 = 0f, o1_7 = 0f, o1_8 = 0f, o1_9 = 0f, o1_10 = 0f, o1_11 = 0f, o1_12 = 0f, o1_13 = 0f, o1_14 = 0f, o1_15 = 0f;
         float o2_0 = 0f, o2_1 = 0f, o2_2 = 0f, o2_3 = 0f, o2_4 = 0f, o2_5 = 0f, o2_6 = 0f, o2_7 = 0f, o2_8 = 0f, o2_9 = 0f, o2_10 = 0f, o2_11 = 0f, o2_12 = 0f, o2_13 = 0f, o2_14 = 0f, o2_15 = 0f;
         float o3_0 = 0f, o3_1 = 0f, o3_2 = 0f, o3_3 = 0f, o3_4 = 0f, o3_5 = 0f, o3_6 = 0f, o3_7 = 0f, o3_8 = 0f, o3_9 = 0f, o3_10 = 0f, o3_11 = 0f, o3_12 = 0f, o3_13 = 0f, o3_14 = 0f, o3_15 = 0f;
 
         if (!TCols.Wide) // all 64 dims of Q, once; the first tile's barrier publishes them
+        {
+            var qTile = p.QueryRows(query, b, h, q0);
             for (int e = tid; e < 64 * 16; e += Threads)
                 qs[(e & 63) * sq + (e >> 6)] = LoadQuad<TElement, TStorage>(qTile, e & 63, d, p.QRow, 4 * (e >> 6), rows, p.Scale);
+        }
 
         // Interval masks: each row's key bounds, once (partial tiles compare against them).
 
@@ -119,8 +119,7 @@ internal static class RegisterTiledKernel
             int tile = schedule.TileAt(b, h, firstTile, endTile, step);
             if (tile < firstTile || tile >= endTile) continue;
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
-            var kTile = GpuViews.From(kHead, k0 * (long)p.KRow);
-            var vTile = GpuViews.From(vHead, k0 * (long)p.VRow);
+
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
             if (kind == TileKind.Empty) continue; // uniform across the group
 
@@ -134,6 +133,8 @@ internal static class RegisterTiledKernel
                 Group.Barrier(); // the previous chunk, P or V is consumed
                 // Thread e takes one dim of 4 consecutive rows or keys: reads coalesced along a
                 // row, one vector store.
+                var qTile = p.QueryRows(query, b, h, q0);
+                var kTile = p.KeyRows(key, b, kvh, k0);
                 for (int e = tid; e < dimStep * 16; e += Threads)
                 {
                     int dd = e & (dimStep - 1), grp = e / dimStep;
@@ -324,6 +325,7 @@ internal static class RegisterTiledKernel
             for (int jc = 0; jc < BlockK; jc += vChunk)
             {
                 Group.Barrier(); // P written / the previous V chunk consumed
+                var vTile = p.ValueRows(value, b, kvh, k0);
                 for (int e = tid; e < 512; e += Threads)
                 {
                     int j = e / vRow, cc = 4 * (e - j * vRow);
@@ -367,6 +369,8 @@ internal static class RegisterTiledKernel
             }
         }
 
+        var oTile = p.OutputRows(output, b, h, q0);
+        long lseRow0 = (long)bh * p.SeqQ + q0;
         Store<TNorm>(oTile, logSumExp, p, lseRow0, r0, valid0, c, m0, l0, dv,
             o0_0, o0_1, o0_2, o0_3, o0_4, o0_5, o0_6, o0_7, o0_8, o0_9, o0_10, o0_11, o0_12, o0_13, o0_14, o0_15);
         Store<TNorm>(oTile, logSumExp, p, lseRow0, r1, valid1, c, m1, l1, dv,

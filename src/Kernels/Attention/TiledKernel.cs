@@ -55,12 +55,9 @@ internal static class TiledKernel
         int seqK = p.KeysOf(keyLengths, b);
         int q0 = qt * bq, rows = XMath.Min(bq, p.SeqQ - q0), pos0 = q0 + p.QueryOffsetOf(seqK);
         int d = p.HeadDim, dv = p.ValueDim;
-        // Q's rows of this tile; K's and V's rows of this KV head (64-bit offsets, once).
-        var qTile = GpuViews.From(query, b * p.QBatch + h * p.QHead + q0 * (long)p.QRow);
-        var kHead = GpuViews.From(key, b * p.KBatch + kvh * p.KHead);
-        var vHead = GpuViews.From(value, b * p.VBatch + kvh * p.VHead);
-        var oTile = GpuViews.From(output, b * p.OBatch + h * p.OHead + q0 * (long)p.ORow);
         long lseRow0 = (long)bh * p.SeqQ + q0;
+        // Views (64-bit offsets) are made where a loop starts, not kept live across the key loop.
+        var qTile = p.QueryRows(query, b, h, q0);
 
         for (int e = tid; e < bq * d; e += threads)
         {
@@ -90,8 +87,7 @@ internal static class TiledKernel
             int tile = schedule.TileAt(b, h, firstTile, endTile, step);
             if (tile < firstTile || tile >= endTile) continue;
             int k0 = tile * bk, cols = XMath.Min(bk, seqK - k0);
-            var kTile = GpuViews.From(kHead, k0 * (long)p.KRow);
-            var vTile = GpuViews.From(vHead, k0 * (long)p.VRow);
+            var kTile = p.KeyRows(key, b, kvh, k0);
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);
             if (kind == TileKind.Empty) continue; // uniform across the group
 
@@ -154,6 +150,7 @@ internal static class TiledKernel
             }
             Group.Barrier(); // K tile fully read, P complete
 
+            var vTile = p.ValueRows(value, b, kvh, k0);
             for (int e = tid; e < bk * dv; e += threads)
             {
                 int j = e / dv, c = e - j * dv;
@@ -176,6 +173,7 @@ internal static class TiledKernel
             Group.Barrier(); // before the next tile overwrites kv and ps
         }
 
+        var oTile = p.OutputRows(output, b, h, q0);
         for (int i = 0; i < sr; i++)
         {
             int r = rowT + tr * i;

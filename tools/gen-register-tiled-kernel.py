@@ -43,8 +43,8 @@ internal static class RegisterTiledKernel
 {
     internal const int BlockQ = 64, BlockK = 64, Threads = 128, Stride = 68;
 
-    public static void ForwardKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, TCols,
-        TReduce>(
+    public static void ForwardKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, TRows,
+        TCols, TReduce>(
         ArrayView<TStorage> query, ArrayView<TStorage> key, ArrayView<TStorage> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
         ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
@@ -55,6 +55,7 @@ internal static class RegisterTiledKernel
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
         where TSchedule : struct, IKeyTileSchedule
+        where TRows : struct, IRowAddressing
         where TCols : struct, IRegisterTileColumns
         where TReduce : struct, IRowReduction
     {
@@ -77,8 +78,13 @@ internal static class RegisterTiledKernel
         int bh = blk / p.QueryTiles;
         int qt = p.QueryTiles - 1 - (blk - bh * p.QueryTiles); // heaviest causal tiles first
         int b = bh / p.Heads, h = bh - b * p.Heads, kvh = h / p.GroupSize;
-        int seqK = p.KeysOf(keyLengths, b);
-        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0), pos0 = q0 + p.QueryOffsetOf(seqK);
+        int seqK = TRows.Strided ? p.KeysOf(keyLengths, b) : p.SeqK;
+        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0);
+        int pos0 = q0 + (TRows.Strided ? p.QueryOffsetOf(seqK) : p.QueryOffset);
+        // Dense rows: 32-bit element indices from the views' starts (every tensor is under 2^31
+        // elements, checked on the host).
+        int qBase = TRows.Strided ? 0 : (bh * p.SeqQ + q0) * p.HeadDim;
+        int kvRow0 = TRows.Strided ? 0 : (b * p.KvHeads + kvh) * p.SeqK;
         int d = p.HeadDim, dv = p.ValueDim;
         // Views of the rows a loop reads are made (64-bit offsets) where it starts, from the
         // launch's scalars: a view kept live across the key loop costs registers, and registers
@@ -95,9 +101,9 @@ for i in range(R):
 w('''
         if (!TCols.Wide) // all 64 dims of Q, once; the first tile's barrier publishes them
         {
-            var qTile = p.QueryRows(query, b, h, q0);
+            var qTile = TRows.Strided ? p.QueryRows(query, b, h, q0) : query;
             for (int e = tid; e < 64 * 16; e += Threads)
-                qs[(e & 63) * sq + (e >> 6)] = LoadQuad<TElement, TStorage>(qTile, e & 63, d, p.QRow, 4 * (e >> 6), rows, p.Scale);
+                qs[(e & 63) * sq + (e >> 6)] = LoadQuad<TElement, TStorage>(qTile, qBase, e & 63, d, p.QRow, 4 * (e >> 6), rows, p.Scale);
         }
 
         // Interval masks: each row's key bounds, once (partial tiles compare against them).
@@ -127,13 +133,14 @@ w('''
                 Group.Barrier(); // the previous chunk, P or V is consumed
                 // Thread e takes one dim of 4 consecutive rows or keys: reads coalesced along a
                 // row, one vector store.
-                var qTile = p.QueryRows(query, b, h, q0);
-                var kTile = p.KeyRows(key, b, kvh, k0);
+                var qTile = TRows.Strided ? p.QueryRows(query, b, h, q0) : query;
+                var kTile = TRows.Strided ? p.KeyRows(key, b, kvh, k0) : key;
+                int kBase = TRows.Strided ? 0 : (kvRow0 + k0) * d;
                 for (int e = tid; e < dimStep * 16; e += Threads)
                 {
                     int dd = e & (dimStep - 1), grp = e / dimStep;
-                    if (TCols.Wide) qs[dd * sq + grp] = LoadQuad<TElement, TStorage>(qTile, dc + dd, d, p.QRow, 4 * grp, rows, p.Scale);
-                    kv[dd * sq + grp] = LoadQuad<TElement, TStorage>(kTile, dc + dd, d, p.KRow, 4 * grp, cols, 1f);
+                    if (TCols.Wide) qs[dd * sq + grp] = LoadQuad<TElement, TStorage>(qTile, qBase, dc + dd, d, p.QRow, 4 * grp, rows, p.Scale);
+                    kv[dd * sq + grp] = LoadQuad<TElement, TStorage>(kTile, kBase, dc + dd, d, p.KRow, 4 * grp, cols, 1f);
                 }
                 Group.Barrier();
                 // Two dims per iteration: the six vector loads issue before the 64 FMAs that use
@@ -195,11 +202,12 @@ w('''
             for (int jc = 0; jc < BlockK; jc += vChunk)
             {
                 Group.Barrier(); // P written / the previous V chunk consumed
-                var vTile = p.ValueRows(value, b, kvh, k0);
+                var vTile = TRows.Strided ? p.ValueRows(value, b, kvh, k0) : value;
+                int vBase = TRows.Strided ? 0 : (kvRow0 + k0) * dv;
                 for (int e = tid; e < 512; e += Threads)
                 {
                     int j = e / vRow, cc = 4 * (e - j * vRow);
-                    vs[e] = LoadRow<TElement, TStorage>(vTile, (jc + j) * p.VRow + cc, jc + j < cols, dv - cc);
+                    vs[e] = LoadRow<TElement, TStorage>(vTile, vBase + (jc + j) * p.VRow + cc, jc + j < cols, dv - cc);
                 }
                 Group.Barrier();
                 for (int j = 0; j < vChunk; j += 2)
@@ -226,23 +234,24 @@ w('''                    }
             }
         }
 ''')
-w("        var oTile = p.OutputRows(output, b, h, q0);")
+w("        var oTile = TRows.Strided ? p.OutputRows(output, b, h, q0) : output;")
+w("        int oBase = TRows.Strided ? 0 : (bh * p.SeqQ + q0) * dv;")
 w("        long lseRow0 = (long)bh * p.SeqQ + q0;")
 for i in range(R):
-    w(f"        Store<TNorm>(oTile, logSumExp, p, lseRow0, r{i}, valid{i}, c, m{i}, l{i}, dv,")
+    w(f"        Store<TNorm>(oTile, oBase, logSumExp, p, lseRow0, r{i}, valid{i}, c, m{i}, l{i}, dv,")
     w("            " + ", ".join(f"o{i}_{t}" for t in range(16)) + ");")
 w('''    }
 
     /// <summary>Element dim of rows r0..r0+3 of a block whose rows are
     /// <paramref name="stride"/> apart, widened to float (times scale), zero past
     /// <paramref name="count"/> rows or d dims.</summary>
-    private static Float4 LoadQuad<TElement, TStorage>(ArrayView<TStorage> src, int dim, int d,
-        int stride, int r0, int count, float scale)
+    private static Float4 LoadQuad<TElement, TStorage>(ArrayView<TStorage> src, int baseIndex,
+        int dim, int d, int stride, int r0, int count, float scale)
         where TElement : struct, IElement<TStorage>
         where TStorage : unmanaged
     {
         bool inDim = dim < d;
-        int at = r0 * stride + dim;
+        int at = baseIndex + r0 * stride + dim;
         Float4 x;
         x.X = inDim && r0 < count ? TElement.ToSingle(src[at]) * scale : 0f;
         x.Y = inDim && r0 + 1 < count ? TElement.ToSingle(src[at + stride]) * scale : 0f;
@@ -317,7 +326,7 @@ w('''    }
     /// <summary>Writes one row's columns 4c + u + 32t of O (divided by l when the normalizer
     /// does) and, from lane 0, ln of its weight sum (the log-sum-exp for softmax). A softmax row
     /// with no allowed key (l = 0) gets zeros and -infinity.</summary>
-    private static void Store<TNorm>(ArrayView<float> oTile, ArrayView<float> logSumExp,
+    private static void Store<TNorm>(ArrayView<float> oTile, int oBase, ArrayView<float> logSumExp,
         GpuAttentionParams p, long lseRow0, int r, bool valid, int c, float m, float l, int dv,
         ''' + ", ".join(f"float x{t}" for t in range(16)) + ''')
         where TNorm : struct, INormalizer
@@ -327,7 +336,7 @@ w('''    }
         // logit) stays NaN in both outputs.
         float inv = !TNorm.DividesBySum ? 1f : l == 0f ? 0f : 1f / l;
         bool big = inv == float.PositiveInfinity; // a subnormal l (softplus): divide instead
-        int o = r * p.ORow + 4 * c;''')
+        int o = oBase + r * p.ORow + 4 * c;''')
 for t in range(16):
     w(f"        if (4 * c + {col_off(t)} < dv) oTile[o + {col_off(t)}] = big ? x{t} / l : x{t} * inv;")
 w('''        if (c == 0 && p.HasLogSumExp != 0)

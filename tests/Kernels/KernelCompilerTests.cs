@@ -37,8 +37,8 @@ public sealed class KernelCompilerTests
         Assert.Contains(".entry", ptx);
     }
 
-    /// <summary>Q, K and V stored as Half or BFloat16 (widened in the loads): every variant,
-    /// the register-tiled (128) and general (256) kernels.</summary>
+    /// <summary>Q, K and V stored as Half (strided rows) or BFloat16 (dense rows), widened in
+    /// the loads: every variant, the register-tiled (128) and general (256) kernels.</summary>
     [Theory]
     [MemberData(nameof(VariantsAndStorage))]
     public void PtxCompilesWithHalfPrecisionStorage(int variant, int maxDim, bool bfloat16)
@@ -124,7 +124,7 @@ public sealed class KernelCompilerTests
             where TNorm : struct, INormalizer => Storage switch
             {
                 1 => KernelCompiler.CompilePtx<Float16Element, System.Half, TScore, TMask, TNorm>(
-                    MaxDim, Shuffle),
+                    MaxDim, Shuffle, strided: true),
                 2 => KernelCompiler.CompilePtx<BFloat16Element, BFloat16, TScore, TMask, TNorm>(
                     MaxDim, Shuffle),
                 _ => KernelCompiler.CompilePtx<TScore, TMask, TNorm>(MaxDim, Shuffle),

@@ -176,8 +176,12 @@ public static partial class FlashAttention
         if (rowStats.Length == 0) rowStats = unused;
         int grid = shape.Batch * shape.Heads * queryTiles;
         bool shuffle = UsesShuffle(device, options.Tuning ?? AttentionTuning.Default);
+        // Dense rows take the 32-bit kernel while every tensor fits it.
+        bool strided = !g.IsDense(shape) || shape.KeyLength > int.MaxValue
+            || shape.QueryLength > int.MaxValue || shape.ValueLength > int.MaxValue
+            || shape.OutputLength > int.MaxValue;
         var kernel = KernelFor<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(device,
-            Math.Max(shape.HeadDim, shape.ValueDim), shuffle, out int threads);
+            Math.Max(shape.HeadDim, shape.ValueDim), shuffle, strided, out int threads);
         kernel(device.Ilgpu.DefaultStream, new KernelConfig(grid, threads), query, key, value,
             output, logSumExp, rowStats, keyLengths, p, score, mask, normalizer, schedule);
     }
@@ -204,7 +208,7 @@ public static partial class FlashAttention
     /// </summary>
     private static AttentionLauncher<TStorage, TScore, TMask, TNorm, TSchedule>
         KernelFor<TElement, TStorage, TScore, TMask, TNorm, TSchedule>(ComputeDevice device,
-            int dim, bool shuffle, out int threads)
+            int dim, bool shuffle, bool strided, out int threads)
         where TElement : struct, IElement<TStorage>
         where TStorage : unmanaged
         where TScore : struct, IScoreModifier
@@ -216,7 +220,7 @@ public static partial class FlashAttention
             : GpuTile256.BlockQ / GpuTile256.RowsPerThread
               * (GpuTile256.BlockK / GpuTile256.KeysPerThread);
         var method = KernelMethods<TElement, TStorage, TScore, TMask, TNorm, TSchedule>
-            .For(dim, shuffle);
+            .For(dim, shuffle, strided);
         return device.Kernels
             .Get<AttentionLauncher<TStorage, TScore, TMask, TNorm, TSchedule>>(method);
     }

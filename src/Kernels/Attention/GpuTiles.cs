@@ -86,6 +86,25 @@ internal readonly record struct GpuAttentionParams(
         GpuViews.From(output, b * OBatch + h * OHead + row * (long)ORow);
 }
 
+/// <summary>How the register-tiled kernel addresses rows, a compile-time choice: dense
+/// head-major tensors under 2^31 elements with 32-bit indices (the arithmetic of the kernel
+/// before layouts, which ptxas schedules best), or strided rows, per-sequence key lengths and
+/// 64-bit offsets.</summary>
+internal interface IRowAddressing
+{
+    static abstract bool Strided { get; }
+}
+
+internal readonly struct DenseRows : IRowAddressing
+{
+    public static bool Strided => false;
+}
+
+internal readonly struct StridedRows : IRowAddressing
+{
+    public static bool Strided => true;
+}
+
 /// <summary>Views from an element on, inside kernels: a 64-bit offset folded into the view
 /// once, so the loops index it with 32-bit offsets.</summary>
 internal static class GpuViews

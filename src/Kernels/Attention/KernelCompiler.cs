@@ -30,7 +30,7 @@ internal static class KernelCompiler
 
     /// <summary>PTX of the kernel specialized on the storage type of Q, K and V.</summary>
     public static string CompilePtx<TElement, TStorage, TScore, TMask, TNorm>(int maxDim = 64,
-        bool shuffle = true)
+        bool shuffle = true, bool strided = false)
         where TElement : struct, IElement<TStorage>
         where TStorage : unmanaged
         where TScore : struct, IScoreModifier
@@ -42,7 +42,7 @@ internal static class KernelCompiler
             CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(
             KernelMethods<TElement, TStorage, TScore, TMask, TNorm, KeyRangeSchedule>
-                .For(maxDim, shuffle));
+                .For(maxDim, shuffle, strided));
         var compiled = (PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
         return compiled.PTXAssembly;
     }
@@ -76,16 +76,19 @@ internal static class KernelMethods<TElement, TStorage, TScore, TMask, TNorm, TS
     where TNorm : struct, INormalizer
     where TSchedule : struct, IKeyTileSchedule
 {
-    private static readonly MethodInfo?[] s_methods = new MethodInfo?[6];
+    private static readonly MethodInfo?[] s_methods = new MethodInfo?[12];
 
-    /// <summary>The kernel for head dims up to <paramref name="maxDim"/>.</summary>
-    public static MethodInfo For(int maxDim, bool shuffle)
+    /// <summary>The kernel for head dims up to <paramref name="maxDim"/>; strided (row strides,
+    /// key lengths, 64-bit offsets) or dense rows (the general kernel is always strided).</summary>
+    public static MethodInfo For(int maxDim, bool shuffle, bool strided = false)
     {
-        int slot = (maxDim <= 64 ? 0 : maxDim <= 128 ? 1 : 2) * 2 + (shuffle ? 1 : 0);
-        return s_methods[slot] ??= Make(maxDim, shuffle);
+        strided |= maxDim > 128;
+        int slot = ((maxDim <= 64 ? 0 : maxDim <= 128 ? 1 : 2) * 2 + (shuffle ? 1 : 0)) * 2
+            + (strided ? 1 : 0);
+        return s_methods[slot] ??= Make(maxDim, shuffle, strided);
     }
 
-    private static MethodInfo Make(int maxDim, bool shuffle)
+    private static MethodInfo Make(int maxDim, bool shuffle, bool strided)
     {
         Type reduce = shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction);
         if (maxDim > 128)
@@ -95,6 +98,7 @@ internal static class KernelMethods<TElement, TStorage, TScore, TMask, TNorm, TS
         Type cols = maxDim <= 64 ? typeof(RegisterTileColumns64) : typeof(RegisterTileColumns128);
         return typeof(RegisterTiledKernel).GetMethod(nameof(RegisterTiledKernel.ForwardKernel))!
             .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TScore), typeof(TMask),
-                typeof(TNorm), typeof(TSchedule), cols, reduce);
+                typeof(TNorm), typeof(TSchedule), strided ? typeof(StridedRows) : typeof(DenseRows),
+                cols, reduce);
     }
 }

@@ -33,8 +33,8 @@ internal static class RegisterTiledKernel
 {
     internal const int BlockQ = 64, BlockK = 64, Threads = 128, Stride = 68;
 
-    public static void ForwardKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, TCols,
-        TReduce>(
+    public static void ForwardKernel<TElement, TStorage, TScore, TMask, TNorm, TSchedule, TRows,
+        TCols, TReduce>(
         ArrayView<TStorage> query, ArrayView<TStorage> key, ArrayView<TStorage> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
         ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
@@ -45,6 +45,7 @@ internal static class RegisterTiledKernel
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
         where TSchedule : struct, IKeyTileSchedule
+        where TRows : struct, IRowAddressing
         where TCols : struct, IRegisterTileColumns
         where TReduce : struct, IRowReduction
     {
@@ -67,8 +68,13 @@ internal static class RegisterTiledKernel
         int bh = blk / p.QueryTiles;
         int qt = p.QueryTiles - 1 - (blk - bh * p.QueryTiles); // heaviest causal tiles first
         int b = bh / p.Heads, h = bh - b * p.Heads, kvh = h / p.GroupSize;
-        int seqK = p.KeysOf(keyLengths, b);
-        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0), pos0 = q0 + p.QueryOffsetOf(seqK);
+        int seqK = TRows.Strided ? p.KeysOf(keyLengths, b) : p.SeqK;
+        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0);
+        int pos0 = q0 + (TRows.Strided ? p.QueryOffsetOf(seqK) : p.QueryOffset);
+        // Dense rows: 32-bit element indices from the views' starts (every tensor is under 2^31
+        // elements, checked on the host).
+        int qBase = TRows.Strided ? 0 : (bh * p.SeqQ + q0) * p.HeadDim;
+        int kvRow0 = TRows.Strided ? 0 : (b * p.KvHeads + kvh) * p.SeqK;
         int d = p.HeadDim, dv = p.ValueDim;
         // Views of the rows a loop reads are made (64-bit offsets) where it starts, from the
         // launch's scalars: a view kept live across the key loop costs registers, and registers
@@ -97,9 +103,9 @@ internal static class RegisterTiledKernel
 
         if (!TCols.Wide) // all 64 dims of Q, once; the first tile's barrier publishes them
         {
-            var qTile = p.QueryRows(query, b, h, q0);
+            var qTile = TRows.Strided ? p.QueryRows(query, b, h, q0) : query;
             for (int e = tid; e < 64 * 16; e += Threads)
-                qs[(e & 63) * sq + (e >> 6)] = LoadQuad<TElement, TStorage>(qTile, e & 63, d, p.QRow, 4 * (e >> 6), rows, p.Scale);
+                qs[(e & 63) * sq + (e >> 6)] = LoadQuad<TElement, TStorage>(qTile, qBase, e & 63, d, p.QRow, 4 * (e >> 6), rows, p.Scale);
         }
 
         // Interval masks: each row's key bounds, once (partial tiles compare against them).
@@ -133,13 +139,14 @@ internal static class RegisterTiledKernel
                 Group.Barrier(); // the previous chunk, P or V is consumed
                 // Thread e takes one dim of 4 consecutive rows or keys: reads coalesced along a
                 // row, one vector store.
-                var qTile = p.QueryRows(query, b, h, q0);
-                var kTile = p.KeyRows(key, b, kvh, k0);
+                var qTile = TRows.Strided ? p.QueryRows(query, b, h, q0) : query;
+                var kTile = TRows.Strided ? p.KeyRows(key, b, kvh, k0) : key;
+                int kBase = TRows.Strided ? 0 : (kvRow0 + k0) * d;
                 for (int e = tid; e < dimStep * 16; e += Threads)
                 {
                     int dd = e & (dimStep - 1), grp = e / dimStep;
-                    if (TCols.Wide) qs[dd * sq + grp] = LoadQuad<TElement, TStorage>(qTile, dc + dd, d, p.QRow, 4 * grp, rows, p.Scale);
-                    kv[dd * sq + grp] = LoadQuad<TElement, TStorage>(kTile, dc + dd, d, p.KRow, 4 * grp, cols, 1f);
+                    if (TCols.Wide) qs[dd * sq + grp] = LoadQuad<TElement, TStorage>(qTile, qBase, dc + dd, d, p.QRow, 4 * grp, rows, p.Scale);
+                    kv[dd * sq + grp] = LoadQuad<TElement, TStorage>(kTile, kBase, dc + dd, d, p.KRow, 4 * grp, cols, 1f);
                 }
                 Group.Barrier();
                 // Two dims per iteration: the six vector loads issue before the 64 FMAs that use
@@ -325,11 +332,12 @@ internal static class RegisterTiledKernel
             for (int jc = 0; jc < BlockK; jc += vChunk)
             {
                 Group.Barrier(); // P written / the previous V chunk consumed
-                var vTile = p.ValueRows(value, b, kvh, k0);
+                var vTile = TRows.Strided ? p.ValueRows(value, b, kvh, k0) : value;
+                int vBase = TRows.Strided ? 0 : (kvRow0 + k0) * dv;
                 for (int e = tid; e < 512; e += Threads)
                 {
                     int j = e / vRow, cc = 4 * (e - j * vRow);
-                    vs[e] = LoadRow<TElement, TStorage>(vTile, (jc + j) * p.VRow + cc, jc + j < cols, dv - cc);
+                    vs[e] = LoadRow<TElement, TStorage>(vTile, vBase + (jc + j) * p.VRow + cc, jc + j < cols, dv - cc);
                 }
                 Group.Barrier();
                 for (int j = 0; j < vChunk; j += 2)
@@ -369,28 +377,29 @@ internal static class RegisterTiledKernel
             }
         }
 
-        var oTile = p.OutputRows(output, b, h, q0);
+        var oTile = TRows.Strided ? p.OutputRows(output, b, h, q0) : output;
+        int oBase = TRows.Strided ? 0 : (bh * p.SeqQ + q0) * dv;
         long lseRow0 = (long)bh * p.SeqQ + q0;
-        Store<TNorm>(oTile, logSumExp, p, lseRow0, r0, valid0, c, m0, l0, dv,
+        Store<TNorm>(oTile, oBase, logSumExp, p, lseRow0, r0, valid0, c, m0, l0, dv,
             o0_0, o0_1, o0_2, o0_3, o0_4, o0_5, o0_6, o0_7, o0_8, o0_9, o0_10, o0_11, o0_12, o0_13, o0_14, o0_15);
-        Store<TNorm>(oTile, logSumExp, p, lseRow0, r1, valid1, c, m1, l1, dv,
+        Store<TNorm>(oTile, oBase, logSumExp, p, lseRow0, r1, valid1, c, m1, l1, dv,
             o1_0, o1_1, o1_2, o1_3, o1_4, o1_5, o1_6, o1_7, o1_8, o1_9, o1_10, o1_11, o1_12, o1_13, o1_14, o1_15);
-        Store<TNorm>(oTile, logSumExp, p, lseRow0, r2, valid2, c, m2, l2, dv,
+        Store<TNorm>(oTile, oBase, logSumExp, p, lseRow0, r2, valid2, c, m2, l2, dv,
             o2_0, o2_1, o2_2, o2_3, o2_4, o2_5, o2_6, o2_7, o2_8, o2_9, o2_10, o2_11, o2_12, o2_13, o2_14, o2_15);
-        Store<TNorm>(oTile, logSumExp, p, lseRow0, r3, valid3, c, m3, l3, dv,
+        Store<TNorm>(oTile, oBase, logSumExp, p, lseRow0, r3, valid3, c, m3, l3, dv,
             o3_0, o3_1, o3_2, o3_3, o3_4, o3_5, o3_6, o3_7, o3_8, o3_9, o3_10, o3_11, o3_12, o3_13, o3_14, o3_15);
     }
 
     /// <summary>Element dim of rows r0..r0+3 of a block whose rows are
     /// <paramref name="stride"/> apart, widened to float (times scale), zero past
     /// <paramref name="count"/> rows or d dims.</summary>
-    private static Float4 LoadQuad<TElement, TStorage>(ArrayView<TStorage> src, int dim, int d,
-        int stride, int r0, int count, float scale)
+    private static Float4 LoadQuad<TElement, TStorage>(ArrayView<TStorage> src, int baseIndex,
+        int dim, int d, int stride, int r0, int count, float scale)
         where TElement : struct, IElement<TStorage>
         where TStorage : unmanaged
     {
         bool inDim = dim < d;
-        int at = r0 * stride + dim;
+        int at = baseIndex + r0 * stride + dim;
         Float4 x;
         x.X = inDim && r0 < count ? TElement.ToSingle(src[at]) * scale : 0f;
         x.Y = inDim && r0 + 1 < count ? TElement.ToSingle(src[at + stride]) * scale : 0f;
@@ -465,7 +474,7 @@ internal static class RegisterTiledKernel
     /// <summary>Writes one row's columns 4c + u + 32t of O (divided by l when the normalizer
     /// does) and, from lane 0, ln of its weight sum (the log-sum-exp for softmax). A softmax row
     /// with no allowed key (l = 0) gets zeros and -infinity.</summary>
-    private static void Store<TNorm>(ArrayView<float> oTile, ArrayView<float> logSumExp,
+    private static void Store<TNorm>(ArrayView<float> oTile, int oBase, ArrayView<float> logSumExp,
         GpuAttentionParams p, long lseRow0, int r, bool valid, int c, float m, float l, int dv,
         float x0, float x1, float x2, float x3, float x4, float x5, float x6, float x7, float x8, float x9, float x10, float x11, float x12, float x13, float x14, float x15)
         where TNorm : struct, INormalizer
@@ -475,7 +484,7 @@ internal static class RegisterTiledKernel
         // logit) stays NaN in both outputs.
         float inv = !TNorm.DividesBySum ? 1f : l == 0f ? 0f : 1f / l;
         bool big = inv == float.PositiveInfinity; // a subnormal l (softplus): divide instead
-        int o = r * p.ORow + 4 * c;
+        int o = oBase + r * p.ORow + 4 * c;
         if (4 * c + 0 < dv) oTile[o + 0] = big ? x0 / l : x0 * inv;
         if (4 * c + 1 < dv) oTile[o + 1] = big ? x1 / l : x1 * inv;
         if (4 * c + 2 < dv) oTile[o + 2] = big ? x2 / l : x2 * inv;

@@ -82,6 +82,8 @@ internal readonly struct AttentionGeometry
         && O == RowStrides.HeadMajor(s.Heads, s.SeqQ, s.ValueDim);
 
     /// <summary>Keys of sequence <paramref name="batch"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(
+        System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public int KeyLength(AttentionShape s, int batch) => KeyLengths?[batch] ?? s.SeqK;
 
     /// <summary>Position of query row 0 of sequence <paramref name="batch"/>.</summary>

@@ -170,6 +170,7 @@ internal static unsafe class CpuKernel<TElement, TStorage, TScore, TMask, TNorm,
         int queryOffset, int bq, int bk, int keyTiles, int queryTiles)
     {
         /// <summary>Position of query row 0 of sequence b.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private int QueryOffset(int b) =>
             queryOffset + (g.ShiftByLength ? g.KeyLength(s, b) - s.SeqK : 0);
 

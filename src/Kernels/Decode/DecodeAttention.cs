@@ -1,0 +1,238 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
+using Managed.Kernels.Variants;
+using Half = System.Half;
+
+namespace Managed.Kernels.Decode;
+
+/// <summary>Per-call options of decode.</summary>
+public readonly record struct DecodeOptions
+{
+    /// <summary>Multiplier of q.k; null means 1/sqrt(headDim).</summary>
+    public float? Scale { get; init; }
+
+    /// <summary>Parts each sequence's keys are split into (processed apart, then merged);
+    /// null: <see cref="DecodeAttention.SplitsFor"/>. Tuning only: results agree to rounding.
+    /// </summary>
+    public int? Splits { get; init; }
+
+    /// <summary>Host threads; null: all processors.</summary>
+    public int? MaxDegreeOfParallelism { get; init; }
+}
+
+/// <summary>
+/// Attention of a few new query rows per sequence over a <see cref="KvCache{TStorage}"/>
+/// (decode, speculative verification): split-KV (Flash-Decoding). A sequence holding fewer
+/// rows than queryRows gives its first rows negative positions (no key under causal masks:
+/// zeros and -infinity), and an empty one zeros and -infinity everywhere. Each (sequence, KV head)'s
+/// keys are split into parts processed apart, the query heads sharing a KV head together (each
+/// K and V row is read once per part for all of them), and the partial (output, log-sum-exp)
+/// pairs merged. Query rows (batch, heads, queryRows, headDim) are float; row r of sequence b
+/// sits at position Length(b) - queryRows + r (the rows are its newest tokens, already
+/// appended). The variant structs are those of <see cref="FlashAttention"/>, with the same
+/// contract (zeros and -infinity for a row with no allowed key, NaN propagation); the mask
+/// bounds the keys read at all (<see cref="IMaskPredicate.KeyStart"/>, KeyEnd and Classify on
+/// 64-key tiles), so a window of W reads about W keys whatever the length.
+/// </summary>
+public static partial class DecodeAttention
+{
+    /// <summary>Most query rows per sequence.</summary>
+    public const int MaxQueryRows = 16;
+
+    /// <summary>
+    /// The split rule: enough parts that batch x kvHeads x parts work items fill the device
+    /// twice over (host: 2 x processors; ILGPU: 2 x multiprocessors, or 2 x 16 where unknown),
+    /// but no part shorter than 256 keys: parts = clamp(ceil(2 x units / (batch x kvHeads)), 1,
+    /// ceil(maxLength / 256)).
+    /// </summary>
+    public static int SplitsFor(ComputeDevice device, int batch, int kvHeads, int maxLength)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        int units = device.IsHost ? Environment.ProcessorCount
+            : Math.Max(1, device.Accelerator?.NumMultiprocessors ?? 16);
+        long items = (long)batch * kvHeads;
+        int wanted = (int)Math.Max(1, (2L * units + items - 1) / items);
+        int most = Math.Max(1, (maxLength + 255) / 256);
+        return Math.Clamp(wanted, 1, most);
+    }
+
+    /// <summary>
+    /// Decode on host spans: query (batch, heads, queryRows, headDim), output (batch, heads,
+    /// queryRows, valueDim), logSumExp empty or (batch, heads, queryRows). On an ILGPU device
+    /// the query and results are staged through its workspace.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">cache is null.</exception>
+    /// <exception cref="ObjectDisposedException">The cache or its device is disposed.</exception>
+    /// <exception cref="ArgumentException">A count, length or operator is not valid, or an
+    /// output overlaps the query; thrown before anything is written.</exception>
+    public static void Forward<TStorage, TScore, TMask, TNorm>(KvCache<TStorage> cache,
+        int heads, int queryRows, ReadOnlySpan<float> query, Span<float> output,
+        Span<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        DecodeOptions options = default)
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        cache.ThrowIfDisposed();
+        var device = cache.Device;
+        using var lease = device.Use();
+        var problem = Validate(cache, heads, queryRows, query.Length, output.Length,
+            logSumExp.Length, score, mask, options);
+        if (output.Overlaps(query) || (!logSumExp.IsEmpty
+            && (logSumExp.Overlaps(query) || logSumExp.Overlaps(output))))
+            throw new ArgumentException("output and logSumExp must not overlap the query or "
+                + "each other.", nameof(output));
+        if (device.IsHost)
+        {
+            if (typeof(TStorage) == typeof(float))
+                ForwardHost<Float32Element, float, TScore, TMask, TNorm>(
+                    (KvCache<float>)(object)cache, problem, query, output, logSumExp, score, mask,
+                    normalizer, options);
+            else if (typeof(TStorage) == typeof(Half))
+                ForwardHost<Float16Element, Half, TScore, TMask, TNorm>(
+                    (KvCache<Half>)(object)cache, problem, query, output, logSumExp, score, mask,
+                    normalizer, options);
+            else
+                ForwardHost<BFloat16Element, BFloat16, TScore, TMask, TNorm>(
+                    (KvCache<BFloat16>)(object)cache, problem, query, output, logSumExp, score,
+                    mask, normalizer, options);
+            return;
+        }
+        var ws = device.Workspace;
+        var q = ws.Get<float>(SlotQuery, query.Length);
+        var o = ws.Get<float>(SlotOutput, output.Length);
+        var lse = logSumExp.IsEmpty ? default : ws.Get<float>(SlotLse, logSumExp.Length);
+        q.CopyFromCPU(query);
+        ForwardDevice(cache, problem, q, o, lse, score, mask, normalizer);
+        o.CopyToCPU(output);
+        if (!logSumExp.IsEmpty) lse.CopyToCPU(logSumExp);
+        device.Ilgpu.Synchronize();
+    }
+
+    /// <summary>Decode on views of the cache's device (enqueued on its stream); otherwise as
+    /// the span overload.</summary>
+    /// <exception cref="ArgumentNullException">cache is null.</exception>
+    /// <exception cref="ObjectDisposedException">The cache or its device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the span overload, the cache is on the host, or
+    /// a view is memory of another accelerator.</exception>
+    public static void Forward<TStorage, TScore, TMask, TNorm>(KvCache<TStorage> cache,
+        int heads, int queryRows, ArrayView<float> query, ArrayView<float> output,
+        ArrayView<float> logSumExp, TScore score, TMask mask, TNorm normalizer,
+        DecodeOptions options = default)
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        cache.ThrowIfDisposed();
+        var device = cache.Device;
+        using var lease = device.Use();
+        if (device.IsHost)
+            throw new ArgumentException("A host cache takes spans.", nameof(cache));
+        device.CheckOwns(query, nameof(query));
+        device.CheckOwns(output, nameof(output));
+        device.CheckOwns(logSumExp, nameof(logSumExp));
+        var problem = Validate(cache, heads, queryRows, query.Length, output.Length,
+            logSumExp.Length, score, mask, options);
+        ForwardDevice(cache, problem, query, output, logSumExp, score, mask, normalizer);
+    }
+
+    private static void ForwardDevice<TStorage, TScore, TMask, TNorm>(KvCache<TStorage> cache,
+        DecodeProblem problem, ArrayView<float> query, ArrayView<float> output,
+        ArrayView<float> logSumExp, TScore score, TMask mask, TNorm normalizer)
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        TableOwnership.Check(score, cache.Device.Ilgpu, nameof(score));
+        TableOwnership.Check(mask, cache.Device.Ilgpu, nameof(mask));
+        if (typeof(TStorage) == typeof(float))
+            RunIlgpu<Float32Element, float, TScore, TMask, TNorm>((KvCache<float>)(object)cache,
+                problem, query, output, logSumExp, score, mask, normalizer);
+        else if (typeof(TStorage) == typeof(Half))
+            RunIlgpu<Float16Element, Half, TScore, TMask, TNorm>((KvCache<Half>)(object)cache,
+                problem, query, output, logSumExp, score, mask, normalizer);
+        else
+            RunIlgpu<BFloat16Element, BFloat16, TScore, TMask, TNorm>(
+                (KvCache<BFloat16>)(object)cache, problem, query, output, logSumExp, score, mask,
+                normalizer);
+    }
+
+    private static DecodeProblem Validate<TStorage, TScore, TMask>(KvCache<TStorage> cache,
+        int heads, int queryRows, long queryLength, long outputLength, long logSumExpLength,
+        TScore score, TMask mask, DecodeOptions options)
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+    {
+        if (heads <= 0 || heads % cache.KvHeads != 0)
+            throw new ArgumentException(
+                $"heads ({heads}) must be a positive multiple of the cache's kvHeads "
+                + $"({cache.KvHeads}).", nameof(heads));
+        if (queryRows < 1 || queryRows > MaxQueryRows)
+            throw new ArgumentException(
+                $"queryRows must be 1 to {MaxQueryRows}, got {queryRows}.", nameof(queryRows));
+        int b = cache.Batch, d = cache.HeadDim, dv = cache.ValueDim;
+        CheckLength(queryLength, (long)b * heads * queryRows * d, "query",
+            $"batch {b} x heads {heads} x queryRows {queryRows} x headDim {d}");
+        CheckLength(outputLength, (long)b * heads * queryRows * dv, "output",
+            $"batch {b} x heads {heads} x queryRows {queryRows} x valueDim {dv}");
+        if (logSumExpLength != 0)
+            CheckLength(logSumExpLength, (long)b * heads * queryRows, "logSumExp",
+                $"batch {b} x heads {heads} x queryRows {queryRows} (or empty)");
+        if (options.Scale is { } s && !float.IsFinite(s))
+            throw new ArgumentException($"Scale must be finite, got {s}.", nameof(options));
+        if (options.Splits is < 1)
+            throw new ArgumentException($"Splits must be positive, got {options.Splits}.",
+                nameof(options));
+        if (options.MaxDegreeOfParallelism is < 1)
+            throw new ArgumentException(
+                $"MaxDegreeOfParallelism must be positive, got {options.MaxDegreeOfParallelism}.",
+                nameof(options));
+        if (!cache.Device.IsHost && (d > MaxIlgpuDim || dv > MaxIlgpuDim))
+            throw new ArgumentException(
+                $"headDim ({d}) and valueDim ({dv}) must be <= {MaxIlgpuDim} on ILGPU devices.",
+                nameof(cache));
+        var shape = new AttentionShape(b, heads, cache.KvHeads, queryRows, cache.Capacity, d, dv);
+        VariantChecks.Validate(score, shape, onDevice: !cache.Device.IsHost, nameof(score));
+        VariantChecks.Validate(mask, shape, onDevice: !cache.Device.IsHost, nameof(mask));
+        int maxLength = cache.HostLengths.Max();
+        int splits = options.Splits ?? SplitsFor(cache.Device, b, cache.KvHeads, maxLength);
+        return new DecodeProblem(b, heads, cache.KvHeads, queryRows, d, dv,
+            Math.Min(splits, Math.Max(1, maxLength)), options.Scale ?? 1f / MathF.Sqrt(d),
+            options.MaxDegreeOfParallelism ?? Environment.ProcessorCount);
+    }
+
+    private static void CheckLength(long actual, long expected, string name, string layout)
+    {
+        if (actual != expected)
+            throw new ArgumentException(
+                $"{name} has {actual} elements; expected {expected} = {layout}.", name);
+    }
+}
+
+/// <summary>One decode call's sizes: G = heads / kvHeads query heads per KV head, QN = G x rows
+/// query vectors per (sequence, KV head), Splits parts of each sequence's keys.</summary>
+internal readonly record struct DecodeProblem(int Batch, int Heads, int KvHeads, int Rows,
+    int HeadDim, int ValueDim, int Splits, float Scale, int Threads)
+{
+    public int Group => Heads / KvHeads;
+    public int Vectors => Group * Rows;
+
+    /// <summary>Keys of part s of a sequence of <paramref name="length"/> keys: parts of
+    /// ceil(length / splits) keys rounded up to 16.</summary>
+    public static (int Start, int End) Part(int length, int splits, int s)
+    {
+        int chunk = ((length + splits - 1) / splits + 15) & ~15;
+        long start = (long)s * chunk;
+        return ((int)Math.Min(start, length), (int)Math.Min(start + chunk, length));
+    }
+}

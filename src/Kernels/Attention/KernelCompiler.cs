@@ -47,6 +47,17 @@ internal static class KernelCompiler
         return compiled.PTXAssembly;
     }
 
+    /// <summary>PTX of any explicitly grouped kernel method (the decode family's, for one).
+    /// </summary>
+    public static string CompilePtx(MethodInfo kernel)
+    {
+        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80),
+            CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+        return ((PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+    }
+
     /// <summary>OpenCL C of the kernel, for an OpenCL 2.0 device with or without sub-groups.</summary>
     public static string CompileOpenCL<TScore, TMask, TNorm>(int maxDim = 64, bool subGroups = false)
         where TScore : struct, IScoreModifier

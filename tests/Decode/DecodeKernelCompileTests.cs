@@ -1,0 +1,68 @@
+using Managed.Kernels.Attention;
+using Managed.Kernels.Decode;
+using Managed.Kernels.Layouts;
+using Managed.Kernels.Registry;
+using Managed.Kernels.Variants;
+using Xunit;
+
+namespace Managed.Tests.Decode;
+
+/// <summary>The decode kernels (partial and merge) of every registry variant compile to PTX for
+/// each storage type with no device present, and the cache's append kernel too.</summary>
+public sealed class DecodeKernelCompileTests
+{
+    public static TheoryData<int, int> VariantsAndStorage()
+    {
+        var data = new TheoryData<int, int>();
+        for (int storage = 0; storage < 3; storage++)
+            for (int v = 0; v < VariantRegistry.All.Count; v++)
+                data.Add(v, storage);
+        return data;
+    }
+
+    /// <summary>Storage 0: float, 1: Half, 2: BFloat16.</summary>
+    [Theory]
+    [MemberData(nameof(VariantsAndStorage))]
+    public void DecodePtxCompiles(int variant, int storage)
+    {
+        var visitor = new Visitor(storage);
+        VariantRegistry.All[variant].DeviceTyped.Accept(visitor);
+        Assert.Contains(".entry", visitor.Partial);
+        Assert.Contains(".entry", visitor.Merge);
+    }
+
+    [Fact]
+    public void AppendPtxCompiles()
+    {
+        foreach (var type in new[] { typeof(float), typeof(System.Half), typeof(BFloat16) })
+            Assert.Contains(".entry", KernelCompiler.CompilePtx(typeof(CacheAppendKernel)
+                .GetMethod(nameof(CacheAppendKernel.Append))!.MakeGenericMethod(type)));
+    }
+
+    private sealed class Visitor(int storage) : IVariantVisitor
+    {
+        public string Partial = "", Merge = "";
+
+        public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
+            where TScore : struct, IScoreModifier
+            where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer
+        {
+            (Partial, Merge) = storage switch
+            {
+                1 => Compile<Float16Element, System.Half, TScore, TMask, TNorm>(),
+                2 => Compile<BFloat16Element, BFloat16, TScore, TMask, TNorm>(),
+                _ => Compile<Float32Element, float, TScore, TMask, TNorm>(),
+            };
+        }
+
+        private static (string, string) Compile<TElement, TStorage, TScore, TMask, TNorm>()
+            where TElement : struct, IElement<TStorage>
+            where TStorage : unmanaged
+            where TScore : struct, IScoreModifier
+            where TMask : struct, IMaskPredicate
+            where TNorm : struct, INormalizer =>
+            (KernelCompiler.CompilePtx(DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode),
+             KernelCompiler.CompilePtx(DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge));
+    }
+}

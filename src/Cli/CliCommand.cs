@@ -87,11 +87,28 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--key-tile", "N", "N >= 1", "CPU kernel: keys per tile, a multiple of 16",
                     $"{AttentionTuning.Default.KeyTile}",
                     (o, s) => o with { KeyTile = CliOptions.Positive("--key-tile", s) }),
+                CliOption.Flag("--decode", "time decode over KV caches instead (GB/s of K and V "
+                    + "read, against the copy bandwidth measured in the same run)",
+                    o => o with { Decode = true }),
+                new("--keys", "N1,N2,...", "N1,N2,... with N >= 1", "--decode: keys per sequence",
+                    "8192,32768,131072", (o, s) => o with { Keys = CliOptions.Positives("--keys", s) }),
+                new("--rows", "R1,R2,...", "R1,R2,... with 1 <= R <= 16",
+                    "--decode: query rows per sequence", "1,4",
+                    (o, s) => o with { Rows = CliOptions.Positives("--rows", s) }),
+                new("--kv-heads", "H", "H >= 1 dividing --heads", "--decode: KV heads", "8",
+                    (o, s) => o with { KvHeads = CliOptions.Positive("--kv-heads", s) }),
+                new("--storage", "T1,T2,...", "float, half or bfloat16, comma-separated",
+                    "--decode: cache storage types", "float,half,bfloat16",
+                    (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
                 new("--out", "FILE", "a file path", "also write the results as CSV to FILE",
                     "none", (o, s) => o with { Output = s }),
             ],
             (o, output) => o switch
             {
+                { Decode: true, Variants: true } or { Decode: true, VariantSpecs: not null }
+                    or { Decode: true, Reference: true } => throw new UsageException(
+                    "--decode cannot be combined with --variants, --variant or --reference"),
+                { Decode: true } => DecodeBench.Run(o, output),
                 { Variants: true, VariantSpecs: not null } => throw new UsageException(
                     "--variants cannot be combined with --variant (--variants times the default "
                     + "table, --variant the specs given)"),

@@ -15,7 +15,8 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int Batch, string? Output, bool Variants = false, bool Reference = false,
     int QueryTile = 0, int KeyTile = 0, string? Only = null, int Part = 0, int Parts = 1,
     string? PtxOut = null, bool Probe = false,
-    IReadOnlyList<VariantSpec>? VariantSpecs = null)
+    IReadOnlyList<VariantSpec>? VariantSpecs = null, bool Decode = false,
+    int[]? Keys = null, int[]? Rows = null, int KvHeads = 8, string[]? Storage = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =
@@ -65,6 +66,18 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
                       + "(expected N1,N2,... with every N >= 1)");
         }
         return values;
+    }
+
+    /// <summary>--storage: float, half, bfloat16, comma-separated.</summary>
+    public static string[] ParseStorage(string s)
+    {
+        var items = s.Split(',');
+        foreach (var item in items)
+            if (item is not ("float" or "half" or "bfloat16"))
+                throw new UsageException(
+                    $"--storage '{s}': '{item}' is not a storage type (expected float, half or "
+                    + "bfloat16, comma-separated)");
+        return items;
     }
 
     /// <summary>The device named by --device.</summary>

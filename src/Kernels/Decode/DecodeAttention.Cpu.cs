@@ -2,15 +2,17 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Managed.Kernels.Attention;
+using System.Runtime.Intrinsics;
 using Managed.Kernels.Layouts;
+using Managed.Kernels.Simd;
 using Managed.Kernels.Variants;
 using Half = System.Half;
 
 namespace Managed.Kernels.Decode;
 
 // The host path: work items (sequence, KV head, part) spread over threads; each reads its keys'
-// rows in place (float) or widened with SIMD a 64-key tile at a time (Half, BFloat16), SIMD dot
-// products and axpys over the head dim; no transposes. Then the parts are merged.
+// rows in place (float) or widened with SIMD a 64-key tile at a time (Half, BFloat16) into the
+// worker's scratch; no transposes. Then the parts are merged.
 public static partial class DecodeAttention
 {
     private const int HostTile = 64;
@@ -68,14 +70,24 @@ public static partial class DecodeAttention
         {
             query.CopyTo(q);
             rowStats.CopyTo(stats);
-            var job = new HostJob<TElement, TStorage, TScore, TMask, TNorm>(cache, pr, q, stats,
-                partO, partM, partL, score, mask, norm);
+            Action<int> work = SimdSelect.Resolve(SimdWidth.Auto) switch
+            {
+                SimdWidth.V512 => new HostJob<TElement, TStorage, TScore, TMask, TNorm, Simd512,
+                    Vector512<float>>(cache, pr, q, stats, partO, partM, partL, score, mask,
+                    norm).Item,
+                SimdWidth.V256 => new HostJob<TElement, TStorage, TScore, TMask, TNorm, Simd256,
+                    Vector256<float>>(cache, pr, q, stats, partO, partM, partL, score, mask,
+                    norm).Item,
+                _ => new HostJob<TElement, TStorage, TScore, TMask, TNorm, Simd128,
+                    Vector128<float>>(cache, pr, q, stats, partO, partM, partL, score, mask,
+                    norm).Item,
+            };
             int threads = Math.Min(pr.Threads, items);
             if (threads <= 1)
-                for (int i = 0; i < items; i++) job.Item(i);
+                for (int i = 0; i < items; i++) work(i);
             else
                 Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                    job.Item);
+                    work);
             MergeHost<TNorm>(pr, partO, partM, partL, output, logSumExp);
         }
         finally
@@ -129,8 +141,11 @@ public static partial class DecodeAttention
                 }
     }
 
-    /// <summary>One call's host work items: (sequence, KV head, part).</summary>
-    private sealed class HostJob<TElement, TStorage, TScore, TMask, TNorm>(
+    /// <summary>One call's host work items: (sequence, KV head, part). Tiles of 64 keys: one
+    /// that the mask allows whole for every head of the group runs the register-blocked
+    /// micro-kernels (each K and V row loaded once for all the group's query vectors); a
+    /// partly masked one goes key by key and never touches a disallowed key's K or V.</summary>
+    private sealed unsafe class HostJob<TElement, TStorage, TScore, TMask, TNorm, TOps, TV>(
         KvCache<TStorage> cache, DecodeProblem pr, float[] query, float[]? rowStats,
         float[] partO, float[] partM, float[] partL, TScore score, TMask mask, TNorm norm)
         where TElement : struct, IElement<TStorage>
@@ -138,7 +153,14 @@ public static partial class DecodeAttention
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
+        where TOps : struct, ISimd<TV>
+        where TV : unmanaged
     {
+        private readonly TStorage* _keys = (TStorage*)Unsafe.AsPointer(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(cache.HostKeys));
+        private readonly TStorage* _values = (TStorage*)Unsafe.AsPointer(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(cache.HostValues));
+
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Item(int item)
         {
@@ -146,17 +168,20 @@ public static partial class DecodeAttention
             int kvh = bk % pr.KvHeads, b = bk / pr.KvHeads;
             int qn = pr.Vectors, d = pr.HeadDim, dv = pr.ValueDim, g = pr.Group, rows = pr.Rows;
             int length = cache.HostLengths[b], pos0 = length - rows;
-            var o = partO.AsSpan(item * qn * dv, qn * dv);
-            var m = partM.AsSpan(item * qn, qn);
-            var l = partL.AsSpan(item * qn, qn);
-            o.Clear();
-            l.Clear();
+            const int T = HostTile;
+            float* qs = CpuScratch.Get(qn * (d + dv + T + 3) + T * (d + dv) + 64);
+            float* os = qs + qn * d, ps = os + qn * dv, ms = ps + qn * T, ls = ms + qn;
+            float* al = ls + qn, kw = al + qn, vw = kw + T * d;
             for (int v = 0; v < qn; v++)
             {
                 int h = kvh * g + v / rows, r = v % rows;
+                TensorPrimitives.Multiply(query.AsSpan(((b * pr.Heads + h) * rows + r) * d, d),
+                    pr.Scale, new Span<float>(qs + v * d, d));
                 float stat = rowStats is null ? 0f : rowStats[(b * pr.Heads + h) * rows + r];
-                m[v] = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(pos0 + r, stat);
+                ms[v] = TNorm.IsSoftmax ? float.NegativeInfinity : norm.RowParameter(pos0 + r, stat);
+                ls[v] = 0f;
             }
+            new Span<float>(os, qn * dv).Clear();
             var (lo, hi) = DecodeProblem.Part(length, pr.Splits, s);
             // The keys any head of the group can reach.
             int kStart = int.MaxValue, kEnd = int.MinValue;
@@ -167,132 +192,156 @@ public static partial class DecodeAttention
             }
             lo = Math.Max(lo, kStart);
             hi = Math.Min(hi, kEnd);
-            if (lo >= hi) return;
-
-            float[] scratch = ArrayPool<float>.Shared.Rent(
-                qn * d + HostTile * (d + dv + 1) + g);
-            try
+            for (int k0 = lo; k0 < hi; k0 += T)
             {
-                var qs = scratch.AsSpan(0, qn * d);
-                for (int v = 0; v < qn; v++)
+                int n = Math.Min(T, hi - k0);
+                bool any = false, all = true;
+                for (int j = 0; j < g; j++)
                 {
-                    int h = kvh * g + v / rows, r = v % rows;
-                    TensorPrimitives.Multiply(
-                        query.AsSpan(((b * pr.Heads + h) * rows + r) * d, d), pr.Scale,
-                        qs.Slice(v * d, d));
+                    var kind = mask.Classify(b, kvh * g + j, pos0, pos0 + rows, k0, k0 + n);
+                    any |= kind != TileKind.Empty;
+                    all &= kind == TileKind.Full;
                 }
-                var kWide = scratch.AsSpan(qn * d, HostTile * d);
-                var vWide = scratch.AsSpan(qn * d + HostTile * d, HostTile * dv);
-                var logits = scratch.AsSpan(qn * d + HostTile * (d + dv), HostTile);
-                Span<TileKind> kinds = stackalloc TileKind[8];
-                for (int k0 = lo; k0 < hi;)
-                {
-                    int k1 = Math.Min(k0 + HostTile, hi), n = k1 - k0;
-                    bool any = false;
-                    for (int j = 0; j < g; j++)
-                    {
-                        var kind = mask.Classify(b, kvh * g + j, pos0, pos0 + rows, k0, k1);
-                        if (j < kinds.Length) kinds[j] = kind;
-                        any |= kind != TileKind.Empty;
-                    }
-                    if (!any) { k0 = k1; continue; }
-                    var keys = Rows(cache.HostKeys, b, kvh, k0, n, d, kWide, keys: true);
-                    var values = Rows(cache.HostValues, b, kvh, k0, n, dv, vWide, keys: false);
-                    for (int v = 0; v < qn; v++)
-                    {
-                        int j = v / rows, h = kvh * g + j, pos = pos0 + v % rows;
-                        var kind = j < kinds.Length ? kinds[j]
-                            : mask.Classify(b, h, pos0, pos0 + rows, k0, k1);
-                        if (kind == TileKind.Empty) continue;
-                        var qv = qs.Slice(v * d, d);
-                        for (int t = 0; t < n; t++)
-                        {
-                            int k = k0 + t;
-                            logits[t] = kind == TileKind.Full || mask.Allows(b, h, pos, k)
-                                ? score.Apply(TensorPrimitives.Dot(qv, keys.Slice(t * d, d)), b, h, pos, k)
-                                : float.NegativeInfinity;
-                        }
-                        Accumulate(logits[..n], values, dv, ref m[v], ref l[v], o.Slice(v * dv, dv));
-                    }
-                    k0 = k1;
-                }
+                if (!any) continue;
+                float* kp = Rows(_keys, b, kvh, k0, n, d, kw, keys: true, out nint kStride);
+                float* vp = Rows(_values, b, kvh, k0, n, dv, vw, keys: false, out nint vStride);
+                if (all)
+                    FullTile(b, kvh, pos0, k0, n, qs, kp, kStride, vp, vStride, os, ps, ms, ls, al);
+                else
+                    PartialTile(b, kvh, pos0, k0, n, qs, kp, kStride, vp, vStride, os, ps, ms, ls);
             }
-            finally
+            new ReadOnlySpan<float>(os, qn * dv).CopyTo(partO.AsSpan(item * qn * dv, qn * dv));
+            for (int v = 0; v < qn; v++)
             {
-                ArrayPool<float>.Shared.Return(scratch);
+                partM[item * qn + v] = TNorm.IsSoftmax ? ms[v] : 0f;
+                partL[item * qn + v] = ls[v];
+            }
+        }
+
+        /// <summary>Every pair allowed: scores of all vectors at once, the online softmax,
+        /// then O = alpha O + P V.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void FullTile(int b, int kvh, int pos0, int k0, int n, float* qs, float* kp,
+            nint kStride, float* vp, nint vStride, float* os, float* ps, float* ms, float* ls,
+            float* al)
+        {
+            const int T = HostTile;
+            int qn = pr.Vectors, rows = pr.Rows;
+            MicroKernels<TOps, TV>.RowScores(qs, qn, pr.HeadDim, kp, kStride, n, ps, T);
+            for (int v = 0; v < qn; v++)
+            {
+                int h = kvh * pr.Group + v / rows, pos = pos0 + v % rows;
+                float* p = ps + v * T;
+                for (int t = 0; t < n; t++) p[t] = score.Apply(p[t], b, h, pos, k0 + t);
+                for (int t = n; t < T; t++) p[t] = float.NegativeInfinity;
+                al[v] = Weights(p, ref ms[v], ref ls[v]);
+            }
+            MicroKernels<TOps, TV>.AccumulateValues(ps, vp, os, al, qn, n, pr.ValueDim, T, vStride);
+        }
+
+        /// <summary>Online softmax (or elementwise weights) of one row of T logits in place;
+        /// returns the factor on the row's previous output.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private float Weights(float* p, ref float m, ref float l)
+        {
+            const int T = HostTile;
+            int width = TOps.Count;
+            if (!TNorm.IsSoftmax)
+            {
+                float total = 0f;
+                for (int t = 0; t < T; t++) total += p[t] = norm.Weight(p[t], m);
+                l += total;
+                return 1f;
+            }
+            float mNew = m;
+            for (int t = 0; t < T; t++) mNew = MathF.Max(mNew, p[t]);
+            if (float.IsNegativeInfinity(mNew))
+            {
+                new Span<float>(p, T).Clear();
+                return 1f;
+            }
+            var vm = TOps.Broadcast(mNew);
+            TV sum = default;
+            for (int t = 0; t < T; t += width)
+            {
+                TV e = TOps.Exp(TOps.Sub(TOps.Load(p + t), vm));
+                TOps.Store(e, p + t);
+                sum = TOps.Add(sum, e);
+            }
+            float alpha = m == mNew ? 1f : MathF.Exp(m - mNew); // m = -inf gives 0
+            l = l * alpha + TOps.SumAcross(sum);
+            m = mNew;
+            return alpha;
+        }
+
+        /// <summary>A partly masked tile, vector by vector and key by key: only allowed keys'
+        /// K and V rows are read.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void PartialTile(int b, int kvh, int pos0, int k0, int n, float* qs, float* kp,
+            nint kStride, float* vp, nint vStride, float* os, float* ps, float* ms, float* ls)
+        {
+            const int T = HostTile;
+            int qn = pr.Vectors, rows = pr.Rows, d = pr.HeadDim, dv = pr.ValueDim;
+            for (int v = 0; v < qn; v++)
+            {
+                int h = kvh * pr.Group + v / rows, pos = pos0 + v % rows;
+                var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + n);
+                if (kind == TileKind.Empty) continue;
+                float* p = ps + v * T;
+                var q = new ReadOnlySpan<float>(qs + v * d, d);
+                for (int t = 0; t < T; t++)
+                {
+                    int k = k0 + t;
+                    p[t] = t < n && (kind == TileKind.Full || mask.Allows(b, h, pos, k))
+                        ? score.Apply(TensorPrimitives.Dot(q,
+                            new ReadOnlySpan<float>(kp + t * kStride, d)), b, h, pos, k)
+                        : float.NegativeInfinity;
+                }
+                bool masked = true;
+                for (int t = 0; t < n; t++) masked &= float.IsNegativeInfinity(p[t]);
+                if (masked && TNorm.IsSoftmax) continue;
+                float alpha = Weights(p, ref ms[v], ref ls[v]);
+                var o = new Span<float>(os + v * dv, dv);
+                if (alpha != 1f) TensorPrimitives.Multiply(o, alpha, o);
+                for (int t = 0; t < n; t++)
+                    if (p[t] != 0f)
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vp + t * vStride, dv),
+                            p[t], o, o);
             }
         }
 
         /// <summary>Rows [k0, k0 + n) of (b, kvh) as floats: in place for float storage within
         /// one page, else widened or gathered into <paramref name="wide"/> (the tiles and so
         /// the arithmetic do not depend on the page size).</summary>
-        private ReadOnlySpan<float> Rows(TStorage[] source, int b, int kvh, int k0, int n,
-            int dim, Span<float> wide, bool keys)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private float* Rows(TStorage* source, int b, int kvh, int k0, int n, int dim, float* wide,
+            bool keys, out nint stride)
         {
             long Offset(int row) =>
                 keys ? cache.KeyOffset(b, kvh, row) : cache.ValueOffset(b, kvh, row);
-            if (k0 / cache.PageSize != (k0 + n - 1) / cache.PageSize)
+            bool onePage = k0 / cache.PageSize == (k0 + n - 1) / cache.PageSize;
+            if (typeof(TStorage) == typeof(float) && onePage)
             {
-                for (int t = 0; t < n; t++)
-                    Widen(source.AsSpan((int)Offset(k0 + t), dim), wide.Slice(t * dim, dim));
-                return wide[..(n * dim)];
+                stride = dim;
+                return (float*)(source + Offset(k0));
             }
-            var rows = source.AsSpan((int)Offset(k0), n * dim);
-            if (typeof(TStorage) == typeof(float))
-                return System.Runtime.InteropServices.MemoryMarshal.Cast<TStorage, float>(rows);
-            var to = wide[..(n * dim)];
-            Widen(rows, to);
-            return to;
-        }
-
-        private static void Widen(ReadOnlySpan<TStorage> from, Span<float> to)
-        {
-            if (typeof(TStorage) == typeof(float))
-                System.Runtime.InteropServices.MemoryMarshal.Cast<TStorage, float>(from).CopyTo(to);
-            else if (typeof(TStorage) == typeof(Half))
-                ElementConvert.ToSingle(
-                    System.Runtime.InteropServices.MemoryMarshal.Cast<TStorage, Half>(from), to);
+            stride = dim;
+            if (onePage)
+                Widen(source + Offset(k0), wide, n * dim);
             else
-                ElementConvert.ToSingle(
-                    System.Runtime.InteropServices.MemoryMarshal.Cast<TStorage, BFloat16>(from), to);
+                for (int t = 0; t < n; t++) Widen(source + Offset(k0 + t), wide + t * dim, dim);
+            return wide;
         }
 
-        /// <summary>Online softmax (or elementwise weights) of one query row over a tile's
-        /// logits, and O += p V.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Accumulate(Span<float> logits, ReadOnlySpan<float> values, int dv,
-            ref float m, ref float l, Span<float> o)
+        private static void Widen(TStorage* from, float* to, int count)
         {
-            int n = logits.Length;
-            if (!TNorm.IsSoftmax)
-            {
-                for (int t = 0; t < n; t++)
-                {
-                    float w = norm.Weight(logits[t], m);
-                    if (w == 0f) continue;
-                    l += w;
-                    TensorPrimitives.MultiplyAdd(values.Slice(t * dv, dv), w, o, o);
-                }
-                return;
-            }
-            float mNew = m;
-            for (int t = 0; t < n; t++) mNew = MathF.Max(mNew, logits[t]);
-            if (float.IsNegativeInfinity(mNew)) return; // nothing allowed yet
-            if (mNew != m)
-            {
-                float alpha = MathF.Exp(m - mNew); // m = -inf gives 0
-                l *= alpha;
-                TensorPrimitives.Multiply(o, alpha, o);
-                m = mNew;
-            }
-            for (int t = 0; t < n; t++)
-            {
-                float x = logits[t];
-                if (float.IsNegativeInfinity(x)) continue;
-                float p = MathF.Exp(x - mNew);
-                l += p;
-                TensorPrimitives.MultiplyAdd(values.Slice(t * dv, dv), p, o, o);
-            }
+            var dst = new Span<float>(to, count);
+            if (typeof(TStorage) == typeof(float))
+                new ReadOnlySpan<float>(from, count).CopyTo(dst);
+            else if (typeof(TStorage) == typeof(Half))
+                ElementConvert.ToSingle(new ReadOnlySpan<Half>(from, count), dst);
+            else
+                ElementConvert.ToSingle(new ReadOnlySpan<BFloat16>(from, count), dst);
         }
     }
 }

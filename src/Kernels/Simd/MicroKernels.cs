@@ -82,6 +82,57 @@ internal static unsafe class MicroKernels<TOps, TV>
     }
 
     /// <summary>
+    /// S[r, j] = sum_c Q[r, c] K[j, c] for r &lt; rows, j &lt; cols: Q is (rows, d) dense, K is
+    /// (cols, d) with rows <paramref name="kStride"/> apart (rows of the key tensor, read in
+    /// place: decode), S is (rows, ld). Four query rows share each load of a key.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowScores(float* q, int rows, int d, float* k, nint kStride, int cols,
+        float* s, int ld)
+    {
+        int n = TOps.Count, tail = d - d % n, r = 0;
+        for (; r + 4 <= rows; r += 4)
+        {
+            float* q0 = q + r * d, q1 = q0 + d, q2 = q1 + d, q3 = q2 + d;
+            for (int j = 0; j < cols; j++)
+            {
+                float* kj = k + j * kStride;
+                TV a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int c = 0; c < tail; c += n)
+                {
+                    TV kv = TOps.Load(kj + c);
+                    a0 = TOps.Fma(TOps.Load(q0 + c), kv, a0);
+                    a1 = TOps.Fma(TOps.Load(q1 + c), kv, a1);
+                    a2 = TOps.Fma(TOps.Load(q2 + c), kv, a2);
+                    a3 = TOps.Fma(TOps.Load(q3 + c), kv, a3);
+                }
+                float s0 = TOps.SumAcross(a0), s1 = TOps.SumAcross(a1);
+                float s2 = TOps.SumAcross(a2), s3 = TOps.SumAcross(a3);
+                for (int c = tail; c < d; c++)
+                {
+                    s0 += q0[c] * kj[c]; s1 += q1[c] * kj[c];
+                    s2 += q2[c] * kj[c]; s3 += q3[c] * kj[c];
+                }
+                float* sp = s + r * ld + j;
+                sp[0] = s0; sp[ld] = s1; sp[2 * ld] = s2; sp[3 * ld] = s3;
+            }
+        }
+        for (; r < rows; r++)
+        {
+            float* q0 = q + r * d;
+            for (int j = 0; j < cols; j++)
+            {
+                float* kj = k + j * kStride;
+                TV a0 = default;
+                for (int c = 0; c < tail; c += n) a0 = TOps.Fma(TOps.Load(q0 + c), TOps.Load(kj + c), a0);
+                float s0 = TOps.SumAcross(a0);
+                for (int c = tail; c < d; c++) s0 += q0[c] * kj[c];
+                s[r * ld + j] = s0;
+            }
+        }
+    }
+
+    /// <summary>
     /// O[r, 0..dv) = alpha[r] O[r, 0..dv) + sum_{j &lt; cols} P[r, j] V[j, 0..dv) for r &lt; rows
     /// (the online softmax's rescale folded into the accumulator loads). P is (rows, ld), V is
     /// (cols, dv) with rows <paramref name="vStride"/> apart (rows of the value tensor), O is

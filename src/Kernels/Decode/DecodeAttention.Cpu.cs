@@ -203,12 +203,14 @@ public static partial class DecodeAttention
                     all &= kind == TileKind.Full;
                 }
                 if (!any) continue;
-                float* kp = Rows(_keys, b, kvh, k0, n, d, kw, keys: true, out nint kStride);
-                float* vp = Rows(_values, b, kvh, k0, n, dv, vw, keys: false, out nint vStride);
+                // Float rows are read in place, a page at a time; others widened into scratch.
+                bool inPlace = typeof(TStorage) == typeof(float);
+                float* kp = inPlace ? null : Widened(_keys, b, kvh, k0, n, d, kw, keys: true);
+                float* vp = inPlace ? null : Widened(_values, b, kvh, k0, n, dv, vw, keys: false);
                 if (all)
-                    FullTile(b, kvh, pos0, k0, n, qs, kp, kStride, vp, vStride, os, ps, ms, ls, al);
+                    FullTile(b, kvh, pos0, k0, n, qs, kp, vp, os, ps, ms, ls, al);
                 else
-                    PartialTile(b, kvh, pos0, k0, n, qs, kp, kStride, vp, vStride, os, ps, ms, ls);
+                    PartialTile(b, kvh, pos0, k0, n, qs, kp, vp, os, ps, ms, ls);
             }
             new ReadOnlySpan<float>(os, qn * dv).CopyTo(partO.AsSpan(item * qn * dv, qn * dv));
             for (int v = 0; v < qn; v++)
@@ -222,12 +224,21 @@ public static partial class DecodeAttention
         /// then O = alpha O + P V.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void FullTile(int b, int kvh, int pos0, int k0, int n, float* qs, float* kp,
-            nint kStride, float* vp, nint vStride, float* os, float* ps, float* ms, float* ls,
-            float* al)
+            float* vp, float* os, float* ps, float* ms, float* ls, float* al)
         {
             const int T = HostTile;
-            int qn = pr.Vectors, rows = pr.Rows;
-            MicroKernels<TOps, TV>.RowScores(qs, qn, pr.HeadDim, kp, kStride, n, ps, T);
+            int qn = pr.Vectors, rows = pr.Rows, d = pr.HeadDim, dv = pr.ValueDim;
+            // Pieces of the tile inside one page each (one piece unless read in place from a
+            // paged cache): scores are per key, and the value sums run key by key in order
+            // either way (a later piece's factor is exactly 1), so the bits do not depend on
+            // the page size.
+            for (int t0 = 0; t0 < n;)
+            {
+                int t1 = PieceEnd(k0, t0, n, kp);
+                float* k = kp is null ? KeyRow(b, kvh, k0 + t0) : kp + t0 * d;
+                MicroKernels<TOps, TV>.RowScores(qs, qn, d, k, d, t1 - t0, ps + t0, T);
+                t0 = t1;
+            }
             for (int v = 0; v < qn; v++)
             {
                 int h = kvh * pr.Group + v / rows, pos = pos0 + v % rows;
@@ -236,8 +247,28 @@ public static partial class DecodeAttention
                 for (int t = n; t < T; t++) p[t] = float.NegativeInfinity;
                 al[v] = Weights(p, ref ms[v], ref ls[v]);
             }
-            MicroKernels<TOps, TV>.AccumulateValues(ps, vp, os, al, qn, n, pr.ValueDim, T, vStride);
+            for (int t0 = 0; t0 < n;)
+            {
+                int t1 = PieceEnd(k0, t0, n, vp);
+                float* v = vp is null ? ValueRow(b, kvh, k0 + t0) : vp + t0 * dv;
+                if (t0 > 0)
+                    for (int i = 0; i < qn; i++) al[i] = 1f;
+                MicroKernels<TOps, TV>.AccumulateValues(ps + t0, v, os, al, qn, t1 - t0, dv, T, dv);
+                t0 = t1;
+            }
         }
+
+        /// <summary>The end of the piece of a tile starting at t0: the tile's end for widened
+        /// rows, else the end of t0's page.</summary>
+        private int PieceEnd(int k0, int t0, int n, float* widened) =>
+            widened is not null ? n
+                : Math.Min(n, ((k0 + t0) / cache.PageSize + 1) * cache.PageSize - k0);
+
+        private float* KeyRow(int b, int kvh, int row) =>
+            (float*)(_keys + cache.KeyOffset(b, kvh, row));
+
+        private float* ValueRow(int b, int kvh, int row) =>
+            (float*)(_values + cache.ValueOffset(b, kvh, row));
 
         /// <summary>Online softmax (or elementwise weights) of one row of T logits in place;
         /// returns the factor on the row's previous output.</summary>
@@ -278,7 +309,7 @@ public static partial class DecodeAttention
         /// K and V rows are read.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void PartialTile(int b, int kvh, int pos0, int k0, int n, float* qs, float* kp,
-            nint kStride, float* vp, nint vStride, float* os, float* ps, float* ms, float* ls)
+            float* vp, float* os, float* ps, float* ms, float* ls)
         {
             const int T = HostTile;
             int qn = pr.Vectors, rows = pr.Rows, d = pr.HeadDim, dv = pr.ValueDim;
@@ -293,8 +324,8 @@ public static partial class DecodeAttention
                 {
                     int k = k0 + t;
                     p[t] = t < n && (kind == TileKind.Full || mask.Allows(b, h, pos, k))
-                        ? score.Apply(TensorPrimitives.Dot(q,
-                            new ReadOnlySpan<float>(kp + t * kStride, d)), b, h, pos, k)
+                        ? score.Apply(TensorPrimitives.Dot(q, new ReadOnlySpan<float>(
+                            kp is null ? KeyRow(b, kvh, k) : kp + t * d, d)), b, h, pos, k)
                         : float.NegativeInfinity;
                 }
                 bool masked = true;
@@ -305,28 +336,20 @@ public static partial class DecodeAttention
                 if (alpha != 1f) TensorPrimitives.Multiply(o, alpha, o);
                 for (int t = 0; t < n; t++)
                     if (p[t] != 0f)
-                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vp + t * vStride, dv),
-                            p[t], o, o);
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(
+                            vp is null ? ValueRow(b, kvh, k0 + t) : vp + t * dv, dv), p[t], o, o);
             }
         }
 
-        /// <summary>Rows [k0, k0 + n) of (b, kvh) as floats: in place for float storage within
-        /// one page, else widened or gathered into <paramref name="wide"/> (the tiles and so
-        /// the arithmetic do not depend on the page size).</summary>
+        /// <summary>Rows [k0, k0 + n) of (b, kvh) widened to float into <paramref name="wide"/>,
+        /// (n, dim) dense.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private float* Rows(TStorage* source, int b, int kvh, int k0, int n, int dim, float* wide,
-            bool keys, out nint stride)
+        private float* Widened(TStorage* source, int b, int kvh, int k0, int n, int dim,
+            float* wide, bool keys)
         {
             long Offset(int row) =>
                 keys ? cache.KeyOffset(b, kvh, row) : cache.ValueOffset(b, kvh, row);
-            bool onePage = k0 / cache.PageSize == (k0 + n - 1) / cache.PageSize;
-            if (typeof(TStorage) == typeof(float) && onePage)
-            {
-                stride = dim;
-                return (float*)(source + Offset(k0));
-            }
-            stride = dim;
-            if (onePage)
+            if (k0 / cache.PageSize == (k0 + n - 1) / cache.PageSize)
                 Widen(source + Offset(k0), wide, n * dim);
             else
                 for (int t = 0; t < n; t++) Widen(source + Offset(k0 + t), wide + t * dim, dim);

@@ -17,7 +17,7 @@ for device in cuda opencl; do
   done
   wait
   for ((k = 0; k < PARTS; k++)); do
-    grep -E "^(variants|layouts):|rc=" "$OUT/check-$device-$k.txt"
+    grep -E "^(variants|layouts|decode):|rc=" "$OUT/check-$device-$k.txt"
     grep -E "FAIL|xception" "$OUT/check-$device-$k.txt" | head -5
   done
 done

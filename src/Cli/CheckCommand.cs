@@ -57,12 +57,15 @@ internal static class CheckCommand
         }
         output.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s)");
         output.WriteLine($"variants: {checkedCount} checked, {failed} failed, worst error {worst:E2}");
-        // Layouts and storage types: with the whole registry, or in part 0 of a split.
+        // Layouts, storage types and decode: with the whole registry, or in part 0 of a split.
         if (options.Only is null && options.Part == 0)
         {
             var (layouts, layoutsFailed) = LayoutCheck.Run(backend, options.Large, output);
             output.WriteLine($"layouts: {layouts} checked, {layoutsFailed} failed");
             failed += layoutsFailed;
+            var (decodes, decodesFailed) = DecodeCheck.Run(backend, output);
+            output.WriteLine($"decode: {decodes} checked, {decodesFailed} failed");
+            failed += decodesFailed;
         }
         return failed == 0 ? 0 : 1;
     }

@@ -31,6 +31,23 @@ public sealed class DecodeKernelCompileTests
         Assert.Contains(".entry", visitor.Merge);
     }
 
+    /// <summary>Every class of shape (dims per lane, vectors per group) and the shared-memory
+    /// reduction, for exact attention over a BFloat16 cache.</summary>
+    [Theory]
+    [InlineData(1, 1, true)]
+    [InlineData(2, 8, true)]
+    [InlineData(4, 8, true)]
+    [InlineData(8, 2, true)]
+    [InlineData(8, 4, true)]
+    [InlineData(4, 4, false)]
+    public void DecodeShapeClassesCompile(int lanes, int vectors, bool shuffle)
+    {
+        string ptx = KernelCompiler.CompilePtx(DecodeMethods<BFloat16Element, BFloat16,
+            NoScore, CausalMask, SoftmaxNormalizer>.Decode(lanes, vectors, shuffle));
+        Assert.Contains(".entry", ptx);
+        Assert.Equal(shuffle, ptx.Contains("shfl.sync"));
+    }
+
     [Fact]
     public void AppendPtxCompiles()
     {
@@ -62,7 +79,8 @@ public sealed class DecodeKernelCompileTests
             where TScore : struct, IScoreModifier
             where TMask : struct, IMaskPredicate
             where TNorm : struct, INormalizer =>
-            (KernelCompiler.CompilePtx(DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode),
+            (KernelCompiler.CompilePtx(
+                DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(4, 4, true)),
              KernelCompiler.CompilePtx(DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge));
     }
 }

@@ -12,7 +12,8 @@ namespace Managed.Kernels.Decode;
 /// <summary>Scalars of one decode launch, passed by value.</summary>
 internal readonly record struct DecodeParams(int Batch, int Heads, int KvHeads, int Rows,
     int HeadDim, int ValueDim, int Splits, int QueryBlocks, int BlockVectors, int PageSize,
-    int MaxPagesPerSequence, float Scale, int HasStats, int HasLogSumExp)
+    int MaxPagesPerSequence, float Scale, int HasStats, int HasLogSumExp, int Capacity,
+    int HasPositions)
 {
     public int Group => Heads / KvHeads;
     public int Vectors => Group * Rows;
@@ -21,8 +22,10 @@ internal readonly record struct DecodeParams(int Batch, int Heads, int KvHeads, 
 internal delegate void DecodeLauncher<TStorage, TScore, TMask, TNorm>(AcceleratorStream stream,
     KernelConfig config, ArrayView<float> query, ArrayView<TStorage> keys,
     ArrayView<TStorage> values, ArrayView<int> pageTable, ArrayView<int> lengths,
-    ArrayView<float> rowStats, ArrayView<float> partO, ArrayView<float> partM,
-    ArrayView<float> partL, DecodeParams p, TScore score, TMask mask, TNorm norm)
+    ArrayView<int> kept, ArrayView<int> positions, ArrayView<int> compensationSlot,
+    ArrayView<float> compensationLogCount, ArrayView<float> rowStats, ArrayView<float> partO,
+    ArrayView<float> partM, ArrayView<float> partL, DecodeParams p, TScore score, TMask mask,
+    TNorm norm)
     where TStorage : unmanaged;
 
 internal delegate void DecodeMergeLauncher<TNorm>(AcceleratorStream stream, KernelConfig config,
@@ -84,15 +87,17 @@ public static partial class DecodeAttention
         var partL = ws.Get<float>(SlotPartL, (long)items * vectors);
         var p = new DecodeParams(pr.Batch, pr.Heads, pr.KvHeads, pr.Rows, pr.HeadDim,
             pr.ValueDim, pr.Splits, queryBlocks, block, cache.PageSize, cache.MaxPagesPerSequence,
-            pr.Scale, rowStats.Length > 0 ? 1 : 0, logSumExp.Length > 0 ? 1 : 0);
+            pr.Scale, rowStats.Length > 0 ? 1 : 0, logSumExp.Length > 0 ? 1 : 0, cache.Capacity,
+            cache.HasPositions ? 1 : 0);
         if (rowStats.Length == 0) rowStats = partM; // bound, never read
         if (logSumExp.Length == 0) logSumExp = partM; // bound, never written
         var decode = device.Kernels.Get<DecodeLauncher<TStorage, TScore, TMask, TNorm>>(
             DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode);
         decode(device.Ilgpu.DefaultStream, new KernelConfig(items * queryBlocks,
                 DecodeKernel.Threads), query, cache.DeviceKeys, cache.DeviceValues,
-            cache.DevicePageTable, cache.DeviceLengths, rowStats, partO, partM, partL, p, score,
-            mask, norm);
+            cache.DevicePageTable, cache.DeviceLengths, cache.DeviceKept, cache.DevicePositions,
+            cache.DeviceCompensationSlot, cache.DeviceCompensationLogCount, rowStats, partO,
+            partM, partL, p, score, mask, norm);
         long elements = (long)pr.Batch * pr.Heads * pr.Rows * pr.ValueDim;
         var merge = device.Kernels.Get<DecodeMergeLauncher<TNorm>>(
             DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge);
@@ -125,6 +130,7 @@ internal static class DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>
 /// scores of every (vector, key) pair computed, one thread per vector updates its online
 /// softmax, the V rows replace the K rows and every (vector, column) accumulates. Each K and V
 /// row of the part is read once per block: the query heads of a KV head share it (GQA).
+/// Parts and tiles are over the head's kept slots; masks and score modifiers see positions.
 /// <see cref="MergeParts"/>: one thread per output element combines the parts.
 /// </summary>
 internal static class DecodeKernel
@@ -138,7 +144,9 @@ internal static class DecodeKernel
 
     public static void Partial<TElement, TStorage, TScore, TMask, TNorm>(
         ArrayView<float> query, ArrayView<TStorage> keys, ArrayView<TStorage> values,
-        ArrayView<int> pageTable, ArrayView<int> lengths, ArrayView<float> rowStats,
+        ArrayView<int> pageTable, ArrayView<int> lengths, ArrayView<int> kept,
+        ArrayView<int> positions, ArrayView<int> compensationSlot,
+        ArrayView<float> compensationLogCount, ArrayView<float> rowStats,
         ArrayView<float> partO, ArrayView<float> partM, ArrayView<float> partL, DecodeParams p,
         TScore score, TMask mask, TNorm norm)
         where TElement : struct, IElement<TStorage>
@@ -162,8 +170,10 @@ internal static class DecodeKernel
         int kvh = rest % p.KvHeads, b = rest / p.KvHeads;
         int g = p.Group, rows = p.Rows, d = p.HeadDim, dv = p.ValueDim, qn = p.Vectors;
         int v0 = qb * p.BlockVectors, nv = XMath.Min(p.BlockVectors, qn - v0);
-        int length = lengths[b], pos0 = length - rows;
-        int item = (b * p.KvHeads + kvh) * p.Splits + s;
+        int bh = b * p.KvHeads + kvh, length = kept[bh], pos0 = lengths[b] - rows;
+        int item = bh * p.Splits + s;
+        int cSlot = compensationSlot[bh];
+        float cLog = compensationLogCount[bh];
 
         for (int e = tid; e < nv * d; e += Threads)
         {
@@ -189,16 +199,18 @@ internal static class DecodeKernel
             kStart = XMath.Min(kStart, mask.KeyStart(b, kvh * g + j, pos0, pos0 + rows));
             kEnd = XMath.Max(kEnd, mask.KeyEnd(b, kvh * g + j, pos0, pos0 + rows));
         }
-        lo = XMath.Max(lo, kStart);
-        hi = XMath.Min(hi, kEnd);
+        lo = XMath.Max(lo, SlotOf(positions, p, bh, length, kStart));
+        hi = XMath.Min(hi, SlotOf(positions, p, bh, length, kEnd));
         Group.Barrier();
 
         for (int k0 = lo; k0 < hi; k0 += TileKeys)
         {
             int n = XMath.Min(TileKeys, hi - k0);
+            // Positions increase over slots, so the tile's lie in [p0, p1).
+            int p0 = Pos(positions, p, bh, k0), p1 = Pos(positions, p, bh, k0 + n - 1) + 1;
             bool any = false;
             for (int j = 0; j < g; j++)
-                any |= mask.Classify(b, kvh * g + j, pos0, pos0 + rows, k0, k0 + n) != TileKind.Empty;
+                any |= mask.Classify(b, kvh * g + j, pos0, pos0 + rows, p0, p1) != TileKind.Empty;
             if (!any) continue; // uniform across the group
 
             for (int e = tid; e < TileKeys * d; e += Threads)
@@ -216,12 +228,15 @@ internal static class DecodeKernel
                 float x = float.NegativeInfinity;
                 if (j < n)
                 {
-                    var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + n);
-                    if (kind == TileKind.Full || (kind == TileKind.Partial && mask.Allows(b, h, pos, k)))
+                    int kp = Pos(positions, p, bh, k);
+                    var kind = mask.Classify(b, h, pos0, pos0 + rows, p0, p1);
+                    if (kind == TileKind.Full
+                        || (kind == TileKind.Partial && mask.Allows(b, h, pos, kp)))
                     {
                         float dot = 0f;
                         for (int c = 0; c < d; c++) dot += qs[v * d + c] * kv[j * TileStride + c];
-                        x = score.Apply(dot, b, h, pos, k);
+                        x = score.Apply(dot, b, h, pos, kp);
+                        if (k == cSlot) x += cLog; // the compensation row stands for N rows
                     }
                 }
                 ps[v * TileKeys + j] = x;
@@ -290,6 +305,27 @@ internal static class DecodeKernel
             partM[(long)item * qn + v0 + v] = TNorm.IsSoftmax ? ms[v] : 0f;
             partL[(long)item * qn + v0 + v] = ls[v];
         }
+    }
+
+    /// <summary>Original position of slot <paramref name="slot"/> of head bh.</summary>
+    private static int Pos(ArrayView<int> positions, DecodeParams p, int bh, int slot) =>
+        p.HasPositions != 0 ? positions[(long)bh * p.Capacity + slot] : slot;
+
+    /// <summary>The first slot below <paramref name="kept"/> of head bh whose position is at
+    /// least <paramref name="position"/> (binary search: positions increase).</summary>
+    private static int SlotOf(ArrayView<int> positions, DecodeParams p, int bh, int kept,
+        int position)
+    {
+        if (p.HasPositions == 0) return XMath.Clamp(position, 0, kept);
+        int lo = 0, hi = kept;
+        long at = (long)bh * p.Capacity;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >> 1;
+            if (positions[at + mid] < position) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
     }
 
     /// <summary>Row <paramref name="row"/> of (b, kvh) as a row index of the pool (times the dim

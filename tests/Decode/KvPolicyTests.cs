@@ -149,16 +149,18 @@ public sealed class KvPolicyTests
                 var logN = new double[pos.Length];
                 for (int j = 0; j < pos.Length; j++)
                 {
-                    keys[j] = hs.Data.Key(b, kvh, pos[j]).ToArray().Select(x => (double)x).ToArray();
-                    values[j] = hs.Data.Value(b, kvh, pos[j]).ToArray().Select(x => (double)x).ToArray();
+                    keys[j] = Wide(hs.Data.Key(b, kvh, pos[j]));
+                    values[j] = Wide(hs.Data.Value(b, kvh, pos[j]));
                 }
                 if (cSlot >= 0)
                 {
                     var held = pos.Where((_, j) => j != cSlot).ToHashSet();
-                    var dropped = Enumerable.Range(0, length).Where(p => !held.Contains(p)).ToArray();
+                    var dropped = Enumerable.Range(0, length).Where(p => !held.Contains(p))
+                        .ToArray();
                     Assert.Equal(dropped.Length, cCount);
                     keys[cSlot] = Mean(dropped.Select(p => hs.Data.Key(b, kvh, p).ToArray()), D);
-                    values[cSlot] = Mean(dropped.Select(p => hs.Data.Value(b, kvh, p).ToArray()), Dv);
+                    values[cSlot] = Mean(
+                        dropped.Select(p => hs.Data.Value(b, kvh, p).ToArray()), Dv);
                     logN[cSlot] = Math.Log(cCount);
                 }
                 for (int g = 0; g < Group; g++)
@@ -188,6 +190,13 @@ public sealed class KvPolicyTests
                     }
             }
         return o;
+    }
+
+    private static double[] Wide(ReadOnlySpan<float> row)
+    {
+        var wide = new double[row.Length];
+        for (int c = 0; c < row.Length; c++) wide[c] = row[c];
+        return wide;
     }
 
     private static double[] Mean(IEnumerable<float[]> rows, int dim)
@@ -372,7 +381,8 @@ public sealed class KvPolicyTests
                 policy.Apply(hs.Cache);
                 for (int i = 0; i < Batch * KvHeads; i++)
                     Assert.DoesNotContain(hs.Cache.Positions(i / KvHeads, i % KvHeads),
-                        p => planted.Contains(p) && !(policy is DuoAttentionEviction && i % 2 == 0));
+                        p => planted.Contains(p)
+                            && !(policy is DuoAttentionEviction && i % 2 == 0));
                 var causal = hs.Decode(default(CausalMask));
                 var window = hs.Decode(SlidingWindowMask.Causal(25));
                 Assert.All(causal, x => Assert.True(float.IsFinite(x)));

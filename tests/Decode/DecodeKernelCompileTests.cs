@@ -56,6 +56,23 @@ public sealed class DecodeKernelCompileTests
                 .GetMethod(nameof(CacheAppendKernel.Append))!.MakeGenericMethod(type)));
     }
 
+    /// <summary>The eviction kernels (gather, scatter, position fill, key norms) compile for
+    /// each storage type.</summary>
+    [Fact]
+    public void EvictionPtxCompiles()
+    {
+        var kernels = typeof(KvCacheKernels);
+        Assert.Contains(".entry", KernelCompiler.CompilePtx(
+            kernels.GetMethod(nameof(KvCacheKernels.FillSlots))!));
+        foreach (var (element, storage) in new[] { (typeof(Float32Element), typeof(float)),
+            (typeof(Float16Element), typeof(System.Half)),
+            (typeof(BFloat16Element), typeof(BFloat16)) })
+            foreach (var name in new[] { nameof(KvCacheKernels.Gather),
+                nameof(KvCacheKernels.Scatter), nameof(KvCacheKernels.KeyNorms) })
+                Assert.Contains(".entry", KernelCompiler.CompilePtx(
+                    kernels.GetMethod(name)!.MakeGenericMethod(element, storage)));
+    }
+
     private sealed class Visitor(int storage) : IVariantVisitor
     {
         public string Partial = "", Merge = "";

@@ -12,7 +12,8 @@ namespace Managed.Kernels.Decode;
 
 // The host path: work items (sequence, KV head, part) spread over threads; each reads its keys'
 // rows in place (float) or widened with SIMD a 64-key tile at a time (Half, BFloat16) into the
-// worker's scratch; no transposes. Then the parts are merged.
+// worker's scratch; no transposes. Then the parts are merged. Parts and tiles are over the
+// head's slots [0, Kept); masks and score modifiers see the slots' original positions.
 public static partial class DecodeAttention
 {
     private const int HostTile = 64;
@@ -160,6 +161,35 @@ public static partial class DecodeAttention
             ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(cache.HostKeys));
         private readonly TStorage* _values = (TStorage*)Unsafe.AsPointer(
             ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(cache.HostValues));
+        private readonly int[]? _positions = cache.HostPositions;
+
+        /// <summary>Original position of slot <paramref name="slot"/> of head bh.</summary>
+        private int Pos(int bh, int slot) =>
+            _positions is null ? slot : _positions[(long)bh * cache.Capacity + slot];
+
+        /// <summary>The first slot below <paramref name="kept"/> of head bh whose position is
+        /// at least <paramref name="position"/> (positions increase over slots).</summary>
+        private int SlotOf(int bh, int kept, int position)
+        {
+            if (_positions is null) return Math.Clamp(position, 0, kept);
+            int lo = 0, hi = kept;
+            long at = (long)bh * cache.Capacity;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                if (_positions[at + mid] < position) lo = mid + 1;
+                else hi = mid;
+            }
+            return lo;
+        }
+
+        /// <summary>Adds ln N to the compensation slot's score if it lies in [k0, k0 + n).
+        /// </summary>
+        private void Compensate(int bh, int k0, int n, float* p)
+        {
+            int slot = cache.HostCompensationSlot[bh];
+            if (slot >= k0 && slot < k0 + n) p[slot - k0] += cache.HostCompensationLogCount[bh];
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Item(int item)
@@ -167,7 +197,8 @@ public static partial class DecodeAttention
             int s = item % pr.Splits, bk = item / pr.Splits;
             int kvh = bk % pr.KvHeads, b = bk / pr.KvHeads;
             int qn = pr.Vectors, d = pr.HeadDim, dv = pr.ValueDim, g = pr.Group, rows = pr.Rows;
-            int length = cache.HostLengths[b], pos0 = length - rows;
+            int bh = b * pr.KvHeads + kvh, kept = cache.HostKept[bh];
+            int pos0 = cache.HostLengths[b] - rows;
             const int T = HostTile;
             float* qs = CpuScratch.Get(qn * (d + dv + T + 3) + T * (d + dv) + 64);
             float* os = qs + qn * d, ps = os + qn * dv, ms = ps + qn * T, ls = ms + qn;
@@ -182,23 +213,25 @@ public static partial class DecodeAttention
                 ls[v] = 0f;
             }
             new Span<float>(os, qn * dv).Clear();
-            var (lo, hi) = DecodeProblem.Part(length, pr.Splits, s);
-            // The keys any head of the group can reach.
+            var (lo, hi) = DecodeProblem.Part(kept, pr.Splits, s);
+            // The keys any head of the group can reach (positions, then slots).
             int kStart = int.MaxValue, kEnd = int.MinValue;
             for (int j = 0; j < g; j++)
             {
                 kStart = Math.Min(kStart, mask.KeyStart(b, kvh * g + j, pos0, pos0 + rows));
                 kEnd = Math.Max(kEnd, mask.KeyEnd(b, kvh * g + j, pos0, pos0 + rows));
             }
-            lo = Math.Max(lo, kStart);
-            hi = Math.Min(hi, kEnd);
+            lo = Math.Max(lo, SlotOf(bh, kept, kStart));
+            hi = Math.Min(hi, SlotOf(bh, kept, kEnd));
             for (int k0 = lo; k0 < hi; k0 += T)
             {
                 int n = Math.Min(T, hi - k0);
+                // Positions increase over slots, so the tile's lie in [p0, p1).
+                int p0 = Pos(bh, k0), p1 = Pos(bh, k0 + n - 1) + 1;
                 bool any = false, all = true;
                 for (int j = 0; j < g; j++)
                 {
-                    var kind = mask.Classify(b, kvh * g + j, pos0, pos0 + rows, k0, k0 + n);
+                    var kind = mask.Classify(b, kvh * g + j, pos0, pos0 + rows, p0, p1);
                     any |= kind != TileKind.Empty;
                     all &= kind == TileKind.Full;
                 }
@@ -210,7 +243,7 @@ public static partial class DecodeAttention
                 if (all)
                     FullTile(b, kvh, pos0, k0, n, qs, kp, vp, os, ps, ms, ls, al);
                 else
-                    PartialTile(b, kvh, pos0, k0, n, qs, kp, vp, os, ps, ms, ls);
+                    PartialTile(b, kvh, pos0, k0, n, p0, p1, qs, kp, vp, os, ps, ms, ls);
             }
             new ReadOnlySpan<float>(os, qn * dv).CopyTo(partO.AsSpan(item * qn * dv, qn * dv));
             for (int v = 0; v < qn; v++)
@@ -239,11 +272,13 @@ public static partial class DecodeAttention
                 MicroKernels<TOps, TV>.RowScores(qs, qn, d, k, d, t1 - t0, ps + t0, T);
                 t0 = t1;
             }
+            int bh = b * pr.KvHeads + kvh;
             for (int v = 0; v < qn; v++)
             {
                 int h = kvh * pr.Group + v / rows, pos = pos0 + v % rows;
                 float* p = ps + v * T;
-                for (int t = 0; t < n; t++) p[t] = score.Apply(p[t], b, h, pos, k0 + t);
+                for (int t = 0; t < n; t++) p[t] = score.Apply(p[t], b, h, pos, Pos(bh, k0 + t));
+                Compensate(bh, k0, n, p);
                 for (int t = n; t < T; t++) p[t] = float.NegativeInfinity;
                 al[v] = Weights(p, ref ms[v], ref ls[v]);
             }
@@ -308,24 +343,26 @@ public static partial class DecodeAttention
         /// <summary>A partly masked tile, vector by vector and key by key: only allowed keys'
         /// K and V rows are read.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void PartialTile(int b, int kvh, int pos0, int k0, int n, float* qs, float* kp,
-            float* vp, float* os, float* ps, float* ms, float* ls)
+        private void PartialTile(int b, int kvh, int pos0, int k0, int n, int p0, int p1,
+            float* qs, float* kp, float* vp, float* os, float* ps, float* ms, float* ls)
         {
             const int T = HostTile;
             int qn = pr.Vectors, rows = pr.Rows, d = pr.HeadDim, dv = pr.ValueDim;
+            int bh = b * pr.KvHeads + kvh, compensation = cache.HostCompensationSlot[bh];
             for (int v = 0; v < qn; v++)
             {
                 int h = kvh * pr.Group + v / rows, pos = pos0 + v % rows;
-                var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + n);
+                var kind = mask.Classify(b, h, pos0, pos0 + rows, p0, p1);
                 if (kind == TileKind.Empty) continue;
                 float* p = ps + v * T;
                 var q = new ReadOnlySpan<float>(qs + v * d, d);
                 for (int t = 0; t < T; t++)
                 {
-                    int k = k0 + t;
-                    p[t] = t < n && (kind == TileKind.Full || mask.Allows(b, h, pos, k))
+                    int k = k0 + t, kpos = t < n ? Pos(bh, k) : 0;
+                    p[t] = t < n && (kind == TileKind.Full || mask.Allows(b, h, pos, kpos))
                         ? score.Apply(TensorPrimitives.Dot(q, new ReadOnlySpan<float>(
-                            kp is null ? KeyRow(b, kvh, k) : kp + t * d, d)), b, h, pos, k)
+                            kp is null ? KeyRow(b, kvh, k) : kp + t * d, d)), b, h, pos, kpos)
+                            + (k == compensation ? cache.HostCompensationLogCount[bh] : 0f)
                         : float.NegativeInfinity;
                 }
                 bool masked = true;

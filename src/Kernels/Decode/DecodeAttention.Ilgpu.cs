@@ -86,11 +86,10 @@ public static partial class DecodeAttention
         var partO = ws.Get<float>(SlotPartO, (long)items * pr.Vectors * pr.ValueDim);
         var partM = ws.Get<float>(SlotPartM, (long)items * pr.Vectors);
         var partL = ws.Get<float>(SlotPartL, (long)items * pr.Vectors);
-        var state = DeviceState(cache);
         var p = new DecodeParams(pr.Batch, pr.Heads, pr.KvHeads, pr.Rows, pr.HeadDim,
             pr.ValueDim, pr.Splits, queryBlocks, cache.PageSize, cache.MaxPagesPerSequence,
             pr.Scale, rowStats.Length > 0 ? 1 : 0, logSumExp.Length > 0 ? 1 : 0,
-            state.HasPositions ? 1 : 0);
+            cache.HasPositions ? 1 : 0);
         if (rowStats.Length == 0) rowStats = partM; // bound, never read
         if (logSumExp.Length == 0) logSumExp = partM; // bound, never written
         bool shuffle = device.SupportsWarpShuffles && device.Ilgpu.WarpSize == 32;
@@ -99,39 +98,14 @@ public static partial class DecodeAttention
                 shuffle));
         decode(device.Ilgpu.DefaultStream, new KernelConfig(items * queryBlocks,
                 DecodeKernel.Threads), query, cache.DeviceKeys, cache.DeviceValues,
-            cache.DevicePageTable, cache.DeviceLengths, state.Kept, state.Positions,
-            state.CompensationSlot, state.CompensationLogCount, rowStats, partO, partM, partL,
+            cache.DevicePageTable, cache.DeviceLengths, cache.DeviceKept, cache.DevicePositions,
+            cache.DeviceCompensationSlot, cache.DeviceCompensationLogCount, rowStats, partO, partM, partL,
             p, score, mask, norm);
         long elements = (long)pr.Batch * pr.Heads * pr.Rows * pr.ValueDim;
         var merge = device.Kernels.Get<DecodeMergeLauncher<TNorm>>(
             DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge);
         merge(device.Ilgpu.DefaultStream, new KernelConfig((int)((elements + 127) / 128), 128),
             partO, partM, partL, output, logSumExp, p, norm);
-    }
-}
-
-/// <summary>The cache's per-head rows, positions and compensation tokens as the kernel reads
-/// them.</summary>
-internal readonly record struct DecodeDeviceState(ArrayView<int> Kept, ArrayView<int> Positions,
-    ArrayView<int> CompensationSlot, ArrayView<float> CompensationLogCount, bool HasPositions);
-
-public static partial class DecodeAttention
-{
-    // Until the cache keeps per-head state: every head holds its sequence's rows.
-    private static DecodeDeviceState DeviceState<TStorage>(KvCache<TStorage> cache)
-        where TStorage : unmanaged
-    {
-        var ws = cache.Device.Workspace;
-        int heads = cache.Batch * cache.KvHeads;
-        var kept = new int[heads];
-        for (int i = 0; i < heads; i++) kept[i] = cache.HostLengths[i / cache.KvHeads];
-        var slots = new int[heads];
-        Array.Fill(slots, -1);
-        var k = ws.Get<int>(8, heads);
-        var c = ws.Get<int>(9, heads);
-        k.CopyFromCPU(kept);
-        c.CopyFromCPU(slots);
-        return new DecodeDeviceState(k, ws.Get<int>(10, 1), c, ws.Get<float>(11, heads), false);
     }
 }
 

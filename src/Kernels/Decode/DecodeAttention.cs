@@ -36,7 +36,10 @@ public readonly record struct DecodeOptions
 /// appended). The variant structs are those of <see cref="FlashAttention"/>, with the same
 /// contract (zeros and -infinity for a row with no allowed key, NaN propagation); the mask
 /// bounds the keys read at all (<see cref="IMaskPredicate.KeyStart"/>, KeyEnd and Classify on
-/// 64-key tiles), so a window of W reads about W keys whatever the length.
+/// 64-key tiles), so a window of W reads about W keys whatever the length. After an eviction
+/// (<see cref="KvCache{TStorage}.Retain"/>) each KV head reads only its kept rows, at their
+/// original positions (masks and score modifiers see those), and a compensation row's score
+/// gets + ln N (N the tokens it stands for) after the score modifier, where the mask allows it.
 /// </summary>
 public static partial class DecodeAttention
 {
@@ -201,13 +204,15 @@ public static partial class DecodeAttention
             throw new ArgumentException(
                 $"headDim ({d}) and valueDim ({dv}) must be <= {MaxIlgpuDim} on ILGPU devices.",
                 nameof(cache));
-        var shape = new AttentionShape(b, heads, cache.KvHeads, queryRows, cache.Capacity, d, dv);
+        // After an eviction positions run past the capacity: up to the longest sequence.
+        int maxLength = cache.HostLengths.Max(), maxKept = cache.HostKept.Max();
+        var shape = new AttentionShape(b, heads, cache.KvHeads, queryRows,
+            Math.Max(cache.Capacity, maxLength), d, dv);
         VariantChecks.Validate(score, shape, onDevice: !cache.Device.IsHost, nameof(score));
         VariantChecks.Validate(mask, shape, onDevice: !cache.Device.IsHost, nameof(mask));
-        int maxLength = cache.HostLengths.Max();
-        int splits = options.Splits ?? SplitsFor(cache.Device, b, cache.KvHeads, maxLength);
+        int splits = options.Splits ?? SplitsFor(cache.Device, b, cache.KvHeads, maxKept);
         return new DecodeProblem(b, heads, cache.KvHeads, queryRows, d, dv,
-            Math.Min(splits, Math.Max(1, maxLength)), options.Scale ?? 1f / MathF.Sqrt(d),
+            Math.Min(splits, Math.Max(1, maxKept)), options.Scale ?? 1f / MathF.Sqrt(d),
             options.MaxDegreeOfParallelism ?? Environment.ProcessorCount);
     }
 
@@ -220,15 +225,16 @@ public static partial class DecodeAttention
 }
 
 /// <summary>One decode call's sizes: G = heads / kvHeads query heads per KV head, QN = G x rows
-/// query vectors per (sequence, KV head), Splits parts of each sequence's keys.</summary>
+/// query vectors per (sequence, KV head), Splits parts of each (sequence, KV head)'s kept rows.
+/// </summary>
 internal readonly record struct DecodeProblem(int Batch, int Heads, int KvHeads, int Rows,
     int HeadDim, int ValueDim, int Splits, float Scale, int Threads)
 {
     public int Group => Heads / KvHeads;
     public int Vectors => Group * Rows;
 
-    /// <summary>Keys of part s of a sequence of <paramref name="length"/> keys: parts of
-    /// ceil(length / splits) keys rounded up to 16.</summary>
+    /// <summary>Slots of part s of a head holding <paramref name="length"/> rows: parts of
+    /// ceil(length / splits) slots rounded up to 16.</summary>
     public static (int Start, int End) Part(int length, int splits, int s)
     {
         int chunk = ((length + splits - 1) / splits + 15) & ~15;

@@ -14,15 +14,31 @@ namespace Managed.Kernels.Decode;
 /// sequence, so both share every kernel and give bit-identical results on the same data.
 /// Rows are appended per sequence (<see cref="Append(ReadOnlySpan{TStorage}, ReadOnlySpan{TStorage}, int, ReadOnlySpan{int})"/>);
 /// a bad append throws before anything changes. Not thread-safe: one writer at a time.
+/// <para>
+/// Eviction (<see cref="Retain"/>, the policies of <c>Managed.Kernels.Decode.Policies</c>)
+/// makes the heads of a sequence hold different rows: head h of sequence b keeps
+/// <see cref="Kept"/>(b, h) rows in slots [0, Kept), in order of their original positions
+/// (<see cref="Positions"/>), while <see cref="Length"/> stays the tokens seen. Masks and score
+/// modifiers see original positions. A head may hold one compensation row standing for many
+/// dropped tokens (RazorAttention), weighted by their count in the softmax.
+/// </para>
 /// </summary>
-public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
+public sealed partial class KvCache<TStorage> : IDisposable where TStorage : unmanaged
 {
-    private readonly int[] _lengths;
+    private readonly int[] _lengths;          // tokens seen per sequence
+    private readonly int[] _kept;             // (batch, kvHeads): rows each head holds
+    private int[]? _positions;                // (batch, kvHeads, capacity); null: slot = position
+    private readonly int[] _compensationSlot; // (batch, kvHeads); -1: none
+    private readonly int[] _compensationCount;
+    private readonly float[] _compensationLogCount;
     private readonly int[] _pageTable;        // (batch, maxPagesPerSequence), -1: none
     private readonly Stack<int> _freePages;
     private readonly TStorage[]? _hostKeys, _hostValues;
     private readonly MemoryBuffer1D<TStorage, Stride1D.Dense>? _keys, _values;
     private readonly MemoryBuffer1D<int, Stride1D.Dense>? _table, _deviceLengths, _counts;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense>? _deviceKept, _deviceCompensationSlot;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? _deviceCompensationLogCount;
+    private MemoryBuffer1D<int, Stride1D.Dense>? _devicePositions; // 1 int until an eviction
     private bool _disposed;
 
     private KvCache(ComputeDevice device, int batch, int kvHeads, int pageSize, int pages,
@@ -48,6 +64,10 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
             IsPaged) = (device, batch, kvHeads, pageSize, pages, maxPagesPerSequence, headDim,
             valueDim, paged);
         _lengths = new int[batch];
+        _kept = new int[batch * kvHeads];
+        _compensationSlot = new int[batch * kvHeads];
+        _compensationCount = new int[batch * kvHeads];
+        _compensationLogCount = new float[batch * kvHeads];
         _pageTable = new int[(long)batch * maxPagesPerSequence];
         _freePages = new Stack<int>();
         Reset();
@@ -72,6 +92,10 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
             _table = acc.Allocate1D<int>(_pageTable.Length);
             _deviceLengths = acc.Allocate1D<int>(batch);
             _counts = acc.Allocate1D<int>(batch);
+            _deviceKept = acc.Allocate1D<int>(batch * kvHeads);
+            _deviceCompensationSlot = acc.Allocate1D<int>(batch * kvHeads);
+            _deviceCompensationLogCount = acc.Allocate1D<float>(batch * kvHeads);
+            _devicePositions = acc.Allocate1D<int>(1);
             _keys.MemSetToZero();
             _values.MemSetToZero();
             UploadState();
@@ -134,21 +158,54 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
     /// <summary>Whether the cache is disposed.</summary>
     public bool IsDisposed => _disposed;
 
-    /// <summary>Rows held by sequence <paramref name="sequence"/>.</summary>
+    /// <summary>Tokens seen by sequence <paramref name="sequence"/> (appended rows, evicted or
+    /// not): decode's query rows sit at positions Length - queryRows + r.</summary>
     public int Length(int sequence)
     {
         ThrowIfDisposed();
         return _lengths[sequence];
     }
 
-    /// <summary>The rows held by every sequence (a copy).</summary>
+    /// <summary>Rows that KV head <paramref name="kvHead"/> of <paramref name="sequence"/>
+    /// holds (its slots [0, Kept)); Length unless rows were evicted.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An index is out of range.</exception>
+    public int Kept(int sequence, int kvHead)
+    {
+        ThrowIfDisposed();
+        return _kept[HeadIndex(sequence, kvHead)];
+    }
+
+    /// <summary>The original positions of the rows head <paramref name="kvHead"/> of
+    /// <paramref name="sequence"/> holds, slot by slot (a copy of Kept entries, increasing);
+    /// 0, 1, 2, ... until an eviction.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An index is out of range.</exception>
+    public int[] Positions(int sequence, int kvHead)
+    {
+        ThrowIfDisposed();
+        int bh = HeadIndex(sequence, kvHead);
+        return _positions is null ? Enumerable.Range(0, _kept[bh]).ToArray()
+            : _positions.AsSpan((int)((long)bh * Capacity), _kept[bh]).ToArray();
+    }
+
+    /// <summary>The slot of head <paramref name="kvHead"/>'s compensation row (-1: none) and
+    /// the number of dropped tokens it stands for (0: none).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An index is out of range.</exception>
+    public (int Slot, int Count) Compensation(int sequence, int kvHead)
+    {
+        ThrowIfDisposed();
+        int bh = HeadIndex(sequence, kvHead);
+        return (_compensationSlot[bh], _compensationCount[bh]);
+    }
+
+    /// <summary>The tokens seen by every sequence (a copy).</summary>
     public int[] Lengths()
     {
         ThrowIfDisposed();
         return (int[])_lengths.Clone();
     }
 
-    /// <summary>Empties every sequence (paged: gives their pages back).</summary>
+    /// <summary>Empties every sequence (paged: gives their pages back) and forgets every
+    /// eviction (positions, compensation rows).</summary>
     public void Clear()
     {
         ThrowIfDisposed();
@@ -182,17 +239,18 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
             Device.Ilgpu.Synchronize(); // the workspace slots are reused by the next call
             return;
         }
-        var old = _lengths.ToArray();
+        var old = _kept.ToArray();
         Grow(counts);
         for (int b = 0; b < Batch; b++)
             for (int h = 0; h < KvHeads; h++)
                 for (int i = 0; i < counts[b]; i++)
                 {
                     long from = (((long)b * KvHeads + h) * rows + i);
+                    int row = old[b * KvHeads + h] + i; // each head appends at its own slot
                     keys.Slice((int)(from * HeadDim), HeadDim)
-                        .CopyTo(_hostKeys.AsSpan((int)KeyOffset(b, h, old[b] + i), HeadDim));
+                        .CopyTo(_hostKeys.AsSpan((int)KeyOffset(b, h, row), HeadDim));
                     values.Slice((int)(from * ValueDim), ValueDim)
-                        .CopyTo(_hostValues.AsSpan((int)ValueOffset(b, h, old[b] + i), ValueDim));
+                        .CopyTo(_hostValues.AsSpan((int)ValueOffset(b, h, row), ValueDim));
                 }
     }
 
@@ -217,8 +275,8 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
     private void AppendOnDevice(ArrayView<TStorage> keys, ArrayView<TStorage> values, int rows,
         ReadOnlySpan<int> counts)
     {
-        // Old lengths are on the device; the counts go up, the kernel places the rows, then
-        // the new lengths and page table.
+        // Old kept counts and lengths are on the device; the counts go up, the kernel places
+        // the rows (and their positions), then the new kept counts and lengths.
         _counts!.View.AsContiguous().CopyFromCPU(counts);
         int maxCount = 0;
         foreach (int c in counts) maxCount = Math.Max(maxCount, c);
@@ -227,14 +285,15 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
         if (maxCount > 0)
         {
             var p = new CacheAppendParams(Batch, KvHeads, rows, HeadDim, ValueDim, PageSize,
-                MaxPagesPerSequence);
+                MaxPagesPerSequence, Capacity, HasPositions ? 1 : 0);
             long elements = (long)Batch * KvHeads * maxCount * Math.Max(HeadDim, ValueDim);
             var kernel = CacheAppendKernel.For<TStorage>(Device);
             int groups = (int)Math.Min((elements + 127) / 128, 65535L * 16);
             kernel(Device.Ilgpu.DefaultStream, new KernelConfig(groups, 128), keys, values,
-                _keys!.View, _values!.View, _table.View, _deviceLengths!.View, _counts.View, p,
-                maxCount);
+                _keys!.View, _values!.View, _table.View, _deviceKept!.View, _deviceLengths!.View,
+                _devicePositions!.View, _counts.View, p, maxCount);
         }
+        _deviceKept!.View.CopyFromCPU(_kept);
         _deviceLengths!.View.CopyFromCPU(_lengths);
     }
 
@@ -260,12 +319,15 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
             if ((uint)counts[b] > (uint)rows)
                 throw new ArgumentException(
                     $"counts[{b}] is {counts[b]}; expected 0 to rows {rows}.", nameof(counts));
-            long length = (long)_lengths[b] + counts[b];
+            long length = (long)MaxKept(b) + counts[b];
             if (length > Capacity)
                 throw new ArgumentException(
                     $"Sequence {b} would hold {length} rows; its capacity is {Capacity}.",
                     nameof(counts));
-            pagesNeeded += PagesFor((int)length) - PagesFor(_lengths[b]);
+            if ((long)_lengths[b] + counts[b] > int.MaxValue)
+                throw new ArgumentException(
+                    $"Sequence {b} would have seen more than int.MaxValue tokens.", nameof(counts));
+            pagesNeeded += PagesFor((int)length) - PagesFor(MaxKept(b));
         }
         if (IsPaged && pagesNeeded > _freePages.Count)
             throw new ArgumentException(
@@ -273,24 +335,55 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
                 + $"free of {PageCount}.", nameof(counts));
     }
 
-    // Lengths and pages after a validated append.
+    // Lengths, kept rows, positions and pages after a validated append: a sequence's pages
+    // cover its longest head.
     private void Grow(ReadOnlySpan<int> counts)
     {
         for (int b = 0; b < Batch; b++)
         {
-            int length = _lengths[b] + counts[b];
+            int before = MaxKept(b), after = before + counts[b];
             if (IsPaged)
-                for (int page = PagesFor(_lengths[b]); page < PagesFor(length); page++)
+                for (int page = PagesFor(before); page < PagesFor(after); page++)
                     _pageTable[(long)b * MaxPagesPerSequence + page] = _freePages.Pop();
-            _lengths[b] = length;
+            for (int h = 0; h < KvHeads; h++)
+            {
+                int bh = b * KvHeads + h;
+                if (_positions is not null)
+                    for (int i = 0; i < counts[b]; i++)
+                        _positions[(long)bh * Capacity + _kept[bh] + i] = _lengths[b] + i;
+                _kept[bh] += counts[b];
+            }
+            _lengths[b] += counts[b];
         }
     }
 
     private int PagesFor(int length) => (length + PageSize - 1) / PageSize;
 
+    /// <summary>The most rows any head of sequence <paramref name="b"/> holds.</summary>
+    internal int MaxKept(int b)
+    {
+        int most = 0;
+        for (int h = 0; h < KvHeads; h++) most = Math.Max(most, _kept[b * KvHeads + h]);
+        return most;
+    }
+
+    private int HeadIndex(int sequence, int kvHead)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(sequence);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(sequence, Batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(kvHead);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(kvHead, KvHeads);
+        return sequence * KvHeads + kvHead;
+    }
+
     private void Reset()
     {
         Array.Clear(_lengths);
+        Array.Clear(_kept);
+        _positions = null;
+        Array.Fill(_compensationSlot, -1);
+        Array.Clear(_compensationCount);
+        Array.Clear(_compensationLogCount);
         _freePages.Clear();
         if (IsPaged)
         {
@@ -301,10 +394,14 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
             for (int b = 0; b < Batch; b++) _pageTable[b] = b;
     }
 
+    // Everything but K, V and positions (those are written on the device).
     private void UploadState()
     {
         _table!.View.CopyFromCPU(_pageTable);
         _deviceLengths!.View.CopyFromCPU(_lengths);
+        _deviceKept!.View.CopyFromCPU(_kept);
+        _deviceCompensationSlot!.View.CopyFromCPU(_compensationSlot);
+        _deviceCompensationLogCount!.View.CopyFromCPU(_compensationLogCount);
     }
 
     /// <summary>Element offset of row <paramref name="row"/> of (b, h) in the keys.</summary>
@@ -317,7 +414,27 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
         (((long)_pageTable[(long)b * MaxPagesPerSequence + row / PageSize] * KvHeads + h)
             * PageSize + row % PageSize) * ValueDim;
 
+    /// <summary>Tokens seen per sequence (batch).</summary>
     internal int[] HostLengths => _lengths;
+
+    /// <summary>Rows held per (sequence, KV head), index b * KvHeads + h.</summary>
+    internal int[] HostKept => _kept;
+
+    /// <summary>Original position of slot j of (b, h) at (b * KvHeads + h) * Capacity + j;
+    /// null until the first eviction (position = slot).</summary>
+    internal int[]? HostPositions => _positions;
+
+    /// <summary>Whether positions are materialized (an eviction happened since the last
+    /// Clear).</summary>
+    internal bool HasPositions => _positions is not null;
+
+    /// <summary>Compensation slot per (sequence, KV head); -1: none.</summary>
+    internal int[] HostCompensationSlot => _compensationSlot;
+
+    /// <summary>ln(tokens the compensation row stands for) per (sequence, KV head), added to
+    /// that slot's score (after the score modifier, before the normalizer); 0 where none.
+    /// </summary>
+    internal float[] HostCompensationLogCount => _compensationLogCount;
     internal int[] HostPageTable => _pageTable;
     internal TStorage[] HostKeys => _hostKeys!;
     internal TStorage[] HostValues => _hostValues!;
@@ -325,6 +442,19 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
     internal ArrayView<TStorage> DeviceValues => _values!.View;
     internal ArrayView<int> DevicePageTable => _table!.View;
     internal ArrayView<int> DeviceLengths => _deviceLengths!.View;
+
+    /// <summary>Device mirror of <see cref="HostKept"/>.</summary>
+    internal ArrayView<int> DeviceKept => _deviceKept!.View;
+
+    /// <summary>Device mirror of <see cref="HostPositions"/>, same layout; at least one
+    /// element; meaningful only when <see cref="HasPositions"/>.</summary>
+    internal ArrayView<int> DevicePositions => _devicePositions!.View;
+
+    /// <summary>Device mirror of <see cref="HostCompensationSlot"/>.</summary>
+    internal ArrayView<int> DeviceCompensationSlot => _deviceCompensationSlot!.View;
+
+    /// <summary>Device mirror of <see cref="HostCompensationLogCount"/>.</summary>
+    internal ArrayView<float> DeviceCompensationLogCount => _deviceCompensationLogCount!.View;
 
     internal void ThrowIfDisposed()
     {
@@ -349,6 +479,10 @@ public sealed class KvCache<TStorage> : IDisposable where TStorage : unmanaged
         _table?.Dispose();
         _deviceLengths?.Dispose();
         _counts?.Dispose();
+        _deviceKept?.Dispose();
+        _deviceCompensationSlot?.Dispose();
+        _deviceCompensationLogCount?.Dispose();
+        _devicePositions?.Dispose();
     }
 
     private static void Positive(int value, string name)

@@ -14,7 +14,7 @@ namespace Managed.Kernels.Devices;
 internal sealed class DeviceWorkspace(Accelerator accelerator) : IDisposable
 {
     /// <summary>Slots a single call may hold at once.</summary>
-    public const int Slots = 12;
+    public const int Slots = 8;
 
     private readonly MemoryBuffer1D<byte, Stride1D.Dense>?[] _buffers =
         new MemoryBuffer1D<byte, Stride1D.Dense>?[Slots];

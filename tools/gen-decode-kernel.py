@@ -171,24 +171,49 @@ for v in range(VMAX):
     w(f"            if (TVecs.Count > {v} && {v} < nv && ok0) kind{v} = mask.Classify(b, h{v}, pos0, pos0 + rows, kpLo, kpHi);")
 w("            if (TReduce.UsesShuffle && (skip || " + " && ".join(f"kind{v} == TileKind.Empty" for v in range(VMAX)) + ")) continue;")
 
-# scores
+# scores: every (vector, key) partial dot product, then one reduction step for all of them
 for v in range(VMAX):
     for u in range(U):
-        terms = " + ".join(f"q{v}_{i} * k{u}_{i}" for i in range(1, PMAX))
-        w(f"            float x{v}{u} = float.NegativeInfinity;")
+        w(f"            float dot{v}{u} = 0f, x{v}{u} = float.NegativeInfinity;")
     w(f"            if (TVecs.Count > {v})")
     w( "            {")
     for u in range(U):
-        w(f"                float dot{u} = q{v}_0 * k{u}_0;")
+        w(f"                dot{v}{u} = q{v}_0 * k{u}_0;")
         for i in range(1, PMAX):
-            w(f"                if (TLanes.Count > {i}) dot{u} += q{v}_{i} * k{u}_{i};")
+            w(f"                if (TLanes.Count > {i}) dot{v}{u} += q{v}_{i} * k{u}_{i};")
+    w( "            }")
+w("            if (TReduce.UsesShuffle)")
+w("            {")
+w("                for (int off = 16; off > 0; off >>= 1)")
+w("                {")
+for v in range(VMAX):
+    w(f"                    if (TVecs.Count > {v})")
+    w( "                    {")
     for u in range(U):
-        w(f"                dot{u} = Reduce<TReduce>(shared, dot{u}, lane, warp * {VMAX * U} + {v * U + u});")
+        w(f"                        dot{v}{u} += Warp.ShuffleXor(dot{v}{u}, off);")
+    w( "                    }")
+w("                }")
+w("            }")
+w("            else")
+w("            {")
+w("                // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays")
+w("                // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).")
+for v in range(VMAX):
+    for u in range(U):
+        w(f"                if (TVecs.Count > {v}) shared[(warp * {VMAX * U} + {v * U + u}) * 32 + lane] = dot{v}{u};")
+w("                Group.Barrier();")
+for v in range(VMAX):
+    for u in range(U):
+        w(f"                if (TVecs.Count > {v}) dot{v}{u} = WarpSum(shared, warp * {VMAX * U} + {v * U + u});")
+w("                Group.Barrier(); // the slots are read before the next step writes them")
+w("            }")
+for v in range(VMAX):
+    w(f"            if (TVecs.Count > {v})")
+    w( "            {")
     for u in range(U):
         w(f"                if (ok{u} && kind{v} != TileKind.Empty && (kind{v} == TileKind.Full || mask.Allows(b, h{v}, qp{v}, kp{u})))")
-        w(f"                    x{v}{u} = score.Apply(dot{u}, b, h{v}, qp{v}, kp{u}) + (j{u} == cSlot ? cLog : 0f);")
+        w(f"                    x{v}{u} = score.Apply(dot{v}{u}, b, h{v}, qp{v}, kp{u}) + (j{u} == cSlot ? cLog : 0f);")
     w( "            }")
-w("            if (!TReduce.UsesShuffle) Group.Barrier(); // the reduction slots are read")
 
 # softmax + accumulate
 for v in range(VMAX):
@@ -220,7 +245,6 @@ w("        }")
 # combine warps
 w('''
         // The warps' (m, l, o) merged: M = max m_w, L = sum l_w e^(m_w - M), O likewise.''')
-w("        Group.Barrier(); // the reduction slots may still be read")
 for v in range(VMAX):
     w(f"        if (TVecs.Count > {v})")
     w( "        {")
@@ -255,19 +279,9 @@ w('''        Group.Barrier();
         }
     }
 
-    /// <summary>The sum of <paramref name="x"/> over the 32 lanes of a warp, in every lane:
-    /// shuffles, or slot <paramref name="slot"/> of the warp's shared scratch (then the caller
-    /// holds a barrier before the slots are written again).</summary>
-    private static float Reduce<TReduce>(ArrayView<float> shared, float x, int lane, int slot)
-        where TReduce : struct, IRowReduction
+    /// <summary>The 32 lane values of slot <paramref name="slot"/> summed.</summary>
+    private static float WarpSum(ArrayView<float> shared, int slot)
     {
-        if (TReduce.UsesShuffle)
-        {
-            for (int off = 16; off > 0; off >>= 1) x += Warp.ShuffleXor(x, off);
-            return x;
-        }
-        shared[slot * 32 + lane] = x;
-        Group.Barrier();
         float sum = 0f;
         for (int t = 0; t < 32; t++) sum += shared[slot * 32 + t];
         return sum;

@@ -92,7 +92,9 @@ public static partial class DecodeAttention
             cache.HasPositions ? 1 : 0);
         if (rowStats.Length == 0) rowStats = partM; // bound, never read
         if (logSumExp.Length == 0) logSumExp = partM; // bound, never written
-        bool shuffle = device.SupportsWarpShuffles && device.Ilgpu.WarpSize == 32;
+        // Shuffles on CUDA; elsewhere shared memory (the ILGPU CPU accelerator pays a warp
+        // barrier per shuffle, and most OpenCL devices have none).
+        bool shuffle = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
         var decode = device.Kernels.Get<DecodeLauncher<TStorage, TScore, TMask, TNorm>>(
             DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(lanes, block,
                 shuffle));

@@ -442,415 +442,539 @@ internal static class DecodeKernel
             var kind7 = TileKind.Empty;
             if (TVecs.Count > 7 && 7 < nv && ok0) kind7 = mask.Classify(b, h7, pos0, pos0 + rows, kpLo, kpHi);
             if (TReduce.UsesShuffle && (skip || kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty && kind4 == TileKind.Empty && kind5 == TileKind.Empty && kind6 == TileKind.Empty && kind7 == TileKind.Empty)) continue;
-            float x00 = float.NegativeInfinity;
-            float x01 = float.NegativeInfinity;
-            float x02 = float.NegativeInfinity;
-            float x03 = float.NegativeInfinity;
+            float dot00 = 0f, x00 = float.NegativeInfinity;
+            float dot01 = 0f, x01 = float.NegativeInfinity;
+            float dot02 = 0f, x02 = float.NegativeInfinity;
+            float dot03 = 0f, x03 = float.NegativeInfinity;
             if (TVecs.Count > 0)
             {
-                float dot0 = q0_0 * k0_0;
-                if (TLanes.Count > 1) dot0 += q0_1 * k0_1;
-                if (TLanes.Count > 2) dot0 += q0_2 * k0_2;
-                if (TLanes.Count > 3) dot0 += q0_3 * k0_3;
-                if (TLanes.Count > 4) dot0 += q0_4 * k0_4;
-                if (TLanes.Count > 5) dot0 += q0_5 * k0_5;
-                if (TLanes.Count > 6) dot0 += q0_6 * k0_6;
-                if (TLanes.Count > 7) dot0 += q0_7 * k0_7;
-                float dot1 = q0_0 * k1_0;
-                if (TLanes.Count > 1) dot1 += q0_1 * k1_1;
-                if (TLanes.Count > 2) dot1 += q0_2 * k1_2;
-                if (TLanes.Count > 3) dot1 += q0_3 * k1_3;
-                if (TLanes.Count > 4) dot1 += q0_4 * k1_4;
-                if (TLanes.Count > 5) dot1 += q0_5 * k1_5;
-                if (TLanes.Count > 6) dot1 += q0_6 * k1_6;
-                if (TLanes.Count > 7) dot1 += q0_7 * k1_7;
-                float dot2 = q0_0 * k2_0;
-                if (TLanes.Count > 1) dot2 += q0_1 * k2_1;
-                if (TLanes.Count > 2) dot2 += q0_2 * k2_2;
-                if (TLanes.Count > 3) dot2 += q0_3 * k2_3;
-                if (TLanes.Count > 4) dot2 += q0_4 * k2_4;
-                if (TLanes.Count > 5) dot2 += q0_5 * k2_5;
-                if (TLanes.Count > 6) dot2 += q0_6 * k2_6;
-                if (TLanes.Count > 7) dot2 += q0_7 * k2_7;
-                float dot3 = q0_0 * k3_0;
-                if (TLanes.Count > 1) dot3 += q0_1 * k3_1;
-                if (TLanes.Count > 2) dot3 += q0_2 * k3_2;
-                if (TLanes.Count > 3) dot3 += q0_3 * k3_3;
-                if (TLanes.Count > 4) dot3 += q0_4 * k3_4;
-                if (TLanes.Count > 5) dot3 += q0_5 * k3_5;
-                if (TLanes.Count > 6) dot3 += q0_6 * k3_6;
-                if (TLanes.Count > 7) dot3 += q0_7 * k3_7;
-                dot0 = Reduce<TReduce>(shared, dot0, lane, warp * 32 + 0);
-                dot1 = Reduce<TReduce>(shared, dot1, lane, warp * 32 + 1);
-                dot2 = Reduce<TReduce>(shared, dot2, lane, warp * 32 + 2);
-                dot3 = Reduce<TReduce>(shared, dot3, lane, warp * 32 + 3);
-                if (ok0 && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp0)))
-                    x00 = score.Apply(dot0, b, h0, qp0, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp1)))
-                    x01 = score.Apply(dot1, b, h0, qp0, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp2)))
-                    x02 = score.Apply(dot2, b, h0, qp0, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp3)))
-                    x03 = score.Apply(dot3, b, h0, qp0, kp3) + (j3 == cSlot ? cLog : 0f);
+                dot00 = q0_0 * k0_0;
+                if (TLanes.Count > 1) dot00 += q0_1 * k0_1;
+                if (TLanes.Count > 2) dot00 += q0_2 * k0_2;
+                if (TLanes.Count > 3) dot00 += q0_3 * k0_3;
+                if (TLanes.Count > 4) dot00 += q0_4 * k0_4;
+                if (TLanes.Count > 5) dot00 += q0_5 * k0_5;
+                if (TLanes.Count > 6) dot00 += q0_6 * k0_6;
+                if (TLanes.Count > 7) dot00 += q0_7 * k0_7;
+                dot01 = q0_0 * k1_0;
+                if (TLanes.Count > 1) dot01 += q0_1 * k1_1;
+                if (TLanes.Count > 2) dot01 += q0_2 * k1_2;
+                if (TLanes.Count > 3) dot01 += q0_3 * k1_3;
+                if (TLanes.Count > 4) dot01 += q0_4 * k1_4;
+                if (TLanes.Count > 5) dot01 += q0_5 * k1_5;
+                if (TLanes.Count > 6) dot01 += q0_6 * k1_6;
+                if (TLanes.Count > 7) dot01 += q0_7 * k1_7;
+                dot02 = q0_0 * k2_0;
+                if (TLanes.Count > 1) dot02 += q0_1 * k2_1;
+                if (TLanes.Count > 2) dot02 += q0_2 * k2_2;
+                if (TLanes.Count > 3) dot02 += q0_3 * k2_3;
+                if (TLanes.Count > 4) dot02 += q0_4 * k2_4;
+                if (TLanes.Count > 5) dot02 += q0_5 * k2_5;
+                if (TLanes.Count > 6) dot02 += q0_6 * k2_6;
+                if (TLanes.Count > 7) dot02 += q0_7 * k2_7;
+                dot03 = q0_0 * k3_0;
+                if (TLanes.Count > 1) dot03 += q0_1 * k3_1;
+                if (TLanes.Count > 2) dot03 += q0_2 * k3_2;
+                if (TLanes.Count > 3) dot03 += q0_3 * k3_3;
+                if (TLanes.Count > 4) dot03 += q0_4 * k3_4;
+                if (TLanes.Count > 5) dot03 += q0_5 * k3_5;
+                if (TLanes.Count > 6) dot03 += q0_6 * k3_6;
+                if (TLanes.Count > 7) dot03 += q0_7 * k3_7;
             }
-            float x10 = float.NegativeInfinity;
-            float x11 = float.NegativeInfinity;
-            float x12 = float.NegativeInfinity;
-            float x13 = float.NegativeInfinity;
+            float dot10 = 0f, x10 = float.NegativeInfinity;
+            float dot11 = 0f, x11 = float.NegativeInfinity;
+            float dot12 = 0f, x12 = float.NegativeInfinity;
+            float dot13 = 0f, x13 = float.NegativeInfinity;
             if (TVecs.Count > 1)
             {
-                float dot0 = q1_0 * k0_0;
-                if (TLanes.Count > 1) dot0 += q1_1 * k0_1;
-                if (TLanes.Count > 2) dot0 += q1_2 * k0_2;
-                if (TLanes.Count > 3) dot0 += q1_3 * k0_3;
-                if (TLanes.Count > 4) dot0 += q1_4 * k0_4;
-                if (TLanes.Count > 5) dot0 += q1_5 * k0_5;
-                if (TLanes.Count > 6) dot0 += q1_6 * k0_6;
-                if (TLanes.Count > 7) dot0 += q1_7 * k0_7;
-                float dot1 = q1_0 * k1_0;
-                if (TLanes.Count > 1) dot1 += q1_1 * k1_1;
-                if (TLanes.Count > 2) dot1 += q1_2 * k1_2;
-                if (TLanes.Count > 3) dot1 += q1_3 * k1_3;
-                if (TLanes.Count > 4) dot1 += q1_4 * k1_4;
-                if (TLanes.Count > 5) dot1 += q1_5 * k1_5;
-                if (TLanes.Count > 6) dot1 += q1_6 * k1_6;
-                if (TLanes.Count > 7) dot1 += q1_7 * k1_7;
-                float dot2 = q1_0 * k2_0;
-                if (TLanes.Count > 1) dot2 += q1_1 * k2_1;
-                if (TLanes.Count > 2) dot2 += q1_2 * k2_2;
-                if (TLanes.Count > 3) dot2 += q1_3 * k2_3;
-                if (TLanes.Count > 4) dot2 += q1_4 * k2_4;
-                if (TLanes.Count > 5) dot2 += q1_5 * k2_5;
-                if (TLanes.Count > 6) dot2 += q1_6 * k2_6;
-                if (TLanes.Count > 7) dot2 += q1_7 * k2_7;
-                float dot3 = q1_0 * k3_0;
-                if (TLanes.Count > 1) dot3 += q1_1 * k3_1;
-                if (TLanes.Count > 2) dot3 += q1_2 * k3_2;
-                if (TLanes.Count > 3) dot3 += q1_3 * k3_3;
-                if (TLanes.Count > 4) dot3 += q1_4 * k3_4;
-                if (TLanes.Count > 5) dot3 += q1_5 * k3_5;
-                if (TLanes.Count > 6) dot3 += q1_6 * k3_6;
-                if (TLanes.Count > 7) dot3 += q1_7 * k3_7;
-                dot0 = Reduce<TReduce>(shared, dot0, lane, warp * 32 + 4);
-                dot1 = Reduce<TReduce>(shared, dot1, lane, warp * 32 + 5);
-                dot2 = Reduce<TReduce>(shared, dot2, lane, warp * 32 + 6);
-                dot3 = Reduce<TReduce>(shared, dot3, lane, warp * 32 + 7);
-                if (ok0 && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp0)))
-                    x10 = score.Apply(dot0, b, h1, qp1, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp1)))
-                    x11 = score.Apply(dot1, b, h1, qp1, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp2)))
-                    x12 = score.Apply(dot2, b, h1, qp1, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp3)))
-                    x13 = score.Apply(dot3, b, h1, qp1, kp3) + (j3 == cSlot ? cLog : 0f);
+                dot10 = q1_0 * k0_0;
+                if (TLanes.Count > 1) dot10 += q1_1 * k0_1;
+                if (TLanes.Count > 2) dot10 += q1_2 * k0_2;
+                if (TLanes.Count > 3) dot10 += q1_3 * k0_3;
+                if (TLanes.Count > 4) dot10 += q1_4 * k0_4;
+                if (TLanes.Count > 5) dot10 += q1_5 * k0_5;
+                if (TLanes.Count > 6) dot10 += q1_6 * k0_6;
+                if (TLanes.Count > 7) dot10 += q1_7 * k0_7;
+                dot11 = q1_0 * k1_0;
+                if (TLanes.Count > 1) dot11 += q1_1 * k1_1;
+                if (TLanes.Count > 2) dot11 += q1_2 * k1_2;
+                if (TLanes.Count > 3) dot11 += q1_3 * k1_3;
+                if (TLanes.Count > 4) dot11 += q1_4 * k1_4;
+                if (TLanes.Count > 5) dot11 += q1_5 * k1_5;
+                if (TLanes.Count > 6) dot11 += q1_6 * k1_6;
+                if (TLanes.Count > 7) dot11 += q1_7 * k1_7;
+                dot12 = q1_0 * k2_0;
+                if (TLanes.Count > 1) dot12 += q1_1 * k2_1;
+                if (TLanes.Count > 2) dot12 += q1_2 * k2_2;
+                if (TLanes.Count > 3) dot12 += q1_3 * k2_3;
+                if (TLanes.Count > 4) dot12 += q1_4 * k2_4;
+                if (TLanes.Count > 5) dot12 += q1_5 * k2_5;
+                if (TLanes.Count > 6) dot12 += q1_6 * k2_6;
+                if (TLanes.Count > 7) dot12 += q1_7 * k2_7;
+                dot13 = q1_0 * k3_0;
+                if (TLanes.Count > 1) dot13 += q1_1 * k3_1;
+                if (TLanes.Count > 2) dot13 += q1_2 * k3_2;
+                if (TLanes.Count > 3) dot13 += q1_3 * k3_3;
+                if (TLanes.Count > 4) dot13 += q1_4 * k3_4;
+                if (TLanes.Count > 5) dot13 += q1_5 * k3_5;
+                if (TLanes.Count > 6) dot13 += q1_6 * k3_6;
+                if (TLanes.Count > 7) dot13 += q1_7 * k3_7;
             }
-            float x20 = float.NegativeInfinity;
-            float x21 = float.NegativeInfinity;
-            float x22 = float.NegativeInfinity;
-            float x23 = float.NegativeInfinity;
+            float dot20 = 0f, x20 = float.NegativeInfinity;
+            float dot21 = 0f, x21 = float.NegativeInfinity;
+            float dot22 = 0f, x22 = float.NegativeInfinity;
+            float dot23 = 0f, x23 = float.NegativeInfinity;
             if (TVecs.Count > 2)
             {
-                float dot0 = q2_0 * k0_0;
-                if (TLanes.Count > 1) dot0 += q2_1 * k0_1;
-                if (TLanes.Count > 2) dot0 += q2_2 * k0_2;
-                if (TLanes.Count > 3) dot0 += q2_3 * k0_3;
-                if (TLanes.Count > 4) dot0 += q2_4 * k0_4;
-                if (TLanes.Count > 5) dot0 += q2_5 * k0_5;
-                if (TLanes.Count > 6) dot0 += q2_6 * k0_6;
-                if (TLanes.Count > 7) dot0 += q2_7 * k0_7;
-                float dot1 = q2_0 * k1_0;
-                if (TLanes.Count > 1) dot1 += q2_1 * k1_1;
-                if (TLanes.Count > 2) dot1 += q2_2 * k1_2;
-                if (TLanes.Count > 3) dot1 += q2_3 * k1_3;
-                if (TLanes.Count > 4) dot1 += q2_4 * k1_4;
-                if (TLanes.Count > 5) dot1 += q2_5 * k1_5;
-                if (TLanes.Count > 6) dot1 += q2_6 * k1_6;
-                if (TLanes.Count > 7) dot1 += q2_7 * k1_7;
-                float dot2 = q2_0 * k2_0;
-                if (TLanes.Count > 1) dot2 += q2_1 * k2_1;
-                if (TLanes.Count > 2) dot2 += q2_2 * k2_2;
-                if (TLanes.Count > 3) dot2 += q2_3 * k2_3;
-                if (TLanes.Count > 4) dot2 += q2_4 * k2_4;
-                if (TLanes.Count > 5) dot2 += q2_5 * k2_5;
-                if (TLanes.Count > 6) dot2 += q2_6 * k2_6;
-                if (TLanes.Count > 7) dot2 += q2_7 * k2_7;
-                float dot3 = q2_0 * k3_0;
-                if (TLanes.Count > 1) dot3 += q2_1 * k3_1;
-                if (TLanes.Count > 2) dot3 += q2_2 * k3_2;
-                if (TLanes.Count > 3) dot3 += q2_3 * k3_3;
-                if (TLanes.Count > 4) dot3 += q2_4 * k3_4;
-                if (TLanes.Count > 5) dot3 += q2_5 * k3_5;
-                if (TLanes.Count > 6) dot3 += q2_6 * k3_6;
-                if (TLanes.Count > 7) dot3 += q2_7 * k3_7;
-                dot0 = Reduce<TReduce>(shared, dot0, lane, warp * 32 + 8);
-                dot1 = Reduce<TReduce>(shared, dot1, lane, warp * 32 + 9);
-                dot2 = Reduce<TReduce>(shared, dot2, lane, warp * 32 + 10);
-                dot3 = Reduce<TReduce>(shared, dot3, lane, warp * 32 + 11);
-                if (ok0 && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp0)))
-                    x20 = score.Apply(dot0, b, h2, qp2, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp1)))
-                    x21 = score.Apply(dot1, b, h2, qp2, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp2)))
-                    x22 = score.Apply(dot2, b, h2, qp2, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp3)))
-                    x23 = score.Apply(dot3, b, h2, qp2, kp3) + (j3 == cSlot ? cLog : 0f);
+                dot20 = q2_0 * k0_0;
+                if (TLanes.Count > 1) dot20 += q2_1 * k0_1;
+                if (TLanes.Count > 2) dot20 += q2_2 * k0_2;
+                if (TLanes.Count > 3) dot20 += q2_3 * k0_3;
+                if (TLanes.Count > 4) dot20 += q2_4 * k0_4;
+                if (TLanes.Count > 5) dot20 += q2_5 * k0_5;
+                if (TLanes.Count > 6) dot20 += q2_6 * k0_6;
+                if (TLanes.Count > 7) dot20 += q2_7 * k0_7;
+                dot21 = q2_0 * k1_0;
+                if (TLanes.Count > 1) dot21 += q2_1 * k1_1;
+                if (TLanes.Count > 2) dot21 += q2_2 * k1_2;
+                if (TLanes.Count > 3) dot21 += q2_3 * k1_3;
+                if (TLanes.Count > 4) dot21 += q2_4 * k1_4;
+                if (TLanes.Count > 5) dot21 += q2_5 * k1_5;
+                if (TLanes.Count > 6) dot21 += q2_6 * k1_6;
+                if (TLanes.Count > 7) dot21 += q2_7 * k1_7;
+                dot22 = q2_0 * k2_0;
+                if (TLanes.Count > 1) dot22 += q2_1 * k2_1;
+                if (TLanes.Count > 2) dot22 += q2_2 * k2_2;
+                if (TLanes.Count > 3) dot22 += q2_3 * k2_3;
+                if (TLanes.Count > 4) dot22 += q2_4 * k2_4;
+                if (TLanes.Count > 5) dot22 += q2_5 * k2_5;
+                if (TLanes.Count > 6) dot22 += q2_6 * k2_6;
+                if (TLanes.Count > 7) dot22 += q2_7 * k2_7;
+                dot23 = q2_0 * k3_0;
+                if (TLanes.Count > 1) dot23 += q2_1 * k3_1;
+                if (TLanes.Count > 2) dot23 += q2_2 * k3_2;
+                if (TLanes.Count > 3) dot23 += q2_3 * k3_3;
+                if (TLanes.Count > 4) dot23 += q2_4 * k3_4;
+                if (TLanes.Count > 5) dot23 += q2_5 * k3_5;
+                if (TLanes.Count > 6) dot23 += q2_6 * k3_6;
+                if (TLanes.Count > 7) dot23 += q2_7 * k3_7;
             }
-            float x30 = float.NegativeInfinity;
-            float x31 = float.NegativeInfinity;
-            float x32 = float.NegativeInfinity;
-            float x33 = float.NegativeInfinity;
+            float dot30 = 0f, x30 = float.NegativeInfinity;
+            float dot31 = 0f, x31 = float.NegativeInfinity;
+            float dot32 = 0f, x32 = float.NegativeInfinity;
+            float dot33 = 0f, x33 = float.NegativeInfinity;
             if (TVecs.Count > 3)
             {
-                float dot0 = q3_0 * k0_0;
-                if (TLanes.Count > 1) dot0 += q3_1 * k0_1;
-                if (TLanes.Count > 2) dot0 += q3_2 * k0_2;
-                if (TLanes.Count > 3) dot0 += q3_3 * k0_3;
-                if (TLanes.Count > 4) dot0 += q3_4 * k0_4;
-                if (TLanes.Count > 5) dot0 += q3_5 * k0_5;
-                if (TLanes.Count > 6) dot0 += q3_6 * k0_6;
-                if (TLanes.Count > 7) dot0 += q3_7 * k0_7;
-                float dot1 = q3_0 * k1_0;
-                if (TLanes.Count > 1) dot1 += q3_1 * k1_1;
-                if (TLanes.Count > 2) dot1 += q3_2 * k1_2;
-                if (TLanes.Count > 3) dot1 += q3_3 * k1_3;
-                if (TLanes.Count > 4) dot1 += q3_4 * k1_4;
-                if (TLanes.Count > 5) dot1 += q3_5 * k1_5;
-                if (TLanes.Count > 6) dot1 += q3_6 * k1_6;
-                if (TLanes.Count > 7) dot1 += q3_7 * k1_7;
-                float dot2 = q3_0 * k2_0;
-                if (TLanes.Count > 1) dot2 += q3_1 * k2_1;
-                if (TLanes.Count > 2) dot2 += q3_2 * k2_2;
-                if (TLanes.Count > 3) dot2 += q3_3 * k2_3;
-                if (TLanes.Count > 4) dot2 += q3_4 * k2_4;
-                if (TLanes.Count > 5) dot2 += q3_5 * k2_5;
-                if (TLanes.Count > 6) dot2 += q3_6 * k2_6;
-                if (TLanes.Count > 7) dot2 += q3_7 * k2_7;
-                float dot3 = q3_0 * k3_0;
-                if (TLanes.Count > 1) dot3 += q3_1 * k3_1;
-                if (TLanes.Count > 2) dot3 += q3_2 * k3_2;
-                if (TLanes.Count > 3) dot3 += q3_3 * k3_3;
-                if (TLanes.Count > 4) dot3 += q3_4 * k3_4;
-                if (TLanes.Count > 5) dot3 += q3_5 * k3_5;
-                if (TLanes.Count > 6) dot3 += q3_6 * k3_6;
-                if (TLanes.Count > 7) dot3 += q3_7 * k3_7;
-                dot0 = Reduce<TReduce>(shared, dot0, lane, warp * 32 + 12);
-                dot1 = Reduce<TReduce>(shared, dot1, lane, warp * 32 + 13);
-                dot2 = Reduce<TReduce>(shared, dot2, lane, warp * 32 + 14);
-                dot3 = Reduce<TReduce>(shared, dot3, lane, warp * 32 + 15);
-                if (ok0 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp0)))
-                    x30 = score.Apply(dot0, b, h3, qp3, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp1)))
-                    x31 = score.Apply(dot1, b, h3, qp3, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp2)))
-                    x32 = score.Apply(dot2, b, h3, qp3, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp3)))
-                    x33 = score.Apply(dot3, b, h3, qp3, kp3) + (j3 == cSlot ? cLog : 0f);
+                dot30 = q3_0 * k0_0;
+                if (TLanes.Count > 1) dot30 += q3_1 * k0_1;
+                if (TLanes.Count > 2) dot30 += q3_2 * k0_2;
+                if (TLanes.Count > 3) dot30 += q3_3 * k0_3;
+                if (TLanes.Count > 4) dot30 += q3_4 * k0_4;
+                if (TLanes.Count > 5) dot30 += q3_5 * k0_5;
+                if (TLanes.Count > 6) dot30 += q3_6 * k0_6;
+                if (TLanes.Count > 7) dot30 += q3_7 * k0_7;
+                dot31 = q3_0 * k1_0;
+                if (TLanes.Count > 1) dot31 += q3_1 * k1_1;
+                if (TLanes.Count > 2) dot31 += q3_2 * k1_2;
+                if (TLanes.Count > 3) dot31 += q3_3 * k1_3;
+                if (TLanes.Count > 4) dot31 += q3_4 * k1_4;
+                if (TLanes.Count > 5) dot31 += q3_5 * k1_5;
+                if (TLanes.Count > 6) dot31 += q3_6 * k1_6;
+                if (TLanes.Count > 7) dot31 += q3_7 * k1_7;
+                dot32 = q3_0 * k2_0;
+                if (TLanes.Count > 1) dot32 += q3_1 * k2_1;
+                if (TLanes.Count > 2) dot32 += q3_2 * k2_2;
+                if (TLanes.Count > 3) dot32 += q3_3 * k2_3;
+                if (TLanes.Count > 4) dot32 += q3_4 * k2_4;
+                if (TLanes.Count > 5) dot32 += q3_5 * k2_5;
+                if (TLanes.Count > 6) dot32 += q3_6 * k2_6;
+                if (TLanes.Count > 7) dot32 += q3_7 * k2_7;
+                dot33 = q3_0 * k3_0;
+                if (TLanes.Count > 1) dot33 += q3_1 * k3_1;
+                if (TLanes.Count > 2) dot33 += q3_2 * k3_2;
+                if (TLanes.Count > 3) dot33 += q3_3 * k3_3;
+                if (TLanes.Count > 4) dot33 += q3_4 * k3_4;
+                if (TLanes.Count > 5) dot33 += q3_5 * k3_5;
+                if (TLanes.Count > 6) dot33 += q3_6 * k3_6;
+                if (TLanes.Count > 7) dot33 += q3_7 * k3_7;
             }
-            float x40 = float.NegativeInfinity;
-            float x41 = float.NegativeInfinity;
-            float x42 = float.NegativeInfinity;
-            float x43 = float.NegativeInfinity;
+            float dot40 = 0f, x40 = float.NegativeInfinity;
+            float dot41 = 0f, x41 = float.NegativeInfinity;
+            float dot42 = 0f, x42 = float.NegativeInfinity;
+            float dot43 = 0f, x43 = float.NegativeInfinity;
             if (TVecs.Count > 4)
             {
-                float dot0 = q4_0 * k0_0;
-                if (TLanes.Count > 1) dot0 += q4_1 * k0_1;
-                if (TLanes.Count > 2) dot0 += q4_2 * k0_2;
-                if (TLanes.Count > 3) dot0 += q4_3 * k0_3;
-                if (TLanes.Count > 4) dot0 += q4_4 * k0_4;
-                if (TLanes.Count > 5) dot0 += q4_5 * k0_5;
-                if (TLanes.Count > 6) dot0 += q4_6 * k0_6;
-                if (TLanes.Count > 7) dot0 += q4_7 * k0_7;
-                float dot1 = q4_0 * k1_0;
-                if (TLanes.Count > 1) dot1 += q4_1 * k1_1;
-                if (TLanes.Count > 2) dot1 += q4_2 * k1_2;
-                if (TLanes.Count > 3) dot1 += q4_3 * k1_3;
-                if (TLanes.Count > 4) dot1 += q4_4 * k1_4;
-                if (TLanes.Count > 5) dot1 += q4_5 * k1_5;
-                if (TLanes.Count > 6) dot1 += q4_6 * k1_6;
-                if (TLanes.Count > 7) dot1 += q4_7 * k1_7;
-                float dot2 = q4_0 * k2_0;
-                if (TLanes.Count > 1) dot2 += q4_1 * k2_1;
-                if (TLanes.Count > 2) dot2 += q4_2 * k2_2;
-                if (TLanes.Count > 3) dot2 += q4_3 * k2_3;
-                if (TLanes.Count > 4) dot2 += q4_4 * k2_4;
-                if (TLanes.Count > 5) dot2 += q4_5 * k2_5;
-                if (TLanes.Count > 6) dot2 += q4_6 * k2_6;
-                if (TLanes.Count > 7) dot2 += q4_7 * k2_7;
-                float dot3 = q4_0 * k3_0;
-                if (TLanes.Count > 1) dot3 += q4_1 * k3_1;
-                if (TLanes.Count > 2) dot3 += q4_2 * k3_2;
-                if (TLanes.Count > 3) dot3 += q4_3 * k3_3;
-                if (TLanes.Count > 4) dot3 += q4_4 * k3_4;
-                if (TLanes.Count > 5) dot3 += q4_5 * k3_5;
-                if (TLanes.Count > 6) dot3 += q4_6 * k3_6;
-                if (TLanes.Count > 7) dot3 += q4_7 * k3_7;
-                dot0 = Reduce<TReduce>(shared, dot0, lane, warp * 32 + 16);
-                dot1 = Reduce<TReduce>(shared, dot1, lane, warp * 32 + 17);
-                dot2 = Reduce<TReduce>(shared, dot2, lane, warp * 32 + 18);
-                dot3 = Reduce<TReduce>(shared, dot3, lane, warp * 32 + 19);
-                if (ok0 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp0)))
-                    x40 = score.Apply(dot0, b, h4, qp4, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp1)))
-                    x41 = score.Apply(dot1, b, h4, qp4, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp2)))
-                    x42 = score.Apply(dot2, b, h4, qp4, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp3)))
-                    x43 = score.Apply(dot3, b, h4, qp4, kp3) + (j3 == cSlot ? cLog : 0f);
+                dot40 = q4_0 * k0_0;
+                if (TLanes.Count > 1) dot40 += q4_1 * k0_1;
+                if (TLanes.Count > 2) dot40 += q4_2 * k0_2;
+                if (TLanes.Count > 3) dot40 += q4_3 * k0_3;
+                if (TLanes.Count > 4) dot40 += q4_4 * k0_4;
+                if (TLanes.Count > 5) dot40 += q4_5 * k0_5;
+                if (TLanes.Count > 6) dot40 += q4_6 * k0_6;
+                if (TLanes.Count > 7) dot40 += q4_7 * k0_7;
+                dot41 = q4_0 * k1_0;
+                if (TLanes.Count > 1) dot41 += q4_1 * k1_1;
+                if (TLanes.Count > 2) dot41 += q4_2 * k1_2;
+                if (TLanes.Count > 3) dot41 += q4_3 * k1_3;
+                if (TLanes.Count > 4) dot41 += q4_4 * k1_4;
+                if (TLanes.Count > 5) dot41 += q4_5 * k1_5;
+                if (TLanes.Count > 6) dot41 += q4_6 * k1_6;
+                if (TLanes.Count > 7) dot41 += q4_7 * k1_7;
+                dot42 = q4_0 * k2_0;
+                if (TLanes.Count > 1) dot42 += q4_1 * k2_1;
+                if (TLanes.Count > 2) dot42 += q4_2 * k2_2;
+                if (TLanes.Count > 3) dot42 += q4_3 * k2_3;
+                if (TLanes.Count > 4) dot42 += q4_4 * k2_4;
+                if (TLanes.Count > 5) dot42 += q4_5 * k2_5;
+                if (TLanes.Count > 6) dot42 += q4_6 * k2_6;
+                if (TLanes.Count > 7) dot42 += q4_7 * k2_7;
+                dot43 = q4_0 * k3_0;
+                if (TLanes.Count > 1) dot43 += q4_1 * k3_1;
+                if (TLanes.Count > 2) dot43 += q4_2 * k3_2;
+                if (TLanes.Count > 3) dot43 += q4_3 * k3_3;
+                if (TLanes.Count > 4) dot43 += q4_4 * k3_4;
+                if (TLanes.Count > 5) dot43 += q4_5 * k3_5;
+                if (TLanes.Count > 6) dot43 += q4_6 * k3_6;
+                if (TLanes.Count > 7) dot43 += q4_7 * k3_7;
             }
-            float x50 = float.NegativeInfinity;
-            float x51 = float.NegativeInfinity;
-            float x52 = float.NegativeInfinity;
-            float x53 = float.NegativeInfinity;
+            float dot50 = 0f, x50 = float.NegativeInfinity;
+            float dot51 = 0f, x51 = float.NegativeInfinity;
+            float dot52 = 0f, x52 = float.NegativeInfinity;
+            float dot53 = 0f, x53 = float.NegativeInfinity;
             if (TVecs.Count > 5)
             {
-                float dot0 = q5_0 * k0_0;
-                if (TLanes.Count > 1) dot0 += q5_1 * k0_1;
-                if (TLanes.Count > 2) dot0 += q5_2 * k0_2;
-                if (TLanes.Count > 3) dot0 += q5_3 * k0_3;
-                if (TLanes.Count > 4) dot0 += q5_4 * k0_4;
-                if (TLanes.Count > 5) dot0 += q5_5 * k0_5;
-                if (TLanes.Count > 6) dot0 += q5_6 * k0_6;
-                if (TLanes.Count > 7) dot0 += q5_7 * k0_7;
-                float dot1 = q5_0 * k1_0;
-                if (TLanes.Count > 1) dot1 += q5_1 * k1_1;
-                if (TLanes.Count > 2) dot1 += q5_2 * k1_2;
-                if (TLanes.Count > 3) dot1 += q5_3 * k1_3;
-                if (TLanes.Count > 4) dot1 += q5_4 * k1_4;
-                if (TLanes.Count > 5) dot1 += q5_5 * k1_5;
-                if (TLanes.Count > 6) dot1 += q5_6 * k1_6;
-                if (TLanes.Count > 7) dot1 += q5_7 * k1_7;
-                float dot2 = q5_0 * k2_0;
-                if (TLanes.Count > 1) dot2 += q5_1 * k2_1;
-                if (TLanes.Count > 2) dot2 += q5_2 * k2_2;
-                if (TLanes.Count > 3) dot2 += q5_3 * k2_3;
-                if (TLanes.Count > 4) dot2 += q5_4 * k2_4;
-                if (TLanes.Count > 5) dot2 += q5_5 * k2_5;
-                if (TLanes.Count > 6) dot2 += q5_6 * k2_6;
-                if (TLanes.Count > 7) dot2 += q5_7 * k2_7;
-                float dot3 = q5_0 * k3_0;
-                if (TLanes.Count > 1) dot3 += q5_1 * k3_1;
-                if (TLanes.Count > 2) dot3 += q5_2 * k3_2;
-                if (TLanes.Count > 3) dot3 += q5_3 * k3_3;
-                if (TLanes.Count > 4) dot3 += q5_4 * k3_4;
-                if (TLanes.Count > 5) dot3 += q5_5 * k3_5;
-                if (TLanes.Count > 6) dot3 += q5_6 * k3_6;
-                if (TLanes.Count > 7) dot3 += q5_7 * k3_7;
-                dot0 = Reduce<TReduce>(shared, dot0, lane, warp * 32 + 20);
-                dot1 = Reduce<TReduce>(shared, dot1, lane, warp * 32 + 21);
-                dot2 = Reduce<TReduce>(shared, dot2, lane, warp * 32 + 22);
-                dot3 = Reduce<TReduce>(shared, dot3, lane, warp * 32 + 23);
-                if (ok0 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp0)))
-                    x50 = score.Apply(dot0, b, h5, qp5, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp1)))
-                    x51 = score.Apply(dot1, b, h5, qp5, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp2)))
-                    x52 = score.Apply(dot2, b, h5, qp5, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp3)))
-                    x53 = score.Apply(dot3, b, h5, qp5, kp3) + (j3 == cSlot ? cLog : 0f);
+                dot50 = q5_0 * k0_0;
+                if (TLanes.Count > 1) dot50 += q5_1 * k0_1;
+                if (TLanes.Count > 2) dot50 += q5_2 * k0_2;
+                if (TLanes.Count > 3) dot50 += q5_3 * k0_3;
+                if (TLanes.Count > 4) dot50 += q5_4 * k0_4;
+                if (TLanes.Count > 5) dot50 += q5_5 * k0_5;
+                if (TLanes.Count > 6) dot50 += q5_6 * k0_6;
+                if (TLanes.Count > 7) dot50 += q5_7 * k0_7;
+                dot51 = q5_0 * k1_0;
+                if (TLanes.Count > 1) dot51 += q5_1 * k1_1;
+                if (TLanes.Count > 2) dot51 += q5_2 * k1_2;
+                if (TLanes.Count > 3) dot51 += q5_3 * k1_3;
+                if (TLanes.Count > 4) dot51 += q5_4 * k1_4;
+                if (TLanes.Count > 5) dot51 += q5_5 * k1_5;
+                if (TLanes.Count > 6) dot51 += q5_6 * k1_6;
+                if (TLanes.Count > 7) dot51 += q5_7 * k1_7;
+                dot52 = q5_0 * k2_0;
+                if (TLanes.Count > 1) dot52 += q5_1 * k2_1;
+                if (TLanes.Count > 2) dot52 += q5_2 * k2_2;
+                if (TLanes.Count > 3) dot52 += q5_3 * k2_3;
+                if (TLanes.Count > 4) dot52 += q5_4 * k2_4;
+                if (TLanes.Count > 5) dot52 += q5_5 * k2_5;
+                if (TLanes.Count > 6) dot52 += q5_6 * k2_6;
+                if (TLanes.Count > 7) dot52 += q5_7 * k2_7;
+                dot53 = q5_0 * k3_0;
+                if (TLanes.Count > 1) dot53 += q5_1 * k3_1;
+                if (TLanes.Count > 2) dot53 += q5_2 * k3_2;
+                if (TLanes.Count > 3) dot53 += q5_3 * k3_3;
+                if (TLanes.Count > 4) dot53 += q5_4 * k3_4;
+                if (TLanes.Count > 5) dot53 += q5_5 * k3_5;
+                if (TLanes.Count > 6) dot53 += q5_6 * k3_6;
+                if (TLanes.Count > 7) dot53 += q5_7 * k3_7;
             }
-            float x60 = float.NegativeInfinity;
-            float x61 = float.NegativeInfinity;
-            float x62 = float.NegativeInfinity;
-            float x63 = float.NegativeInfinity;
+            float dot60 = 0f, x60 = float.NegativeInfinity;
+            float dot61 = 0f, x61 = float.NegativeInfinity;
+            float dot62 = 0f, x62 = float.NegativeInfinity;
+            float dot63 = 0f, x63 = float.NegativeInfinity;
             if (TVecs.Count > 6)
             {
-                float dot0 = q6_0 * k0_0;
-                if (TLanes.Count > 1) dot0 += q6_1 * k0_1;
-                if (TLanes.Count > 2) dot0 += q6_2 * k0_2;
-                if (TLanes.Count > 3) dot0 += q6_3 * k0_3;
-                if (TLanes.Count > 4) dot0 += q6_4 * k0_4;
-                if (TLanes.Count > 5) dot0 += q6_5 * k0_5;
-                if (TLanes.Count > 6) dot0 += q6_6 * k0_6;
-                if (TLanes.Count > 7) dot0 += q6_7 * k0_7;
-                float dot1 = q6_0 * k1_0;
-                if (TLanes.Count > 1) dot1 += q6_1 * k1_1;
-                if (TLanes.Count > 2) dot1 += q6_2 * k1_2;
-                if (TLanes.Count > 3) dot1 += q6_3 * k1_3;
-                if (TLanes.Count > 4) dot1 += q6_4 * k1_4;
-                if (TLanes.Count > 5) dot1 += q6_5 * k1_5;
-                if (TLanes.Count > 6) dot1 += q6_6 * k1_6;
-                if (TLanes.Count > 7) dot1 += q6_7 * k1_7;
-                float dot2 = q6_0 * k2_0;
-                if (TLanes.Count > 1) dot2 += q6_1 * k2_1;
-                if (TLanes.Count > 2) dot2 += q6_2 * k2_2;
-                if (TLanes.Count > 3) dot2 += q6_3 * k2_3;
-                if (TLanes.Count > 4) dot2 += q6_4 * k2_4;
-                if (TLanes.Count > 5) dot2 += q6_5 * k2_5;
-                if (TLanes.Count > 6) dot2 += q6_6 * k2_6;
-                if (TLanes.Count > 7) dot2 += q6_7 * k2_7;
-                float dot3 = q6_0 * k3_0;
-                if (TLanes.Count > 1) dot3 += q6_1 * k3_1;
-                if (TLanes.Count > 2) dot3 += q6_2 * k3_2;
-                if (TLanes.Count > 3) dot3 += q6_3 * k3_3;
-                if (TLanes.Count > 4) dot3 += q6_4 * k3_4;
-                if (TLanes.Count > 5) dot3 += q6_5 * k3_5;
-                if (TLanes.Count > 6) dot3 += q6_6 * k3_6;
-                if (TLanes.Count > 7) dot3 += q6_7 * k3_7;
-                dot0 = Reduce<TReduce>(shared, dot0, lane, warp * 32 + 24);
-                dot1 = Reduce<TReduce>(shared, dot1, lane, warp * 32 + 25);
-                dot2 = Reduce<TReduce>(shared, dot2, lane, warp * 32 + 26);
-                dot3 = Reduce<TReduce>(shared, dot3, lane, warp * 32 + 27);
-                if (ok0 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp0)))
-                    x60 = score.Apply(dot0, b, h6, qp6, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp1)))
-                    x61 = score.Apply(dot1, b, h6, qp6, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp2)))
-                    x62 = score.Apply(dot2, b, h6, qp6, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp3)))
-                    x63 = score.Apply(dot3, b, h6, qp6, kp3) + (j3 == cSlot ? cLog : 0f);
+                dot60 = q6_0 * k0_0;
+                if (TLanes.Count > 1) dot60 += q6_1 * k0_1;
+                if (TLanes.Count > 2) dot60 += q6_2 * k0_2;
+                if (TLanes.Count > 3) dot60 += q6_3 * k0_3;
+                if (TLanes.Count > 4) dot60 += q6_4 * k0_4;
+                if (TLanes.Count > 5) dot60 += q6_5 * k0_5;
+                if (TLanes.Count > 6) dot60 += q6_6 * k0_6;
+                if (TLanes.Count > 7) dot60 += q6_7 * k0_7;
+                dot61 = q6_0 * k1_0;
+                if (TLanes.Count > 1) dot61 += q6_1 * k1_1;
+                if (TLanes.Count > 2) dot61 += q6_2 * k1_2;
+                if (TLanes.Count > 3) dot61 += q6_3 * k1_3;
+                if (TLanes.Count > 4) dot61 += q6_4 * k1_4;
+                if (TLanes.Count > 5) dot61 += q6_5 * k1_5;
+                if (TLanes.Count > 6) dot61 += q6_6 * k1_6;
+                if (TLanes.Count > 7) dot61 += q6_7 * k1_7;
+                dot62 = q6_0 * k2_0;
+                if (TLanes.Count > 1) dot62 += q6_1 * k2_1;
+                if (TLanes.Count > 2) dot62 += q6_2 * k2_2;
+                if (TLanes.Count > 3) dot62 += q6_3 * k2_3;
+                if (TLanes.Count > 4) dot62 += q6_4 * k2_4;
+                if (TLanes.Count > 5) dot62 += q6_5 * k2_5;
+                if (TLanes.Count > 6) dot62 += q6_6 * k2_6;
+                if (TLanes.Count > 7) dot62 += q6_7 * k2_7;
+                dot63 = q6_0 * k3_0;
+                if (TLanes.Count > 1) dot63 += q6_1 * k3_1;
+                if (TLanes.Count > 2) dot63 += q6_2 * k3_2;
+                if (TLanes.Count > 3) dot63 += q6_3 * k3_3;
+                if (TLanes.Count > 4) dot63 += q6_4 * k3_4;
+                if (TLanes.Count > 5) dot63 += q6_5 * k3_5;
+                if (TLanes.Count > 6) dot63 += q6_6 * k3_6;
+                if (TLanes.Count > 7) dot63 += q6_7 * k3_7;
             }
-            float x70 = float.NegativeInfinity;
-            float x71 = float.NegativeInfinity;
-            float x72 = float.NegativeInfinity;
-            float x73 = float.NegativeInfinity;
+            float dot70 = 0f, x70 = float.NegativeInfinity;
+            float dot71 = 0f, x71 = float.NegativeInfinity;
+            float dot72 = 0f, x72 = float.NegativeInfinity;
+            float dot73 = 0f, x73 = float.NegativeInfinity;
             if (TVecs.Count > 7)
             {
-                float dot0 = q7_0 * k0_0;
-                if (TLanes.Count > 1) dot0 += q7_1 * k0_1;
-                if (TLanes.Count > 2) dot0 += q7_2 * k0_2;
-                if (TLanes.Count > 3) dot0 += q7_3 * k0_3;
-                if (TLanes.Count > 4) dot0 += q7_4 * k0_4;
-                if (TLanes.Count > 5) dot0 += q7_5 * k0_5;
-                if (TLanes.Count > 6) dot0 += q7_6 * k0_6;
-                if (TLanes.Count > 7) dot0 += q7_7 * k0_7;
-                float dot1 = q7_0 * k1_0;
-                if (TLanes.Count > 1) dot1 += q7_1 * k1_1;
-                if (TLanes.Count > 2) dot1 += q7_2 * k1_2;
-                if (TLanes.Count > 3) dot1 += q7_3 * k1_3;
-                if (TLanes.Count > 4) dot1 += q7_4 * k1_4;
-                if (TLanes.Count > 5) dot1 += q7_5 * k1_5;
-                if (TLanes.Count > 6) dot1 += q7_6 * k1_6;
-                if (TLanes.Count > 7) dot1 += q7_7 * k1_7;
-                float dot2 = q7_0 * k2_0;
-                if (TLanes.Count > 1) dot2 += q7_1 * k2_1;
-                if (TLanes.Count > 2) dot2 += q7_2 * k2_2;
-                if (TLanes.Count > 3) dot2 += q7_3 * k2_3;
-                if (TLanes.Count > 4) dot2 += q7_4 * k2_4;
-                if (TLanes.Count > 5) dot2 += q7_5 * k2_5;
-                if (TLanes.Count > 6) dot2 += q7_6 * k2_6;
-                if (TLanes.Count > 7) dot2 += q7_7 * k2_7;
-                float dot3 = q7_0 * k3_0;
-                if (TLanes.Count > 1) dot3 += q7_1 * k3_1;
-                if (TLanes.Count > 2) dot3 += q7_2 * k3_2;
-                if (TLanes.Count > 3) dot3 += q7_3 * k3_3;
-                if (TLanes.Count > 4) dot3 += q7_4 * k3_4;
-                if (TLanes.Count > 5) dot3 += q7_5 * k3_5;
-                if (TLanes.Count > 6) dot3 += q7_6 * k3_6;
-                if (TLanes.Count > 7) dot3 += q7_7 * k3_7;
-                dot0 = Reduce<TReduce>(shared, dot0, lane, warp * 32 + 28);
-                dot1 = Reduce<TReduce>(shared, dot1, lane, warp * 32 + 29);
-                dot2 = Reduce<TReduce>(shared, dot2, lane, warp * 32 + 30);
-                dot3 = Reduce<TReduce>(shared, dot3, lane, warp * 32 + 31);
-                if (ok0 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp0)))
-                    x70 = score.Apply(dot0, b, h7, qp7, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp1)))
-                    x71 = score.Apply(dot1, b, h7, qp7, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp2)))
-                    x72 = score.Apply(dot2, b, h7, qp7, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp3)))
-                    x73 = score.Apply(dot3, b, h7, qp7, kp3) + (j3 == cSlot ? cLog : 0f);
+                dot70 = q7_0 * k0_0;
+                if (TLanes.Count > 1) dot70 += q7_1 * k0_1;
+                if (TLanes.Count > 2) dot70 += q7_2 * k0_2;
+                if (TLanes.Count > 3) dot70 += q7_3 * k0_3;
+                if (TLanes.Count > 4) dot70 += q7_4 * k0_4;
+                if (TLanes.Count > 5) dot70 += q7_5 * k0_5;
+                if (TLanes.Count > 6) dot70 += q7_6 * k0_6;
+                if (TLanes.Count > 7) dot70 += q7_7 * k0_7;
+                dot71 = q7_0 * k1_0;
+                if (TLanes.Count > 1) dot71 += q7_1 * k1_1;
+                if (TLanes.Count > 2) dot71 += q7_2 * k1_2;
+                if (TLanes.Count > 3) dot71 += q7_3 * k1_3;
+                if (TLanes.Count > 4) dot71 += q7_4 * k1_4;
+                if (TLanes.Count > 5) dot71 += q7_5 * k1_5;
+                if (TLanes.Count > 6) dot71 += q7_6 * k1_6;
+                if (TLanes.Count > 7) dot71 += q7_7 * k1_7;
+                dot72 = q7_0 * k2_0;
+                if (TLanes.Count > 1) dot72 += q7_1 * k2_1;
+                if (TLanes.Count > 2) dot72 += q7_2 * k2_2;
+                if (TLanes.Count > 3) dot72 += q7_3 * k2_3;
+                if (TLanes.Count > 4) dot72 += q7_4 * k2_4;
+                if (TLanes.Count > 5) dot72 += q7_5 * k2_5;
+                if (TLanes.Count > 6) dot72 += q7_6 * k2_6;
+                if (TLanes.Count > 7) dot72 += q7_7 * k2_7;
+                dot73 = q7_0 * k3_0;
+                if (TLanes.Count > 1) dot73 += q7_1 * k3_1;
+                if (TLanes.Count > 2) dot73 += q7_2 * k3_2;
+                if (TLanes.Count > 3) dot73 += q7_3 * k3_3;
+                if (TLanes.Count > 4) dot73 += q7_4 * k3_4;
+                if (TLanes.Count > 5) dot73 += q7_5 * k3_5;
+                if (TLanes.Count > 6) dot73 += q7_6 * k3_6;
+                if (TLanes.Count > 7) dot73 += q7_7 * k3_7;
             }
-            if (!TReduce.UsesShuffle) Group.Barrier(); // the reduction slots are read
+            if (TReduce.UsesShuffle)
+            {
+                for (int off = 16; off > 0; off >>= 1)
+                {
+                    if (TVecs.Count > 0)
+                    {
+                        dot00 += Warp.ShuffleXor(dot00, off);
+                        dot01 += Warp.ShuffleXor(dot01, off);
+                        dot02 += Warp.ShuffleXor(dot02, off);
+                        dot03 += Warp.ShuffleXor(dot03, off);
+                    }
+                    if (TVecs.Count > 1)
+                    {
+                        dot10 += Warp.ShuffleXor(dot10, off);
+                        dot11 += Warp.ShuffleXor(dot11, off);
+                        dot12 += Warp.ShuffleXor(dot12, off);
+                        dot13 += Warp.ShuffleXor(dot13, off);
+                    }
+                    if (TVecs.Count > 2)
+                    {
+                        dot20 += Warp.ShuffleXor(dot20, off);
+                        dot21 += Warp.ShuffleXor(dot21, off);
+                        dot22 += Warp.ShuffleXor(dot22, off);
+                        dot23 += Warp.ShuffleXor(dot23, off);
+                    }
+                    if (TVecs.Count > 3)
+                    {
+                        dot30 += Warp.ShuffleXor(dot30, off);
+                        dot31 += Warp.ShuffleXor(dot31, off);
+                        dot32 += Warp.ShuffleXor(dot32, off);
+                        dot33 += Warp.ShuffleXor(dot33, off);
+                    }
+                    if (TVecs.Count > 4)
+                    {
+                        dot40 += Warp.ShuffleXor(dot40, off);
+                        dot41 += Warp.ShuffleXor(dot41, off);
+                        dot42 += Warp.ShuffleXor(dot42, off);
+                        dot43 += Warp.ShuffleXor(dot43, off);
+                    }
+                    if (TVecs.Count > 5)
+                    {
+                        dot50 += Warp.ShuffleXor(dot50, off);
+                        dot51 += Warp.ShuffleXor(dot51, off);
+                        dot52 += Warp.ShuffleXor(dot52, off);
+                        dot53 += Warp.ShuffleXor(dot53, off);
+                    }
+                    if (TVecs.Count > 6)
+                    {
+                        dot60 += Warp.ShuffleXor(dot60, off);
+                        dot61 += Warp.ShuffleXor(dot61, off);
+                        dot62 += Warp.ShuffleXor(dot62, off);
+                        dot63 += Warp.ShuffleXor(dot63, off);
+                    }
+                    if (TVecs.Count > 7)
+                    {
+                        dot70 += Warp.ShuffleXor(dot70, off);
+                        dot71 += Warp.ShuffleXor(dot71, off);
+                        dot72 += Warp.ShuffleXor(dot72, off);
+                        dot73 += Warp.ShuffleXor(dot73, off);
+                    }
+                }
+            }
+            else
+            {
+                // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays
+                // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).
+                if (TVecs.Count > 0) shared[(warp * 32 + 0) * 32 + lane] = dot00;
+                if (TVecs.Count > 0) shared[(warp * 32 + 1) * 32 + lane] = dot01;
+                if (TVecs.Count > 0) shared[(warp * 32 + 2) * 32 + lane] = dot02;
+                if (TVecs.Count > 0) shared[(warp * 32 + 3) * 32 + lane] = dot03;
+                if (TVecs.Count > 1) shared[(warp * 32 + 4) * 32 + lane] = dot10;
+                if (TVecs.Count > 1) shared[(warp * 32 + 5) * 32 + lane] = dot11;
+                if (TVecs.Count > 1) shared[(warp * 32 + 6) * 32 + lane] = dot12;
+                if (TVecs.Count > 1) shared[(warp * 32 + 7) * 32 + lane] = dot13;
+                if (TVecs.Count > 2) shared[(warp * 32 + 8) * 32 + lane] = dot20;
+                if (TVecs.Count > 2) shared[(warp * 32 + 9) * 32 + lane] = dot21;
+                if (TVecs.Count > 2) shared[(warp * 32 + 10) * 32 + lane] = dot22;
+                if (TVecs.Count > 2) shared[(warp * 32 + 11) * 32 + lane] = dot23;
+                if (TVecs.Count > 3) shared[(warp * 32 + 12) * 32 + lane] = dot30;
+                if (TVecs.Count > 3) shared[(warp * 32 + 13) * 32 + lane] = dot31;
+                if (TVecs.Count > 3) shared[(warp * 32 + 14) * 32 + lane] = dot32;
+                if (TVecs.Count > 3) shared[(warp * 32 + 15) * 32 + lane] = dot33;
+                if (TVecs.Count > 4) shared[(warp * 32 + 16) * 32 + lane] = dot40;
+                if (TVecs.Count > 4) shared[(warp * 32 + 17) * 32 + lane] = dot41;
+                if (TVecs.Count > 4) shared[(warp * 32 + 18) * 32 + lane] = dot42;
+                if (TVecs.Count > 4) shared[(warp * 32 + 19) * 32 + lane] = dot43;
+                if (TVecs.Count > 5) shared[(warp * 32 + 20) * 32 + lane] = dot50;
+                if (TVecs.Count > 5) shared[(warp * 32 + 21) * 32 + lane] = dot51;
+                if (TVecs.Count > 5) shared[(warp * 32 + 22) * 32 + lane] = dot52;
+                if (TVecs.Count > 5) shared[(warp * 32 + 23) * 32 + lane] = dot53;
+                if (TVecs.Count > 6) shared[(warp * 32 + 24) * 32 + lane] = dot60;
+                if (TVecs.Count > 6) shared[(warp * 32 + 25) * 32 + lane] = dot61;
+                if (TVecs.Count > 6) shared[(warp * 32 + 26) * 32 + lane] = dot62;
+                if (TVecs.Count > 6) shared[(warp * 32 + 27) * 32 + lane] = dot63;
+                if (TVecs.Count > 7) shared[(warp * 32 + 28) * 32 + lane] = dot70;
+                if (TVecs.Count > 7) shared[(warp * 32 + 29) * 32 + lane] = dot71;
+                if (TVecs.Count > 7) shared[(warp * 32 + 30) * 32 + lane] = dot72;
+                if (TVecs.Count > 7) shared[(warp * 32 + 31) * 32 + lane] = dot73;
+                Group.Barrier();
+                if (TVecs.Count > 0) dot00 = WarpSum(shared, warp * 32 + 0);
+                if (TVecs.Count > 0) dot01 = WarpSum(shared, warp * 32 + 1);
+                if (TVecs.Count > 0) dot02 = WarpSum(shared, warp * 32 + 2);
+                if (TVecs.Count > 0) dot03 = WarpSum(shared, warp * 32 + 3);
+                if (TVecs.Count > 1) dot10 = WarpSum(shared, warp * 32 + 4);
+                if (TVecs.Count > 1) dot11 = WarpSum(shared, warp * 32 + 5);
+                if (TVecs.Count > 1) dot12 = WarpSum(shared, warp * 32 + 6);
+                if (TVecs.Count > 1) dot13 = WarpSum(shared, warp * 32 + 7);
+                if (TVecs.Count > 2) dot20 = WarpSum(shared, warp * 32 + 8);
+                if (TVecs.Count > 2) dot21 = WarpSum(shared, warp * 32 + 9);
+                if (TVecs.Count > 2) dot22 = WarpSum(shared, warp * 32 + 10);
+                if (TVecs.Count > 2) dot23 = WarpSum(shared, warp * 32 + 11);
+                if (TVecs.Count > 3) dot30 = WarpSum(shared, warp * 32 + 12);
+                if (TVecs.Count > 3) dot31 = WarpSum(shared, warp * 32 + 13);
+                if (TVecs.Count > 3) dot32 = WarpSum(shared, warp * 32 + 14);
+                if (TVecs.Count > 3) dot33 = WarpSum(shared, warp * 32 + 15);
+                if (TVecs.Count > 4) dot40 = WarpSum(shared, warp * 32 + 16);
+                if (TVecs.Count > 4) dot41 = WarpSum(shared, warp * 32 + 17);
+                if (TVecs.Count > 4) dot42 = WarpSum(shared, warp * 32 + 18);
+                if (TVecs.Count > 4) dot43 = WarpSum(shared, warp * 32 + 19);
+                if (TVecs.Count > 5) dot50 = WarpSum(shared, warp * 32 + 20);
+                if (TVecs.Count > 5) dot51 = WarpSum(shared, warp * 32 + 21);
+                if (TVecs.Count > 5) dot52 = WarpSum(shared, warp * 32 + 22);
+                if (TVecs.Count > 5) dot53 = WarpSum(shared, warp * 32 + 23);
+                if (TVecs.Count > 6) dot60 = WarpSum(shared, warp * 32 + 24);
+                if (TVecs.Count > 6) dot61 = WarpSum(shared, warp * 32 + 25);
+                if (TVecs.Count > 6) dot62 = WarpSum(shared, warp * 32 + 26);
+                if (TVecs.Count > 6) dot63 = WarpSum(shared, warp * 32 + 27);
+                if (TVecs.Count > 7) dot70 = WarpSum(shared, warp * 32 + 28);
+                if (TVecs.Count > 7) dot71 = WarpSum(shared, warp * 32 + 29);
+                if (TVecs.Count > 7) dot72 = WarpSum(shared, warp * 32 + 30);
+                if (TVecs.Count > 7) dot73 = WarpSum(shared, warp * 32 + 31);
+                Group.Barrier(); // the slots are read before the next step writes them
+            }
+            if (TVecs.Count > 0)
+            {
+                if (ok0 && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp0)))
+                    x00 = score.Apply(dot00, b, h0, qp0, kp0) + (j0 == cSlot ? cLog : 0f);
+                if (ok1 && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp1)))
+                    x01 = score.Apply(dot01, b, h0, qp0, kp1) + (j1 == cSlot ? cLog : 0f);
+                if (ok2 && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp2)))
+                    x02 = score.Apply(dot02, b, h0, qp0, kp2) + (j2 == cSlot ? cLog : 0f);
+                if (ok3 && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp3)))
+                    x03 = score.Apply(dot03, b, h0, qp0, kp3) + (j3 == cSlot ? cLog : 0f);
+            }
+            if (TVecs.Count > 1)
+            {
+                if (ok0 && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp0)))
+                    x10 = score.Apply(dot10, b, h1, qp1, kp0) + (j0 == cSlot ? cLog : 0f);
+                if (ok1 && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp1)))
+                    x11 = score.Apply(dot11, b, h1, qp1, kp1) + (j1 == cSlot ? cLog : 0f);
+                if (ok2 && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp2)))
+                    x12 = score.Apply(dot12, b, h1, qp1, kp2) + (j2 == cSlot ? cLog : 0f);
+                if (ok3 && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp3)))
+                    x13 = score.Apply(dot13, b, h1, qp1, kp3) + (j3 == cSlot ? cLog : 0f);
+            }
+            if (TVecs.Count > 2)
+            {
+                if (ok0 && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp0)))
+                    x20 = score.Apply(dot20, b, h2, qp2, kp0) + (j0 == cSlot ? cLog : 0f);
+                if (ok1 && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp1)))
+                    x21 = score.Apply(dot21, b, h2, qp2, kp1) + (j1 == cSlot ? cLog : 0f);
+                if (ok2 && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp2)))
+                    x22 = score.Apply(dot22, b, h2, qp2, kp2) + (j2 == cSlot ? cLog : 0f);
+                if (ok3 && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp3)))
+                    x23 = score.Apply(dot23, b, h2, qp2, kp3) + (j3 == cSlot ? cLog : 0f);
+            }
+            if (TVecs.Count > 3)
+            {
+                if (ok0 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp0)))
+                    x30 = score.Apply(dot30, b, h3, qp3, kp0) + (j0 == cSlot ? cLog : 0f);
+                if (ok1 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp1)))
+                    x31 = score.Apply(dot31, b, h3, qp3, kp1) + (j1 == cSlot ? cLog : 0f);
+                if (ok2 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp2)))
+                    x32 = score.Apply(dot32, b, h3, qp3, kp2) + (j2 == cSlot ? cLog : 0f);
+                if (ok3 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp3)))
+                    x33 = score.Apply(dot33, b, h3, qp3, kp3) + (j3 == cSlot ? cLog : 0f);
+            }
+            if (TVecs.Count > 4)
+            {
+                if (ok0 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp0)))
+                    x40 = score.Apply(dot40, b, h4, qp4, kp0) + (j0 == cSlot ? cLog : 0f);
+                if (ok1 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp1)))
+                    x41 = score.Apply(dot41, b, h4, qp4, kp1) + (j1 == cSlot ? cLog : 0f);
+                if (ok2 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp2)))
+                    x42 = score.Apply(dot42, b, h4, qp4, kp2) + (j2 == cSlot ? cLog : 0f);
+                if (ok3 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp3)))
+                    x43 = score.Apply(dot43, b, h4, qp4, kp3) + (j3 == cSlot ? cLog : 0f);
+            }
+            if (TVecs.Count > 5)
+            {
+                if (ok0 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp0)))
+                    x50 = score.Apply(dot50, b, h5, qp5, kp0) + (j0 == cSlot ? cLog : 0f);
+                if (ok1 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp1)))
+                    x51 = score.Apply(dot51, b, h5, qp5, kp1) + (j1 == cSlot ? cLog : 0f);
+                if (ok2 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp2)))
+                    x52 = score.Apply(dot52, b, h5, qp5, kp2) + (j2 == cSlot ? cLog : 0f);
+                if (ok3 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp3)))
+                    x53 = score.Apply(dot53, b, h5, qp5, kp3) + (j3 == cSlot ? cLog : 0f);
+            }
+            if (TVecs.Count > 6)
+            {
+                if (ok0 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp0)))
+                    x60 = score.Apply(dot60, b, h6, qp6, kp0) + (j0 == cSlot ? cLog : 0f);
+                if (ok1 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp1)))
+                    x61 = score.Apply(dot61, b, h6, qp6, kp1) + (j1 == cSlot ? cLog : 0f);
+                if (ok2 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp2)))
+                    x62 = score.Apply(dot62, b, h6, qp6, kp2) + (j2 == cSlot ? cLog : 0f);
+                if (ok3 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp3)))
+                    x63 = score.Apply(dot63, b, h6, qp6, kp3) + (j3 == cSlot ? cLog : 0f);
+            }
+            if (TVecs.Count > 7)
+            {
+                if (ok0 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp0)))
+                    x70 = score.Apply(dot70, b, h7, qp7, kp0) + (j0 == cSlot ? cLog : 0f);
+                if (ok1 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp1)))
+                    x71 = score.Apply(dot71, b, h7, qp7, kp1) + (j1 == cSlot ? cLog : 0f);
+                if (ok2 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp2)))
+                    x72 = score.Apply(dot72, b, h7, qp7, kp2) + (j2 == cSlot ? cLog : 0f);
+                if (ok3 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp3)))
+                    x73 = score.Apply(dot73, b, h7, qp7, kp3) + (j3 == cSlot ? cLog : 0f);
+            }
             if (TVecs.Count > 0)
             {
                 float alpha = 1f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
@@ -1118,7 +1242,6 @@ internal static class DecodeKernel
         }
 
         // The warps' (m, l, o) merged: M = max m_w, L = sum l_w e^(m_w - M), O likewise.
-        Group.Barrier(); // the reduction slots may still be read
         if (TVecs.Count > 0)
         {
             if (lane == 0) { sharedM[warp * 8 + 0] = m0; sharedL[warp * 8 + 0] = l0; }
@@ -1242,19 +1365,9 @@ internal static class DecodeKernel
         }
     }
 
-    /// <summary>The sum of <paramref name="x"/> over the 32 lanes of a warp, in every lane:
-    /// shuffles, or slot <paramref name="slot"/> of the warp's shared scratch (then the caller
-    /// holds a barrier before the slots are written again).</summary>
-    private static float Reduce<TReduce>(ArrayView<float> shared, float x, int lane, int slot)
-        where TReduce : struct, IRowReduction
+    /// <summary>The 32 lane values of slot <paramref name="slot"/> summed.</summary>
+    private static float WarpSum(ArrayView<float> shared, int slot)
     {
-        if (TReduce.UsesShuffle)
-        {
-            for (int off = 16; off > 0; off >>= 1) x += Warp.ShuffleXor(x, off);
-            return x;
-        }
-        shared[slot * 32 + lane] = x;
-        Group.Barrier();
         float sum = 0f;
         for (int t = 0; t < 32; t++) sum += shared[slot * 32 + t];
         return sum;

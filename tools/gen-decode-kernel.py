@@ -153,23 +153,25 @@ for u in range(U):
     w(f"            int j{u} = jb + {u};")
     w(f"            bool ok{u} = j{u} < hi;")
     w(f"            int kp{u} = !ok{u} ? 0 : p.HasPositions != 0 ? positions[positionBase + j{u}] : j{u};")
-    w(f"            long row{u} = ok{u} ? RowOf(pageTable, p, b, kvh, j{u}) : 0;")
-    w(f"            float {lanes(f'k{u}')};")
-    w(f"            float {lanes(f'w{u}')};")
-    w(f"            if (ok{u})")
-    w( "            {")
-    for i in range(PMAX):
-        w(f"                if (TLanes.Count > {i} && lane + {32 * i} < d) k{u}_{i} = TElement.ToSingle(keys[row{u} * d + lane + {32 * i}]);")
-    for i in range(PMAX):
-        w(f"                if (TLanes.Count > {i} && lane + {32 * i} < dv) w{u}_{i} = TElement.ToSingle(values[row{u} * dv + lane + {32 * i}]);")
-    w( "            }")
-w('''            // Warp-uniform: the positions these keys span, and whether any is in range.
-            int kpLo = kp0, kpHi = (ok3 ? kp3 : ok2 ? kp2 : ok1 ? kp1 : kp0) + 1;
-            bool skip = !ok0;''')
+w('''            // Warp-uniform: the positions these keys span, and whether the mask lets any
+            // vector reach them (no K or V row of a step it does not is loaded).
+            int kpLo = kp0, kpHi = (ok3 ? kp3 : ok2 ? kp2 : ok1 ? kp1 : kp0) + 1;''')
 for v in range(VMAX):
     w(f"            var kind{v} = TileKind.Empty;")
     w(f"            if (TVecs.Count > {v} && {v} < nv && ok0) kind{v} = mask.Classify(b, h{v}, pos0, pos0 + rows, kpLo, kpHi);")
-w("            if (TReduce.UsesShuffle && (skip || " + " && ".join(f"kind{v} == TileKind.Empty" for v in range(VMAX)) + ")) continue;")
+w("            bool live = !(" + " && ".join(f"kind{v} == TileKind.Empty" for v in range(VMAX)) + ");")
+w("            if (TReduce.UsesShuffle && !live) continue;")
+for u in range(U):
+    w(f"            float {lanes(f'k{u}')};")
+    w(f"            float {lanes(f'w{u}')};")
+    w(f"            if (live && ok{u})")
+    w( "            {")
+    w(f"                long row = RowOf(pageTable, p, b, kvh, j{u});")
+    for i in range(PMAX):
+        w(f"                if (TLanes.Count > {i} && lane + {32 * i} < d) k{u}_{i} = TElement.ToSingle(keys[row * d + lane + {32 * i}]);")
+    for i in range(PMAX):
+        w(f"                if (TLanes.Count > {i} && lane + {32 * i} < dv) w{u}_{i} = TElement.ToSingle(values[row * dv + lane + {32 * i}]);")
+    w( "            }")
 
 # scores: every (vector, key) partial dot product, then one reduction step for all of them
 for v in range(VMAX):
@@ -238,7 +240,7 @@ for v in range(VMAX):
     w( "                }")
     w(f"                l{v} = l{v} * alpha + (e0 + e1 + e2 + e3);")
     for i in range(PMAX):
-        w(f"                if (TLanes.Count > {i}) o{v}_{i} = o{v}_{i} * alpha + e0 * w0_{i} + e1 * w1_{i} + e2 * w2_{i} + e3 * w3_{i};")
+        w(f"                if (TLanes.Count > {i}) o{v}_{i} = o{v}_{i} * alpha + Term(e0, w0_{i}) + Term(e1, w1_{i}) + Term(e2, w2_{i}) + Term(e3, w3_{i});")
     w( "            }")
 w("        }")
 
@@ -278,6 +280,10 @@ w('''        Group.Barrier();
             }
         }
     }
+
+    /// <summary>e x v, and 0 for a key of weight 0: a masked key's V (NaN, infinite) must not
+    /// reach the output.</summary>
+    private static float Term(float e, float v) => e == 0f ? 0f : e * v;
 
     /// <summary>The 32 lane values of slot <paramref name="slot"/> summed.</summary>
     private static float WarpSum(ArrayView<float> shared, int slot)

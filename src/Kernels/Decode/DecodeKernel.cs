@@ -325,106 +325,18 @@ internal static class DecodeKernel
             int j0 = jb + 0;
             bool ok0 = j0 < hi;
             int kp0 = !ok0 ? 0 : p.HasPositions != 0 ? positions[positionBase + j0] : j0;
-            long row0 = ok0 ? RowOf(pageTable, p, b, kvh, j0) : 0;
-            float k0_0 = 0f, k0_1 = 0f, k0_2 = 0f, k0_3 = 0f, k0_4 = 0f, k0_5 = 0f, k0_6 = 0f, k0_7 = 0f;
-            float w0_0 = 0f, w0_1 = 0f, w0_2 = 0f, w0_3 = 0f, w0_4 = 0f, w0_5 = 0f, w0_6 = 0f, w0_7 = 0f;
-            if (ok0)
-            {
-                if (TLanes.Count > 0 && lane + 0 < d) k0_0 = TElement.ToSingle(keys[row0 * d + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < d) k0_1 = TElement.ToSingle(keys[row0 * d + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < d) k0_2 = TElement.ToSingle(keys[row0 * d + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < d) k0_3 = TElement.ToSingle(keys[row0 * d + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < d) k0_4 = TElement.ToSingle(keys[row0 * d + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < d) k0_5 = TElement.ToSingle(keys[row0 * d + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < d) k0_6 = TElement.ToSingle(keys[row0 * d + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < d) k0_7 = TElement.ToSingle(keys[row0 * d + lane + 224]);
-                if (TLanes.Count > 0 && lane + 0 < dv) w0_0 = TElement.ToSingle(values[row0 * dv + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < dv) w0_1 = TElement.ToSingle(values[row0 * dv + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < dv) w0_2 = TElement.ToSingle(values[row0 * dv + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < dv) w0_3 = TElement.ToSingle(values[row0 * dv + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < dv) w0_4 = TElement.ToSingle(values[row0 * dv + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < dv) w0_5 = TElement.ToSingle(values[row0 * dv + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < dv) w0_6 = TElement.ToSingle(values[row0 * dv + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < dv) w0_7 = TElement.ToSingle(values[row0 * dv + lane + 224]);
-            }
             int j1 = jb + 1;
             bool ok1 = j1 < hi;
             int kp1 = !ok1 ? 0 : p.HasPositions != 0 ? positions[positionBase + j1] : j1;
-            long row1 = ok1 ? RowOf(pageTable, p, b, kvh, j1) : 0;
-            float k1_0 = 0f, k1_1 = 0f, k1_2 = 0f, k1_3 = 0f, k1_4 = 0f, k1_5 = 0f, k1_6 = 0f, k1_7 = 0f;
-            float w1_0 = 0f, w1_1 = 0f, w1_2 = 0f, w1_3 = 0f, w1_4 = 0f, w1_5 = 0f, w1_6 = 0f, w1_7 = 0f;
-            if (ok1)
-            {
-                if (TLanes.Count > 0 && lane + 0 < d) k1_0 = TElement.ToSingle(keys[row1 * d + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < d) k1_1 = TElement.ToSingle(keys[row1 * d + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < d) k1_2 = TElement.ToSingle(keys[row1 * d + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < d) k1_3 = TElement.ToSingle(keys[row1 * d + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < d) k1_4 = TElement.ToSingle(keys[row1 * d + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < d) k1_5 = TElement.ToSingle(keys[row1 * d + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < d) k1_6 = TElement.ToSingle(keys[row1 * d + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < d) k1_7 = TElement.ToSingle(keys[row1 * d + lane + 224]);
-                if (TLanes.Count > 0 && lane + 0 < dv) w1_0 = TElement.ToSingle(values[row1 * dv + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < dv) w1_1 = TElement.ToSingle(values[row1 * dv + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < dv) w1_2 = TElement.ToSingle(values[row1 * dv + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < dv) w1_3 = TElement.ToSingle(values[row1 * dv + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < dv) w1_4 = TElement.ToSingle(values[row1 * dv + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < dv) w1_5 = TElement.ToSingle(values[row1 * dv + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < dv) w1_6 = TElement.ToSingle(values[row1 * dv + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < dv) w1_7 = TElement.ToSingle(values[row1 * dv + lane + 224]);
-            }
             int j2 = jb + 2;
             bool ok2 = j2 < hi;
             int kp2 = !ok2 ? 0 : p.HasPositions != 0 ? positions[positionBase + j2] : j2;
-            long row2 = ok2 ? RowOf(pageTable, p, b, kvh, j2) : 0;
-            float k2_0 = 0f, k2_1 = 0f, k2_2 = 0f, k2_3 = 0f, k2_4 = 0f, k2_5 = 0f, k2_6 = 0f, k2_7 = 0f;
-            float w2_0 = 0f, w2_1 = 0f, w2_2 = 0f, w2_3 = 0f, w2_4 = 0f, w2_5 = 0f, w2_6 = 0f, w2_7 = 0f;
-            if (ok2)
-            {
-                if (TLanes.Count > 0 && lane + 0 < d) k2_0 = TElement.ToSingle(keys[row2 * d + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < d) k2_1 = TElement.ToSingle(keys[row2 * d + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < d) k2_2 = TElement.ToSingle(keys[row2 * d + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < d) k2_3 = TElement.ToSingle(keys[row2 * d + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < d) k2_4 = TElement.ToSingle(keys[row2 * d + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < d) k2_5 = TElement.ToSingle(keys[row2 * d + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < d) k2_6 = TElement.ToSingle(keys[row2 * d + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < d) k2_7 = TElement.ToSingle(keys[row2 * d + lane + 224]);
-                if (TLanes.Count > 0 && lane + 0 < dv) w2_0 = TElement.ToSingle(values[row2 * dv + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < dv) w2_1 = TElement.ToSingle(values[row2 * dv + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < dv) w2_2 = TElement.ToSingle(values[row2 * dv + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < dv) w2_3 = TElement.ToSingle(values[row2 * dv + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < dv) w2_4 = TElement.ToSingle(values[row2 * dv + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < dv) w2_5 = TElement.ToSingle(values[row2 * dv + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < dv) w2_6 = TElement.ToSingle(values[row2 * dv + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < dv) w2_7 = TElement.ToSingle(values[row2 * dv + lane + 224]);
-            }
             int j3 = jb + 3;
             bool ok3 = j3 < hi;
             int kp3 = !ok3 ? 0 : p.HasPositions != 0 ? positions[positionBase + j3] : j3;
-            long row3 = ok3 ? RowOf(pageTable, p, b, kvh, j3) : 0;
-            float k3_0 = 0f, k3_1 = 0f, k3_2 = 0f, k3_3 = 0f, k3_4 = 0f, k3_5 = 0f, k3_6 = 0f, k3_7 = 0f;
-            float w3_0 = 0f, w3_1 = 0f, w3_2 = 0f, w3_3 = 0f, w3_4 = 0f, w3_5 = 0f, w3_6 = 0f, w3_7 = 0f;
-            if (ok3)
-            {
-                if (TLanes.Count > 0 && lane + 0 < d) k3_0 = TElement.ToSingle(keys[row3 * d + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < d) k3_1 = TElement.ToSingle(keys[row3 * d + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < d) k3_2 = TElement.ToSingle(keys[row3 * d + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < d) k3_3 = TElement.ToSingle(keys[row3 * d + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < d) k3_4 = TElement.ToSingle(keys[row3 * d + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < d) k3_5 = TElement.ToSingle(keys[row3 * d + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < d) k3_6 = TElement.ToSingle(keys[row3 * d + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < d) k3_7 = TElement.ToSingle(keys[row3 * d + lane + 224]);
-                if (TLanes.Count > 0 && lane + 0 < dv) w3_0 = TElement.ToSingle(values[row3 * dv + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < dv) w3_1 = TElement.ToSingle(values[row3 * dv + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < dv) w3_2 = TElement.ToSingle(values[row3 * dv + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < dv) w3_3 = TElement.ToSingle(values[row3 * dv + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < dv) w3_4 = TElement.ToSingle(values[row3 * dv + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < dv) w3_5 = TElement.ToSingle(values[row3 * dv + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < dv) w3_6 = TElement.ToSingle(values[row3 * dv + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < dv) w3_7 = TElement.ToSingle(values[row3 * dv + lane + 224]);
-            }
-            // Warp-uniform: the positions these keys span, and whether any is in range.
+            // Warp-uniform: the positions these keys span, and whether the mask lets any
+            // vector reach them (no K or V row of a step it does not is loaded).
             int kpLo = kp0, kpHi = (ok3 ? kp3 : ok2 ? kp2 : ok1 ? kp1 : kp0) + 1;
-            bool skip = !ok0;
             var kind0 = TileKind.Empty;
             if (TVecs.Count > 0 && 0 < nv && ok0) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
             var kind1 = TileKind.Empty;
@@ -441,7 +353,96 @@ internal static class DecodeKernel
             if (TVecs.Count > 6 && 6 < nv && ok0) kind6 = mask.Classify(b, h6, pos0, pos0 + rows, kpLo, kpHi);
             var kind7 = TileKind.Empty;
             if (TVecs.Count > 7 && 7 < nv && ok0) kind7 = mask.Classify(b, h7, pos0, pos0 + rows, kpLo, kpHi);
-            if (TReduce.UsesShuffle && (skip || kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty && kind4 == TileKind.Empty && kind5 == TileKind.Empty && kind6 == TileKind.Empty && kind7 == TileKind.Empty)) continue;
+            bool live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty && kind4 == TileKind.Empty && kind5 == TileKind.Empty && kind6 == TileKind.Empty && kind7 == TileKind.Empty);
+            if (TReduce.UsesShuffle && !live) continue;
+            float k0_0 = 0f, k0_1 = 0f, k0_2 = 0f, k0_3 = 0f, k0_4 = 0f, k0_5 = 0f, k0_6 = 0f, k0_7 = 0f;
+            float w0_0 = 0f, w0_1 = 0f, w0_2 = 0f, w0_3 = 0f, w0_4 = 0f, w0_5 = 0f, w0_6 = 0f, w0_7 = 0f;
+            if (live && ok0)
+            {
+                long row = RowOf(pageTable, p, b, kvh, j0);
+                if (TLanes.Count > 0 && lane + 0 < d) k0_0 = TElement.ToSingle(keys[row * d + lane + 0]);
+                if (TLanes.Count > 1 && lane + 32 < d) k0_1 = TElement.ToSingle(keys[row * d + lane + 32]);
+                if (TLanes.Count > 2 && lane + 64 < d) k0_2 = TElement.ToSingle(keys[row * d + lane + 64]);
+                if (TLanes.Count > 3 && lane + 96 < d) k0_3 = TElement.ToSingle(keys[row * d + lane + 96]);
+                if (TLanes.Count > 4 && lane + 128 < d) k0_4 = TElement.ToSingle(keys[row * d + lane + 128]);
+                if (TLanes.Count > 5 && lane + 160 < d) k0_5 = TElement.ToSingle(keys[row * d + lane + 160]);
+                if (TLanes.Count > 6 && lane + 192 < d) k0_6 = TElement.ToSingle(keys[row * d + lane + 192]);
+                if (TLanes.Count > 7 && lane + 224 < d) k0_7 = TElement.ToSingle(keys[row * d + lane + 224]);
+                if (TLanes.Count > 0 && lane + 0 < dv) w0_0 = TElement.ToSingle(values[row * dv + lane + 0]);
+                if (TLanes.Count > 1 && lane + 32 < dv) w0_1 = TElement.ToSingle(values[row * dv + lane + 32]);
+                if (TLanes.Count > 2 && lane + 64 < dv) w0_2 = TElement.ToSingle(values[row * dv + lane + 64]);
+                if (TLanes.Count > 3 && lane + 96 < dv) w0_3 = TElement.ToSingle(values[row * dv + lane + 96]);
+                if (TLanes.Count > 4 && lane + 128 < dv) w0_4 = TElement.ToSingle(values[row * dv + lane + 128]);
+                if (TLanes.Count > 5 && lane + 160 < dv) w0_5 = TElement.ToSingle(values[row * dv + lane + 160]);
+                if (TLanes.Count > 6 && lane + 192 < dv) w0_6 = TElement.ToSingle(values[row * dv + lane + 192]);
+                if (TLanes.Count > 7 && lane + 224 < dv) w0_7 = TElement.ToSingle(values[row * dv + lane + 224]);
+            }
+            float k1_0 = 0f, k1_1 = 0f, k1_2 = 0f, k1_3 = 0f, k1_4 = 0f, k1_5 = 0f, k1_6 = 0f, k1_7 = 0f;
+            float w1_0 = 0f, w1_1 = 0f, w1_2 = 0f, w1_3 = 0f, w1_4 = 0f, w1_5 = 0f, w1_6 = 0f, w1_7 = 0f;
+            if (live && ok1)
+            {
+                long row = RowOf(pageTable, p, b, kvh, j1);
+                if (TLanes.Count > 0 && lane + 0 < d) k1_0 = TElement.ToSingle(keys[row * d + lane + 0]);
+                if (TLanes.Count > 1 && lane + 32 < d) k1_1 = TElement.ToSingle(keys[row * d + lane + 32]);
+                if (TLanes.Count > 2 && lane + 64 < d) k1_2 = TElement.ToSingle(keys[row * d + lane + 64]);
+                if (TLanes.Count > 3 && lane + 96 < d) k1_3 = TElement.ToSingle(keys[row * d + lane + 96]);
+                if (TLanes.Count > 4 && lane + 128 < d) k1_4 = TElement.ToSingle(keys[row * d + lane + 128]);
+                if (TLanes.Count > 5 && lane + 160 < d) k1_5 = TElement.ToSingle(keys[row * d + lane + 160]);
+                if (TLanes.Count > 6 && lane + 192 < d) k1_6 = TElement.ToSingle(keys[row * d + lane + 192]);
+                if (TLanes.Count > 7 && lane + 224 < d) k1_7 = TElement.ToSingle(keys[row * d + lane + 224]);
+                if (TLanes.Count > 0 && lane + 0 < dv) w1_0 = TElement.ToSingle(values[row * dv + lane + 0]);
+                if (TLanes.Count > 1 && lane + 32 < dv) w1_1 = TElement.ToSingle(values[row * dv + lane + 32]);
+                if (TLanes.Count > 2 && lane + 64 < dv) w1_2 = TElement.ToSingle(values[row * dv + lane + 64]);
+                if (TLanes.Count > 3 && lane + 96 < dv) w1_3 = TElement.ToSingle(values[row * dv + lane + 96]);
+                if (TLanes.Count > 4 && lane + 128 < dv) w1_4 = TElement.ToSingle(values[row * dv + lane + 128]);
+                if (TLanes.Count > 5 && lane + 160 < dv) w1_5 = TElement.ToSingle(values[row * dv + lane + 160]);
+                if (TLanes.Count > 6 && lane + 192 < dv) w1_6 = TElement.ToSingle(values[row * dv + lane + 192]);
+                if (TLanes.Count > 7 && lane + 224 < dv) w1_7 = TElement.ToSingle(values[row * dv + lane + 224]);
+            }
+            float k2_0 = 0f, k2_1 = 0f, k2_2 = 0f, k2_3 = 0f, k2_4 = 0f, k2_5 = 0f, k2_6 = 0f, k2_7 = 0f;
+            float w2_0 = 0f, w2_1 = 0f, w2_2 = 0f, w2_3 = 0f, w2_4 = 0f, w2_5 = 0f, w2_6 = 0f, w2_7 = 0f;
+            if (live && ok2)
+            {
+                long row = RowOf(pageTable, p, b, kvh, j2);
+                if (TLanes.Count > 0 && lane + 0 < d) k2_0 = TElement.ToSingle(keys[row * d + lane + 0]);
+                if (TLanes.Count > 1 && lane + 32 < d) k2_1 = TElement.ToSingle(keys[row * d + lane + 32]);
+                if (TLanes.Count > 2 && lane + 64 < d) k2_2 = TElement.ToSingle(keys[row * d + lane + 64]);
+                if (TLanes.Count > 3 && lane + 96 < d) k2_3 = TElement.ToSingle(keys[row * d + lane + 96]);
+                if (TLanes.Count > 4 && lane + 128 < d) k2_4 = TElement.ToSingle(keys[row * d + lane + 128]);
+                if (TLanes.Count > 5 && lane + 160 < d) k2_5 = TElement.ToSingle(keys[row * d + lane + 160]);
+                if (TLanes.Count > 6 && lane + 192 < d) k2_6 = TElement.ToSingle(keys[row * d + lane + 192]);
+                if (TLanes.Count > 7 && lane + 224 < d) k2_7 = TElement.ToSingle(keys[row * d + lane + 224]);
+                if (TLanes.Count > 0 && lane + 0 < dv) w2_0 = TElement.ToSingle(values[row * dv + lane + 0]);
+                if (TLanes.Count > 1 && lane + 32 < dv) w2_1 = TElement.ToSingle(values[row * dv + lane + 32]);
+                if (TLanes.Count > 2 && lane + 64 < dv) w2_2 = TElement.ToSingle(values[row * dv + lane + 64]);
+                if (TLanes.Count > 3 && lane + 96 < dv) w2_3 = TElement.ToSingle(values[row * dv + lane + 96]);
+                if (TLanes.Count > 4 && lane + 128 < dv) w2_4 = TElement.ToSingle(values[row * dv + lane + 128]);
+                if (TLanes.Count > 5 && lane + 160 < dv) w2_5 = TElement.ToSingle(values[row * dv + lane + 160]);
+                if (TLanes.Count > 6 && lane + 192 < dv) w2_6 = TElement.ToSingle(values[row * dv + lane + 192]);
+                if (TLanes.Count > 7 && lane + 224 < dv) w2_7 = TElement.ToSingle(values[row * dv + lane + 224]);
+            }
+            float k3_0 = 0f, k3_1 = 0f, k3_2 = 0f, k3_3 = 0f, k3_4 = 0f, k3_5 = 0f, k3_6 = 0f, k3_7 = 0f;
+            float w3_0 = 0f, w3_1 = 0f, w3_2 = 0f, w3_3 = 0f, w3_4 = 0f, w3_5 = 0f, w3_6 = 0f, w3_7 = 0f;
+            if (live && ok3)
+            {
+                long row = RowOf(pageTable, p, b, kvh, j3);
+                if (TLanes.Count > 0 && lane + 0 < d) k3_0 = TElement.ToSingle(keys[row * d + lane + 0]);
+                if (TLanes.Count > 1 && lane + 32 < d) k3_1 = TElement.ToSingle(keys[row * d + lane + 32]);
+                if (TLanes.Count > 2 && lane + 64 < d) k3_2 = TElement.ToSingle(keys[row * d + lane + 64]);
+                if (TLanes.Count > 3 && lane + 96 < d) k3_3 = TElement.ToSingle(keys[row * d + lane + 96]);
+                if (TLanes.Count > 4 && lane + 128 < d) k3_4 = TElement.ToSingle(keys[row * d + lane + 128]);
+                if (TLanes.Count > 5 && lane + 160 < d) k3_5 = TElement.ToSingle(keys[row * d + lane + 160]);
+                if (TLanes.Count > 6 && lane + 192 < d) k3_6 = TElement.ToSingle(keys[row * d + lane + 192]);
+                if (TLanes.Count > 7 && lane + 224 < d) k3_7 = TElement.ToSingle(keys[row * d + lane + 224]);
+                if (TLanes.Count > 0 && lane + 0 < dv) w3_0 = TElement.ToSingle(values[row * dv + lane + 0]);
+                if (TLanes.Count > 1 && lane + 32 < dv) w3_1 = TElement.ToSingle(values[row * dv + lane + 32]);
+                if (TLanes.Count > 2 && lane + 64 < dv) w3_2 = TElement.ToSingle(values[row * dv + lane + 64]);
+                if (TLanes.Count > 3 && lane + 96 < dv) w3_3 = TElement.ToSingle(values[row * dv + lane + 96]);
+                if (TLanes.Count > 4 && lane + 128 < dv) w3_4 = TElement.ToSingle(values[row * dv + lane + 128]);
+                if (TLanes.Count > 5 && lane + 160 < dv) w3_5 = TElement.ToSingle(values[row * dv + lane + 160]);
+                if (TLanes.Count > 6 && lane + 192 < dv) w3_6 = TElement.ToSingle(values[row * dv + lane + 192]);
+                if (TLanes.Count > 7 && lane + 224 < dv) w3_7 = TElement.ToSingle(values[row * dv + lane + 224]);
+            }
             float dot00 = 0f, x00 = float.NegativeInfinity;
             float dot01 = 0f, x01 = float.NegativeInfinity;
             float dot02 = 0f, x02 = float.NegativeInfinity;
@@ -999,14 +1000,14 @@ internal static class DecodeKernel
                     e3 = ok3 ? norm.Weight(x03, m0) : 0f;
                 }
                 l0 = l0 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o0_0 = o0_0 * alpha + e0 * w0_0 + e1 * w1_0 + e2 * w2_0 + e3 * w3_0;
-                if (TLanes.Count > 1) o0_1 = o0_1 * alpha + e0 * w0_1 + e1 * w1_1 + e2 * w2_1 + e3 * w3_1;
-                if (TLanes.Count > 2) o0_2 = o0_2 * alpha + e0 * w0_2 + e1 * w1_2 + e2 * w2_2 + e3 * w3_2;
-                if (TLanes.Count > 3) o0_3 = o0_3 * alpha + e0 * w0_3 + e1 * w1_3 + e2 * w2_3 + e3 * w3_3;
-                if (TLanes.Count > 4) o0_4 = o0_4 * alpha + e0 * w0_4 + e1 * w1_4 + e2 * w2_4 + e3 * w3_4;
-                if (TLanes.Count > 5) o0_5 = o0_5 * alpha + e0 * w0_5 + e1 * w1_5 + e2 * w2_5 + e3 * w3_5;
-                if (TLanes.Count > 6) o0_6 = o0_6 * alpha + e0 * w0_6 + e1 * w1_6 + e2 * w2_6 + e3 * w3_6;
-                if (TLanes.Count > 7) o0_7 = o0_7 * alpha + e0 * w0_7 + e1 * w1_7 + e2 * w2_7 + e3 * w3_7;
+                if (TLanes.Count > 0) o0_0 = o0_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
+                if (TLanes.Count > 1) o0_1 = o0_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
+                if (TLanes.Count > 2) o0_2 = o0_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
+                if (TLanes.Count > 3) o0_3 = o0_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
+                if (TLanes.Count > 4) o0_4 = o0_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
+                if (TLanes.Count > 5) o0_5 = o0_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
+                if (TLanes.Count > 6) o0_6 = o0_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
+                if (TLanes.Count > 7) o0_7 = o0_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
             if (TVecs.Count > 1)
             {
@@ -1032,14 +1033,14 @@ internal static class DecodeKernel
                     e3 = ok3 ? norm.Weight(x13, m1) : 0f;
                 }
                 l1 = l1 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o1_0 = o1_0 * alpha + e0 * w0_0 + e1 * w1_0 + e2 * w2_0 + e3 * w3_0;
-                if (TLanes.Count > 1) o1_1 = o1_1 * alpha + e0 * w0_1 + e1 * w1_1 + e2 * w2_1 + e3 * w3_1;
-                if (TLanes.Count > 2) o1_2 = o1_2 * alpha + e0 * w0_2 + e1 * w1_2 + e2 * w2_2 + e3 * w3_2;
-                if (TLanes.Count > 3) o1_3 = o1_3 * alpha + e0 * w0_3 + e1 * w1_3 + e2 * w2_3 + e3 * w3_3;
-                if (TLanes.Count > 4) o1_4 = o1_4 * alpha + e0 * w0_4 + e1 * w1_4 + e2 * w2_4 + e3 * w3_4;
-                if (TLanes.Count > 5) o1_5 = o1_5 * alpha + e0 * w0_5 + e1 * w1_5 + e2 * w2_5 + e3 * w3_5;
-                if (TLanes.Count > 6) o1_6 = o1_6 * alpha + e0 * w0_6 + e1 * w1_6 + e2 * w2_6 + e3 * w3_6;
-                if (TLanes.Count > 7) o1_7 = o1_7 * alpha + e0 * w0_7 + e1 * w1_7 + e2 * w2_7 + e3 * w3_7;
+                if (TLanes.Count > 0) o1_0 = o1_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
+                if (TLanes.Count > 1) o1_1 = o1_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
+                if (TLanes.Count > 2) o1_2 = o1_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
+                if (TLanes.Count > 3) o1_3 = o1_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
+                if (TLanes.Count > 4) o1_4 = o1_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
+                if (TLanes.Count > 5) o1_5 = o1_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
+                if (TLanes.Count > 6) o1_6 = o1_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
+                if (TLanes.Count > 7) o1_7 = o1_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
             if (TVecs.Count > 2)
             {
@@ -1065,14 +1066,14 @@ internal static class DecodeKernel
                     e3 = ok3 ? norm.Weight(x23, m2) : 0f;
                 }
                 l2 = l2 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o2_0 = o2_0 * alpha + e0 * w0_0 + e1 * w1_0 + e2 * w2_0 + e3 * w3_0;
-                if (TLanes.Count > 1) o2_1 = o2_1 * alpha + e0 * w0_1 + e1 * w1_1 + e2 * w2_1 + e3 * w3_1;
-                if (TLanes.Count > 2) o2_2 = o2_2 * alpha + e0 * w0_2 + e1 * w1_2 + e2 * w2_2 + e3 * w3_2;
-                if (TLanes.Count > 3) o2_3 = o2_3 * alpha + e0 * w0_3 + e1 * w1_3 + e2 * w2_3 + e3 * w3_3;
-                if (TLanes.Count > 4) o2_4 = o2_4 * alpha + e0 * w0_4 + e1 * w1_4 + e2 * w2_4 + e3 * w3_4;
-                if (TLanes.Count > 5) o2_5 = o2_5 * alpha + e0 * w0_5 + e1 * w1_5 + e2 * w2_5 + e3 * w3_5;
-                if (TLanes.Count > 6) o2_6 = o2_6 * alpha + e0 * w0_6 + e1 * w1_6 + e2 * w2_6 + e3 * w3_6;
-                if (TLanes.Count > 7) o2_7 = o2_7 * alpha + e0 * w0_7 + e1 * w1_7 + e2 * w2_7 + e3 * w3_7;
+                if (TLanes.Count > 0) o2_0 = o2_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
+                if (TLanes.Count > 1) o2_1 = o2_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
+                if (TLanes.Count > 2) o2_2 = o2_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
+                if (TLanes.Count > 3) o2_3 = o2_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
+                if (TLanes.Count > 4) o2_4 = o2_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
+                if (TLanes.Count > 5) o2_5 = o2_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
+                if (TLanes.Count > 6) o2_6 = o2_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
+                if (TLanes.Count > 7) o2_7 = o2_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
             if (TVecs.Count > 3)
             {
@@ -1098,14 +1099,14 @@ internal static class DecodeKernel
                     e3 = ok3 ? norm.Weight(x33, m3) : 0f;
                 }
                 l3 = l3 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o3_0 = o3_0 * alpha + e0 * w0_0 + e1 * w1_0 + e2 * w2_0 + e3 * w3_0;
-                if (TLanes.Count > 1) o3_1 = o3_1 * alpha + e0 * w0_1 + e1 * w1_1 + e2 * w2_1 + e3 * w3_1;
-                if (TLanes.Count > 2) o3_2 = o3_2 * alpha + e0 * w0_2 + e1 * w1_2 + e2 * w2_2 + e3 * w3_2;
-                if (TLanes.Count > 3) o3_3 = o3_3 * alpha + e0 * w0_3 + e1 * w1_3 + e2 * w2_3 + e3 * w3_3;
-                if (TLanes.Count > 4) o3_4 = o3_4 * alpha + e0 * w0_4 + e1 * w1_4 + e2 * w2_4 + e3 * w3_4;
-                if (TLanes.Count > 5) o3_5 = o3_5 * alpha + e0 * w0_5 + e1 * w1_5 + e2 * w2_5 + e3 * w3_5;
-                if (TLanes.Count > 6) o3_6 = o3_6 * alpha + e0 * w0_6 + e1 * w1_6 + e2 * w2_6 + e3 * w3_6;
-                if (TLanes.Count > 7) o3_7 = o3_7 * alpha + e0 * w0_7 + e1 * w1_7 + e2 * w2_7 + e3 * w3_7;
+                if (TLanes.Count > 0) o3_0 = o3_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
+                if (TLanes.Count > 1) o3_1 = o3_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
+                if (TLanes.Count > 2) o3_2 = o3_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
+                if (TLanes.Count > 3) o3_3 = o3_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
+                if (TLanes.Count > 4) o3_4 = o3_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
+                if (TLanes.Count > 5) o3_5 = o3_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
+                if (TLanes.Count > 6) o3_6 = o3_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
+                if (TLanes.Count > 7) o3_7 = o3_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
             if (TVecs.Count > 4)
             {
@@ -1131,14 +1132,14 @@ internal static class DecodeKernel
                     e3 = ok3 ? norm.Weight(x43, m4) : 0f;
                 }
                 l4 = l4 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o4_0 = o4_0 * alpha + e0 * w0_0 + e1 * w1_0 + e2 * w2_0 + e3 * w3_0;
-                if (TLanes.Count > 1) o4_1 = o4_1 * alpha + e0 * w0_1 + e1 * w1_1 + e2 * w2_1 + e3 * w3_1;
-                if (TLanes.Count > 2) o4_2 = o4_2 * alpha + e0 * w0_2 + e1 * w1_2 + e2 * w2_2 + e3 * w3_2;
-                if (TLanes.Count > 3) o4_3 = o4_3 * alpha + e0 * w0_3 + e1 * w1_3 + e2 * w2_3 + e3 * w3_3;
-                if (TLanes.Count > 4) o4_4 = o4_4 * alpha + e0 * w0_4 + e1 * w1_4 + e2 * w2_4 + e3 * w3_4;
-                if (TLanes.Count > 5) o4_5 = o4_5 * alpha + e0 * w0_5 + e1 * w1_5 + e2 * w2_5 + e3 * w3_5;
-                if (TLanes.Count > 6) o4_6 = o4_6 * alpha + e0 * w0_6 + e1 * w1_6 + e2 * w2_6 + e3 * w3_6;
-                if (TLanes.Count > 7) o4_7 = o4_7 * alpha + e0 * w0_7 + e1 * w1_7 + e2 * w2_7 + e3 * w3_7;
+                if (TLanes.Count > 0) o4_0 = o4_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
+                if (TLanes.Count > 1) o4_1 = o4_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
+                if (TLanes.Count > 2) o4_2 = o4_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
+                if (TLanes.Count > 3) o4_3 = o4_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
+                if (TLanes.Count > 4) o4_4 = o4_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
+                if (TLanes.Count > 5) o4_5 = o4_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
+                if (TLanes.Count > 6) o4_6 = o4_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
+                if (TLanes.Count > 7) o4_7 = o4_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
             if (TVecs.Count > 5)
             {
@@ -1164,14 +1165,14 @@ internal static class DecodeKernel
                     e3 = ok3 ? norm.Weight(x53, m5) : 0f;
                 }
                 l5 = l5 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o5_0 = o5_0 * alpha + e0 * w0_0 + e1 * w1_0 + e2 * w2_0 + e3 * w3_0;
-                if (TLanes.Count > 1) o5_1 = o5_1 * alpha + e0 * w0_1 + e1 * w1_1 + e2 * w2_1 + e3 * w3_1;
-                if (TLanes.Count > 2) o5_2 = o5_2 * alpha + e0 * w0_2 + e1 * w1_2 + e2 * w2_2 + e3 * w3_2;
-                if (TLanes.Count > 3) o5_3 = o5_3 * alpha + e0 * w0_3 + e1 * w1_3 + e2 * w2_3 + e3 * w3_3;
-                if (TLanes.Count > 4) o5_4 = o5_4 * alpha + e0 * w0_4 + e1 * w1_4 + e2 * w2_4 + e3 * w3_4;
-                if (TLanes.Count > 5) o5_5 = o5_5 * alpha + e0 * w0_5 + e1 * w1_5 + e2 * w2_5 + e3 * w3_5;
-                if (TLanes.Count > 6) o5_6 = o5_6 * alpha + e0 * w0_6 + e1 * w1_6 + e2 * w2_6 + e3 * w3_6;
-                if (TLanes.Count > 7) o5_7 = o5_7 * alpha + e0 * w0_7 + e1 * w1_7 + e2 * w2_7 + e3 * w3_7;
+                if (TLanes.Count > 0) o5_0 = o5_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
+                if (TLanes.Count > 1) o5_1 = o5_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
+                if (TLanes.Count > 2) o5_2 = o5_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
+                if (TLanes.Count > 3) o5_3 = o5_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
+                if (TLanes.Count > 4) o5_4 = o5_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
+                if (TLanes.Count > 5) o5_5 = o5_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
+                if (TLanes.Count > 6) o5_6 = o5_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
+                if (TLanes.Count > 7) o5_7 = o5_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
             if (TVecs.Count > 6)
             {
@@ -1197,14 +1198,14 @@ internal static class DecodeKernel
                     e3 = ok3 ? norm.Weight(x63, m6) : 0f;
                 }
                 l6 = l6 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o6_0 = o6_0 * alpha + e0 * w0_0 + e1 * w1_0 + e2 * w2_0 + e3 * w3_0;
-                if (TLanes.Count > 1) o6_1 = o6_1 * alpha + e0 * w0_1 + e1 * w1_1 + e2 * w2_1 + e3 * w3_1;
-                if (TLanes.Count > 2) o6_2 = o6_2 * alpha + e0 * w0_2 + e1 * w1_2 + e2 * w2_2 + e3 * w3_2;
-                if (TLanes.Count > 3) o6_3 = o6_3 * alpha + e0 * w0_3 + e1 * w1_3 + e2 * w2_3 + e3 * w3_3;
-                if (TLanes.Count > 4) o6_4 = o6_4 * alpha + e0 * w0_4 + e1 * w1_4 + e2 * w2_4 + e3 * w3_4;
-                if (TLanes.Count > 5) o6_5 = o6_5 * alpha + e0 * w0_5 + e1 * w1_5 + e2 * w2_5 + e3 * w3_5;
-                if (TLanes.Count > 6) o6_6 = o6_6 * alpha + e0 * w0_6 + e1 * w1_6 + e2 * w2_6 + e3 * w3_6;
-                if (TLanes.Count > 7) o6_7 = o6_7 * alpha + e0 * w0_7 + e1 * w1_7 + e2 * w2_7 + e3 * w3_7;
+                if (TLanes.Count > 0) o6_0 = o6_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
+                if (TLanes.Count > 1) o6_1 = o6_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
+                if (TLanes.Count > 2) o6_2 = o6_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
+                if (TLanes.Count > 3) o6_3 = o6_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
+                if (TLanes.Count > 4) o6_4 = o6_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
+                if (TLanes.Count > 5) o6_5 = o6_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
+                if (TLanes.Count > 6) o6_6 = o6_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
+                if (TLanes.Count > 7) o6_7 = o6_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
             if (TVecs.Count > 7)
             {
@@ -1230,14 +1231,14 @@ internal static class DecodeKernel
                     e3 = ok3 ? norm.Weight(x73, m7) : 0f;
                 }
                 l7 = l7 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o7_0 = o7_0 * alpha + e0 * w0_0 + e1 * w1_0 + e2 * w2_0 + e3 * w3_0;
-                if (TLanes.Count > 1) o7_1 = o7_1 * alpha + e0 * w0_1 + e1 * w1_1 + e2 * w2_1 + e3 * w3_1;
-                if (TLanes.Count > 2) o7_2 = o7_2 * alpha + e0 * w0_2 + e1 * w1_2 + e2 * w2_2 + e3 * w3_2;
-                if (TLanes.Count > 3) o7_3 = o7_3 * alpha + e0 * w0_3 + e1 * w1_3 + e2 * w2_3 + e3 * w3_3;
-                if (TLanes.Count > 4) o7_4 = o7_4 * alpha + e0 * w0_4 + e1 * w1_4 + e2 * w2_4 + e3 * w3_4;
-                if (TLanes.Count > 5) o7_5 = o7_5 * alpha + e0 * w0_5 + e1 * w1_5 + e2 * w2_5 + e3 * w3_5;
-                if (TLanes.Count > 6) o7_6 = o7_6 * alpha + e0 * w0_6 + e1 * w1_6 + e2 * w2_6 + e3 * w3_6;
-                if (TLanes.Count > 7) o7_7 = o7_7 * alpha + e0 * w0_7 + e1 * w1_7 + e2 * w2_7 + e3 * w3_7;
+                if (TLanes.Count > 0) o7_0 = o7_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
+                if (TLanes.Count > 1) o7_1 = o7_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
+                if (TLanes.Count > 2) o7_2 = o7_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
+                if (TLanes.Count > 3) o7_3 = o7_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
+                if (TLanes.Count > 4) o7_4 = o7_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
+                if (TLanes.Count > 5) o7_5 = o7_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
+                if (TLanes.Count > 6) o7_6 = o7_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
+                if (TLanes.Count > 7) o7_7 = o7_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
         }
 
@@ -1364,6 +1365,10 @@ internal static class DecodeKernel
             }
         }
     }
+
+    /// <summary>e x v, and 0 for a key of weight 0: a masked key's V (NaN, infinite) must not
+    /// reach the output.</summary>
+    private static float Term(float e, float v) => e == 0f ? 0f : e * v;
 
     /// <summary>The 32 lane values of slot <paramref name="slot"/> summed.</summary>
     private static float WarpSum(ArrayView<float> shared, int slot)

@@ -66,6 +66,9 @@ internal static class CheckCommand
             var (decodes, decodesFailed) = DecodeCheck.Run(backend, output);
             output.WriteLine($"decode: {decodes} checked, {decodesFailed} failed");
             failed += decodesFailed;
+            var (policies, policiesFailed) = PolicyCheck.Run(backend, output);
+            output.WriteLine($"policies: {policies} checked, {policiesFailed} failed");
+            failed += policiesFailed;
         }
         return failed == 0 ? 0 : 1;
     }

@@ -1,3 +1,5 @@
+using Managed.Kernels.Decode;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Reference;
@@ -18,6 +20,16 @@ internal static class DevicesCommand
         Directory.CreateDirectory(ptxDir);
         var v = new PtxWriter(ptxDir);
         foreach (var variant in VariantRegistry.All) variant.DeviceTyped.Accept(v);
+        // Decode of exact causal attention, for ptxas: D = 128 with 4 and 8 query vectors.
+        foreach (int vectors in new[] { 4, 8 })
+        {
+            File.WriteAllText(Path.Combine(ptxDir, $"decode-float-d128-v{vectors}.ptx"),
+                KernelCompiler.CompilePtx(DecodeMethods<Float32Element, float, NoScore,
+                    CausalMask, SoftmaxNormalizer>.Decode(4, vectors, true)));
+            File.WriteAllText(Path.Combine(ptxDir, $"decode-half-d128-v{vectors}.ptx"),
+                KernelCompiler.CompilePtx(DecodeMethods<Float16Element, System.Half, NoScore,
+                    CausalMask, SoftmaxNormalizer>.Decode(4, vectors, true)));
+        }
         return 0;
     }
 

@@ -59,11 +59,13 @@ internal static class DecodeKernel
         return d <= 32 ? 1 : d <= 64 ? 2 : d <= 128 ? 4 : 8;
     }
 
-    /// <summary>Query vectors per group: 8 (4 at 8 dims per lane), fewer when fewer exist.
+    /// <summary>Query vectors per group: 4 (2 at 8 dims per lane), fewer when fewer exist.
     /// </summary>
     public static int VectorsFor(int lanes, int vectors)
     {
-        int most = lanes == 8 ? 4 : MaxVectors;
+        // Four: eight cost 243 registers at 4 dims per lane (half the groups per SM); the
+        // blocks of one part run side by side and share its rows through L2.
+        int most = lanes == 8 ? 2 : 4;
         int n = Math.Min(most, vectors);
         return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8;
     }
@@ -123,6 +125,9 @@ for v in range(VMAX):
     w(f"            if (!TNorm.IsSoftmax) m{v} = norm.RowParameter(qp{v}, stat);")
     w( "        }")
 
+for i in range(PMAX):
+    w(f"        int ck{i} = XMath.Min(lane + {32 * i}, d - 1), cv{i} = XMath.Min(lane + {32 * i}, dv - 1);")
+    w(f"        bool hk{i} = lane + {32 * i} < d;")
 w('''
         // This part's slots, narrowed to those the mask lets any head of the block reach
         // (key positions increase over slots, so the bounds map by binary search).
@@ -161,17 +166,28 @@ for v in range(VMAX):
     w(f"            if (TVecs.Count > {v} && {v} < nv && ok0) kind{v} = mask.Classify(b, h{v}, pos0, pos0 + rows, kpLo, kpHi);")
 w("            bool live = !(" + " && ".join(f"kind{v} == TileKind.Empty" for v in range(VMAX)) + ");")
 w("            if (TReduce.UsesShuffle && !live) continue;")
+# Loads: every K and V element of the 4 keys read unconditionally (a key past the part reads
+# the step's first row, a lane past the dim its last column; both weigh nothing), all issued
+# before any is converted, so they are in flight together.
 for u in range(U):
     w(f"            float {lanes(f'k{u}')};")
     w(f"            float {lanes(f'w{u}')};")
-    w(f"            if (live && ok{u})")
-    w( "            {")
-    w(f"                long row = RowOf(pageTable, p, b, kvh, j{u});")
+w("            if (live)")
+w("            {")
+for u in range(U):
+    w(f"                long row{u} = RowOf(pageTable, p, b, kvh, ok{u} ? j{u} : jb);")
+    w(f"                var kr{u} = keys.SubView(row{u} * d, d);")
+    w(f"                var vr{u} = values.SubView(row{u} * dv, dv);")
+for u in range(U):
     for i in range(PMAX):
-        w(f"                if (TLanes.Count > {i} && lane + {32 * i} < d) k{u}_{i} = TElement.ToSingle(keys[row * d + lane + {32 * i}]);")
+        w(f"                TStorage rk{u}_{i} = default, rw{u}_{i} = default;")
+for u in range(U):
     for i in range(PMAX):
-        w(f"                if (TLanes.Count > {i} && lane + {32 * i} < dv) w{u}_{i} = TElement.ToSingle(values[row * dv + lane + {32 * i}]);")
-    w( "            }")
+        w(f"                if (TLanes.Count > {i}) {{ rk{u}_{i} = kr{u}[ck{i}]; rw{u}_{i} = vr{u}[cv{i}]; }}")
+for u in range(U):
+    for i in range(PMAX):
+        w(f"                if (TLanes.Count > {i}) {{ k{u}_{i} = hk{i} ? TElement.ToSingle(rk{u}_{i}) : 0f; w{u}_{i} = TElement.ToSingle(rw{u}_{i}); }}")
+w("            }")
 
 # scores: every (vector, key) partial dot product, then one reduction step for all of them
 for v in range(VMAX):
@@ -311,6 +327,8 @@ w('''        Group.Barrier();
     /// dim gives its first element).</summary>
     private static long RowOf(ArrayView<int> pageTable, DecodeParams p, int b, int kvh, int slot)
     {
+        if (p.MaxPagesPerSequence == 1) // contiguous: one page, no division
+            return ((long)pageTable[b] * p.KvHeads + kvh) * p.PageSize + slot;
         int pageIndex = slot / p.PageSize;
         int page = pageTable[b * p.MaxPagesPerSequence + pageIndex];
         return ((long)page * p.KvHeads + kvh) * p.PageSize + (slot - pageIndex * p.PageSize);

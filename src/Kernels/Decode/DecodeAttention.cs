@@ -48,17 +48,17 @@ public static partial class DecodeAttention
 
     /// <summary>
     /// The split rule: enough parts that batch x kvHeads x parts work items fill the device
-    /// twice over (host: 2 x processors; ILGPU: 2 x multiprocessors, or 2 x 16 where unknown),
-    /// but no part shorter than 256 keys: parts = clamp(ceil(2 x units / (batch x kvHeads)), 1,
-    /// ceil(maxLength / 256)).
+    /// (host: 2 x processors; ILGPU: 4 x multiprocessors, or 4 x 16 where unknown: the groups
+    /// one multiprocessor holds at once), but no part shorter than 256 keys:
+    /// parts = clamp(ceil(units / (batch x kvHeads)), 1, ceil(maxLength / 256)).
     /// </summary>
     public static int SplitsFor(ComputeDevice device, int batch, int kvHeads, int maxLength)
     {
         ArgumentNullException.ThrowIfNull(device);
-        int units = device.IsHost ? Environment.ProcessorCount
-            : Math.Max(1, device.Accelerator?.NumMultiprocessors ?? 16);
+        int units = device.IsHost ? 2 * Environment.ProcessorCount
+            : 4 * Math.Max(1, device.Accelerator?.NumMultiprocessors ?? 16);
         long items = (long)batch * kvHeads;
-        int wanted = (int)Math.Max(1, (2L * units + items - 1) / items);
+        int wanted = (int)Math.Max(1, (units + items - 1) / items);
         int most = Math.Max(1, (maxLength + 255) / 256);
         return Math.Clamp(wanted, 1, most);
     }

@@ -43,11 +43,13 @@ internal static class DecodeKernel
         return d <= 32 ? 1 : d <= 64 ? 2 : d <= 128 ? 4 : 8;
     }
 
-    /// <summary>Query vectors per group: 8 (4 at 8 dims per lane), fewer when fewer exist.
+    /// <summary>Query vectors per group: 4 (2 at 8 dims per lane), fewer when fewer exist.
     /// </summary>
     public static int VectorsFor(int lanes, int vectors)
     {
-        int most = lanes == 8 ? 4 : MaxVectors;
+        // Four: eight cost 243 registers at 4 dims per lane (half the groups per SM); the
+        // blocks of one part run side by side and share its rows through L2.
+        int most = lanes == 8 ? 2 : 4;
         int n = Math.Min(most, vectors);
         return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8;
     }
@@ -262,6 +264,22 @@ internal static class DecodeKernel
             float stat = p.HasStats != 0 ? rowStats[(b * p.Heads + h7) * rows + r] : 0f;
             if (!TNorm.IsSoftmax) m7 = norm.RowParameter(qp7, stat);
         }
+        int ck0 = XMath.Min(lane + 0, d - 1), cv0 = XMath.Min(lane + 0, dv - 1);
+        bool hk0 = lane + 0 < d;
+        int ck1 = XMath.Min(lane + 32, d - 1), cv1 = XMath.Min(lane + 32, dv - 1);
+        bool hk1 = lane + 32 < d;
+        int ck2 = XMath.Min(lane + 64, d - 1), cv2 = XMath.Min(lane + 64, dv - 1);
+        bool hk2 = lane + 64 < d;
+        int ck3 = XMath.Min(lane + 96, d - 1), cv3 = XMath.Min(lane + 96, dv - 1);
+        bool hk3 = lane + 96 < d;
+        int ck4 = XMath.Min(lane + 128, d - 1), cv4 = XMath.Min(lane + 128, dv - 1);
+        bool hk4 = lane + 128 < d;
+        int ck5 = XMath.Min(lane + 160, d - 1), cv5 = XMath.Min(lane + 160, dv - 1);
+        bool hk5 = lane + 160 < d;
+        int ck6 = XMath.Min(lane + 192, d - 1), cv6 = XMath.Min(lane + 192, dv - 1);
+        bool hk6 = lane + 192 < d;
+        int ck7 = XMath.Min(lane + 224, d - 1), cv7 = XMath.Min(lane + 224, dv - 1);
+        bool hk7 = lane + 224 < d;
 
         // This part's slots, narrowed to those the mask lets any head of the block reach
         // (key positions increase over slots, so the bounds map by binary search).
@@ -357,91 +375,122 @@ internal static class DecodeKernel
             if (TReduce.UsesShuffle && !live) continue;
             float k0_0 = 0f, k0_1 = 0f, k0_2 = 0f, k0_3 = 0f, k0_4 = 0f, k0_5 = 0f, k0_6 = 0f, k0_7 = 0f;
             float w0_0 = 0f, w0_1 = 0f, w0_2 = 0f, w0_3 = 0f, w0_4 = 0f, w0_5 = 0f, w0_6 = 0f, w0_7 = 0f;
-            if (live && ok0)
-            {
-                long row = RowOf(pageTable, p, b, kvh, j0);
-                if (TLanes.Count > 0 && lane + 0 < d) k0_0 = TElement.ToSingle(keys[row * d + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < d) k0_1 = TElement.ToSingle(keys[row * d + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < d) k0_2 = TElement.ToSingle(keys[row * d + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < d) k0_3 = TElement.ToSingle(keys[row * d + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < d) k0_4 = TElement.ToSingle(keys[row * d + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < d) k0_5 = TElement.ToSingle(keys[row * d + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < d) k0_6 = TElement.ToSingle(keys[row * d + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < d) k0_7 = TElement.ToSingle(keys[row * d + lane + 224]);
-                if (TLanes.Count > 0 && lane + 0 < dv) w0_0 = TElement.ToSingle(values[row * dv + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < dv) w0_1 = TElement.ToSingle(values[row * dv + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < dv) w0_2 = TElement.ToSingle(values[row * dv + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < dv) w0_3 = TElement.ToSingle(values[row * dv + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < dv) w0_4 = TElement.ToSingle(values[row * dv + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < dv) w0_5 = TElement.ToSingle(values[row * dv + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < dv) w0_6 = TElement.ToSingle(values[row * dv + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < dv) w0_7 = TElement.ToSingle(values[row * dv + lane + 224]);
-            }
             float k1_0 = 0f, k1_1 = 0f, k1_2 = 0f, k1_3 = 0f, k1_4 = 0f, k1_5 = 0f, k1_6 = 0f, k1_7 = 0f;
             float w1_0 = 0f, w1_1 = 0f, w1_2 = 0f, w1_3 = 0f, w1_4 = 0f, w1_5 = 0f, w1_6 = 0f, w1_7 = 0f;
-            if (live && ok1)
-            {
-                long row = RowOf(pageTable, p, b, kvh, j1);
-                if (TLanes.Count > 0 && lane + 0 < d) k1_0 = TElement.ToSingle(keys[row * d + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < d) k1_1 = TElement.ToSingle(keys[row * d + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < d) k1_2 = TElement.ToSingle(keys[row * d + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < d) k1_3 = TElement.ToSingle(keys[row * d + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < d) k1_4 = TElement.ToSingle(keys[row * d + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < d) k1_5 = TElement.ToSingle(keys[row * d + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < d) k1_6 = TElement.ToSingle(keys[row * d + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < d) k1_7 = TElement.ToSingle(keys[row * d + lane + 224]);
-                if (TLanes.Count > 0 && lane + 0 < dv) w1_0 = TElement.ToSingle(values[row * dv + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < dv) w1_1 = TElement.ToSingle(values[row * dv + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < dv) w1_2 = TElement.ToSingle(values[row * dv + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < dv) w1_3 = TElement.ToSingle(values[row * dv + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < dv) w1_4 = TElement.ToSingle(values[row * dv + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < dv) w1_5 = TElement.ToSingle(values[row * dv + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < dv) w1_6 = TElement.ToSingle(values[row * dv + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < dv) w1_7 = TElement.ToSingle(values[row * dv + lane + 224]);
-            }
             float k2_0 = 0f, k2_1 = 0f, k2_2 = 0f, k2_3 = 0f, k2_4 = 0f, k2_5 = 0f, k2_6 = 0f, k2_7 = 0f;
             float w2_0 = 0f, w2_1 = 0f, w2_2 = 0f, w2_3 = 0f, w2_4 = 0f, w2_5 = 0f, w2_6 = 0f, w2_7 = 0f;
-            if (live && ok2)
-            {
-                long row = RowOf(pageTable, p, b, kvh, j2);
-                if (TLanes.Count > 0 && lane + 0 < d) k2_0 = TElement.ToSingle(keys[row * d + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < d) k2_1 = TElement.ToSingle(keys[row * d + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < d) k2_2 = TElement.ToSingle(keys[row * d + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < d) k2_3 = TElement.ToSingle(keys[row * d + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < d) k2_4 = TElement.ToSingle(keys[row * d + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < d) k2_5 = TElement.ToSingle(keys[row * d + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < d) k2_6 = TElement.ToSingle(keys[row * d + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < d) k2_7 = TElement.ToSingle(keys[row * d + lane + 224]);
-                if (TLanes.Count > 0 && lane + 0 < dv) w2_0 = TElement.ToSingle(values[row * dv + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < dv) w2_1 = TElement.ToSingle(values[row * dv + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < dv) w2_2 = TElement.ToSingle(values[row * dv + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < dv) w2_3 = TElement.ToSingle(values[row * dv + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < dv) w2_4 = TElement.ToSingle(values[row * dv + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < dv) w2_5 = TElement.ToSingle(values[row * dv + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < dv) w2_6 = TElement.ToSingle(values[row * dv + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < dv) w2_7 = TElement.ToSingle(values[row * dv + lane + 224]);
-            }
             float k3_0 = 0f, k3_1 = 0f, k3_2 = 0f, k3_3 = 0f, k3_4 = 0f, k3_5 = 0f, k3_6 = 0f, k3_7 = 0f;
             float w3_0 = 0f, w3_1 = 0f, w3_2 = 0f, w3_3 = 0f, w3_4 = 0f, w3_5 = 0f, w3_6 = 0f, w3_7 = 0f;
-            if (live && ok3)
+            if (live)
             {
-                long row = RowOf(pageTable, p, b, kvh, j3);
-                if (TLanes.Count > 0 && lane + 0 < d) k3_0 = TElement.ToSingle(keys[row * d + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < d) k3_1 = TElement.ToSingle(keys[row * d + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < d) k3_2 = TElement.ToSingle(keys[row * d + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < d) k3_3 = TElement.ToSingle(keys[row * d + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < d) k3_4 = TElement.ToSingle(keys[row * d + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < d) k3_5 = TElement.ToSingle(keys[row * d + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < d) k3_6 = TElement.ToSingle(keys[row * d + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < d) k3_7 = TElement.ToSingle(keys[row * d + lane + 224]);
-                if (TLanes.Count > 0 && lane + 0 < dv) w3_0 = TElement.ToSingle(values[row * dv + lane + 0]);
-                if (TLanes.Count > 1 && lane + 32 < dv) w3_1 = TElement.ToSingle(values[row * dv + lane + 32]);
-                if (TLanes.Count > 2 && lane + 64 < dv) w3_2 = TElement.ToSingle(values[row * dv + lane + 64]);
-                if (TLanes.Count > 3 && lane + 96 < dv) w3_3 = TElement.ToSingle(values[row * dv + lane + 96]);
-                if (TLanes.Count > 4 && lane + 128 < dv) w3_4 = TElement.ToSingle(values[row * dv + lane + 128]);
-                if (TLanes.Count > 5 && lane + 160 < dv) w3_5 = TElement.ToSingle(values[row * dv + lane + 160]);
-                if (TLanes.Count > 6 && lane + 192 < dv) w3_6 = TElement.ToSingle(values[row * dv + lane + 192]);
-                if (TLanes.Count > 7 && lane + 224 < dv) w3_7 = TElement.ToSingle(values[row * dv + lane + 224]);
+                long row0 = RowOf(pageTable, p, b, kvh, ok0 ? j0 : jb);
+                var kr0 = keys.SubView(row0 * d, d);
+                var vr0 = values.SubView(row0 * dv, dv);
+                long row1 = RowOf(pageTable, p, b, kvh, ok1 ? j1 : jb);
+                var kr1 = keys.SubView(row1 * d, d);
+                var vr1 = values.SubView(row1 * dv, dv);
+                long row2 = RowOf(pageTable, p, b, kvh, ok2 ? j2 : jb);
+                var kr2 = keys.SubView(row2 * d, d);
+                var vr2 = values.SubView(row2 * dv, dv);
+                long row3 = RowOf(pageTable, p, b, kvh, ok3 ? j3 : jb);
+                var kr3 = keys.SubView(row3 * d, d);
+                var vr3 = values.SubView(row3 * dv, dv);
+                TStorage rk0_0 = default, rw0_0 = default;
+                TStorage rk0_1 = default, rw0_1 = default;
+                TStorage rk0_2 = default, rw0_2 = default;
+                TStorage rk0_3 = default, rw0_3 = default;
+                TStorage rk0_4 = default, rw0_4 = default;
+                TStorage rk0_5 = default, rw0_5 = default;
+                TStorage rk0_6 = default, rw0_6 = default;
+                TStorage rk0_7 = default, rw0_7 = default;
+                TStorage rk1_0 = default, rw1_0 = default;
+                TStorage rk1_1 = default, rw1_1 = default;
+                TStorage rk1_2 = default, rw1_2 = default;
+                TStorage rk1_3 = default, rw1_3 = default;
+                TStorage rk1_4 = default, rw1_4 = default;
+                TStorage rk1_5 = default, rw1_5 = default;
+                TStorage rk1_6 = default, rw1_6 = default;
+                TStorage rk1_7 = default, rw1_7 = default;
+                TStorage rk2_0 = default, rw2_0 = default;
+                TStorage rk2_1 = default, rw2_1 = default;
+                TStorage rk2_2 = default, rw2_2 = default;
+                TStorage rk2_3 = default, rw2_3 = default;
+                TStorage rk2_4 = default, rw2_4 = default;
+                TStorage rk2_5 = default, rw2_5 = default;
+                TStorage rk2_6 = default, rw2_6 = default;
+                TStorage rk2_7 = default, rw2_7 = default;
+                TStorage rk3_0 = default, rw3_0 = default;
+                TStorage rk3_1 = default, rw3_1 = default;
+                TStorage rk3_2 = default, rw3_2 = default;
+                TStorage rk3_3 = default, rw3_3 = default;
+                TStorage rk3_4 = default, rw3_4 = default;
+                TStorage rk3_5 = default, rw3_5 = default;
+                TStorage rk3_6 = default, rw3_6 = default;
+                TStorage rk3_7 = default, rw3_7 = default;
+                if (TLanes.Count > 0) { rk0_0 = kr0[ck0]; rw0_0 = vr0[cv0]; }
+                if (TLanes.Count > 1) { rk0_1 = kr0[ck1]; rw0_1 = vr0[cv1]; }
+                if (TLanes.Count > 2) { rk0_2 = kr0[ck2]; rw0_2 = vr0[cv2]; }
+                if (TLanes.Count > 3) { rk0_3 = kr0[ck3]; rw0_3 = vr0[cv3]; }
+                if (TLanes.Count > 4) { rk0_4 = kr0[ck4]; rw0_4 = vr0[cv4]; }
+                if (TLanes.Count > 5) { rk0_5 = kr0[ck5]; rw0_5 = vr0[cv5]; }
+                if (TLanes.Count > 6) { rk0_6 = kr0[ck6]; rw0_6 = vr0[cv6]; }
+                if (TLanes.Count > 7) { rk0_7 = kr0[ck7]; rw0_7 = vr0[cv7]; }
+                if (TLanes.Count > 0) { rk1_0 = kr1[ck0]; rw1_0 = vr1[cv0]; }
+                if (TLanes.Count > 1) { rk1_1 = kr1[ck1]; rw1_1 = vr1[cv1]; }
+                if (TLanes.Count > 2) { rk1_2 = kr1[ck2]; rw1_2 = vr1[cv2]; }
+                if (TLanes.Count > 3) { rk1_3 = kr1[ck3]; rw1_3 = vr1[cv3]; }
+                if (TLanes.Count > 4) { rk1_4 = kr1[ck4]; rw1_4 = vr1[cv4]; }
+                if (TLanes.Count > 5) { rk1_5 = kr1[ck5]; rw1_5 = vr1[cv5]; }
+                if (TLanes.Count > 6) { rk1_6 = kr1[ck6]; rw1_6 = vr1[cv6]; }
+                if (TLanes.Count > 7) { rk1_7 = kr1[ck7]; rw1_7 = vr1[cv7]; }
+                if (TLanes.Count > 0) { rk2_0 = kr2[ck0]; rw2_0 = vr2[cv0]; }
+                if (TLanes.Count > 1) { rk2_1 = kr2[ck1]; rw2_1 = vr2[cv1]; }
+                if (TLanes.Count > 2) { rk2_2 = kr2[ck2]; rw2_2 = vr2[cv2]; }
+                if (TLanes.Count > 3) { rk2_3 = kr2[ck3]; rw2_3 = vr2[cv3]; }
+                if (TLanes.Count > 4) { rk2_4 = kr2[ck4]; rw2_4 = vr2[cv4]; }
+                if (TLanes.Count > 5) { rk2_5 = kr2[ck5]; rw2_5 = vr2[cv5]; }
+                if (TLanes.Count > 6) { rk2_6 = kr2[ck6]; rw2_6 = vr2[cv6]; }
+                if (TLanes.Count > 7) { rk2_7 = kr2[ck7]; rw2_7 = vr2[cv7]; }
+                if (TLanes.Count > 0) { rk3_0 = kr3[ck0]; rw3_0 = vr3[cv0]; }
+                if (TLanes.Count > 1) { rk3_1 = kr3[ck1]; rw3_1 = vr3[cv1]; }
+                if (TLanes.Count > 2) { rk3_2 = kr3[ck2]; rw3_2 = vr3[cv2]; }
+                if (TLanes.Count > 3) { rk3_3 = kr3[ck3]; rw3_3 = vr3[cv3]; }
+                if (TLanes.Count > 4) { rk3_4 = kr3[ck4]; rw3_4 = vr3[cv4]; }
+                if (TLanes.Count > 5) { rk3_5 = kr3[ck5]; rw3_5 = vr3[cv5]; }
+                if (TLanes.Count > 6) { rk3_6 = kr3[ck6]; rw3_6 = vr3[cv6]; }
+                if (TLanes.Count > 7) { rk3_7 = kr3[ck7]; rw3_7 = vr3[cv7]; }
+                if (TLanes.Count > 0) { k0_0 = hk0 ? TElement.ToSingle(rk0_0) : 0f; w0_0 = TElement.ToSingle(rw0_0); }
+                if (TLanes.Count > 1) { k0_1 = hk1 ? TElement.ToSingle(rk0_1) : 0f; w0_1 = TElement.ToSingle(rw0_1); }
+                if (TLanes.Count > 2) { k0_2 = hk2 ? TElement.ToSingle(rk0_2) : 0f; w0_2 = TElement.ToSingle(rw0_2); }
+                if (TLanes.Count > 3) { k0_3 = hk3 ? TElement.ToSingle(rk0_3) : 0f; w0_3 = TElement.ToSingle(rw0_3); }
+                if (TLanes.Count > 4) { k0_4 = hk4 ? TElement.ToSingle(rk0_4) : 0f; w0_4 = TElement.ToSingle(rw0_4); }
+                if (TLanes.Count > 5) { k0_5 = hk5 ? TElement.ToSingle(rk0_5) : 0f; w0_5 = TElement.ToSingle(rw0_5); }
+                if (TLanes.Count > 6) { k0_6 = hk6 ? TElement.ToSingle(rk0_6) : 0f; w0_6 = TElement.ToSingle(rw0_6); }
+                if (TLanes.Count > 7) { k0_7 = hk7 ? TElement.ToSingle(rk0_7) : 0f; w0_7 = TElement.ToSingle(rw0_7); }
+                if (TLanes.Count > 0) { k1_0 = hk0 ? TElement.ToSingle(rk1_0) : 0f; w1_0 = TElement.ToSingle(rw1_0); }
+                if (TLanes.Count > 1) { k1_1 = hk1 ? TElement.ToSingle(rk1_1) : 0f; w1_1 = TElement.ToSingle(rw1_1); }
+                if (TLanes.Count > 2) { k1_2 = hk2 ? TElement.ToSingle(rk1_2) : 0f; w1_2 = TElement.ToSingle(rw1_2); }
+                if (TLanes.Count > 3) { k1_3 = hk3 ? TElement.ToSingle(rk1_3) : 0f; w1_3 = TElement.ToSingle(rw1_3); }
+                if (TLanes.Count > 4) { k1_4 = hk4 ? TElement.ToSingle(rk1_4) : 0f; w1_4 = TElement.ToSingle(rw1_4); }
+                if (TLanes.Count > 5) { k1_5 = hk5 ? TElement.ToSingle(rk1_5) : 0f; w1_5 = TElement.ToSingle(rw1_5); }
+                if (TLanes.Count > 6) { k1_6 = hk6 ? TElement.ToSingle(rk1_6) : 0f; w1_6 = TElement.ToSingle(rw1_6); }
+                if (TLanes.Count > 7) { k1_7 = hk7 ? TElement.ToSingle(rk1_7) : 0f; w1_7 = TElement.ToSingle(rw1_7); }
+                if (TLanes.Count > 0) { k2_0 = hk0 ? TElement.ToSingle(rk2_0) : 0f; w2_0 = TElement.ToSingle(rw2_0); }
+                if (TLanes.Count > 1) { k2_1 = hk1 ? TElement.ToSingle(rk2_1) : 0f; w2_1 = TElement.ToSingle(rw2_1); }
+                if (TLanes.Count > 2) { k2_2 = hk2 ? TElement.ToSingle(rk2_2) : 0f; w2_2 = TElement.ToSingle(rw2_2); }
+                if (TLanes.Count > 3) { k2_3 = hk3 ? TElement.ToSingle(rk2_3) : 0f; w2_3 = TElement.ToSingle(rw2_3); }
+                if (TLanes.Count > 4) { k2_4 = hk4 ? TElement.ToSingle(rk2_4) : 0f; w2_4 = TElement.ToSingle(rw2_4); }
+                if (TLanes.Count > 5) { k2_5 = hk5 ? TElement.ToSingle(rk2_5) : 0f; w2_5 = TElement.ToSingle(rw2_5); }
+                if (TLanes.Count > 6) { k2_6 = hk6 ? TElement.ToSingle(rk2_6) : 0f; w2_6 = TElement.ToSingle(rw2_6); }
+                if (TLanes.Count > 7) { k2_7 = hk7 ? TElement.ToSingle(rk2_7) : 0f; w2_7 = TElement.ToSingle(rw2_7); }
+                if (TLanes.Count > 0) { k3_0 = hk0 ? TElement.ToSingle(rk3_0) : 0f; w3_0 = TElement.ToSingle(rw3_0); }
+                if (TLanes.Count > 1) { k3_1 = hk1 ? TElement.ToSingle(rk3_1) : 0f; w3_1 = TElement.ToSingle(rw3_1); }
+                if (TLanes.Count > 2) { k3_2 = hk2 ? TElement.ToSingle(rk3_2) : 0f; w3_2 = TElement.ToSingle(rw3_2); }
+                if (TLanes.Count > 3) { k3_3 = hk3 ? TElement.ToSingle(rk3_3) : 0f; w3_3 = TElement.ToSingle(rw3_3); }
+                if (TLanes.Count > 4) { k3_4 = hk4 ? TElement.ToSingle(rk3_4) : 0f; w3_4 = TElement.ToSingle(rw3_4); }
+                if (TLanes.Count > 5) { k3_5 = hk5 ? TElement.ToSingle(rk3_5) : 0f; w3_5 = TElement.ToSingle(rw3_5); }
+                if (TLanes.Count > 6) { k3_6 = hk6 ? TElement.ToSingle(rk3_6) : 0f; w3_6 = TElement.ToSingle(rw3_6); }
+                if (TLanes.Count > 7) { k3_7 = hk7 ? TElement.ToSingle(rk3_7) : 0f; w3_7 = TElement.ToSingle(rw3_7); }
             }
             float dot00 = 0f, x00 = float.NegativeInfinity;
             float dot01 = 0f, x01 = float.NegativeInfinity;
@@ -1396,6 +1445,8 @@ internal static class DecodeKernel
     /// dim gives its first element).</summary>
     private static long RowOf(ArrayView<int> pageTable, DecodeParams p, int b, int kvh, int slot)
     {
+        if (p.MaxPagesPerSequence == 1) // contiguous: one page, no division
+            return ((long)pageTable[b] * p.KvHeads + kvh) * p.PageSize + slot;
         int pageIndex = slot / p.PageSize;
         int page = pageTable[b * p.MaxPagesPerSequence + pageIndex];
         return ((long)page * p.KvHeads + kvh) * p.PageSize + (slot - pageIndex * p.PageSize);

@@ -115,14 +115,11 @@ w('''        // Only the key tiles the mask's key range can reach; group-uniform
         int kEnd = XMath.Min(seqK, mask.KeyEnd(b, h, pos0, pos0 + rows));
         int firstTile = kStart / BlockK, endTile = kEnd <= kStart ? 0 : (kEnd + BlockK - 1) / BlockK;
         // The schedule picks the tiles and their order; group-uniform as well.
-        // The plain range runs the direct loop (no TileAt, no guard): ptxas schedules it better.
-        int steps = TSchedule.IsRange ? endTile - firstTile
-            : endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
+        int steps = endTile > firstTile ? schedule.Steps(b, h, firstTile, endTile) : 0;
         for (int step = 0; step < steps; step++)
         {
-            int tile = TSchedule.IsRange ? firstTile + step
-                : schedule.TileAt(b, h, firstTile, endTile, step);
-            if (!TSchedule.IsRange && (tile < firstTile || tile >= endTile)) continue;
+            int tile = schedule.TileAt(b, h, firstTile, endTile, step);
+            if (tile < firstTile || tile >= endTile) continue;
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
 
             var kind = mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols);

@@ -21,11 +21,6 @@ public interface IKeyTileSchedule
 
     /// <summary>The key tile of step <paramref name="step"/> (0 &lt;= step &lt; Steps).</summary>
     int TileAt(int batch, int head, int first, int end, int step);
-
-    /// <summary>True only when the schedule visits exactly [first, end) in order (Steps =
-    /// end - first, TileAt = first + step): the GPU kernels then run the plain tile loop, which
-    /// ptxas schedules better than the indirect one.</summary>
-    static abstract bool IsRange { get; }
 }
 
 /// <summary>Every tile of the mask's range, in order: what the kernels did before schedules.
@@ -39,9 +34,6 @@ public readonly struct KeyRangeSchedule : IKeyTileSchedule
     /// <summary>first + step</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int TileAt(int batch, int head, int first, int end, int step) => first + step;
-
-    /// <summary>True: this is the plain range.</summary>
-    public static bool IsRange => true;
 }
 
 /// <summary>
@@ -103,9 +95,6 @@ public readonly struct KeySplitSchedule : IKeyTileSchedule, IValidated
         int count = end - first, size = count / Parts, extra = count % Parts;
         return first + Part * size + Math.Min(Part, extra) + step;
     }
-
-    /// <summary>False: a part of the range.</summary>
-    public static bool IsRange => false;
 }
 
 /// <summary>
@@ -168,7 +157,4 @@ public readonly struct KeyBlockListSchedule<TBlocks> : IKeyTileSchedule, IValida
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int TileAt(int batch, int head, int first, int end, int step) =>
         _blocks[(batch * Heads + head) * Stride + step];
-
-    /// <summary>False: a list of blocks.</summary>
-    public static bool IsRange => false;
 }

@@ -2,9 +2,10 @@ using BenchmarkDotNet.Running;
 using Managed.Bench;
 
 // --quick: CI smoke run; --full: in-process harness writing RESULTS.md and the plot;
-// --tune: AttentionTuning sweep; --peak: FMA probe; anything else goes to BenchmarkDotNet.
+// --tune: AttentionTuning sweep; --peak: FMA probe; --decode: decode vs ORT GroupQueryAttention;
+// anything else goes to BenchmarkDotNet.
 string? mode = args.FirstOrDefault(a =>
-    a is "--quick" or "--full" or "--tune" or "--peak" or "--loop" or "--exp");
+    a is "--quick" or "--full" or "--tune" or "--peak" or "--loop" or "--exp" or "--decode");
 var rest = args.Where(a => a != mode).ToArray();
 switch (mode)
 {
@@ -12,6 +13,7 @@ switch (mode)
     case "--full": return Harness.Full(rest);
     case "--tune": return Harness.Tune(rest);
     case "--loop": return Harness.Loop(rest);
+    case "--decode": return DecodePeer.Run(rest);
     case "--exp": return Managed.Bench.Experiments.ExpThroughput.Run();
     case "--peak":
         Console.WriteLine(PeakProbe.Measure(Environment.ProcessorCount, 1.0));

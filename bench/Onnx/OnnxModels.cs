@@ -62,22 +62,23 @@ public static class OnnxModels
         return model.Message(7, graph).ToArray(); // ModelProto.graph
     }
 
-    private static ProtoWriter Opset(string domain, long version) =>
+    internal static ProtoWriter Opset(string domain, long version) =>
         new ProtoWriter().String(1, domain).Int(2, version); // OperatorSetIdProto
 
-    private static ProtoWriter IntAttribute(string name, long value) =>
+    internal static ProtoWriter IntAttribute(string name, long value) =>
         new ProtoWriter().String(1, name).Int(3, value).Int(20, AttrInt); // AttributeProto.i
 
-    private static ProtoWriter FloatAttribute(string name, float value) =>
+    internal static ProtoWriter FloatAttribute(string name, float value) =>
         new ProtoWriter().String(1, name).Float(2, value).Int(20, AttrFloat); // AttributeProto.f
 
-    /// <summary>ValueInfoProto { name, type { tensor_type { elem_type, shape { dim* } } } }.
+    /// <summary>ValueInfoProto { name, type { tensor_type { elem_type, shape { dim* } } } }:
+    /// no dims is a scalar. elemType: TensorProto.DataType (FLOAT 1, INT32 6, FLOAT16 10).
     /// </summary>
-    private static ProtoWriter TensorValue(string name, long[] dims)
+    internal static ProtoWriter TensorValue(string name, long[] dims, int elemType = ElemFloat)
     {
         var shape = new ProtoWriter();
         foreach (long d in dims) shape.Message(1, new ProtoWriter().Int(1, d)); // dim_value
-        var tensor = new ProtoWriter().Int(1, ElemFloat).Message(2, shape);
+        var tensor = new ProtoWriter().Int(1, elemType).Message(2, shape);
         return new ProtoWriter().String(1, name).Message(2, new ProtoWriter().Message(1, tensor));
     }
 }

@@ -12,14 +12,8 @@ namespace Managed.Kernels.Decode;
 /// <summary>Scalars of one decode launch, passed by value.</summary>
 internal readonly record struct DecodeParams(int Batch, int Heads, int KvHeads, int Rows,
     int HeadDim, int ValueDim, int Splits, int QueryBlocks, int PageSize,
-    int MaxPagesPerSequence, float Scale, int HasStats, int HasLogSumExp, int HasPositions,
-    int PageShift)
+    int MaxPagesPerSequence, float Scale, int HasStats, int HasLogSumExp, int HasPositions)
 {
-    /// <summary>log2 of a power-of-two page size (a shift, not a division, per key), else -1.
-    /// </summary>
-    public static int ShiftOf(int pageSize) => (pageSize & (pageSize - 1)) == 0
-        ? System.Numerics.BitOperations.Log2((uint)pageSize) : -1;
-
     public int Capacity => PageSize * MaxPagesPerSequence;
 
     public int Group => Heads / KvHeads;
@@ -95,7 +89,7 @@ public static partial class DecodeAttention
         var p = new DecodeParams(pr.Batch, pr.Heads, pr.KvHeads, pr.Rows, pr.HeadDim,
             pr.ValueDim, pr.Splits, queryBlocks, cache.PageSize, cache.MaxPagesPerSequence,
             pr.Scale, rowStats.Length > 0 ? 1 : 0, logSumExp.Length > 0 ? 1 : 0,
-            cache.HasPositions ? 1 : 0, DecodeParams.ShiftOf(cache.PageSize));
+            cache.HasPositions ? 1 : 0);
         if (rowStats.Length == 0) rowStats = partM; // bound, never read
         if (logSumExp.Length == 0) logSumExp = partM; // bound, never written
         // Shuffles on CUDA; elsewhere shared memory (the ILGPU CPU accelerator pays a warp

@@ -48,15 +48,15 @@ public static partial class DecodeAttention
 
     /// <summary>
     /// The split rule: enough parts that batch x kvHeads x parts work items fill the device
-    /// (host: 2 x processors; ILGPU: 6 x multiprocessors, or 6 x 16 where unknown: the groups
-    /// of the decode kernel one multiprocessor holds at once), but no part shorter than 256 keys:
+    /// (host: 2 x processors; ILGPU: 4 x multiprocessors, or 4 x 16 where unknown: the groups
+    /// one multiprocessor holds at once), but no part shorter than 256 keys:
     /// parts = clamp(ceil(units / (batch x kvHeads)), 1, ceil(maxLength / 256)).
     /// </summary>
     public static int SplitsFor(ComputeDevice device, int batch, int kvHeads, int maxLength)
     {
         ArgumentNullException.ThrowIfNull(device);
         int units = device.IsHost ? 2 * Environment.ProcessorCount
-            : 6 * Math.Max(1, device.Accelerator?.NumMultiprocessors ?? 16);
+            : 4 * Math.Max(1, device.Accelerator?.NumMultiprocessors ?? 16);
         long items = (long)batch * kvHeads;
         int wanted = (int)Math.Max(1, (units + items - 1) / items);
         int most = Math.Max(1, (maxLength + 255) / 256);

@@ -1447,7 +1447,7 @@ internal static class DecodeKernel
     {
         if (p.MaxPagesPerSequence == 1) // contiguous: one page, no division
             return ((long)pageTable[b] * p.KvHeads + kvh) * p.PageSize + slot;
-        int pageIndex = p.PageShift >= 0 ? slot >> p.PageShift : slot / p.PageSize;
+        int pageIndex = slot / p.PageSize;
         int page = pageTable[b * p.MaxPagesPerSequence + pageIndex];
         return ((long)page * p.KvHeads + kvh) * p.PageSize + (slot - pageIndex * p.PageSize);
     }

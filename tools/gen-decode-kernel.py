@@ -5,7 +5,7 @@
 import os
 
 U = 4        # keys a warp takes per step (their K and V loads are all in flight together)
-VMAX = 8     # query vectors per group
+VMAX = 4     # query vectors per group (8 cost 239-249 registers at D = 128)
 PMAX = 8     # dims per lane (headDim <= 256)
 WARPS = 4
 
@@ -49,7 +49,7 @@ internal readonly struct Count8 : IDecodeCount { public static int Count => 8; }
 /// </summary>
 internal static class DecodeKernel
 {
-    public const int Threads = 128, Warps = 4, KeysPerStep = 4, MaxVectors = 8;
+    public const int Threads = 128, Warps = 4, KeysPerStep = 4, MaxVectors = 4;
     private const int Combine = 4096; // Warps x vectors x dims floats; vectors x lanes <= 32
 
     /// <summary>Dims per lane for head and value dims up to 256.</summary>
@@ -63,9 +63,9 @@ internal static class DecodeKernel
     /// </summary>
     public static int VectorsFor(int lanes, int vectors)
     {
-        // Four: eight cost 243 registers at 4 dims per lane (half the groups per SM); the
+        // Four: eight cost 239-249 registers at 4 dims per lane (half the groups per SM); the
         // blocks of one part run side by side and share its rows through L2.
-        int most = lanes == 8 ? 2 : 4;
+        int most = lanes == 8 ? 2 : MaxVectors;
         int n = Math.Min(most, vectors);
         return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8;
     }

@@ -20,8 +20,8 @@ internal static class DevicesCommand
         Directory.CreateDirectory(ptxDir);
         var v = new PtxWriter(ptxDir);
         foreach (var variant in VariantRegistry.All) variant.DeviceTyped.Accept(v);
-        // Decode of exact causal attention, for ptxas: D = 128 with 4 and 8 query vectors.
-        foreach (int vectors in new[] { 4, 8 })
+        // Decode of exact causal attention, for ptxas: D = 128 with 2 and 4 query vectors.
+        foreach (int vectors in new[] { 2, 4 })
         {
             File.WriteAllText(Path.Combine(ptxDir, $"decode-float-d128-v{vectors}.ptx"),
                 KernelCompiler.CompilePtx(DecodeMethods<Float32Element, float, NoScore,

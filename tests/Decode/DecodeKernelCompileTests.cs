@@ -7,16 +7,19 @@ using Xunit;
 
 namespace Managed.Tests.Decode;
 
-/// <summary>The decode kernels (partial and merge) of every registry variant compile to PTX for
-/// each storage type with no device present, and the cache's append kernel too.</summary>
+/// <summary>The decode kernels (partial and merge) of every registry variant compile to PTX
+/// with no device present (float caches; every eighth variant over Half and BFloat16), each
+/// shape class, and the cache's append and eviction kernels.</summary>
 public sealed class DecodeKernelCompileTests
 {
     public static TheoryData<int, int> VariantsAndStorage()
     {
         var data = new TheoryData<int, int>();
+        // Every variant over a float cache; every eighth over Half and BFloat16 (the storage
+        // type changes only the loads; each decode compile takes seconds on the CI machine).
         for (int storage = 0; storage < 3; storage++)
             for (int v = 0; v < VariantRegistry.All.Count; v++)
-                data.Add(v, storage);
+                if (storage == 0 || v % 8 == 0) data.Add(v, storage);
         return data;
     }
 
@@ -35,10 +38,9 @@ public sealed class DecodeKernelCompileTests
     /// reduction, for exact attention over a BFloat16 cache.</summary>
     [Theory]
     [InlineData(1, 1, true)]
-    [InlineData(2, 8, true)]
-    [InlineData(4, 8, true)]
+    [InlineData(2, 4, true)]
+    [InlineData(4, 2, true)]
     [InlineData(8, 2, true)]
-    [InlineData(8, 4, true)]
     [InlineData(4, 4, false)]
     public void DecodeShapeClassesCompile(int lanes, int vectors, bool shuffle)
     {

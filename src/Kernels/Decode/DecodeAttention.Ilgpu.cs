@@ -123,9 +123,13 @@ internal static class DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>
     private static readonly MethodInfo?[] s_decode = new MethodInfo?[4 * 4 * 2];
 
     /// <summary>The kernel for <paramref name="lanes"/> dims per lane and
-    /// <paramref name="vectors"/> query vectors per group (1, 2, 4 or 8 each).</summary>
+    /// <paramref name="vectors"/> query vectors per group (lanes 1, 2, 4 or 8; vectors 1, 2 or
+    /// 4).</summary>
     public static MethodInfo Decode(int lanes, int vectors, bool shuffle)
     {
+        if (vectors > DecodeKernel.MaxVectors)
+            throw new ArgumentOutOfRangeException(nameof(vectors), vectors,
+                $"The decode kernel takes at most {DecodeKernel.MaxVectors} vectors per group.");
         int slot = (Log2(lanes) * 4 + Log2(vectors)) * 2 + (shuffle ? 1 : 0);
         return s_decode[slot] ??= typeof(DecodeKernel).GetMethod(nameof(DecodeKernel.Partial))!
             .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TScore), typeof(TMask),

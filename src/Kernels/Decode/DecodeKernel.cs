@@ -33,7 +33,7 @@ internal readonly struct Count8 : IDecodeCount { public static int Count => 8; }
 /// </summary>
 internal static class DecodeKernel
 {
-    public const int Threads = 128, Warps = 4, KeysPerStep = 4, MaxVectors = 8;
+    public const int Threads = 128, Warps = 4, KeysPerStep = 4, MaxVectors = 4;
     private const int Combine = 4096; // Warps x vectors x dims floats; vectors x lanes <= 32
 
     /// <summary>Dims per lane for head and value dims up to 256.</summary>
@@ -47,9 +47,9 @@ internal static class DecodeKernel
     /// </summary>
     public static int VectorsFor(int lanes, int vectors)
     {
-        // Four: eight cost 243 registers at 4 dims per lane (half the groups per SM); the
+        // Four: eight cost 239-249 registers at 4 dims per lane (half the groups per SM); the
         // blocks of one part run side by side and share its rows through L2.
-        int most = lanes == 8 ? 2 : 4;
+        int most = lanes == 8 ? 2 : MaxVectors;
         int n = Math.Min(most, vectors);
         return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8;
     }
@@ -176,94 +176,6 @@ internal static class DecodeKernel
             float stat = p.HasStats != 0 ? rowStats[(b * p.Heads + h3) * rows + r] : 0f;
             if (!TNorm.IsSoftmax) m3 = norm.RowParameter(qp3, stat);
         }
-        int h4 = 0, qp4 = 0;
-        float q4_0 = 0f, q4_1 = 0f, q4_2 = 0f, q4_3 = 0f, q4_4 = 0f, q4_5 = 0f, q4_6 = 0f, q4_7 = 0f;
-        float o4_0 = 0f, o4_1 = 0f, o4_2 = 0f, o4_3 = 0f, o4_4 = 0f, o4_5 = 0f, o4_6 = 0f, o4_7 = 0f;
-        float m4 = float.NegativeInfinity, l4 = 0f;
-        if (TVecs.Count > 4 && 4 < nv)
-        {
-            int qv = v0 + 4;
-            h4 = kvh * g + qv / rows;
-            int r = qv - qv / rows * rows;
-            qp4 = pos0 + r;
-            long at = ((long)(b * p.Heads + h4) * rows + r) * d;
-            if (TLanes.Count > 0 && lane + 0 < d) q4_0 = query[at + lane + 0] * p.Scale;
-            if (TLanes.Count > 1 && lane + 32 < d) q4_1 = query[at + lane + 32] * p.Scale;
-            if (TLanes.Count > 2 && lane + 64 < d) q4_2 = query[at + lane + 64] * p.Scale;
-            if (TLanes.Count > 3 && lane + 96 < d) q4_3 = query[at + lane + 96] * p.Scale;
-            if (TLanes.Count > 4 && lane + 128 < d) q4_4 = query[at + lane + 128] * p.Scale;
-            if (TLanes.Count > 5 && lane + 160 < d) q4_5 = query[at + lane + 160] * p.Scale;
-            if (TLanes.Count > 6 && lane + 192 < d) q4_6 = query[at + lane + 192] * p.Scale;
-            if (TLanes.Count > 7 && lane + 224 < d) q4_7 = query[at + lane + 224] * p.Scale;
-            float stat = p.HasStats != 0 ? rowStats[(b * p.Heads + h4) * rows + r] : 0f;
-            if (!TNorm.IsSoftmax) m4 = norm.RowParameter(qp4, stat);
-        }
-        int h5 = 0, qp5 = 0;
-        float q5_0 = 0f, q5_1 = 0f, q5_2 = 0f, q5_3 = 0f, q5_4 = 0f, q5_5 = 0f, q5_6 = 0f, q5_7 = 0f;
-        float o5_0 = 0f, o5_1 = 0f, o5_2 = 0f, o5_3 = 0f, o5_4 = 0f, o5_5 = 0f, o5_6 = 0f, o5_7 = 0f;
-        float m5 = float.NegativeInfinity, l5 = 0f;
-        if (TVecs.Count > 5 && 5 < nv)
-        {
-            int qv = v0 + 5;
-            h5 = kvh * g + qv / rows;
-            int r = qv - qv / rows * rows;
-            qp5 = pos0 + r;
-            long at = ((long)(b * p.Heads + h5) * rows + r) * d;
-            if (TLanes.Count > 0 && lane + 0 < d) q5_0 = query[at + lane + 0] * p.Scale;
-            if (TLanes.Count > 1 && lane + 32 < d) q5_1 = query[at + lane + 32] * p.Scale;
-            if (TLanes.Count > 2 && lane + 64 < d) q5_2 = query[at + lane + 64] * p.Scale;
-            if (TLanes.Count > 3 && lane + 96 < d) q5_3 = query[at + lane + 96] * p.Scale;
-            if (TLanes.Count > 4 && lane + 128 < d) q5_4 = query[at + lane + 128] * p.Scale;
-            if (TLanes.Count > 5 && lane + 160 < d) q5_5 = query[at + lane + 160] * p.Scale;
-            if (TLanes.Count > 6 && lane + 192 < d) q5_6 = query[at + lane + 192] * p.Scale;
-            if (TLanes.Count > 7 && lane + 224 < d) q5_7 = query[at + lane + 224] * p.Scale;
-            float stat = p.HasStats != 0 ? rowStats[(b * p.Heads + h5) * rows + r] : 0f;
-            if (!TNorm.IsSoftmax) m5 = norm.RowParameter(qp5, stat);
-        }
-        int h6 = 0, qp6 = 0;
-        float q6_0 = 0f, q6_1 = 0f, q6_2 = 0f, q6_3 = 0f, q6_4 = 0f, q6_5 = 0f, q6_6 = 0f, q6_7 = 0f;
-        float o6_0 = 0f, o6_1 = 0f, o6_2 = 0f, o6_3 = 0f, o6_4 = 0f, o6_5 = 0f, o6_6 = 0f, o6_7 = 0f;
-        float m6 = float.NegativeInfinity, l6 = 0f;
-        if (TVecs.Count > 6 && 6 < nv)
-        {
-            int qv = v0 + 6;
-            h6 = kvh * g + qv / rows;
-            int r = qv - qv / rows * rows;
-            qp6 = pos0 + r;
-            long at = ((long)(b * p.Heads + h6) * rows + r) * d;
-            if (TLanes.Count > 0 && lane + 0 < d) q6_0 = query[at + lane + 0] * p.Scale;
-            if (TLanes.Count > 1 && lane + 32 < d) q6_1 = query[at + lane + 32] * p.Scale;
-            if (TLanes.Count > 2 && lane + 64 < d) q6_2 = query[at + lane + 64] * p.Scale;
-            if (TLanes.Count > 3 && lane + 96 < d) q6_3 = query[at + lane + 96] * p.Scale;
-            if (TLanes.Count > 4 && lane + 128 < d) q6_4 = query[at + lane + 128] * p.Scale;
-            if (TLanes.Count > 5 && lane + 160 < d) q6_5 = query[at + lane + 160] * p.Scale;
-            if (TLanes.Count > 6 && lane + 192 < d) q6_6 = query[at + lane + 192] * p.Scale;
-            if (TLanes.Count > 7 && lane + 224 < d) q6_7 = query[at + lane + 224] * p.Scale;
-            float stat = p.HasStats != 0 ? rowStats[(b * p.Heads + h6) * rows + r] : 0f;
-            if (!TNorm.IsSoftmax) m6 = norm.RowParameter(qp6, stat);
-        }
-        int h7 = 0, qp7 = 0;
-        float q7_0 = 0f, q7_1 = 0f, q7_2 = 0f, q7_3 = 0f, q7_4 = 0f, q7_5 = 0f, q7_6 = 0f, q7_7 = 0f;
-        float o7_0 = 0f, o7_1 = 0f, o7_2 = 0f, o7_3 = 0f, o7_4 = 0f, o7_5 = 0f, o7_6 = 0f, o7_7 = 0f;
-        float m7 = float.NegativeInfinity, l7 = 0f;
-        if (TVecs.Count > 7 && 7 < nv)
-        {
-            int qv = v0 + 7;
-            h7 = kvh * g + qv / rows;
-            int r = qv - qv / rows * rows;
-            qp7 = pos0 + r;
-            long at = ((long)(b * p.Heads + h7) * rows + r) * d;
-            if (TLanes.Count > 0 && lane + 0 < d) q7_0 = query[at + lane + 0] * p.Scale;
-            if (TLanes.Count > 1 && lane + 32 < d) q7_1 = query[at + lane + 32] * p.Scale;
-            if (TLanes.Count > 2 && lane + 64 < d) q7_2 = query[at + lane + 64] * p.Scale;
-            if (TLanes.Count > 3 && lane + 96 < d) q7_3 = query[at + lane + 96] * p.Scale;
-            if (TLanes.Count > 4 && lane + 128 < d) q7_4 = query[at + lane + 128] * p.Scale;
-            if (TLanes.Count > 5 && lane + 160 < d) q7_5 = query[at + lane + 160] * p.Scale;
-            if (TLanes.Count > 6 && lane + 192 < d) q7_6 = query[at + lane + 192] * p.Scale;
-            if (TLanes.Count > 7 && lane + 224 < d) q7_7 = query[at + lane + 224] * p.Scale;
-            float stat = p.HasStats != 0 ? rowStats[(b * p.Heads + h7) * rows + r] : 0f;
-            if (!TNorm.IsSoftmax) m7 = norm.RowParameter(qp7, stat);
-        }
         int ck0 = XMath.Min(lane + 0, d - 1), cv0 = XMath.Min(lane + 0, dv - 1);
         bool hk0 = lane + 0 < d;
         int ck1 = XMath.Min(lane + 32, d - 1), cv1 = XMath.Min(lane + 32, dv - 1);
@@ -306,26 +218,6 @@ internal static class DecodeKernel
             kStart = XMath.Min(kStart, mask.KeyStart(b, h3, pos0, pos0 + rows));
             kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h3, pos0, pos0 + rows));
         }
-        if (TVecs.Count > 4 && 4 < nv)
-        {
-            kStart = XMath.Min(kStart, mask.KeyStart(b, h4, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h4, pos0, pos0 + rows));
-        }
-        if (TVecs.Count > 5 && 5 < nv)
-        {
-            kStart = XMath.Min(kStart, mask.KeyStart(b, h5, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h5, pos0, pos0 + rows));
-        }
-        if (TVecs.Count > 6 && 6 < nv)
-        {
-            kStart = XMath.Min(kStart, mask.KeyStart(b, h6, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h6, pos0, pos0 + rows));
-        }
-        if (TVecs.Count > 7 && 7 < nv)
-        {
-            kStart = XMath.Min(kStart, mask.KeyStart(b, h7, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h7, pos0, pos0 + rows));
-        }
         if (p.HasPositions != 0)
         {
             lo = XMath.Max(lo, LowerBound(positions, positionBase, lo, hi, kStart));
@@ -363,15 +255,7 @@ internal static class DecodeKernel
             if (TVecs.Count > 2 && 2 < nv && ok0) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
             var kind3 = TileKind.Empty;
             if (TVecs.Count > 3 && 3 < nv && ok0) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
-            var kind4 = TileKind.Empty;
-            if (TVecs.Count > 4 && 4 < nv && ok0) kind4 = mask.Classify(b, h4, pos0, pos0 + rows, kpLo, kpHi);
-            var kind5 = TileKind.Empty;
-            if (TVecs.Count > 5 && 5 < nv && ok0) kind5 = mask.Classify(b, h5, pos0, pos0 + rows, kpLo, kpHi);
-            var kind6 = TileKind.Empty;
-            if (TVecs.Count > 6 && 6 < nv && ok0) kind6 = mask.Classify(b, h6, pos0, pos0 + rows, kpLo, kpHi);
-            var kind7 = TileKind.Empty;
-            if (TVecs.Count > 7 && 7 < nv && ok0) kind7 = mask.Classify(b, h7, pos0, pos0 + rows, kpLo, kpHi);
-            bool live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty && kind4 == TileKind.Empty && kind5 == TileKind.Empty && kind6 == TileKind.Empty && kind7 == TileKind.Empty);
+            bool live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
             if (TReduce.UsesShuffle && !live) continue;
             float k0_0 = 0f, k0_1 = 0f, k0_2 = 0f, k0_3 = 0f, k0_4 = 0f, k0_5 = 0f, k0_6 = 0f, k0_7 = 0f;
             float w0_0 = 0f, w0_1 = 0f, w0_2 = 0f, w0_3 = 0f, w0_4 = 0f, w0_5 = 0f, w0_6 = 0f, w0_7 = 0f;
@@ -648,162 +532,6 @@ internal static class DecodeKernel
                 if (TLanes.Count > 6) dot33 += q3_6 * k3_6;
                 if (TLanes.Count > 7) dot33 += q3_7 * k3_7;
             }
-            float dot40 = 0f, x40 = float.NegativeInfinity;
-            float dot41 = 0f, x41 = float.NegativeInfinity;
-            float dot42 = 0f, x42 = float.NegativeInfinity;
-            float dot43 = 0f, x43 = float.NegativeInfinity;
-            if (TVecs.Count > 4)
-            {
-                dot40 = q4_0 * k0_0;
-                if (TLanes.Count > 1) dot40 += q4_1 * k0_1;
-                if (TLanes.Count > 2) dot40 += q4_2 * k0_2;
-                if (TLanes.Count > 3) dot40 += q4_3 * k0_3;
-                if (TLanes.Count > 4) dot40 += q4_4 * k0_4;
-                if (TLanes.Count > 5) dot40 += q4_5 * k0_5;
-                if (TLanes.Count > 6) dot40 += q4_6 * k0_6;
-                if (TLanes.Count > 7) dot40 += q4_7 * k0_7;
-                dot41 = q4_0 * k1_0;
-                if (TLanes.Count > 1) dot41 += q4_1 * k1_1;
-                if (TLanes.Count > 2) dot41 += q4_2 * k1_2;
-                if (TLanes.Count > 3) dot41 += q4_3 * k1_3;
-                if (TLanes.Count > 4) dot41 += q4_4 * k1_4;
-                if (TLanes.Count > 5) dot41 += q4_5 * k1_5;
-                if (TLanes.Count > 6) dot41 += q4_6 * k1_6;
-                if (TLanes.Count > 7) dot41 += q4_7 * k1_7;
-                dot42 = q4_0 * k2_0;
-                if (TLanes.Count > 1) dot42 += q4_1 * k2_1;
-                if (TLanes.Count > 2) dot42 += q4_2 * k2_2;
-                if (TLanes.Count > 3) dot42 += q4_3 * k2_3;
-                if (TLanes.Count > 4) dot42 += q4_4 * k2_4;
-                if (TLanes.Count > 5) dot42 += q4_5 * k2_5;
-                if (TLanes.Count > 6) dot42 += q4_6 * k2_6;
-                if (TLanes.Count > 7) dot42 += q4_7 * k2_7;
-                dot43 = q4_0 * k3_0;
-                if (TLanes.Count > 1) dot43 += q4_1 * k3_1;
-                if (TLanes.Count > 2) dot43 += q4_2 * k3_2;
-                if (TLanes.Count > 3) dot43 += q4_3 * k3_3;
-                if (TLanes.Count > 4) dot43 += q4_4 * k3_4;
-                if (TLanes.Count > 5) dot43 += q4_5 * k3_5;
-                if (TLanes.Count > 6) dot43 += q4_6 * k3_6;
-                if (TLanes.Count > 7) dot43 += q4_7 * k3_7;
-            }
-            float dot50 = 0f, x50 = float.NegativeInfinity;
-            float dot51 = 0f, x51 = float.NegativeInfinity;
-            float dot52 = 0f, x52 = float.NegativeInfinity;
-            float dot53 = 0f, x53 = float.NegativeInfinity;
-            if (TVecs.Count > 5)
-            {
-                dot50 = q5_0 * k0_0;
-                if (TLanes.Count > 1) dot50 += q5_1 * k0_1;
-                if (TLanes.Count > 2) dot50 += q5_2 * k0_2;
-                if (TLanes.Count > 3) dot50 += q5_3 * k0_3;
-                if (TLanes.Count > 4) dot50 += q5_4 * k0_4;
-                if (TLanes.Count > 5) dot50 += q5_5 * k0_5;
-                if (TLanes.Count > 6) dot50 += q5_6 * k0_6;
-                if (TLanes.Count > 7) dot50 += q5_7 * k0_7;
-                dot51 = q5_0 * k1_0;
-                if (TLanes.Count > 1) dot51 += q5_1 * k1_1;
-                if (TLanes.Count > 2) dot51 += q5_2 * k1_2;
-                if (TLanes.Count > 3) dot51 += q5_3 * k1_3;
-                if (TLanes.Count > 4) dot51 += q5_4 * k1_4;
-                if (TLanes.Count > 5) dot51 += q5_5 * k1_5;
-                if (TLanes.Count > 6) dot51 += q5_6 * k1_6;
-                if (TLanes.Count > 7) dot51 += q5_7 * k1_7;
-                dot52 = q5_0 * k2_0;
-                if (TLanes.Count > 1) dot52 += q5_1 * k2_1;
-                if (TLanes.Count > 2) dot52 += q5_2 * k2_2;
-                if (TLanes.Count > 3) dot52 += q5_3 * k2_3;
-                if (TLanes.Count > 4) dot52 += q5_4 * k2_4;
-                if (TLanes.Count > 5) dot52 += q5_5 * k2_5;
-                if (TLanes.Count > 6) dot52 += q5_6 * k2_6;
-                if (TLanes.Count > 7) dot52 += q5_7 * k2_7;
-                dot53 = q5_0 * k3_0;
-                if (TLanes.Count > 1) dot53 += q5_1 * k3_1;
-                if (TLanes.Count > 2) dot53 += q5_2 * k3_2;
-                if (TLanes.Count > 3) dot53 += q5_3 * k3_3;
-                if (TLanes.Count > 4) dot53 += q5_4 * k3_4;
-                if (TLanes.Count > 5) dot53 += q5_5 * k3_5;
-                if (TLanes.Count > 6) dot53 += q5_6 * k3_6;
-                if (TLanes.Count > 7) dot53 += q5_7 * k3_7;
-            }
-            float dot60 = 0f, x60 = float.NegativeInfinity;
-            float dot61 = 0f, x61 = float.NegativeInfinity;
-            float dot62 = 0f, x62 = float.NegativeInfinity;
-            float dot63 = 0f, x63 = float.NegativeInfinity;
-            if (TVecs.Count > 6)
-            {
-                dot60 = q6_0 * k0_0;
-                if (TLanes.Count > 1) dot60 += q6_1 * k0_1;
-                if (TLanes.Count > 2) dot60 += q6_2 * k0_2;
-                if (TLanes.Count > 3) dot60 += q6_3 * k0_3;
-                if (TLanes.Count > 4) dot60 += q6_4 * k0_4;
-                if (TLanes.Count > 5) dot60 += q6_5 * k0_5;
-                if (TLanes.Count > 6) dot60 += q6_6 * k0_6;
-                if (TLanes.Count > 7) dot60 += q6_7 * k0_7;
-                dot61 = q6_0 * k1_0;
-                if (TLanes.Count > 1) dot61 += q6_1 * k1_1;
-                if (TLanes.Count > 2) dot61 += q6_2 * k1_2;
-                if (TLanes.Count > 3) dot61 += q6_3 * k1_3;
-                if (TLanes.Count > 4) dot61 += q6_4 * k1_4;
-                if (TLanes.Count > 5) dot61 += q6_5 * k1_5;
-                if (TLanes.Count > 6) dot61 += q6_6 * k1_6;
-                if (TLanes.Count > 7) dot61 += q6_7 * k1_7;
-                dot62 = q6_0 * k2_0;
-                if (TLanes.Count > 1) dot62 += q6_1 * k2_1;
-                if (TLanes.Count > 2) dot62 += q6_2 * k2_2;
-                if (TLanes.Count > 3) dot62 += q6_3 * k2_3;
-                if (TLanes.Count > 4) dot62 += q6_4 * k2_4;
-                if (TLanes.Count > 5) dot62 += q6_5 * k2_5;
-                if (TLanes.Count > 6) dot62 += q6_6 * k2_6;
-                if (TLanes.Count > 7) dot62 += q6_7 * k2_7;
-                dot63 = q6_0 * k3_0;
-                if (TLanes.Count > 1) dot63 += q6_1 * k3_1;
-                if (TLanes.Count > 2) dot63 += q6_2 * k3_2;
-                if (TLanes.Count > 3) dot63 += q6_3 * k3_3;
-                if (TLanes.Count > 4) dot63 += q6_4 * k3_4;
-                if (TLanes.Count > 5) dot63 += q6_5 * k3_5;
-                if (TLanes.Count > 6) dot63 += q6_6 * k3_6;
-                if (TLanes.Count > 7) dot63 += q6_7 * k3_7;
-            }
-            float dot70 = 0f, x70 = float.NegativeInfinity;
-            float dot71 = 0f, x71 = float.NegativeInfinity;
-            float dot72 = 0f, x72 = float.NegativeInfinity;
-            float dot73 = 0f, x73 = float.NegativeInfinity;
-            if (TVecs.Count > 7)
-            {
-                dot70 = q7_0 * k0_0;
-                if (TLanes.Count > 1) dot70 += q7_1 * k0_1;
-                if (TLanes.Count > 2) dot70 += q7_2 * k0_2;
-                if (TLanes.Count > 3) dot70 += q7_3 * k0_3;
-                if (TLanes.Count > 4) dot70 += q7_4 * k0_4;
-                if (TLanes.Count > 5) dot70 += q7_5 * k0_5;
-                if (TLanes.Count > 6) dot70 += q7_6 * k0_6;
-                if (TLanes.Count > 7) dot70 += q7_7 * k0_7;
-                dot71 = q7_0 * k1_0;
-                if (TLanes.Count > 1) dot71 += q7_1 * k1_1;
-                if (TLanes.Count > 2) dot71 += q7_2 * k1_2;
-                if (TLanes.Count > 3) dot71 += q7_3 * k1_3;
-                if (TLanes.Count > 4) dot71 += q7_4 * k1_4;
-                if (TLanes.Count > 5) dot71 += q7_5 * k1_5;
-                if (TLanes.Count > 6) dot71 += q7_6 * k1_6;
-                if (TLanes.Count > 7) dot71 += q7_7 * k1_7;
-                dot72 = q7_0 * k2_0;
-                if (TLanes.Count > 1) dot72 += q7_1 * k2_1;
-                if (TLanes.Count > 2) dot72 += q7_2 * k2_2;
-                if (TLanes.Count > 3) dot72 += q7_3 * k2_3;
-                if (TLanes.Count > 4) dot72 += q7_4 * k2_4;
-                if (TLanes.Count > 5) dot72 += q7_5 * k2_5;
-                if (TLanes.Count > 6) dot72 += q7_6 * k2_6;
-                if (TLanes.Count > 7) dot72 += q7_7 * k2_7;
-                dot73 = q7_0 * k3_0;
-                if (TLanes.Count > 1) dot73 += q7_1 * k3_1;
-                if (TLanes.Count > 2) dot73 += q7_2 * k3_2;
-                if (TLanes.Count > 3) dot73 += q7_3 * k3_3;
-                if (TLanes.Count > 4) dot73 += q7_4 * k3_4;
-                if (TLanes.Count > 5) dot73 += q7_5 * k3_5;
-                if (TLanes.Count > 6) dot73 += q7_6 * k3_6;
-                if (TLanes.Count > 7) dot73 += q7_7 * k3_7;
-            }
             if (TReduce.UsesShuffle)
             {
                 for (int off = 16; off > 0; off >>= 1)
@@ -836,105 +564,45 @@ internal static class DecodeKernel
                         dot32 += Warp.ShuffleXor(dot32, off);
                         dot33 += Warp.ShuffleXor(dot33, off);
                     }
-                    if (TVecs.Count > 4)
-                    {
-                        dot40 += Warp.ShuffleXor(dot40, off);
-                        dot41 += Warp.ShuffleXor(dot41, off);
-                        dot42 += Warp.ShuffleXor(dot42, off);
-                        dot43 += Warp.ShuffleXor(dot43, off);
-                    }
-                    if (TVecs.Count > 5)
-                    {
-                        dot50 += Warp.ShuffleXor(dot50, off);
-                        dot51 += Warp.ShuffleXor(dot51, off);
-                        dot52 += Warp.ShuffleXor(dot52, off);
-                        dot53 += Warp.ShuffleXor(dot53, off);
-                    }
-                    if (TVecs.Count > 6)
-                    {
-                        dot60 += Warp.ShuffleXor(dot60, off);
-                        dot61 += Warp.ShuffleXor(dot61, off);
-                        dot62 += Warp.ShuffleXor(dot62, off);
-                        dot63 += Warp.ShuffleXor(dot63, off);
-                    }
-                    if (TVecs.Count > 7)
-                    {
-                        dot70 += Warp.ShuffleXor(dot70, off);
-                        dot71 += Warp.ShuffleXor(dot71, off);
-                        dot72 += Warp.ShuffleXor(dot72, off);
-                        dot73 += Warp.ShuffleXor(dot73, off);
-                    }
                 }
             }
             else
             {
                 // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays
                 // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).
-                if (TVecs.Count > 0) shared[(warp * 32 + 0) * 32 + lane] = dot00;
-                if (TVecs.Count > 0) shared[(warp * 32 + 1) * 32 + lane] = dot01;
-                if (TVecs.Count > 0) shared[(warp * 32 + 2) * 32 + lane] = dot02;
-                if (TVecs.Count > 0) shared[(warp * 32 + 3) * 32 + lane] = dot03;
-                if (TVecs.Count > 1) shared[(warp * 32 + 4) * 32 + lane] = dot10;
-                if (TVecs.Count > 1) shared[(warp * 32 + 5) * 32 + lane] = dot11;
-                if (TVecs.Count > 1) shared[(warp * 32 + 6) * 32 + lane] = dot12;
-                if (TVecs.Count > 1) shared[(warp * 32 + 7) * 32 + lane] = dot13;
-                if (TVecs.Count > 2) shared[(warp * 32 + 8) * 32 + lane] = dot20;
-                if (TVecs.Count > 2) shared[(warp * 32 + 9) * 32 + lane] = dot21;
-                if (TVecs.Count > 2) shared[(warp * 32 + 10) * 32 + lane] = dot22;
-                if (TVecs.Count > 2) shared[(warp * 32 + 11) * 32 + lane] = dot23;
-                if (TVecs.Count > 3) shared[(warp * 32 + 12) * 32 + lane] = dot30;
-                if (TVecs.Count > 3) shared[(warp * 32 + 13) * 32 + lane] = dot31;
-                if (TVecs.Count > 3) shared[(warp * 32 + 14) * 32 + lane] = dot32;
-                if (TVecs.Count > 3) shared[(warp * 32 + 15) * 32 + lane] = dot33;
-                if (TVecs.Count > 4) shared[(warp * 32 + 16) * 32 + lane] = dot40;
-                if (TVecs.Count > 4) shared[(warp * 32 + 17) * 32 + lane] = dot41;
-                if (TVecs.Count > 4) shared[(warp * 32 + 18) * 32 + lane] = dot42;
-                if (TVecs.Count > 4) shared[(warp * 32 + 19) * 32 + lane] = dot43;
-                if (TVecs.Count > 5) shared[(warp * 32 + 20) * 32 + lane] = dot50;
-                if (TVecs.Count > 5) shared[(warp * 32 + 21) * 32 + lane] = dot51;
-                if (TVecs.Count > 5) shared[(warp * 32 + 22) * 32 + lane] = dot52;
-                if (TVecs.Count > 5) shared[(warp * 32 + 23) * 32 + lane] = dot53;
-                if (TVecs.Count > 6) shared[(warp * 32 + 24) * 32 + lane] = dot60;
-                if (TVecs.Count > 6) shared[(warp * 32 + 25) * 32 + lane] = dot61;
-                if (TVecs.Count > 6) shared[(warp * 32 + 26) * 32 + lane] = dot62;
-                if (TVecs.Count > 6) shared[(warp * 32 + 27) * 32 + lane] = dot63;
-                if (TVecs.Count > 7) shared[(warp * 32 + 28) * 32 + lane] = dot70;
-                if (TVecs.Count > 7) shared[(warp * 32 + 29) * 32 + lane] = dot71;
-                if (TVecs.Count > 7) shared[(warp * 32 + 30) * 32 + lane] = dot72;
-                if (TVecs.Count > 7) shared[(warp * 32 + 31) * 32 + lane] = dot73;
+                if (TVecs.Count > 0) shared[(warp * 16 + 0) * 32 + lane] = dot00;
+                if (TVecs.Count > 0) shared[(warp * 16 + 1) * 32 + lane] = dot01;
+                if (TVecs.Count > 0) shared[(warp * 16 + 2) * 32 + lane] = dot02;
+                if (TVecs.Count > 0) shared[(warp * 16 + 3) * 32 + lane] = dot03;
+                if (TVecs.Count > 1) shared[(warp * 16 + 4) * 32 + lane] = dot10;
+                if (TVecs.Count > 1) shared[(warp * 16 + 5) * 32 + lane] = dot11;
+                if (TVecs.Count > 1) shared[(warp * 16 + 6) * 32 + lane] = dot12;
+                if (TVecs.Count > 1) shared[(warp * 16 + 7) * 32 + lane] = dot13;
+                if (TVecs.Count > 2) shared[(warp * 16 + 8) * 32 + lane] = dot20;
+                if (TVecs.Count > 2) shared[(warp * 16 + 9) * 32 + lane] = dot21;
+                if (TVecs.Count > 2) shared[(warp * 16 + 10) * 32 + lane] = dot22;
+                if (TVecs.Count > 2) shared[(warp * 16 + 11) * 32 + lane] = dot23;
+                if (TVecs.Count > 3) shared[(warp * 16 + 12) * 32 + lane] = dot30;
+                if (TVecs.Count > 3) shared[(warp * 16 + 13) * 32 + lane] = dot31;
+                if (TVecs.Count > 3) shared[(warp * 16 + 14) * 32 + lane] = dot32;
+                if (TVecs.Count > 3) shared[(warp * 16 + 15) * 32 + lane] = dot33;
                 Group.Barrier();
-                if (TVecs.Count > 0) dot00 = WarpSum(shared, warp * 32 + 0);
-                if (TVecs.Count > 0) dot01 = WarpSum(shared, warp * 32 + 1);
-                if (TVecs.Count > 0) dot02 = WarpSum(shared, warp * 32 + 2);
-                if (TVecs.Count > 0) dot03 = WarpSum(shared, warp * 32 + 3);
-                if (TVecs.Count > 1) dot10 = WarpSum(shared, warp * 32 + 4);
-                if (TVecs.Count > 1) dot11 = WarpSum(shared, warp * 32 + 5);
-                if (TVecs.Count > 1) dot12 = WarpSum(shared, warp * 32 + 6);
-                if (TVecs.Count > 1) dot13 = WarpSum(shared, warp * 32 + 7);
-                if (TVecs.Count > 2) dot20 = WarpSum(shared, warp * 32 + 8);
-                if (TVecs.Count > 2) dot21 = WarpSum(shared, warp * 32 + 9);
-                if (TVecs.Count > 2) dot22 = WarpSum(shared, warp * 32 + 10);
-                if (TVecs.Count > 2) dot23 = WarpSum(shared, warp * 32 + 11);
-                if (TVecs.Count > 3) dot30 = WarpSum(shared, warp * 32 + 12);
-                if (TVecs.Count > 3) dot31 = WarpSum(shared, warp * 32 + 13);
-                if (TVecs.Count > 3) dot32 = WarpSum(shared, warp * 32 + 14);
-                if (TVecs.Count > 3) dot33 = WarpSum(shared, warp * 32 + 15);
-                if (TVecs.Count > 4) dot40 = WarpSum(shared, warp * 32 + 16);
-                if (TVecs.Count > 4) dot41 = WarpSum(shared, warp * 32 + 17);
-                if (TVecs.Count > 4) dot42 = WarpSum(shared, warp * 32 + 18);
-                if (TVecs.Count > 4) dot43 = WarpSum(shared, warp * 32 + 19);
-                if (TVecs.Count > 5) dot50 = WarpSum(shared, warp * 32 + 20);
-                if (TVecs.Count > 5) dot51 = WarpSum(shared, warp * 32 + 21);
-                if (TVecs.Count > 5) dot52 = WarpSum(shared, warp * 32 + 22);
-                if (TVecs.Count > 5) dot53 = WarpSum(shared, warp * 32 + 23);
-                if (TVecs.Count > 6) dot60 = WarpSum(shared, warp * 32 + 24);
-                if (TVecs.Count > 6) dot61 = WarpSum(shared, warp * 32 + 25);
-                if (TVecs.Count > 6) dot62 = WarpSum(shared, warp * 32 + 26);
-                if (TVecs.Count > 6) dot63 = WarpSum(shared, warp * 32 + 27);
-                if (TVecs.Count > 7) dot70 = WarpSum(shared, warp * 32 + 28);
-                if (TVecs.Count > 7) dot71 = WarpSum(shared, warp * 32 + 29);
-                if (TVecs.Count > 7) dot72 = WarpSum(shared, warp * 32 + 30);
-                if (TVecs.Count > 7) dot73 = WarpSum(shared, warp * 32 + 31);
+                if (TVecs.Count > 0) dot00 = WarpSum(shared, warp * 16 + 0);
+                if (TVecs.Count > 0) dot01 = WarpSum(shared, warp * 16 + 1);
+                if (TVecs.Count > 0) dot02 = WarpSum(shared, warp * 16 + 2);
+                if (TVecs.Count > 0) dot03 = WarpSum(shared, warp * 16 + 3);
+                if (TVecs.Count > 1) dot10 = WarpSum(shared, warp * 16 + 4);
+                if (TVecs.Count > 1) dot11 = WarpSum(shared, warp * 16 + 5);
+                if (TVecs.Count > 1) dot12 = WarpSum(shared, warp * 16 + 6);
+                if (TVecs.Count > 1) dot13 = WarpSum(shared, warp * 16 + 7);
+                if (TVecs.Count > 2) dot20 = WarpSum(shared, warp * 16 + 8);
+                if (TVecs.Count > 2) dot21 = WarpSum(shared, warp * 16 + 9);
+                if (TVecs.Count > 2) dot22 = WarpSum(shared, warp * 16 + 10);
+                if (TVecs.Count > 2) dot23 = WarpSum(shared, warp * 16 + 11);
+                if (TVecs.Count > 3) dot30 = WarpSum(shared, warp * 16 + 12);
+                if (TVecs.Count > 3) dot31 = WarpSum(shared, warp * 16 + 13);
+                if (TVecs.Count > 3) dot32 = WarpSum(shared, warp * 16 + 14);
+                if (TVecs.Count > 3) dot33 = WarpSum(shared, warp * 16 + 15);
                 Group.Barrier(); // the slots are read before the next step writes them
             }
             if (TVecs.Count > 0)
@@ -980,50 +648,6 @@ internal static class DecodeKernel
                     x32 = score.Apply(dot32, b, h3, qp3, kp2) + (j2 == cSlot ? cLog : 0f);
                 if (ok3 && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp3)))
                     x33 = score.Apply(dot33, b, h3, qp3, kp3) + (j3 == cSlot ? cLog : 0f);
-            }
-            if (TVecs.Count > 4)
-            {
-                if (ok0 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp0)))
-                    x40 = score.Apply(dot40, b, h4, qp4, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp1)))
-                    x41 = score.Apply(dot41, b, h4, qp4, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp2)))
-                    x42 = score.Apply(dot42, b, h4, qp4, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind4 != TileKind.Empty && (kind4 == TileKind.Full || mask.Allows(b, h4, qp4, kp3)))
-                    x43 = score.Apply(dot43, b, h4, qp4, kp3) + (j3 == cSlot ? cLog : 0f);
-            }
-            if (TVecs.Count > 5)
-            {
-                if (ok0 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp0)))
-                    x50 = score.Apply(dot50, b, h5, qp5, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp1)))
-                    x51 = score.Apply(dot51, b, h5, qp5, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp2)))
-                    x52 = score.Apply(dot52, b, h5, qp5, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind5 != TileKind.Empty && (kind5 == TileKind.Full || mask.Allows(b, h5, qp5, kp3)))
-                    x53 = score.Apply(dot53, b, h5, qp5, kp3) + (j3 == cSlot ? cLog : 0f);
-            }
-            if (TVecs.Count > 6)
-            {
-                if (ok0 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp0)))
-                    x60 = score.Apply(dot60, b, h6, qp6, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp1)))
-                    x61 = score.Apply(dot61, b, h6, qp6, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp2)))
-                    x62 = score.Apply(dot62, b, h6, qp6, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind6 != TileKind.Empty && (kind6 == TileKind.Full || mask.Allows(b, h6, qp6, kp3)))
-                    x63 = score.Apply(dot63, b, h6, qp6, kp3) + (j3 == cSlot ? cLog : 0f);
-            }
-            if (TVecs.Count > 7)
-            {
-                if (ok0 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp0)))
-                    x70 = score.Apply(dot70, b, h7, qp7, kp0) + (j0 == cSlot ? cLog : 0f);
-                if (ok1 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp1)))
-                    x71 = score.Apply(dot71, b, h7, qp7, kp1) + (j1 == cSlot ? cLog : 0f);
-                if (ok2 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp2)))
-                    x72 = score.Apply(dot72, b, h7, qp7, kp2) + (j2 == cSlot ? cLog : 0f);
-                if (ok3 && kind7 != TileKind.Empty && (kind7 == TileKind.Full || mask.Allows(b, h7, qp7, kp3)))
-                    x73 = score.Apply(dot73, b, h7, qp7, kp3) + (j3 == cSlot ? cLog : 0f);
             }
             if (TVecs.Count > 0)
             {
@@ -1157,144 +781,12 @@ internal static class DecodeKernel
                 if (TLanes.Count > 6) o3_6 = o3_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
                 if (TLanes.Count > 7) o3_7 = o3_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
             }
-            if (TVecs.Count > 4)
-            {
-                float alpha = 1f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-                if (TNorm.IsSoftmax)
-                {
-                    float mx = XMath.Max(XMath.Max(m4, XMath.Max(x40, x41)), XMath.Max(x42, x43));
-                    if (mx != float.NegativeInfinity)
-                    {
-                        alpha = m4 == mx ? 1f : XMath.Exp(m4 - mx);
-                        e0 = x40 == float.NegativeInfinity ? 0f : XMath.Exp(x40 - mx);
-                        e1 = x41 == float.NegativeInfinity ? 0f : XMath.Exp(x41 - mx);
-                        e2 = x42 == float.NegativeInfinity ? 0f : XMath.Exp(x42 - mx);
-                        e3 = x43 == float.NegativeInfinity ? 0f : XMath.Exp(x43 - mx);
-                        m4 = mx;
-                    }
-                }
-                else
-                {
-                    e0 = ok0 ? norm.Weight(x40, m4) : 0f;
-                    e1 = ok1 ? norm.Weight(x41, m4) : 0f;
-                    e2 = ok2 ? norm.Weight(x42, m4) : 0f;
-                    e3 = ok3 ? norm.Weight(x43, m4) : 0f;
-                }
-                l4 = l4 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o4_0 = o4_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
-                if (TLanes.Count > 1) o4_1 = o4_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
-                if (TLanes.Count > 2) o4_2 = o4_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
-                if (TLanes.Count > 3) o4_3 = o4_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
-                if (TLanes.Count > 4) o4_4 = o4_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
-                if (TLanes.Count > 5) o4_5 = o4_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
-                if (TLanes.Count > 6) o4_6 = o4_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
-                if (TLanes.Count > 7) o4_7 = o4_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
-            }
-            if (TVecs.Count > 5)
-            {
-                float alpha = 1f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-                if (TNorm.IsSoftmax)
-                {
-                    float mx = XMath.Max(XMath.Max(m5, XMath.Max(x50, x51)), XMath.Max(x52, x53));
-                    if (mx != float.NegativeInfinity)
-                    {
-                        alpha = m5 == mx ? 1f : XMath.Exp(m5 - mx);
-                        e0 = x50 == float.NegativeInfinity ? 0f : XMath.Exp(x50 - mx);
-                        e1 = x51 == float.NegativeInfinity ? 0f : XMath.Exp(x51 - mx);
-                        e2 = x52 == float.NegativeInfinity ? 0f : XMath.Exp(x52 - mx);
-                        e3 = x53 == float.NegativeInfinity ? 0f : XMath.Exp(x53 - mx);
-                        m5 = mx;
-                    }
-                }
-                else
-                {
-                    e0 = ok0 ? norm.Weight(x50, m5) : 0f;
-                    e1 = ok1 ? norm.Weight(x51, m5) : 0f;
-                    e2 = ok2 ? norm.Weight(x52, m5) : 0f;
-                    e3 = ok3 ? norm.Weight(x53, m5) : 0f;
-                }
-                l5 = l5 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o5_0 = o5_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
-                if (TLanes.Count > 1) o5_1 = o5_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
-                if (TLanes.Count > 2) o5_2 = o5_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
-                if (TLanes.Count > 3) o5_3 = o5_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
-                if (TLanes.Count > 4) o5_4 = o5_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
-                if (TLanes.Count > 5) o5_5 = o5_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
-                if (TLanes.Count > 6) o5_6 = o5_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
-                if (TLanes.Count > 7) o5_7 = o5_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
-            }
-            if (TVecs.Count > 6)
-            {
-                float alpha = 1f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-                if (TNorm.IsSoftmax)
-                {
-                    float mx = XMath.Max(XMath.Max(m6, XMath.Max(x60, x61)), XMath.Max(x62, x63));
-                    if (mx != float.NegativeInfinity)
-                    {
-                        alpha = m6 == mx ? 1f : XMath.Exp(m6 - mx);
-                        e0 = x60 == float.NegativeInfinity ? 0f : XMath.Exp(x60 - mx);
-                        e1 = x61 == float.NegativeInfinity ? 0f : XMath.Exp(x61 - mx);
-                        e2 = x62 == float.NegativeInfinity ? 0f : XMath.Exp(x62 - mx);
-                        e3 = x63 == float.NegativeInfinity ? 0f : XMath.Exp(x63 - mx);
-                        m6 = mx;
-                    }
-                }
-                else
-                {
-                    e0 = ok0 ? norm.Weight(x60, m6) : 0f;
-                    e1 = ok1 ? norm.Weight(x61, m6) : 0f;
-                    e2 = ok2 ? norm.Weight(x62, m6) : 0f;
-                    e3 = ok3 ? norm.Weight(x63, m6) : 0f;
-                }
-                l6 = l6 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o6_0 = o6_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
-                if (TLanes.Count > 1) o6_1 = o6_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
-                if (TLanes.Count > 2) o6_2 = o6_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
-                if (TLanes.Count > 3) o6_3 = o6_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
-                if (TLanes.Count > 4) o6_4 = o6_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
-                if (TLanes.Count > 5) o6_5 = o6_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
-                if (TLanes.Count > 6) o6_6 = o6_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
-                if (TLanes.Count > 7) o6_7 = o6_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
-            }
-            if (TVecs.Count > 7)
-            {
-                float alpha = 1f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-                if (TNorm.IsSoftmax)
-                {
-                    float mx = XMath.Max(XMath.Max(m7, XMath.Max(x70, x71)), XMath.Max(x72, x73));
-                    if (mx != float.NegativeInfinity)
-                    {
-                        alpha = m7 == mx ? 1f : XMath.Exp(m7 - mx);
-                        e0 = x70 == float.NegativeInfinity ? 0f : XMath.Exp(x70 - mx);
-                        e1 = x71 == float.NegativeInfinity ? 0f : XMath.Exp(x71 - mx);
-                        e2 = x72 == float.NegativeInfinity ? 0f : XMath.Exp(x72 - mx);
-                        e3 = x73 == float.NegativeInfinity ? 0f : XMath.Exp(x73 - mx);
-                        m7 = mx;
-                    }
-                }
-                else
-                {
-                    e0 = ok0 ? norm.Weight(x70, m7) : 0f;
-                    e1 = ok1 ? norm.Weight(x71, m7) : 0f;
-                    e2 = ok2 ? norm.Weight(x72, m7) : 0f;
-                    e3 = ok3 ? norm.Weight(x73, m7) : 0f;
-                }
-                l7 = l7 * alpha + (e0 + e1 + e2 + e3);
-                if (TLanes.Count > 0) o7_0 = o7_0 * alpha + Term(e0, w0_0) + Term(e1, w1_0) + Term(e2, w2_0) + Term(e3, w3_0);
-                if (TLanes.Count > 1) o7_1 = o7_1 * alpha + Term(e0, w0_1) + Term(e1, w1_1) + Term(e2, w2_1) + Term(e3, w3_1);
-                if (TLanes.Count > 2) o7_2 = o7_2 * alpha + Term(e0, w0_2) + Term(e1, w1_2) + Term(e2, w2_2) + Term(e3, w3_2);
-                if (TLanes.Count > 3) o7_3 = o7_3 * alpha + Term(e0, w0_3) + Term(e1, w1_3) + Term(e2, w2_3) + Term(e3, w3_3);
-                if (TLanes.Count > 4) o7_4 = o7_4 * alpha + Term(e0, w0_4) + Term(e1, w1_4) + Term(e2, w2_4) + Term(e3, w3_4);
-                if (TLanes.Count > 5) o7_5 = o7_5 * alpha + Term(e0, w0_5) + Term(e1, w1_5) + Term(e2, w2_5) + Term(e3, w3_5);
-                if (TLanes.Count > 6) o7_6 = o7_6 * alpha + Term(e0, w0_6) + Term(e1, w1_6) + Term(e2, w2_6) + Term(e3, w3_6);
-                if (TLanes.Count > 7) o7_7 = o7_7 * alpha + Term(e0, w0_7) + Term(e1, w1_7) + Term(e2, w2_7) + Term(e3, w3_7);
-            }
         }
 
         // The warps' (m, l, o) merged: M = max m_w, L = sum l_w e^(m_w - M), O likewise.
         if (TVecs.Count > 0)
         {
-            if (lane == 0) { sharedM[warp * 8 + 0] = m0; sharedL[warp * 8 + 0] = l0; }
+            if (lane == 0) { sharedM[warp * 4 + 0] = m0; sharedL[warp * 4 + 0] = l0; }
             if (TLanes.Count > 0) shared[((warp * TVecs.Count + 0) * TLanes.Count + 0) * 32 + lane] = o0_0;
             if (TLanes.Count > 1) shared[((warp * TVecs.Count + 0) * TLanes.Count + 1) * 32 + lane] = o0_1;
             if (TLanes.Count > 2) shared[((warp * TVecs.Count + 0) * TLanes.Count + 2) * 32 + lane] = o0_2;
@@ -1306,7 +798,7 @@ internal static class DecodeKernel
         }
         if (TVecs.Count > 1)
         {
-            if (lane == 0) { sharedM[warp * 8 + 1] = m1; sharedL[warp * 8 + 1] = l1; }
+            if (lane == 0) { sharedM[warp * 4 + 1] = m1; sharedL[warp * 4 + 1] = l1; }
             if (TLanes.Count > 0) shared[((warp * TVecs.Count + 1) * TLanes.Count + 0) * 32 + lane] = o1_0;
             if (TLanes.Count > 1) shared[((warp * TVecs.Count + 1) * TLanes.Count + 1) * 32 + lane] = o1_1;
             if (TLanes.Count > 2) shared[((warp * TVecs.Count + 1) * TLanes.Count + 2) * 32 + lane] = o1_2;
@@ -1318,7 +810,7 @@ internal static class DecodeKernel
         }
         if (TVecs.Count > 2)
         {
-            if (lane == 0) { sharedM[warp * 8 + 2] = m2; sharedL[warp * 8 + 2] = l2; }
+            if (lane == 0) { sharedM[warp * 4 + 2] = m2; sharedL[warp * 4 + 2] = l2; }
             if (TLanes.Count > 0) shared[((warp * TVecs.Count + 2) * TLanes.Count + 0) * 32 + lane] = o2_0;
             if (TLanes.Count > 1) shared[((warp * TVecs.Count + 2) * TLanes.Count + 1) * 32 + lane] = o2_1;
             if (TLanes.Count > 2) shared[((warp * TVecs.Count + 2) * TLanes.Count + 2) * 32 + lane] = o2_2;
@@ -1330,7 +822,7 @@ internal static class DecodeKernel
         }
         if (TVecs.Count > 3)
         {
-            if (lane == 0) { sharedM[warp * 8 + 3] = m3; sharedL[warp * 8 + 3] = l3; }
+            if (lane == 0) { sharedM[warp * 4 + 3] = m3; sharedL[warp * 4 + 3] = l3; }
             if (TLanes.Count > 0) shared[((warp * TVecs.Count + 3) * TLanes.Count + 0) * 32 + lane] = o3_0;
             if (TLanes.Count > 1) shared[((warp * TVecs.Count + 3) * TLanes.Count + 1) * 32 + lane] = o3_1;
             if (TLanes.Count > 2) shared[((warp * TVecs.Count + 3) * TLanes.Count + 2) * 32 + lane] = o3_2;
@@ -1339,54 +831,6 @@ internal static class DecodeKernel
             if (TLanes.Count > 5) shared[((warp * TVecs.Count + 3) * TLanes.Count + 5) * 32 + lane] = o3_5;
             if (TLanes.Count > 6) shared[((warp * TVecs.Count + 3) * TLanes.Count + 6) * 32 + lane] = o3_6;
             if (TLanes.Count > 7) shared[((warp * TVecs.Count + 3) * TLanes.Count + 7) * 32 + lane] = o3_7;
-        }
-        if (TVecs.Count > 4)
-        {
-            if (lane == 0) { sharedM[warp * 8 + 4] = m4; sharedL[warp * 8 + 4] = l4; }
-            if (TLanes.Count > 0) shared[((warp * TVecs.Count + 4) * TLanes.Count + 0) * 32 + lane] = o4_0;
-            if (TLanes.Count > 1) shared[((warp * TVecs.Count + 4) * TLanes.Count + 1) * 32 + lane] = o4_1;
-            if (TLanes.Count > 2) shared[((warp * TVecs.Count + 4) * TLanes.Count + 2) * 32 + lane] = o4_2;
-            if (TLanes.Count > 3) shared[((warp * TVecs.Count + 4) * TLanes.Count + 3) * 32 + lane] = o4_3;
-            if (TLanes.Count > 4) shared[((warp * TVecs.Count + 4) * TLanes.Count + 4) * 32 + lane] = o4_4;
-            if (TLanes.Count > 5) shared[((warp * TVecs.Count + 4) * TLanes.Count + 5) * 32 + lane] = o4_5;
-            if (TLanes.Count > 6) shared[((warp * TVecs.Count + 4) * TLanes.Count + 6) * 32 + lane] = o4_6;
-            if (TLanes.Count > 7) shared[((warp * TVecs.Count + 4) * TLanes.Count + 7) * 32 + lane] = o4_7;
-        }
-        if (TVecs.Count > 5)
-        {
-            if (lane == 0) { sharedM[warp * 8 + 5] = m5; sharedL[warp * 8 + 5] = l5; }
-            if (TLanes.Count > 0) shared[((warp * TVecs.Count + 5) * TLanes.Count + 0) * 32 + lane] = o5_0;
-            if (TLanes.Count > 1) shared[((warp * TVecs.Count + 5) * TLanes.Count + 1) * 32 + lane] = o5_1;
-            if (TLanes.Count > 2) shared[((warp * TVecs.Count + 5) * TLanes.Count + 2) * 32 + lane] = o5_2;
-            if (TLanes.Count > 3) shared[((warp * TVecs.Count + 5) * TLanes.Count + 3) * 32 + lane] = o5_3;
-            if (TLanes.Count > 4) shared[((warp * TVecs.Count + 5) * TLanes.Count + 4) * 32 + lane] = o5_4;
-            if (TLanes.Count > 5) shared[((warp * TVecs.Count + 5) * TLanes.Count + 5) * 32 + lane] = o5_5;
-            if (TLanes.Count > 6) shared[((warp * TVecs.Count + 5) * TLanes.Count + 6) * 32 + lane] = o5_6;
-            if (TLanes.Count > 7) shared[((warp * TVecs.Count + 5) * TLanes.Count + 7) * 32 + lane] = o5_7;
-        }
-        if (TVecs.Count > 6)
-        {
-            if (lane == 0) { sharedM[warp * 8 + 6] = m6; sharedL[warp * 8 + 6] = l6; }
-            if (TLanes.Count > 0) shared[((warp * TVecs.Count + 6) * TLanes.Count + 0) * 32 + lane] = o6_0;
-            if (TLanes.Count > 1) shared[((warp * TVecs.Count + 6) * TLanes.Count + 1) * 32 + lane] = o6_1;
-            if (TLanes.Count > 2) shared[((warp * TVecs.Count + 6) * TLanes.Count + 2) * 32 + lane] = o6_2;
-            if (TLanes.Count > 3) shared[((warp * TVecs.Count + 6) * TLanes.Count + 3) * 32 + lane] = o6_3;
-            if (TLanes.Count > 4) shared[((warp * TVecs.Count + 6) * TLanes.Count + 4) * 32 + lane] = o6_4;
-            if (TLanes.Count > 5) shared[((warp * TVecs.Count + 6) * TLanes.Count + 5) * 32 + lane] = o6_5;
-            if (TLanes.Count > 6) shared[((warp * TVecs.Count + 6) * TLanes.Count + 6) * 32 + lane] = o6_6;
-            if (TLanes.Count > 7) shared[((warp * TVecs.Count + 6) * TLanes.Count + 7) * 32 + lane] = o6_7;
-        }
-        if (TVecs.Count > 7)
-        {
-            if (lane == 0) { sharedM[warp * 8 + 7] = m7; sharedL[warp * 8 + 7] = l7; }
-            if (TLanes.Count > 0) shared[((warp * TVecs.Count + 7) * TLanes.Count + 0) * 32 + lane] = o7_0;
-            if (TLanes.Count > 1) shared[((warp * TVecs.Count + 7) * TLanes.Count + 1) * 32 + lane] = o7_1;
-            if (TLanes.Count > 2) shared[((warp * TVecs.Count + 7) * TLanes.Count + 2) * 32 + lane] = o7_2;
-            if (TLanes.Count > 3) shared[((warp * TVecs.Count + 7) * TLanes.Count + 3) * 32 + lane] = o7_3;
-            if (TLanes.Count > 4) shared[((warp * TVecs.Count + 7) * TLanes.Count + 4) * 32 + lane] = o7_4;
-            if (TLanes.Count > 5) shared[((warp * TVecs.Count + 7) * TLanes.Count + 5) * 32 + lane] = o7_5;
-            if (TLanes.Count > 6) shared[((warp * TVecs.Count + 7) * TLanes.Count + 6) * 32 + lane] = o7_6;
-            if (TLanes.Count > 7) shared[((warp * TVecs.Count + 7) * TLanes.Count + 7) * 32 + lane] = o7_7;
         }
         Group.Barrier();
         for (int e = tid; e < nv * dv; e += Threads)

@@ -25,10 +25,10 @@ internal static class DevicesCommand
         {
             File.WriteAllText(Path.Combine(ptxDir, $"decode-float-d128-v{vectors}.ptx"),
                 KernelCompiler.CompilePtx(DecodeMethods<Float32Element, float, NoScore,
-                    CausalMask, SoftmaxNormalizer>.Decode(4, vectors, true)));
+                    CausalMask, SoftmaxNormalizer>.Decode(16, 8, vectors, true, true)));
             File.WriteAllText(Path.Combine(ptxDir, $"decode-half-d128-v{vectors}.ptx"),
                 KernelCompiler.CompilePtx(DecodeMethods<Float16Element, System.Half, NoScore,
-                    CausalMask, SoftmaxNormalizer>.Decode(4, vectors, true)));
+                    CausalMask, SoftmaxNormalizer>.Decode(16, 8, vectors, true, true)));
         }
         return 0;
     }

@@ -164,11 +164,37 @@ public sealed class DecodeAttentionTests
         }
     }
 
+    /// <summary>Each shape class of the ILGPU kernel (dims per lane 4, 8, 16; 8 or 16 lanes
+    /// per key; rows shorter than the lanes cover; word and element loads) against fp64.
+    /// </summary>
+    [Theory]
+    [InlineData("half", 20, 12)]      // 4 dims per lane, element loads (40-byte rows)
+    [InlineData("half", 64, 64)]      // 8 dims per lane, 16-byte words
+    [InlineData("float", 96, 80)]     // 16 dims per lane, lanes past the rows
+    [InlineData("bfloat16", 200, 256)] // 16 lanes per key, element loads
+    [InlineData("float", 256, 128)]   // 16 lanes per key, words
+    public void DecodeShapeClassesMatchReference(string storage, int d, int dv)
+    {
+        switch (storage)
+        {
+            case "half":
+                Run<Half>(DeviceKind.IlgpuCpu, true, 2, 2, x => (Half)x, x => (float)x, d, dv);
+                break;
+            case "bfloat16":
+                Run<BFloat16>(DeviceKind.IlgpuCpu, false, 1, 4, BFloat16.FromSingle,
+                    BFloat16.ToSingle, d, dv);
+                break;
+            default:
+                Run<float>(DeviceKind.IlgpuCpu, false, 3, 2, x => x, x => x, d, dv);
+                break;
+        }
+    }
+
     private static void Run<T>(DeviceKind kind, bool paged, int rows, int group,
-        Func<float, T> narrow, Func<T, float> widen) where T : unmanaged
+        Func<float, T> narrow, Func<T, float> widen, int d = 32, int dv = 24) where T : unmanaged
     {
         using var device = Open(kind);
-        const int batch = 4, kvHeads = 2, d = 32, dv = 24, maxLen = 130;
+        const int batch = 4, kvHeads = 2, maxLen = 130;
         int heads = kvHeads * group;
         int[] lengths = [77, 1, 0, 130];
         var (kw, ks) = Data(batch * kvHeads * maxLen * d, 1, narrow, widen);

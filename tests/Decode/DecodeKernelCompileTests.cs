@@ -34,20 +34,32 @@ public sealed class DecodeKernelCompileTests
         Assert.Contains(".entry", visitor.Merge);
     }
 
-    /// <summary>Every class of shape (dims per lane, vectors per group) and the shared-memory
-    /// reduction, for exact attention over a BFloat16 cache.</summary>
+    /// <summary>Every class of shape (dims per lane, lanes per key, vectors per group), the
+    /// shared-memory reduction and element loads, for exact attention over each storage type:
+    /// word loads are 16-byte vector loads (8-byte at 4 dims of a 16-bit type).</summary>
     [Theory]
-    [InlineData(1, 1, true)]
-    [InlineData(2, 4, true)]
-    [InlineData(4, 2, true)]
-    [InlineData(8, 2, true)]
-    [InlineData(4, 4, false)]
-    public void DecodeShapeClassesCompile(int lanes, int vectors, bool shuffle)
+    [InlineData(4, 8, 1, true, true)]
+    [InlineData(8, 8, 2, true, true)]
+    [InlineData(16, 8, 4, true, true)]
+    [InlineData(16, 16, 2, true, true)]
+    [InlineData(16, 8, 4, false, true)]
+    [InlineData(8, 8, 4, true, false)]
+    public void DecodeShapeClassesCompile(int dims, int lanes, int vectors, bool shuffle,
+        bool words)
     {
-        string ptx = KernelCompiler.CompilePtx(DecodeMethods<BFloat16Element, BFloat16,
-            NoScore, CausalMask, SoftmaxNormalizer>.Decode(lanes, vectors, shuffle));
-        Assert.Contains(".entry", ptx);
-        Assert.Equal(shuffle, ptx.Contains("shfl.sync"));
+        foreach (var ptx in new[]
+        {
+            KernelCompiler.CompilePtx(DecodeMethods<Float32Element, float, NoScore, CausalMask,
+                SoftmaxNormalizer>.Decode(dims, lanes, vectors, shuffle, words)),
+            KernelCompiler.CompilePtx(DecodeMethods<BFloat16Element, BFloat16, NoScore,
+                CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, shuffle, words)),
+        })
+        {
+            Assert.Contains(".entry", ptx);
+            Assert.Equal(shuffle, ptx.Contains("shfl.sync"));
+            Assert.Equal(words, ptx.Contains("ld.global.v4.b32")
+                || ptx.Contains("ld.global.v2.b32"));
+        }
     }
 
     [Fact]
@@ -99,7 +111,7 @@ public sealed class DecodeKernelCompileTests
             where TMask : struct, IMaskPredicate
             where TNorm : struct, INormalizer =>
             (KernelCompiler.CompilePtx(
-                DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(4, 4, true)),
+                DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(16, 8, 4, true, true)),
              KernelCompiler.CompilePtx(DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge));
     }
 }

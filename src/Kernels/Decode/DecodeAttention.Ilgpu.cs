@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Reflection;
 using ILGPU;
 using ILGPU.Algorithms;
@@ -79,8 +80,10 @@ public static partial class DecodeAttention
     {
         var device = cache.Device;
         var ws = device.Workspace;
-        int lanes = DecodeKernel.LanesFor(pr.HeadDim, pr.ValueDim);
-        int block = DecodeKernel.VectorsFor(lanes, pr.Vectors);
+        var (dims, lanes) = DecodeKernel.ShapeFor(pr.HeadDim, pr.ValueDim);
+        bool words = DecodeKernel.WordsFit(pr.HeadDim, pr.ValueDim, dims,
+            Marshal.SizeOf<TStorage>());
+        int block = DecodeKernel.VectorsFor(pr.Vectors);
         int queryBlocks = (pr.Vectors + block - 1) / block;
         int items = pr.Batch * pr.KvHeads * pr.Splits;
         var partO = ws.Get<float>(SlotPartO, (long)items * pr.Vectors * pr.ValueDim);
@@ -96,8 +99,8 @@ public static partial class DecodeAttention
         // barrier per shuffle, and most OpenCL devices have none).
         bool shuffle = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
         var decode = device.Kernels.Get<DecodeLauncher<TStorage, TScore, TMask, TNorm>>(
-            DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(lanes, block,
-                shuffle));
+            DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(dims, lanes, block,
+                shuffle, words));
         decode(device.Ilgpu.DefaultStream, new KernelConfig(items * queryBlocks,
                 DecodeKernel.Threads), query, cache.DeviceKeys, cache.DeviceValues,
             cache.DevicePageTable, cache.DeviceLengths, cache.DeviceKept, cache.DevicePositions,
@@ -120,30 +123,34 @@ internal static class DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>
     where TMask : struct, IMaskPredicate
     where TNorm : struct, INormalizer
 {
-    private static readonly MethodInfo?[] s_decode = new MethodInfo?[4 * 4 * 2];
+    private static readonly MethodInfo?[] s_decode = new MethodInfo?[5 * 5 * 3 * 2 * 2];
 
-    /// <summary>The kernel for <paramref name="lanes"/> dims per lane and
-    /// <paramref name="vectors"/> query vectors per group (lanes 1, 2, 4 or 8; vectors 1, 2 or
-    /// 4).</summary>
-    public static MethodInfo Decode(int lanes, int vectors, bool shuffle)
+    /// <summary>The kernel for <paramref name="dims"/> dims per lane (4, 8 or 16),
+    /// <paramref name="lanes"/> lanes per key (8 or 16), <paramref name="vectors"/> query
+    /// vectors per group (1, 2 or 4), shuffles or shared memory, word or element loads.
+    /// </summary>
+    public static MethodInfo Decode(int dims, int lanes, int vectors, bool shuffle, bool words)
     {
         if (vectors > DecodeKernel.MaxVectors)
             throw new ArgumentOutOfRangeException(nameof(vectors), vectors,
                 $"The decode kernel takes at most {DecodeKernel.MaxVectors} vectors per group.");
-        int slot = (Log2(lanes) * 4 + Log2(vectors)) * 2 + (shuffle ? 1 : 0);
+        int slot = (((Log2(dims) * 5 + Log2(lanes)) * 3 + Log2(vectors)) * 2
+            + (shuffle ? 1 : 0)) * 2 + (words ? 1 : 0);
         return s_decode[slot] ??= typeof(DecodeKernel).GetMethod(nameof(DecodeKernel.Partial))!
             .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TScore), typeof(TMask),
-                typeof(TNorm), CountType(lanes), CountType(vectors),
-                shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction));
+                typeof(TNorm), CountType(dims), CountType(lanes), CountType(vectors),
+                shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction),
+                words ? typeof(WordLoads) : typeof(ElementLoads));
     }
 
     public static readonly MethodInfo Merge = typeof(DecodeKernel)
         .GetMethod(nameof(DecodeKernel.MergeParts))!.MakeGenericMethod(typeof(TNorm));
 
-    private static int Log2(int n) => n switch { 1 => 0, 2 => 1, 4 => 2, _ => 3 };
+    private static int Log2(int n) => n switch { 1 => 0, 2 => 1, 4 => 2, 8 => 3, _ => 4 };
 
     private static Type CountType(int n) => n switch
     {
-        1 => typeof(Count1), 2 => typeof(Count2), 4 => typeof(Count4), _ => typeof(Count8),
+        1 => typeof(Count1), 2 => typeof(Count2), 4 => typeof(Count4), 8 => typeof(Count8),
+        _ => typeof(Count16),
     };
 }

@@ -1,3 +1,5 @@
+using ILGPU;
+using Half = System.Half;
 using ILGPU.Runtime.Cuda;
 
 namespace Managed.Kernels.Layouts;
@@ -19,6 +21,14 @@ public interface IElement<TStorage> where TStorage : unmanaged
 
     /// <summary>float → storage, rounding to nearest even (identity for float).</summary>
     static abstract TStorage FromSingle(float value);
+
+    /// <summary>Elements in a 32-bit word of storage: 1 for float, 2 for 16-bit types (kernels
+    /// load rows as 16-byte words and widen each element in registers).</summary>
+    static abstract int PerWord { get; }
+
+    /// <summary>Element <paramref name="index"/> (0: the low bits) of a 32-bit word of
+    /// storage, widened exactly as <see cref="ToSingle"/> does.</summary>
+    static abstract float WidenWord(uint word, int index);
 }
 
 /// <summary>float storage: both conversions are the identity.</summary>
@@ -29,6 +39,12 @@ public readonly struct Float32Element : IElement<float>
 
     /// <summary>value</summary>
     public static float FromSingle(float value) => value;
+
+    /// <summary>1</summary>
+    public static int PerWord => 1;
+
+    /// <summary>The word's bits as a float.</summary>
+    public static float WidenWord(uint word, int index) => Interop.IntAsFloat(word);
 }
 
 /// <summary>
@@ -57,6 +73,27 @@ public readonly struct Float16Element : IElement<Half>
     /// <summary>(Half)value: round to nearest even, overflow to ±∞, NaN kept.</summary>
     public static Half FromSingle(float value) =>
         BitConverter.UInt16BitsToHalf(HalfBits.FromSingle(value));
+
+    /// <summary>2</summary>
+    public static int PerWord => 2;
+
+    /// <summary>The low (index 0) or high half of the word widened; one <c>cvt.f32.f16</c> on
+    /// CUDA.</summary>
+    public static float WidenWord(uint word, int index)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            float widened;
+            if (index == 0)
+                CudaAsm.Emit("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %1; cvt.f32.f16 %0, lo; }",
+                    out widened, word);
+            else
+                CudaAsm.Emit("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %1; cvt.f32.f16 %0, hi; }",
+                    out widened, word);
+            return widened;
+        }
+        return HalfBits.ToSingle((ushort)(index == 0 ? word : word >> 16));
+    }
 }
 
 /// <summary><see cref="BFloat16"/> storage: widening is a 16-bit shift, narrowing rounds to
@@ -68,4 +105,12 @@ public readonly struct BFloat16Element : IElement<BFloat16>
 
     /// <summary>(BFloat16)value: round to nearest even, NaN kept and made quiet.</summary>
     public static BFloat16 FromSingle(float value) => BFloat16.FromSingle(value);
+
+    /// <summary>2</summary>
+    public static int PerWord => 2;
+
+    /// <summary>The low (index 0) or high half of the word widened: a shift or a mask.
+    /// </summary>
+    public static float WidenWord(uint word, int index) =>
+        Interop.IntAsFloat(index == 0 ? word << 16 : word & 0xFFFF_0000u);
 }

@@ -28,5 +28,6 @@ train_rc=${PIPESTATUS[0]}
 
 tar -C "$aux" -cf "$OUT/aux.tar" .
 ls -la "$OUT" "$OUT/model" 2>/dev/null
-echo "fixtures exit $fixtures_rc, training exit $train_rc, aux.tar $(stat -c %s "$OUT/aux.tar") bytes"
+echo "fixtures exit $fixtures_rc, training exit $train_rc," \
+    "aux.tar $(stat -c %s "$OUT/aux.tar") bytes"
 [ "$fixtures_rc" -eq 0 ] && [ "$train_rc" -eq 0 ]

@@ -340,7 +340,8 @@ def main():
         fail(f"{n_params} parameters take {n_params * 2} bytes in bf16, over 14 MiB")
     model.to(device)
     model.train()
-    log(f"attention implementation for training: {model.config._attn_implementation}")
+    log("attention implementation for training: "
+        f"{getattr(model.config, '_attn_implementation', 'unknown')}")
 
     # 4. training
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]

@@ -120,7 +120,8 @@ internal sealed class ConfigReader
         if (!(eps >= 0))
             throw Error($"rms_norm_eps is {eps}; it must be >= 0.");
         string activationName = OptionalString("hidden_act") ?? "silu";
-        bool attentionBias = family == ModelFamily.Llama && (OptionalBool("attention_bias") ?? false);
+        bool attentionBias = family == ModelFamily.Llama
+            && (OptionalBool("attention_bias") ?? false);
         bool mlpBias = family == ModelFamily.Llama && (OptionalBool("mlp_bias") ?? false);
 
         var (types, window) = LayerTypes(family, layers);
@@ -274,9 +275,8 @@ internal sealed class ConfigReader
                 name = $"{dictName}.{label}";
             }
             // Yarn's truncate is read from the outer dict in transformers, even when nested.
-            bool truncate = dict is { } outer
-                && outer.TryGetProperty("truncate", out var tr) && tr.ValueKind == JsonValueKind.False
-                ? false : true;
+            bool truncate = !(dict is { } outer && outer.TryGetProperty("truncate", out var tr)
+                && tr.ValueKind == JsonValueKind.False);
             result[type] = ReadRopeDict(layerDict, name, nested, topTheta, topPartial,
                 topOriginal, headDim, maxPositions, truncate);
         }

@@ -126,7 +126,8 @@ public sealed class SafetensorsTensor
     {
         var dataType = RequireWeightType();
         if (_shape.Length is 0 or > TensorShape.MaxRank)
-            throw Error($"has rank {_shape.Length}; an NdTensor has rank 1..{TensorShape.MaxRank}.");
+            throw Error(
+                $"has rank {_shape.Length}; an NdTensor has rank 1..{TensorShape.MaxRank}.");
         var dims = GetIntShape();
         return dataType switch
         {

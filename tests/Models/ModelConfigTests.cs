@@ -288,9 +288,13 @@ public sealed class ModelConfigTests
         // "type" (older) and "rope_type".
         var linear = Rope(""", "rope_scaling": {"type": "linear", "factor": 2.0}""");
         Assert.Equal((RopeType.Linear, 2.0, 10000.0), (linear.Type, linear.Factor, linear.Theta));
-        var dynamic = Rope(""", "rope_theta": 5e5, "rope_scaling": {"rope_type": "dynamic", "factor": 3}""");
+        var dynamic = Rope("""
+            , "rope_theta": 5e5, "rope_scaling": {"rope_type": "dynamic", "factor": 3}
+            """);
         Assert.Equal((RopeType.Dynamic, 3.0, 5e5), (dynamic.Type, dynamic.Factor, dynamic.Theta));
-        var dynamicV5 = Rope(""", "rope_parameters": {"rope_type": "dynamic", "factor": 3, "rope_theta": 5e5}""");
+        var dynamicV5 = Rope("""
+            , "rope_parameters": {"rope_type": "dynamic", "factor": 3, "rope_theta": 5e5}
+            """);
         Assert.Equal(dynamic, dynamicV5);
         var yarn = Rope("""
             , "rope_scaling": {"type": "yarn", "factor": 4.0, "beta_fast": 0, "mscale": 0.707,
@@ -305,7 +309,8 @@ public sealed class ModelConfigTests
         // A top-level original_max_position_embeddings wins (standardize_rope_params).
         var yarnTop = Rope("""
             , "original_max_position_embeddings": 2048,
-            "rope_scaling": {"type": "yarn", "factor": 2.0, "original_max_position_embeddings": 1024}
+            "rope_scaling": {"type": "yarn", "factor": 2.0,
+                             "original_max_position_embeddings": 1024}
             """);
         Assert.Equal(2048, yarnTop.OriginalMaxPositionEmbeddings);
         // Absent everywhere: max_position_embeddings.

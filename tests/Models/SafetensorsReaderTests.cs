@@ -141,7 +141,8 @@ public sealed class SafetensorsReaderTests : IDisposable
     {
         var e = OpenFails("len.safetensors", Raw("{}", [], headerLength: 1000));
         Assert.Contains("header length is 1000", e.Message);
-        Assert.Contains("shorter than the 8-byte", OpenFails("tiny.safetensors", [1, 2, 3]).Message);
+        Assert.Contains("shorter than the 8-byte",
+            OpenFails("tiny.safetensors", [1, 2, 3]).Message);
         Assert.Contains("header length",
             OpenFails("huge.safetensors", Raw("{}", [], headerLength: long.MaxValue)).Message);
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Pack smoke test: packs Managed.Kernels and Managed.Tensors into a local folder, installs
-# Managed.Tensors (which brings Managed.Kernels) from there into a fresh console app whose
+# Pack smoke test: packs Managed.Kernels, Managed.Tensors and Managed.Models into a local
+# folder (Models only packs: nothing installs it yet), installs Managed.Tensors (which
+# brings Managed.Kernels) from there into a fresh console app whose
 # Program.cs is the README's first ```csharp block, builds it for net10.0 and net8.0, runs
 # both, and checks that both exit 0 and print the same thing (the net8.0 run uses the
 # packages' lib/net8.0 assemblies on whatever runtime is installed, through RollForward).
@@ -14,7 +15,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 start=$SECONDS
 
 echo "pack-smoke: packing into $work/feed"
-for p in src/Kernels/Managed.Kernels.csproj src/Tensors/Managed.Tensors.csproj; do
+for p in src/Kernels/Managed.Kernels.csproj src/Tensors/Managed.Tensors.csproj \
+         src/Models/Managed.Models.csproj; do
   dotnet pack "$p" -c Release -o "$work/feed" -v quiet -nologo
 done
 ls "$work/feed"
@@ -62,6 +64,7 @@ cat > "$app/nuget.config" <<EOF
     <packageSource key="local">
       <package pattern="Managed.Kernels" />
       <package pattern="Managed.Tensors" />
+      <package pattern="Managed.Models" />
     </packageSource>
     <packageSource key="nuget.org">
       <package pattern="*" />

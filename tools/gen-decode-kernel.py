@@ -193,80 +193,87 @@ w('''        if (p.HasPositions != 0)
         var keyPairs = keys.Cast<Word2>().AsAligned(8);
         var valuePairs = values.Cast<Word2>().AsAligned(8);
 
-        for (int step = lo; step < hi; step += Warps * keyGroups)
-        {
-            int jw = step + warp * keyGroups, j = jw + kg;
-            bool ok = j < hi, any = jw < hi;
-            int kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
-            // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
-            // vector reach them (no K or V row of a step it does not is loaded).
-            int jLast = XMath.Min(jw + keyGroups, hi) - 1;
-            int kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
-            int kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast]
-                : jLast);''')
-for v in range(VMAX):
-    w(f"            var kind{v} = TileKind.Empty;")
-    w(f"            if (TVecs.Count > {v} && {v} < nv && any) kind{v} = mask.Classify(b, h{v}, pos0, pos0 + rows, kpLo, kpHi);")
-w("            bool live = !(" + " && ".join(f"kind{v} == TileKind.Empty" for v in range(VMAX)) + ");")
-w("            if (TReduce.UsesShuffle && !live) continue;")
-# Loads: every lane loads (a key past the part reads the warp's first row), K and V words
-# all issued before any is widened, so they are in flight together.
-w(f"            float {zeros('k')};")
-w(f"            float {zeros('x')};")
-w("            if (live)")
-w("            {")
-w("                int slot = ok ? j : jw;")
-w("                long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);")
-w("                long ek = row * d + colK, ev = row * dv + colV;")
-w("                if (TLoad.Words)")
-w("                {")
-w(f"                    uint {zeros('kw', z='0u')};")
-w(f"                    uint {zeros('vw', z='0u')};")
-w("                    if (TElement.PerWord == 2 && TDims.Count == 4)")
-w("                    {")
-w("                        Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];")
-w("                        kw0 = ka.X; kw1 = ka.Y; vw0 = va.X; vw1 = va.Y;")
-w("                    }")
-w("                    else")
-w("                    {")
-w("                        // TDims x element bytes / 16 words of each row.")
-w("                        int words = TDims.Count / (4 * TElement.PerWord);")
-w("                        long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);")
-w("                        Word4 ka0 = keyWords[wk], va0 = valueWords[wv];")
-w("                        Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;")
-w("                        if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }")
-w("                        if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }")
-for a in range(4):
-    comps = "XYZW"
-    for c in range(4):
-        w(f"                        kw{4*a+c} = ka{a}.{comps[c]}; vw{4*a+c} = va{a}.{comps[c]};")
-w("                    }")
-w("                    if (TElement.PerWord == 1)")
-w("                    {")
-for i in range(PMAX):
-    w(f"                        if (TDims.Count > {i}) {{ k{i} = TElement.WidenWord(kw{i}, 0); x{i} = TElement.WidenWord(vw{i}, 0); }}")
-w("                    }")
-w("                    else")
-w("                    {")
-for i in range(PMAX):
-    w(f"                        if (TDims.Count > {i}) {{ k{i} = TElement.WidenWord(kw{i >> 1}, {i & 1}); x{i} = TElement.WidenWord(vw{i >> 1}, {i & 1}); }}")
-w("                    }")
-w("                }")
-w("                else")
-w("                {")
-for i in range(PMAX):
-    w(f"                    TStorage rk{i} = default, rv{i} = default;")
-for i in range(PMAX):
-    w(f"                    if (TDims.Count > {i}) {{ rk{i} = keys[row * d + XMath.Min(col + {i}, d - 1)]; rv{i} = values[row * dv + XMath.Min(col + {i}, dv - 1)]; }}")
-for i in range(PMAX):
-    w(f"                    if (TDims.Count > {i}) {{ k{i} = TElement.ToSingle(rk{i}); x{i} = TElement.ToSingle(rv{i}); }}")
-w("                }")
-w("                if (partialK)")
-w("                {")
-for i in range(PMAX):
-    w(f"                    if (TDims.Count > {i}) k{i} = hk{i} ? k{i} : 0f;")
-w("                }")
-w("            }")
+''')
+
+def info(n, start, indent):
+    # Step info of the step starting at slot `start`, names prefixed with n.
+    i = ' ' * indent
+    w(f'{i}int {n}jw = {start} + warp * keyGroups, {n}j = {n}jw + kg;')
+    w(f'{i}bool {n}ok = {n}j < hi, {n}any = {n}jw < hi;')
+    w(f'{i}int {n}kp = !{n}ok ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}j] : {n}j;')
+    w(f'{i}// Warp-uniform: the positions the warp\'s keys span, and whether the mask lets any')
+    w(f'{i}// vector reach them (no K or V row of a step it does not is loaded).')
+    w(f'{i}int {n}jLast = XMath.Min({n}jw + keyGroups, hi) - 1;')
+    w(f'{i}int {n}kpLo = !{n}any ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}jw] : {n}jw;')
+    w(f'{i}int {n}kpHi = 1 + (!{n}any ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}jLast] : {n}jLast);')
+    for v in range(VMAX):
+        w(f'{i}var {n}kind{v} = TileKind.Empty;')
+        w(f'{i}if (TVecs.Count > {v} && {v} < nv && {n}any) {n}kind{v} = mask.Classify(b, h{v}, pos0, pos0 + rows, {n}kpLo, {n}kpHi);')
+    w(f'{i}bool {n}live = !(' + ' && '.join(f'{n}kind{v} == TileKind.Empty' for v in range(VMAX)) + ');')
+
+def load(n, indent):
+    # The raw words of the step's K and V rows into {n}kw*, {n}vw* (element loads widen here
+    # and keep the float bits): all issued together, widened when used.
+    i = ' ' * indent
+    w(f'{i}uint {zeros(n + "kw", z="0u")};')
+    w(f'{i}uint {zeros(n + "vw", z="0u")};')
+    w(f'{i}if ({n}live)')
+    w(f'{i}{{')
+    w(f'{i}    int slot = {n}ok ? {n}j : {n}jw;')
+    w(f'{i}    long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);')
+    w(f'{i}    long ek = row * d + colK, ev = row * dv + colV;')
+    w(f'{i}    if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)')
+    w(f'{i}    {{')
+    w(f'{i}        Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];')
+    w(f'{i}        {n}kw0 = ka.X; {n}kw1 = ka.Y; {n}vw0 = va.X; {n}vw1 = va.Y;')
+    w(f'{i}    }}')
+    w(f'{i}    else if (TLoad.Words)')
+    w(f'{i}    {{')
+    w(f'{i}        // TDims x element bytes / 16 words of each row.')
+    w(f'{i}        int words = TDims.Count / (4 * TElement.PerWord);')
+    w(f'{i}        long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);')
+    w(f'{i}        Word4 ka0 = keyWords[wk], va0 = valueWords[wv];')
+    w(f'{i}        Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;')
+    w(f'{i}        if (words > 1) {{ ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }}')
+    w(f'{i}        if (words > 2) {{ ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }}')
+    for a in range(4):
+        for c, comp in enumerate('XYZW'):
+            w(f'{i}        {n}kw{4*a+c} = ka{a}.{comp}; {n}vw{4*a+c} = va{a}.{comp};')
+    w(f'{i}    }}')
+    w(f'{i}    else')
+    w(f'{i}    {{')
+    for k in range(PMAX):
+        w(f'{i}        if (TDims.Count > {k}) {{ {n}kw{k} = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + {k}, d - 1)])); {n}vw{k} = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + {k}, dv - 1)])); }}')
+    w(f'{i}    }}')
+    w(f'{i}}}')
+
+# Software pipeline: the next step's rows are loaded before this step's are used, so each
+# warp keeps a step of K and V reads in flight while it computes.
+info('', 'lo', 8)
+load('', 8)
+w('        for (int step = lo; step < hi; step += Warps * keyGroups)')
+w('        {')
+info('n', 'step + Warps * keyGroups', 12)
+load('n', 12)
+w('            if (!TReduce.UsesShuffle || live)')
+w('            {')
+w(f'            float {zeros("k")};')
+w(f'            float {zeros("x")};')
+w('            if (!TLoad.Words || TElement.PerWord == 1)')
+w('            {')
+for k in range(PMAX):
+    w(f'                if (TDims.Count > {k}) {{ k{k} = Interop.IntAsFloat(kw{k}); x{k} = Interop.IntAsFloat(vw{k}); }}')
+w('            }')
+w('            else')
+w('            {')
+for k in range(PMAX):
+    w(f'                if (TDims.Count > {k}) {{ k{k} = TElement.WidenWord(kw{k >> 1}, {k & 1}); x{k} = TElement.WidenWord(vw{k >> 1}, {k & 1}); }}')
+w('            }')
+w('            if (partialK)')
+w('            {')
+for k in range(PMAX):
+    w(f'                if (TDims.Count > {k}) k{k} = hk{k} ? k{k} : 0f;')
+w('            }')
 
 # dot products over the lane's dims, then summed over the lane group
 for v in range(VMAX):
@@ -279,11 +286,15 @@ for v in range(VMAX):
     w( "            }")
 w("            if (TReduce.UsesShuffle)")
 w("            {")
-w("                for (int off = TLanes.Count >> 1; off > 0; off >>= 1)")
+w("                // Unrolled: a loop of 3-4 shuffles costs its own compare and branch per step.")
+w("                if (TLanes.Count > 8)")
 w("                {")
 for v in range(VMAX):
-    w(f"                    if (TVecs.Count > {v}) dot{v} += Warp.ShuffleXor(dot{v}, off);")
+    w(f"                    if (TVecs.Count > {v}) dot{v} += Warp.ShuffleXor(dot{v}, 8);")
 w("                }")
+for off in (4, 2, 1):
+    for v in range(VMAX):
+        w(f"                if (TVecs.Count > {v}) dot{v} += Warp.ShuffleXor(dot{v}, {off});")
 w("            }")
 w("            else")
 w("            {")
@@ -329,6 +340,11 @@ for v in range(VMAX):
         w(f"                    if (TDims.Count > {i}) o{v}_{i} += e * x{i};")
     w( "                }")
     w( "            }")
+w('            }')
+rot = ['j', 'ok', 'kp', 'live'] + [f'kind{v}' for v in range(VMAX)]
+w('            ' + ' '.join(f'{x} = n{x};' for x in rot))
+for k in range(PMAX):
+    w(f'            kw{k} = nkw{k}; vw{k} = nvw{k};')
 w("        }")
 
 # combine the lane groups' states

@@ -20,16 +20,19 @@ internal static class DevicesCommand
         Directory.CreateDirectory(ptxDir);
         var v = new PtxWriter(ptxDir);
         foreach (var variant in VariantRegistry.All) variant.DeviceTyped.Accept(v);
-        // Decode of exact causal attention, for ptxas: D = 128 with 2 and 4 query vectors.
+        // Decode of exact causal attention, for ptxas: D = 128 with 2 and 4 query vectors, 16
+        // dims per lane (8 lanes per key) and 8 dims per lane (16 lanes per key).
         foreach (int vectors in new[] { 2, 4 })
-        {
-            File.WriteAllText(Path.Combine(ptxDir, $"decode-float-d128-v{vectors}.ptx"),
-                KernelCompiler.CompilePtx(DecodeMethods<Float32Element, float, NoScore,
-                    CausalMask, SoftmaxNormalizer>.Decode(16, 8, vectors, true, true)));
-            File.WriteAllText(Path.Combine(ptxDir, $"decode-half-d128-v{vectors}.ptx"),
-                KernelCompiler.CompilePtx(DecodeMethods<Float16Element, System.Half, NoScore,
-                    CausalMask, SoftmaxNormalizer>.Decode(16, 8, vectors, true, true)));
-        }
+            foreach (var (dims, lanes) in new[] { (16, 8), (8, 16) })
+            {
+                string shape = $"d128-v{vectors}-{dims}x{lanes}";
+                File.WriteAllText(Path.Combine(ptxDir, $"decode-float-{shape}.ptx"),
+                    KernelCompiler.CompilePtx(DecodeMethods<Float32Element, float, NoScore,
+                        CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, true, true)));
+                File.WriteAllText(Path.Combine(ptxDir, $"decode-half-{shape}.ptx"),
+                    KernelCompiler.CompilePtx(DecodeMethods<Float16Element, System.Half, NoScore,
+                        CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, true, true)));
+            }
         return 0;
     }
 

@@ -305,178 +305,219 @@ internal static class DecodeKernel
         var keyPairs = keys.Cast<Word2>().AsAligned(8);
         var valuePairs = values.Cast<Word2>().AsAligned(8);
 
+
+        int jw = lo + warp * keyGroups, j = jw + kg;
+        bool ok = j < hi, any = jw < hi;
+        int kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
+        // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
+        // vector reach them (no K or V row of a step it does not is loaded).
+        int jLast = XMath.Min(jw + keyGroups, hi) - 1;
+        int kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
+        int kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast] : jLast);
+        var kind0 = TileKind.Empty;
+        if (TVecs.Count > 0 && 0 < nv && any) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
+        var kind1 = TileKind.Empty;
+        if (TVecs.Count > 1 && 1 < nv && any) kind1 = mask.Classify(b, h1, pos0, pos0 + rows, kpLo, kpHi);
+        var kind2 = TileKind.Empty;
+        if (TVecs.Count > 2 && 2 < nv && any) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
+        var kind3 = TileKind.Empty;
+        if (TVecs.Count > 3 && 3 < nv && any) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
+        bool live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
+        uint kw0 = 0u, kw1 = 0u, kw2 = 0u, kw3 = 0u, kw4 = 0u, kw5 = 0u, kw6 = 0u, kw7 = 0u, kw8 = 0u, kw9 = 0u, kw10 = 0u, kw11 = 0u, kw12 = 0u, kw13 = 0u, kw14 = 0u, kw15 = 0u;
+        uint vw0 = 0u, vw1 = 0u, vw2 = 0u, vw3 = 0u, vw4 = 0u, vw5 = 0u, vw6 = 0u, vw7 = 0u, vw8 = 0u, vw9 = 0u, vw10 = 0u, vw11 = 0u, vw12 = 0u, vw13 = 0u, vw14 = 0u, vw15 = 0u;
+        if (live)
+        {
+            int slot = ok ? j : jw;
+            long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);
+            long ek = row * d + colK, ev = row * dv + colV;
+            if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)
+            {
+                Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
+                kw0 = ka.X; kw1 = ka.Y; vw0 = va.X; vw1 = va.Y;
+            }
+            else if (TLoad.Words)
+            {
+                // TDims x element bytes / 16 words of each row.
+                int words = TDims.Count / (4 * TElement.PerWord);
+                long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);
+                Word4 ka0 = keyWords[wk], va0 = valueWords[wv];
+                Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
+                if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
+                if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
+                kw0 = ka0.X; vw0 = va0.X;
+                kw1 = ka0.Y; vw1 = va0.Y;
+                kw2 = ka0.Z; vw2 = va0.Z;
+                kw3 = ka0.W; vw3 = va0.W;
+                kw4 = ka1.X; vw4 = va1.X;
+                kw5 = ka1.Y; vw5 = va1.Y;
+                kw6 = ka1.Z; vw6 = va1.Z;
+                kw7 = ka1.W; vw7 = va1.W;
+                kw8 = ka2.X; vw8 = va2.X;
+                kw9 = ka2.Y; vw9 = va2.Y;
+                kw10 = ka2.Z; vw10 = va2.Z;
+                kw11 = ka2.W; vw11 = va2.W;
+                kw12 = ka3.X; vw12 = va3.X;
+                kw13 = ka3.Y; vw13 = va3.Y;
+                kw14 = ka3.Z; vw14 = va3.Z;
+                kw15 = ka3.W; vw15 = va3.W;
+            }
+            else
+            {
+                if (TDims.Count > 0) { kw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); vw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
+                if (TDims.Count > 1) { kw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); vw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
+                if (TDims.Count > 2) { kw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); vw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
+                if (TDims.Count > 3) { kw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); vw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
+                if (TDims.Count > 4) { kw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); vw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
+                if (TDims.Count > 5) { kw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); vw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
+                if (TDims.Count > 6) { kw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); vw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
+                if (TDims.Count > 7) { kw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); vw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
+                if (TDims.Count > 8) { kw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); vw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
+                if (TDims.Count > 9) { kw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); vw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
+                if (TDims.Count > 10) { kw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); vw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
+                if (TDims.Count > 11) { kw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); vw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
+                if (TDims.Count > 12) { kw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); vw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
+                if (TDims.Count > 13) { kw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); vw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
+                if (TDims.Count > 14) { kw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); vw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
+                if (TDims.Count > 15) { kw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); vw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
+            }
+        }
         for (int step = lo; step < hi; step += Warps * keyGroups)
         {
-            int jw = step + warp * keyGroups, j = jw + kg;
-            bool ok = j < hi, any = jw < hi;
-            int kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
+            int njw = step + Warps * keyGroups + warp * keyGroups, nj = njw + kg;
+            bool nok = nj < hi, nany = njw < hi;
+            int nkp = !nok ? 0 : p.HasPositions != 0 ? positions[positionBase + nj] : nj;
             // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
             // vector reach them (no K or V row of a step it does not is loaded).
-            int jLast = XMath.Min(jw + keyGroups, hi) - 1;
-            int kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
-            int kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast]
-                : jLast);
-            var kind0 = TileKind.Empty;
-            if (TVecs.Count > 0 && 0 < nv && any) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
-            var kind1 = TileKind.Empty;
-            if (TVecs.Count > 1 && 1 < nv && any) kind1 = mask.Classify(b, h1, pos0, pos0 + rows, kpLo, kpHi);
-            var kind2 = TileKind.Empty;
-            if (TVecs.Count > 2 && 2 < nv && any) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
-            var kind3 = TileKind.Empty;
-            if (TVecs.Count > 3 && 3 < nv && any) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
-            bool live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
-            if (TReduce.UsesShuffle && !live) continue;
-            float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
-            float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
-            if (live)
+            int njLast = XMath.Min(njw + keyGroups, hi) - 1;
+            int nkpLo = !nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njw] : njw;
+            int nkpHi = 1 + (!nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njLast] : njLast);
+            var nkind0 = TileKind.Empty;
+            if (TVecs.Count > 0 && 0 < nv && nany) nkind0 = mask.Classify(b, h0, pos0, pos0 + rows, nkpLo, nkpHi);
+            var nkind1 = TileKind.Empty;
+            if (TVecs.Count > 1 && 1 < nv && nany) nkind1 = mask.Classify(b, h1, pos0, pos0 + rows, nkpLo, nkpHi);
+            var nkind2 = TileKind.Empty;
+            if (TVecs.Count > 2 && 2 < nv && nany) nkind2 = mask.Classify(b, h2, pos0, pos0 + rows, nkpLo, nkpHi);
+            var nkind3 = TileKind.Empty;
+            if (TVecs.Count > 3 && 3 < nv && nany) nkind3 = mask.Classify(b, h3, pos0, pos0 + rows, nkpLo, nkpHi);
+            bool nlive = !(nkind0 == TileKind.Empty && nkind1 == TileKind.Empty && nkind2 == TileKind.Empty && nkind3 == TileKind.Empty);
+            uint nkw0 = 0u, nkw1 = 0u, nkw2 = 0u, nkw3 = 0u, nkw4 = 0u, nkw5 = 0u, nkw6 = 0u, nkw7 = 0u, nkw8 = 0u, nkw9 = 0u, nkw10 = 0u, nkw11 = 0u, nkw12 = 0u, nkw13 = 0u, nkw14 = 0u, nkw15 = 0u;
+            uint nvw0 = 0u, nvw1 = 0u, nvw2 = 0u, nvw3 = 0u, nvw4 = 0u, nvw5 = 0u, nvw6 = 0u, nvw7 = 0u, nvw8 = 0u, nvw9 = 0u, nvw10 = 0u, nvw11 = 0u, nvw12 = 0u, nvw13 = 0u, nvw14 = 0u, nvw15 = 0u;
+            if (nlive)
             {
-                int slot = ok ? j : jw;
+                int slot = nok ? nj : njw;
                 long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);
                 long ek = row * d + colK, ev = row * dv + colV;
-                if (TLoad.Words)
+                if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)
                 {
-                    uint kw0 = 0u, kw1 = 0u, kw2 = 0u, kw3 = 0u, kw4 = 0u, kw5 = 0u, kw6 = 0u, kw7 = 0u, kw8 = 0u, kw9 = 0u, kw10 = 0u, kw11 = 0u, kw12 = 0u, kw13 = 0u, kw14 = 0u, kw15 = 0u;
-                    uint vw0 = 0u, vw1 = 0u, vw2 = 0u, vw3 = 0u, vw4 = 0u, vw5 = 0u, vw6 = 0u, vw7 = 0u, vw8 = 0u, vw9 = 0u, vw10 = 0u, vw11 = 0u, vw12 = 0u, vw13 = 0u, vw14 = 0u, vw15 = 0u;
-                    if (TElement.PerWord == 2 && TDims.Count == 4)
-                    {
-                        Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
-                        kw0 = ka.X; kw1 = ka.Y; vw0 = va.X; vw1 = va.Y;
-                    }
-                    else
-                    {
-                        // TDims x element bytes / 16 words of each row.
-                        int words = TDims.Count / (4 * TElement.PerWord);
-                        long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);
-                        Word4 ka0 = keyWords[wk], va0 = valueWords[wv];
-                        Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
-                        if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
-                        if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
-                        kw0 = ka0.X; vw0 = va0.X;
-                        kw1 = ka0.Y; vw1 = va0.Y;
-                        kw2 = ka0.Z; vw2 = va0.Z;
-                        kw3 = ka0.W; vw3 = va0.W;
-                        kw4 = ka1.X; vw4 = va1.X;
-                        kw5 = ka1.Y; vw5 = va1.Y;
-                        kw6 = ka1.Z; vw6 = va1.Z;
-                        kw7 = ka1.W; vw7 = va1.W;
-                        kw8 = ka2.X; vw8 = va2.X;
-                        kw9 = ka2.Y; vw9 = va2.Y;
-                        kw10 = ka2.Z; vw10 = va2.Z;
-                        kw11 = ka2.W; vw11 = va2.W;
-                        kw12 = ka3.X; vw12 = va3.X;
-                        kw13 = ka3.Y; vw13 = va3.Y;
-                        kw14 = ka3.Z; vw14 = va3.Z;
-                        kw15 = ka3.W; vw15 = va3.W;
-                    }
-                    if (TElement.PerWord == 1)
-                    {
-                        if (TDims.Count > 0) { k0 = TElement.WidenWord(kw0, 0); x0 = TElement.WidenWord(vw0, 0); }
-                        if (TDims.Count > 1) { k1 = TElement.WidenWord(kw1, 0); x1 = TElement.WidenWord(vw1, 0); }
-                        if (TDims.Count > 2) { k2 = TElement.WidenWord(kw2, 0); x2 = TElement.WidenWord(vw2, 0); }
-                        if (TDims.Count > 3) { k3 = TElement.WidenWord(kw3, 0); x3 = TElement.WidenWord(vw3, 0); }
-                        if (TDims.Count > 4) { k4 = TElement.WidenWord(kw4, 0); x4 = TElement.WidenWord(vw4, 0); }
-                        if (TDims.Count > 5) { k5 = TElement.WidenWord(kw5, 0); x5 = TElement.WidenWord(vw5, 0); }
-                        if (TDims.Count > 6) { k6 = TElement.WidenWord(kw6, 0); x6 = TElement.WidenWord(vw6, 0); }
-                        if (TDims.Count > 7) { k7 = TElement.WidenWord(kw7, 0); x7 = TElement.WidenWord(vw7, 0); }
-                        if (TDims.Count > 8) { k8 = TElement.WidenWord(kw8, 0); x8 = TElement.WidenWord(vw8, 0); }
-                        if (TDims.Count > 9) { k9 = TElement.WidenWord(kw9, 0); x9 = TElement.WidenWord(vw9, 0); }
-                        if (TDims.Count > 10) { k10 = TElement.WidenWord(kw10, 0); x10 = TElement.WidenWord(vw10, 0); }
-                        if (TDims.Count > 11) { k11 = TElement.WidenWord(kw11, 0); x11 = TElement.WidenWord(vw11, 0); }
-                        if (TDims.Count > 12) { k12 = TElement.WidenWord(kw12, 0); x12 = TElement.WidenWord(vw12, 0); }
-                        if (TDims.Count > 13) { k13 = TElement.WidenWord(kw13, 0); x13 = TElement.WidenWord(vw13, 0); }
-                        if (TDims.Count > 14) { k14 = TElement.WidenWord(kw14, 0); x14 = TElement.WidenWord(vw14, 0); }
-                        if (TDims.Count > 15) { k15 = TElement.WidenWord(kw15, 0); x15 = TElement.WidenWord(vw15, 0); }
-                    }
-                    else
-                    {
-                        if (TDims.Count > 0) { k0 = TElement.WidenWord(kw0, 0); x0 = TElement.WidenWord(vw0, 0); }
-                        if (TDims.Count > 1) { k1 = TElement.WidenWord(kw0, 1); x1 = TElement.WidenWord(vw0, 1); }
-                        if (TDims.Count > 2) { k2 = TElement.WidenWord(kw1, 0); x2 = TElement.WidenWord(vw1, 0); }
-                        if (TDims.Count > 3) { k3 = TElement.WidenWord(kw1, 1); x3 = TElement.WidenWord(vw1, 1); }
-                        if (TDims.Count > 4) { k4 = TElement.WidenWord(kw2, 0); x4 = TElement.WidenWord(vw2, 0); }
-                        if (TDims.Count > 5) { k5 = TElement.WidenWord(kw2, 1); x5 = TElement.WidenWord(vw2, 1); }
-                        if (TDims.Count > 6) { k6 = TElement.WidenWord(kw3, 0); x6 = TElement.WidenWord(vw3, 0); }
-                        if (TDims.Count > 7) { k7 = TElement.WidenWord(kw3, 1); x7 = TElement.WidenWord(vw3, 1); }
-                        if (TDims.Count > 8) { k8 = TElement.WidenWord(kw4, 0); x8 = TElement.WidenWord(vw4, 0); }
-                        if (TDims.Count > 9) { k9 = TElement.WidenWord(kw4, 1); x9 = TElement.WidenWord(vw4, 1); }
-                        if (TDims.Count > 10) { k10 = TElement.WidenWord(kw5, 0); x10 = TElement.WidenWord(vw5, 0); }
-                        if (TDims.Count > 11) { k11 = TElement.WidenWord(kw5, 1); x11 = TElement.WidenWord(vw5, 1); }
-                        if (TDims.Count > 12) { k12 = TElement.WidenWord(kw6, 0); x12 = TElement.WidenWord(vw6, 0); }
-                        if (TDims.Count > 13) { k13 = TElement.WidenWord(kw6, 1); x13 = TElement.WidenWord(vw6, 1); }
-                        if (TDims.Count > 14) { k14 = TElement.WidenWord(kw7, 0); x14 = TElement.WidenWord(vw7, 0); }
-                        if (TDims.Count > 15) { k15 = TElement.WidenWord(kw7, 1); x15 = TElement.WidenWord(vw7, 1); }
-                    }
+                    Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
+                    nkw0 = ka.X; nkw1 = ka.Y; nvw0 = va.X; nvw1 = va.Y;
+                }
+                else if (TLoad.Words)
+                {
+                    // TDims x element bytes / 16 words of each row.
+                    int words = TDims.Count / (4 * TElement.PerWord);
+                    long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);
+                    Word4 ka0 = keyWords[wk], va0 = valueWords[wv];
+                    Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
+                    if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
+                    if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
+                    nkw0 = ka0.X; nvw0 = va0.X;
+                    nkw1 = ka0.Y; nvw1 = va0.Y;
+                    nkw2 = ka0.Z; nvw2 = va0.Z;
+                    nkw3 = ka0.W; nvw3 = va0.W;
+                    nkw4 = ka1.X; nvw4 = va1.X;
+                    nkw5 = ka1.Y; nvw5 = va1.Y;
+                    nkw6 = ka1.Z; nvw6 = va1.Z;
+                    nkw7 = ka1.W; nvw7 = va1.W;
+                    nkw8 = ka2.X; nvw8 = va2.X;
+                    nkw9 = ka2.Y; nvw9 = va2.Y;
+                    nkw10 = ka2.Z; nvw10 = va2.Z;
+                    nkw11 = ka2.W; nvw11 = va2.W;
+                    nkw12 = ka3.X; nvw12 = va3.X;
+                    nkw13 = ka3.Y; nvw13 = va3.Y;
+                    nkw14 = ka3.Z; nvw14 = va3.Z;
+                    nkw15 = ka3.W; nvw15 = va3.W;
                 }
                 else
                 {
-                    TStorage rk0 = default, rv0 = default;
-                    TStorage rk1 = default, rv1 = default;
-                    TStorage rk2 = default, rv2 = default;
-                    TStorage rk3 = default, rv3 = default;
-                    TStorage rk4 = default, rv4 = default;
-                    TStorage rk5 = default, rv5 = default;
-                    TStorage rk6 = default, rv6 = default;
-                    TStorage rk7 = default, rv7 = default;
-                    TStorage rk8 = default, rv8 = default;
-                    TStorage rk9 = default, rv9 = default;
-                    TStorage rk10 = default, rv10 = default;
-                    TStorage rk11 = default, rv11 = default;
-                    TStorage rk12 = default, rv12 = default;
-                    TStorage rk13 = default, rv13 = default;
-                    TStorage rk14 = default, rv14 = default;
-                    TStorage rk15 = default, rv15 = default;
-                    if (TDims.Count > 0) { rk0 = keys[row * d + XMath.Min(col + 0, d - 1)]; rv0 = values[row * dv + XMath.Min(col + 0, dv - 1)]; }
-                    if (TDims.Count > 1) { rk1 = keys[row * d + XMath.Min(col + 1, d - 1)]; rv1 = values[row * dv + XMath.Min(col + 1, dv - 1)]; }
-                    if (TDims.Count > 2) { rk2 = keys[row * d + XMath.Min(col + 2, d - 1)]; rv2 = values[row * dv + XMath.Min(col + 2, dv - 1)]; }
-                    if (TDims.Count > 3) { rk3 = keys[row * d + XMath.Min(col + 3, d - 1)]; rv3 = values[row * dv + XMath.Min(col + 3, dv - 1)]; }
-                    if (TDims.Count > 4) { rk4 = keys[row * d + XMath.Min(col + 4, d - 1)]; rv4 = values[row * dv + XMath.Min(col + 4, dv - 1)]; }
-                    if (TDims.Count > 5) { rk5 = keys[row * d + XMath.Min(col + 5, d - 1)]; rv5 = values[row * dv + XMath.Min(col + 5, dv - 1)]; }
-                    if (TDims.Count > 6) { rk6 = keys[row * d + XMath.Min(col + 6, d - 1)]; rv6 = values[row * dv + XMath.Min(col + 6, dv - 1)]; }
-                    if (TDims.Count > 7) { rk7 = keys[row * d + XMath.Min(col + 7, d - 1)]; rv7 = values[row * dv + XMath.Min(col + 7, dv - 1)]; }
-                    if (TDims.Count > 8) { rk8 = keys[row * d + XMath.Min(col + 8, d - 1)]; rv8 = values[row * dv + XMath.Min(col + 8, dv - 1)]; }
-                    if (TDims.Count > 9) { rk9 = keys[row * d + XMath.Min(col + 9, d - 1)]; rv9 = values[row * dv + XMath.Min(col + 9, dv - 1)]; }
-                    if (TDims.Count > 10) { rk10 = keys[row * d + XMath.Min(col + 10, d - 1)]; rv10 = values[row * dv + XMath.Min(col + 10, dv - 1)]; }
-                    if (TDims.Count > 11) { rk11 = keys[row * d + XMath.Min(col + 11, d - 1)]; rv11 = values[row * dv + XMath.Min(col + 11, dv - 1)]; }
-                    if (TDims.Count > 12) { rk12 = keys[row * d + XMath.Min(col + 12, d - 1)]; rv12 = values[row * dv + XMath.Min(col + 12, dv - 1)]; }
-                    if (TDims.Count > 13) { rk13 = keys[row * d + XMath.Min(col + 13, d - 1)]; rv13 = values[row * dv + XMath.Min(col + 13, dv - 1)]; }
-                    if (TDims.Count > 14) { rk14 = keys[row * d + XMath.Min(col + 14, d - 1)]; rv14 = values[row * dv + XMath.Min(col + 14, dv - 1)]; }
-                    if (TDims.Count > 15) { rk15 = keys[row * d + XMath.Min(col + 15, d - 1)]; rv15 = values[row * dv + XMath.Min(col + 15, dv - 1)]; }
-                    if (TDims.Count > 0) { k0 = TElement.ToSingle(rk0); x0 = TElement.ToSingle(rv0); }
-                    if (TDims.Count > 1) { k1 = TElement.ToSingle(rk1); x1 = TElement.ToSingle(rv1); }
-                    if (TDims.Count > 2) { k2 = TElement.ToSingle(rk2); x2 = TElement.ToSingle(rv2); }
-                    if (TDims.Count > 3) { k3 = TElement.ToSingle(rk3); x3 = TElement.ToSingle(rv3); }
-                    if (TDims.Count > 4) { k4 = TElement.ToSingle(rk4); x4 = TElement.ToSingle(rv4); }
-                    if (TDims.Count > 5) { k5 = TElement.ToSingle(rk5); x5 = TElement.ToSingle(rv5); }
-                    if (TDims.Count > 6) { k6 = TElement.ToSingle(rk6); x6 = TElement.ToSingle(rv6); }
-                    if (TDims.Count > 7) { k7 = TElement.ToSingle(rk7); x7 = TElement.ToSingle(rv7); }
-                    if (TDims.Count > 8) { k8 = TElement.ToSingle(rk8); x8 = TElement.ToSingle(rv8); }
-                    if (TDims.Count > 9) { k9 = TElement.ToSingle(rk9); x9 = TElement.ToSingle(rv9); }
-                    if (TDims.Count > 10) { k10 = TElement.ToSingle(rk10); x10 = TElement.ToSingle(rv10); }
-                    if (TDims.Count > 11) { k11 = TElement.ToSingle(rk11); x11 = TElement.ToSingle(rv11); }
-                    if (TDims.Count > 12) { k12 = TElement.ToSingle(rk12); x12 = TElement.ToSingle(rv12); }
-                    if (TDims.Count > 13) { k13 = TElement.ToSingle(rk13); x13 = TElement.ToSingle(rv13); }
-                    if (TDims.Count > 14) { k14 = TElement.ToSingle(rk14); x14 = TElement.ToSingle(rv14); }
-                    if (TDims.Count > 15) { k15 = TElement.ToSingle(rk15); x15 = TElement.ToSingle(rv15); }
+                    if (TDims.Count > 0) { nkw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); nvw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
+                    if (TDims.Count > 1) { nkw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); nvw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
+                    if (TDims.Count > 2) { nkw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); nvw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
+                    if (TDims.Count > 3) { nkw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); nvw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
+                    if (TDims.Count > 4) { nkw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); nvw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
+                    if (TDims.Count > 5) { nkw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); nvw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
+                    if (TDims.Count > 6) { nkw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); nvw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
+                    if (TDims.Count > 7) { nkw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); nvw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
+                    if (TDims.Count > 8) { nkw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); nvw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
+                    if (TDims.Count > 9) { nkw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); nvw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
+                    if (TDims.Count > 10) { nkw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); nvw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
+                    if (TDims.Count > 11) { nkw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); nvw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
+                    if (TDims.Count > 12) { nkw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); nvw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
+                    if (TDims.Count > 13) { nkw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); nvw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
+                    if (TDims.Count > 14) { nkw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); nvw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
+                    if (TDims.Count > 15) { nkw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); nvw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
                 }
-                if (partialK)
-                {
-                    if (TDims.Count > 0) k0 = hk0 ? k0 : 0f;
-                    if (TDims.Count > 1) k1 = hk1 ? k1 : 0f;
-                    if (TDims.Count > 2) k2 = hk2 ? k2 : 0f;
-                    if (TDims.Count > 3) k3 = hk3 ? k3 : 0f;
-                    if (TDims.Count > 4) k4 = hk4 ? k4 : 0f;
-                    if (TDims.Count > 5) k5 = hk5 ? k5 : 0f;
-                    if (TDims.Count > 6) k6 = hk6 ? k6 : 0f;
-                    if (TDims.Count > 7) k7 = hk7 ? k7 : 0f;
-                    if (TDims.Count > 8) k8 = hk8 ? k8 : 0f;
-                    if (TDims.Count > 9) k9 = hk9 ? k9 : 0f;
-                    if (TDims.Count > 10) k10 = hk10 ? k10 : 0f;
-                    if (TDims.Count > 11) k11 = hk11 ? k11 : 0f;
-                    if (TDims.Count > 12) k12 = hk12 ? k12 : 0f;
-                    if (TDims.Count > 13) k13 = hk13 ? k13 : 0f;
-                    if (TDims.Count > 14) k14 = hk14 ? k14 : 0f;
-                    if (TDims.Count > 15) k15 = hk15 ? k15 : 0f;
-                }
+            }
+            if (!TReduce.UsesShuffle || live)
+            {
+            float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
+            float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
+            if (!TLoad.Words || TElement.PerWord == 1)
+            {
+                if (TDims.Count > 0) { k0 = Interop.IntAsFloat(kw0); x0 = Interop.IntAsFloat(vw0); }
+                if (TDims.Count > 1) { k1 = Interop.IntAsFloat(kw1); x1 = Interop.IntAsFloat(vw1); }
+                if (TDims.Count > 2) { k2 = Interop.IntAsFloat(kw2); x2 = Interop.IntAsFloat(vw2); }
+                if (TDims.Count > 3) { k3 = Interop.IntAsFloat(kw3); x3 = Interop.IntAsFloat(vw3); }
+                if (TDims.Count > 4) { k4 = Interop.IntAsFloat(kw4); x4 = Interop.IntAsFloat(vw4); }
+                if (TDims.Count > 5) { k5 = Interop.IntAsFloat(kw5); x5 = Interop.IntAsFloat(vw5); }
+                if (TDims.Count > 6) { k6 = Interop.IntAsFloat(kw6); x6 = Interop.IntAsFloat(vw6); }
+                if (TDims.Count > 7) { k7 = Interop.IntAsFloat(kw7); x7 = Interop.IntAsFloat(vw7); }
+                if (TDims.Count > 8) { k8 = Interop.IntAsFloat(kw8); x8 = Interop.IntAsFloat(vw8); }
+                if (TDims.Count > 9) { k9 = Interop.IntAsFloat(kw9); x9 = Interop.IntAsFloat(vw9); }
+                if (TDims.Count > 10) { k10 = Interop.IntAsFloat(kw10); x10 = Interop.IntAsFloat(vw10); }
+                if (TDims.Count > 11) { k11 = Interop.IntAsFloat(kw11); x11 = Interop.IntAsFloat(vw11); }
+                if (TDims.Count > 12) { k12 = Interop.IntAsFloat(kw12); x12 = Interop.IntAsFloat(vw12); }
+                if (TDims.Count > 13) { k13 = Interop.IntAsFloat(kw13); x13 = Interop.IntAsFloat(vw13); }
+                if (TDims.Count > 14) { k14 = Interop.IntAsFloat(kw14); x14 = Interop.IntAsFloat(vw14); }
+                if (TDims.Count > 15) { k15 = Interop.IntAsFloat(kw15); x15 = Interop.IntAsFloat(vw15); }
+            }
+            else
+            {
+                if (TDims.Count > 0) { k0 = TElement.WidenWord(kw0, 0); x0 = TElement.WidenWord(vw0, 0); }
+                if (TDims.Count > 1) { k1 = TElement.WidenWord(kw0, 1); x1 = TElement.WidenWord(vw0, 1); }
+                if (TDims.Count > 2) { k2 = TElement.WidenWord(kw1, 0); x2 = TElement.WidenWord(vw1, 0); }
+                if (TDims.Count > 3) { k3 = TElement.WidenWord(kw1, 1); x3 = TElement.WidenWord(vw1, 1); }
+                if (TDims.Count > 4) { k4 = TElement.WidenWord(kw2, 0); x4 = TElement.WidenWord(vw2, 0); }
+                if (TDims.Count > 5) { k5 = TElement.WidenWord(kw2, 1); x5 = TElement.WidenWord(vw2, 1); }
+                if (TDims.Count > 6) { k6 = TElement.WidenWord(kw3, 0); x6 = TElement.WidenWord(vw3, 0); }
+                if (TDims.Count > 7) { k7 = TElement.WidenWord(kw3, 1); x7 = TElement.WidenWord(vw3, 1); }
+                if (TDims.Count > 8) { k8 = TElement.WidenWord(kw4, 0); x8 = TElement.WidenWord(vw4, 0); }
+                if (TDims.Count > 9) { k9 = TElement.WidenWord(kw4, 1); x9 = TElement.WidenWord(vw4, 1); }
+                if (TDims.Count > 10) { k10 = TElement.WidenWord(kw5, 0); x10 = TElement.WidenWord(vw5, 0); }
+                if (TDims.Count > 11) { k11 = TElement.WidenWord(kw5, 1); x11 = TElement.WidenWord(vw5, 1); }
+                if (TDims.Count > 12) { k12 = TElement.WidenWord(kw6, 0); x12 = TElement.WidenWord(vw6, 0); }
+                if (TDims.Count > 13) { k13 = TElement.WidenWord(kw6, 1); x13 = TElement.WidenWord(vw6, 1); }
+                if (TDims.Count > 14) { k14 = TElement.WidenWord(kw7, 0); x14 = TElement.WidenWord(vw7, 0); }
+                if (TDims.Count > 15) { k15 = TElement.WidenWord(kw7, 1); x15 = TElement.WidenWord(vw7, 1); }
+            }
+            if (partialK)
+            {
+                if (TDims.Count > 0) k0 = hk0 ? k0 : 0f;
+                if (TDims.Count > 1) k1 = hk1 ? k1 : 0f;
+                if (TDims.Count > 2) k2 = hk2 ? k2 : 0f;
+                if (TDims.Count > 3) k3 = hk3 ? k3 : 0f;
+                if (TDims.Count > 4) k4 = hk4 ? k4 : 0f;
+                if (TDims.Count > 5) k5 = hk5 ? k5 : 0f;
+                if (TDims.Count > 6) k6 = hk6 ? k6 : 0f;
+                if (TDims.Count > 7) k7 = hk7 ? k7 : 0f;
+                if (TDims.Count > 8) k8 = hk8 ? k8 : 0f;
+                if (TDims.Count > 9) k9 = hk9 ? k9 : 0f;
+                if (TDims.Count > 10) k10 = hk10 ? k10 : 0f;
+                if (TDims.Count > 11) k11 = hk11 ? k11 : 0f;
+                if (TDims.Count > 12) k12 = hk12 ? k12 : 0f;
+                if (TDims.Count > 13) k13 = hk13 ? k13 : 0f;
+                if (TDims.Count > 14) k14 = hk14 ? k14 : 0f;
+                if (TDims.Count > 15) k15 = hk15 ? k15 : 0f;
             }
             float dot0 = 0f, s0 = float.NegativeInfinity;
             if (TVecs.Count > 0)
@@ -560,13 +601,26 @@ internal static class DecodeKernel
             }
             if (TReduce.UsesShuffle)
             {
-                for (int off = TLanes.Count >> 1; off > 0; off >>= 1)
+                // Unrolled: a loop of 3-4 shuffles costs its own compare and branch per step.
+                if (TLanes.Count > 8)
                 {
-                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, off);
-                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, off);
-                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, off);
-                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, off);
+                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 8);
+                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 8);
+                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 8);
+                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 8);
                 }
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 4);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 4);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 4);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 4);
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 2);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 2);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 2);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 2);
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 1);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 1);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 1);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 1);
             }
             else
             {
@@ -808,6 +862,24 @@ internal static class DecodeKernel
                     if (TDims.Count > 15) o3_15 += e * x15;
                 }
             }
+            }
+            j = nj; ok = nok; kp = nkp; live = nlive; kind0 = nkind0; kind1 = nkind1; kind2 = nkind2; kind3 = nkind3;
+            kw0 = nkw0; vw0 = nvw0;
+            kw1 = nkw1; vw1 = nvw1;
+            kw2 = nkw2; vw2 = nvw2;
+            kw3 = nkw3; vw3 = nvw3;
+            kw4 = nkw4; vw4 = nvw4;
+            kw5 = nkw5; vw5 = nvw5;
+            kw6 = nkw6; vw6 = nvw6;
+            kw7 = nkw7; vw7 = nvw7;
+            kw8 = nkw8; vw8 = nvw8;
+            kw9 = nkw9; vw9 = nvw9;
+            kw10 = nkw10; vw10 = nvw10;
+            kw11 = nkw11; vw11 = nvw11;
+            kw12 = nkw12; vw12 = nvw12;
+            kw13 = nkw13; vw13 = nvw13;
+            kw14 = nkw14; vw14 = nvw14;
+            kw15 = nkw15; vw15 = nvw15;
         }
 
         // The lane groups' (m, l, o) merged: M = max m_s, L = sum l_s e^(m_s - M), O likewise.

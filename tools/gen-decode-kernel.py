@@ -3,6 +3,7 @@
 # registers spelled out (ILGPU has no register arrays: indexed locals go to local memory).
 # Edit this script, run `python3 tools/gen-decode-kernel.py`, commit both.
 import os
+import re
 
 VMAX = 4     # query vectors per group (q and o of each take P registers per lane)
 PMAX = 16    # dims per lane
@@ -195,28 +196,35 @@ w('''        if (p.HasPositions != 0)
 
 ''')
 
+def declare(n, indent):
+    # The step variables of pipeline stage n, declared once before the loop.
+    i = ' ' * indent
+    w(f'{i}int {n}jw = 0, {n}j = 0, {n}kp = 0, {n}jLast = 0, {n}kpLo = 0, {n}kpHi = 0;')
+    w(f'{i}bool {n}ok = false, {n}any = false, {n}live = false;')
+    w(f'{i}TileKind ' + ', '.join(f'{n}kind{v} = TileKind.Empty' for v in range(VMAX)) + ';')
+    w(f'{i}uint {zeros(n + "kw", z="0u")};')
+    w(f'{i}uint {zeros(n + "vw", z="0u")};')
+
 def info(n, start, indent):
     # Step info of the step starting at slot `start`, names prefixed with n.
     i = ' ' * indent
-    w(f'{i}int {n}jw = {start} + warp * keyGroups, {n}j = {n}jw + kg;')
-    w(f'{i}bool {n}ok = {n}j < hi, {n}any = {n}jw < hi;')
-    w(f'{i}int {n}kp = !{n}ok ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}j] : {n}j;')
+    w(f'{i}{n}jw = {start} + warp * keyGroups; {n}j = {n}jw + kg;')
+    w(f'{i}{n}ok = {n}j < hi; {n}any = {n}jw < hi;')
+    w(f'{i}{n}kp = !{n}ok ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}j] : {n}j;')
     w(f'{i}// Warp-uniform: the positions the warp\'s keys span, and whether the mask lets any')
     w(f'{i}// vector reach them (no K or V row of a step it does not is loaded).')
-    w(f'{i}int {n}jLast = XMath.Min({n}jw + keyGroups, hi) - 1;')
-    w(f'{i}int {n}kpLo = !{n}any ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}jw] : {n}jw;')
-    w(f'{i}int {n}kpHi = 1 + (!{n}any ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}jLast] : {n}jLast);')
+    w(f'{i}{n}jLast = XMath.Min({n}jw + keyGroups, hi) - 1;')
+    w(f'{i}{n}kpLo = !{n}any ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}jw] : {n}jw;')
+    w(f'{i}{n}kpHi = 1 + (!{n}any ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}jLast] : {n}jLast);')
     for v in range(VMAX):
-        w(f'{i}var {n}kind{v} = TileKind.Empty;')
+        w(f'{i}{n}kind{v} = TileKind.Empty;')
         w(f'{i}if (TVecs.Count > {v} && {v} < nv && {n}any) {n}kind{v} = mask.Classify(b, h{v}, pos0, pos0 + rows, {n}kpLo, {n}kpHi);')
-    w(f'{i}bool {n}live = !(' + ' && '.join(f'{n}kind{v} == TileKind.Empty' for v in range(VMAX)) + ');')
+    w(f'{i}{n}live = !(' + ' && '.join(f'{n}kind{v} == TileKind.Empty' for v in range(VMAX)) + ');')
 
 def load(n, indent):
     # The raw words of the step's K and V rows into {n}kw*, {n}vw* (element loads widen here
     # and keep the float bits): all issued together, widened when used.
     i = ' ' * indent
-    w(f'{i}uint {zeros(n + "kw", z="0u")};')
-    w(f'{i}uint {zeros(n + "vw", z="0u")};')
     w(f'{i}if ({n}live)')
     w(f'{i}{{')
     w(f'{i}    int slot = {n}ok ? {n}j : {n}jw;')
@@ -249,12 +257,17 @@ def load(n, indent):
 
 # Software pipeline: the next step's rows are loaded before this step's are used, so each
 # warp keeps a step of K and V reads in flight while it computes.
+declare('', 8)
+declare('n', 8)
 info('', 'lo', 8)
 load('', 8)
-w('        for (int step = lo; step < hi; step += Warps * keyGroups)')
+w('        int stride = Warps * keyGroups;')
+w('        // Two steps per turn, the stages swapping roles: no register copies between them.')
+w('        for (int step = lo; step < hi; step += 2 * stride)')
 w('        {')
-info('n', 'step + Warps * keyGroups', 12)
+info('n', 'step + stride', 12)
 load('n', 12)
+compute_start = len(out)
 w('            if (!TReduce.UsesShuffle || live)')
 w('            {')
 w(f'            float {zeros("k")};')
@@ -341,10 +354,17 @@ for v in range(VMAX):
     w( "                }")
     w( "            }")
 w('            }')
-rot = ['j', 'ok', 'kp', 'live'] + [f'kind{v}' for v in range(VMAX)]
-w('            ' + ' '.join(f'{x} = n{x};' for x in rot))
-for k in range(PMAX):
-    w(f'            kw{k} = nkw{k}; vw{k} = nvw{k};')
+compute = out[compute_start:]
+del out[compute_start:]
+def staged(line, n):
+    if not n: return line
+    line = re.sub(r'\b(ok|kp|j|live|kind\d|kw\d+|vw\d+)\b', lambda m: n + m.group(1), line)
+    return line
+out.extend(compute)
+w('            if (step + stride >= hi) break;')
+info('', 'step + 2 * stride', 12)
+load('', 12)
+out.extend(staged(l, 'n') for l in compute)
 w("        }")
 
 # combine the lane groups' states

@@ -91,8 +91,12 @@ internal static class BenchCommand
     /// <summary>Median ms of <paramref name="once"/> + <paramref name="sync"/> after one warm-up
     /// call (which compiles the kernel), over at least 5 calls and <paramref name="seconds"/>:
     /// the median, because on a shared machine a few calls run slow (the 2-core CPU here showed
-    /// +-8 % between means of the same call).</summary>
-    internal static double Time(Action once, Action sync, double seconds = 1.0)
+    /// +-8 % between means of the same call). With <paramref name="callsPerSample"/> above 1,
+    /// each sample is that many calls back to back and one sync, divided by the count: the
+    /// device's time per call with launches pipelined, as a decode loop runs them and as
+    /// PyTorch's peers are timed (CUDA events around 20 calls).</summary>
+    internal static double Time(Action once, Action sync, double seconds = 1.0,
+        int callsPerSample = 1)
     {
         once(); sync();
         var total = Stopwatch.StartNew();
@@ -100,8 +104,9 @@ internal static class BenchCommand
         do
         {
             long t0 = Stopwatch.GetTimestamp();
-            once(); sync();
-            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            for (int c = 0; c < callsPerSample; c++) once();
+            sync();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds / callsPerSample);
         } while ((total.Elapsed.TotalSeconds < seconds || times.Count < 5) && times.Count < 200);
         times.Sort();
         int n = times.Count;

@@ -306,25 +306,33 @@ internal static class DecodeKernel
         var valuePairs = values.Cast<Word2>().AsAligned(8);
 
 
-        int jw = lo + warp * keyGroups, j = jw + kg;
-        bool ok = j < hi, any = jw < hi;
-        int kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
-        // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
-        // vector reach them (no K or V row of a step it does not is loaded).
-        int jLast = XMath.Min(jw + keyGroups, hi) - 1;
-        int kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
-        int kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast] : jLast);
-        var kind0 = TileKind.Empty;
-        if (TVecs.Count > 0 && 0 < nv && any) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
-        var kind1 = TileKind.Empty;
-        if (TVecs.Count > 1 && 1 < nv && any) kind1 = mask.Classify(b, h1, pos0, pos0 + rows, kpLo, kpHi);
-        var kind2 = TileKind.Empty;
-        if (TVecs.Count > 2 && 2 < nv && any) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
-        var kind3 = TileKind.Empty;
-        if (TVecs.Count > 3 && 3 < nv && any) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
-        bool live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
+        int jw = 0, j = 0, kp = 0, jLast = 0, kpLo = 0, kpHi = 0;
+        bool ok = false, any = false, live = false;
+        TileKind kind0 = TileKind.Empty, kind1 = TileKind.Empty, kind2 = TileKind.Empty, kind3 = TileKind.Empty;
         uint kw0 = 0u, kw1 = 0u, kw2 = 0u, kw3 = 0u, kw4 = 0u, kw5 = 0u, kw6 = 0u, kw7 = 0u, kw8 = 0u, kw9 = 0u, kw10 = 0u, kw11 = 0u, kw12 = 0u, kw13 = 0u, kw14 = 0u, kw15 = 0u;
         uint vw0 = 0u, vw1 = 0u, vw2 = 0u, vw3 = 0u, vw4 = 0u, vw5 = 0u, vw6 = 0u, vw7 = 0u, vw8 = 0u, vw9 = 0u, vw10 = 0u, vw11 = 0u, vw12 = 0u, vw13 = 0u, vw14 = 0u, vw15 = 0u;
+        int njw = 0, nj = 0, nkp = 0, njLast = 0, nkpLo = 0, nkpHi = 0;
+        bool nok = false, nany = false, nlive = false;
+        TileKind nkind0 = TileKind.Empty, nkind1 = TileKind.Empty, nkind2 = TileKind.Empty, nkind3 = TileKind.Empty;
+        uint nkw0 = 0u, nkw1 = 0u, nkw2 = 0u, nkw3 = 0u, nkw4 = 0u, nkw5 = 0u, nkw6 = 0u, nkw7 = 0u, nkw8 = 0u, nkw9 = 0u, nkw10 = 0u, nkw11 = 0u, nkw12 = 0u, nkw13 = 0u, nkw14 = 0u, nkw15 = 0u;
+        uint nvw0 = 0u, nvw1 = 0u, nvw2 = 0u, nvw3 = 0u, nvw4 = 0u, nvw5 = 0u, nvw6 = 0u, nvw7 = 0u, nvw8 = 0u, nvw9 = 0u, nvw10 = 0u, nvw11 = 0u, nvw12 = 0u, nvw13 = 0u, nvw14 = 0u, nvw15 = 0u;
+        jw = lo + warp * keyGroups; j = jw + kg;
+        ok = j < hi; any = jw < hi;
+        kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
+        // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
+        // vector reach them (no K or V row of a step it does not is loaded).
+        jLast = XMath.Min(jw + keyGroups, hi) - 1;
+        kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
+        kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast] : jLast);
+        kind0 = TileKind.Empty;
+        if (TVecs.Count > 0 && 0 < nv && any) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
+        kind1 = TileKind.Empty;
+        if (TVecs.Count > 1 && 1 < nv && any) kind1 = mask.Classify(b, h1, pos0, pos0 + rows, kpLo, kpHi);
+        kind2 = TileKind.Empty;
+        if (TVecs.Count > 2 && 2 < nv && any) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
+        kind3 = TileKind.Empty;
+        if (TVecs.Count > 3 && 3 < nv && any) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
+        live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
         if (live)
         {
             int slot = ok ? j : jw;
@@ -381,27 +389,27 @@ internal static class DecodeKernel
                 if (TDims.Count > 15) { kw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); vw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
             }
         }
-        for (int step = lo; step < hi; step += Warps * keyGroups)
+        int stride = Warps * keyGroups;
+        // Two steps per turn, the stages swapping roles: no register copies between them.
+        for (int step = lo; step < hi; step += 2 * stride)
         {
-            int njw = step + Warps * keyGroups + warp * keyGroups, nj = njw + kg;
-            bool nok = nj < hi, nany = njw < hi;
-            int nkp = !nok ? 0 : p.HasPositions != 0 ? positions[positionBase + nj] : nj;
+            njw = step + stride + warp * keyGroups; nj = njw + kg;
+            nok = nj < hi; nany = njw < hi;
+            nkp = !nok ? 0 : p.HasPositions != 0 ? positions[positionBase + nj] : nj;
             // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
             // vector reach them (no K or V row of a step it does not is loaded).
-            int njLast = XMath.Min(njw + keyGroups, hi) - 1;
-            int nkpLo = !nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njw] : njw;
-            int nkpHi = 1 + (!nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njLast] : njLast);
-            var nkind0 = TileKind.Empty;
+            njLast = XMath.Min(njw + keyGroups, hi) - 1;
+            nkpLo = !nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njw] : njw;
+            nkpHi = 1 + (!nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njLast] : njLast);
+            nkind0 = TileKind.Empty;
             if (TVecs.Count > 0 && 0 < nv && nany) nkind0 = mask.Classify(b, h0, pos0, pos0 + rows, nkpLo, nkpHi);
-            var nkind1 = TileKind.Empty;
+            nkind1 = TileKind.Empty;
             if (TVecs.Count > 1 && 1 < nv && nany) nkind1 = mask.Classify(b, h1, pos0, pos0 + rows, nkpLo, nkpHi);
-            var nkind2 = TileKind.Empty;
+            nkind2 = TileKind.Empty;
             if (TVecs.Count > 2 && 2 < nv && nany) nkind2 = mask.Classify(b, h2, pos0, pos0 + rows, nkpLo, nkpHi);
-            var nkind3 = TileKind.Empty;
+            nkind3 = TileKind.Empty;
             if (TVecs.Count > 3 && 3 < nv && nany) nkind3 = mask.Classify(b, h3, pos0, pos0 + rows, nkpLo, nkpHi);
-            bool nlive = !(nkind0 == TileKind.Empty && nkind1 == TileKind.Empty && nkind2 == TileKind.Empty && nkind3 == TileKind.Empty);
-            uint nkw0 = 0u, nkw1 = 0u, nkw2 = 0u, nkw3 = 0u, nkw4 = 0u, nkw5 = 0u, nkw6 = 0u, nkw7 = 0u, nkw8 = 0u, nkw9 = 0u, nkw10 = 0u, nkw11 = 0u, nkw12 = 0u, nkw13 = 0u, nkw14 = 0u, nkw15 = 0u;
-            uint nvw0 = 0u, nvw1 = 0u, nvw2 = 0u, nvw3 = 0u, nvw4 = 0u, nvw5 = 0u, nvw6 = 0u, nvw7 = 0u, nvw8 = 0u, nvw9 = 0u, nvw10 = 0u, nvw11 = 0u, nvw12 = 0u, nvw13 = 0u, nvw14 = 0u, nvw15 = 0u;
+            nlive = !(nkind0 == TileKind.Empty && nkind1 == TileKind.Empty && nkind2 == TileKind.Empty && nkind3 == TileKind.Empty);
             if (nlive)
             {
                 int slot = nok ? nj : njw;
@@ -863,23 +871,485 @@ internal static class DecodeKernel
                 }
             }
             }
-            j = nj; ok = nok; kp = nkp; live = nlive; kind0 = nkind0; kind1 = nkind1; kind2 = nkind2; kind3 = nkind3;
-            kw0 = nkw0; vw0 = nvw0;
-            kw1 = nkw1; vw1 = nvw1;
-            kw2 = nkw2; vw2 = nvw2;
-            kw3 = nkw3; vw3 = nvw3;
-            kw4 = nkw4; vw4 = nvw4;
-            kw5 = nkw5; vw5 = nvw5;
-            kw6 = nkw6; vw6 = nvw6;
-            kw7 = nkw7; vw7 = nvw7;
-            kw8 = nkw8; vw8 = nvw8;
-            kw9 = nkw9; vw9 = nvw9;
-            kw10 = nkw10; vw10 = nvw10;
-            kw11 = nkw11; vw11 = nvw11;
-            kw12 = nkw12; vw12 = nvw12;
-            kw13 = nkw13; vw13 = nvw13;
-            kw14 = nkw14; vw14 = nvw14;
-            kw15 = nkw15; vw15 = nvw15;
+            if (step + stride >= hi) break;
+            jw = step + 2 * stride + warp * keyGroups; j = jw + kg;
+            ok = j < hi; any = jw < hi;
+            kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
+            // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
+            // vector reach them (no K or V row of a step it does not is loaded).
+            jLast = XMath.Min(jw + keyGroups, hi) - 1;
+            kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
+            kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast] : jLast);
+            kind0 = TileKind.Empty;
+            if (TVecs.Count > 0 && 0 < nv && any) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
+            kind1 = TileKind.Empty;
+            if (TVecs.Count > 1 && 1 < nv && any) kind1 = mask.Classify(b, h1, pos0, pos0 + rows, kpLo, kpHi);
+            kind2 = TileKind.Empty;
+            if (TVecs.Count > 2 && 2 < nv && any) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
+            kind3 = TileKind.Empty;
+            if (TVecs.Count > 3 && 3 < nv && any) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
+            live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
+            if (live)
+            {
+                int slot = ok ? j : jw;
+                long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);
+                long ek = row * d + colK, ev = row * dv + colV;
+                if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)
+                {
+                    Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
+                    kw0 = ka.X; kw1 = ka.Y; vw0 = va.X; vw1 = va.Y;
+                }
+                else if (TLoad.Words)
+                {
+                    // TDims x element bytes / 16 words of each row.
+                    int words = TDims.Count / (4 * TElement.PerWord);
+                    long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);
+                    Word4 ka0 = keyWords[wk], va0 = valueWords[wv];
+                    Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
+                    if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
+                    if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
+                    kw0 = ka0.X; vw0 = va0.X;
+                    kw1 = ka0.Y; vw1 = va0.Y;
+                    kw2 = ka0.Z; vw2 = va0.Z;
+                    kw3 = ka0.W; vw3 = va0.W;
+                    kw4 = ka1.X; vw4 = va1.X;
+                    kw5 = ka1.Y; vw5 = va1.Y;
+                    kw6 = ka1.Z; vw6 = va1.Z;
+                    kw7 = ka1.W; vw7 = va1.W;
+                    kw8 = ka2.X; vw8 = va2.X;
+                    kw9 = ka2.Y; vw9 = va2.Y;
+                    kw10 = ka2.Z; vw10 = va2.Z;
+                    kw11 = ka2.W; vw11 = va2.W;
+                    kw12 = ka3.X; vw12 = va3.X;
+                    kw13 = ka3.Y; vw13 = va3.Y;
+                    kw14 = ka3.Z; vw14 = va3.Z;
+                    kw15 = ka3.W; vw15 = va3.W;
+                }
+                else
+                {
+                    if (TDims.Count > 0) { kw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); vw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
+                    if (TDims.Count > 1) { kw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); vw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
+                    if (TDims.Count > 2) { kw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); vw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
+                    if (TDims.Count > 3) { kw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); vw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
+                    if (TDims.Count > 4) { kw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); vw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
+                    if (TDims.Count > 5) { kw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); vw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
+                    if (TDims.Count > 6) { kw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); vw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
+                    if (TDims.Count > 7) { kw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); vw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
+                    if (TDims.Count > 8) { kw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); vw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
+                    if (TDims.Count > 9) { kw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); vw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
+                    if (TDims.Count > 10) { kw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); vw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
+                    if (TDims.Count > 11) { kw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); vw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
+                    if (TDims.Count > 12) { kw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); vw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
+                    if (TDims.Count > 13) { kw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); vw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
+                    if (TDims.Count > 14) { kw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); vw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
+                    if (TDims.Count > 15) { kw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); vw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
+                }
+            }
+            if (!TReduce.UsesShuffle || nlive)
+            {
+            float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
+            float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
+            if (!TLoad.Words || TElement.PerWord == 1)
+            {
+                if (TDims.Count > 0) { k0 = Interop.IntAsFloat(nkw0); x0 = Interop.IntAsFloat(nvw0); }
+                if (TDims.Count > 1) { k1 = Interop.IntAsFloat(nkw1); x1 = Interop.IntAsFloat(nvw1); }
+                if (TDims.Count > 2) { k2 = Interop.IntAsFloat(nkw2); x2 = Interop.IntAsFloat(nvw2); }
+                if (TDims.Count > 3) { k3 = Interop.IntAsFloat(nkw3); x3 = Interop.IntAsFloat(nvw3); }
+                if (TDims.Count > 4) { k4 = Interop.IntAsFloat(nkw4); x4 = Interop.IntAsFloat(nvw4); }
+                if (TDims.Count > 5) { k5 = Interop.IntAsFloat(nkw5); x5 = Interop.IntAsFloat(nvw5); }
+                if (TDims.Count > 6) { k6 = Interop.IntAsFloat(nkw6); x6 = Interop.IntAsFloat(nvw6); }
+                if (TDims.Count > 7) { k7 = Interop.IntAsFloat(nkw7); x7 = Interop.IntAsFloat(nvw7); }
+                if (TDims.Count > 8) { k8 = Interop.IntAsFloat(nkw8); x8 = Interop.IntAsFloat(nvw8); }
+                if (TDims.Count > 9) { k9 = Interop.IntAsFloat(nkw9); x9 = Interop.IntAsFloat(nvw9); }
+                if (TDims.Count > 10) { k10 = Interop.IntAsFloat(nkw10); x10 = Interop.IntAsFloat(nvw10); }
+                if (TDims.Count > 11) { k11 = Interop.IntAsFloat(nkw11); x11 = Interop.IntAsFloat(nvw11); }
+                if (TDims.Count > 12) { k12 = Interop.IntAsFloat(nkw12); x12 = Interop.IntAsFloat(nvw12); }
+                if (TDims.Count > 13) { k13 = Interop.IntAsFloat(nkw13); x13 = Interop.IntAsFloat(nvw13); }
+                if (TDims.Count > 14) { k14 = Interop.IntAsFloat(nkw14); x14 = Interop.IntAsFloat(nvw14); }
+                if (TDims.Count > 15) { k15 = Interop.IntAsFloat(nkw15); x15 = Interop.IntAsFloat(nvw15); }
+            }
+            else
+            {
+                if (TDims.Count > 0) { k0 = TElement.WidenWord(nkw0, 0); x0 = TElement.WidenWord(nvw0, 0); }
+                if (TDims.Count > 1) { k1 = TElement.WidenWord(nkw0, 1); x1 = TElement.WidenWord(nvw0, 1); }
+                if (TDims.Count > 2) { k2 = TElement.WidenWord(nkw1, 0); x2 = TElement.WidenWord(nvw1, 0); }
+                if (TDims.Count > 3) { k3 = TElement.WidenWord(nkw1, 1); x3 = TElement.WidenWord(nvw1, 1); }
+                if (TDims.Count > 4) { k4 = TElement.WidenWord(nkw2, 0); x4 = TElement.WidenWord(nvw2, 0); }
+                if (TDims.Count > 5) { k5 = TElement.WidenWord(nkw2, 1); x5 = TElement.WidenWord(nvw2, 1); }
+                if (TDims.Count > 6) { k6 = TElement.WidenWord(nkw3, 0); x6 = TElement.WidenWord(nvw3, 0); }
+                if (TDims.Count > 7) { k7 = TElement.WidenWord(nkw3, 1); x7 = TElement.WidenWord(nvw3, 1); }
+                if (TDims.Count > 8) { k8 = TElement.WidenWord(nkw4, 0); x8 = TElement.WidenWord(nvw4, 0); }
+                if (TDims.Count > 9) { k9 = TElement.WidenWord(nkw4, 1); x9 = TElement.WidenWord(nvw4, 1); }
+                if (TDims.Count > 10) { k10 = TElement.WidenWord(nkw5, 0); x10 = TElement.WidenWord(nvw5, 0); }
+                if (TDims.Count > 11) { k11 = TElement.WidenWord(nkw5, 1); x11 = TElement.WidenWord(nvw5, 1); }
+                if (TDims.Count > 12) { k12 = TElement.WidenWord(nkw6, 0); x12 = TElement.WidenWord(nvw6, 0); }
+                if (TDims.Count > 13) { k13 = TElement.WidenWord(nkw6, 1); x13 = TElement.WidenWord(nvw6, 1); }
+                if (TDims.Count > 14) { k14 = TElement.WidenWord(nkw7, 0); x14 = TElement.WidenWord(nvw7, 0); }
+                if (TDims.Count > 15) { k15 = TElement.WidenWord(nkw7, 1); x15 = TElement.WidenWord(nvw7, 1); }
+            }
+            if (partialK)
+            {
+                if (TDims.Count > 0) k0 = hk0 ? k0 : 0f;
+                if (TDims.Count > 1) k1 = hk1 ? k1 : 0f;
+                if (TDims.Count > 2) k2 = hk2 ? k2 : 0f;
+                if (TDims.Count > 3) k3 = hk3 ? k3 : 0f;
+                if (TDims.Count > 4) k4 = hk4 ? k4 : 0f;
+                if (TDims.Count > 5) k5 = hk5 ? k5 : 0f;
+                if (TDims.Count > 6) k6 = hk6 ? k6 : 0f;
+                if (TDims.Count > 7) k7 = hk7 ? k7 : 0f;
+                if (TDims.Count > 8) k8 = hk8 ? k8 : 0f;
+                if (TDims.Count > 9) k9 = hk9 ? k9 : 0f;
+                if (TDims.Count > 10) k10 = hk10 ? k10 : 0f;
+                if (TDims.Count > 11) k11 = hk11 ? k11 : 0f;
+                if (TDims.Count > 12) k12 = hk12 ? k12 : 0f;
+                if (TDims.Count > 13) k13 = hk13 ? k13 : 0f;
+                if (TDims.Count > 14) k14 = hk14 ? k14 : 0f;
+                if (TDims.Count > 15) k15 = hk15 ? k15 : 0f;
+            }
+            float dot0 = 0f, s0 = float.NegativeInfinity;
+            if (TVecs.Count > 0)
+            {
+                dot0 = q0_0 * k0;
+                if (TDims.Count > 1) dot0 += q0_1 * k1;
+                if (TDims.Count > 2) dot0 += q0_2 * k2;
+                if (TDims.Count > 3) dot0 += q0_3 * k3;
+                if (TDims.Count > 4) dot0 += q0_4 * k4;
+                if (TDims.Count > 5) dot0 += q0_5 * k5;
+                if (TDims.Count > 6) dot0 += q0_6 * k6;
+                if (TDims.Count > 7) dot0 += q0_7 * k7;
+                if (TDims.Count > 8) dot0 += q0_8 * k8;
+                if (TDims.Count > 9) dot0 += q0_9 * k9;
+                if (TDims.Count > 10) dot0 += q0_10 * k10;
+                if (TDims.Count > 11) dot0 += q0_11 * k11;
+                if (TDims.Count > 12) dot0 += q0_12 * k12;
+                if (TDims.Count > 13) dot0 += q0_13 * k13;
+                if (TDims.Count > 14) dot0 += q0_14 * k14;
+                if (TDims.Count > 15) dot0 += q0_15 * k15;
+            }
+            float dot1 = 0f, s1 = float.NegativeInfinity;
+            if (TVecs.Count > 1)
+            {
+                dot1 = q1_0 * k0;
+                if (TDims.Count > 1) dot1 += q1_1 * k1;
+                if (TDims.Count > 2) dot1 += q1_2 * k2;
+                if (TDims.Count > 3) dot1 += q1_3 * k3;
+                if (TDims.Count > 4) dot1 += q1_4 * k4;
+                if (TDims.Count > 5) dot1 += q1_5 * k5;
+                if (TDims.Count > 6) dot1 += q1_6 * k6;
+                if (TDims.Count > 7) dot1 += q1_7 * k7;
+                if (TDims.Count > 8) dot1 += q1_8 * k8;
+                if (TDims.Count > 9) dot1 += q1_9 * k9;
+                if (TDims.Count > 10) dot1 += q1_10 * k10;
+                if (TDims.Count > 11) dot1 += q1_11 * k11;
+                if (TDims.Count > 12) dot1 += q1_12 * k12;
+                if (TDims.Count > 13) dot1 += q1_13 * k13;
+                if (TDims.Count > 14) dot1 += q1_14 * k14;
+                if (TDims.Count > 15) dot1 += q1_15 * k15;
+            }
+            float dot2 = 0f, s2 = float.NegativeInfinity;
+            if (TVecs.Count > 2)
+            {
+                dot2 = q2_0 * k0;
+                if (TDims.Count > 1) dot2 += q2_1 * k1;
+                if (TDims.Count > 2) dot2 += q2_2 * k2;
+                if (TDims.Count > 3) dot2 += q2_3 * k3;
+                if (TDims.Count > 4) dot2 += q2_4 * k4;
+                if (TDims.Count > 5) dot2 += q2_5 * k5;
+                if (TDims.Count > 6) dot2 += q2_6 * k6;
+                if (TDims.Count > 7) dot2 += q2_7 * k7;
+                if (TDims.Count > 8) dot2 += q2_8 * k8;
+                if (TDims.Count > 9) dot2 += q2_9 * k9;
+                if (TDims.Count > 10) dot2 += q2_10 * k10;
+                if (TDims.Count > 11) dot2 += q2_11 * k11;
+                if (TDims.Count > 12) dot2 += q2_12 * k12;
+                if (TDims.Count > 13) dot2 += q2_13 * k13;
+                if (TDims.Count > 14) dot2 += q2_14 * k14;
+                if (TDims.Count > 15) dot2 += q2_15 * k15;
+            }
+            float dot3 = 0f, s3 = float.NegativeInfinity;
+            if (TVecs.Count > 3)
+            {
+                dot3 = q3_0 * k0;
+                if (TDims.Count > 1) dot3 += q3_1 * k1;
+                if (TDims.Count > 2) dot3 += q3_2 * k2;
+                if (TDims.Count > 3) dot3 += q3_3 * k3;
+                if (TDims.Count > 4) dot3 += q3_4 * k4;
+                if (TDims.Count > 5) dot3 += q3_5 * k5;
+                if (TDims.Count > 6) dot3 += q3_6 * k6;
+                if (TDims.Count > 7) dot3 += q3_7 * k7;
+                if (TDims.Count > 8) dot3 += q3_8 * k8;
+                if (TDims.Count > 9) dot3 += q3_9 * k9;
+                if (TDims.Count > 10) dot3 += q3_10 * k10;
+                if (TDims.Count > 11) dot3 += q3_11 * k11;
+                if (TDims.Count > 12) dot3 += q3_12 * k12;
+                if (TDims.Count > 13) dot3 += q3_13 * k13;
+                if (TDims.Count > 14) dot3 += q3_14 * k14;
+                if (TDims.Count > 15) dot3 += q3_15 * k15;
+            }
+            if (TReduce.UsesShuffle)
+            {
+                // Unrolled: a loop of 3-4 shuffles costs its own compare and branch per step.
+                if (TLanes.Count > 8)
+                {
+                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 8);
+                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 8);
+                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 8);
+                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 8);
+                }
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 4);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 4);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 4);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 4);
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 2);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 2);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 2);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 2);
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 1);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 1);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 1);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 1);
+            }
+            else
+            {
+                // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays
+                // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).
+                if (TVecs.Count > 0) sharedDot[0 * Threads + tid] = dot0;
+                if (TVecs.Count > 1) sharedDot[1 * Threads + tid] = dot1;
+                if (TVecs.Count > 2) sharedDot[2 * Threads + tid] = dot2;
+                if (TVecs.Count > 3) sharedDot[3 * Threads + tid] = dot3;
+                Group.Barrier();
+                int first = warp * 32 + kg * TLanes.Count;
+                if (TVecs.Count > 0) dot0 = LaneGroupSum(sharedDot, 0 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 1) dot1 = LaneGroupSum(sharedDot, 1 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 2) dot2 = LaneGroupSum(sharedDot, 2 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 3) dot3 = LaneGroupSum(sharedDot, 3 * Threads + first, TLanes.Count);
+                Group.Barrier(); // the slots are read before the next step writes them
+            }
+            if (TVecs.Count > 0 && nok && nkind0 != TileKind.Empty && (nkind0 == TileKind.Full || mask.Allows(b, h0, qp0, nkp)))
+                s0 = score.Apply(dot0, b, h0, qp0, nkp) + (nj == cSlot ? cLog : 0f);
+            if (TVecs.Count > 1 && nok && nkind1 != TileKind.Empty && (nkind1 == TileKind.Full || mask.Allows(b, h1, qp1, nkp)))
+                s1 = score.Apply(dot1, b, h1, qp1, nkp) + (nj == cSlot ? cLog : 0f);
+            if (TVecs.Count > 2 && nok && nkind2 != TileKind.Empty && (nkind2 == TileKind.Full || mask.Allows(b, h2, qp2, nkp)))
+                s2 = score.Apply(dot2, b, h2, qp2, nkp) + (nj == cSlot ? cLog : 0f);
+            if (TVecs.Count > 3 && nok && nkind3 != TileKind.Empty && (nkind3 == TileKind.Full || mask.Allows(b, h3, qp3, nkp)))
+                s3 = score.Apply(dot3, b, h3, qp3, nkp) + (nj == cSlot ? cLog : 0f);
+            if (TVecs.Count > 0)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s0 > m0)
+                    {
+                        alpha = m0 == float.NegativeInfinity ? 0f : XMath.Exp(m0 - s0);
+                        m0 = s0;
+                    }
+                    e = s0 == float.NegativeInfinity ? 0f : XMath.Exp(s0 - m0);
+                }
+                else
+                    e = nok ? norm.Weight(s0, m0) : 0f;
+                l0 = l0 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
+                {
+                    if (TDims.Count > 0) o0_0 *= alpha;
+                    if (TDims.Count > 1) o0_1 *= alpha;
+                    if (TDims.Count > 2) o0_2 *= alpha;
+                    if (TDims.Count > 3) o0_3 *= alpha;
+                    if (TDims.Count > 4) o0_4 *= alpha;
+                    if (TDims.Count > 5) o0_5 *= alpha;
+                    if (TDims.Count > 6) o0_6 *= alpha;
+                    if (TDims.Count > 7) o0_7 *= alpha;
+                    if (TDims.Count > 8) o0_8 *= alpha;
+                    if (TDims.Count > 9) o0_9 *= alpha;
+                    if (TDims.Count > 10) o0_10 *= alpha;
+                    if (TDims.Count > 11) o0_11 *= alpha;
+                    if (TDims.Count > 12) o0_12 *= alpha;
+                    if (TDims.Count > 13) o0_13 *= alpha;
+                    if (TDims.Count > 14) o0_14 *= alpha;
+                    if (TDims.Count > 15) o0_15 *= alpha;
+                }
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
+                {
+                    if (TDims.Count > 0) o0_0 += e * x0;
+                    if (TDims.Count > 1) o0_1 += e * x1;
+                    if (TDims.Count > 2) o0_2 += e * x2;
+                    if (TDims.Count > 3) o0_3 += e * x3;
+                    if (TDims.Count > 4) o0_4 += e * x4;
+                    if (TDims.Count > 5) o0_5 += e * x5;
+                    if (TDims.Count > 6) o0_6 += e * x6;
+                    if (TDims.Count > 7) o0_7 += e * x7;
+                    if (TDims.Count > 8) o0_8 += e * x8;
+                    if (TDims.Count > 9) o0_9 += e * x9;
+                    if (TDims.Count > 10) o0_10 += e * x10;
+                    if (TDims.Count > 11) o0_11 += e * x11;
+                    if (TDims.Count > 12) o0_12 += e * x12;
+                    if (TDims.Count > 13) o0_13 += e * x13;
+                    if (TDims.Count > 14) o0_14 += e * x14;
+                    if (TDims.Count > 15) o0_15 += e * x15;
+                }
+            }
+            if (TVecs.Count > 1)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s1 > m1)
+                    {
+                        alpha = m1 == float.NegativeInfinity ? 0f : XMath.Exp(m1 - s1);
+                        m1 = s1;
+                    }
+                    e = s1 == float.NegativeInfinity ? 0f : XMath.Exp(s1 - m1);
+                }
+                else
+                    e = nok ? norm.Weight(s1, m1) : 0f;
+                l1 = l1 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
+                {
+                    if (TDims.Count > 0) o1_0 *= alpha;
+                    if (TDims.Count > 1) o1_1 *= alpha;
+                    if (TDims.Count > 2) o1_2 *= alpha;
+                    if (TDims.Count > 3) o1_3 *= alpha;
+                    if (TDims.Count > 4) o1_4 *= alpha;
+                    if (TDims.Count > 5) o1_5 *= alpha;
+                    if (TDims.Count > 6) o1_6 *= alpha;
+                    if (TDims.Count > 7) o1_7 *= alpha;
+                    if (TDims.Count > 8) o1_8 *= alpha;
+                    if (TDims.Count > 9) o1_9 *= alpha;
+                    if (TDims.Count > 10) o1_10 *= alpha;
+                    if (TDims.Count > 11) o1_11 *= alpha;
+                    if (TDims.Count > 12) o1_12 *= alpha;
+                    if (TDims.Count > 13) o1_13 *= alpha;
+                    if (TDims.Count > 14) o1_14 *= alpha;
+                    if (TDims.Count > 15) o1_15 *= alpha;
+                }
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
+                {
+                    if (TDims.Count > 0) o1_0 += e * x0;
+                    if (TDims.Count > 1) o1_1 += e * x1;
+                    if (TDims.Count > 2) o1_2 += e * x2;
+                    if (TDims.Count > 3) o1_3 += e * x3;
+                    if (TDims.Count > 4) o1_4 += e * x4;
+                    if (TDims.Count > 5) o1_5 += e * x5;
+                    if (TDims.Count > 6) o1_6 += e * x6;
+                    if (TDims.Count > 7) o1_7 += e * x7;
+                    if (TDims.Count > 8) o1_8 += e * x8;
+                    if (TDims.Count > 9) o1_9 += e * x9;
+                    if (TDims.Count > 10) o1_10 += e * x10;
+                    if (TDims.Count > 11) o1_11 += e * x11;
+                    if (TDims.Count > 12) o1_12 += e * x12;
+                    if (TDims.Count > 13) o1_13 += e * x13;
+                    if (TDims.Count > 14) o1_14 += e * x14;
+                    if (TDims.Count > 15) o1_15 += e * x15;
+                }
+            }
+            if (TVecs.Count > 2)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s2 > m2)
+                    {
+                        alpha = m2 == float.NegativeInfinity ? 0f : XMath.Exp(m2 - s2);
+                        m2 = s2;
+                    }
+                    e = s2 == float.NegativeInfinity ? 0f : XMath.Exp(s2 - m2);
+                }
+                else
+                    e = nok ? norm.Weight(s2, m2) : 0f;
+                l2 = l2 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
+                {
+                    if (TDims.Count > 0) o2_0 *= alpha;
+                    if (TDims.Count > 1) o2_1 *= alpha;
+                    if (TDims.Count > 2) o2_2 *= alpha;
+                    if (TDims.Count > 3) o2_3 *= alpha;
+                    if (TDims.Count > 4) o2_4 *= alpha;
+                    if (TDims.Count > 5) o2_5 *= alpha;
+                    if (TDims.Count > 6) o2_6 *= alpha;
+                    if (TDims.Count > 7) o2_7 *= alpha;
+                    if (TDims.Count > 8) o2_8 *= alpha;
+                    if (TDims.Count > 9) o2_9 *= alpha;
+                    if (TDims.Count > 10) o2_10 *= alpha;
+                    if (TDims.Count > 11) o2_11 *= alpha;
+                    if (TDims.Count > 12) o2_12 *= alpha;
+                    if (TDims.Count > 13) o2_13 *= alpha;
+                    if (TDims.Count > 14) o2_14 *= alpha;
+                    if (TDims.Count > 15) o2_15 *= alpha;
+                }
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
+                {
+                    if (TDims.Count > 0) o2_0 += e * x0;
+                    if (TDims.Count > 1) o2_1 += e * x1;
+                    if (TDims.Count > 2) o2_2 += e * x2;
+                    if (TDims.Count > 3) o2_3 += e * x3;
+                    if (TDims.Count > 4) o2_4 += e * x4;
+                    if (TDims.Count > 5) o2_5 += e * x5;
+                    if (TDims.Count > 6) o2_6 += e * x6;
+                    if (TDims.Count > 7) o2_7 += e * x7;
+                    if (TDims.Count > 8) o2_8 += e * x8;
+                    if (TDims.Count > 9) o2_9 += e * x9;
+                    if (TDims.Count > 10) o2_10 += e * x10;
+                    if (TDims.Count > 11) o2_11 += e * x11;
+                    if (TDims.Count > 12) o2_12 += e * x12;
+                    if (TDims.Count > 13) o2_13 += e * x13;
+                    if (TDims.Count > 14) o2_14 += e * x14;
+                    if (TDims.Count > 15) o2_15 += e * x15;
+                }
+            }
+            if (TVecs.Count > 3)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s3 > m3)
+                    {
+                        alpha = m3 == float.NegativeInfinity ? 0f : XMath.Exp(m3 - s3);
+                        m3 = s3;
+                    }
+                    e = s3 == float.NegativeInfinity ? 0f : XMath.Exp(s3 - m3);
+                }
+                else
+                    e = nok ? norm.Weight(s3, m3) : 0f;
+                l3 = l3 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
+                {
+                    if (TDims.Count > 0) o3_0 *= alpha;
+                    if (TDims.Count > 1) o3_1 *= alpha;
+                    if (TDims.Count > 2) o3_2 *= alpha;
+                    if (TDims.Count > 3) o3_3 *= alpha;
+                    if (TDims.Count > 4) o3_4 *= alpha;
+                    if (TDims.Count > 5) o3_5 *= alpha;
+                    if (TDims.Count > 6) o3_6 *= alpha;
+                    if (TDims.Count > 7) o3_7 *= alpha;
+                    if (TDims.Count > 8) o3_8 *= alpha;
+                    if (TDims.Count > 9) o3_9 *= alpha;
+                    if (TDims.Count > 10) o3_10 *= alpha;
+                    if (TDims.Count > 11) o3_11 *= alpha;
+                    if (TDims.Count > 12) o3_12 *= alpha;
+                    if (TDims.Count > 13) o3_13 *= alpha;
+                    if (TDims.Count > 14) o3_14 *= alpha;
+                    if (TDims.Count > 15) o3_15 *= alpha;
+                }
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
+                {
+                    if (TDims.Count > 0) o3_0 += e * x0;
+                    if (TDims.Count > 1) o3_1 += e * x1;
+                    if (TDims.Count > 2) o3_2 += e * x2;
+                    if (TDims.Count > 3) o3_3 += e * x3;
+                    if (TDims.Count > 4) o3_4 += e * x4;
+                    if (TDims.Count > 5) o3_5 += e * x5;
+                    if (TDims.Count > 6) o3_6 += e * x6;
+                    if (TDims.Count > 7) o3_7 += e * x7;
+                    if (TDims.Count > 8) o3_8 += e * x8;
+                    if (TDims.Count > 9) o3_9 += e * x9;
+                    if (TDims.Count > 10) o3_10 += e * x10;
+                    if (TDims.Count > 11) o3_11 += e * x11;
+                    if (TDims.Count > 12) o3_12 += e * x12;
+                    if (TDims.Count > 13) o3_13 += e * x13;
+                    if (TDims.Count > 14) o3_14 += e * x14;
+                    if (TDims.Count > 15) o3_15 += e * x15;
+                }
+            }
+            }
         }
 
         // The lane groups' (m, l, o) merged: M = max m_s, L = sum l_s e^(m_s - M), O likewise.

@@ -284,7 +284,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
             foreach (var o in Options)
             {
                 string name = $"  {o.Name}{(o.Value is null ? "" : " " + o.Value)}";
-                text.AppendLine(Wrap(name.PadRight(HelpColumn),
+                text.AppendLine(Wrap(name.Length < HelpColumn ? name.PadRight(HelpColumn)
+                    : name + " ",
                     $"{o.Help} (default: {o.Default})"));
             }
             text.AppendLine($"{"  -h, --help",-HelpColumn}show this help");

@@ -1,0 +1,77 @@
+using System.Runtime.CompilerServices;
+using Managed.Kernels.Layouts;
+using Managed.Kernels.Simd;
+using Half = System.Half;
+
+namespace Managed.Kernels.Matmul;
+
+/// <summary>
+/// One host call of <see cref="Linear"/> on pinned memory: x (m, k), W (n, k), bias (n) or
+/// null, y (m, n). A part is a range of output features (rows of W), so each weight is read
+/// by one thread: GEMV parts are runs of 4-row blocks, GEMM parts groups of packed panels.
+/// </summary>
+internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TWiden>
+    : IHostLinear
+    where TElement : struct, IElement<TStorage>
+    where TStorage : unmanaged
+    where TOps : struct, ISimd<TV>
+    where TV : unmanaged
+    where TWiden : struct, IWidening<TV>
+{
+    private readonly float* _x, _bias, _y;
+    private readonly TStorage* _w;
+    private readonly int _m, _n, _k, _rowsPerPart;
+    private readonly bool _gemv;
+
+    public HostLinear(LinearPlan plan, float* x, TStorage* w, float* bias, float* y)
+    {
+        _x = x;
+        _w = w;
+        _bias = bias;
+        _y = y;
+        (_m, _n, _k, _gemv) = (plan.M, plan.N, plan.K, plan.IsGemv);
+        if (_gemv)
+        {
+            // Several parts per thread, so a thread slowed by a neighbour's work is made up
+            // for by the others; whole 4-row blocks each.
+            int blocks = (_n + 3) / 4;
+            int parts = Math.Clamp(4 * plan.Threads, 1, blocks);
+            _rowsPerPart = (blocks + parts - 1) / parts * 4;
+            Parts = (_n + _rowsPerPart - 1) / _rowsPerPart;
+        }
+        else
+        {
+            int panels = (_n + PanelWidth - 1) / PanelWidth;
+            Parts = (panels + GroupPanels - 1) / GroupPanels;
+        }
+    }
+
+    public int Parts { get; }
+
+    public void Run(int part)
+    {
+        if (_gemv) GemvPart(part);
+        else GemmPart(part);
+    }
+
+    /// <summary>2 x Count stored weights from <paramref name="p"/> on, widened.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (TV Lo, TV Hi) LoadWeights(TStorage* p)
+    {
+        if (typeof(TStorage) == typeof(float)) return TWiden.Float((float*)p);
+        if (typeof(TStorage) == typeof(BFloat16)) return TWiden.BFloat16((ushort*)p);
+        return TWiden.Half((ushort*)p);
+    }
+
+    /// <summary>Stored weights [0, count) widened to float at <paramref name="to"/>.</summary>
+    private static void WidenRow(TStorage* from, float* to, int count)
+    {
+        var dst = new Span<float>(to, count);
+        if (typeof(TStorage) == typeof(float))
+            new ReadOnlySpan<float>(from, count).CopyTo(dst);
+        else if (typeof(TStorage) == typeof(Half))
+            ElementConvert.ToSingle(new ReadOnlySpan<Half>(from, count), dst);
+        else
+            ElementConvert.ToSingle(new ReadOnlySpan<BFloat16>(from, count), dst);
+    }
+}

@@ -19,23 +19,54 @@ internal sealed record ModelRequest(string Directory, DeviceKind Device, Variant
 
 /// <summary>
 /// The one place where the front end meets the transformer implementation: a
-/// <see cref="ModelRequest"/> in, an <see cref="ICausalModel"/> out.
+/// <see cref="ModelRequest"/> in, a <see cref="TransformerModel"/> on the device it names out
+/// (the returned model owns the device).
 /// </summary>
 internal static class ModelFactory
 {
     /// <summary>Opens <paramref name="request"/>'s model.</summary>
-    /// <exception cref="NotSupportedException">Not wired yet (see the body).</exception>
     public static ICausalModel Open(ModelRequest request)
     {
-        // WIRING POINT: the loader (TransformerModel.Load, branch forward) was not merged when
-        // the front end was written. Once it is:
-        //   var device = ComputeDevice.Open(request.Device);
-        //   return TransformerModel.Load(request.Directory, device, new ModelOptions {
-        //       MaxBatch = request.MaxBatch, MaxLength = request.MaxLength,
-        //       Attention = request.Attention ?? new(MaskSpec.Causal) });
-        // (and dispose the device with the model).
-        throw new NotSupportedException($"cannot run the model in '{request.Directory}': the "
-            + "transformer forward pass is not merged into this build yet (ModelFactory.Open)");
+        var options = new ModelOptions
+        {
+            MaxBatch = request.MaxBatch,
+            MaxLength = request.MaxLength,
+            Attention = request.Attention ?? new ModelOptions().Attention,
+        };
+        var device = request.Device == DeviceKind.Host
+            ? ComputeDevice.Host : ComputeDevice.Open(request.Device);
+        try
+        {
+            return new DeviceOwner(TransformerModel.Load(request.Directory, device, options),
+                device);
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A model that disposes its device after itself.</summary>
+    private sealed class DeviceOwner(ICausalModel model, ComputeDevice device) : ICausalModel
+    {
+        public ModelConfig Config => model.Config;
+        public ComputeDevice Device => model.Device;
+        public int VocabSize => model.VocabSize;
+        public int MaxBatch => model.MaxBatch;
+        public int MaxLength => model.MaxLength;
+        public int Length(int sequence) => model.Length(sequence);
+        public void Reset() => model.Reset();
+        public void Append(int sequence, ReadOnlySpan<int> tokens, Span<float> logits) =>
+            model.Append(sequence, tokens, logits);
+        public void Step(ReadOnlySpan<int> tokens, Span<float> logits) =>
+            model.Step(tokens, logits);
+
+        public void Dispose()
+        {
+            model.Dispose();
+            device.Dispose();   // the shared host device ignores it
+        }
     }
 }
 

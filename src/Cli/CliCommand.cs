@@ -63,7 +63,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--max-new", "N", "N >= 0", "most tokens to generate",
                     $"{GenerateCommand.DefaultMaxNew}",
                     (o, s) => o with { MaxNew = CliOptions.NonNegative("--max-new", s) }),
-                CliOption.Flag("--greedy", "argmax instead of sampling",
+                CliOption.Flag("--greedy", "argmax instead of sampling (repetition "
+                    + "penalty 1 unless --repetition-penalty is given)",
                     o => o with { Greedy = true }),
                 new("--temperature", "T", "T >= 0", "divide the logits by T (0 = greedy)",
                     $"{GenerateCommand.DefaultSampling.Temperature}",

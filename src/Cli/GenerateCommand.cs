@@ -22,8 +22,8 @@ internal static class GenerateCommand
         if (o is { Ids: not null, Prompt: not null })
             throw new UsageException("--ids and --prompt cannot be combined (--ids: token ids "
                 + "in and out; --prompt: text in and out)");
-        if (o.Greedy && (o.Temperature ?? o.TopP) is not null || o.Greedy && o.TopK is not null
-            || o.Greedy && o.Seed is not null)
+        if (o.Greedy && (o.Temperature is not null || o.TopK is not null
+                || o.TopP is not null || o.Seed is not null))
             throw new UsageException("--greedy cannot be combined with --temperature, --top-k, "
                 + "--top-p or --seed (greedy decoding draws nothing)");
         var sampling = o.Greedy

@@ -11,8 +11,11 @@ namespace Managed.Cli;
 internal static class CliApp
 {
     /// <summary>Runs `managed <paramref name="args"/>`, writing to the two writers only; returns
-    /// the exit code (0 done, 1 failed or a check failed, 2 usage error).</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// the exit code (0 done, 1 failed or a check failed, 2 usage error). Model commands open
+    /// their models with <paramref name="openModel"/> (tests pass a fake), by default
+    /// <see cref="ModelFactory.Open"/>.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr,
+        ModelOpener? openModel = null)
     {
         CliCommand? command = null;
         try
@@ -31,7 +34,8 @@ internal static class CliApp
                 stdout.Write(command.Help);
                 return 0;
             }
-            return command.Run(command.Parse(args[1..]), stdout);
+            return command.Run(command.Parse(args[1..]),
+                new CliContext(stdout, stderr, openModel ?? ModelFactory.Open));
         }
         catch (UsageException e)
         {
@@ -65,6 +69,7 @@ internal static class CliApp
             StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         return e is ArgumentException or InvalidOperationException or IOException
             or UnauthorizedAccessException or NotSupportedException or OutOfMemoryException
+            or InvalidDataException or Managed.Models.ModelFormatException
             ? message : $"{e.GetType().Name}: {message}";
     }
 }

@@ -23,7 +23,7 @@ internal sealed record CliOption(string Name, string? Value, string Expected, st
 /// every mistake is a <see cref="UsageException"/> that names the option and the value.
 /// </summary>
 internal sealed record CliCommand(string Name, string Summary, string Description,
-    CliOption[] Options, Func<CliOptions, TextWriter, int> Run)
+    CliOption[] Options, Func<CliOptions, CliContext, int> Run)
 {
     private const int Width = 100, HelpColumn = 22;
 
@@ -31,9 +31,108 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
         $"the device: {CliOptions.DeviceNames}; auto is CUDA, else OpenCL, else cpu", "cpu",
         (o, s) => o with { Device = CliOptions.ParseDevice(s) });
 
-    /// <summary>check, bench and devices.</summary>
+    private static readonly CliOption Model = new("--model", "DIR",
+        "a Hugging Face model folder", "the model: a folder with config.json, "
+        + "model.safetensors and the tokenizer files (vocab.json + merges.txt or "
+        + "tokenizer.model)", ShippedModel.RelativePath, (o, s) => o with { Model = s });
+
+    private static readonly CliOption Attention = new("--attention", "SPEC",
+        "a variant spec: " + VariantSpecParser.Forms,
+        "run the model with this attention instead of its own (registry vocabulary: "
+        + VariantSpecParser.Forms + "; e.g. sink4-window256)", "the model's own, exact",
+        (o, s) => o with { Attention = VariantSpecParser.Parse("--attention", s) });
+
+    /// <summary>generate, perplexity, forward, check, bench and devices.</summary>
     public static IReadOnlyList<CliCommand> All { get; } =
     [
+        new("generate", "generate text (or token ids) from a model; no option: the shipped one",
+            "Generates after a prompt and prints as it goes: with --prompt (or no prompt "
+            + $"option: \"{GenerateCommand.DefaultPrompt}\") the prompt, then the text; with --ids "
+            + "the generated token ids on one line. The prompt is prefilled, then one token "
+            + "at a time is chosen by repetition penalty, temperature, top-k and top-p (HF's "
+            + "order) or argmax with --greedy, until an eos or --stop id or --max-new tokens. "
+            + "Tokens/s go to stderr.",
+            [
+                Model,
+                new("--prompt", "TEXT", "text", "the prompt, tokenized with the model's "
+                    + "tokenizer (bos first where the model adds one)",
+                    $"\"{GenerateCommand.DefaultPrompt}\"", (o, s) => o with { Prompt = s }),
+                new("--ids", "FILE", "a file path", "the prompt as whitespace-separated token "
+                    + "ids; prints the generated ids instead of text", "none",
+                    (o, s) => o with { Ids = s }),
+                new("--max-new", "N", "N >= 0", "most tokens to generate",
+                    $"{GenerateCommand.DefaultMaxNew}",
+                    (o, s) => o with { MaxNew = CliOptions.NonNegative("--max-new", s) }),
+                CliOption.Flag("--greedy", "argmax instead of sampling (repetition "
+                    + "penalty 1 unless --repetition-penalty is given)",
+                    o => o with { Greedy = true }),
+                new("--temperature", "T", "T >= 0", "divide the logits by T (0 = greedy)",
+                    $"{GenerateCommand.DefaultSampling.Temperature}",
+                    (o, s) => o with
+                    {
+                        Temperature = CliOptions.Number("--temperature", s, 0, float.MaxValue,
+                            false, "T >= 0"),
+                    }),
+                new("--top-k", "K", "K >= 0", "keep the K most likely tokens (0 = all)",
+                    $"{GenerateCommand.DefaultSampling.TopK}",
+                    (o, s) => o with { TopK = CliOptions.NonNegative("--top-k", s) }),
+                new("--top-p", "P", "0 < P <= 1", "keep the most likely tokens whose "
+                    + "probabilities add up to P (1 = all)",
+                    $"{GenerateCommand.DefaultSampling.TopP}",
+                    (o, s) => o with
+                    {
+                        TopP = CliOptions.Number("--top-p", s, 0, 1, true, "0 < P <= 1"),
+                    }),
+                new("--repetition-penalty", "R", "R > 0", "divide positive (multiply "
+                    + "negative) logits of tokens already in the text by R (1 = off)",
+                    $"{GenerateCommand.DefaultSampling.RepetitionPenalty}",
+                    (o, s) => o with
+                    {
+                        RepetitionPenalty = CliOptions.Number("--repetition-penalty", s, 0,
+                            float.MaxValue, true, "R > 0"),
+                    }),
+                new("--seed", "S", "0 <= S < 2^64", "the random seed (xoshiro256**)",
+                    $"{GenerateCommand.DefaultSampling.Seed}",
+                    (o, s) => o with { Seed = CliOptions.Seed64("--seed", s) }),
+                new("--stop", "ID1,ID2,...", "token ids >= 0", "also stop at these token "
+                    + "ids", "the model's eos ids only",
+                    (o, s) => o with { Stop = CliOptions.NonNegatives("--stop", s) }),
+                Attention,
+                Device,
+            ],
+            (o, c) => GenerateCommand.Run(o, c)),
+        new("perplexity", "perplexity of a text file, exact attention beside --attention's",
+            "Tokenizes FILE with the model's tokenizer and prints the perplexity of the tokens "
+            + "under the model with its own (exact) attention and, with --attention, under "
+            + "that variant beside it: windows of --window tokens moved by --stride, every "
+            + "token scored once (Hugging Face's recipe). A progress bar goes to stderr.",
+            [
+                Model,
+                new("--text", "FILE", "a file path", "the text to score (UTF-8)", "none, "
+                    + "required", (o, s) => o with { Text = s }),
+                Attention,
+                new("--window", "N", "N >= 2", "tokens per window (the most context)",
+                    "the model's sequence length",
+                    (o, s) => o with { Window = CliOptions.Positive("--window", s) }),
+                new("--stride", "N", "N >= 1", "tokens a window moves by", "the window",
+                    (o, s) => o with { Stride = CliOptions.Positive("--stride", s) }),
+                Device,
+            ],
+            (o, c) => PerplexityCommand.Run(o, c)),
+        new("forward", "logits of every position of a token id file, as raw float32",
+            "Runs the model over the token ids in --ids (whitespace-separated) and writes the "
+            + "logits of every position to --out as raw little-endian float32, row-major "
+            + "[tokens, vocab].",
+            [
+                Model,
+                new("--ids", "FILE", "a file path", "the token ids, whitespace-separated",
+                    "none, required", (o, s) => o with { Ids = s }),
+                new("--out", "FILE", "a file path", "the logits file to write",
+                    "none, required", (o, s) => o with { Output = s }),
+                Attention,
+                Device,
+            ],
+            (o, c) => ForwardCommand.Run(o, c)),
         new("check", "run every registered variant on a device against the fp64 reference",
             "Runs every registered variant (or those --only and --part select) on a set of shapes "
             + "and compares it with the fp64 reference: one row per (variant, shape), then "
@@ -50,7 +149,7 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     "only registry entries K, K+N, K+2N, ... (0 <= K < N), to split a check over "
                     + "N processes", "0/1", CliOptions.ParsePart),
             ],
-            (o, output) => CheckCommand.Run(o, output)),
+            (o, c) => CheckCommand.Run(o, c.Out)),
         new("bench", "time exact attention (TFLOP/s), or FlexAttention-style variants",
             "Times dense and causal exact attention for every --dim and --seq (median ms of "
             + "repeated calls after a warm-up) and prints ms and TFLOP/s. With --variants (or "
@@ -103,12 +202,12 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--out", "FILE", "a file path", "also write the results as CSV to FILE",
                     "none", (o, s) => o with { Output = s }),
             ],
-            (o, output) => o switch
+            (o, c) => o switch
             {
                 { Decode: true, Variants: true } or { Decode: true, VariantSpecs: not null }
                     or { Decode: true, Reference: true } => throw new UsageException(
                     "--decode cannot be combined with --variants, --variant or --reference"),
-                { Decode: true } => DecodeBench.Run(o, output),
+                { Decode: true } => DecodeBench.Run(o, c.Out),
                 { Variants: true, VariantSpecs: not null } => throw new UsageException(
                     "--variants cannot be combined with --variant (--variants times the default "
                     + "table, --variant the specs given)"),
@@ -118,8 +217,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 { VariantSpecs: not null, Reference: true } => throw new UsageException(
                     "--reference cannot be combined with --variant (the variants bench times "
                     + "the kernels only)"),
-                { Variants: true } or { VariantSpecs: not null } => VariantBench.Run(o, output),
-                _ => BenchCommand.Run(o, output),
+                { Variants: true } or { VariantSpecs: not null } => VariantBench.Run(o, c.Out),
+                _ => BenchCommand.Run(o, c.Out),
             }),
         new("devices", "list the devices; --ptx-out DIR also writes every variant's PTX",
             "Lists the devices: the host CPU and the ILGPU ones (CUDA, OpenCL, ILGPU's CPU "
@@ -134,7 +233,7 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     + "attention call on each: the first compiles the kernel, the second device "
                     + "object only loads it", o => o with { Probe = true }),
             ],
-            (o, output) => DevicesCommand.Run(o.PtxOut, o.Probe, output)),
+            (o, c) => DevicesCommand.Run(o.PtxOut, o.Probe, c.Out)),
     ];
 
     /// <summary>The usage of the front end as a whole.</summary>
@@ -148,7 +247,7 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
         {
             var text = new StringBuilder();
             text.AppendLine(TopUsage).AppendLine().AppendLine("commands:");
-            foreach (var c in All) text.AppendLine($"  {c.Name,-9}{c.Summary}");
+            foreach (var c in All) text.AppendLine($"  {c.Name,-12}{c.Summary}");
             text.AppendLine("  -h, --help  show this help; 'managed <command> --help' shows one "
                 + "command's");
             foreach (var c in All) text.AppendLine().Append(c.Help);
@@ -186,7 +285,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
             foreach (var o in Options)
             {
                 string name = $"  {o.Name}{(o.Value is null ? "" : " " + o.Value)}";
-                text.AppendLine(Wrap(name.PadRight(HelpColumn),
+                text.AppendLine(Wrap(name.Length < HelpColumn ? name.PadRight(HelpColumn)
+                    : name + " ",
                     $"{o.Help} (default: {o.Default})"));
             }
             text.AppendLine($"{"  -h, --help",-HelpColumn}show this help");

@@ -16,7 +16,11 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int QueryTile = 0, int KeyTile = 0, string? Only = null, int Part = 0, int Parts = 1,
     string? PtxOut = null, bool Probe = false,
     IReadOnlyList<VariantSpec>? VariantSpecs = null, bool Decode = false,
-    int[]? Keys = null, int[]? Rows = null, int KvHeads = 8, string[]? Storage = null)
+    int[]? Keys = null, int[]? Rows = null, int KvHeads = 8, string[]? Storage = null,
+    string? Model = null, string? Ids = null, string? Prompt = null, string? Text = null,
+    int? MaxNew = null, bool Greedy = false, float? Temperature = null, int? TopK = null,
+    float? TopP = null, float? RepetitionPenalty = null, ulong? Seed = null,
+    int[]? Stop = null, VariantSpec? Attention = null, int? Window = null, int? Stride = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =
@@ -67,6 +71,42 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
         }
         return values;
     }
+
+    /// <summary>An integer &gt;= 0 (a count where 0 means none or off).</summary>
+    public static int NonNegative(string option, string s) =>
+        TryInt(s, out int n) ? n
+            : throw new UsageException(
+                $"{option} '{s}' is not a whole number (expected N >= 0)");
+
+    /// <summary>A comma-separated list of integers &gt;= 0 (token ids).</summary>
+    public static int[] NonNegatives(string option, string s)
+    {
+        var items = s.Split(',');
+        var values = new int[items.Length];
+        for (int i = 0; i < items.Length; i++)
+            if (!TryInt(items[i], out values[i]))
+                throw new UsageException($"{option} '{s}': '{items[i]}' is not a token id "
+                    + "(expected ID or ID1,ID2,... with every ID >= 0)");
+        return values;
+    }
+
+    /// <summary>A finite decimal number in [<paramref name="min"/>, <paramref name="max"/>]
+    /// (the lower bound excluded when <paramref name="minExcluded"/>).</summary>
+    public static float Number(string option, string s, float min, float max,
+        bool minExcluded, string expected)
+    {
+        if (float.TryParse(s, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent
+                | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out float x)
+            && float.IsFinite(x) && (minExcluded ? x > min : x >= min) && x <= max)
+            return x;
+        throw new UsageException($"{option} '{s}' is not a number in range (expected {expected})");
+    }
+
+    /// <summary>An unsigned 64-bit integer (a seed).</summary>
+    public static ulong Seed64(string option, string s) =>
+        ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) ? v
+            : throw new UsageException(
+                $"{option} '{s}' is not a seed (expected a whole number from 0 to 2^64 - 1)");
 
     /// <summary>--storage: float, half, bfloat16, comma-separated.</summary>
     public static string[] ParseStorage(string s)

@@ -1,4 +1,4 @@
 using Managed.Cli;
 
-// managed check|bench|devices [options]: `managed --help` lists every option (CliCommand.cs).
+// managed generate|perplexity|forward|check|bench|devices [options]: `managed --help` lists every option (CliCommand.cs).
 return CliApp.Run(args, Console.Out, Console.Error);

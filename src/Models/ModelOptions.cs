@@ -1,0 +1,50 @@
+using Managed.Kernels.Registry;
+using Managed.Tensors;
+
+namespace Managed.Models;
+
+/// <summary>
+/// How a <see cref="TransformerModel"/> is run: the run state's sizes, the attention variant
+/// and the KV cache's storage type. The defaults run the model as it was trained.
+/// </summary>
+public sealed record ModelOptions
+{
+    /// <summary>Sequences held at once (batched decode steps); default 1.</summary>
+    public int MaxBatch { get; init; } = 1;
+
+    /// <summary>Tokens one sequence can hold; null: 2048 for rotary models (RoPE goes past
+    /// max_position_embeddings, dynamic NTK is made for it), for learned positions (GPT-2)
+    /// the config's max_position_embeddings, at most 2048.</summary>
+    public int? MaxLength { get; init; }
+
+    /// <summary>
+    /// The attention of every layer, in the registry's vocabulary (e.g.
+    /// <c>new VariantSpec(MaskSpec.SinkWindow(4, 256))</c>); default exact causal attention.
+    /// A layer's own sliding window (config) is combined with it: a key must pass both.
+    /// </summary>
+    public VariantSpec Attention { get; init; } = new(MaskSpec.Causal);
+
+    /// <summary>The element type of the KV cache (Float32, Float16, BFloat16); default
+    /// Float32. Prefill attends over fp32 keys either way; decode reads the cache.</summary>
+    public DataType CacheType { get; init; } = DataType.Float32;
+
+    /// <summary>The options themselves after checking them against
+    /// <paramref name="config"/>, with <see cref="MaxLength"/> resolved.</summary>
+    /// <exception cref="ArgumentException">A size is not positive, or learned positions
+    /// (GPT-2) cannot reach MaxLength.</exception>
+    internal ModelOptions Resolve(ModelConfig config)
+    {
+        int length = MaxLength ?? (config.Positions == PositionEncoding.Rotary ? 2048
+            : Math.Min(config.MaxPositionEmbeddings, 2048));
+        if (MaxBatch < 1)
+            throw new ArgumentException($"MaxBatch must be positive, got {MaxBatch}.");
+        if (length < 1)
+            throw new ArgumentException($"MaxLength must be positive, got {length}.");
+        if (config.Positions == PositionEncoding.Learned && length > config.MaxPositionEmbeddings)
+            throw new ArgumentException($"MaxLength {length} exceeds the "
+                + $"{config.MaxPositionEmbeddings} learned positions of the model.");
+        if (!Enum.IsDefined(CacheType))
+            throw new ArgumentException($"CacheType {CacheType} is not an element type.");
+        return this with { MaxLength = length };
+    }
+}

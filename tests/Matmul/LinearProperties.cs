@@ -5,12 +5,12 @@ using Managed.Kernels.Devices;
 
 namespace Managed.Tests.Matmul;
 
-/// <summary>Random shapes on the host: m 1..12 (both kernels), n 1..70 and k 1..300 (every
+/// <summary>Random shapes on the host: m 1..24 (both kernels), n 1..70 and k 1..300 (every
 /// remainder of the vector, panel and chunk widths), each weight type, bias or not.</summary>
 public sealed class LinearProperties
 {
     private static readonly Gen<LinearCase> Cases =
-        from m in Gen.Choose(1, 12)
+        from m in Gen.Choose(1, 24)
         from n in Gen.Choose(1, 70)
         from k in Gen.Choose(1, 300)
         from type in Gen.Elements(Enum.GetValues<WeightType>())

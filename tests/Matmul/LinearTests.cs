@@ -30,7 +30,9 @@ public sealed class LinearTests : IClassFixture<IlgpuCpuFixture>
     {
         var data = new TheoryData<int, int, int, WeightType, bool>();
         int i = 0;
-        foreach (int m in new[] { 1, 2, 3, 4, 7, 65 })
+        // Host: GEMV up to 16 rows (4 per weight load: 7 and 16 run two and four groups),
+        // GEMM above (17: a 5-row micro-tile; 130: two row blocks of 120).
+        foreach (int m in new[] { 1, 2, 3, 4, 7, 16, 17, 65, 130 })
             foreach (var (n, k) in Sizes)
                 foreach (var type in Enum.GetValues<WeightType>())
                     data.Add(m, n, k, type, i++ % 2 == 0);
@@ -51,7 +53,7 @@ public sealed class LinearTests : IClassFixture<IlgpuCpuFixture>
     [InlineData(SimdWidth.V128)]
     public void NarrowSimdMatchesReference(SimdWidth width)
     {
-        foreach (int m in new[] { 1, 3, 7 })
+        foreach (int m in new[] { 1, 3, 7, 17 })
             foreach (var (n, k) in Sizes)
                 foreach (var type in Enum.GetValues<WeightType>())
                     Check(new LinearCase(m, n, k, type, bias: m != 3, seed: n + k + m),
@@ -62,7 +64,7 @@ public sealed class LinearTests : IClassFixture<IlgpuCpuFixture>
     [Fact]
     public void ThreadCountDoesNotChangeBits()
     {
-        foreach (int m in new[] { 2, 65 })
+        foreach (int m in new[] { 2, 130 })
         {
             var c = new LinearCase(m, 1000, 129, WeightType.BFloat16, bias: true, seed: m);
             var one = Run(c, ComputeDevice.Host, new LinearOptions { MaxDegreeOfParallelism = 1 });

@@ -99,7 +99,10 @@ public sealed class LinearValidationTests(IlgpuCpuFixture fixture)
     {
         var memory = Filled(M * K + N * K + N + M * N);
         var all = memory.AsSpan();
-        int at = input switch { "x" => M * K - 1, "weight" => M * K + N * K - 1, _ => M * K + N * K };
+        int at = input switch
+        {
+            "x" => M * K - 1, "weight" => M * K + N * K - 1, _ => M * K + N * K,
+        };
         var e = Assert.Throws<ArgumentException>(() => Linear.Forward<float>(Device(ilgpu), Ok,
             memory.AsSpan(0, M * K), memory.AsSpan(M * K, N * K),
             memory.AsSpan(M * K + N * K, N), memory.AsSpan(at, M * N)));

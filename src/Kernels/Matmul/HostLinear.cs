@@ -8,7 +8,8 @@ namespace Managed.Kernels.Matmul;
 /// <summary>
 /// One host call of <see cref="Linear"/> on pinned memory: x (m, k), W (n, k), bias (n) or
 /// null, y (m, n). A part is a range of output features (rows of W), so each weight is read
-/// by one thread: GEMV parts are runs of 4-row blocks, GEMM parts groups of packed panels.
+/// by one thread: GEMV parts are runs of 4-row blocks; GEMM parts are groups of packed
+/// panels times blocks of rows of x.
 /// </summary>
 internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TWiden>
     : IHostLinear
@@ -20,7 +21,7 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
 {
     private readonly float* _x, _bias, _y;
     private readonly TStorage* _w;
-    private readonly int _m, _n, _k, _rowsPerPart;
+    private readonly int _m, _n, _k, _rowsPerPart, _rowBlocks;
     private readonly bool _gemv;
 
     public HostLinear(LinearPlan plan, float* x, TStorage* w, float* bias, float* y)
@@ -29,7 +30,7 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
         _w = w;
         _bias = bias;
         _y = y;
-        (_m, _n, _k, _gemv) = (plan.M, plan.N, plan.K, plan.IsGemv);
+        (_m, _n, _k, _gemv) = (plan.M, plan.N, plan.K, plan.M <= GemvRows);
         if (_gemv)
         {
             // Several parts per thread, so a thread slowed by a neighbour's work is made up
@@ -42,7 +43,8 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
         else
         {
             int panels = (_n + PanelWidth - 1) / PanelWidth;
-            Parts = (panels + GroupPanels - 1) / GroupPanels;
+            _rowBlocks = (_m + BlockRows - 1) / BlockRows;
+            Parts = (panels + GroupPanels - 1) / GroupPanels * _rowBlocks;
         }
     }
 

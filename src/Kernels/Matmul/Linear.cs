@@ -18,8 +18,9 @@ namespace Managed.Kernels.Matmul;
 /// </summary>
 public static partial class Linear
 {
-    /// <summary>Most rows of x the GEMV kernels take in one pass over the weights; more
-    /// rows run the GEMM kernels.</summary>
+    /// <summary>Most rows of x the ILGPU GEMV kernel takes (one pass over the weights);
+    /// more rows run the tiled GEMM kernel. The host GEMV takes up to 16 rows (4 at a time
+    /// per weight load), more run the host GEMM.</summary>
     public const int GemvMaxRows = 4;
 
     /// <summary>
@@ -166,6 +167,6 @@ public static partial class Linear
 internal readonly record struct LinearPlan(int M, int N, int K, bool HasBias, int Threads,
     Simd.SimdWidth Simd)
 {
-    /// <summary>True for the decode shape class: every row in one pass of the GEMV.</summary>
+    /// <summary>True for the ILGPU decode shape class: every row in one GEMV pass.</summary>
     public bool IsGemv => M <= Linear.GemvMaxRows;
 }

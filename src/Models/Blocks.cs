@@ -41,6 +41,10 @@ internal abstract class Blocks
     /// <summary>Copies y (n floats) to the host.</summary>
     public abstract void Download(Act y, Span<float> destination);
 
+    /// <summary>Makes the device current on the calling thread before a forward pass
+    /// (CUDA contexts are per thread; nothing on the host).</summary>
+    public virtual void Bind() { }
+
     /// <summary>Waits for enqueued device work (nothing on the host).</summary>
     public abstract void Synchronize();
 

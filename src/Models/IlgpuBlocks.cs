@@ -75,6 +75,8 @@ internal sealed class IlgpuBlocks : Blocks
         _accelerator.Synchronize();
     }
 
+    public override void Bind() => _accelerator.Bind();
+
     public override void Synchronize() => _accelerator.Synchronize();
 
     public override void Upload(ReadOnlySpan<float> source, Act y) =>

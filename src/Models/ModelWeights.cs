@@ -128,7 +128,8 @@ internal sealed class ModelWeights : IDisposable
 
     // transformers ties lm_head to the embedding when configured, even if a copy is stored.
     private static WeightMatrix TiedOrStored(ModelConfig c, WeightReader read,
-        WeightMatrix embedding) => c.TieWordEmbeddings ? embedding : read.Matrix("lm_head.weight", prefixed: false);
+        WeightMatrix embedding) =>
+        c.TieWordEmbeddings ? embedding : read.Matrix("lm_head.weight", prefixed: false);
 
     public void Dispose()
     {

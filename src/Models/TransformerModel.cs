@@ -210,6 +210,7 @@ public sealed class TransformerModel : ICausalModel
         var blocks = _blocks;
         int m = call.Rows, hidden = c.HiddenSize, d = c.HeadDim;
         long residual = (long)m * hidden, inner = (long)m * c.IntermediateSize;
+        blocks.Bind();
 
         // x = token embedding (+ learned position embedding: GPT-2)
         w.Embedding.Gather(s.Tokens, m, s.X.All, blocks);

@@ -74,7 +74,8 @@ internal sealed class WeightMatrix<T> : WeightMatrix where T : unmanaged
                 bias is { } b ? b.Span : default, y.Span[..(int)ys]);
         else
             Kernels.Matmul.Linear.Forward(Device, shape, x.View.SubView(0, xs),
-                _device.View.AsContiguous(), bias is { } b ? b.View : default, y.View.SubView(0, ys));
+                _device.View.AsContiguous(), bias is { } b ? b.View : default,
+                y.View.SubView(0, ys));
     }
 
     public override void Gather(IndexBuffer ids, int m, Act y, Blocks blocks)

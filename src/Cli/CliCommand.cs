@@ -155,7 +155,9 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
             + "repeated calls after a warm-up) and prints ms and TFLOP/s. With --variants (or "
             + "--variant SPEC): "
             + "FlexAttention-style variants, TFLOP/s on attended pairs and the speed-up over "
-            + "dense causal of the same shape.",
+            + "dense causal of the same shape. With --model DIR: a model's time to first token, "
+            + "prefill and decode tokens/s and the share of the bandwidth bound; with "
+            + "--random-llama-1b DIR: write a random 1.1 B Llama checkpoint to bench.",
             [
                 Device,
                 new("--seq", "N1,N2,...", "N1,N2,... with N >= 1", "sequence lengths",
@@ -164,8 +166,12 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     (o, s) => o with { Dim = CliOptions.Positives("--dim", s) }),
                 new("--heads", "H", "H >= 1", "heads", "16",
                     (o, s) => o with { Heads = CliOptions.Positive("--heads", s) }),
-                new("--batch", "B", "B >= 1", "batch size", "1",
-                    (o, s) => o with { Batch = CliOptions.Positive("--batch", s) }),
+                new("--batch", "B", "B >= 1 (B1,B2,... with --model)",
+                    "batch size (--model: a list of them)", "1", (o, s) =>
+                    {
+                        int[] b = CliOptions.Positives("--batch", s);
+                        return o with { Batch = b[0], Batches = b };
+                    }),
                 CliOption.Flag("--variants", "time FlexAttention-style variants instead "
                     + "(causal, sliding window, sinks, documents, softcap, ALiBi; NATTEN 2-D "
                     + "at N = 3136)", o => o with { Variants = true }),
@@ -199,11 +205,43 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--storage", "T1,T2,...", "float, half or bfloat16, comma-separated",
                     "--decode: cache storage types", "float,half,bfloat16",
                     (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
+                new("--model", "DIR", "a Hugging Face model folder", "time generation "
+                    + "with this model instead: time to first token, prefill and decode "
+                    + "tokens/s for every --batch, against the bandwidth bound (weights and KV "
+                    + "cache read per step / the bandwidth measured in the same run)", "none",
+                    (o, s) => o with { Model = s }),
+                new("--prompt-tokens", "N", "N >= 1", "--model: random prompt ids per sequence",
+                    "128", (o, s) => o with
+                    {
+                        PromptTokens = CliOptions.Positive("--prompt-tokens", s),
+                    }),
+                new("--new-tokens", "N", "N >= 2", "--model: greedy new tokens per sequence "
+                    + "(the first from the prefill)", "128",
+                    (o, s) => o with { NewTokens = CliOptions.Positive("--new-tokens", s) }),
+                new("--runs", "N", "N >= 1", "--model: timed generations after a warm-up "
+                    + "(medians)", "3",
+                    (o, s) => o with { Runs = CliOptions.Positive("--runs", s) }),
+                new("--random-llama-1b", "DIR", "a folder path", "write a random-initialized "
+                    + "Llama-shaped checkpoint of 1.1 B parameters in bf16 (TinyLlama's shape) "
+                    + "to DIR in Hugging Face format, then exit", "none",
+                    (o, s) => o with { RandomLlama = s }),
                 new("--out", "FILE", "a file path", "also write the results as CSV to FILE",
                     "none", (o, s) => o with { Output = s }),
             ],
             (o, c) => o switch
             {
+                { RandomLlama: not null, Model: not null } => throw new UsageException(
+                    "--random-llama-1b cannot be combined with --model (write the checkpoint, "
+                    + "then bench it with --model DIR)"),
+                { RandomLlama: not null } => RandomLlama.Write(o.RandomLlama, c.Out) > 0 ? 0 : 1,
+                { Model: not null, Decode: true } or { Model: not null, Variants: true }
+                    or { Model: not null, VariantSpecs: not null }
+                    or { Model: not null, Reference: true } => throw new UsageException(
+                    "--model cannot be combined with --decode, --variants, --variant or "
+                    + "--reference"),
+                { Model: not null } => ModelBench.Run(o, c),
+                { Batches.Length: > 1 } => throw new UsageException(
+                    "--batch takes one size except with --model"),
                 { Decode: true, Variants: true } or { Decode: true, VariantSpecs: not null }
                     or { Decode: true, Reference: true } => throw new UsageException(
                     "--decode cannot be combined with --variants, --variant or --reference"),

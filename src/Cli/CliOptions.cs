@@ -20,7 +20,9 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     string? Model = null, string? Ids = null, string? Prompt = null, string? Text = null,
     int? MaxNew = null, bool Greedy = false, float? Temperature = null, int? TopK = null,
     float? TopP = null, float? RepetitionPenalty = null, ulong? Seed = null,
-    int[]? Stop = null, VariantSpec? Attention = null, int? Window = null, int? Stride = null)
+    int[]? Stop = null, VariantSpec? Attention = null, int? Window = null, int? Stride = null,
+    int[]? Batches = null, int? PromptTokens = null, int? NewTokens = null, int? Runs = null,
+    string? RandomLlama = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =

@@ -114,7 +114,7 @@ internal static class DecodeBench
 
     /// <summary>GB/s of summing a 1 GiB float array, split over all processors (median of 7).
     /// </summary>
-    private static double HostReadBandwidth()
+    internal static double HostReadBandwidth()
     {
         var data = GC.AllocateUninitializedArray<float>(1 << 28);
         Parallel.For(0, Environment.ProcessorCount, t =>
@@ -129,7 +129,7 @@ internal static class DecodeBench
     }
 
     /// <summary>GB/s (read + written) of a 1 GiB device-to-device copy (median).</summary>
-    private static double DeviceCopyBandwidth(ComputeDevice device)
+    internal static double DeviceCopyBandwidth(ComputeDevice device)
     {
         var acc = device.Accelerator!;
         using var a = acc.Allocate1D<float>(1 << 28);

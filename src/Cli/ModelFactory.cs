@@ -1,6 +1,7 @@
 using Managed.Kernels.Devices;
 using Managed.Kernels.Registry;
 using Managed.Models;
+using Managed.Tensors;
 
 namespace Managed.Cli;
 
@@ -47,9 +48,32 @@ internal static class ModelFactory
         }
     }
 
+    /// <summary>Bytes of weight matrices one decode step of <paramref name="model"/> reads:
+    /// <see cref="TransformerModel.WeightBytes"/>, or for another model its config's matrices
+    /// in fp32.</summary>
+    public static long WeightBytes(ICausalModel model)
+    {
+        if (Unwrap(model) is TransformerModel t)
+            return t.WeightBytes;
+        var c = model.Config;
+        long layer = (long)c.HiddenSize * (2 * c.QueryWidth + 2 * c.KvWidth)
+            + 3L * c.HiddenSize * c.IntermediateSize;
+        return 4 * (c.LayerCount * layer + (long)c.VocabSize * c.HiddenSize);
+    }
+
+    /// <summary>The KV cache's element type of <paramref name="model"/> (Float32 for a model
+    /// that is not a <see cref="TransformerModel"/>).</summary>
+    public static DataType CacheType(ICausalModel model) =>
+        Unwrap(model) is TransformerModel t ? t.Options.CacheType : DataType.Float32;
+
+    private static ICausalModel Unwrap(ICausalModel model) =>
+        model is DeviceOwner owner ? owner.Inner : model;
+
     /// <summary>A model that disposes its device after itself.</summary>
     private sealed class DeviceOwner(ICausalModel model, ComputeDevice device) : ICausalModel
     {
+        public ICausalModel Inner => model;
+
         public ModelConfig Config => model.Config;
         public ComputeDevice Device => model.Device;
         public int VocabSize => model.VocabSize;

@@ -58,7 +58,8 @@ public sealed class CliProcessTests
         {
             "bench",
             ["--device", "--seq", "--dim", "--heads", "--batch", "--variants", "--reference",
-             "--query-tile", "--key-tile", "--out", "--help"]
+             "--query-tile", "--key-tile", "--model", "--prompt-tokens", "--new-tokens", "--runs",
+             "--random-llama-1b", "--out", "--help"]
         },
         { "devices", ["--ptx-out", "--help"] },
     };

@@ -44,13 +44,14 @@ for m in /tmp/llama-1b models/kjv-llama; do
   name=$(basename $m)
   echo "== managed bench --model $m --device cuda --batch 1,8 ($((SECONDS - T0)) s)" \
     | tee -a "$LOG"
-  limit=100; [ $name = kjv-llama ] && limit=60
+  limit=${LIMIT_1B:-100}; [ $name = kjv-llama ] && limit=${LIMIT_KJV:-60}
   timeout $limit $APP bench --model $m --device cuda --batch 1,8 \
     --out "$OUT/managed-$name.csv" 2>&1 | tee -a "$LOG"
 done
 # HF: budget in seconds per model (hf_generate.py caps repeats / new tokens to stay inside).
 for m in /tmp/llama-1b models/kjv-llama; do
-  name=$(basename $m); budget=160; [ $name = kjv-llama ] && budget=60
+  name=$(basename $m); budget=${HF_BUDGET_1B:-160}
+  [ $name = kjv-llama ] && budget=${HF_BUDGET_KJV:-60}
   echo "== hf_generate.py $m (budget $budget s; $((SECONDS - T0)) s)" | tee -a "$LOG"
   timeout $((budget + 20)) python3 bench/gpu/hf_generate.py $m "$OUT/hf-$name.csv" $budget \
     2>&1 | grep -v -i "warn" | tee -a "$LOG"

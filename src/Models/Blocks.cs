@@ -27,6 +27,12 @@ internal abstract class Blocks
     /// <summary>x = act(x) over n elements for a GELU-family or ReLU activation.</summary>
     public abstract void Activate(Act x, long n, Activation activation);
 
+    /// <summary>Gated attention's output gate: for each row r and head h,
+    /// attention[r, h, :] ·= σ(weight[h] · x[r] + bias[h]), x (rows, hidden), attention
+    /// (rows, heads, dim), weight (heads, hidden), bias (heads).</summary>
+    public abstract void OutputGate(Act x, Act attention, Act weight, Act bias, int rows,
+        int hidden, int heads, int dim);
+
     /// <summary>x += y over n elements (the residual).</summary>
     public abstract void Add(Act x, Act y, long n);
 

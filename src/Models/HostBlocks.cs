@@ -65,6 +65,26 @@ internal sealed class HostBlocks : Blocks
             v[i] = Activations.Apply(v[i], activation);
     }
 
+    public override void OutputGate(Act x, Act attention, Act weight, Act bias, int rows,
+        int hidden, int heads, int dim)
+    {
+        var xs = x.Span;
+        var a = attention.Span;
+        var w = weight.Span;
+        var b = bias.Span;
+        for (int r = 0; r < rows; r++)
+        {
+            var row = xs.Slice(r * hidden, hidden);
+            for (int h = 0; h < heads; h++)
+            {
+                float g = Activations.Sigmoid(TensorPrimitives.Dot(row,
+                    w.Slice(h * hidden, hidden)) + b[h]);
+                var head = a.Slice((r * heads + h) * dim, dim);
+                TensorPrimitives.Multiply(head, g, head);
+            }
+        }
+    }
+
     public override void Add(Act x, Act y, long n) =>
         TensorPrimitives.Add(x.Span[..(int)n], y.Span[..(int)n], x.Span[..(int)n]);
 
@@ -96,6 +116,9 @@ internal sealed class HostBlocks : Blocks
 /// <summary>The scalar activations, shared by the host and the ILGPU kernels.</summary>
 internal static class Activations
 {
+    /// <summary>σ(x) = 1 / (1 + e^−x).</summary>
+    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+
     /// <summary>act(x) as transformers defines each (silu as x·σ(x)).</summary>
     public static float Apply(float x, Activation activation) => activation switch
     {

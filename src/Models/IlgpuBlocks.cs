@@ -22,6 +22,8 @@ internal sealed class IlgpuBlocks : Blocks
     private readonly Action<Index1D, ArrayView<float>, int> _activate;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>
         _toHeadMajor, _fromHeadMajor;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, int, int, int> _outputGate;
     private readonly Dictionary<Type, Delegate> _generic = [];
 
     public IlgpuBlocks(ComputeDevice device)
@@ -38,6 +40,9 @@ internal sealed class IlgpuBlocks : Blocks
             IlgpuKernels.GatedMul);
         _add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(
             IlgpuKernels.Add);
+        _outputGate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+            IlgpuKernels.OutputGate);
         _activate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int>(
             IlgpuKernels.Activate);
         _toHeadMajor = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
@@ -60,6 +65,10 @@ internal sealed class IlgpuBlocks : Blocks
 
     public override void Activate(Act x, long n, Activation activation) =>
         _activate((int)n, x.View, (int)activation);
+
+    public override void OutputGate(Act x, Act attention, Act weight, Act bias, int rows,
+        int hidden, int heads, int dim) => _outputGate(rows * heads, x.View, attention.View,
+        weight.View, bias.View, hidden, heads, dim);
 
     public override void Add(Act x, Act y, long n) => _add((int)n, x.View, y.View);
 

@@ -55,6 +55,21 @@ internal static class IlgpuKernels
     public static void Activate(Index1D i, ArrayView<float> x, int activation) =>
         x[i] = Activations.Apply(x[i], (Activation)activation);
 
+    /// <summary>Row r = t / heads, head h = t % heads of the output gate:
+    /// attention[r, h, :] ·= σ(weight[h] · x[r] + bias[h]).</summary>
+    public static void OutputGate(Index1D t, ArrayView<float> x, ArrayView<float> attention,
+        ArrayView<float> weight, ArrayView<float> bias, int hidden, int heads, int dim)
+    {
+        int h = t % heads, r = t / heads;
+        long row = (long)r * hidden, w = (long)h * hidden, at = (long)t.X * dim;
+        float z = 0;
+        for (int i = 0; i < hidden; i++)
+            z += weight[w + i] * x[row + i];
+        float g = Activations.Sigmoid(z + bias[h]);
+        for (int i = 0; i < dim; i++)
+            attention[at + i] *= g;
+    }
+
     /// <summary>x[i] += y[i].</summary>
     public static void Add(Index1D i, ArrayView<float> x, ArrayView<float> y) => x[i] += y[i];
 

@@ -28,10 +28,19 @@ public sealed record ModelOptions
     /// Float32. Prefill attends over fp32 keys either way; decode reads the cache.</summary>
     public DataType CacheType { get; init; } = DataType.Float32;
 
+    /// <summary>
+    /// Gated attention's output gates (<see cref="AttentionOutputGate"/>, catalog S1): null
+    /// (the default) for none, else one entry per layer, an entry null for a layer without a
+    /// gate. Each gate's weights must be (heads, hidden) and its bias (heads) for the model's
+    /// config; shapes are checked before the checkpoint is opened.
+    /// </summary>
+    public IReadOnlyList<AttentionOutputGate?>? OutputGates { get; init; }
+
     /// <summary>The options themselves after checking them against
     /// <paramref name="config"/>, with <see cref="MaxLength"/> resolved.</summary>
     /// <exception cref="ArgumentException">A size is not positive, or learned positions
-    /// (GPT-2) cannot reach MaxLength.</exception>
+    /// (GPT-2) cannot reach MaxLength, or an output gate's count or shape does not fit the
+    /// config.</exception>
     internal ModelOptions Resolve(ModelConfig config)
     {
         int length = MaxLength ?? (config.Positions == PositionEncoding.Rotary ? 2048
@@ -45,6 +54,15 @@ public sealed record ModelOptions
                 + $"{config.MaxPositionEmbeddings} learned positions of the model.");
         if (!Enum.IsDefined(CacheType))
             throw new ArgumentException($"CacheType {CacheType} is not an element type.");
+        if (OutputGates is { } gates)
+        {
+            if (gates.Count != config.LayerCount)
+                throw new ArgumentException($"OutputGates has {gates.Count} entries; the "
+                    + $"model has {config.LayerCount} layers (use null for an ungated layer).",
+                    nameof(OutputGates));
+            for (int l = 0; l < gates.Count; l++)
+                gates[l]?.Check(l, config.HeadCount, config.HiddenSize);
+        }
         return this with { MaxLength = length };
     }
 }

@@ -24,6 +24,7 @@ public sealed class TransformerModel : ICausalModel
     private readonly RotaryPositions[] _ropes;             // distinct RoPEs
     private readonly int[] _ropeOfLayer;                   // index into _ropes, -1: none
     private readonly (Act Cos, Act Sin)[] _ropeRows;       // per distinct RoPE, this call
+    private readonly (FloatBuffer W, FloatBuffer B)?[] _gates; // per layer: (heads, hidden)
     private readonly int[] _lengths;
     private bool _disposed;
 
@@ -54,6 +55,10 @@ public sealed class TransformerModel : ICausalModel
         _ropeOfLayer = config.Layers.Select(l => l.Rope is null ? -1 : distinct.IndexOf(l.Rope))
             .ToArray();
         _ropeRows = new (Act, Act)[_ropes.Length];
+        _gates = config.Layers.Select((_, l) => options.OutputGates?[l] is { } g
+            ? ((FloatBuffer, FloatBuffer)?)(FloatBuffer.From(accelerator, [.. g.Weight]),
+                FloatBuffer.From(accelerator, [.. g.Bias]))
+            : null).ToArray();
         _lengths = new int[MaxBatch];
     }
 
@@ -226,7 +231,8 @@ public sealed class TransformerModel : ICausalModel
         {
             var lw = w.Layers[l];
 
-            // attention: x += o_proj(attention(rope(q), rope(k), v)), q k v of norm(x)
+            // attention: x += o_proj(attention(rope(q), rope(k), v)), q k v of norm(x);
+            // gated attention scales each head by σ(w_h · norm(x) + b_h) before o_proj
             Norm(lw.AttentionNorm, m);
             lw.Query.Forward(s.Xb.All, s.Q.All, m);
             lw.Key.Forward(s.Xb.All, s.K.All, m);
@@ -238,6 +244,9 @@ public sealed class TransformerModel : ICausalModel
                 blocks.Rope(s.K.All, m, c.KvHeadCount, d, cos, sin);
             }
             _attention[l].Forward(call, s.Q.All, s.K.All, s.V.All, s.Attention.All);
+            if (_gates[l] is { } g)
+                blocks.OutputGate(s.Xb.All, s.Attention.All, g.W.All, g.B.All, m, hidden,
+                    c.HeadCount, d);
             lw.Output.Forward(s.Attention.All, s.Xb.All, m);
             blocks.Add(s.X.All, s.Xb.All, residual);
 
@@ -318,6 +327,11 @@ public sealed class TransformerModel : ICausalModel
             rope.Dispose();
         _scratch.Dispose();
         _state.Dispose();
+        foreach (var gate in _gates)
+        {
+            gate?.W.Dispose();
+            gate?.B.Dispose();
+        }
         _weights.Dispose();
         _checkpoint?.Dispose();
     }

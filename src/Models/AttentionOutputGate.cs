@@ -2,7 +2,7 @@ namespace Managed.Models;
 
 /// <summary>
 /// The output gate of gated attention for one layer (Bondarenko et al., 2023, "Quantizable
-/// Transformers: Removing Outliers by Helping Attention Heads Do Nothing", §4.2; catalog S1):
+/// Transformers: Removing Outliers by Helping Attention Heads Do Nothing"; catalog S1):
 /// each head's attention output is multiplied, per token, by σ(G_h(x)) before o_proj, where
 /// x is the layer's attention input (the normed hidden state of that token) and
 /// G_h(x) = w_h · x + b_h is a learned linear gate. The paper writes

@@ -45,8 +45,8 @@ internal sealed record LayerWeights(NormWeights AttentionNorm, LinearLayer Query
 
 /// <summary>
 /// Every weight of a model in one layout: matrices [out, in] in their stored type (GPT-2's
-/// Conv1D [in, out] transposed once here), norms and biases widened to fp32; on the host the
-/// matrices stay in the checkpoint's mapping, on a device they are copied there once.
+/// Conv1D [in, out] transposed once here), norms and biases widened to fp32; matrices copied
+/// once into host memory (huge pages) or to the device, so the checkpoint closes after load.
 /// </summary>
 internal sealed class ModelWeights : IDisposable
 {

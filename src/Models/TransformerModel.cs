@@ -16,7 +16,6 @@ namespace Managed.Models;
 public sealed class TransformerModel : ICausalModel
 {
     private readonly ModelWeights _weights;
-    private readonly SafetensorsCheckpoint? _checkpoint;   // host weights live in its mapping
     private readonly Blocks _blocks;
     private readonly RunState _state;
     private readonly IDisposable _scratch;
@@ -37,7 +36,6 @@ public sealed class TransformerModel : ICausalModel
         MaxBatch = options.MaxBatch;
         MaxLength = options.MaxLength!.Value;
         _weights = ModelWeights.Load(config, checkpoint, device);
-        _checkpoint = device.IsHost ? checkpoint : null;
         var accelerator = device.Accelerator;
         _blocks = accelerator is null ? new HostBlocks() : new IlgpuBlocks(device);
         int rows = Math.Max(MaxLength, MaxBatch);
@@ -89,19 +87,9 @@ public sealed class TransformerModel : ICausalModel
         ArgumentNullException.ThrowIfNull(device);
         var config = ModelConfig.Load(directory);
         var resolved = (options ?? new ModelOptions()).Resolve(config);
-        var checkpoint = SafetensorsCheckpoint.Open(directory);
-        try
-        {
-            var model = new TransformerModel(config, device, resolved, checkpoint);
-            if (!device.IsHost)
-                checkpoint.Dispose();
-            return model;
-        }
-        catch
-        {
-            checkpoint.Dispose();
-            throw;
-        }
+        // The weights are copied out (host memory or the device): the mapping closes here.
+        using var checkpoint = SafetensorsCheckpoint.Open(directory);
+        return new TransformerModel(config, device, resolved, checkpoint);
     }
 
     /// <inheritdoc/>
@@ -333,6 +321,5 @@ public sealed class TransformerModel : ICausalModel
             gate?.B.Dispose();
         }
         _weights.Dispose();
-        _checkpoint?.Dispose();
     }
 }

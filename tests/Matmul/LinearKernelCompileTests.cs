@@ -7,7 +7,8 @@ using Half = System.Half;
 namespace Managed.Tests.Matmul;
 
 /// <summary>The linear kernels (GEMV with shuffle and shared-memory reductions, tiled GEMM)
-/// compile to PTX for each weight type with no device present.</summary>
+/// compile to PTX for each weight type with no device present; the GEMV's word path loads
+/// 16-byte vectors and keeps its row sums in registers.</summary>
 public sealed class LinearKernelCompileTests
 {
     /// <summary>Weight 0: float, 1: Half, 2: BFloat16.</summary>
@@ -23,7 +24,12 @@ public sealed class LinearKernelCompileTests
             2 => Methods<BFloat16Element, BFloat16>(),
             _ => Methods<Float32Element, float>(),
         };
-        Assert.Contains("shfl.sync", KernelCompiler.CompilePtx(shuffle));
+        string gemv = KernelCompiler.CompilePtx(shuffle);
+        Assert.Contains("shfl.sync", gemv);
+        // 16-byte loads of weights and x; the row sums stay in registers (Half's inline-PTX
+        // conversions return through ILGPU's local slots, which ptxas folds: not checked).
+        Assert.Contains("ld.global.v4.b32", gemv);
+        if (weight != 1) Assert.DoesNotContain(".local", gemv);
         Assert.DoesNotContain("shfl.sync", KernelCompiler.CompilePtx(shared));
         string tiled = KernelCompiler.CompilePtx(gemm);
         Assert.Contains(".entry", tiled);

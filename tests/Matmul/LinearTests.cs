@@ -80,7 +80,7 @@ public sealed class LinearTests : IClassFixture<IlgpuCpuFixture>
     {
         var data = new TheoryData<int, int, int, WeightType, bool>();
         int i = 0;
-        foreach (int m in new[] { 1, 2, 3, 4, 7, 65 })
+        foreach (int m in new[] { 1, 2, 3, 4, 7, 8, 9, 65 })
             foreach (var (n, k) in Sizes.Take(3))
                 foreach (var type in Enum.GetValues<WeightType>())
                     data.Add(m, n, k, type, i++ % 2 == 0);
@@ -89,6 +89,14 @@ public sealed class LinearTests : IClassFixture<IlgpuCpuFixture>
             data.Add(1, 129, 1000, type, true);
             data.Add(4, 37, 300, type, false);
             data.Add(65, 70, 33, type, true);
+            // 16-byte word loads (K a multiple of 8): a row longer than a warp's four words
+            // in flight, one shorter than a warp, every row count up to 8.
+            data.Add(1, 129, 1032, type, false);
+            data.Add(8, 37, 264, type, true);
+            data.Add(5, 70, 32, type, false);
+            data.Add(6, 3, 8, type, true);
+            // K a multiple of 4 only: words for float, elements for 16-bit types.
+            data.Add(2, 33, 12, type, true);
         }
         return data;
     }
@@ -118,6 +126,33 @@ public sealed class LinearTests : IClassFixture<IlgpuCpuFixture>
             Linear.Forward<BFloat16>(_ilgpu, shape, x.View, w.View, b.View, y.View);
             Linear.Forward<BFloat16>(_ilgpu, shape, x.View, w.View, b.View, y.View);
             c.Tolerance.AssertClose(y.GetAsArray1D(), c.Expected, "y", c);
+        }
+    }
+
+    /// <summary>Views off the 16-byte grid (x and weights one element in) take the element
+    /// loads; the same data at aligned views the word loads: both match the reference.
+    /// </summary>
+    [Fact]
+    public void IlgpuViewsOffTheWordGridMatchReference()
+    {
+        var accelerator = _ilgpu.Accelerator!;
+        foreach (int m in new[] { 1, 8 })
+        {
+            var c = new LinearCase(m, 19, 64, WeightType.BFloat16, bias: true, seed: 40 + m);
+            foreach (int skip in new[] { 0, 1 })
+            {
+                using var x = accelerator.Allocate1D<float>(skip + c.X.Length);
+                using var w = accelerator.Allocate1D<BFloat16>(skip + c.BFloat16Weight!.Length);
+                using var b = accelerator.Allocate1D(c.Bias);
+                using var y = accelerator.Allocate1D<float>(m * c.N);
+                x.View.SubView(skip, c.X.Length).CopyFromCPU(c.X);
+                w.View.SubView(skip, c.BFloat16Weight.Length)
+                    .CopyFromCPU(c.BFloat16Weight);
+                Linear.Forward<BFloat16>(_ilgpu, new LinearShape(m, c.N, c.K),
+                    x.View.SubView(skip, c.X.Length),
+                    w.View.SubView(skip, c.BFloat16Weight.Length), b.View, y.View);
+                c.Tolerance.AssertClose(y.GetAsArray1D(), c.Expected, "y", $"{c} skip {skip}");
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Attention;
@@ -23,7 +24,9 @@ public static partial class Linear
         where TElement : struct, IElement<TStorage>
         where TStorage : unmanaged
     {
-        var p = new LinearParams(plan.M, plan.N, plan.K, plan.HasBias ? 1 : 0);
+        bool words = GemvKernel.WordsFit(plan.K, Marshal.SizeOf<TStorage>(),
+            ((IContiguousArrayView)x).IndexInBytes, ((IContiguousArrayView)w).IndexInBytes);
+        var p = new LinearParams(plan.M, plan.N, plan.K, plan.HasBias ? 1 : 0, words ? 1 : 0);
         if (!plan.HasBias) bias = x; // bound, never read
         KernelConfig config;
         MethodInfo method;

@@ -21,7 +21,7 @@ public static partial class Linear
     /// <summary>Most rows of x the ILGPU GEMV kernel takes (one pass over the weights);
     /// more rows run the tiled GEMM kernel. The host GEMV takes up to 16 rows (4 at a time
     /// per weight load), more run the host GEMM.</summary>
-    public const int GemvMaxRows = 4;
+    public const int GemvMaxRows = 8;
 
     /// <summary>
     /// y = x W^T + bias on host spans: x (m, k), weight (n, k), bias empty (none) or (n),

@@ -7,3 +7,5 @@ using System.Runtime.CompilerServices;
 [assembly: InternalsVisibleTo("Managed.Tensors")]
 // The front end's `devices` command writes each kernel's PTX for ptxas (KernelCompiler).
 [assembly: InternalsVisibleTo("managed")]
+// The model blocks upload token ids and positions through StagedUpload.
+[assembly: InternalsVisibleTo("Managed.Models")]

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Managed.Kernels.Devices;
 
 namespace Managed.Models;
 
@@ -86,7 +87,7 @@ internal sealed class IndexBuffer : IDisposable
     public ArrayView<int> Upload(int count)
     {
         var view = _device!.View.AsContiguous().SubView(0, Math.Max(1, count));
-        view.CopyFromCPU(Host.AsSpan(0, Math.Max(1, count)));
+        StagedUpload.Copy(_device.Accelerator, Host.AsSpan(0, Math.Max(1, count)), view);
         return view;
     }
 

@@ -7,13 +7,14 @@ using Half = System.Half;
 namespace Managed.Models;
 
 /// <summary>The blocks as ILGPU kernels on one device (enqueued on its default stream),
-/// loaded once per model; a thread per row for the norms, per element otherwise.</summary>
+/// loaded once per model; a group per row for the norms, a thread per element otherwise.
+/// </summary>
 internal sealed class IlgpuBlocks : Blocks
 {
     private readonly Accelerator _accelerator;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
-        float> _rmsNorm;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        int, float> _rmsNorm;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, int, float> _layerNorm;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
         int> _rope;
@@ -30,10 +31,10 @@ internal sealed class IlgpuBlocks : Blocks
     {
         _accelerator = device.Accelerator!;
         var a = _accelerator;
-        _rmsNorm = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, int, float>(IlgpuKernels.RmsNorm);
-        _layerNorm = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, int, float>(IlgpuKernels.LayerNorm);
+        _rmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
+            float>(IlgpuKernels.RmsNorm);
+        _layerNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, float>(IlgpuKernels.LayerNorm);
         _rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, int, int>(IlgpuKernels.Rope);
         _gatedMul = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(
@@ -52,10 +53,14 @@ internal sealed class IlgpuBlocks : Blocks
     }
 
     public override void RmsNorm(Act x, Act y, Act weight, int rows, int width, float eps) =>
-        _rmsNorm(rows, x.View, y.View, weight.View, width, eps);
+        _rmsNorm(NormGroups(rows), x.View, y.View, weight.View, width, eps);
 
     public override void LayerNorm(Act x, Act y, Act weight, Act bias, int rows, int width,
-        float eps) => _layerNorm(rows, x.View, y.View, weight.View, bias.View, width, eps);
+        float eps) =>
+        _layerNorm(NormGroups(rows), x.View, y.View, weight.View, bias.View, width, eps);
+
+    private static KernelConfig NormGroups(int rows) =>
+        new(rows, IlgpuKernels.NormThreads);
 
     public override void Rope(Act x, int rows, int heads, int dim, Act cos, Act sin) =>
         _rope(rows * heads * (dim / 2), x.View, cos.View, sin.View, heads, dim / 2);
@@ -89,7 +94,7 @@ internal sealed class IlgpuBlocks : Blocks
     public override void Synchronize() => _accelerator.Synchronize();
 
     public override void Upload(ReadOnlySpan<float> source, Act y) =>
-        y.View.SubView(0, source.Length).CopyFromCPU(source);
+        StagedUpload.Copy(_accelerator, source, y.View);
 
     /// <summary>y[i] = widen(table[ids[i]]) for m rows of width.</summary>
     public void Gather<T>(ArrayView<T> table, ArrayView<int> ids, int m, int width, Act y)

@@ -4,36 +4,63 @@ using Managed.Kernels.Layouts;
 
 namespace Managed.Models;
 
-/// <summary>The kernels of <see cref="IlgpuBlocks"/> (one thread per index).</summary>
+/// <summary>The kernels of <see cref="IlgpuBlocks"/>: one thread per index, a group per row
+/// for the norms.</summary>
 internal static class IlgpuKernels
 {
-    /// <summary>Row r of y = RMSNorm(row r of x), in fp32 as on the host.</summary>
-    public static void RmsNorm(Index1D r, ArrayView<float> x, ArrayView<float> y,
-        ArrayView<float> w, int width, float eps)
+    /// <summary>Threads of the norms' groups: one group per row, so a decode step's row
+    /// (thousands of elements) is read by many lanes, not one.</summary>
+    public const int NormThreads = 128;
+
+    /// <summary>Row Grid.IdxX of y = RMSNorm(that row of x), in fp32 (a group per row).
+    /// </summary>
+    public static void RmsNorm(ArrayView<float> x, ArrayView<float> y, ArrayView<float> w,
+        int width, float eps)
     {
-        long row = (long)r.X * width;
+        var partial = SharedMemory.Allocate<float>(NormThreads);
+        int t = Group.IdxX;
+        long row = (long)Grid.IdxX * width;
         float sum = 0;
-        for (int i = 0; i < width; i++)
+        for (int i = t; i < width; i += NormThreads)
             sum += x[row + i] * x[row + i];
-        float scale = 1f / XMath.Sqrt(sum / width + eps);
-        for (int i = 0; i < width; i++)
+        float scale = 1f / XMath.Sqrt(GroupSum(partial, t, sum) / width + eps);
+        for (int i = t; i < width; i += NormThreads)
             y[row + i] = x[row + i] * scale * w[i];
     }
 
-    /// <summary>Row r of y = LayerNorm(row r of x).</summary>
-    public static void LayerNorm(Index1D r, ArrayView<float> x, ArrayView<float> y,
-        ArrayView<float> w, ArrayView<float> b, int width, float eps)
+    /// <summary>Row Grid.IdxX of y = LayerNorm(that row of x) (a group per row).</summary>
+    public static void LayerNorm(ArrayView<float> x, ArrayView<float> y, ArrayView<float> w,
+        ArrayView<float> b, int width, float eps)
     {
-        long row = (long)r.X * width;
+        var partial = SharedMemory.Allocate<float>(NormThreads);
+        int t = Group.IdxX;
+        long row = (long)Grid.IdxX * width;
         float sum = 0;
-        for (int i = 0; i < width; i++)
+        for (int i = t; i < width; i += NormThreads)
             sum += x[row + i];
-        float mean = sum / width, squares = 0;
-        for (int i = 0; i < width; i++)
+        float mean = GroupSum(partial, t, sum) / width, squares = 0;
+        for (int i = t; i < width; i += NormThreads)
             squares += (x[row + i] - mean) * (x[row + i] - mean);
-        float scale = 1f / XMath.Sqrt(squares / width + eps);
-        for (int i = 0; i < width; i++)
+        float scale = 1f / XMath.Sqrt(GroupSum(partial, t, squares) / width + eps);
+        for (int i = t; i < width; i += NormThreads)
             y[row + i] = (x[row + i] - mean) * scale * w[i] + b[i];
+    }
+
+    /// <summary>The sum of <paramref name="value"/> over the group (a tree in shared memory,
+    /// which every ILGPU backend has); every thread gets it, and the memory is free again.
+    /// </summary>
+    private static float GroupSum(ArrayView<float> partial, int t, float value)
+    {
+        partial[t] = value;
+        Group.Barrier();
+        for (int s = NormThreads / 2; s > 0; s >>= 1)
+        {
+            if (t < s) partial[t] += partial[t + s];
+            Group.Barrier();
+        }
+        float total = partial[0];
+        Group.Barrier();
+        return total;
     }
 
     /// <summary>Element (row, head, i &lt; half) of the rotate-half RoPE.</summary>

@@ -277,11 +277,13 @@ public sealed partial class KvCache<TStorage> : IDisposable where TStorage : unm
     {
         // Old kept counts and lengths are on the device; the counts go up, the kernel places
         // the rows (and their positions), then the new kept counts and lengths.
-        _counts!.View.AsContiguous().CopyFromCPU(counts);
+        var accelerator = Device.Accelerator!;
+        StagedUpload.Copy(accelerator, counts, _counts!.View.AsContiguous());
         int maxCount = 0;
         foreach (int c in counts) maxCount = Math.Max(maxCount, c);
-        Grow(counts);
-        _table!.View.CopyFromCPU(_pageTable);
+        // The page table travels only when this append took pages (clear and retain upload
+        // it themselves): a decode step of a model appends once per layer.
+        if (Grow(counts)) StagedUpload.Copy(accelerator, _pageTable, _table!.View);
         if (maxCount > 0)
         {
             var p = new CacheAppendParams(Batch, KvHeads, rows, HeadDim, ValueDim, PageSize,
@@ -290,11 +292,11 @@ public sealed partial class KvCache<TStorage> : IDisposable where TStorage : unm
             var kernel = CacheAppendKernel.For<TStorage>(Device);
             int groups = (int)Math.Min((elements + 127) / 128, 65535L * 16);
             kernel(Device.Ilgpu.DefaultStream, new KernelConfig(groups, 128), keys, values,
-                _keys!.View, _values!.View, _table.View, _deviceKept!.View, _deviceLengths!.View,
+                _keys!.View, _values!.View, _table!.View, _deviceKept!.View, _deviceLengths!.View,
                 _devicePositions!.View, _counts.View, p, maxCount);
         }
-        _deviceKept!.View.CopyFromCPU(_kept);
-        _deviceLengths!.View.CopyFromCPU(_lengths);
+        StagedUpload.Copy(accelerator, _kept, _deviceKept!.View);
+        StagedUpload.Copy(accelerator, _lengths, _deviceLengths!.View);
     }
 
     private void ValidateAppend(long keyLength, long valueLength, int rows, ReadOnlySpan<int> counts)
@@ -337,14 +339,19 @@ public sealed partial class KvCache<TStorage> : IDisposable where TStorage : unm
 
     // Lengths, kept rows, positions and pages after a validated append: a sequence's pages
     // cover its longest head.
-    private void Grow(ReadOnlySpan<int> counts)
+    // Places counts[b] more rows per sequence; true when a page was taken from the pool.
+    private bool Grow(ReadOnlySpan<int> counts)
     {
+        bool took = false;
         for (int b = 0; b < Batch; b++)
         {
             int before = MaxKept(b), after = before + counts[b];
             if (IsPaged)
                 for (int page = PagesFor(before); page < PagesFor(after); page++)
+                {
                     _pageTable[(long)b * MaxPagesPerSequence + page] = _freePages.Pop();
+                    took = true;
+                }
             for (int h = 0; h < KvHeads; h++)
             {
                 int bh = b * KvHeads + h;
@@ -355,6 +362,7 @@ public sealed partial class KvCache<TStorage> : IDisposable where TStorage : unm
             }
             _lengths[b] += counts[b];
         }
+        return took;
     }
 
     private int PagesFor(int length) => (length + PageSize - 1) / PageSize;

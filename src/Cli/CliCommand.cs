@@ -200,6 +200,10 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--rows", "R1,R2,...", "R1,R2,... with 1 <= R <= 16",
                     "--decode: query rows per sequence", "1,4",
                     (o, s) => o with { Rows = CliOptions.Positives("--rows", s) }),
+                new("--splits", "S1,S2,...", "S1,S2,... with S >= 1",
+                    "--decode: parts each (sequence, KV head) is split into (tuning; default "
+                    + "the documented rule)", "the rule",
+                    (o, s) => o with { Splits = CliOptions.Positives("--splits", s) }),
                 new("--kv-heads", "H", "H >= 1 dividing --heads", "--decode: KV heads", "8",
                     (o, s) => o with { KvHeads = CliOptions.Positive("--kv-heads", s) }),
                 new("--storage", "T1,T2,...", "float, half or bfloat16, comma-separated",

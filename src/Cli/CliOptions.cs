@@ -17,6 +17,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     string? PtxOut = null, bool Probe = false,
     IReadOnlyList<VariantSpec>? VariantSpecs = null, bool Decode = false,
     int[]? Keys = null, int[]? Rows = null, int KvHeads = 8, string[]? Storage = null,
+    int[]? Splits = null,
     string? Model = null, string? Ids = null, string? Prompt = null, string? Text = null,
     int? MaxNew = null, bool Greedy = false, float? Temperature = null, int? TopK = null,
     float? TopP = null, float? RepetitionPenalty = null, ulong? Seed = null,

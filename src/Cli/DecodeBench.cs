@@ -38,39 +38,45 @@ internal static class DecodeBench
             + (device.IsHost ? $"read bandwidth {copy:F1} GB/s (sums of 1 GiB, all threads)"
                 : $"copy bandwidth {copy:F1} GB/s (device-to-device 1 GiB, read + written)"));
         output.WriteLine($"{"storage",-9} {"layout",-10} {"B",3} {"rows",4} {"Hq/Hkv",7} {"D",4} "
-            + $"{"keys",7} {"ms",9} {"GB/s",9} {"share",6}");
+            + $"{"keys",7} {"splits",6} {"ms",9} {"GB/s",9} {"share",6}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
-        csv?.WriteLine("storage,layout,batch,rows,heads,kv_heads,dim,keys,ms,gbps,share");
+        csv?.WriteLine("storage,layout,batch,rows,heads,kv_heads,dim,keys,splits,ms,gbps,share");
+        int?[] splitsList = options.Splits is { } given ? [.. given.Select(x => (int?)x)] : [null];
         foreach (string type in storage)
             foreach (int d in options.Dim)
                 foreach (int keys in keysList)
                     foreach (bool paged in new[] { false, true })
-                    {
-                        var results = type switch
+                        foreach (int? splits in splitsList)
                         {
-                            "half" => Case<Half>(device, options.Batch, heads, kvHeads, d, keys,
-                                paged, rowsList, x => (Half)x),
-                            "bfloat16" => Case<BFloat16>(device, options.Batch, heads, kvHeads, d,
-                                keys, paged, rowsList, BFloat16.FromSingle),
-                            _ => Case<float>(device, options.Batch, heads, kvHeads, d, keys,
-                                paged, rowsList, x => x),
-                        };
-                        foreach (var (rows, ms, gbps) in results)
-                        {
-                            string layout = paged ? "paged-16" : "contiguous";
-                            output.WriteLine($"{type,-9} {layout,-10} {options.Batch,3} {rows,4} "
-                                + $"{heads + "/" + kvHeads,7} {d,4} {keys,7} {ms,9:F4} {gbps,9:F1} "
-                                + $"{gbps / copy,6:P1}");
-                            csv?.WriteLine($"{type},{layout},{options.Batch},{rows},{heads},"
-                                + $"{kvHeads},{d},{keys},{ms:F5},{gbps:F2},{gbps / copy:F4}");
+                            var results = type switch
+                            {
+                                "half" => Case<Half>(device, options.Batch, heads, kvHeads, d,
+                                    keys, paged, rowsList, splits, x => (Half)x),
+                                "bfloat16" => Case<BFloat16>(device, options.Batch, heads,
+                                    kvHeads, d, keys, paged, rowsList, splits,
+                                    BFloat16.FromSingle),
+                                _ => Case<float>(device, options.Batch, heads, kvHeads, d, keys,
+                                    paged, rowsList, splits, x => x),
+                            };
+                            foreach (var (rows, ms, gbps) in results)
+                            {
+                                int parts = splits ?? DecodeAttention.SplitsFor(device,
+                                    options.Batch, kvHeads, keys, heads / kvHeads * rows);
+                                string layout = paged ? "paged-16" : "contiguous";
+                                output.WriteLine($"{type,-9} {layout,-10} {options.Batch,3} "
+                                    + $"{rows,4} {heads + "/" + kvHeads,7} {d,4} {keys,7} "
+                                    + $"{parts,6} {ms,9:F4} {gbps,9:F1} {gbps / copy,6:P1}");
+                                csv?.WriteLine($"{type},{layout},{options.Batch},{rows},{heads},"
+                                    + $"{kvHeads},{d},{keys},{parts},{ms:F5},{gbps:F2},"
+                                    + $"{gbps / copy:F4}");
+                            }
                         }
-                    }
         return 0;
     }
 
     private static List<(int Rows, double Ms, double GBps)> Case<T>(ComputeDevice device,
         int batch, int heads, int kvHeads, int d, int keys, bool paged, int[] rowsList,
-        Func<float, T> narrow) where T : unmanaged
+        int? splits, Func<float, T> narrow) where T : unmanaged
     {
         const int pageSize = 16;
         using var cache = paged
@@ -88,6 +94,7 @@ internal static class DecodeBench
         }
         double bytes = (double)batch * kvHeads * keys * (2.0 * d)
             * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        var options = new DecodeOptions { Splits = splits };
         var results = new List<(int, double, double)>();
         foreach (int rows in rowsList)
         {
@@ -96,8 +103,8 @@ internal static class DecodeBench
             double ms;
             if (device.IsHost)
                 ms = BenchCommand.Time(() => DecodeAttention.Forward(cache, heads, rows, q, o,
-                    default, default(NoScore), default(CausalMask), default(SoftmaxNormalizer)),
-                    () => { });
+                    default, default(NoScore), default(CausalMask), default(SoftmaxNormalizer),
+                    options), () => { });
             else
             {
                 var acc = device.Accelerator!;
@@ -105,7 +112,7 @@ internal static class DecodeBench
                 using var dout = acc.Allocate1D<float>(o.Length);
                 ms = BenchCommand.Time(() => DecodeAttention.Forward(cache, heads, rows, dq.View,
                     dout.View, default, default(NoScore), default(CausalMask),
-                    default(SoftmaxNormalizer)), acc.Synchronize, callsPerSample: 20);
+                    default(SoftmaxNormalizer), options), acc.Synchronize, callsPerSample: 20);
             }
             results.Add((rows, ms, bytes / (ms * 1e6)));
         }

@@ -46,21 +46,45 @@ public static partial class DecodeAttention
     /// <summary>Most query rows per sequence.</summary>
     public const int MaxQueryRows = 16;
 
+    /// <summary>Multiply-adds below which a host call runs on the calling thread.</summary>
+    private const long HostSerialWork = 1 << 18;
+
+    /// <summary>Decode groups one multiprocessor holds at once: 128 threads of 220-250
+    /// registers each (ptxas, sm_90) fill 2 of its 64k registers' worth.</summary>
+    private const int ResidentDecodeGroups = 2;
+
     /// <summary>
-    /// The split rule: enough parts that batch x kvHeads x parts work items fill the device
-    /// (host: 2 x processors; ILGPU: 4 x multiprocessors, or 4 x 16 where unknown: the groups
-    /// one multiprocessor holds at once), but no part shorter than 256 keys:
-    /// parts = clamp(ceil(units / (batch x kvHeads)), 1, ceil(maxLength / 256)).
+    /// The split rule, no part shorter than 256 keys. Host: enough parts for 2 work items per
+    /// processor, parts = clamp(ceil(2 x processors / (batch x kvHeads)), 1,
+    /// ceil(maxLength / 256)). ILGPU: one wave of groups, as many as the device holds at once
+    /// (2 per multiprocessor, 16 multiprocessors where unknown): parts = clamp(floor(2 x
+    /// multiprocessors / (batch x kvHeads x query blocks)), 1, ceil(maxLength / 256)), a
+    /// query block being up to 4 of the queryVectors = heads / kvHeads x rows vectors. On the
+    /// H200 a second, partial wave cost more than the longer parts of one (batch 1, 128k fp32
+    /// keys: 33 parts 76 % of the copy bandwidth, 66 parts 68 %).
     /// </summary>
-    public static int SplitsFor(ComputeDevice device, int batch, int kvHeads, int maxLength)
+    /// <exception cref="ArgumentOutOfRangeException">A count is not positive.</exception>
+    public static int SplitsFor(ComputeDevice device, int batch, int kvHeads, int maxLength,
+        int queryVectors = 1)
     {
         ArgumentNullException.ThrowIfNull(device);
-        int units = device.IsHost ? 2 * Environment.ProcessorCount
-            : 4 * Math.Max(1, device.Accelerator?.NumMultiprocessors ?? 16);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queryVectors);
         long items = (long)batch * kvHeads;
-        int wanted = (int)Math.Max(1, (units + items - 1) / items);
         int most = Math.Max(1, (maxLength + 255) / 256);
-        return Math.Clamp(wanted, 1, most);
+        long wanted;
+        if (device.IsHost)
+            wanted = (2L * Environment.ProcessorCount + items - 1) / items;
+        else
+        {
+            int block = DecodeKernel.VectorsFor(queryVectors);
+            long groups = items * ((queryVectors + block - 1) / block);
+            long slots = (long)ResidentDecodeGroups
+                * Math.Max(1, device.Accelerator?.NumMultiprocessors ?? 16);
+            wanted = slots / groups;
+        }
+        return (int)Math.Clamp(wanted, 1, most);
     }
 
     /// <summary>
@@ -210,10 +234,17 @@ public static partial class DecodeAttention
             Math.Max(cache.Capacity, maxLength), d, dv);
         VariantChecks.Validate(score, shape, onDevice: !cache.Device.IsHost, nameof(score));
         VariantChecks.Validate(mask, shape, onDevice: !cache.Device.IsHost, nameof(mask));
-        int splits = options.Splits ?? SplitsFor(cache.Device, b, cache.KvHeads, maxKept);
+        int splits = options.Splits ?? SplitsFor(cache.Device, b, cache.KvHeads, maxKept,
+            heads / cache.KvHeads * queryRows);
+        // Host: a call this small runs on the calling thread (waking workers costs more than
+        // the work: a small model's decode step calls this once per layer); the parts and
+        // so the results are the same.
+        long work = (long)b * heads * queryRows * maxKept * (d + dv);
+        int threads = work < HostSerialWork ? 1
+            : options.MaxDegreeOfParallelism ?? Environment.ProcessorCount;
         return new DecodeProblem(b, heads, cache.KvHeads, queryRows, d, dv,
             Math.Min(splits, Math.Max(1, maxKept)), options.Scale ?? 1f / MathF.Sqrt(d),
-            options.MaxDegreeOfParallelism ?? Environment.ProcessorCount);
+            threads);
     }
 
     private static void CheckLength(long actual, long expected, string name, string layout)

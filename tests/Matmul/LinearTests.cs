@@ -60,13 +60,15 @@ public sealed class LinearTests : IClassFixture<IlgpuCpuFixture>
                         ComputeDevice.Host, new LinearOptions { Simd = width });
     }
 
-    /// <summary>One thread and many: the parts split the features, never a sum.</summary>
+    /// <summary>One thread and many: the parts split the features, never a sum. Both shapes
+    /// are above the serial threshold (2^21 multiply-adds): GEMV and GEMM run in parallel.
+    /// </summary>
     [Fact]
     public void ThreadCountDoesNotChangeBits()
     {
-        foreach (int m in new[] { 2, 130 })
+        foreach (var (m, k) in new[] { (2, 1100), (130, 129) })
         {
-            var c = new LinearCase(m, 1000, 129, WeightType.BFloat16, bias: true, seed: m);
+            var c = new LinearCase(m, 1000, k, WeightType.BFloat16, bias: true, seed: m);
             var one = Run(c, ComputeDevice.Host, new LinearOptions { MaxDegreeOfParallelism = 1 });
             var many = Run(c, ComputeDevice.Host, new LinearOptions { MaxDegreeOfParallelism = 8 });
             Assert.Equal(one, many);

@@ -27,6 +27,24 @@ public sealed class Float16ElementTests
         }
     }
 
+    /// <summary>The word widening kernels use (a scaled multiply and selects, no branches)
+    /// equals (float)Half on all 65536 patterns, in both halves of a word.</summary>
+    [Fact]
+    public void WidenWordMatchesHalfOnAllPatterns()
+    {
+        for (uint p = 0; p <= 0xFFFF; p++)
+        {
+            var h = BitConverter.UInt16BitsToHalf((ushort)p);
+            uint expected = BitConverter.SingleToUInt32Bits((float)h);
+            uint low = BitConverter.SingleToUInt32Bits(
+                Float16Element.WidenWord(0xABCD_0000u | p, 0));
+            uint high = BitConverter.SingleToUInt32Bits(
+                Float16Element.WidenWord((p << 16) | 0x1234u, 1));
+            if (expected != low || expected != high)
+                Assert.Fail($"0x{p:X4}: 0x{low:X8} / 0x{high:X8}, (float)Half 0x{expected:X8}");
+        }
+    }
+
     /// <summary>float → binary16 equals (Half)x on random bit patterns.</summary>
     [Property(MaxTest = 20_000)]
     public Property FromSingleMatchesHalf() =>

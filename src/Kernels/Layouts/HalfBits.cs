@@ -1,3 +1,5 @@
+using ILGPU;
+
 namespace Managed.Kernels.Layouts;
 
 /// <summary>
@@ -28,6 +30,23 @@ internal static class HalfBits
         float magnitude = mantissa * (1f / 16777216f);   // subnormal: mantissa·2^-24, exact
         return sign != 0 ? -magnitude : magnitude;
     }
+
+    /// <summary>
+    /// <see cref="ToSingle"/> without branches, for kernels: the 15 magnitude bits moved to
+    /// float's exponent and mantissa fields and scaled by 2^112 (exact for normal and
+    /// subnormal values: a power of two, no rounding, no overflow), then ∞ and NaN selected.
+    /// </summary>
+    public static float Widen(uint bits)
+    {
+        uint magnitude = bits & 0x7FFF, mantissa = bits & 0x3FF;
+        float scaled = Interop.IntAsFloat(magnitude << 13) * TwoTo112;
+        uint special = 0x7F80_0000u | (mantissa << 13) | (mantissa != 0 ? 0x0040_0000u : 0u);
+        uint widened = magnitude >= 0x7C00 ? special : Interop.FloatAsInt(scaled);
+        return Interop.IntAsFloat(widened | ((bits & 0x8000) << 16));
+    }
+
+    /// <summary>2^112: float exponent bias 127 minus binary16's 15.</summary>
+    private const float TwoTo112 = 5.192296858534828E+33f;
 
     /// <summary>float → binary16 bits, round to nearest even; overflow to ±∞; a NaN keeps
     /// its sign and top 10 payload bits and is made quiet, as System.Half does.</summary>

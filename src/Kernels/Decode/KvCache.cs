@@ -27,6 +27,7 @@ public sealed partial class KvCache<TStorage> : IDisposable where TStorage : unm
 {
     private readonly int[] _lengths;          // tokens seen per sequence
     private readonly int[] _kept;             // (batch, kvHeads): rows each head holds
+    private readonly int[] _keptBefore;       // _kept at the start of a host append
     private int[]? _positions;                // (batch, kvHeads, capacity); null: slot = position
     private readonly int[] _compensationSlot; // (batch, kvHeads); -1: none
     private readonly int[] _compensationCount;
@@ -65,6 +66,7 @@ public sealed partial class KvCache<TStorage> : IDisposable where TStorage : unm
             valueDim, paged);
         _lengths = new int[batch];
         _kept = new int[batch * kvHeads];
+        _keptBefore = new int[batch * kvHeads];
         _compensationSlot = new int[batch * kvHeads];
         _compensationCount = new int[batch * kvHeads];
         _compensationLogCount = new float[batch * kvHeads];
@@ -239,7 +241,8 @@ public sealed partial class KvCache<TStorage> : IDisposable where TStorage : unm
             Device.Ilgpu.Synchronize(); // the workspace slots are reused by the next call
             return;
         }
-        var old = _kept.ToArray();
+        var old = _keptBefore;
+        _kept.CopyTo(old, 0);
         Grow(counts);
         for (int b = 0; b < Batch; b++)
             for (int h = 0; h < KvHeads; h++)

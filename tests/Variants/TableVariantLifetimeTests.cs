@@ -14,8 +14,10 @@ namespace Managed.Tests.Variants;
 /// Rounds: each collection is a full blocking GC of the whole test process (gigabytes while
 /// the kernel tests run beside it); 60 rounds took 6-7 minutes per test in CI and stalled
 /// every other test meanwhile. 12 rounds (36 collections, 36,000 reads) still fail with
-/// certainty at the rate the bug showed.
+/// certainty at the rate the bug showed, and the class runs alone (after the parallel tests),
+/// where a collection does not have to stop hundreds of accelerator threads.
 /// </summary>
+[Collection(Kernels.TimingCollection.Name)]
 public sealed class TableVariantLifetimeTests
 {
     private const int Length = 1000, Rounds = 12;

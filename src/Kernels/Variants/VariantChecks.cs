@@ -61,14 +61,22 @@ internal static class VariantChecks
     /// operator does not fit the shape.</exception>
     public static void Validate<T>(T op, AttentionShape shape, bool onDevice, string argument) where T : struct
     {
+        CheckTableSide<T>(onDevice, argument);
+        if (ParameterError(op) is { } error) throw new ArgumentException(error, argument);
+        Validate(op, shape);
+    }
+
+    /// <summary>Throws when <typeparamref name="T"/> holds tables of the other side: host
+    /// tables for a device call (<paramref name="onDevice"/>), device tables for a host call.
+    /// </summary>
+    public static void CheckTableSide<T>(bool onDevice, string argument) where T : struct
+    {
         if (onDevice && TableKinds<T>.Host)
             throw new ArgumentException(
                 $"{typeof(T).Name} reads a HostTable, which an ILGPU device cannot read; bind it to a DeviceTable (VariantTable.Upload).", argument);
         if (!onDevice && TableKinds<T>.Device)
             throw new ArgumentException(
                 $"{typeof(T).Name} reads a DeviceTable, which the host kernel cannot read; bind it to a HostTable (VariantTable.Host).", argument);
-        if (ParameterError(op) is { } error) throw new ArgumentException(error, argument);
-        Validate(op, shape);
     }
 
     /// <summary>Which table types a struct holds, found once per type through its fields.</summary>

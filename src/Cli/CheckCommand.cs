@@ -69,6 +69,9 @@ internal static class CheckCommand
             var (policies, policiesFailed) = PolicyCheck.Run(backend, output);
             output.WriteLine($"policies: {policies} checked, {policiesFailed} failed");
             failed += policiesFailed;
+            var (linear, linearFailed) = LinearCheck.Run(backend, output);
+            output.WriteLine($"linear attention: {linear} checked, {linearFailed} failed");
+            failed += linearFailed;
         }
         return failed == 0 ? 0 : 1;
     }

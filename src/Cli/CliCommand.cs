@@ -195,6 +195,13 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 CliOption.Flag("--decode", "time decode over KV caches instead (GB/s of K and V "
                     + "read, against the copy bandwidth measured in the same run)",
                     o => o with { Decode = true }),
+                CliOption.Flag("--linear", "time causal linear attention instead (the chunked "
+                    + "kernel over elu+1 features, F = D): ms and microseconds per token for every "
+                    + "--seq, beside our exact causal kernel on the same shape, and the length "
+                    + "where linear overtakes exact", o => o with { LinearAttention = true }),
+                new("--chunk", "C", "C >= 1 (at most 64 on an ILGPU device)",
+                    "--linear: tokens per chunk", "the device's default",
+                    (o, s) => o with { Chunk = CliOptions.Positive("--chunk", s) }),
                 new("--keys", "N1,N2,...", "N1,N2,... with N >= 1", "--decode: keys per sequence",
                     "8192,32768,131072", (o, s) => o with { Keys = CliOptions.Positives("--keys", s) }),
                 new("--rows", "R1,R2,...", "R1,R2,... with 1 <= R <= 16",
@@ -246,10 +253,16 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 { Model: not null } => ModelBench.Run(o, c),
                 { Batches.Length: > 1 } => throw new UsageException(
                     "--batch takes one size except with --model"),
+                { Decode: true, LinearAttention: true } => throw new UsageException(
+                    "--decode cannot be combined with --linear"),
                 { Decode: true, Variants: true } or { Decode: true, VariantSpecs: not null }
                     or { Decode: true, Reference: true } => throw new UsageException(
                     "--decode cannot be combined with --variants, --variant or --reference"),
                 { Decode: true } => DecodeBench.Run(o, c.Out),
+                { LinearAttention: true, Variants: true } or { LinearAttention: true, VariantSpecs: not null }
+                    or { LinearAttention: true, Reference: true } => throw new UsageException(
+                    "--linear cannot be combined with --variants, --variant or --reference"),
+                { LinearAttention: true } => LinearBench.Run(o, c.Out),
                 { Variants: true, VariantSpecs: not null } => throw new UsageException(
                     "--variants cannot be combined with --variant (--variants times the default "
                     + "table, --variant the specs given)"),

@@ -1,0 +1,118 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Managed.Kernels.Attention;
+using Managed.Kernels.Devices;
+using Managed.Kernels.LinearAttention;
+using Managed.Kernels.Variants;
+
+namespace Managed.Cli;
+
+/// <summary>
+/// `bench --linear`: causal linear attention (<see cref="ChunkedLinearAttention"/>, features
+/// elu(x) + 1 of random rows, F = D, normalized, no decay) for every --seq, its time per token,
+/// and our exact causal kernel (FlashAttention) on the same shape beside it; the first length
+/// where linear is faster is the crossover. Exact calls projected to take longer than
+/// <see cref="ExactLimitSeconds"/> (quadratic from the last one timed) are skipped. Times are
+/// medians (<see cref="BenchCommand.Time"/>); on an ILGPU device the tensors stay there.
+/// </summary>
+internal static class LinearBench
+{
+    private const double ExactLimitSeconds = 20;
+
+    public static int Run(CliOptions options, TextWriter output)
+    {
+        using var device = ComputeDevice.Open(options.Device);
+        output.WriteLine($"device: {device.Name}");
+        output.WriteLine($"{"B",2} {"H",3} {"D",4} {"N",7} {"chunk",5} {"linear ms",10} "
+            + $"{"us/token",9} {"exact ms",10} {"exact/linear",12}");
+        using var csv = options.Output is null ? null : new StreamWriter(options.Output);
+        csv?.WriteLine("batch,heads,dim,seq,chunk,linear_ms,us_per_token,exact_ms,exact_over_linear");
+        foreach (int d in options.Dim)
+        {
+            double? lastExact = null;
+            int lastN = 0, crossover = 0;
+            foreach (int n in options.Seq)
+            {
+                var shape = new LinearAttentionShape(options.Batch, options.Heads, options.Heads, n,
+                    d, d);
+                var rng = new Random(1);
+                float[] q = EluPlusOne(BenchCommand.Fill(rng, shape.QueryLength));
+                float[] k = EluPlusOne(BenchCommand.Fill(rng, shape.KeyLength));
+                float[] v = BenchCommand.Fill(rng, shape.ValueLength);
+                int chunk = options.Chunk ?? (device.IsHost ? ChunkedLinearAttention.HostChunk
+                    : ChunkedLinearAttention.DeviceMaxChunk);
+                var linearOptions = new LinearAttentionOptions
+                {
+                    Causal = true, Normalize = true, ChunkSize = chunk,
+                };
+                double linear = TimeLinear(device, shape, q, k, v, linearOptions);
+                double? projected = lastExact * ((double)n / lastN) * ((double)n / lastN);
+                double? exact = projected > ExactLimitSeconds * 1000 ? null
+                    : TimeExact(device, AttentionShape.Self(options.Batch, options.Heads, n, d),
+                        q, k, v);
+                if (exact is { } e)
+                {
+                    (lastExact, lastN) = (e, n);
+                    if (crossover == 0 && linear < e) crossover = n;
+                }
+                double perToken = linear * 1000 / ((double)options.Batch * n);
+                string exactText = exact is { } x ? $"{x,10:F3}" : $"{"skipped",10}";
+                string ratio = exact is { } y ? $"{y / linear,12:F2}" : $"{"",12}";
+                output.WriteLine($"{options.Batch,2} {options.Heads,3} {d,4} {n,7} {chunk,5} "
+                    + $"{linear,10:F3} {perToken,9:F3} {exactText} {ratio}");
+                csv?.WriteLine($"{options.Batch},{options.Heads},{d},{n},{chunk},{linear:F4},"
+                    + $"{perToken:F4},{exact?.ToString("F4") ?? ""},"
+                    + $"{(exact is { } z ? (z / linear).ToString("F3") : "")}");
+            }
+            output.WriteLine(crossover > 0
+                ? $"D={d}: linear overtakes exact causal from N = {crossover} (of the lengths run)"
+                : $"D={d}: exact causal was faster at every length timed");
+        }
+        return 0;
+    }
+
+    private static float[] EluPlusOne(float[] x)
+    {
+        for (int i = 0; i < x.Length; i++) x[i] = x[i] > 0 ? x[i] + 1 : MathF.Exp(x[i]);
+        return x;
+    }
+
+    private static double TimeLinear(ComputeDevice device, LinearAttentionShape shape, float[] q,
+        float[] k, float[] v, LinearAttentionOptions options)
+    {
+        if (device.IsHost)
+        {
+            var o = new float[shape.OutputLength];
+            return BenchCommand.Time(
+                () => ChunkedLinearAttention.Forward(device, shape, q, k, v, default, o, options),
+                () => { });
+        }
+        var acc = device.Accelerator!;
+        using var dq = acc.Allocate1D(q);
+        using var dk = acc.Allocate1D(k);
+        using var dv = acc.Allocate1D(v);
+        using var dout = acc.Allocate1D<float>(shape.OutputLength);
+        return BenchCommand.Time(() => ChunkedLinearAttention.Forward(device, shape, dq.View,
+            dk.View, dv.View, default, dout.View, options), acc.Synchronize);
+    }
+
+    private static double TimeExact(ComputeDevice device, AttentionShape shape, float[] q,
+        float[] k, float[] v)
+    {
+        if (device.IsHost)
+        {
+            var o = new float[shape.OutputLength];
+            return BenchCommand.Time(() => FlashAttention.Forward(device, shape, q, k, v, o,
+                default, default(NoScore), default(CausalMask), default(SoftmaxNormalizer)),
+                () => { });
+        }
+        var acc = device.Accelerator!;
+        using var dq = acc.Allocate1D(q);
+        using var dk = acc.Allocate1D(k);
+        using var dv = acc.Allocate1D(v);
+        using var dout = acc.Allocate1D<float>(shape.OutputLength);
+        return BenchCommand.Time(() => FlashAttention.Forward(device, shape, dq.View, dk.View,
+            dv.View, dout.View, default, default(NoScore), default(CausalMask),
+            default(SoftmaxNormalizer)), acc.Synchronize);
+    }
+}

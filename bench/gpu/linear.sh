@@ -16,3 +16,8 @@ timeout 240 $APP bench --linear --device cuda --batch 1 --heads 16 --dim 64,128 
   --out "$OUT/linear.csv" 2>&1 | tee "$OUT/linear.txt"
 python3 bench/gpu/torch_linear.py "$OUT/torch-linear.csv" 4096,16384,65536 64,128 2>&1 \
   | tee "$OUT/torch-linear.txt"
+mkdir -p ptx && $APP devices --ptx-out ptx > /dev/null 2>&1
+for f in ptx/linear-*.ptx; do
+  echo "$f: $(/usr/local/cuda/bin/ptxas -arch=sm_90 -v "$f" -o /dev/null 2>&1 \
+    | grep -Eo 'Used [0-9]+ registers|[0-9]+ bytes spill stores|[0-9]+ bytes smem' | tr '\n' ' ')"
+done | tee "$OUT/ptxas-linear.txt"

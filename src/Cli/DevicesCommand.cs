@@ -33,6 +33,15 @@ internal static class DevicesCommand
                     KernelCompiler.CompilePtx(DecodeMethods<Float16Element, System.Half, NoScore,
                         CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, true, true)));
             }
+        // The chunked linear-attention kernels.
+        foreach (var (name, method) in new[]
+        {
+            ("states", Managed.Kernels.LinearAttention.ChunkedLinearAttention.ChunkStatesMethod),
+            ("scan", Managed.Kernels.LinearAttention.ChunkedLinearAttention.ScanStatesMethod),
+            ("outputs", Managed.Kernels.LinearAttention.ChunkedLinearAttention.ChunkOutputsMethod),
+        })
+            File.WriteAllText(Path.Combine(ptxDir, $"linear-{name}.ptx"),
+                KernelCompiler.CompilePtx(method));
         return 0;
     }
 

@@ -92,8 +92,18 @@ internal static class LinearBench
         using var dk = acc.Allocate1D(k);
         using var dv = acc.Allocate1D(v);
         using var dout = acc.Allocate1D<float>(shape.OutputLength);
-        return BenchCommand.Time(() => ChunkedLinearAttention.Forward(device, shape, dq.View,
-            dk.View, dv.View, default, dout.View, options), acc.Synchronize);
+        double ms = BenchCommand.Time(() => ChunkedLinearAttention.Forward(device, shape,
+            dq.View, dk.View, dv.View, default, dout.View, options), acc.Synchronize);
+        // The device's output against the host's, on the timed shape (segments included).
+        var got = dout.GetAsArray1D();
+        var expected = new float[shape.OutputLength];
+        ChunkedLinearAttention.Forward(ComputeDevice.Host, shape, q, k, v, default, expected,
+            options with { ChunkSize = ChunkedLinearAttention.HostChunk });
+        double worst = 0, mean = expected.Average(MathF.Abs);
+        for (int i = 0; i < got.Length; i++) worst = Math.Max(worst, Math.Abs(got[i] - expected[i]));
+        Console.Error.WriteLine($"  N={shape.Length} F={shape.Features}: max |device - host| = "
+            + $"{worst:E2} (mean |out| {mean:E2})");
+        return ms;
     }
 
     private static double TimeExact(ComputeDevice device, AttentionShape shape, float[] q,

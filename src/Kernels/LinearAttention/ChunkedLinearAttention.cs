@@ -18,13 +18,9 @@ namespace Managed.Kernels.LinearAttention;
 /// </summary>
 public static partial class ChunkedLinearAttention
 {
-    /// <summary>Largest chunk the ILGPU kernel takes (its chunk of scores lives in shared
-    /// memory) and its default.</summary>
+    /// <summary>Largest chunk the ILGPU kernels take (a chunk is one 64-row tile) and their
+    /// default.</summary>
     public const int DeviceMaxChunk = 64;
-
-    /// <summary>Most features the ILGPU kernel takes (the normalizer lives in shared memory).
-    /// </summary>
-    public const int DeviceMaxFeatures = 1024;
 
     /// <summary>The host's default chunk.</summary>
     public const int HostChunk = 64;
@@ -132,9 +128,6 @@ public static partial class ChunkedLinearAttention
         if (chunk < 1 || !device.IsHost && chunk > DeviceMaxChunk)
             throw new ArgumentException($"ChunkSize is {chunk}; expected 1.."
                 + (device.IsHost ? "any" : DeviceMaxChunk.ToString()) + ".", nameof(options));
-        if (!device.IsHost && f > DeviceMaxFeatures)
-            throw new ArgumentException($"Features is {f}; an ILGPU device takes at most "
-                + $"{DeviceMaxFeatures}.", nameof(shape));
         if (options.MaxDegreeOfParallelism is < 1)
             throw new ArgumentException(
                 $"MaxDegreeOfParallelism must be positive, got {options.MaxDegreeOfParallelism}.",

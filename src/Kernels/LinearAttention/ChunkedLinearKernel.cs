@@ -1,162 +1,357 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
-using ILGPU.Runtime;
+using Managed.Kernels.Matmul;
 
 namespace Managed.Kernels.LinearAttention;
 
-/// <summary>The sizes of one chunked linear-attention launch.</summary>
+/// <summary>The sizes of one segment of chunked linear-attention launches.</summary>
 internal readonly struct ChunkedParams(LinearAttentionShape shape, int chunk, bool causal,
-    bool normalize, int columnBlocks)
+    bool normalize, int firstChunk, int segmentChunks)
 {
-    public readonly int Heads = shape.Heads, KvHeads = shape.KvHeads, Length = shape.Length,
+    public readonly int Items = shape.Batch * shape.KvHeads, Heads = shape.Heads,
+        KvHeads = shape.KvHeads, Length = shape.Length,
         Features = shape.Features, ValueDim = shape.ValueDim, Chunk = chunk,
-        Causal = causal ? 1 : 0, Normalize = normalize ? 1 : 0, ColumnBlocks = columnBlocks;
+        Causal = causal ? 1 : 0, Normalize = normalize ? 1 : 0, FirstChunk = firstChunk,
+        SegmentChunks = segmentChunks,
+        FeatureTiles = (shape.Features + ChunkedLinearKernel.Tile - 1) / ChunkedLinearKernel.Tile,
+        ValueTiles = (shape.ValueDim + ChunkedLinearKernel.Tile - 1) / ChunkedLinearKernel.Tile;
 }
 
 /// <summary>
-/// The chunked linear-attention kernel: one group of <see cref="Threads"/> threads per
-/// (sequence, KV head, block of 128 value columns). Each thread owns one column of the state S
-/// (features x valueDim, in the state buffer: S[:, c] is read and written by that thread only)
-/// and the group shares z, the decay powers and the chunk's masked score matrix in shared
-/// memory. Per chunk and query head: the group computes A[i, j] = lambda^(i-j) phi(q_i) .
-/// phi(k_j) (j &lt;= i), then each thread its column of o_i = lambda^(i+1) phi(q_i) S + sum_j
-/// A[i, j] v_j; after the chunk, S and z absorb its keys. Non-causal calls accumulate S over
-/// all keys first, then read it out.
+/// Chunked linear attention as Lightning Attention-2 parallelizes it, in three launches per
+/// segment of chunks (all chunks in flight at once, none waiting for the previous one):
+/// <see cref="ChunkStates"/>: each chunk's own state K_m^T V_m (features x valueDim, keys
+/// weighted by lambda^(len-1-j)) and key sum; <see cref="ScanStates"/>: one thread per state
+/// element turns them into the state before each chunk (an exclusive prefix over the chunks,
+/// decayed by lambda^len per chunk, starting from the carried state, which it leaves after the
+/// last chunk); <see cref="ChunkOutputs"/>: per (query head, chunk, 64 value columns)
+/// O = (Q K^T * mask * decay) V + lambda^(i+1) Q S_m, divided by the same sums of weights when
+/// normalized. Every product is a 64 x 64 tile of a group of 128 threads, each accumulating
+/// 8 x 4 outputs from 64 x 16 operand blocks staged in shared memory (as
+/// <see cref="GemmKernel"/>). Non-causal calls scan every chunk first, then read the total.
 /// </summary>
 internal static class ChunkedLinearKernel
 {
-    public const int Threads = 128;
-    private const int MaxChunk = ChunkedLinearAttention.DeviceMaxChunk;
-    private const int MaxFeatures = ChunkedLinearAttention.DeviceMaxFeatures;
+    public const int Threads = 128, Tile = 64, Depth = 16;
+    private const int Pitch = Depth + 1, ScorePitch = Tile + 1;
 
-    public static void Run(ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
-        ArrayView<float> logDecay, ArrayView<float> stateS, ArrayView<float> stateZ,
+    /// <summary>Chunk m's state and key sum. Grid: (sequence x KV head, chunk of the segment,
+    /// feature tile, value tile).</summary>
+    public static void ChunkStates(ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> logDecay, ArrayView<float> chunkS, ArrayView<float> chunkZ,
+        ChunkedParams p)
+    {
+        var ks = SharedMemory.Allocate<float>(Tile * Pitch);
+        var vs = SharedMemory.Allocate<float>(Tile * Pitch);
+        int tid = Group.IdxX, tx = tid % 16, ty = tid / 16;
+        int blk = Grid.IdxX;
+        int ct = blk % p.ValueTiles;
+        blk /= p.ValueTiles;
+        int ft = blk % p.FeatureTiles;
+        blk /= p.FeatureTiles;
+        int ms = blk % p.SegmentChunks, item = blk / p.SegmentChunks;
+        int f = p.Features, dv = p.ValueDim, n = p.Length;
+        int t0 = (p.FirstChunk + ms) * p.Chunk, len = XMath.Min(p.Chunk, n - t0);
+        int f0 = ft * Tile, c0 = ct * Tile;
+        float logLambda = logDecay[item % p.KvHeads];
+        long kRows = (long)item * n * f, vRows = (long)item * n * dv;
+        Row4 r0 = default, r1 = default, r2 = default, r3 = default;
+        Row4 r4 = default, r5 = default, r6 = default, r7 = default;
+        float keySum = 0f;
+        for (int j0 = 0; j0 < len; j0 += Depth)
+        {
+            // Transposed on load: ks[feature][token], vs[column][token]; consecutive threads
+            // read consecutive features / columns of one token row.
+            for (int s = 0; s < Tile * Depth / Threads; s++)
+            {
+                int e = tid + Threads * s, col = e % Tile, jj = e / Tile, j = j0 + jj;
+                bool inChunk = j < len;
+                float w = inChunk ? Power(logLambda, len - 1 - j) : 0f;
+                ks[col * Pitch + jj] = inChunk && f0 + col < f
+                    ? w * key[kRows + (long)(t0 + j) * f + f0 + col] : 0f;
+                vs[col * Pitch + jj] = inChunk && c0 + col < dv
+                    ? value[vRows + (long)(t0 + j) * dv + c0 + col] : 0f;
+            }
+            Group.Barrier();
+            for (int kk = 0; kk < Depth; kk++)
+            {
+                var b = new Row4(vs[tx * Pitch + kk], vs[(tx + 16) * Pitch + kk],
+                    vs[(tx + 32) * Pitch + kk], vs[(tx + 48) * Pitch + kk]);
+                int at = ty * Pitch + kk;
+                r0 = Row4.Fma(ks[at], b, r0);
+                r1 = Row4.Fma(ks[at + 8 * Pitch], b, r1);
+                r2 = Row4.Fma(ks[at + 16 * Pitch], b, r2);
+                r3 = Row4.Fma(ks[at + 24 * Pitch], b, r3);
+                r4 = Row4.Fma(ks[at + 32 * Pitch], b, r4);
+                r5 = Row4.Fma(ks[at + 40 * Pitch], b, r5);
+                r6 = Row4.Fma(ks[at + 48 * Pitch], b, r6);
+                r7 = Row4.Fma(ks[at + 56 * Pitch], b, r7);
+            }
+            // The key sum of feature tid: row tid of ks (the value tile 0 groups only).
+            if (ct == 0 && tid < Tile)
+                for (int kk = 0; kk < Depth; kk++) keySum += ks[tid * Pitch + kk];
+            Group.Barrier();
+        }
+        if (ct == 0 && tid < Tile && f0 + tid < f) chunkZ[ZIndex(p, item, ms, f0 + tid)] = keySum;
+        long baseS = ((long)item * p.SegmentChunks + ms) * f * dv;
+        StoreState(chunkS, baseS, f, dv, f0 + ty, c0 + tx, r0);
+        StoreState(chunkS, baseS, f, dv, f0 + ty + 8, c0 + tx, r1);
+        StoreState(chunkS, baseS, f, dv, f0 + ty + 16, c0 + tx, r2);
+        StoreState(chunkS, baseS, f, dv, f0 + ty + 24, c0 + tx, r3);
+        StoreState(chunkS, baseS, f, dv, f0 + ty + 32, c0 + tx, r4);
+        StoreState(chunkS, baseS, f, dv, f0 + ty + 40, c0 + tx, r5);
+        StoreState(chunkS, baseS, f, dv, f0 + ty + 48, c0 + tx, r6);
+        StoreState(chunkS, baseS, f, dv, f0 + ty + 56, c0 + tx, r7);
+    }
+
+    /// <summary>One thread per element of the state (S, then z as column valueDim): the
+    /// chunk states of the segment become the state before each chunk (causal), and the
+    /// carried state advances past the segment.</summary>
+    public static void ScanStates(ArrayView<float> logDecay, ArrayView<float> chunkS,
+        ArrayView<float> chunkZ, ArrayView<float> stateS, ArrayView<float> stateZ,
+        ChunkedParams p)
+    {
+        long e = (long)Grid.IdxX * Threads + Group.IdxX;
+        int f = p.Features, dv = p.ValueDim, width = dv + 1;
+        long perItem = (long)f * width;
+        int item = (int)(e / perItem);
+        if (item >= p.Items) return;
+        int rest = (int)(e - item * perItem), x = rest / width, c = rest - x * width;
+        bool isZ = c == dv;
+        float logLambda = logDecay[item % p.KvHeads];
+        long carried = isZ ? (long)item * f + x : ((long)item * f + x) * dv + c;
+        float running = isZ ? stateZ[carried] : stateS[carried];
+        for (int ms = 0; ms < p.SegmentChunks; ms++)
+        {
+            int t0 = (p.FirstChunk + ms) * p.Chunk, len = XMath.Min(p.Chunk, p.Length - t0);
+            long at = isZ ? ZIndex(p, item, ms, x)
+                : (((long)item * p.SegmentChunks + ms) * f + x) * dv + c;
+            float own = isZ ? chunkZ[at] : chunkS[at];
+            if (p.Causal != 0)
+            {
+                if (isZ) chunkZ[at] = running;
+                else chunkS[at] = running;
+            }
+            running = running * Power(logLambda, len) + own;
+        }
+        if (isZ) stateZ[carried] = running;
+        else stateS[carried] = running;
+    }
+
+    /// <summary>Outputs of one (query head, chunk, 64 value columns). Grid: (sequence x query
+    /// head, chunk of the segment, value tile).</summary>
+    public static void ChunkOutputs(ArrayView<float> query, ArrayView<float> key,
+        ArrayView<float> value, ArrayView<float> logDecay, ArrayView<float> chunkS,
+        ArrayView<float> chunkZ, ArrayView<float> stateS, ArrayView<float> stateZ,
         ArrayView<float> output, ChunkedParams p)
     {
-        var scores = SharedMemory.Allocate<float>(MaxChunk * MaxChunk);
-        var z = SharedMemory.Allocate<float>(MaxFeatures);
-        var pw = SharedMemory.Allocate<float>(MaxChunk + 1);
-
-        int tid = Group.IdxX, blk = Grid.IdxX;
-        int cb = blk % p.ColumnBlocks, item = blk / p.ColumnBlocks;
-        int kvh = item % p.KvHeads, b = item / p.KvHeads;
-        int f = p.Features, dv = p.ValueDim, n = p.Length, g = p.Heads / p.KvHeads;
-        int col = cb * Threads + tid;
-        bool owns = col < dv;
-        long sBase = (long)item * f * dv + col;
-        long kBase = (long)item * n * f, vBase = (long)item * n * dv + col;
-        int c = p.Causal != 0 ? XMath.Min(p.Chunk, n) : 0;
+        var qs = SharedMemory.Allocate<float>(Tile * Pitch);
+        var bs = SharedMemory.Allocate<float>(Tile * Pitch);
+        var scores = SharedMemory.Allocate<float>(Tile * ScorePitch);
+        var den = SharedMemory.Allocate<float>(Tile);
+        int tid = Group.IdxX, tx = tid % 16, ty = tid / 16;
+        int blk = Grid.IdxX;
+        int ct = blk % p.ValueTiles;
+        blk /= p.ValueTiles;
+        int ms = blk % p.SegmentChunks, qh = blk / p.SegmentChunks;
+        int g = p.Heads / p.KvHeads, b = qh / p.Heads, kvh = qh % p.Heads / g;
+        int item = b * p.KvHeads + kvh;
+        int f = p.Features, dv = p.ValueDim, n = p.Length;
+        int t0 = (p.FirstChunk + ms) * p.Chunk, len = XMath.Min(p.Chunk, n - t0), c0 = ct * Tile;
         float logLambda = logDecay[kvh];
+        bool causal = p.Causal != 0;
+        long qRows = (long)qh * n * f, kRows = (long)item * n * f, vRows = (long)item * n * dv;
+        // The state the chunk reads: its own prefix (causal) or the total (non-causal).
+        long sBase = causal ? ((long)item * p.SegmentChunks + ms) * f * dv : (long)item * f * dv;
+        var s = causal ? chunkS : stateS;
 
-        for (int j = tid; j < f; j += Threads) z[j] = stateZ[(long)item * f + j];
-        for (int j = tid; j <= c; j += Threads) pw[j] = logLambda == 0f ? 1f : XMath.Exp(j * logLambda);
-        Group.Barrier();
-
-        if (p.Causal == 0)
+        // Inter-chunk: Q S over the features.
+        Row4 r0 = default, r1 = default, r2 = default, r3 = default;
+        Row4 r4 = default, r5 = default, r6 = default, r7 = default;
+        for (int x0 = 0; x0 < f; x0 += Depth)
         {
-            // One global state: S and z over every key, then every query reads it.
-            for (int s = 0; s < n; s++)
+            for (int st = 0; st < Tile * Depth / Threads; st++)
             {
-                if (owns)
-                {
-                    float vs = value[vBase + (long)s * dv];
-                    for (int j = 0; j < f; j++)
-                        stateS[sBase + (long)j * dv] += key[kBase + (long)s * f + j] * vs;
-                }
-            }
-            for (int j = tid; j < f; j += Threads)
-            {
-                float acc = z[j];
-                for (int s = 0; s < n; s++) acc += key[kBase + (long)s * f + j];
-                z[j] = acc;
+                int e = tid + Threads * st;
+                int qi = e / Depth, qx = e % Depth;
+                qs[qi * Pitch + qx] = qi < len && x0 + qx < f
+                    ? query[qRows + (long)(t0 + qi) * f + x0 + qx] : 0f;
+                int col = e % Tile, sx = e / Tile;
+                bs[col * Pitch + sx] = x0 + sx < f && c0 + col < dv
+                    ? s[sBase + (long)(x0 + sx) * dv + c0 + col] : 0f;
             }
             Group.Barrier();
-            for (int hh = 0; hh < g; hh++)
-            {
-                long qh = (long)b * p.Heads + kvh * g + hh;
-                for (int t = 0; t < n; t++)
-                {
-                    long qt = (qh * n + t) * f;
-                    float o = 0f, den = 0f;
-                    for (int j = 0; j < f; j++)
-                    {
-                        float qj = query[qt + j];
-                        if (owns) o += qj * stateS[sBase + (long)j * dv];
-                        if (p.Normalize != 0) den += qj * z[j];
-                    }
-                    if (owns) output[(qh * n + t) * dv + col] = Finish(o, den, p.Normalize);
-                }
-            }
-            return;
+            Accumulate(qs, bs, tx, ty, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6,
+                ref r7);
+            Group.Barrier();
         }
-
-        for (int t0 = 0; t0 < n; t0 += c)
+        // Denominators: lambda^(i+1) phi(q_i) . z before the chunk (added to the row sums of
+        // the scores below).
+        if (p.Normalize != 0 && tid < Tile)
         {
-            int len = XMath.Min(c, n - t0);
-            for (int hh = 0; hh < g; hh++)
+            float qz = 0f;
+            if (tid < len)
             {
-                long qh = (long)b * p.Heads + kvh * g + hh;
-                // The chunk's masked, decayed scores.
-                for (int e = tid; e < len * len; e += Threads)
-                {
-                    int i = e / len, j = e - i * len;
-                    float a = 0f;
-                    if (j <= i)
-                    {
-                        long qi = (qh * n + t0 + i) * f, kj = kBase + (long)(t0 + j) * f;
-                        for (int x = 0; x < f; x++) a += query[qi + x] * key[kj + x];
-                        a *= pw[i - j];
-                    }
-                    scores[i * MaxChunk + j] = a;
-                }
-                Group.Barrier();
-                for (int i = 0; i < len; i++)
-                {
-                    long qi = (qh * n + t0 + i) * f;
-                    float o = 0f, den = 0f;
-                    for (int j = 0; j < f; j++)
-                    {
-                        float qj = query[qi + j];
-                        if (owns) o += qj * stateS[sBase + (long)j * dv];
-                        if (p.Normalize != 0) den += qj * z[j];
-                    }
-                    float w = pw[i + 1];
-                    o *= w;
-                    den *= w;
-                    for (int j = 0; j <= i; j++)
-                    {
-                        float a = scores[i * MaxChunk + j];
-                        if (owns) o += a * value[vBase + (long)(t0 + j) * dv];
-                        den += a;
-                    }
-                    if (owns) output[(qh * n + t0 + i) * dv + col] = Finish(o, den, p.Normalize);
-                }
-                Group.Barrier();
-            }
-            // S <- lambda^len S + sum_j lambda^(len-1-j) phi(k_j) v_j^T; z likewise.
-            float decayChunk = pw[len];
-            if (owns)
+                long zBase = causal ? ZIndex(p, item, ms, 0) : (long)item * f;
+                var z = causal ? chunkZ : stateZ;
                 for (int x = 0; x < f; x++)
-                {
-                    float acc = stateS[sBase + (long)x * dv] * decayChunk;
-                    for (int j = 0; j < len; j++)
-                        acc += pw[len - 1 - j] * key[kBase + (long)(t0 + j) * f + x]
-                            * value[vBase + (long)(t0 + j) * dv];
-                    stateS[sBase + (long)x * dv] = acc;
-                }
-            for (int x = tid; x < f; x += Threads)
-            {
-                float acc = z[x] * decayChunk;
-                for (int j = 0; j < len; j++)
-                    acc += pw[len - 1 - j] * key[kBase + (long)(t0 + j) * f + x];
-                z[x] = acc;
+                    qz += query[qRows + (long)(t0 + tid) * f + x] * z[zBase + x];
             }
-            Group.Barrier();
+            den[tid] = causal ? qz * Power(logLambda, tid + 1) : qz;
         }
-        if (cb == 0)
-            for (int j = tid; j < f; j += Threads) stateZ[(long)item * f + j] = z[j];
+        if (causal)
+        {
+            r0 = Scale(r0, Power(logLambda, ty + 1));
+            r1 = Scale(r1, Power(logLambda, ty + 9));
+            r2 = Scale(r2, Power(logLambda, ty + 17));
+            r3 = Scale(r3, Power(logLambda, ty + 25));
+            r4 = Scale(r4, Power(logLambda, ty + 33));
+            r5 = Scale(r5, Power(logLambda, ty + 41));
+            r6 = Scale(r6, Power(logLambda, ty + 49));
+            r7 = Scale(r7, Power(logLambda, ty + 57));
+
+            // Intra-chunk scores Q K^T over the features, masked and decayed, into shared memory.
+            Row4 a0 = default, a1 = default, a2 = default, a3 = default;
+            Row4 a4 = default, a5 = default, a6 = default, a7 = default;
+            for (int x0 = 0; x0 < f; x0 += Depth)
+            {
+                for (int st = 0; st < Tile * Depth / Threads; st++)
+                {
+                    int e = tid + Threads * st, i = e / Depth, xx = e % Depth;
+                    bool inF = x0 + xx < f;
+                    qs[i * Pitch + xx] = i < len && inF
+                        ? query[qRows + (long)(t0 + i) * f + x0 + xx] : 0f;
+                    bs[i * Pitch + xx] = i < len && inF
+                        ? key[kRows + (long)(t0 + i) * f + x0 + xx] : 0f;
+                }
+                Group.Barrier();
+                Accumulate(qs, bs, tx, ty, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5,
+                    ref a6, ref a7);
+                Group.Barrier();
+            }
+            StoreScores(scores, ty, tx, logLambda, a0);
+            StoreScores(scores, ty + 8, tx, logLambda, a1);
+            StoreScores(scores, ty + 16, tx, logLambda, a2);
+            StoreScores(scores, ty + 24, tx, logLambda, a3);
+            StoreScores(scores, ty + 32, tx, logLambda, a4);
+            StoreScores(scores, ty + 40, tx, logLambda, a5);
+            StoreScores(scores, ty + 48, tx, logLambda, a6);
+            StoreScores(scores, ty + 56, tx, logLambda, a7);
+            Group.Barrier();
+            if (p.Normalize != 0 && tid < Tile)
+            {
+                float sum = 0f;
+                for (int j = 0; j < Tile; j++) sum += scores[tid * ScorePitch + j];
+                den[tid] += sum;
+            }
+            // Intra-chunk values: scores V over the chunk's tokens.
+            for (int j0 = 0; j0 < len; j0 += Depth)
+            {
+                for (int st = 0; st < Tile * Depth / Threads; st++)
+                {
+                    int e = tid + Threads * st, col = e % Tile, jj = e / Tile, j = j0 + jj;
+                    bs[col * Pitch + jj] = j < len && c0 + col < dv
+                        ? value[vRows + (long)(t0 + j) * dv + c0 + col] : 0f;
+                }
+                Group.Barrier();
+                for (int kk = 0; kk < Depth; kk++)
+                {
+                    var bv = new Row4(bs[tx * Pitch + kk], bs[(tx + 16) * Pitch + kk],
+                        bs[(tx + 32) * Pitch + kk], bs[(tx + 48) * Pitch + kk]);
+                    int at = ty * ScorePitch + j0 + kk;
+                    r0 = Row4.Fma(scores[at], bv, r0);
+                    r1 = Row4.Fma(scores[at + 8 * ScorePitch], bv, r1);
+                    r2 = Row4.Fma(scores[at + 16 * ScorePitch], bv, r2);
+                    r3 = Row4.Fma(scores[at + 24 * ScorePitch], bv, r3);
+                    r4 = Row4.Fma(scores[at + 32 * ScorePitch], bv, r4);
+                    r5 = Row4.Fma(scores[at + 40 * ScorePitch], bv, r5);
+                    r6 = Row4.Fma(scores[at + 48 * ScorePitch], bv, r6);
+                    r7 = Row4.Fma(scores[at + 56 * ScorePitch], bv, r7);
+                }
+                Group.Barrier();
+            }
+        }
+        Group.Barrier(); // den is complete
+        long oRows = (long)qh * n * dv;
+        StoreOutput(output, oRows, den, p, len, t0, ty, c0 + tx, r0);
+        StoreOutput(output, oRows, den, p, len, t0, ty + 8, c0 + tx, r1);
+        StoreOutput(output, oRows, den, p, len, t0, ty + 16, c0 + tx, r2);
+        StoreOutput(output, oRows, den, p, len, t0, ty + 24, c0 + tx, r3);
+        StoreOutput(output, oRows, den, p, len, t0, ty + 32, c0 + tx, r4);
+        StoreOutput(output, oRows, den, p, len, t0, ty + 40, c0 + tx, r5);
+        StoreOutput(output, oRows, den, p, len, t0, ty + 48, c0 + tx, r6);
+        StoreOutput(output, oRows, den, p, len, t0, ty + 56, c0 + tx, r7);
     }
+
+    /// <summary>Rows ty + 8a of a[row * Pitch + k] times columns tx + 16b of
+    /// b[col * Pitch + k], over one Depth step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(ArrayView<float> a, ArrayView<float> b, int tx, int ty,
+        ref Row4 r0, ref Row4 r1, ref Row4 r2, ref Row4 r3, ref Row4 r4, ref Row4 r5,
+        ref Row4 r6, ref Row4 r7)
+    {
+        for (int kk = 0; kk < Depth; kk++)
+        {
+            var bv = new Row4(b[tx * Pitch + kk], b[(tx + 16) * Pitch + kk],
+                b[(tx + 32) * Pitch + kk], b[(tx + 48) * Pitch + kk]);
+            int at = ty * Pitch + kk;
+            r0 = Row4.Fma(a[at], bv, r0);
+            r1 = Row4.Fma(a[at + 8 * Pitch], bv, r1);
+            r2 = Row4.Fma(a[at + 16 * Pitch], bv, r2);
+            r3 = Row4.Fma(a[at + 24 * Pitch], bv, r3);
+            r4 = Row4.Fma(a[at + 32 * Pitch], bv, r4);
+            r5 = Row4.Fma(a[at + 40 * Pitch], bv, r5);
+            r6 = Row4.Fma(a[at + 48 * Pitch], bv, r6);
+            r7 = Row4.Fma(a[at + 56 * Pitch], bv, r7);
+        }
+    }
+
+    /// <summary>Row i of the scores at columns tx + 16b: lambda^(i-j) for j &lt;= i, else 0.
+    /// </summary>
+    private static void StoreScores(ArrayView<float> scores, int i, int tx, float logLambda,
+        Row4 r)
+    {
+        int at = i * ScorePitch;
+        scores[at + tx] = tx <= i ? r.C0 * Power(logLambda, i - tx) : 0f;
+        scores[at + tx + 16] = tx + 16 <= i ? r.C1 * Power(logLambda, i - tx - 16) : 0f;
+        scores[at + tx + 32] = tx + 32 <= i ? r.C2 * Power(logLambda, i - tx - 32) : 0f;
+        scores[at + tx + 48] = tx + 48 <= i ? r.C3 * Power(logLambda, i - tx - 48) : 0f;
+    }
+
+    private static void StoreState(ArrayView<float> chunkS, long baseS, int f, int dv, int x,
+        int c, Row4 r)
+    {
+        if (x >= f) return;
+        long at = baseS + (long)x * dv;
+        if (c < dv) chunkS[at + c] = r.C0;
+        if (c + 16 < dv) chunkS[at + c + 16] = r.C1;
+        if (c + 32 < dv) chunkS[at + c + 32] = r.C2;
+        if (c + 48 < dv) chunkS[at + c + 48] = r.C3;
+    }
+
+    private static void StoreOutput(ArrayView<float> output, long oRows, ArrayView<float> den,
+        ChunkedParams p, int len, int t0, int i, int c, Row4 r)
+    {
+        if (i >= len) return;
+        int dv = p.ValueDim;
+        long at = oRows + (long)(t0 + i) * dv;
+        float d = p.Normalize != 0 ? den[i] : 1f;
+        if (c < dv) output[at + c] = Finish(r.C0, d, p.Normalize);
+        if (c + 16 < dv) output[at + c + 16] = Finish(r.C1, d, p.Normalize);
+        if (c + 32 < dv) output[at + c + 32] = Finish(r.C2, d, p.Normalize);
+        if (c + 48 < dv) output[at + c + 48] = Finish(r.C3, d, p.Normalize);
+    }
+
+    private static Row4 Scale(Row4 r, float w) => new(r.C0 * w, r.C1 * w, r.C2 * w, r.C3 * w);
 
     private static float Finish(float o, float den, int normalize) =>
         normalize == 0 ? o : den == 0f ? 0f : o / den;
+
+    /// <summary>lambda^j from ln lambda (exactly 1 without decay).</summary>
+    private static float Power(float logLambda, int j) =>
+        logLambda == 0f ? 1f : XMath.Exp(j * logLambda);
+
+    private static long ZIndex(ChunkedParams p, int item, int ms, int x) =>
+        ((long)item * p.SegmentChunks + ms) * p.Features + x;
 }

@@ -87,7 +87,7 @@ public static partial class ChunkedLinearAttention
         }
         void Outputs(ChunkedParams p, int count) =>
             outputs(stream, new KernelConfig(
-                checked(shape.Batch * shape.Heads * count * valueTiles), threads),
+                checked(shape.Batch * shape.Heads * count), threads),
                 query, key, value, dDecay, chunkS, chunkZ, s, z, output, p);
         // Causal: each segment's states, then its outputs. Non-causal: every segment summed
         // into S and z first, then the outputs read the total.

@@ -25,9 +25,9 @@ internal readonly struct ChunkedParams(LinearAttentionShape shape, int chunk, bo
 /// weighted by lambda^(len-1-j)) and key sum; <see cref="ScanStates"/>: one thread per state
 /// element turns them into the state before each chunk (an exclusive prefix over the chunks,
 /// decayed by lambda^len per chunk, starting from the carried state, which it leaves after the
-/// last chunk); <see cref="ChunkOutputs"/>: per (query head, chunk, 64 value columns)
+/// last chunk); <see cref="ChunkOutputs"/>: per (query head, chunk)
 /// O = (Q K^T * mask * decay) V + lambda^(i+1) Q S_m, divided by the same sums of weights when
-/// normalized. Every product is a 64 x 64 tile of a group of 128 threads, each accumulating
+/// normalized (the scores once per chunk, for every value tile). Every product is a 64 x 64 tile of a group of 128 threads, each accumulating
 /// 8 x 4 outputs from 64 x 16 operand blocks staged in shared memory (as
 /// <see cref="GemmKernel"/>). Non-causal calls scan every chunk first, then read the total.
 /// </summary>
@@ -122,25 +122,33 @@ internal static class ChunkedLinearKernel
         float logLambda = logDecay[item % p.KvHeads];
         long carried = isZ ? (long)item * f + x : ((long)item * f + x) * dv + c;
         float running = isZ ? stateZ[carried] : stateS[carried];
-        for (int ms = 0; ms < p.SegmentChunks; ms++)
+        // Eight chunks at a time, their loads issued before the dependent updates: the loop
+        // is a chain of one multiply-add per chunk, bound by memory latency otherwise.
+        for (int m0 = 0; m0 < p.SegmentChunks; m0 += 8)
         {
-            int t0 = (p.FirstChunk + ms) * p.Chunk, len = XMath.Min(p.Chunk, p.Length - t0);
-            long at = isZ ? ZIndex(p, item, ms, x)
-                : (((long)item * p.SegmentChunks + ms) * f + x) * dv + c;
-            float own = isZ ? chunkZ[at] : chunkS[at];
-            if (p.Causal != 0)
-            {
-                if (isZ) chunkZ[at] = running;
-                else chunkS[at] = running;
-            }
-            running = running * Power(logLambda, len) + own;
+            float own0 = Own(chunkS, chunkZ, p, item, m0, x, c, isZ);
+            float own1 = Own(chunkS, chunkZ, p, item, m0 + 1, x, c, isZ);
+            float own2 = Own(chunkS, chunkZ, p, item, m0 + 2, x, c, isZ);
+            float own3 = Own(chunkS, chunkZ, p, item, m0 + 3, x, c, isZ);
+            float own4 = Own(chunkS, chunkZ, p, item, m0 + 4, x, c, isZ);
+            float own5 = Own(chunkS, chunkZ, p, item, m0 + 5, x, c, isZ);
+            float own6 = Own(chunkS, chunkZ, p, item, m0 + 6, x, c, isZ);
+            float own7 = Own(chunkS, chunkZ, p, item, m0 + 7, x, c, isZ);
+            running = Advance(chunkS, chunkZ, p, item, m0, x, c, isZ, logLambda, running, own0);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 1, x, c, isZ, logLambda, running, own1);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 2, x, c, isZ, logLambda, running, own2);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 3, x, c, isZ, logLambda, running, own3);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 4, x, c, isZ, logLambda, running, own4);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 5, x, c, isZ, logLambda, running, own5);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 6, x, c, isZ, logLambda, running, own6);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 7, x, c, isZ, logLambda, running, own7);
         }
         if (isZ) stateZ[carried] = running;
         else stateS[carried] = running;
     }
 
-    /// <summary>Outputs of one (query head, chunk, 64 value columns). Grid: (sequence x query
-    /// head, chunk of the segment, value tile).</summary>
+    /// <summary>Outputs of one (query head, chunk), 64 value columns at a time. Grid:
+    /// (sequence x query head, chunk of the segment).</summary>
     public static void ChunkOutputs(ArrayView<float> query, ArrayView<float> key,
         ArrayView<float> value, ArrayView<float> logDecay, ArrayView<float> chunkS,
         ArrayView<float> chunkZ, ArrayView<float> stateS, ArrayView<float> stateZ,
@@ -151,14 +159,11 @@ internal static class ChunkedLinearKernel
         var scores = SharedMemory.Allocate<float>(Tile * ScorePitch);
         var den = SharedMemory.Allocate<float>(Tile);
         int tid = Group.IdxX, tx = tid % 16, ty = tid / 16;
-        int blk = Grid.IdxX;
-        int ct = blk % p.ValueTiles;
-        blk /= p.ValueTiles;
-        int ms = blk % p.SegmentChunks, qh = blk / p.SegmentChunks;
+        int ms = Grid.IdxX % p.SegmentChunks, qh = Grid.IdxX / p.SegmentChunks;
         int g = p.Heads / p.KvHeads, b = qh / p.Heads, kvh = qh % p.Heads / g;
         int item = b * p.KvHeads + kvh;
         int f = p.Features, dv = p.ValueDim, n = p.Length;
-        int t0 = (p.FirstChunk + ms) * p.Chunk, len = XMath.Min(p.Chunk, n - t0), c0 = ct * Tile;
+        int t0 = (p.FirstChunk + ms) * p.Chunk, len = XMath.Min(p.Chunk, n - t0);
         float logLambda = logDecay[kvh];
         bool causal = p.Causal != 0;
         long qRows = (long)qh * n * f, kRows = (long)item * n * f, vRows = (long)item * n * dv;
@@ -166,28 +171,8 @@ internal static class ChunkedLinearKernel
         long sBase = causal ? ((long)item * p.SegmentChunks + ms) * f * dv : (long)item * f * dv;
         var s = causal ? chunkS : stateS;
 
-        // Inter-chunk: Q S over the features.
-        Row4 r0 = default, r1 = default, r2 = default, r3 = default;
-        Row4 r4 = default, r5 = default, r6 = default, r7 = default;
-        for (int x0 = 0; x0 < f; x0 += Depth)
-        {
-            for (int st = 0; st < Tile * Depth / Threads; st++)
-            {
-                int e = tid + Threads * st;
-                int qi = e / Depth, qx = e % Depth;
-                qs[qi * Pitch + qx] = qi < len && x0 + qx < f
-                    ? query[qRows + (long)(t0 + qi) * f + x0 + qx] : 0f;
-                int col = e % Tile, sx = e / Tile;
-                bs[col * Pitch + sx] = x0 + sx < f && c0 + col < dv
-                    ? s[sBase + (long)(x0 + sx) * dv + c0 + col] : 0f;
-            }
-            Group.Barrier();
-            Accumulate(qs, bs, tx, ty, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6,
-                ref r7);
-            Group.Barrier();
-        }
-        // Denominators: lambda^(i+1) phi(q_i) . z before the chunk (added to the row sums of
-        // the scores below).
+        // Denominators: lambda^(i+1) phi(q_i) . z before the chunk (the row sums of the scores
+        // are added below).
         if (p.Normalize != 0 && tid < Tile)
         {
             float qz = 0f;
@@ -202,16 +187,8 @@ internal static class ChunkedLinearKernel
         }
         if (causal)
         {
-            r0 = Scale(r0, Power(logLambda, ty + 1));
-            r1 = Scale(r1, Power(logLambda, ty + 9));
-            r2 = Scale(r2, Power(logLambda, ty + 17));
-            r3 = Scale(r3, Power(logLambda, ty + 25));
-            r4 = Scale(r4, Power(logLambda, ty + 33));
-            r5 = Scale(r5, Power(logLambda, ty + 41));
-            r6 = Scale(r6, Power(logLambda, ty + 49));
-            r7 = Scale(r7, Power(logLambda, ty + 57));
-
-            // Intra-chunk scores Q K^T over the features, masked and decayed, into shared memory.
+            // Intra-chunk scores Q K^T over the features, masked and decayed, kept in shared
+            // memory for every value tile.
             Row4 a0 = default, a1 = default, a2 = default, a3 = default;
             Row4 a4 = default, a5 = default, a6 = default, a7 = default;
             for (int x0 = 0; x0 < f; x0 += Depth)
@@ -245,43 +222,77 @@ internal static class ChunkedLinearKernel
                 for (int j = 0; j < Tile; j++) sum += scores[tid * ScorePitch + j];
                 den[tid] += sum;
             }
-            // Intra-chunk values: scores V over the chunk's tokens.
-            for (int j0 = 0; j0 < len; j0 += Depth)
+        }
+        long oRows = (long)qh * n * dv;
+        for (int c0 = 0; c0 < dv; c0 += Tile)
+        {
+            // Inter-chunk: Q S over the features.
+            Row4 r0 = default, r1 = default, r2 = default, r3 = default;
+            Row4 r4 = default, r5 = default, r6 = default, r7 = default;
+            for (int x0 = 0; x0 < f; x0 += Depth)
             {
                 for (int st = 0; st < Tile * Depth / Threads; st++)
                 {
-                    int e = tid + Threads * st, col = e % Tile, jj = e / Tile, j = j0 + jj;
-                    bs[col * Pitch + jj] = j < len && c0 + col < dv
-                        ? value[vRows + (long)(t0 + j) * dv + c0 + col] : 0f;
+                    int e = tid + Threads * st;
+                    int qi = e / Depth, qx = e % Depth;
+                    qs[qi * Pitch + qx] = qi < len && x0 + qx < f
+                        ? query[qRows + (long)(t0 + qi) * f + x0 + qx] : 0f;
+                    int col = e % Tile, sx = e / Tile;
+                    bs[col * Pitch + sx] = x0 + sx < f && c0 + col < dv
+                        ? s[sBase + (long)(x0 + sx) * dv + c0 + col] : 0f;
                 }
                 Group.Barrier();
-                for (int kk = 0; kk < Depth; kk++)
-                {
-                    var bv = new Row4(bs[tx * Pitch + kk], bs[(tx + 16) * Pitch + kk],
-                        bs[(tx + 32) * Pitch + kk], bs[(tx + 48) * Pitch + kk]);
-                    int at = ty * ScorePitch + j0 + kk;
-                    r0 = Row4.Fma(scores[at], bv, r0);
-                    r1 = Row4.Fma(scores[at + 8 * ScorePitch], bv, r1);
-                    r2 = Row4.Fma(scores[at + 16 * ScorePitch], bv, r2);
-                    r3 = Row4.Fma(scores[at + 24 * ScorePitch], bv, r3);
-                    r4 = Row4.Fma(scores[at + 32 * ScorePitch], bv, r4);
-                    r5 = Row4.Fma(scores[at + 40 * ScorePitch], bv, r5);
-                    r6 = Row4.Fma(scores[at + 48 * ScorePitch], bv, r6);
-                    r7 = Row4.Fma(scores[at + 56 * ScorePitch], bv, r7);
-                }
+                Accumulate(qs, bs, tx, ty, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5,
+                    ref r6, ref r7);
                 Group.Barrier();
             }
+            if (causal)
+            {
+                r0 = Scale(r0, Power(logLambda, ty + 1));
+                r1 = Scale(r1, Power(logLambda, ty + 9));
+                r2 = Scale(r2, Power(logLambda, ty + 17));
+                r3 = Scale(r3, Power(logLambda, ty + 25));
+                r4 = Scale(r4, Power(logLambda, ty + 33));
+                r5 = Scale(r5, Power(logLambda, ty + 41));
+                r6 = Scale(r6, Power(logLambda, ty + 49));
+                r7 = Scale(r7, Power(logLambda, ty + 57));
+                // Intra-chunk values: scores V over the chunk's tokens.
+                for (int j0 = 0; j0 < len; j0 += Depth)
+                {
+                    for (int st = 0; st < Tile * Depth / Threads; st++)
+                    {
+                        int e = tid + Threads * st, col = e % Tile, jj = e / Tile, j = j0 + jj;
+                        bs[col * Pitch + jj] = j < len && c0 + col < dv
+                            ? value[vRows + (long)(t0 + j) * dv + c0 + col] : 0f;
+                    }
+                    Group.Barrier();
+                    for (int kk = 0; kk < Depth; kk++)
+                    {
+                        var bv = new Row4(bs[tx * Pitch + kk], bs[(tx + 16) * Pitch + kk],
+                            bs[(tx + 32) * Pitch + kk], bs[(tx + 48) * Pitch + kk]);
+                        int at = ty * ScorePitch + j0 + kk;
+                        r0 = Row4.Fma(scores[at], bv, r0);
+                        r1 = Row4.Fma(scores[at + 8 * ScorePitch], bv, r1);
+                        r2 = Row4.Fma(scores[at + 16 * ScorePitch], bv, r2);
+                        r3 = Row4.Fma(scores[at + 24 * ScorePitch], bv, r3);
+                        r4 = Row4.Fma(scores[at + 32 * ScorePitch], bv, r4);
+                        r5 = Row4.Fma(scores[at + 40 * ScorePitch], bv, r5);
+                        r6 = Row4.Fma(scores[at + 48 * ScorePitch], bv, r6);
+                        r7 = Row4.Fma(scores[at + 56 * ScorePitch], bv, r7);
+                    }
+                    Group.Barrier();
+                }
+            }
+            Group.Barrier(); // den is complete (first tile)
+            StoreOutput(output, oRows, den, p, len, t0, ty, c0 + tx, r0);
+            StoreOutput(output, oRows, den, p, len, t0, ty + 8, c0 + tx, r1);
+            StoreOutput(output, oRows, den, p, len, t0, ty + 16, c0 + tx, r2);
+            StoreOutput(output, oRows, den, p, len, t0, ty + 24, c0 + tx, r3);
+            StoreOutput(output, oRows, den, p, len, t0, ty + 32, c0 + tx, r4);
+            StoreOutput(output, oRows, den, p, len, t0, ty + 40, c0 + tx, r5);
+            StoreOutput(output, oRows, den, p, len, t0, ty + 48, c0 + tx, r6);
+            StoreOutput(output, oRows, den, p, len, t0, ty + 56, c0 + tx, r7);
         }
-        Group.Barrier(); // den is complete
-        long oRows = (long)qh * n * dv;
-        StoreOutput(output, oRows, den, p, len, t0, ty, c0 + tx, r0);
-        StoreOutput(output, oRows, den, p, len, t0, ty + 8, c0 + tx, r1);
-        StoreOutput(output, oRows, den, p, len, t0, ty + 16, c0 + tx, r2);
-        StoreOutput(output, oRows, den, p, len, t0, ty + 24, c0 + tx, r3);
-        StoreOutput(output, oRows, den, p, len, t0, ty + 32, c0 + tx, r4);
-        StoreOutput(output, oRows, den, p, len, t0, ty + 40, c0 + tx, r5);
-        StoreOutput(output, oRows, den, p, len, t0, ty + 48, c0 + tx, r6);
-        StoreOutput(output, oRows, den, p, len, t0, ty + 56, c0 + tx, r7);
     }
 
     /// <summary>Rows ty + 8a of a[row * Pitch + k] times columns tx + 16b of
@@ -351,6 +362,33 @@ internal static class ChunkedLinearKernel
     /// <summary>lambda^j from ln lambda (exactly 1 without decay).</summary>
     private static float Power(float logLambda, int j) =>
         logLambda == 0f ? 1f : XMath.Exp(j * logLambda);
+
+    /// <summary>Chunk ms's own state element (0 past the segment).</summary>
+    private static float Own(ArrayView<float> chunkS, ArrayView<float> chunkZ, ChunkedParams p,
+        int item, int ms, int x, int c, bool isZ)
+    {
+        if (ms >= p.SegmentChunks) return 0f;
+        return isZ ? chunkZ[ZIndex(p, item, ms, x)] : chunkS[SIndex(p, item, ms, x, c)];
+    }
+
+    /// <summary>Stores the state before chunk ms (causal) and returns the state after it.
+    /// </summary>
+    private static float Advance(ArrayView<float> chunkS, ArrayView<float> chunkZ,
+        ChunkedParams p, int item, int ms, int x, int c, bool isZ, float logLambda,
+        float running, float own)
+    {
+        if (ms >= p.SegmentChunks) return running;
+        if (p.Causal != 0)
+        {
+            if (isZ) chunkZ[ZIndex(p, item, ms, x)] = running;
+            else chunkS[SIndex(p, item, ms, x, c)] = running;
+        }
+        int t0 = (p.FirstChunk + ms) * p.Chunk, len = XMath.Min(p.Chunk, p.Length - t0);
+        return running * Power(logLambda, len) + own;
+    }
+
+    private static long SIndex(ChunkedParams p, int item, int ms, int x, int c) =>
+        (((long)item * p.SegmentChunks + ms) * p.Features + x) * p.ValueDim + c;
 
     private static long ZIndex(ChunkedParams p, int item, int ms, int x) =>
         ((long)item * p.SegmentChunks + ms) * p.Features + x;

@@ -37,7 +37,8 @@ public readonly record struct AgentAttentionShape(
     /// <summary>Stage 2, queries over the agents: O = softmax(Q A^T scale) V_A.</summary>
     public AttentionShape QueryStage => new(Batch, Heads, Heads, SeqQ, Agents, HeadDim, ValueDim);
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the dimension that is not valid.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> naming the dimension that is not
+    /// valid.</summary>
     public void Validate(string paramName = "shape")
     {
         Positive(Batch, nameof(Batch), paramName);

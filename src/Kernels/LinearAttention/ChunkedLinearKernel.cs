@@ -34,7 +34,9 @@ internal readonly struct ChunkedParams(LinearAttentionShape shape, int chunk, bo
 internal static class ChunkedLinearKernel
 {
     public const int Threads = 128, Tile = 64, Depth = 16;
-    private const int Pitch = Depth + 1, ScorePitch = Tile + 1;
+    // Depth-major operand rows of 64 floats padded to 68: 16-byte aligned, and the stores of
+    // transposed staging spread over banks.
+    private const int Pitch = Tile + 4;
 
     /// <summary>Chunk m's state and key sum. Grid: (sequence x KV head, chunk of the segment,
     /// feature tile, value tile).</summary>
@@ -42,9 +44,11 @@ internal static class ChunkedLinearKernel
         ArrayView<float> logDecay, ArrayView<float> chunkS, ArrayView<float> chunkZ,
         ChunkedParams p)
     {
-        var ks = SharedMemory.Allocate<float>(Tile * Pitch);
-        var vs = SharedMemory.Allocate<float>(Tile * Pitch);
-        int tid = Group.IdxX, tx = tid % 16, ty = tid / 16;
+        var ks = SharedMemory.Allocate<Row4>(Depth * Pitch / 4);
+        var vs = SharedMemory.Allocate<Row4>(Depth * Pitch / 4);
+        var kf = ks.Cast<float>();
+        var vf = vs.Cast<float>();
+        int tid = Group.IdxX, row0 = tid / 16 * 8, col0 = tid % 16 * 4;
         int blk = Grid.IdxX;
         int ct = blk % p.ValueTiles;
         blk /= p.ValueTiles;
@@ -61,48 +65,35 @@ internal static class ChunkedLinearKernel
         float keySum = 0f;
         for (int j0 = 0; j0 < len; j0 += Depth)
         {
-            // Transposed on load: ks[feature][token], vs[column][token]; consecutive threads
-            // read consecutive features / columns of one token row.
+            // K^T (features x tokens) and V (tokens x columns), token-major as stored.
             for (int s = 0; s < Tile * Depth / Threads; s++)
             {
                 int e = tid + Threads * s, col = e % Tile, jj = e / Tile, j = j0 + jj;
                 bool inChunk = j < len;
                 float w = inChunk ? Power(logLambda, len - 1 - j) : 0f;
-                ks[col * Pitch + jj] = inChunk && f0 + col < f
+                kf[jj * Pitch + col] = inChunk && f0 + col < f
                     ? w * key[kRows + (long)(t0 + j) * f + f0 + col] : 0f;
-                vs[col * Pitch + jj] = inChunk && c0 + col < dv
+                vf[jj * Pitch + col] = inChunk && c0 + col < dv
                     ? value[vRows + (long)(t0 + j) * dv + c0 + col] : 0f;
             }
             Group.Barrier();
-            for (int kk = 0; kk < Depth; kk++)
-            {
-                var b = new Row4(vs[tx * Pitch + kk], vs[(tx + 16) * Pitch + kk],
-                    vs[(tx + 32) * Pitch + kk], vs[(tx + 48) * Pitch + kk]);
-                int at = ty * Pitch + kk;
-                r0 = Row4.Fma(ks[at], b, r0);
-                r1 = Row4.Fma(ks[at + 8 * Pitch], b, r1);
-                r2 = Row4.Fma(ks[at + 16 * Pitch], b, r2);
-                r3 = Row4.Fma(ks[at + 24 * Pitch], b, r3);
-                r4 = Row4.Fma(ks[at + 32 * Pitch], b, r4);
-                r5 = Row4.Fma(ks[at + 40 * Pitch], b, r5);
-                r6 = Row4.Fma(ks[at + 48 * Pitch], b, r6);
-                r7 = Row4.Fma(ks[at + 56 * Pitch], b, r7);
-            }
-            // The key sum of feature tid: row tid of ks (the value tile 0 groups only).
+            Product(ks, 0, vs, row0, col0, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5,
+                ref r6, ref r7);
+            // The key sum of feature tid (the value tile 0 groups only).
             if (ct == 0 && tid < Tile)
-                for (int kk = 0; kk < Depth; kk++) keySum += ks[tid * Pitch + kk];
+                for (int kk = 0; kk < Depth; kk++) keySum += kf[kk * Pitch + tid];
             Group.Barrier();
         }
         if (ct == 0 && tid < Tile && f0 + tid < f) chunkZ[ZIndex(p, item, ms, f0 + tid)] = keySum;
         long baseS = ((long)item * p.SegmentChunks + ms) * f * dv;
-        StoreState(chunkS, baseS, f, dv, f0 + ty, c0 + tx, r0);
-        StoreState(chunkS, baseS, f, dv, f0 + ty + 8, c0 + tx, r1);
-        StoreState(chunkS, baseS, f, dv, f0 + ty + 16, c0 + tx, r2);
-        StoreState(chunkS, baseS, f, dv, f0 + ty + 24, c0 + tx, r3);
-        StoreState(chunkS, baseS, f, dv, f0 + ty + 32, c0 + tx, r4);
-        StoreState(chunkS, baseS, f, dv, f0 + ty + 40, c0 + tx, r5);
-        StoreState(chunkS, baseS, f, dv, f0 + ty + 48, c0 + tx, r6);
-        StoreState(chunkS, baseS, f, dv, f0 + ty + 56, c0 + tx, r7);
+        StoreState(chunkS, baseS, f, dv, f0 + row0, c0 + col0, r0);
+        StoreState(chunkS, baseS, f, dv, f0 + row0 + 1, c0 + col0, r1);
+        StoreState(chunkS, baseS, f, dv, f0 + row0 + 2, c0 + col0, r2);
+        StoreState(chunkS, baseS, f, dv, f0 + row0 + 3, c0 + col0, r3);
+        StoreState(chunkS, baseS, f, dv, f0 + row0 + 4, c0 + col0, r4);
+        StoreState(chunkS, baseS, f, dv, f0 + row0 + 5, c0 + col0, r5);
+        StoreState(chunkS, baseS, f, dv, f0 + row0 + 6, c0 + col0, r6);
+        StoreState(chunkS, baseS, f, dv, f0 + row0 + 7, c0 + col0, r7);
     }
 
     /// <summary>One thread per element of the state (S, then z as column valueDim): the
@@ -154,11 +145,15 @@ internal static class ChunkedLinearKernel
         ArrayView<float> chunkZ, ArrayView<float> stateS, ArrayView<float> stateZ,
         ArrayView<float> output, ChunkedParams p)
     {
-        var qs = SharedMemory.Allocate<float>(Tile * Pitch);
-        var bs = SharedMemory.Allocate<float>(Tile * Pitch);
-        var scores = SharedMemory.Allocate<float>(Tile * ScorePitch);
+        var qs = SharedMemory.Allocate<Row4>(Depth * Pitch / 4);
+        var bs = SharedMemory.Allocate<Row4>(Depth * Pitch / 4);
+        // Scores transposed: [key j][query i], the depth-major operand of scores x V.
+        var scores = SharedMemory.Allocate<Row4>(Tile * Pitch / 4);
         var den = SharedMemory.Allocate<float>(Tile);
-        int tid = Group.IdxX, tx = tid % 16, ty = tid / 16;
+        var qf = qs.Cast<float>();
+        var bf = bs.Cast<float>();
+        var sf = scores.Cast<float>();
+        int tid = Group.IdxX, row0 = tid / 16 * 8, col0 = tid % 16 * 4;
         int ms = Grid.IdxX % p.SegmentChunks, qh = Grid.IdxX / p.SegmentChunks;
         int g = p.Heads / p.KvHeads, b = qh / p.Heads, kvh = qh % p.Heads / g;
         int item = b * p.KvHeads + kvh;
@@ -195,31 +190,30 @@ internal static class ChunkedLinearKernel
             {
                 for (int st = 0; st < Tile * Depth / Threads; st++)
                 {
+                    // Rows of Q and K are feature-contiguous: transposed into depth-major.
                     int e = tid + Threads * st, i = e / Depth, xx = e % Depth;
-                    bool inF = x0 + xx < f;
-                    qs[i * Pitch + xx] = i < len && inF
-                        ? query[qRows + (long)(t0 + i) * f + x0 + xx] : 0f;
-                    bs[i * Pitch + xx] = i < len && inF
-                        ? key[kRows + (long)(t0 + i) * f + x0 + xx] : 0f;
+                    bool inF = x0 + xx < f && i < len;
+                    qf[xx * Pitch + i] = inF ? query[qRows + (long)(t0 + i) * f + x0 + xx] : 0f;
+                    bf[xx * Pitch + i] = inF ? key[kRows + (long)(t0 + i) * f + x0 + xx] : 0f;
                 }
                 Group.Barrier();
-                Accumulate(qs, bs, tx, ty, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5,
+                Product(qs, 0, bs, row0, col0, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5,
                     ref a6, ref a7);
                 Group.Barrier();
             }
-            StoreScores(scores, ty, tx, logLambda, a0);
-            StoreScores(scores, ty + 8, tx, logLambda, a1);
-            StoreScores(scores, ty + 16, tx, logLambda, a2);
-            StoreScores(scores, ty + 24, tx, logLambda, a3);
-            StoreScores(scores, ty + 32, tx, logLambda, a4);
-            StoreScores(scores, ty + 40, tx, logLambda, a5);
-            StoreScores(scores, ty + 48, tx, logLambda, a6);
-            StoreScores(scores, ty + 56, tx, logLambda, a7);
+            StoreScores(sf, row0, col0, logLambda, a0);
+            StoreScores(sf, row0 + 1, col0, logLambda, a1);
+            StoreScores(sf, row0 + 2, col0, logLambda, a2);
+            StoreScores(sf, row0 + 3, col0, logLambda, a3);
+            StoreScores(sf, row0 + 4, col0, logLambda, a4);
+            StoreScores(sf, row0 + 5, col0, logLambda, a5);
+            StoreScores(sf, row0 + 6, col0, logLambda, a6);
+            StoreScores(sf, row0 + 7, col0, logLambda, a7);
             Group.Barrier();
             if (p.Normalize != 0 && tid < Tile)
             {
                 float sum = 0f;
-                for (int j = 0; j < Tile; j++) sum += scores[tid * ScorePitch + j];
+                for (int j = 0; j < Tile; j++) sum += sf[j * Pitch + tid];
                 den[tid] += sum;
             }
         }
@@ -235,99 +229,85 @@ internal static class ChunkedLinearKernel
                 {
                     int e = tid + Threads * st;
                     int qi = e / Depth, qx = e % Depth;
-                    qs[qi * Pitch + qx] = qi < len && x0 + qx < f
+                    qf[qx * Pitch + qi] = qi < len && x0 + qx < f
                         ? query[qRows + (long)(t0 + qi) * f + x0 + qx] : 0f;
                     int col = e % Tile, sx = e / Tile;
-                    bs[col * Pitch + sx] = x0 + sx < f && c0 + col < dv
+                    bf[sx * Pitch + col] = x0 + sx < f && c0 + col < dv
                         ? s[sBase + (long)(x0 + sx) * dv + c0 + col] : 0f;
                 }
                 Group.Barrier();
-                Accumulate(qs, bs, tx, ty, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5,
+                Product(qs, 0, bs, row0, col0, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5,
                     ref r6, ref r7);
                 Group.Barrier();
             }
             if (causal)
             {
-                r0 = Scale(r0, Power(logLambda, ty + 1));
-                r1 = Scale(r1, Power(logLambda, ty + 9));
-                r2 = Scale(r2, Power(logLambda, ty + 17));
-                r3 = Scale(r3, Power(logLambda, ty + 25));
-                r4 = Scale(r4, Power(logLambda, ty + 33));
-                r5 = Scale(r5, Power(logLambda, ty + 41));
-                r6 = Scale(r6, Power(logLambda, ty + 49));
-                r7 = Scale(r7, Power(logLambda, ty + 57));
+                r0 = Scale(r0, Power(logLambda, row0 + 1));
+                r1 = Scale(r1, Power(logLambda, row0 + 2));
+                r2 = Scale(r2, Power(logLambda, row0 + 3));
+                r3 = Scale(r3, Power(logLambda, row0 + 4));
+                r4 = Scale(r4, Power(logLambda, row0 + 5));
+                r5 = Scale(r5, Power(logLambda, row0 + 6));
+                r6 = Scale(r6, Power(logLambda, row0 + 7));
+                r7 = Scale(r7, Power(logLambda, row0 + 8));
                 // Intra-chunk values: scores V over the chunk's tokens.
                 for (int j0 = 0; j0 < len; j0 += Depth)
                 {
                     for (int st = 0; st < Tile * Depth / Threads; st++)
                     {
                         int e = tid + Threads * st, col = e % Tile, jj = e / Tile, j = j0 + jj;
-                        bs[col * Pitch + jj] = j < len && c0 + col < dv
+                        bf[jj * Pitch + col] = j < len && c0 + col < dv
                             ? value[vRows + (long)(t0 + j) * dv + c0 + col] : 0f;
                     }
                     Group.Barrier();
-                    for (int kk = 0; kk < Depth; kk++)
-                    {
-                        var bv = new Row4(bs[tx * Pitch + kk], bs[(tx + 16) * Pitch + kk],
-                            bs[(tx + 32) * Pitch + kk], bs[(tx + 48) * Pitch + kk]);
-                        int at = ty * ScorePitch + j0 + kk;
-                        r0 = Row4.Fma(scores[at], bv, r0);
-                        r1 = Row4.Fma(scores[at + 8 * ScorePitch], bv, r1);
-                        r2 = Row4.Fma(scores[at + 16 * ScorePitch], bv, r2);
-                        r3 = Row4.Fma(scores[at + 24 * ScorePitch], bv, r3);
-                        r4 = Row4.Fma(scores[at + 32 * ScorePitch], bv, r4);
-                        r5 = Row4.Fma(scores[at + 40 * ScorePitch], bv, r5);
-                        r6 = Row4.Fma(scores[at + 48 * ScorePitch], bv, r6);
-                        r7 = Row4.Fma(scores[at + 56 * ScorePitch], bv, r7);
-                    }
+                    Product(scores, j0, bs, row0, col0, ref r0, ref r1, ref r2, ref r3, ref r4,
+                        ref r5, ref r6, ref r7);
                     Group.Barrier();
                 }
             }
             Group.Barrier(); // den is complete (first tile)
-            StoreOutput(output, oRows, den, p, len, t0, ty, c0 + tx, r0);
-            StoreOutput(output, oRows, den, p, len, t0, ty + 8, c0 + tx, r1);
-            StoreOutput(output, oRows, den, p, len, t0, ty + 16, c0 + tx, r2);
-            StoreOutput(output, oRows, den, p, len, t0, ty + 24, c0 + tx, r3);
-            StoreOutput(output, oRows, den, p, len, t0, ty + 32, c0 + tx, r4);
-            StoreOutput(output, oRows, den, p, len, t0, ty + 40, c0 + tx, r5);
-            StoreOutput(output, oRows, den, p, len, t0, ty + 48, c0 + tx, r6);
-            StoreOutput(output, oRows, den, p, len, t0, ty + 56, c0 + tx, r7);
+            StoreOutput(output, oRows, den, p, len, t0, row0, c0 + col0, r0);
+            StoreOutput(output, oRows, den, p, len, t0, row0 + 1, c0 + col0, r1);
+            StoreOutput(output, oRows, den, p, len, t0, row0 + 2, c0 + col0, r2);
+            StoreOutput(output, oRows, den, p, len, t0, row0 + 3, c0 + col0, r3);
+            StoreOutput(output, oRows, den, p, len, t0, row0 + 4, c0 + col0, r4);
+            StoreOutput(output, oRows, den, p, len, t0, row0 + 5, c0 + col0, r5);
+            StoreOutput(output, oRows, den, p, len, t0, row0 + 6, c0 + col0, r6);
+            StoreOutput(output, oRows, den, p, len, t0, row0 + 7, c0 + col0, r7);
         }
     }
 
-    /// <summary>Rows ty + 8a of a[row * Pitch + k] times columns tx + 16b of
-    /// b[col * Pitch + k], over one Depth step.</summary>
+    /// <summary>r_a += a[k][row0 + a] * b[k][col0 .. col0 + 4) for the Depth steps k from
+    /// <paramref name="k0"/>: three 16-byte shared loads per step.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate(ArrayView<float> a, ArrayView<float> b, int tx, int ty,
-        ref Row4 r0, ref Row4 r1, ref Row4 r2, ref Row4 r3, ref Row4 r4, ref Row4 r5,
+    private static void Product(ArrayView<Row4> a, int k0, ArrayView<Row4> b, int row0,
+        int col0, ref Row4 r0, ref Row4 r1, ref Row4 r2, ref Row4 r3, ref Row4 r4, ref Row4 r5,
         ref Row4 r6, ref Row4 r7)
     {
         for (int kk = 0; kk < Depth; kk++)
         {
-            var bv = new Row4(b[tx * Pitch + kk], b[(tx + 16) * Pitch + kk],
-                b[(tx + 32) * Pitch + kk], b[(tx + 48) * Pitch + kk]);
-            int at = ty * Pitch + kk;
-            r0 = Row4.Fma(a[at], bv, r0);
-            r1 = Row4.Fma(a[at + 8 * Pitch], bv, r1);
-            r2 = Row4.Fma(a[at + 16 * Pitch], bv, r2);
-            r3 = Row4.Fma(a[at + 24 * Pitch], bv, r3);
-            r4 = Row4.Fma(a[at + 32 * Pitch], bv, r4);
-            r5 = Row4.Fma(a[at + 40 * Pitch], bv, r5);
-            r6 = Row4.Fma(a[at + 48 * Pitch], bv, r6);
-            r7 = Row4.Fma(a[at + 56 * Pitch], bv, r7);
+            int at = ((k0 + kk) * Pitch + row0) / 4;
+            Row4 lo = a[at], hi = a[at + 1], bv = b[(kk * Pitch + col0) / 4];
+            r0 = Row4.Fma(lo.C0, bv, r0);
+            r1 = Row4.Fma(lo.C1, bv, r1);
+            r2 = Row4.Fma(lo.C2, bv, r2);
+            r3 = Row4.Fma(lo.C3, bv, r3);
+            r4 = Row4.Fma(hi.C0, bv, r4);
+            r5 = Row4.Fma(hi.C1, bv, r5);
+            r6 = Row4.Fma(hi.C2, bv, r6);
+            r7 = Row4.Fma(hi.C3, bv, r7);
         }
     }
 
-    /// <summary>Row i of the scores at columns tx + 16b: lambda^(i-j) for j &lt;= i, else 0.
-    /// </summary>
-    private static void StoreScores(ArrayView<float> scores, int i, int tx, float logLambda,
+    /// <summary>Row i of the scores at columns j = col0 .. col0 + 3, stored transposed:
+    /// lambda^(i-j) s for j &lt;= i, else 0.</summary>
+    private static void StoreScores(ArrayView<float> scores, int i, int col0, float logLambda,
         Row4 r)
     {
-        int at = i * ScorePitch;
-        scores[at + tx] = tx <= i ? r.C0 * Power(logLambda, i - tx) : 0f;
-        scores[at + tx + 16] = tx + 16 <= i ? r.C1 * Power(logLambda, i - tx - 16) : 0f;
-        scores[at + tx + 32] = tx + 32 <= i ? r.C2 * Power(logLambda, i - tx - 32) : 0f;
-        scores[at + tx + 48] = tx + 48 <= i ? r.C3 * Power(logLambda, i - tx - 48) : 0f;
+        scores[col0 * Pitch + i] = col0 <= i ? r.C0 * Power(logLambda, i - col0) : 0f;
+        scores[(col0 + 1) * Pitch + i] = col0 + 1 <= i ? r.C1 * Power(logLambda, i - col0 - 1) : 0f;
+        scores[(col0 + 2) * Pitch + i] = col0 + 2 <= i ? r.C2 * Power(logLambda, i - col0 - 2) : 0f;
+        scores[(col0 + 3) * Pitch + i] = col0 + 3 <= i ? r.C3 * Power(logLambda, i - col0 - 3) : 0f;
     }
 
     private static void StoreState(ArrayView<float> chunkS, long baseS, int f, int dv, int x,
@@ -336,9 +316,9 @@ internal static class ChunkedLinearKernel
         if (x >= f) return;
         long at = baseS + (long)x * dv;
         if (c < dv) chunkS[at + c] = r.C0;
-        if (c + 16 < dv) chunkS[at + c + 16] = r.C1;
-        if (c + 32 < dv) chunkS[at + c + 32] = r.C2;
-        if (c + 48 < dv) chunkS[at + c + 48] = r.C3;
+        if (c + 1 < dv) chunkS[at + c + 1] = r.C1;
+        if (c + 2 < dv) chunkS[at + c + 2] = r.C2;
+        if (c + 3 < dv) chunkS[at + c + 3] = r.C3;
     }
 
     private static void StoreOutput(ArrayView<float> output, long oRows, ArrayView<float> den,
@@ -349,9 +329,9 @@ internal static class ChunkedLinearKernel
         long at = oRows + (long)(t0 + i) * dv;
         float d = p.Normalize != 0 ? den[i] : 1f;
         if (c < dv) output[at + c] = Finish(r.C0, d, p.Normalize);
-        if (c + 16 < dv) output[at + c + 16] = Finish(r.C1, d, p.Normalize);
-        if (c + 32 < dv) output[at + c + 32] = Finish(r.C2, d, p.Normalize);
-        if (c + 48 < dv) output[at + c + 48] = Finish(r.C3, d, p.Normalize);
+        if (c + 1 < dv) output[at + c + 1] = Finish(r.C1, d, p.Normalize);
+        if (c + 2 < dv) output[at + c + 2] = Finish(r.C2, d, p.Normalize);
+        if (c + 3 < dv) output[at + c + 3] = Finish(r.C3, d, p.Normalize);
     }
 
     private static Row4 Scale(Row4 r, float w) => new(r.C0 * w, r.C1 * w, r.C2 * w, r.C3 * w);

@@ -34,7 +34,8 @@ public readonly record struct InducedSetAttentionShape(
     /// </summary>
     public AttentionShape QueryStage => new(Batch, Heads, Heads, SeqQ, Inducing, HeadDim, HeadDim);
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the dimension that is not valid.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> naming the dimension that is not
+    /// valid.</summary>
     public void Validate(string paramName = "shape")
     {
         Positive(Batch, nameof(Batch), paramName);

@@ -33,7 +33,8 @@ public readonly record struct PrefixScanShape(
     /// <summary>batch * heads * (2 + valueDim)</summary>
     public long StateLength => (long)Batch * Heads * StateStride;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the dimension that is not valid.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> naming the dimension that is not
+    /// valid.</summary>
     public void Validate(string paramName = "shape")
     {
         Positive(Batch, nameof(Batch), paramName);

@@ -72,6 +72,9 @@ internal static class CheckCommand
             var (linear, linearFailed) = LinearCheck.Run(backend, output);
             output.WriteLine($"linear attention: {linear} checked, {linearFailed} failed");
             failed += linearFailed;
+            var (mechanisms, mechanismsFailed) = MechanismCheck.Run(backend, output);
+            output.WriteLine($"mechanisms: {mechanisms} checked, {mechanismsFailed} failed");
+            failed += mechanismsFailed;
         }
         return failed == 0 ? 0 : 1;
     }

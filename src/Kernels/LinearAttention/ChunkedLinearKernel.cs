@@ -33,10 +33,11 @@ internal readonly struct ChunkedParams(LinearAttentionShape shape, int chunk, bo
 /// </summary>
 internal static class ChunkedLinearKernel
 {
-    public const int Threads = 128, Tile = 64, Depth = 16;
+    public const int Threads = TileStaging.Threads, Tile = TileStaging.Tile,
+        Depth = TileStaging.Depth;
     // Depth-major operand rows of 64 floats padded to 68: 16-byte aligned, and the stores of
     // transposed staging spread over banks.
-    private const int Pitch = Tile + 4;
+    private const int Pitch = TileStaging.Pitch;
 
     /// <summary>Chunk m's state and key sum. Grid: (sequence x KV head, chunk of the segment,
     /// feature tile, value tile).</summary>
@@ -63,20 +64,22 @@ internal static class ChunkedLinearKernel
         Row4 r0 = default, r1 = default, r2 = default, r3 = default;
         Row4 r4 = default, r5 = default, r6 = default, r7 = default;
         float keySum = 0f;
+        // K^T (features x tokens) and V (tokens x columns), token-major as stored; the next
+        // slice's loads are issued before this one is multiplied.
+        var nextK = TileStaging.DepthAlongRows(key, kRows + (long)t0 * f, f, len, 0, f, f0, tid);
+        var nextV = TileStaging.DepthAlongRows(value, vRows + (long)t0 * dv, dv, len, 0, dv, c0, tid);
         for (int j0 = 0; j0 < len; j0 += Depth)
         {
-            // K^T (features x tokens) and V (tokens x columns), token-major as stored.
-            for (int s = 0; s < Tile * Depth / Threads; s++)
-            {
-                int e = tid + Threads * s, col = e % Tile, jj = e / Tile, j = j0 + jj;
-                bool inChunk = j < len;
-                float w = inChunk ? Power(logLambda, len - 1 - j) : 0f;
-                kf[jj * Pitch + col] = inChunk && f0 + col < f
-                    ? w * key[kRows + (long)(t0 + j) * f + f0 + col] : 0f;
-                vf[jj * Pitch + col] = inChunk && c0 + col < dv
-                    ? value[vRows + (long)(t0 + j) * dv + c0 + col] : 0f;
-            }
+            TileStaging.StoreDepthAlongRows(kf, Decayed(nextK, logLambda, len, j0, tid), tid);
+            TileStaging.StoreDepthAlongRows(vf, nextV, tid);
             Group.Barrier();
+            if (j0 + Depth < len)
+            {
+                nextK = TileStaging.DepthAlongRows(key, kRows + (long)t0 * f, f, len, j0 + Depth,
+                    f, f0, tid);
+                nextV = TileStaging.DepthAlongRows(value, vRows + (long)t0 * dv, dv, len,
+                    j0 + Depth, dv, c0, tid);
+            }
             Product(ks, 0, vs, row0, col0, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5,
                 ref r6, ref r7);
             // The key sum of feature tid (the value tile 0 groups only).
@@ -186,17 +189,19 @@ internal static class ChunkedLinearKernel
             // memory for every value tile.
             Row4 a0 = default, a1 = default, a2 = default, a3 = default;
             Row4 a4 = default, a5 = default, a6 = default, a7 = default;
+            long qFirst = qRows + (long)t0 * f, kFirst = kRows + (long)t0 * f;
+            var nextQ = TileStaging.RowsAlongDepth(query, qFirst, f, len, 0, f, tid);
+            var nextK = TileStaging.RowsAlongDepth(key, kFirst, f, len, 0, f, tid);
             for (int x0 = 0; x0 < f; x0 += Depth)
             {
-                for (int st = 0; st < Tile * Depth / Threads; st++)
-                {
-                    // Rows of Q and K are feature-contiguous: transposed into depth-major.
-                    int e = tid + Threads * st, i = e / Depth, xx = e % Depth;
-                    bool inF = x0 + xx < f && i < len;
-                    qf[xx * Pitch + i] = inF ? query[qRows + (long)(t0 + i) * f + x0 + xx] : 0f;
-                    bf[xx * Pitch + i] = inF ? key[kRows + (long)(t0 + i) * f + x0 + xx] : 0f;
-                }
+                TileStaging.StoreRowsAlongDepth(qf, nextQ, tid);
+                TileStaging.StoreRowsAlongDepth(bf, nextK, tid);
                 Group.Barrier();
+                if (x0 + Depth < f)
+                {
+                    nextQ = TileStaging.RowsAlongDepth(query, qFirst, f, len, x0 + Depth, f, tid);
+                    nextK = TileStaging.RowsAlongDepth(key, kFirst, f, len, x0 + Depth, f, tid);
+                }
                 Product(qs, 0, bs, row0, col0, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5,
                     ref a6, ref a7);
                 Group.Barrier();
@@ -223,19 +228,19 @@ internal static class ChunkedLinearKernel
             // Inter-chunk: Q S over the features.
             Row4 r0 = default, r1 = default, r2 = default, r3 = default;
             Row4 r4 = default, r5 = default, r6 = default, r7 = default;
+            long qStart = qRows + (long)t0 * f;
+            var nextQ = TileStaging.RowsAlongDepth(query, qStart, f, len, 0, f, tid);
+            var nextS = TileStaging.DepthAlongRows(s, sBase, dv, f, 0, dv, c0, tid);
             for (int x0 = 0; x0 < f; x0 += Depth)
             {
-                for (int st = 0; st < Tile * Depth / Threads; st++)
-                {
-                    int e = tid + Threads * st;
-                    int qi = e / Depth, qx = e % Depth;
-                    qf[qx * Pitch + qi] = qi < len && x0 + qx < f
-                        ? query[qRows + (long)(t0 + qi) * f + x0 + qx] : 0f;
-                    int col = e % Tile, sx = e / Tile;
-                    bf[sx * Pitch + col] = x0 + sx < f && c0 + col < dv
-                        ? s[sBase + (long)(x0 + sx) * dv + c0 + col] : 0f;
-                }
+                TileStaging.StoreRowsAlongDepth(qf, nextQ, tid);
+                TileStaging.StoreDepthAlongRows(bf, nextS, tid);
                 Group.Barrier();
+                if (x0 + Depth < f)
+                {
+                    nextQ = TileStaging.RowsAlongDepth(query, qStart, f, len, x0 + Depth, f, tid);
+                    nextS = TileStaging.DepthAlongRows(s, sBase, dv, f, x0 + Depth, dv, c0, tid);
+                }
                 Product(qs, 0, bs, row0, col0, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5,
                     ref r6, ref r7);
                 Group.Barrier();
@@ -251,15 +256,15 @@ internal static class ChunkedLinearKernel
                 r6 = Scale(r6, Power(logLambda, row0 + 7));
                 r7 = Scale(r7, Power(logLambda, row0 + 8));
                 // Intra-chunk values: scores V over the chunk's tokens.
+                long vFirst = vRows + (long)t0 * dv;
+                var nextV = TileStaging.DepthAlongRows(value, vFirst, dv, len, 0, dv, c0, tid);
                 for (int j0 = 0; j0 < len; j0 += Depth)
                 {
-                    for (int st = 0; st < Tile * Depth / Threads; st++)
-                    {
-                        int e = tid + Threads * st, col = e % Tile, jj = e / Tile, j = j0 + jj;
-                        bf[jj * Pitch + col] = j < len && c0 + col < dv
-                            ? value[vRows + (long)(t0 + j) * dv + c0 + col] : 0f;
-                    }
+                    TileStaging.StoreDepthAlongRows(bf, nextV, tid);
                     Group.Barrier();
+                    if (j0 + Depth < len)
+                        nextV = TileStaging.DepthAlongRows(value, vFirst, dv, len, j0 + Depth, dv,
+                            c0, tid);
                     Product(scores, j0, bs, row0, col0, ref r0, ref r1, ref r2, ref r3, ref r4,
                         ref r5, ref r6, ref r7);
                     Group.Barrier();
@@ -332,6 +337,21 @@ internal static class ChunkedLinearKernel
         if (c + 1 < dv) output[at + c + 1] = Finish(r.C1, d, p.Normalize);
         if (c + 2 < dv) output[at + c + 2] = Finish(r.C2, d, p.Normalize);
         if (c + 3 < dv) output[at + c + 3] = Finish(r.C3, d, p.Normalize);
+    }
+
+    /// <summary>Keys of a chunk state weighted lambda^(len-1-j) by their token j.</summary>
+    private static Slice8 Decayed(Slice8 v, float logLambda, int len, int j0, int tid)
+    {
+        if (logLambda == 0f) return v;
+        return new(
+            v.V0 * Power(logLambda, len - 1 - j0 - TileStaging.DepthOf(tid, 0)),
+            v.V1 * Power(logLambda, len - 1 - j0 - TileStaging.DepthOf(tid, 1)),
+            v.V2 * Power(logLambda, len - 1 - j0 - TileStaging.DepthOf(tid, 2)),
+            v.V3 * Power(logLambda, len - 1 - j0 - TileStaging.DepthOf(tid, 3)),
+            v.V4 * Power(logLambda, len - 1 - j0 - TileStaging.DepthOf(tid, 4)),
+            v.V5 * Power(logLambda, len - 1 - j0 - TileStaging.DepthOf(tid, 5)),
+            v.V6 * Power(logLambda, len - 1 - j0 - TileStaging.DepthOf(tid, 6)),
+            v.V7 * Power(logLambda, len - 1 - j0 - TileStaging.DepthOf(tid, 7)));
     }
 
     private static Row4 Scale(Row4 r, float w) => new(r.C0 * w, r.C1 * w, r.C2 * w, r.C3 * w);

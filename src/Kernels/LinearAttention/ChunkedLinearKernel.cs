@@ -116,9 +116,9 @@ internal static class ChunkedLinearKernel
         float logLambda = logDecay[item % p.KvHeads];
         long carried = isZ ? (long)item * f + x : ((long)item * f + x) * dv + c;
         float running = isZ ? stateZ[carried] : stateS[carried];
-        // Eight chunks at a time, their loads issued before the dependent updates: the loop
-        // is a chain of one multiply-add per chunk, bound by memory latency otherwise.
-        for (int m0 = 0; m0 < p.SegmentChunks; m0 += 8)
+        // Sixteen chunks at a time, their loads issued before the dependent updates: the
+        // loop is a chain of one multiply-add per chunk, bound by memory latency otherwise.
+        for (int m0 = 0; m0 < p.SegmentChunks; m0 += 16)
         {
             float own0 = Own(chunkS, chunkZ, p, item, m0, x, c, isZ);
             float own1 = Own(chunkS, chunkZ, p, item, m0 + 1, x, c, isZ);
@@ -128,14 +128,46 @@ internal static class ChunkedLinearKernel
             float own5 = Own(chunkS, chunkZ, p, item, m0 + 5, x, c, isZ);
             float own6 = Own(chunkS, chunkZ, p, item, m0 + 6, x, c, isZ);
             float own7 = Own(chunkS, chunkZ, p, item, m0 + 7, x, c, isZ);
-            running = Advance(chunkS, chunkZ, p, item, m0, x, c, isZ, logLambda, running, own0);
-            running = Advance(chunkS, chunkZ, p, item, m0 + 1, x, c, isZ, logLambda, running, own1);
-            running = Advance(chunkS, chunkZ, p, item, m0 + 2, x, c, isZ, logLambda, running, own2);
-            running = Advance(chunkS, chunkZ, p, item, m0 + 3, x, c, isZ, logLambda, running, own3);
-            running = Advance(chunkS, chunkZ, p, item, m0 + 4, x, c, isZ, logLambda, running, own4);
-            running = Advance(chunkS, chunkZ, p, item, m0 + 5, x, c, isZ, logLambda, running, own5);
-            running = Advance(chunkS, chunkZ, p, item, m0 + 6, x, c, isZ, logLambda, running, own6);
-            running = Advance(chunkS, chunkZ, p, item, m0 + 7, x, c, isZ, logLambda, running, own7);
+            float own8 = Own(chunkS, chunkZ, p, item, m0 + 8, x, c, isZ);
+            float own9 = Own(chunkS, chunkZ, p, item, m0 + 9, x, c, isZ);
+            float own10 = Own(chunkS, chunkZ, p, item, m0 + 10, x, c, isZ);
+            float own11 = Own(chunkS, chunkZ, p, item, m0 + 11, x, c, isZ);
+            float own12 = Own(chunkS, chunkZ, p, item, m0 + 12, x, c, isZ);
+            float own13 = Own(chunkS, chunkZ, p, item, m0 + 13, x, c, isZ);
+            float own14 = Own(chunkS, chunkZ, p, item, m0 + 14, x, c, isZ);
+            float own15 = Own(chunkS, chunkZ, p, item, m0 + 15, x, c, isZ);
+            running = Advance(chunkS, chunkZ, p, item, m0, x, c, isZ, logLambda,
+                running, own0);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 1, x, c, isZ, logLambda,
+                running, own1);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 2, x, c, isZ, logLambda,
+                running, own2);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 3, x, c, isZ, logLambda,
+                running, own3);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 4, x, c, isZ, logLambda,
+                running, own4);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 5, x, c, isZ, logLambda,
+                running, own5);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 6, x, c, isZ, logLambda,
+                running, own6);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 7, x, c, isZ, logLambda,
+                running, own7);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 8, x, c, isZ, logLambda,
+                running, own8);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 9, x, c, isZ, logLambda,
+                running, own9);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 10, x, c, isZ, logLambda,
+                running, own10);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 11, x, c, isZ, logLambda,
+                running, own11);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 12, x, c, isZ, logLambda,
+                running, own12);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 13, x, c, isZ, logLambda,
+                running, own13);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 14, x, c, isZ, logLambda,
+                running, own14);
+            running = Advance(chunkS, chunkZ, p, item, m0 + 15, x, c, isZ, logLambda,
+                running, own15);
         }
         if (isZ) stateZ[carried] = running;
         else stateS[carried] = running;
@@ -169,20 +201,11 @@ internal static class ChunkedLinearKernel
         long sBase = causal ? ((long)item * p.SegmentChunks + ms) * f * dv : (long)item * f * dv;
         var s = causal ? chunkS : stateS;
 
-        // Denominators: lambda^(i+1) phi(q_i) . z before the chunk (the row sums of the scores
-        // are added below).
-        if (p.Normalize != 0 && tid < Tile)
-        {
-            float qz = 0f;
-            if (tid < len)
-            {
-                long zBase = causal ? ZIndex(p, item, ms, 0) : (long)item * f;
-                var z = causal ? chunkZ : stateZ;
-                for (int x = 0; x < f; x++)
-                    qz += query[qRows + (long)(t0 + tid) * f + x] * z[zBase + x];
-            }
-            den[tid] = causal ? qz * Power(logLambda, tid + 1) : qz;
-        }
+        // Denominators: the row sums of the scores, plus lambda^(i+1) phi(q_i) . z before the
+        // chunk, accumulated from the staged Q slices of the first value tile (below).
+        if (p.Normalize != 0 && tid < Tile) den[tid] = 0f;
+        long zBase = causal ? ZIndex(p, item, ms, 0) : (long)item * f;
+        var z = causal ? chunkZ : stateZ;
         if (causal)
         {
             // Intra-chunk scores Q K^T over the features, masked and decayed, kept in shared
@@ -219,7 +242,7 @@ internal static class ChunkedLinearKernel
             {
                 float sum = 0f;
                 for (int j = 0; j < Tile; j++) sum += sf[j * Pitch + tid];
-                den[tid] += sum;
+                den[tid] = sum;
             }
         }
         long oRows = (long)qh * n * dv;
@@ -229,6 +252,7 @@ internal static class ChunkedLinearKernel
             Row4 r0 = default, r1 = default, r2 = default, r3 = default;
             Row4 r4 = default, r5 = default, r6 = default, r7 = default;
             long qStart = qRows + (long)t0 * f;
+            float qz = 0f;
             var nextQ = TileStaging.RowsAlongDepth(query, qStart, f, len, 0, f, tid);
             var nextS = TileStaging.DepthAlongRows(s, sBase, dv, f, 0, dv, c0, tid);
             for (int x0 = 0; x0 < f; x0 += Depth)
@@ -243,8 +267,13 @@ internal static class ChunkedLinearKernel
                 }
                 Product(qs, 0, bs, row0, col0, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5,
                     ref r6, ref r7);
+                if (c0 == 0 && p.Normalize != 0 && tid < Tile)
+                    for (int kk = 0; kk < Depth && x0 + kk < f; kk++)
+                        qz += qf[kk * Pitch + tid] * z[zBase + x0 + kk];
                 Group.Barrier();
             }
+            if (c0 == 0 && p.Normalize != 0 && tid < Tile)
+                den[tid] += causal ? qz * Power(logLambda, tid + 1) : qz;
             if (causal)
             {
                 r0 = Scale(r0, Power(logLambda, row0 + 1));

@@ -9,7 +9,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
 [ -x run/app/managed ] || tar xzf .gpu/app.tgz -C run
 APP=run/app/managed
-timeout 200 $APP check --device cuda --part 0/400 2>&1 | grep -E "^linear|checked|FAIL|error" \
+timeout 200 $APP check --device cuda --part 0/400 2>&1 | grep -E "^linear|^mechanism|checked|FAIL|error" \
   | tee "$OUT/linear-check.txt"
 SEQS=${SEQS:-1024,4096,16384,65536}
 timeout 240 $APP bench --linear --device cuda --batch 1 --heads 16 --dim 64,128 --seq $SEQS \
@@ -21,3 +21,4 @@ for f in ptx/linear-*.ptx; do
   echo "$f: $(/usr/local/cuda/bin/ptxas -arch=sm_90 -v "$f" -o /dev/null 2>&1 \
     | grep -Eo 'Used [0-9]+ registers|[0-9]+ bytes spill stores|[0-9]+ bytes smem' | tr '\n' ' ')"
 done | tee "$OUT/ptxas-linear.txt"
+# Mechanism rows on CUDA (Agent, ISAB, prefix scan) come with the check above.

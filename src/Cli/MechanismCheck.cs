@@ -11,7 +11,8 @@ namespace Managed.Cli;
 /// Agent attention (L4: agents attend to the keys, queries to the agents), induced set
 /// attention (L13: inducing points attend to the inputs, queries to the result) and Aaren's
 /// prefix scan (E3: one query's attention over every prefix, against exact causal attention
-/// of that query repeated). The second stage's reference reads the first stage's fp64 result
+/// of that query repeated); on ILGPU devices also InLine (L6) and Flow (L5) attention against
+/// the host. The second stage's reference reads the first stage's fp64 result
 /// rounded to float, as the kernels do. Pass rule as <see cref="CheckCommand"/>'s.
 /// </summary>
 internal static class MechanismCheck
@@ -69,6 +70,25 @@ internal static class MechanismCheck
                 default(CausalMask));
             Report("mechanism/prefix-scan", $"{scan}", so, sexpected);
         }
+        // InLine (L6) and Flow (L5) run their own element-wise kernel on devices: against the
+        // host, which the tests hold to an fp64 reference.
+        if (!device.IsHost)
+            foreach (int n in new[] { 100, 257 })
+            {
+                var shape = new LinearAttentionShape(2, 4, 4, n, 8, 12);
+                float[] q = BenchCommand.Fill(rng, shape.QueryLength), k = BenchCommand.Fill(rng, shape.KeyLength),
+                    v = BenchCommand.Fill(rng, shape.ValueLength);
+                var onDevice = new float[shape.OutputLength];
+                var onHost = new float[shape.OutputLength];
+                InLineAttention.Forward(device, shape, q, k, v, onDevice);
+                InLineAttention.Forward(ComputeDevice.Host, shape, q, k, v, onHost);
+                Report("mechanism/inline", $"{shape} against the host", onDevice,
+                    Array.ConvertAll(onHost, x => (double)x));
+                FlowAttention.Forward(device, shape, q, k, v, onDevice);
+                FlowAttention.Forward(ComputeDevice.Host, shape, q, k, v, onHost);
+                Report("mechanism/flow", $"{shape} against the host", onDevice,
+                    Array.ConvertAll(onHost, x => (double)x));
+            }
         return (count, failed);
     }
 

@@ -2,6 +2,7 @@ using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
 using Managed.Kernels.LinearAttention;
 using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
@@ -88,6 +89,16 @@ internal static class MechanismCheck
                 FlowAttention.Forward(ComputeDevice.Host, shape, q, k, v, onHost);
                 Report("mechanism/flow", $"{shape} against the host", onDevice,
                     Array.ConvertAll(onHost, x => (double)x));
+            }
+        // The registered mechanisms (MechanismRegistry), each case against its fp64 reference.
+        foreach (var mechanism in MechanismRegistry.All)
+            foreach (var r in mechanism.Run(device, 17))
+            {
+                var (worst, ok) = r.Verdict();
+                count++;
+                if (!ok) failed++;
+                output.WriteLine($"{"mechanism/" + mechanism.CatalogId + " " + mechanism.Name,-34} "
+                    + $"{device.Kind,-10} {r.Label,-52} {worst,10:E2}  {(ok ? "pass" : "FAIL")}");
             }
         return (count, failed);
     }

@@ -3,7 +3,7 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Managed.Kernels.Devices;
 using Managed.Kernels.LinearAttention;
-using static Managed.Tests.LinearMechanisms.LinearMechanismReference;
+using static Managed.Kernels.Reference.ReferenceLinearMechanisms;
 using static Managed.Tests.Mechanisms.MechanismData;
 
 namespace Managed.Tests.LinearMechanisms;

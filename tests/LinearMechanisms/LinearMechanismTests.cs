@@ -2,7 +2,7 @@ using Managed.Kernels.Devices;
 using Managed.Kernels.LinearAttention;
 using Managed.Kernels.Variants;
 using Xunit;
-using static Managed.Tests.LinearMechanisms.LinearMechanismReference;
+using static Managed.Kernels.Reference.ReferenceLinearMechanisms;
 using static Managed.Tests.Mechanisms.MechanismData;
 
 namespace Managed.Tests.LinearMechanisms;

@@ -1,6 +1,6 @@
 using Managed.Kernels.LinearAttention;
 
-namespace Managed.Tests.LinearMechanisms;
+namespace Managed.Kernels.Reference;
 
 /// <summary>
 /// fp64 references of the linear mechanisms, written from the papers' definitions with every
@@ -8,10 +8,10 @@ namespace Managed.Tests.LinearMechanisms;
 /// Tensors are dense row-major (batch, heads or kvHeads, length, dim); query head h reads KV
 /// head h / (heads / kvHeads).
 /// </summary>
-internal static class LinearMechanismReference
+public static class ReferenceLinearMechanisms
 {
     /// <summary>The (length x length) weight matrix of every (batch, head) built by
-    /// <paramref name="weight"/>(bh, kv, i, j), and O = W V.</summary>
+    /// <paramref name="weights"/>(bh, kv) per (batch, head) item, and O = W V.</summary>
     private static double[] Apply(LinearAttentionShape s, double[] v,
         Func<long, long, double[,]> weights)
     {

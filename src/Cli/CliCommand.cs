@@ -202,6 +202,9 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--chunk", "C", "C >= 1 (at most 64 on an ILGPU device)",
                     "--linear: tokens per chunk", "the device's default",
                     (o, s) => o with { Chunk = CliOptions.Positive("--chunk", s) }),
+                new("--plot", "FILE", "a .png path", "--linear: also draw microseconds per token "
+                    + "against N (linear and exact causal, each D, log scales) to FILE", "none",
+                    (o, s) => o with { Plot = s }),
                 new("--keys", "N1,N2,...", "N1,N2,... with N >= 1", "--decode: keys per sequence",
                     "8192,32768,131072", (o, s) => o with { Keys = CliOptions.Positives("--keys", s) }),
                 new("--rows", "R1,R2,...", "R1,R2,... with 1 <= R <= 16",
@@ -262,6 +265,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 { LinearAttention: true, Variants: true } or { LinearAttention: true, VariantSpecs: not null }
                     or { LinearAttention: true, Reference: true } => throw new UsageException(
                     "--linear cannot be combined with --variants, --variant or --reference"),
+                { LinearAttention: false, Plot: not null } => throw new UsageException(
+                    "--plot draws the --linear bench only"),
                 { LinearAttention: true } => LinearBench.Run(o, c.Out),
                 { Variants: true, VariantSpecs: not null } => throw new UsageException(
                     "--variants cannot be combined with --variant (--variants times the default "

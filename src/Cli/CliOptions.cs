@@ -23,7 +23,8 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     float? TopP = null, float? RepetitionPenalty = null, ulong? Seed = null,
     int[]? Stop = null, VariantSpec? Attention = null, int? Window = null, int? Stride = null,
     int[]? Batches = null, int? PromptTokens = null, int? NewTokens = null, int? Runs = null,
-    string? RandomLlama = null, bool LinearAttention = false, int? Chunk = null)
+    string? RandomLlama = null, bool LinearAttention = false, int? Chunk = null,
+    string? Plot = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =

@@ -27,8 +27,11 @@ internal static class LinearBench
             + $"{"us/token",9} {"exact ms",10} {"exact/linear",12}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
         csv?.WriteLine("batch,heads,dim,seq,chunk,linear_ms,us_per_token,exact_ms,exact_over_linear");
+        var plot = options.Plot is null ? null : new TimePerTokenPlot(device.Name);
         foreach (int d in options.Dim)
         {
+            var linearPoints = new List<(int, double)>();
+            var exactPoints = new List<(int, double)>();
             double? lastExact = null;
             int lastN = 0, crossover = 0;
             foreach (int n in options.Seq)
@@ -56,6 +59,8 @@ internal static class LinearBench
                     if (crossover == 0 && linear < e) crossover = n;
                 }
                 double perToken = linear * 1000 / ((double)options.Batch * n);
+                linearPoints.Add((n, perToken));
+                if (exact is { } ex) exactPoints.Add((n, ex * 1000 / ((double)options.Batch * n)));
                 string exactText = exact is { } x ? $"{x,10:F3}" : $"{"skipped",10}";
                 string ratio = exact is { } y ? $"{y / linear,12:F2}" : $"{"",12}";
                 output.WriteLine($"{options.Batch,2} {options.Heads,3} {d,4} {n,7} {chunk,5} "
@@ -67,6 +72,13 @@ internal static class LinearBench
             output.WriteLine(crossover > 0
                 ? $"D={d}: linear overtakes exact causal from N = {crossover} (of the lengths run)"
                 : $"D={d}: exact causal was faster at every length timed");
+            plot?.Add($"linear D={d}", linearPoints, dashed: false);
+            plot?.Add($"exact causal D={d}", exactPoints, dashed: true);
+        }
+        if (plot is not null && options.Plot is { } path)
+        {
+            plot.Save(path);
+            output.WriteLine($"plot: {path}");
         }
         return 0;
     }

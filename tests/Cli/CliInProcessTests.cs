@@ -46,6 +46,35 @@ public sealed class CliInProcessTests
         CliAssert.UsageError(exit, stdout, stderr, ["--part", part]);
     }
 
+    /// <summary>--plot draws the linear bench only: refused elsewhere, not dropped.</summary>
+    [Fact]
+    public void PlotWithoutLinearIsAUsageError()
+    {
+        var (exit, stdout, stderr) = Run("bench", "--plot", "x.png");
+        CliAssert.UsageError(exit, stdout, stderr, ["--plot", "--linear"]);
+    }
+
+    /// <summary>bench --linear --plot writes a PNG with a line per series.</summary>
+    [Fact]
+    public void LinearBenchWritesThePlot()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"managed-plot-{Guid.NewGuid():N}.png");
+        try
+        {
+            var (exit, stdout, _) = Run("bench", "--linear", "--seq", "64,128", "--dim", "8",
+                "--heads", "1", "--plot", path);
+            Assert.Equal(0, exit);
+            Assert.Contains($"plot: {path}", stdout);
+            var bytes = File.ReadAllBytes(path);
+            Assert.True(bytes.Length > 1000, $"{bytes.Length} bytes");
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public void HelpGoesToTheStdoutWriter()
     {

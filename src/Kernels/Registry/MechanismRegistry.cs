@@ -13,5 +13,11 @@ public static class MechanismRegistry
     public static IReadOnlyList<IMechanism> All { get; } =
     [
         new LightningMechanism(),
+        new HedgehogMechanism(),
+        new AgentMechanism(),
+        new FlowMechanism(),
+        new InLineMechanism(),
+        new InducedSetMechanism(),
+        new PrefixScanMechanism(),
     ];
 }

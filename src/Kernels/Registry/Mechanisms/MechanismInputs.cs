@@ -14,4 +14,8 @@ internal static class MechanismInputs
     /// <summary>The float values widened to double (the references read what the kernels
     /// read).</summary>
     public static double[] Wide(float[] x) => Array.ConvertAll(x, v => (double)v);
+
+    /// <summary>An fp64 stage's result rounded to float, as a kernel's next stage reads it.
+    /// </summary>
+    public static float[] Narrow(double[] x) => Array.ConvertAll(x, v => (float)v);
 }

@@ -146,6 +146,32 @@ public sealed class LinearMechanismIlgpuCpuTests(IlgpuCpuFixture fixture) : Line
         Assert.Throws<ArgumentException>("scratch", () => FlowAttention.Forward(Device, s,
             dq.View, dk.View, dv.View, dout.View, scratch.View.SubView(1, scratch.Length - 1)));
     }
+
+    /// <summary>The same for causal Flow: its own scratch length and conserved offset.
+    /// </summary>
+    [Fact]
+    public void CausalFlowViewsEqualSpans()
+    {
+        var s = new LinearAttentionShape(1, 2, 2, 11, 4, 3);
+        var (q, k, v) = Inputs(s, 131, 4, 1f);
+        var spans = new float[s.OutputLength];
+        var conserved = new float[2 * 2 * 11];
+        FlowAttention.Forward(Device, s, q, k, v, spans, conserved, causal: true);
+        using var dq = Accelerator.Allocate1D(q);
+        using var dk = Accelerator.Allocate1D(k);
+        using var dv = Accelerator.Allocate1D(v);
+        using var dout = Accelerator.Allocate1D<float>(s.OutputLength);
+        using var scratch = Accelerator.Allocate1D<float>(FlowAttention.ScratchLength(s, true));
+        FlowAttention.Forward(Device, s, dq.View, dk.View, dv.View, dout.View, scratch.View,
+            causal: true);
+        AssertClose(dout.GetAsArray1D(), spans, 1e-6, 1e-6, "views with scratch");
+        var flows = scratch.View.SubView(FlowAttention.ConservedOffset(s, true), conserved.Length)
+            .GetAsArray1D();
+        AssertClose(flows, conserved, 1e-6, 1e-6, "conserved flows in scratch");
+        Assert.Throws<ArgumentException>("scratch", () => FlowAttention.Forward(Device, s,
+            dq.View, dk.View, dv.View, dout.View, scratch.View.SubView(1, scratch.Length - 1),
+            causal: true));
+    }
 }
 
 /// <summary>Every element-wise step of the mechanisms compiles to PTX with no device.</summary>
@@ -154,7 +180,7 @@ public sealed class LinearMechanismKernelCompileTests
     public static TheoryData<string> Steps() => new()
     {
         "column-sum", "row-dot", "inline", "sigmoid", "weighted-sum", "lse", "competition",
-        "allocation",
+        "allocation", "ones", "count-ratio", "count-divide", "row-scale", "flow-competition",
     };
 
     private static MethodInfo Kernel(string step) => step switch
@@ -167,6 +193,11 @@ public sealed class LinearMechanismKernelCompileTests
         "lse" => LinearMechanismKernel.Methods<LogSumExpStep>.Kernel,
         "competition" => LinearMechanismKernel.Methods<CompetitionStep>.Kernel,
         "allocation" => LinearMechanismKernel.Methods<AllocationStep>.Kernel,
+        "ones" => LinearMechanismKernel.Methods<OnesStep>.Kernel,
+        "count-ratio" => LinearMechanismKernel.Methods<CountRatioStep>.Kernel,
+        "count-divide" => LinearMechanismKernel.Methods<CountDivideStep>.Kernel,
+        "row-scale" => LinearMechanismKernel.Methods<RowScaleStep>.Kernel,
+        "flow-competition" => FlowCompetitionKernel.Method,
         _ => throw new ArgumentException(step),
     };
 

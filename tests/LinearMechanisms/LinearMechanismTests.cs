@@ -220,6 +220,61 @@ public abstract class LinearMechanismTests
         AssertClose(conserved, flows, 1e-5, 1e-5, "Ihat, Ohat");
     }
 
+    /// <summary>Causal Flow-Attention (the released Flow_Attention_Causal without its
+    /// epsilons) equals its materialized prefix flow network, outputs and conserved flows,
+    /// lengths across the chunk edge included.</summary>
+    [Theory]
+    [InlineData(1, 2, 19, 4, 3)]
+    [InlineData(2, 2, 7, 8, 5)]
+    [InlineData(1, 1, 1, 3, 2)]
+    [InlineData(1, 1, 70, 3, 2)]
+    public void CausalFlowMatchesReference(int b, int h, int n, int f, int dv)
+    {
+        var s = new LinearAttentionShape(b, h, h, n, f, dv);
+        var (q, k, v) = Inputs(s, 170 + n, f, 2f);
+        var output = new float[s.OutputLength];
+        var conserved = new float[2 * b * h * n];
+        FlowAttention.Forward(Device, s, q, k, v, output, conserved, causal: true);
+        var (expected, flows) = Managed.Kernels.Reference.ReferenceCausalFlow.Forward(s,
+            ToDouble(q), ToDouble(k), ToDouble(v));
+        AssertClose(output, expected, Atol, Rtol, "causal Flow output");
+        AssertClose(conserved, flows, 1e-5, 1e-5, "causal Ihat, Ohat");
+    }
+
+    /// <summary>Causal: changing the last tokens' q, k and v leaves every earlier output as
+    /// it was; the first token reads itself only (Ihat_0 = 1, competition 1), so
+    /// R_0 = sigmoid(1) v_0.</summary>
+    [Fact]
+    public void CausalFlowReadsNoLaterToken()
+    {
+        var s = new LinearAttentionShape(1, 2, 2, 12, 4, 3);
+        var (q, k, v) = Inputs(s, 190, 4, 2f);
+        var first = new float[s.OutputLength];
+        FlowAttention.Forward(Device, s, q, k, v, first, causal: true);
+        for (int h = 0; h < 2; h++)
+        for (int i = 9; i < 12; i++)
+        {
+            for (int x = 0; x < 4; x++)
+            {
+                q[(h * 12 + i) * 4 + x] += 3f;
+                k[(h * 12 + i) * 4 + x] -= 2f;
+            }
+            for (int c = 0; c < 3; c++) v[(h * 12 + i) * 3 + c] *= -5f;
+        }
+        var second = new float[s.OutputLength];
+        FlowAttention.Forward(Device, s, q, k, v, second, causal: true);
+        for (int h = 0; h < 2; h++)
+        {
+            for (int i = 0; i < 9; i++)
+            for (int c = 0; c < 3; c++)
+                Assert.Equal(first[(h * 12 + i) * 3 + c], second[(h * 12 + i) * 3 + c], 1e-6f);
+            Assert.NotEqual(first[(h * 12 + 11) * 3], second[(h * 12 + 11) * 3]);
+            for (int c = 0; c < 3; c++)
+                Assert.Equal(v[h * 12 * 3 + c] / (1 + Math.Exp(-1)), second[h * 12 * 3 + c],
+                    1e-5);
+        }
+    }
+
     /// <summary>The conservation identities: the conserved incoming flows of the sinks sum to
     /// the number of sources, the conserved outgoing flows of the sources to the number of
     /// sinks (each normalized flow carries exactly 1 unit).</summary>

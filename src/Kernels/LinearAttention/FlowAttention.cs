@@ -24,10 +24,11 @@ namespace Managed.Kernels.LinearAttention;
 /// This is the form of the authors' released Flow_Attention (the factor m on the softmax and
 /// n / m in the sigmoid; the paper writes Softmax(Ohat) and Sigmoid(Ihat)); their small
 /// epsilons (1e-6 added to the features and sums) and the clamp of Ohat to [-1, 1] before the
-/// softmax ("for stability") are left out, so the identities above hold exactly. Non-causal
-/// only: the causal variant (cumulative flows for language modelling) is not implemented. The
-/// projections are model layers around this call; heads must equal kvHeads (each head has
-/// its own flows).
+/// softmax ("for stability") are left out, so the identities above hold exactly. With
+/// <c>causal</c> the released Flow_Attention_Causal runs instead (see
+/// <c>FlowAttention.Causal.cs</c>): every sum over tokens becomes a prefix sum, rescaled by the
+/// token count. The projections are model layers around this call; heads must equal kvHeads
+/// (each head has its own flows).
 /// <para>
 /// The host runs the equations as loops in linear time (per sequence and head: O(N F Dv)); an
 /// ILGPU device runs them as element-wise steps and the final product as
@@ -35,13 +36,14 @@ namespace Managed.Kernels.LinearAttention;
 /// I_i).
 /// </para>
 /// </summary>
-public static class FlowAttention
+public static partial class FlowAttention
 {
     /// <summary>
     /// Flow-Attention on host spans: Q and K (batch, heads, length, features) before the sigmoid,
     /// V (batch, heads, length, valueDim), output (batch, heads, length, valueDim); the shape's
     /// KvHeads must equal Heads. <paramref name="conserved"/>, if not empty, receives Ihat
-    /// (batch, heads, length) followed by Ohat (batch, heads, length). On the host the
+    /// (batch, heads, length) followed by Ohat (batch, heads, length). <paramref name="causal"/>
+    /// runs the causal form (prefix flows; token i reads tokens 0..i only). On the host the
     /// intermediates live in buffers rented from <see cref="ArrayPool{T}"/>; on an ILGPU device
     /// the tensors are copied to buffers allocated for the call and the call waits.
     /// </summary>
@@ -52,7 +54,7 @@ public static class FlowAttention
     /// before anything is written.</exception>
     public static void Forward(ComputeDevice device, LinearAttentionShape shape,
         ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
-        Span<float> output, Span<float> conserved = default)
+        Span<float> output, Span<float> conserved = default, bool causal = false)
     {
         ArgumentNullException.ThrowIfNull(device);
         using var lease = device.Use();
@@ -75,19 +77,23 @@ public static class FlowAttention
             using var dk = acc.Allocate1D<float>(key.Length);
             using var dv = acc.Allocate1D<float>(value.Length);
             using var dout = acc.Allocate1D<float>(output.Length);
-            using var scratch = acc.Allocate1D<float>(ScratchLength(shape));
+            using var scratch = acc.Allocate1D<float>(ScratchLength(shape, causal));
             dq.View.AsContiguous().CopyFromCPU(query);
             dk.View.AsContiguous().CopyFromCPU(key);
             dv.View.AsContiguous().CopyFromCPU(value);
-            RunIlgpu(device, shape, dq.View, dk.View, dv.View, dout.View, scratch.View);
+            if (causal)
+                RunIlgpuCausal(device, shape, dq.View, dk.View, dv.View, dout.View, scratch.View);
+            else
+                RunIlgpu(device, shape, dq.View, dk.View, dv.View, dout.View, scratch.View);
             dout.View.AsContiguous().CopyToCPU(output);
             if (!conserved.IsEmpty)
-                scratch.View.SubView(ConservedOffset(shape), 2 * rowsTotal).AsContiguous()
+                scratch.View.SubView(ConservedOffset(shape, causal), 2 * rowsTotal).AsContiguous()
                     .CopyToCPU(conserved);
             acc.Synchronize();
             return;
         }
-        ForwardHost(shape, query, key, value, output, conserved);
+        if (causal) ForwardHostCausal(shape, query, key, value, output, conserved);
+        else ForwardHost(shape, query, key, value, output, conserved);
     }
 
     /// <summary>
@@ -105,7 +111,7 @@ public static class FlowAttention
     /// tensor.</exception>
     public static void Forward(ComputeDevice device, LinearAttentionShape shape,
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
-        ArrayView<float> output, ArrayView<float> scratch)
+        ArrayView<float> output, ArrayView<float> scratch, bool causal = false)
     {
         ArgumentNullException.ThrowIfNull(device);
         using var lease = device.Use();
@@ -123,17 +129,18 @@ public static class FlowAttention
             || Overlaps(output, scratch))
             throw new ArgumentException("output must not overlap query, key, value or scratch.",
                 nameof(output));
-        CheckScratch(scratch, ScratchLength(shape), nameof(scratch),
-            "FlowAttention.ScratchLength(shape)", query, key, value);
+        CheckScratch(scratch, ScratchLength(shape, causal), nameof(scratch),
+            "FlowAttention.ScratchLength(shape, causal)", query, key, value);
         MemoryBuffer1D<float, Stride1D.Dense>? owned = null;
         if (scratch.Length == 0)
         {
-            owned = device.Ilgpu.Allocate1D<float>(ScratchLength(shape));
+            owned = device.Ilgpu.Allocate1D<float>(ScratchLength(shape, causal));
             scratch = owned.View;
         }
         try
         {
-            RunIlgpu(device, shape, query, key, value, output, scratch);
+            if (causal) RunIlgpuCausal(device, shape, query, key, value, output, scratch);
+            else RunIlgpu(device, shape, query, key, value, output, scratch);
         }
         finally
         {
@@ -147,20 +154,23 @@ public static class FlowAttention
     }
 
     /// <summary>Elements of the view overload's scratch: with R = batch * heads, 2 R N F
-    /// (sigmoid features) + 4 R F (sums) + 4 R N (flows) + R (log-sum-exp) + R N Dv (Vhat).
+    /// (sigmoid features) + 4 R F (sums) + 4 R N (flows) + R (log-sum-exp) + R N Dv (Vhat);
+    /// causal: 2 R N F + 8 R N (ones, flows, their count ratios, competition) + R N Dv.
     /// </summary>
-    public static long ScratchLength(LinearAttentionShape shape)
+    public static long ScratchLength(LinearAttentionShape shape, bool causal = false)
     {
         long r = (long)shape.Batch * shape.Heads, n = shape.Length, f = shape.Features;
-        return 2 * r * n * f + 4 * r * f + 4 * r * n + r + r * n * shape.ValueDim;
+        return causal ? 2 * r * n * f + 8 * r * n + r * n * shape.ValueDim
+            : 2 * r * n * f + 4 * r * f + 4 * r * n + r + r * n * shape.ValueDim;
     }
 
     /// <summary>Where Ihat (batch, heads, length) and then Ohat (batch, heads, length) start in
-    /// the view overload's scratch: 2 R N F + 4 R F + 2 R N, R = batch * heads.</summary>
-    public static long ConservedOffset(LinearAttentionShape shape)
+    /// the view overload's scratch: 2 R N F + 4 R F + 2 R N, R = batch * heads (causal:
+    /// 2 R N F + 5 R N).</summary>
+    public static long ConservedOffset(LinearAttentionShape shape, bool causal = false)
     {
         long r = (long)shape.Batch * shape.Heads, n = shape.Length, f = shape.Features;
-        return 2 * r * n * f + 4 * r * f + 2 * r * n;
+        return causal ? 2 * r * n * f + 5 * r * n : 2 * r * n * f + 4 * r * f + 2 * r * n;
     }
 
     private static void Validate(LinearAttentionShape shape, long query, long key, long value,
@@ -172,10 +182,11 @@ public static class FlowAttention
                 + $"own flows); got Heads {shape.Heads}, KvHeads {shape.KvHeads}.",
                 nameof(shape));
         CheckTensors(shape, shape.Features, query, key, value, output);
-        if (ScratchLength(shape) > int.MaxValue)
+        long scratch = Math.Max(ScratchLength(shape), ScratchLength(shape, causal: true));
+        if (scratch > int.MaxValue)
             throw new ArgumentException(
-                $"{shape} needs {ScratchLength(shape)} elements of scratch; at most "
-                + $"{int.MaxValue}.", nameof(shape));
+                $"{shape} needs {scratch} elements of scratch; at most {int.MaxValue}.",
+                nameof(shape));
     }
 
     private static void RunIlgpu(ComputeDevice device, LinearAttentionShape shape,

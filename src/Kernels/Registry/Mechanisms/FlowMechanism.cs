@@ -5,8 +5,9 @@ using static Managed.Kernels.Registry.Mechanisms.MechanismInputs;
 
 namespace Managed.Kernels.Registry.Mechanisms;
 
-/// <summary>L5 <see cref="FlowAttention"/> (non-causal, KV heads = heads) against the
-/// materialized flow network: the output, then the conserved flows.</summary>
+/// <summary>L5 <see cref="FlowAttention"/> (KV heads = heads) against the materialized flow
+/// network, non-causal and causal (prefix flows): the output, then the conserved flows.
+/// </summary>
 internal sealed class FlowMechanism : IMechanism
 {
     public string Name => "flow";
@@ -22,10 +23,17 @@ internal sealed class FlowMechanism : IMechanism
         var conserved = new float[2L * shape.Batch * shape.Heads * shape.Length];
         FlowAttention.Forward(device, shape, q, k, v, o, conserved);
         var (expected, flows) = ReferenceLinearMechanisms.Flow(shape, Wide(q), Wide(k), Wide(v));
+        var oCausal = new float[shape.OutputLength];
+        var conservedCausal = new float[conserved.Length];
+        FlowAttention.Forward(device, shape, q, k, v, oCausal, conservedCausal, causal: true);
+        var (expectedCausal, flowsCausal) = ReferenceCausalFlow.Forward(shape, Wide(q), Wide(k),
+            Wide(v));
         return
         [
             new($"{shape} output", o, expected),
             new($"{shape} conserved flows", conserved, flows),
+            new($"{shape} causal output", oCausal, expectedCausal),
+            new($"{shape} causal conserved flows", conservedCausal, flowsCausal),
         ];
     }
 }

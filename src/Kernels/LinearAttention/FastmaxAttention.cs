@@ -16,6 +16,12 @@ namespace Managed.Kernels.LinearAttention;
 /// then <see cref="ChunkedLinearAttention"/> normalized (the paper's sums over keys of 1,
 /// k~ and k~ k~^T times v, and of the same without v, are the state S and normalizer z).
 /// <para>
+/// Order 1's weights 1 + s vanish at s = -1: a query opposite to every key it reads has a
+/// weight sum of 0 (its output is then 0, or, when rounding leaves the sum barely above 0,
+/// ill-conditioned; with d = 2 every centered row is +-(1, -1) / sqrt(2), so this happens
+/// readily). Order 2's weights are at least 1/2.
+/// </para>
+/// <para>
 /// No 1/sqrt(d) scale: the normalization already bounds s. The projections, the paper's
 /// dropout on the factorized terms and its optional relative positional encoding are the
 /// model's.

@@ -19,5 +19,8 @@ public static class MechanismRegistry
         new InLineMechanism(),
         new InducedSetMechanism(),
         new PrefixScanMechanism(),
+        new BasedMechanism(),
+        new FastmaxMechanism(2),
+        new FastmaxMechanism(1),
     ];
 }

@@ -312,16 +312,22 @@ internal static class ChunkedLinearKernel
     }
 
     /// <summary>r_a += a[k][row0 + a] * b[k][col0 .. col0 + 4) for the Depth steps k from
-    /// <paramref name="k0"/>: three 16-byte shared loads per step.</summary>
+    /// <paramref name="k0"/>: three 16-byte shared loads per step. The Row4 indices are 64-bit
+    /// and advance by Pitch / 4 (Pitch, row0 and col0 are multiples of 4) instead of being
+    /// recomputed and widened per load: 1.01-1.03x on the H200 (unrolling by 4 on top of it
+    /// measured the same).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Product(ArrayView<Row4> a, int k0, ArrayView<Row4> b, int row0,
         int col0, ref Row4 r0, ref Row4 r1, ref Row4 r2, ref Row4 r3, ref Row4 r4, ref Row4 r5,
         ref Row4 r6, ref Row4 r7)
     {
+        const int Step = Pitch / 4;
+        long at = ((long)k0 * Pitch + row0) / 4, bt = col0 / 4;
         for (int kk = 0; kk < Depth; kk++)
         {
-            int at = ((k0 + kk) * Pitch + row0) / 4;
-            Row4 lo = a[at], hi = a[at + 1], bv = b[(kk * Pitch + col0) / 4];
+            Row4 lo = a[at], hi = a[at + 1], bv = b[bt];
+            at += Step;
+            bt += Step;
             r0 = Row4.Fma(lo.C0, bv, r0);
             r1 = Row4.Fma(lo.C1, bv, r1);
             r2 = Row4.Fma(lo.C2, bv, r2);

@@ -19,5 +19,7 @@ public static class MechanismRegistry
         new InLineMechanism(),
         new InducedSetMechanism(),
         new PrefixScanMechanism(),
+        new MegaMechanism(),
+        new TitansMechanism(),
     ];
 }

@@ -1,0 +1,133 @@
+using Managed.Kernels.Recurrent;
+
+namespace Managed.Kernels.Reference;
+
+/// <summary>
+/// Titans' linear memory in double precision (Behrouz et al., "Titans: Learning to Memorize
+/// at Test Time", eq. 12-15 and section 3.2), written from the paper with whole matrices and
+/// sharing no code with <see cref="TitansMemory"/>: the gradient matrix
+/// G = 2 (W' k - v) k^T is formed explicitly and S, W updated as matrices.
+/// </summary>
+public static class ReferenceTitans
+{
+    /// <summary>The chunk-b definition: per chunk, W' = the memory at its start; per token
+    /// S = eta S - theta G(W'), W = (1 - alpha) W + S, y = W q. Output (batch, heads, length,
+    /// valueDim); <paramref name="finalState"/> (if not null) gets (batch, heads, 2, valueDim,
+    /// keyDim). <paramref name="initialState"/> empty: zeros.</summary>
+    public static double[] LinearMemoryChunked(TitansShape shape, ReadOnlySpan<float> query,
+        ReadOnlySpan<float> key, ReadOnlySpan<float> value, ReadOnlySpan<float> theta,
+        ReadOnlySpan<float> eta, ReadOnlySpan<float> alpha, int chunkSize,
+        ReadOnlySpan<float> initialState = default, double[]? finalState = null)
+    {
+        int n = shape.Length, dk = shape.KeyDim, dv = shape.ValueDim;
+        var y = new double[shape.ValueLength];
+        var w = new double[dv, dk];
+        var s = new double[dv, dk];
+        var start = new double[dv, dk];
+        var grad = new double[dv, dk];
+        for (int bh = 0; bh < shape.Batch * shape.Heads; bh++)
+        {
+            Load(initialState, bh, dv, dk, w, s);
+            for (int t = 0; t < n; t++)
+            {
+                if (t % chunkSize == 0) Array.Copy(w, start, w.Length);
+                long kt = ((long)bh * n + t) * dk, vt = ((long)bh * n + t) * dv,
+                    g = (long)bh * n + t;
+                Gradient(start, key.Slice((int)kt, dk), value.Slice((int)vt, dv), grad);
+                Step(w, s, grad, theta[(int)g], eta[(int)g], alpha[(int)g]);
+                Read(w, query.Slice((int)kt, dk), y.AsSpan((int)vt, dv));
+            }
+            Store(finalState, bh, dv, dk, w, s);
+        }
+        return y;
+    }
+
+    /// <summary>The token-by-token recurrence of eq. 13-15: the gradient at W_(t-1), then
+    /// S_t, W_t, y_t = W_t q_t.</summary>
+    public static double[] LinearMemoryRecurrent(TitansShape shape, ReadOnlySpan<float> query,
+        ReadOnlySpan<float> key, ReadOnlySpan<float> value, ReadOnlySpan<float> theta,
+        ReadOnlySpan<float> eta, ReadOnlySpan<float> alpha)
+    {
+        int n = shape.Length, dk = shape.KeyDim, dv = shape.ValueDim;
+        var y = new double[shape.ValueLength];
+        var w = new double[dv, dk];
+        var s = new double[dv, dk];
+        var grad = new double[dv, dk];
+        for (int bh = 0; bh < shape.Batch * shape.Heads; bh++)
+        {
+            Array.Clear(w);
+            Array.Clear(s);
+            for (int t = 0; t < n; t++)
+            {
+                long kt = ((long)bh * n + t) * dk, vt = ((long)bh * n + t) * dv,
+                    g = (long)bh * n + t;
+                Gradient(w, key.Slice((int)kt, dk), value.Slice((int)vt, dv), grad);
+                Step(w, s, grad, theta[(int)g], eta[(int)g], alpha[(int)g]);
+                Read(w, query.Slice((int)kt, dk), y.AsSpan((int)vt, dv));
+            }
+        }
+        return y;
+    }
+
+    /// <summary>G = d/dW ||W k - v||^2 = 2 (W k - v) k^T.</summary>
+    private static void Gradient(double[,] w, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        double[,] grad)
+    {
+        int dv = w.GetLength(0), dk = w.GetLength(1);
+        for (int i = 0; i < dv; i++)
+        {
+            double e = -v[i];
+            for (int x = 0; x < dk; x++) e += w[i, x] * k[x];
+            for (int x = 0; x < dk; x++) grad[i, x] = 2 * e * k[x];
+        }
+    }
+
+    private static void Step(double[,] w, double[,] s, double[,] grad, double theta,
+        double eta, double alpha)
+    {
+        for (int i = 0; i < w.GetLength(0); i++)
+            for (int x = 0; x < w.GetLength(1); x++)
+            {
+                s[i, x] = eta * s[i, x] - theta * grad[i, x];
+                w[i, x] = (1 - alpha) * w[i, x] + s[i, x];
+            }
+    }
+
+    private static void Read(double[,] w, ReadOnlySpan<float> q, Span<double> y)
+    {
+        for (int i = 0; i < w.GetLength(0); i++)
+        {
+            double sum = 0;
+            for (int x = 0; x < w.GetLength(1); x++) sum += w[i, x] * q[x];
+            y[i] = sum;
+        }
+    }
+
+    private static void Load(ReadOnlySpan<float> state, int bh, int dv, int dk, double[,] w,
+        double[,] s)
+    {
+        Array.Clear(w);
+        Array.Clear(s);
+        if (state.IsEmpty) return;
+        long plane = (long)dv * dk, at = bh * 2 * plane;
+        for (int i = 0; i < dv; i++)
+            for (int x = 0; x < dk; x++)
+            {
+                w[i, x] = state[(int)(at + i * dk + x)];
+                s[i, x] = state[(int)(at + plane + i * dk + x)];
+            }
+    }
+
+    private static void Store(double[]? state, int bh, int dv, int dk, double[,] w,
+        double[,] s)
+    {
+        if (state is null) return;
+        long plane = (long)dv * dk, at = bh * 2 * plane;
+        for (int i = 0; i < dv; i++)
+            for (int x = 0; x < dk; x++)
+            {
+                state[at + i * dk + x] = w[i, x];
+                state[at + plane + i * dk + x] = s[i, x];
+            }
+    }
+}

@@ -1,0 +1,53 @@
+using Managed.Kernels.Devices;
+using Managed.Kernels.Recurrent;
+using Managed.Kernels.Reference;
+using static Managed.Kernels.Registry.Mechanisms.MechanismInputs;
+
+namespace Managed.Kernels.Registry.Mechanisms;
+
+/// <summary>Random inputs of one Titans memory call.</summary>
+internal sealed record TitansInputs(float[] Query, float[] Key, float[] Value, float[] Theta,
+    float[] Eta, float[] Alpha);
+
+/// <summary>L12 <see cref="TitansMemory"/> (linear memory) against the fp64 chunk-b
+/// definition of <see cref="ReferenceTitans"/>, chunks of 16 at a length that is not a
+/// multiple, and chunk 1 against the token-by-token recurrence.</summary>
+internal sealed class TitansMechanism : IMechanism
+{
+    public string Name => "titans-linear-memory";
+    public string CatalogId => "L12";
+
+    public IReadOnlyList<MechanismResult> Run(ComputeDevice device, int seed)
+    {
+        var rng = new Random(seed);
+        var shape = new TitansShape(2, 2, 45, 8, 6);
+        var a = Inputs(rng, shape);
+        var results = new List<MechanismResult>();
+        foreach (int chunk in new[] { 16, 1 })
+        {
+            var y = new float[shape.ValueLength];
+            TitansMemory.Forward(device, shape, a.Query, a.Key, a.Value, a.Theta, a.Eta,
+                a.Alpha, y, chunk);
+            var expected = chunk == 1
+                ? ReferenceTitans.LinearMemoryRecurrent(shape, a.Query, a.Key, a.Value,
+                    a.Theta, a.Eta, a.Alpha)
+                : ReferenceTitans.LinearMemoryChunked(shape, a.Query, a.Key, a.Value, a.Theta,
+                    a.Eta, a.Alpha, chunk);
+            results.Add(new($"{shape} chunk {chunk}{(chunk == 1 ? " (recurrence)" : "")}", y,
+                expected));
+        }
+        return results;
+    }
+
+    /// <summary>Random inputs: q, k in +-0.5, v in +-1, theta in [0.02, 0.2), eta in
+    /// [0.5, 0.95), alpha in [0, 0.1) (a stable inner optimizer: 2 theta |k|^2 &lt; 1).
+    /// </summary>
+    public static TitansInputs Inputs(Random rng, TitansShape shape)
+    {
+        float[] Range(float lo, float hi) => Array.ConvertAll(
+            Uniform(rng, shape.GateLength, 0.5f), u => lo + (u + 0.5f) * (hi - lo));
+        return new(Uniform(rng, shape.KeyLength, 0.5f), Uniform(rng, shape.KeyLength, 0.5f),
+            Uniform(rng, shape.ValueLength), Range(0.02f, 0.2f), Range(0.5f, 0.95f),
+            Range(0f, 0.1f));
+    }
+}

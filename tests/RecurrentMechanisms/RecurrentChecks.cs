@@ -1,6 +1,7 @@
 using Managed.Kernels.Devices;
 using Managed.Kernels.Recurrent;
 using Managed.Kernels.Reference;
+using Managed.Kernels.Registry.Mechanisms;
 using Xunit;
 using static Managed.Tests.Mechanisms.MechanismData;
 
@@ -94,5 +95,56 @@ internal static class RecurrentChecks
         AssertClose(y1, Part(whole, s.ValueDim, 0, split), 1e-6, 1e-5, "first part");
         AssertClose(y2, Part(whole, s.ValueDim, split, rest), 1e-6, 1e-5, "second part");
         AssertClose(state, wholeState, 1e-6, 1e-5, "final state");
+    }
+
+    /// <summary>The MLP memory with chunks of b equals the fp64 chunk-b definition, state
+    /// included.</summary>
+    public static void TitansMlpMatchesReference(ComputeDevice device, TitansMlpShape s,
+        int chunk, int seed)
+    {
+        var rng = new Random(seed);
+        var a = TitansMechanism.Inputs(rng, new(s.Batch, s.Heads, s.Length, s.KeyDim,
+            s.ValueDim));
+        var init = TitansMlpMechanism.InitialState(rng, s);
+        var y = new float[s.ValueLength];
+        var final = new float[s.StateLength];
+        TitansMlpMemory.Forward(device, s, a.Query, a.Key, a.Value, a.Theta, a.Eta, a.Alpha, y,
+            chunk, init, final);
+        var expectedState = new double[s.StateLength];
+        var expected = ReferenceTitans.MlpMemoryChunked(s, a.Query, a.Key, a.Value, a.Theta,
+            a.Eta, a.Alpha, chunk, init, expectedState);
+        AssertClose(y, expected, 5e-5, 5e-4, $"Titans MLP {s} chunk={chunk} seed={seed}");
+        AssertClose(final, expectedState, 5e-5, 5e-4, $"Titans MLP state {s} chunk={chunk}");
+    }
+
+    /// <summary>The MLP memory advanced in place over two calls split at a chunk boundary
+    /// equals one call.</summary>
+    public static void TitansMlpStateContinues(ComputeDevice device, TitansMlpShape s,
+        int chunk, int split, int seed)
+    {
+        var rng = new Random(seed);
+        var a = TitansMechanism.Inputs(rng, new(s.Batch, s.Heads, s.Length, s.KeyDim,
+            s.ValueDim));
+        var init = TitansMlpMechanism.InitialState(rng, s);
+        var whole = new float[s.ValueLength];
+        TitansMlpMemory.Forward(device, s, a.Query, a.Key, a.Value, a.Theta, a.Eta, a.Alpha,
+            whole, chunk, init);
+        int items = s.Batch * s.Heads, rest = s.Length - split;
+        float[] Part(float[] t, int width, int from, int count) =>
+            Rows(t, items, s.Length, width, from, count);
+        var state = (float[])init.Clone();
+        var y1 = new float[(long)items * split * s.ValueDim];
+        var y2 = new float[(long)items * rest * s.ValueDim];
+        TitansMlpMemory.Forward(device, s with { Length = split },
+            Part(a.Query, s.KeyDim, 0, split), Part(a.Key, s.KeyDim, 0, split),
+            Part(a.Value, s.ValueDim, 0, split), Part(a.Theta, 1, 0, split),
+            Part(a.Eta, 1, 0, split), Part(a.Alpha, 1, 0, split), y1, chunk, state, state);
+        TitansMlpMemory.Forward(device, s with { Length = rest },
+            Part(a.Query, s.KeyDim, split, rest), Part(a.Key, s.KeyDim, split, rest),
+            Part(a.Value, s.ValueDim, split, rest), Part(a.Theta, 1, split, rest),
+            Part(a.Eta, 1, split, rest), Part(a.Alpha, 1, split, rest), y2, chunk, state,
+            state);
+        AssertClose(y1, Part(whole, s.ValueDim, 0, split), 1e-6, 1e-5, "first part");
+        AssertClose(y2, Part(whole, s.ValueDim, split, rest), 1e-6, 1e-5, "second part");
     }
 }

@@ -208,4 +208,36 @@ public sealed class RecurrentHostTests
                 Assert.Equal(e, y[t * 2 + i], 5);
             }
     }
+
+    // ---------------------------------------------------------------- Titans, MLP memory
+
+    [Theory]
+    [InlineData(1, 1, 1, 1, 1, 1, 1)]
+    [InlineData(2, 2, 29, 6, 10, 5, 8)]
+    [InlineData(1, 2, 17, 4, 3, 7, 1)]
+    [InlineData(1, 1, 12, 5, 8, 4, 100)]
+    public void TitansMlpMatchesReference(int batch, int heads, int length, int dk, int dh,
+        int dv, int chunk) =>
+        RecurrentChecks.TitansMlpMatchesReference(Host,
+            new(batch, heads, length, dk, dh, dv), chunk, 90);
+
+    [Theory]
+    [InlineData(1, 7)]
+    [InlineData(4, 8)]
+    public void TitansMlpStateContinuesAcrossCalls(int chunk, int split) =>
+        RecurrentChecks.TitansMlpStateContinues(Host, new(2, 1, 21, 5, 6, 4), chunk, split, 91);
+
+    /// <summary>The MLP memory's W1 = 0 start has no gradient (SiLU(0) = 0): the paper's
+    /// learned M_0 is required, so an empty initial state is rejected.</summary>
+    [Fact]
+    public void TitansMlpRequiresAnInitialMemory()
+    {
+        var s = new TitansMlpShape(1, 1, 4, 2, 3, 2);
+        var a = RecurrentData.Titans(new(1, 1, 4, 2, 2), 92);
+        var y = new float[s.ValueLength];
+        var e = Assert.Throws<ArgumentException>(() => TitansMlpMemory.Forward(Host, s,
+            a.Query, a.Key, a.Value, a.Theta, a.Eta, a.Alpha, y, 2, default));
+        Assert.Equal("initialState", e.ParamName);
+        Assert.Contains("expected 24", e.Message);
+    }
 }

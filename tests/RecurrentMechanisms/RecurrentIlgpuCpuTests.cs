@@ -48,4 +48,18 @@ public sealed class RecurrentIlgpuCpuTests(IlgpuCpuFixture fixture)
     [Fact]
     public void TitansStateContinuesAcrossCalls() =>
         RecurrentChecks.TitansStateContinues(Device, new(1, 2, 29, 6, 5), 4, 12, 122);
+
+    [Theory]
+    [InlineData(1, 1, 1, 1, 1, 1, 1)]
+    [InlineData(2, 2, 29, 6, 10, 5, 8)]
+    [InlineData(1, 2, 17, 4, 3, 7, 1)]
+    [InlineData(1, 1, 12, 5, 20, 4, 100)]
+    public void TitansMlpMatchesReference(int batch, int heads, int length, int dk, int dh,
+        int dv, int chunk) =>
+        RecurrentChecks.TitansMlpMatchesReference(Device,
+            new(batch, heads, length, dk, dh, dv), chunk, 130);
+
+    [Fact]
+    public void TitansMlpStateContinuesAcrossCalls() =>
+        RecurrentChecks.TitansMlpStateContinues(Device, new(2, 1, 21, 5, 6, 4), 4, 8, 131);
 }

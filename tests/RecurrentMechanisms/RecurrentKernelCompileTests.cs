@@ -23,4 +23,13 @@ public sealed class RecurrentKernelCompileTests
         Assert.Contains(".entry", ptx);
         Assert.Contains("ld.global", ptx);
     }
+
+    [Fact]
+    public void TitansMlpMemoryKernelCompilesToPtx()
+    {
+        string ptx = KernelCompiler.CompilePtx(TitansMlpMemory.KernelMethod);
+        Assert.Contains(".entry", ptx);
+        Assert.Contains("bar.sync", ptx);
+        Assert.Contains("ex2", ptx);
+    }
 }

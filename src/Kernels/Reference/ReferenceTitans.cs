@@ -69,6 +69,94 @@ public static class ReferenceTitans
         return y;
     }
 
+    /// <summary>The 2-layer MLP memory M(x) = W2 SiLU(W1 x) of <see cref="TitansMlpMemory"/>
+    /// with chunks of <paramref name="chunkSize"/> (1: token by token): per token the
+    /// gradients of ||M'(k) - v||^2 at the chunk's start memory M' by the chain rule, as
+    /// matrices, then S = eta S - theta G, W = (1 - alpha) W + S per layer, y = M(q). State
+    /// layout as <see cref="TitansMlpShape"/>; <paramref name="initialState"/> required.
+    /// </summary>
+    public static double[] MlpMemoryChunked(TitansMlpShape shape, ReadOnlySpan<float> query,
+        ReadOnlySpan<float> key, ReadOnlySpan<float> value, ReadOnlySpan<float> theta,
+        ReadOnlySpan<float> eta, ReadOnlySpan<float> alpha, int chunkSize,
+        ReadOnlySpan<float> initialState, double[]? finalState = null)
+    {
+        int n = shape.Length, dk = shape.KeyDim, dh = shape.HiddenDim, dv = shape.ValueDim;
+        var y = new double[shape.ValueLength];
+        double[,] w1 = new double[dh, dk], s1 = new double[dh, dk], g1 = new double[dh, dk],
+            w2 = new double[dv, dh], s2 = new double[dv, dh], g2 = new double[dv, dh],
+            w1Start = new double[dh, dk], w2Start = new double[dv, dh];
+        for (int bh = 0; bh < shape.Batch * shape.Heads; bh++)
+        {
+            int at = (int)(bh * shape.StateStride);
+            Fill(initialState, ref at, w1);
+            Fill(initialState, ref at, s1);
+            Fill(initialState, ref at, w2);
+            Fill(initialState, ref at, s2);
+            for (int t = 0; t < n; t++)
+            {
+                if (t % chunkSize == 0)
+                {
+                    Array.Copy(w1, w1Start, w1.Length);
+                    Array.Copy(w2, w2Start, w2.Length);
+                }
+                int kt = (bh * n + t) * dk, vt = (bh * n + t) * dv, g = bh * n + t;
+                var k = key.Slice(kt, dk);
+                // Forward at the start memory: h = W1' k, a = SiLU(h), e = W2' a - v.
+                var h = new double[dh];
+                var a = new double[dh];
+                for (int j = 0; j < dh; j++)
+                {
+                    for (int x = 0; x < dk; x++) h[j] += w1Start[j, x] * k[x];
+                    a[j] = h[j] / (1 + Math.Exp(-h[j]));
+                }
+                var e = new double[dv];
+                for (int i = 0; i < dv; i++)
+                {
+                    e[i] = -value[vt + i];
+                    for (int j = 0; j < dh; j++) e[i] += w2Start[i, j] * a[j];
+                }
+                // dL/dW2 = 2 e a^T; dL/dW1 = 2 ((W2'^T e) (.) SiLU'(h)) k^T.
+                for (int i = 0; i < dv; i++)
+                    for (int j = 0; j < dh; j++) g2[i, j] = 2 * e[i] * a[j];
+                for (int j = 0; j < dh; j++)
+                {
+                    double back = 0;
+                    for (int i = 0; i < dv; i++) back += w2Start[i, j] * e[i];
+                    double sg = 1 / (1 + Math.Exp(-h[j]));
+                    double dsilu = sg * (1 + h[j] * (1 - sg));
+                    for (int x = 0; x < dk; x++) g1[j, x] = 2 * back * dsilu * k[x];
+                }
+                Step(w1, s1, g1, theta[g], eta[g], alpha[g]);
+                Step(w2, s2, g2, theta[g], eta[g], alpha[g]);
+                var q = query.Slice(kt, dk);
+                var hq = new double[dh];
+                for (int j = 0; j < dh; j++)
+                {
+                    double sum = 0;
+                    for (int x = 0; x < dk; x++) sum += w1[j, x] * q[x];
+                    hq[j] = sum / (1 + Math.Exp(-sum));
+                }
+                for (int i = 0; i < dv; i++)
+                {
+                    double sum = 0;
+                    for (int j = 0; j < dh; j++) sum += w2[i, j] * hq[j];
+                    y[vt + i] = sum;
+                }
+            }
+            if (finalState is null) continue;
+            at = (int)(bh * shape.StateStride);
+            foreach (var m in new[] { w1, s1, w2, s2 })
+                foreach (double x in m) finalState[at++] = x;
+        }
+        return y;
+    }
+
+    private static void Fill(ReadOnlySpan<float> state, ref int at, double[,] m)
+    {
+        for (int i = 0; i < m.GetLength(0); i++)
+            for (int x = 0; x < m.GetLength(1); x++) m[i, x] = state[at++];
+    }
+
     /// <summary>G = d/dW ||W k - v||^2 = 2 (W k - v) k^T.</summary>
     private static void Gradient(double[,] w, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         double[,] grad)

@@ -21,5 +21,6 @@ public static class MechanismRegistry
         new PrefixScanMechanism(),
         new MegaMechanism(),
         new TitansMechanism(),
+        new TitansMlpMechanism(),
     ];
 }

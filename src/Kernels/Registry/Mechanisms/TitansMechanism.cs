@@ -51,3 +51,49 @@ internal sealed class TitansMechanism : IMechanism
             Range(0f, 0.1f));
     }
 }
+
+/// <summary>L12 <see cref="TitansMlpMemory"/> (the paper's 2-layer memory, SiLU) against the
+/// fp64 chunk-b definition of <see cref="ReferenceTitans"/>, chunks of 8 at a length that is
+/// not a multiple, and chunk 1 (the token-by-token recurrence).</summary>
+internal sealed class TitansMlpMechanism : IMechanism
+{
+    public string Name => "titans-mlp-memory";
+    public string CatalogId => "L12";
+
+    public IReadOnlyList<MechanismResult> Run(ComputeDevice device, int seed)
+    {
+        var rng = new Random(seed);
+        var shape = new TitansMlpShape(2, 2, 29, 6, 10, 5);
+        var lin = new TitansShape(shape.Batch, shape.Heads, shape.Length, shape.KeyDim,
+            shape.ValueDim);
+        var a = TitansMechanism.Inputs(rng, lin);
+        var init = InitialState(rng, shape);
+        var results = new List<MechanismResult>();
+        foreach (int chunk in new[] { 8, 1 })
+        {
+            var y = new float[shape.ValueLength];
+            TitansMlpMemory.Forward(device, shape, a.Query, a.Key, a.Value, a.Theta, a.Eta,
+                a.Alpha, y, chunk, init);
+            var expected = ReferenceTitans.MlpMemoryChunked(shape, a.Query, a.Key, a.Value,
+                a.Theta, a.Eta, a.Alpha, chunk, init);
+            results.Add(new($"{shape} chunk {chunk}", y, expected));
+        }
+        return results;
+    }
+
+    /// <summary>A random initial memory M_0: W1 in +-1/sqrt(keyDim), W2 in
+    /// +-1/sqrt(hiddenDim), the surprises S1, S2 in +-0.01.</summary>
+    public static float[] InitialState(Random rng, TitansMlpShape s)
+    {
+        var state = new float[s.StateLength];
+        int l1 = s.HiddenDim * s.KeyDim, l2 = s.ValueDim * s.HiddenDim, at = 0;
+        for (int bh = 0; bh < s.Batch * s.Heads; bh++)
+            foreach (var (len, scale) in new[] { (l1, 1f / MathF.Sqrt(s.KeyDim)), (l1, 0.01f),
+                (l2, 1f / MathF.Sqrt(s.HiddenDim)), (l2, 0.01f) })
+            {
+                Uniform(rng, len, scale).CopyTo(state, at);
+                at += len;
+            }
+        return state;
+    }
+}

@@ -147,4 +147,33 @@ internal static class RecurrentChecks
         AssertClose(y1, Part(whole, s.ValueDim, 0, split), 1e-6, 1e-5, "first part");
         AssertClose(y2, Part(whole, s.ValueDim, split, rest), 1e-6, 1e-5, "second part");
     }
+
+    /// <summary>MAG equals the fp64 windowed attention times sigmoid of the fp64 memory;
+    /// with theta = 0 (the memory reads 0) it is half the windowed attention alone.</summary>
+    public static void TitansMagMatchesReference(ComputeDevice device, TitansMagShape s,
+        int chunk, int seed, bool memoryOff = false)
+    {
+        var rng = new Random(seed);
+        long attn = (long)s.Batch * s.Heads * s.Length * s.HeadDim;
+        var q = Managed.Kernels.Registry.Mechanisms.MechanismInputs.Uniform(rng, attn);
+        var k = Managed.Kernels.Registry.Mechanisms.MechanismInputs.Uniform(rng, attn);
+        var v = Managed.Kernels.Registry.Mechanisms.MechanismInputs.Uniform(rng,
+            s.Memory.ValueLength);
+        var m = TitansMechanism.Inputs(rng, s.Memory);
+        var theta = memoryOff ? new float[m.Theta.Length] : m.Theta;
+        var y = new float[s.Memory.ValueLength];
+        TitansGatedAttention.Forward(device, s, q, k, v, m.Query, m.Key, m.Value, theta, m.Eta,
+            m.Alpha, y, chunk);
+        var expected = ReferenceTitans.Mag(s, q, k, v, m.Query, m.Key, m.Value, theta, m.Eta,
+            m.Alpha, chunk);
+        AssertClose(y, expected, 5e-5, 5e-4, $"MAG {s} chunk={chunk} seed={seed}");
+        if (!memoryOff) return;
+        var window = new float[y.Length];
+        var attention = s.Attention;
+        Managed.Kernels.Attention.FlashAttention.Forward(device, attention, q, k, v, window,
+            default, default(Managed.Kernels.Variants.NoScore),
+            new Managed.Kernels.Variants.SinkWindowMask(s.PersistentTokens, s.Window),
+            default(Managed.Kernels.Variants.SoftmaxNormalizer));
+        for (int i = 0; i < y.Length; i++) Assert.Equal(window[i] * 0.5f, y[i], 6);
+    }
 }

@@ -240,4 +240,23 @@ public sealed class RecurrentHostTests
         Assert.Equal("initialState", e.ParamName);
         Assert.Contains("expected 24", e.Message);
     }
+
+    // ---------------------------------------------------------------- Titans MAG
+
+    [Theory]
+    [InlineData(1, 1, 1, 4, 3, 2, 0, 1, 1)]
+    [InlineData(2, 2, 37, 8, 6, 5, 4, 8, 8)]
+    [InlineData(1, 2, 30, 5, 4, 6, 0, 100, 3)]
+    [InlineData(1, 1, 25, 4, 4, 4, 25, 2, 16)]
+    public void TitansMagMatchesReference(int batch, int heads, int length, int d, int dk,
+        int dv, int persistent, int window, int chunk) =>
+        RecurrentChecks.TitansMagMatchesReference(Host,
+            new(batch, heads, length, d, dk, dv, persistent, window), chunk, 140);
+
+    /// <summary>Memory off (theta = 0: the memory reads 0, sigmoid(0) = 1/2): MAG is its
+    /// windowed attention halved.</summary>
+    [Fact]
+    public void TitansMagWithoutMemoryIsTheWindowedAttention() =>
+        RecurrentChecks.TitansMagMatchesReference(Host, new(1, 2, 21, 6, 4, 5, 3, 5), 4, 141,
+            memoryOff: true);
 }

@@ -62,4 +62,12 @@ public sealed class RecurrentIlgpuCpuTests(IlgpuCpuFixture fixture)
     [Fact]
     public void TitansMlpStateContinuesAcrossCalls() =>
         RecurrentChecks.TitansMlpStateContinues(Device, new(2, 1, 21, 5, 6, 4), 4, 8, 131);
+
+    [Fact]
+    public void TitansMagMatchesReference()
+    {
+        RecurrentChecks.TitansMagMatchesReference(Device, new(2, 2, 37, 8, 6, 5, 4, 8), 8, 150);
+        RecurrentChecks.TitansMagMatchesReference(Device, new(1, 2, 21, 6, 4, 5, 3, 5), 4, 151,
+            memoryOff: true);
+    }
 }

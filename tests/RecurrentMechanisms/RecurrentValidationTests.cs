@@ -137,4 +137,45 @@ public sealed class RecurrentValidationTests
             TitansMemory.Forward(Host, s, a.Query, a.Key, a.Value, a.Theta, a.Eta, a.Alpha, y,
                 2, state.AsSpan(0, (int)s.StateLength), state.AsSpan(1)));
     }
+
+    [Fact]
+    public void TitansMlpAndMagRejectBadArguments()
+    {
+        var s = new TitansMlpShape(1, 1, 5, 2, 3, 2);
+        var a = RecurrentData.Titans(new(1, 1, 5, 2, 2), 5);
+        var init = new float[s.StateLength];
+        var y = new float[s.ValueLength];
+        AssertBad("key", "expected 10 = batch 1 x heads 1 x length 5 x keyDim 2", y, () =>
+            TitansMlpMemory.Forward(Host, s, a.Query, a.Key[1..], a.Value, a.Theta, a.Eta,
+                a.Alpha, y, 2, init));
+        var badInit = (float[])init.Clone();
+        badInit[3] = float.NaN;
+        AssertBad("initialState", "expected finite", y, () =>
+            TitansMlpMemory.Forward(Host, s, a.Query, a.Key, a.Value, a.Theta, a.Eta, a.Alpha,
+                y, 2, badInit));
+        AssertBad("shape", "HiddenDim must be positive", y, () =>
+            TitansMlpMemory.Forward(Host, s with { HiddenDim = 0 }, a.Query, a.Key, a.Value,
+                a.Theta, a.Eta, a.Alpha, y, 2, init));
+
+        var m = new TitansMagShape(1, 1, 5, 3, 2, 2, 1, 2);
+        var q = new float[15];
+        AssertBad("query", "expected 15 = batch 1 x heads 1 x length 5 x headDim 3", y, () =>
+            TitansGatedAttention.Forward(Host, m, q[1..], q, a.Value, a.Query, a.Key, a.Value,
+                a.Theta, a.Eta, a.Alpha, y, 2));
+        AssertBad("shape", "PersistentTokens is 6; expected 0..Length 5", y, () =>
+            TitansGatedAttention.Forward(Host, m with { PersistentTokens = 6 }, q, q, a.Value,
+                a.Query, a.Key, a.Value, a.Theta, a.Eta, a.Alpha, y, 2));
+        AssertBad("shape", "Window must be positive", y, () =>
+            TitansGatedAttention.Forward(Host, m with { Window = 0 }, q, q, a.Value, a.Query,
+                a.Key, a.Value, a.Theta, a.Eta, a.Alpha, y, 2));
+        AssertBad("memoryChunk", "memoryChunk must be positive", y, () =>
+            TitansGatedAttention.Forward(Host, m, q, q, a.Value, a.Query, a.Key, a.Value,
+                a.Theta, a.Eta, a.Alpha, y, 0));
+        AssertBad("memoryKey", "expected 10 = batch 1 x heads 1 x length 5 x keyDim 2", y,
+            () => TitansGatedAttention.Forward(Host, m, q, q, a.Value, a.Query, a.Key[1..],
+                a.Value, a.Theta, a.Eta, a.Alpha, y, 2));
+        AssertBad("theta", "expected 5 = batch 1 x heads 1 x length 5", y, () =>
+            TitansGatedAttention.Forward(Host, m, q, q, a.Value, a.Query, a.Key, a.Value,
+                a.Theta[1..], a.Eta, a.Alpha, y, 2));
+    }
 }

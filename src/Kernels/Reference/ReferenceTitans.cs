@@ -157,6 +157,49 @@ public static class ReferenceTitans
             for (int x = 0; x < m.GetLength(1); x++) m[i, x] = state[at++];
     }
 
+    /// <summary>MAG of <see cref="TitansGatedAttention"/>: naive softmax attention of every
+    /// query t over the keys s &lt;= t with s &lt; Np or t - s &lt; window, scale 1/sqrt(headDim),
+    /// times sigmoid of the linear memory's reads (chunked as given, from zeros).</summary>
+    public static double[] Mag(TitansMagShape shape, ReadOnlySpan<float> query,
+        ReadOnlySpan<float> key, ReadOnlySpan<float> value, ReadOnlySpan<float> memoryQuery,
+        ReadOnlySpan<float> memoryKey, ReadOnlySpan<float> memoryValue,
+        ReadOnlySpan<float> theta, ReadOnlySpan<float> eta, ReadOnlySpan<float> alpha,
+        int memoryChunk)
+    {
+        var m = LinearMemoryChunked(shape.Memory, memoryQuery, memoryKey, memoryValue, theta,
+            eta, alpha, memoryChunk);
+        int n = shape.Length, d = shape.HeadDim, dv = shape.ValueDim;
+        double scale = 1 / Math.Sqrt(d);
+        var o = new double[m.Length];
+        var logits = new double[n];
+        for (int bh = 0; bh < shape.Batch * shape.Heads; bh++)
+            for (int t = 0; t < n; t++)
+            {
+                double max = double.NegativeInfinity;
+                for (int s = 0; s <= t; s++)
+                {
+                    logits[s] = double.NegativeInfinity;
+                    if (s >= shape.PersistentTokens && t - s >= shape.Window) continue;
+                    double dot = 0;
+                    for (int x = 0; x < d; x++)
+                        dot += (double)query[(bh * n + t) * d + x] * key[(bh * n + s) * d + x];
+                    logits[s] = dot * scale;
+                    max = Math.Max(max, logits[s]);
+                }
+                double sum = 0;
+                for (int s = 0; s <= t; s++) sum += Math.Exp(logits[s] - max);
+                for (int c = 0; c < dv; c++)
+                {
+                    double acc = 0;
+                    for (int s = 0; s <= t; s++)
+                        acc += Math.Exp(logits[s] - max) * value[(bh * n + s) * dv + c];
+                    int at = (bh * n + t) * dv + c;
+                    o[at] = acc / sum / (1 + Math.Exp(-m[at]));
+                }
+            }
+        return o;
+    }
+
     /// <summary>G = d/dW ||W k - v||^2 = 2 (W k - v) k^T.</summary>
     private static void Gradient(double[,] w, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         double[,] grad)

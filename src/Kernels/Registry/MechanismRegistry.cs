@@ -22,5 +22,6 @@ public static class MechanismRegistry
         new MegaMechanism(),
         new TitansMechanism(),
         new TitansMlpMechanism(),
+        new TitansMagMechanism(),
     ];
 }

@@ -97,3 +97,28 @@ internal sealed class TitansMlpMechanism : IMechanism
         return state;
     }
 }
+
+/// <summary>L12 <see cref="TitansGatedAttention"/> (MAG: 4 persistent tokens, a causal
+/// window of 8, the linear memory in chunks of 8) against the fp64 windowed attention and
+/// chunked memory of <see cref="ReferenceTitans"/>.</summary>
+internal sealed class TitansMagMechanism : IMechanism
+{
+    public string Name => "titans-mag-window8";
+    public string CatalogId => "L12";
+
+    public IReadOnlyList<MechanismResult> Run(ComputeDevice device, int seed)
+    {
+        var rng = new Random(seed);
+        var shape = new TitansMagShape(2, 2, 37, 8, 6, 5, 4, 8);
+        var (q, k, v) = (Uniform(rng, (long)shape.Batch * shape.Heads * shape.Length * 8),
+            Uniform(rng, (long)shape.Batch * shape.Heads * shape.Length * 8),
+            Uniform(rng, shape.Memory.ValueLength));
+        var mem = TitansMechanism.Inputs(rng, shape.Memory);
+        var y = new float[shape.Memory.ValueLength];
+        TitansGatedAttention.Forward(device, shape, q, k, v, mem.Query, mem.Key, mem.Value,
+            mem.Theta, mem.Eta, mem.Alpha, y, 8);
+        var expected = ReferenceTitans.Mag(shape, q, k, v, mem.Query, mem.Key, mem.Value,
+            mem.Theta, mem.Eta, mem.Alpha, 8);
+        return [new($"{shape} memory chunk 8", y, expected)];
+    }
+}

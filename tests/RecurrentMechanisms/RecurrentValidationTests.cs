@@ -93,7 +93,8 @@ public sealed class RecurrentValidationTests
         var bad = w.EmaAlpha;
         float keep = bad[1];
         bad[1] = 0f;
-        AssertBad("weights", "EmaAlpha[1] is 0", y, () => MegaAttention.Forward(Host, s, x, w, y, 4));
+        AssertBad("weights", "EmaAlpha[1] is 0", y,
+            () => MegaAttention.Forward(Host, s, x, w, y, 4));
         bad[1] = keep;
         AssertBad("output", "must not overlap", y, () =>
         {

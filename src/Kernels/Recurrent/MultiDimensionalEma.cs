@@ -144,7 +144,8 @@ public static class MultiDimensionalEma
             for (int j = 0; j < m; j++)
             {
                 int i = c * m + j;
-                double w = (double)eta[i] * alpha[i] * beta[i], q = 1.0 - (double)alpha[i] * delta[i];
+                double w = (double)eta[i] * alpha[i] * beta[i],
+                    q = 1.0 - (double)alpha[i] * delta[i];
                 for (int l = 0; l < n; l++, w *= q) kernel[c * n + l] += w;
             }
     }

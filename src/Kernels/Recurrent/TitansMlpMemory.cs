@@ -258,7 +258,8 @@ public static class TitansMlpMemory
                             Update(Row(w2, i, dh), Row(s2, i, dh), at, lr * oh[(long)t * dv + i],
                                 decay, keep);
                         for (int j = 0; j < dh; j++)
-                            hq[j] = TitansMlpMemoryKernel.Silu(TensorPrimitives.Dot(Row(w1, j, dk), qt));
+                            hq[j] = TitansMlpMemoryKernel.Silu(
+                                TensorPrimitives.Dot(Row(w1, j, dk), qt));
                         for (int i = 0; i < dv; i++)
                             oh[(long)t * dv + i] = TensorPrimitives.Dot(Row(w2, i, dh), hq);
                     }

@@ -22,5 +22,9 @@ public static class MechanismRegistry
         new BasedMechanism(),
         new FastmaxMechanism(2),
         new FastmaxMechanism(1),
+        new MegaMechanism(),
+        new TitansMechanism(),
+        new TitansMlpMechanism(),
+        new TitansMagMechanism(),
     ];
 }

@@ -18,6 +18,7 @@ public static class MechanismRegistry
         new FlowMechanism(),
         new InLineMechanism(),
         new MalaMechanism(),
+        new RalaMechanism(),
         new InducedSetMechanism(),
         new PrefixScanMechanism(),
     ];

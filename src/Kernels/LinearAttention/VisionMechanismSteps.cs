@@ -52,12 +52,15 @@ internal readonly struct ClampedNormalizeStep(int length, int features, int valu
 /// <c>prefix</c> (class tokens) get no convolution. out = [d[e] +] [bias +] sum w x, with
 /// a = input (items / group, length, dim), b = weights (wItems, dim, k, k), c = bias
 /// (wItems, dim), d = addend (items, length, dim); the weights' item is the input item
-/// (<c>perItem</c>: per-sample weights, InLine) or its head (input item mod heads, L2ViT).
+/// (<see cref="PerItem"/>: per-sample weights, InLine) or its head (input item mod heads,
+/// L2ViT). <c>flags</c> combines <see cref="PerItem"/>, <see cref="HasBias"/> and
+/// <see cref="HasAddend"/> (ints: a kernel parameter must be blittable, bool is not).
 /// </summary>
 internal readonly struct DepthwiseConvStep(int length, int dim, int height, int width,
-    int kernel, int prefix, int group, int heads, bool perItem, bool hasBias, bool hasAddend)
-    : IElementStep
+    int kernel, int prefix, int group, int heads, int flags) : IElementStep
 {
+    public const int PerItem = 1, HasBias = 2, HasAddend = 4;
+
     public float Apply(long e, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
         ArrayView<float> d)
     {
@@ -65,11 +68,11 @@ internal readonly struct DepthwiseConvStep(int length, int dim, int height, int 
         int col = (int)(e - row * dim);
         long item = row / length;
         int t = (int)(row - item * length) - prefix;
-        float sum = hasAddend ? d[e] : 0f;
+        float sum = (flags & HasAddend) != 0 ? d[e] : 0f;
         if (t < 0) return sum;
         long input = item / group;
-        long wItem = perItem ? input : input % heads;
-        if (hasBias) sum += c[wItem * dim + col];
+        long wItem = (flags & PerItem) != 0 ? input : input % heads;
+        if ((flags & HasBias) != 0) sum += c[wItem * dim + col];
         int y = t / width, x = t - y * width, r = kernel / 2;
         long w0 = (wItem * dim + col) * kernel * kernel;
         long base0 = input * length + prefix;

@@ -40,29 +40,3 @@ public static class ReferenceMala
     public static double[] Forward(LinearAttentionShape s, double[] phiQ, double[] phiK,
         double[] v) => ReferenceVision.Mix(s, Weights(s, phiQ, phiK), v);
 }
-
-/// <summary>Helpers of the vision mechanisms' fp64 references.</summary>
-public static class ReferenceVision
-{
-    /// <summary>O = W V per (batch, head): W (batch, heads, length, length), V (batch,
-    /// kvHeads, length, valueDim), query head h reading KV head h / (heads / kvHeads).
-    /// </summary>
-    public static double[] Mix(LinearAttentionShape s, double[] w, double[] v)
-    {
-        int n = s.Length, dv = s.ValueDim, group = s.Heads / s.KvHeads;
-        var o = new double[s.OutputLength];
-        for (int b = 0; b < s.Batch; b++)
-        for (int h = 0; h < s.Heads; h++)
-        {
-            long bh = (long)b * s.Heads + h, kv = (long)b * s.KvHeads + h / group;
-            for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-            {
-                double wij = w[(bh * n + i) * n + j];
-                for (int c = 0; c < dv; c++)
-                    o[(bh * n + i) * dv + c] += wij * v[(kv * n + j) * dv + c];
-            }
-        }
-        return o;
-    }
-}

@@ -19,6 +19,7 @@ public static class MechanismRegistry
         new InLineMechanism(),
         new MalaMechanism(),
         new RalaMechanism(),
+        new L2VitMechanism(),
         new InducedSetMechanism(),
         new PrefixScanMechanism(),
     ];

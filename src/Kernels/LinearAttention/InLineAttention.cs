@@ -20,9 +20,20 @@ namespace Managed.Kernels.LinearAttention;
 /// <para>
 /// Q and K enter already mapped, phi(Q) (batch, heads, length, features) and phi(K) (batch,
 /// kvHeads, length, features): any feature map (<see cref="FeatureMapping"/>), signed ones
-/// included (injectivity needs no positivity). The paper's local module (a depth-wise
-/// convolution of V added to the output) and the projections are model layers
-/// around this call.
+/// included (injectivity needs no positivity). The projections are model layers around this
+/// call.
+/// </para>
+/// <para>
+/// The local term (the overload taking an <see cref="InLineLocal"/>): the paper adds a local
+/// module to the attention, which the authors' code (LeapLabTHU/InLine, inline_deit.py) writes
+/// as a per-channel 3 x 3 depth-wise convolution of V over the h x w token grid, zero padded,
+/// with weights made per sample from the input (a small MLP of the token mean) and no bias, the
+/// class token left out of the grid and given no local term:
+/// o_i += sum_(dy, dx) W[b, c, dy, dx] v_(i + (dy, dx)), c the channel (KV head, element).
+/// Here the weights (batch, kvHeads, valueDim, k, k) and an optional bias (batch, kvHeads,
+/// valueDim) are inputs; the tokens before <see cref="InLineLocal.Prefix"/> (class tokens) get
+/// no local term. GQA (a reading; the paper has heads = kvHeads): every query head of a group
+/// adds the convolution of its KV head's V.
 /// </para>
 /// </summary>
 public static class InLineAttention
@@ -50,6 +61,52 @@ public static class InLineAttention
         if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value))
             throw new ArgumentException("output must not overlap query, key or value.",
                 nameof(output));
+        ForwardChecked(device, shape, query, key, value, output, null, default, default);
+    }
+
+    /// <summary>
+    /// InLine attention with its local term on host spans: the span overload's output plus,
+    /// on the <see cref="InLineLocal.Height"/> x <see cref="InLineLocal.Width"/> grid of the
+    /// tokens after <see cref="InLineLocal.Prefix"/>, the depth-wise k x k convolution of V
+    /// with <paramref name="weights"/> (batch, kvHeads, valueDim, k, k) and
+    /// <paramref name="bias"/> (batch, kvHeads, valueDim) or empty (none, as the paper's code).
+    /// Otherwise as the span overload.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the span overload; the grid does not fit the
+    /// length (prefix + height x width), the kernel is not odd and positive, the weights or
+    /// bias have the wrong length, or the output overlaps them.</exception>
+    public static void Forward(ComputeDevice device, LinearAttentionShape shape,
+        InLineLocal local, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+        ReadOnlySpan<float> value, ReadOnlySpan<float> weights, ReadOnlySpan<float> bias,
+        Span<float> output)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        using var lease = device.Use();
+        CheckTensors(shape, shape.Features, query.Length, key.Length, value.Length,
+            output.Length);
+        local.Validate(shape, nameof(local));
+        long channels = (long)shape.Batch * shape.KvHeads * shape.ValueDim;
+        int k = local.Kernel;
+        CheckLength(weights.Length, channels * k * k, nameof(weights),
+            $"batch {shape.Batch} x kvHeads {shape.KvHeads} x valueDim {shape.ValueDim} x {k}"
+            + $" x {k}");
+        if (!bias.IsEmpty)
+            CheckLength(bias.Length, channels, nameof(bias), $"batch {shape.Batch} x kvHeads "
+                + $"{shape.KvHeads} x valueDim {shape.ValueDim} (or empty)");
+        if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value)
+            || output.Overlaps(weights) || output.Overlaps(bias))
+            throw new ArgumentException(
+                "output must not overlap query, key, value, weights or bias.", nameof(output));
+        ForwardChecked(device, shape, query, key, value, output, local, weights, bias);
+    }
+
+    private static void ForwardChecked(ComputeDevice device, LinearAttentionShape shape,
+        ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
+        Span<float> output, InLineLocal? local, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> bias)
+    {
         if (!device.IsHost)
         {
             var acc = device.Ilgpu;
@@ -61,6 +118,23 @@ public static class InLineAttention
             dk.View.AsContiguous().CopyFromCPU(key);
             dv.View.AsContiguous().CopyFromCPU(value);
             RunIlgpu(device, shape, dq.View, dk.View, dv.View, dout.View, default);
+            if (local is { } grid)
+            {
+                using var dw = acc.Allocate1D<float>(weights.Length);
+                using var db = acc.Allocate1D<float>(Math.Max(1, bias.Length));
+                dw.View.AsContiguous().CopyFromCPU(weights);
+                if (!bias.IsEmpty) db.View.AsContiguous().CopyFromCPU(bias);
+                int flags = DepthwiseConvStep.PerItem | DepthwiseConvStep.HasAddend
+                    | (bias.IsEmpty ? 0 : DepthwiseConvStep.HasBias);
+                // In place: the step reads element e of the output as its addend only.
+                LinearMechanismKernel.Run(device, new DepthwiseConvStep(shape.Length,
+                    shape.ValueDim, grid.Height, grid.Width, grid.Kernel, grid.Prefix,
+                    shape.GroupSize, shape.KvHeads, flags), dout.View, dv.View, dw.View,
+                    db.View, dout.View);
+                dout.View.AsContiguous().CopyToCPU(output);
+                acc.Synchronize();
+                return;
+            }
             dout.View.AsContiguous().CopyToCPU(output);
             acc.Synchronize();
             return;
@@ -100,6 +174,10 @@ public static class InLineAttention
         {
             ArrayPool<float>.Shared.Return(rented);
         }
+        if (local is { } g)
+            VisionMath.DepthwiseConv(value, weights, bias, output, output,
+                shape.Batch * shape.Heads, n, dvim, g.Height, g.Width, g.Kernel, g.Prefix,
+                group, shape.KvHeads, perItem: true);
     }
 
     /// <summary>
@@ -178,5 +256,33 @@ public static class InLineAttention
                 owned.Dispose();
             }
         }
+    }
+}
+
+/// <summary>
+/// The token grid of InLine's local term: <see cref="Prefix"/> leading tokens (class tokens)
+/// without it, then <see cref="Height"/> x <see cref="Width"/> tokens row-major, convolved
+/// depth-wise with a <see cref="Kernel"/> x <see cref="Kernel"/> window (the paper's 3).
+/// </summary>
+/// <param name="Height">Grid rows.</param>
+/// <param name="Width">Grid columns.</param>
+/// <param name="Kernel">k, odd (3 in the paper's code).</param>
+/// <param name="Prefix">Leading tokens outside the grid (1 for a class token).</param>
+public readonly record struct InLineLocal(int Height, int Width, int Kernel = 3, int Prefix = 0)
+{
+    /// <summary>Throws <see cref="ArgumentException"/> naming <paramref name="paramName"/>
+    /// unless the sizes are positive, the kernel odd and prefix + height x width the length.
+    /// </summary>
+    public void Validate(LinearAttentionShape shape, string paramName)
+    {
+        if (Height < 1 || Width < 1 || Prefix < 0)
+            throw new ArgumentException($"{this}: Height and Width must be positive and Prefix "
+                + "not negative.", paramName);
+        if (Kernel < 1 || Kernel % 2 == 0)
+            throw new ArgumentException($"{this}: Kernel must be odd and positive.", paramName);
+        if (Prefix + (long)Height * Width != shape.Length)
+            throw new ArgumentException($"{this}: Prefix + Height x Width = "
+                + $"{Prefix + (long)Height * Width} tokens; the length is {shape.Length}.",
+                paramName);
     }
 }

@@ -17,6 +17,7 @@ public static class MechanismRegistry
         new AgentMechanism(),
         new FlowMechanism(),
         new InLineMechanism(),
+        new InLineLocalMechanism(),
         new MalaMechanism(),
         new RalaMechanism(),
         new L2VitMechanism(),

@@ -45,4 +45,18 @@ public sealed class VisionMechanismKernelCompileTests
         Assert.Contains(".entry", ptx);
         Assert.Contains("st.global", ptx);
     }
+
+    /// <summary>The feature-map kernel closed over the papers' maps compiles to PTX; elu + 1
+    /// calls ex2.</summary>
+    [Fact]
+    public void VisionMapsCompileToPtx()
+    {
+        string elu = KernelCompiler.CompilePtx(
+            FeatureMapping.Methods<ScaledEluPlusOneMap>.Kernel);
+        Assert.Contains(".entry", elu);
+        Assert.Contains("ex2", elu);
+        string identity = KernelCompiler.CompilePtx(
+            FeatureMapping.Methods<ScaledIdentityMap>.Kernel);
+        Assert.Contains("st.global", identity);
+    }
 }

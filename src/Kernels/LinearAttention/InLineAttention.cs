@@ -20,8 +20,10 @@ namespace Managed.Kernels.LinearAttention;
 /// <para>
 /// Q and K enter already mapped, phi(Q) (batch, heads, length, features) and phi(K) (batch,
 /// kvHeads, length, features): any feature map (<see cref="FeatureMapping"/>), signed ones
-/// included (injectivity needs no positivity). The projections are model layers around this
-/// call.
+/// included (injectivity needs no positivity). The authors' code uses the identity with the
+/// factor d^(-1/2) / N on the query side: map Q by <see cref="ScaledIdentityMap.InLineQuery"/>
+/// and K by <see cref="ScaledIdentityMap.Identity"/> to match it. The projections are model
+/// layers around this call.
 /// </para>
 /// <para>
 /// The local term (the overload taking an <see cref="InLineLocal"/>): the paper adds a local

@@ -24,8 +24,9 @@ namespace Managed.Kernels.LinearAttention;
 /// This is the form of the authors' released code (AddLinearAttention in qhfan/MALA), where
 /// kv = sum_j phi(k_j) v_j^T * scale / N, z_i = phi(q_i) . mean_j phi(k_j) * scale and
 /// o_i = phi(q_i) kv (1 + 1 / z_i) - z_i vbar: their scale d^(-1/2) multiplies phi(q_i) in both
-/// places, so it is folded into the mapped queries here (pass phi(Q) * d^(-1/2) to match
-/// them). Read, not copied: their epsilon (1e-6 added to z_i) is left out so rows sum to 1
+/// places, so it is folded into the mapped queries here: map Q by
+/// <see cref="ScaledEluPlusOneMap.MalaQuery"/> and K by
+/// <see cref="ScaledEluPlusOneMap.Unscaled"/> to match them. Read, not copied: their epsilon (1e-6 added to z_i) is left out so rows sum to 1
 /// exactly, and their RoPE on phi(Q), phi(K) inside the product (but not in z_i) and the LePE
 /// and output gate around the call are model layers (the LePE is a depth-wise convolution of
 /// V, as in <see cref="InLineAttention"/>'s local term). A row with m_i = 0 (possible only with

@@ -355,7 +355,8 @@ public static class L2VitAttention
         LinearMechanismKernel.Run(device,
             new DepthwiseConvStep(n, dim, height, width, k, 0, 1, heads,
                 DepthwiseConvStep.HasBias
-                | (addend.Length > 0 ? DepthwiseConvStep.HasAddend : 0)), output, hidden, conv2, bias2, addend);
+                | (addend.Length > 0 ? DepthwiseConvStep.HasAddend : 0)),
+            output, hidden, conv2, bias2, addend);
     }
 
     private static void RunOnDevice(ComputeDevice device, LinearAttentionShape shape,

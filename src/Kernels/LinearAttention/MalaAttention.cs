@@ -26,11 +26,11 @@ namespace Managed.Kernels.LinearAttention;
 /// o_i = phi(q_i) kv (1 + 1 / z_i) - z_i vbar: their scale d^(-1/2) multiplies phi(q_i) in both
 /// places, so it is folded into the mapped queries here: map Q by
 /// <see cref="ScaledEluPlusOneMap.MalaQuery"/> and K by
-/// <see cref="ScaledEluPlusOneMap.Unscaled"/> to match them. Read, not copied: their epsilon (1e-6 added to z_i) is left out so rows sum to 1
-/// exactly, and their RoPE on phi(Q), phi(K) inside the product (but not in z_i) and the LePE
-/// and output gate around the call are model layers (the LePE is a depth-wise convolution of
-/// V, as in <see cref="InLineAttention"/>'s local term). A row with m_i = 0 (possible only with
-/// signed features) divides by zero.
+/// <see cref="ScaledEluPlusOneMap.Unscaled"/> to match them. Read, not copied: their epsilon
+/// (1e-6 added to z_i) is left out so rows sum to 1 exactly, and their RoPE on phi(Q), phi(K)
+/// inside the product (but not in z_i) and the LePE and output gate around the call are model
+/// layers (the LePE is a depth-wise convolution of V, as in <see cref="InLineAttention"/>'s
+/// local term). A row with m_i = 0 (possible only with signed features) divides by zero.
 /// </para>
 /// <para>
 /// Q and K enter mapped: phi(Q) (batch, heads, length, features), phi(K) (batch, kvHeads,
@@ -98,7 +98,8 @@ public static class MalaAttention
         try
         {
             var kMean = rented.AsSpan(0, (int)items * f);              // (batch, kvHeads, features)
-            var vMean = rented.AsSpan((int)items * f, (int)items * dv); // (batch, kvHeads, valueDim)
+            // (batch, kvHeads, valueDim)
+            var vMean = rented.AsSpan((int)items * f, (int)items * dv);
             ColumnMeans(key, kMean, (int)items, n, f);
             ColumnMeans(value, vMean, (int)items, n, dv);
             int rows = shape.Batch * shape.Heads * n, group = shape.GroupSize;

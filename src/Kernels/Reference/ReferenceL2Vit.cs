@@ -75,7 +75,8 @@ public static class ReferenceL2Vit
                 var logits = keys.Select(j =>
                 {
                     double dot = 0;
-                    for (int x = 0; x < d; x++) dot += q[(bh * n + i) * d + x] * k[(kv * n + j) * d + x];
+                    for (int x = 0; x < d; x++)
+                        dot += q[(bh * n + i) * d + x] * k[(kv * n + j) * d + x];
                     return dot * scale;
                 }).ToArray();
                 double max = logits.Max(), total = logits.Sum(l => Math.Exp(l - max));

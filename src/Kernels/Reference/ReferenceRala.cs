@@ -27,7 +27,8 @@ public static class ReferenceRala
             double max = double.NegativeInfinity, total = 0;
             for (int j = 0; j < n; j++)
             {
-                for (int x = 0; x < f; x++) logits[j] += scale * qbar[x] * phiK[(kv * n + j) * f + x];
+                for (int x = 0; x < f; x++)
+                    logits[j] += scale * qbar[x] * phiK[(kv * n + j) * f + x];
                 max = Math.Max(max, logits[j]);
             }
             for (int j = 0; j < n; j++) total += Math.Exp(logits[j] - max);

@@ -1,6 +1,7 @@
 using Managed.Kernels.Devices;
 using Managed.Kernels.LinearAttention;
 using Managed.Kernels.Reference;
+using Managed.Kernels.Registry;
 using Xunit;
 using static Managed.Tests.Mechanisms.MechanismData;
 
@@ -146,4 +147,24 @@ public sealed class VisionMechanismHostTests : VisionMechanismTests
 {
     /// <inheritdoc/>
     protected override ComputeDevice Device => ComputeDevice.Host;
+
+    /// <summary>The registry's vision entries pass their check cases for more seeds than the
+    /// registry tests' one (check itself draws seed 17).</summary>
+    [Theory]
+    [InlineData("mala")]
+    [InlineData("rala")]
+    [InlineData("l2vit")]
+    [InlineData("inline-local")]
+    public void RegistryEntriesPassForSeveralSeeds(string name)
+    {
+        var mechanism = MechanismRegistry.All.Single(m => m.Name == name);
+        Assert.Equal(name == "inline-local" ? "L6" : name == "mala" ? "L7"
+            : name == "rala" ? "L8" : "L9", mechanism.CatalogId);
+        foreach (int seed in new[] { 1, 17, 12345 })
+            foreach (var r in mechanism.Run(Device, seed))
+            {
+                var (worst, pass) = r.Verdict();
+                Assert.True(pass, $"{name} {r.Label} seed {seed}: worst {worst:E2}");
+            }
+    }
 }

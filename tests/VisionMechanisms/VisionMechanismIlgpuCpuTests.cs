@@ -1,9 +1,12 @@
 using System.Reflection;
+using ILGPU;
+using ILGPU.Runtime;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
 using Managed.Kernels.LinearAttention;
 using Managed.Tests.Kernels;
 using Xunit;
+using static Managed.Tests.Mechanisms.MechanismData;
 
 namespace Managed.Tests.VisionMechanisms;
 
@@ -14,6 +17,65 @@ public sealed class VisionMechanismIlgpuCpuTests(IlgpuCpuFixture fixture) : Visi
 {
     /// <inheritdoc/>
     protected override ComputeDevice Device => fixture.Backend.Device;
+
+    private Accelerator Accelerator => Device.Accelerator!;
+
+    /// <summary>MALA's view overload, with a caller's scratch and without, equals the span
+    /// overload; the host rejects views.</summary>
+    [Fact]
+    public void MalaViewsEqualSpans()
+    {
+        var s = new LinearAttentionShape(1, 4, 2, 37, 5, 3);
+        float[] q = Positive(100, s.QueryLength), k = Positive(101, s.KeyLength),
+            v = Uniform(102, s.ValueLength);
+        var spans = new float[s.OutputLength];
+        MalaAttention.Forward(Device, s, q, k, v, spans);
+        using var dq = Accelerator.Allocate1D(q);
+        using var dk = Accelerator.Allocate1D(k);
+        using var dv = Accelerator.Allocate1D(v);
+        using var dout = Accelerator.Allocate1D<float>(s.OutputLength);
+        using var scratch = Accelerator.Allocate1D<float>(MalaAttention.ScratchLength(s));
+        foreach (var sc in new[] { scratch.View, default })
+        {
+            dout.MemSetToZero();
+            MalaAttention.Forward(Device, s, dq.View, dk.View, dv.View, dout.View, sc);
+            AssertClose(dout.GetAsArray1D(), spans, 1e-6, 1e-5, "MALA views vs spans");
+        }
+        Assert.Throws<ArgumentException>("scratch", () => MalaAttention.Forward(Device, s,
+            dq.View, dk.View, dv.View, dout.View, scratch.View.SubView(1, scratch.Length - 1)));
+        Assert.Throws<ArgumentException>("device", () => MalaAttention.Forward(
+            ComputeDevice.Host, s, dq.View, dk.View, dv.View, dout.View, default));
+    }
+
+    /// <summary>RALA's view overload, with and without a gate and a caller's scratch, equals
+    /// the span overload.</summary>
+    [Fact]
+    public void RalaViewsEqualSpans()
+    {
+        var s = new LinearAttentionShape(2, 2, 1, 29, 4, 3);
+        float[] q = Positive(110, s.QueryLength), k = Positive(111, s.KeyLength),
+            v = Uniform(112, s.ValueLength), g = Uniform(113, s.OutputLength);
+        using var dq = Accelerator.Allocate1D(q);
+        using var dk = Accelerator.Allocate1D(k);
+        using var dv = Accelerator.Allocate1D(v);
+        using var dg = Accelerator.Allocate1D(g);
+        using var dout = Accelerator.Allocate1D<float>(s.OutputLength);
+        using var scratch = Accelerator.Allocate1D<float>(RalaAttention.ScratchLength(s));
+        foreach (bool gated in new[] { true, false })
+        foreach (var sc in new[] { scratch.View, default })
+        {
+            var spans = new float[s.OutputLength];
+            RalaAttention.Forward(Device, s, q, k, v, gated ? g : [], spans, 0.8f);
+            dout.MemSetToZero();
+            RalaAttention.Forward(Device, s, dq.View, dk.View, dv.View,
+                gated ? dg.View : default, dout.View, sc, 0.8f);
+            AssertClose(dout.GetAsArray1D(), spans, 1e-6, 1e-5, "RALA views vs spans");
+        }
+        Assert.Throws<ArgumentException>("gate", () => RalaAttention.Forward(Device, s,
+            dq.View, dk.View, dv.View, dg.View.SubView(1, dg.Length - 1), dout.View, default));
+        Assert.Throws<ArgumentException>("output", () => RalaAttention.Forward(Device, s,
+            dq.View, dk.View, dv.View, dg.View, dg.View, default));
+    }
 }
 
 /// <summary>Every element-wise step the vision mechanisms add compiles to PTX with no device.

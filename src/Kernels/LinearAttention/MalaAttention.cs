@@ -74,20 +74,11 @@ public static class MalaAttention
             using var dk = acc.Allocate1D<float>(key.Length);
             using var dvv = acc.Allocate1D<float>(value.Length);
             using var dout = acc.Allocate1D<float>(output.Length);
-            using var scratch = acc.Allocate1D<float>(items * (f + dv));
+            using var scratch = acc.Allocate1D<float>(ScratchLength(shape));
             dq.View.AsContiguous().CopyFromCPU(query);
             dk.View.AsContiguous().CopyFromCPU(key);
             dvv.View.AsContiguous().CopyFromCPU(value);
-            var kMean = scratch.View.SubView(0, items * f);       // (batch, kvHeads, features)
-            var vMean = scratch.View.SubView(items * f, items * dv); // (batch, kvHeads, valueDim)
-            ChunkedLinearAttention.Forward(device, shape, dq.View, dk.View, dvv.View,
-                ReadOnlySpan<float>.Empty, dout.View, new LinearAttentionOptions());
-            LinearMechanismKernel.Run(device, new ColumnSumStep(n, f, 1f / n), kMean, dk.View);
-            LinearMechanismKernel.Run(device, new ColumnSumStep(n, dv, 1f / n), vMean,
-                dvv.View);
-            LinearMechanismKernel.Run(device,
-                new MalaCombineStep(n, f, dv, shape.GroupSize), dout.View, dout.View, dq.View,
-                kMean, vMean);
+            RunIlgpu(device, shape, dq.View, dk.View, dvv.View, dout.View, scratch.View);
             dout.View.AsContiguous().CopyToCPU(output);
             acc.Synchronize();
             return;
@@ -118,6 +109,83 @@ public static class MalaAttention
         {
             ArrayPool<float>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>
+    /// MALA on views of the device's accelerator, enqueued on its stream.
+    /// <paramref name="scratch"/> receives kbar (batch, kvHeads, features) followed by vbar
+    /// (batch, kvHeads, valueDim); it may be empty, and then a buffer is allocated for the call
+    /// and released after the call waits for the device (pass one to keep the call
+    /// asynchronous and allocation-free). Otherwise as the span overload.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the span overload; the device is the host; a
+    /// view is memory of another accelerator; scratch has the wrong length or overlaps a
+    /// tensor.</exception>
+    public static void Forward(ComputeDevice device, LinearAttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> output, ArrayView<float> scratch)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        using var lease = device.Use();
+        if (device.IsHost)
+            throw new ArgumentException(
+                "The host has no ILGPU views: pass spans, or open an ILGPU device.",
+                nameof(device));
+        CheckTensors(shape, shape.Features, query.Length, key.Length, value.Length,
+            output.Length);
+        device.CheckOwns(query, nameof(query));
+        device.CheckOwns(key, nameof(key));
+        device.CheckOwns(value, nameof(value));
+        device.CheckOwns(output, nameof(output));
+        device.CheckOwns(scratch, nameof(scratch));
+        if (Overlaps(output, query) || Overlaps(output, key) || Overlaps(output, value)
+            || Overlaps(output, scratch))
+            throw new ArgumentException("output must not overlap query, key, value or scratch.",
+                nameof(output));
+        CheckScratch(scratch, ScratchLength(shape), nameof(scratch),
+            "batch x kvHeads x (features + valueDim)", query, key, value);
+        MemoryBuffer1D<float, Stride1D.Dense>? owned = null;
+        if (scratch.Length == 0)
+        {
+            owned = device.Ilgpu.Allocate1D<float>(ScratchLength(shape));
+            scratch = owned.View;
+        }
+        try
+        {
+            RunIlgpu(device, shape, query, key, value, output, scratch);
+        }
+        finally
+        {
+            if (owned is not null)
+            {
+                // The steps read the buffer in stream order: free it only once they ran.
+                device.Ilgpu.Synchronize();
+                owned.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Elements of the view overload's scratch: batch * kvHeads * (features +
+    /// valueDim).</summary>
+    public static long ScratchLength(LinearAttentionShape shape) =>
+        (long)shape.Batch * shape.KvHeads * (shape.Features + shape.ValueDim);
+
+    private static void RunIlgpu(ComputeDevice device, LinearAttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> output, ArrayView<float> scratch)
+    {
+        long items = (long)shape.Batch * shape.KvHeads;
+        int f = shape.Features, dv = shape.ValueDim, n = shape.Length;
+        var kMean = scratch.SubView(0, items * f);       // (batch, kvHeads, features)
+        var vMean = scratch.SubView(items * f, items * dv); // (batch, kvHeads, valueDim)
+        ChunkedLinearAttention.Forward(device, shape, query, key, value,
+            ReadOnlySpan<float>.Empty, output, new LinearAttentionOptions());
+        LinearMechanismKernel.Run(device, new ColumnSumStep(n, f, 1f / n), kMean, key);
+        LinearMechanismKernel.Run(device, new ColumnSumStep(n, dv, 1f / n), vMean, value);
+        LinearMechanismKernel.Run(device, new MalaCombineStep(n, f, dv, shape.GroupSize),
+            output, output, query, kMean, vMean);
     }
 
     /// <summary>mean[item, c] = (1/rows) sum_r x[item, r, c] over an (items, rows, dim)

@@ -81,27 +81,13 @@ public static class RalaAttention
             using var dvv = acc.Allocate1D<float>(value.Length);
             using var dg = acc.Allocate1D<float>(Math.Max(1, gate.Length));
             using var dout = acc.Allocate1D<float>(output.Length);
-            using var scratch = acc.Allocate1D<float>(items * (f + n + 1) + key.Length);
+            using var scratch = acc.Allocate1D<float>(ScratchLength(shape));
             dq.View.AsContiguous().CopyFromCPU(query);
             dk.View.AsContiguous().CopyFromCPU(key);
             dvv.View.AsContiguous().CopyFromCPU(value);
             if (!gate.IsEmpty) dg.View.AsContiguous().CopyFromCPU(gate);
-            var qMean = scratch.View.SubView(0, items * f);         // (batch, kvHeads, features)
-            var logits = scratch.View.SubView(items * f, items * n); // (batch, kvHeads, length)
-            var lse = scratch.View.SubView(items * (f + n), items);  // (batch, kvHeads)
-            var kw = scratch.View.SubView(items * (f + n + 1), key.Length); // alpha phi(K)
-            // The query heads of a KV head are contiguous: (batch kvHeads, group length, F).
-            LinearMechanismKernel.Run(device, new ColumnSumStep(g * n, f, sc / (g * n)), qMean,
-                dq.View);
-            LinearMechanismKernel.Run(device, new RowDotStep(n, f, 1), logits, dk.View, qMean);
-            LinearMechanismKernel.Run(device, new LogSumExpStep(n), lse, logits);
-            LinearMechanismKernel.Run(device, new CompetitionStep(n, f), kw, logits, dk.View,
-                lse);
-            ChunkedLinearAttention.Forward(device, shape, dq.View, kw, dvv.View,
-                ReadOnlySpan<float>.Empty, dout.View, normalized);
-            if (!gate.IsEmpty)
-                LinearMechanismKernel.Run(device, default(MultiplyStep), dout.View, dout.View,
-                    dg.View);
+            RunIlgpu(device, shape, dq.View, dk.View, dvv.View,
+                gate.IsEmpty ? default : dg.View, dout.View, scratch.View, sc);
             dout.View.AsContiguous().CopyToCPU(output);
             acc.Synchronize();
             return;
@@ -145,5 +131,100 @@ public static class RalaAttention
         {
             ArrayPool<float>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>
+    /// RALA on views of the device's accelerator, enqueued on its stream; <paramref name="gate"/>
+    /// may be empty (no modulation). <paramref name="scratch"/> holds qbar, the logits, their
+    /// log-sum-exp and alpha phi(K) (<see cref="ScratchLength"/> elements); it may be empty,
+    /// and then a buffer is allocated for the call and released after the call waits for the
+    /// device. Otherwise as the span overload.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the span overload; the device is the host; a
+    /// view is memory of another accelerator; scratch has the wrong length or overlaps a
+    /// tensor.</exception>
+    public static void Forward(ComputeDevice device, LinearAttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> gate, ArrayView<float> output, ArrayView<float> scratch,
+        float? scale = null)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        using var lease = device.Use();
+        if (device.IsHost)
+            throw new ArgumentException(
+                "The host has no ILGPU views: pass spans, or open an ILGPU device.",
+                nameof(device));
+        CheckTensors(shape, shape.Features, query.Length, key.Length, value.Length,
+            output.Length);
+        if (gate.Length != 0)
+            CheckLength(gate.Length, shape.OutputLength, nameof(gate),
+                $"batch {shape.Batch} x heads {shape.Heads} x length {shape.Length} x valueDim "
+                + $"{shape.ValueDim} (or empty)");
+        float sc = scale ?? 1f / MathF.Sqrt(shape.Features);
+        if (!float.IsFinite(sc))
+            throw new ArgumentException($"scale must be finite, got {sc}.", nameof(scale));
+        device.CheckOwns(query, nameof(query));
+        device.CheckOwns(key, nameof(key));
+        device.CheckOwns(value, nameof(value));
+        device.CheckOwns(gate, nameof(gate));
+        device.CheckOwns(output, nameof(output));
+        device.CheckOwns(scratch, nameof(scratch));
+        if (Overlaps(output, query) || Overlaps(output, key) || Overlaps(output, value)
+            || Overlaps(output, gate) || Overlaps(output, scratch))
+            throw new ArgumentException(
+                "output must not overlap query, key, value, gate or scratch.", nameof(output));
+        CheckScratch(scratch, ScratchLength(shape), nameof(scratch),
+            "RalaAttention.ScratchLength(shape)", query, key, value, gate);
+        MemoryBuffer1D<float, Stride1D.Dense>? owned = null;
+        if (scratch.Length == 0)
+        {
+            owned = device.Ilgpu.Allocate1D<float>(ScratchLength(shape));
+            scratch = owned.View;
+        }
+        try
+        {
+            RunIlgpu(device, shape, query, key, value, gate, output, scratch, sc);
+        }
+        finally
+        {
+            if (owned is not null)
+            {
+                // The steps read the buffer in stream order: free it only once they ran.
+                device.Ilgpu.Synchronize();
+                owned.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Elements of the view overload's scratch: with I = batch * kvHeads,
+    /// I (features + length + 1) + I length features (alpha phi(K)).</summary>
+    public static long ScratchLength(LinearAttentionShape shape)
+    {
+        long items = (long)shape.Batch * shape.KvHeads;
+        return items * (shape.Features + shape.Length + 1) + shape.KeyLength;
+    }
+
+    private static void RunIlgpu(ComputeDevice device, LinearAttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> gate, ArrayView<float> output, ArrayView<float> scratch, float sc)
+    {
+        long items = (long)shape.Batch * shape.KvHeads;
+        int f = shape.Features, n = shape.Length, g = shape.GroupSize;
+        var qMean = scratch.SubView(0, items * f);         // (batch, kvHeads, features)
+        var logits = scratch.SubView(items * f, items * n); // (batch, kvHeads, length)
+        var lse = scratch.SubView(items * (f + n), items);  // (batch, kvHeads)
+        var kw = scratch.SubView(items * (f + n + 1), shape.KeyLength); // alpha phi(K)
+        // The query heads of a KV head are contiguous: (batch kvHeads, group length, F).
+        LinearMechanismKernel.Run(device, new ColumnSumStep(g * n, f, sc / (g * n)), qMean,
+            query);
+        LinearMechanismKernel.Run(device, new RowDotStep(n, f, 1), logits, key, qMean);
+        LinearMechanismKernel.Run(device, new LogSumExpStep(n), lse, logits);
+        LinearMechanismKernel.Run(device, new CompetitionStep(n, f), kw, logits, key, lse);
+        ChunkedLinearAttention.Forward(device, shape, query, kw, value,
+            ReadOnlySpan<float>.Empty, output, new LinearAttentionOptions { Normalize = true });
+        if (gate.Length != 0)
+            LinearMechanismKernel.Run(device, default(MultiplyStep), output, output, gate);
     }
 }

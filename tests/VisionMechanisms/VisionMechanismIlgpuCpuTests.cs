@@ -76,6 +76,40 @@ public sealed class VisionMechanismIlgpuCpuTests(IlgpuCpuFixture fixture) : Visi
         Assert.Throws<ArgumentException>("output", () => RalaAttention.Forward(Device, s,
             dq.View, dk.View, dv.View, dg.View, dg.View, default));
     }
+
+    /// <summary>InLine's local-term view overload, with and without bias and a caller's
+    /// scratch, equals the span overload.</summary>
+    [Fact]
+    public void InLineLocalViewsEqualSpans()
+    {
+        var local = new InLineLocal(4, 5, 3, 1);
+        var s = new LinearAttentionShape(1, 4, 2, 21, 4, 3);
+        float[] q = Uniform(120, s.QueryLength, 0.5f), k = Uniform(121, s.KeyLength, 0.5f),
+            v = Uniform(122, s.ValueLength), w = Uniform(123, 2 * 3 * 9),
+            bias = Uniform(124, 2 * 3);
+        using var dq = Accelerator.Allocate1D(q);
+        using var dk = Accelerator.Allocate1D(k);
+        using var dv = Accelerator.Allocate1D(v);
+        using var dw = Accelerator.Allocate1D(w);
+        using var db = Accelerator.Allocate1D(bias);
+        using var dout = Accelerator.Allocate1D<float>(s.OutputLength);
+        using var scratch = Accelerator.Allocate1D<float>(InLineAttention.ScratchLength(s));
+        foreach (bool biased in new[] { true, false })
+        foreach (var sc in new[] { scratch.View, default })
+        {
+            var spans = new float[s.OutputLength];
+            InLineAttention.Forward(Device, s, local, q, k, v, w, biased ? bias : [], spans);
+            dout.MemSetToZero();
+            InLineAttention.Forward(Device, s, local, dq.View, dk.View, dv.View, dw.View,
+                biased ? db.View : default, dout.View, sc);
+            AssertClose(dout.GetAsArray1D(), spans, 1e-6, 1e-5, "InLine local views vs spans");
+        }
+        Assert.Throws<ArgumentException>("weights", () => InLineAttention.Forward(Device, s,
+            local, dq.View, dk.View, dv.View, db.View, default, dout.View, default));
+        Assert.Throws<ArgumentException>("local", () => InLineAttention.Forward(Device, s,
+            local with { Prefix = 2 }, dq.View, dk.View, dv.View, dw.View, default, dout.View,
+            default));
+    }
 }
 
 /// <summary>Every element-wise step the vision mechanisms add compiles to PTX with no device.

@@ -126,13 +126,8 @@ public static class InLineAttention
                 using var db = acc.Allocate1D<float>(Math.Max(1, bias.Length));
                 dw.View.AsContiguous().CopyFromCPU(weights);
                 if (!bias.IsEmpty) db.View.AsContiguous().CopyFromCPU(bias);
-                int flags = DepthwiseConvStep.PerItem | DepthwiseConvStep.HasAddend
-                    | (bias.IsEmpty ? 0 : DepthwiseConvStep.HasBias);
-                // In place: the step reads element e of the output as its addend only.
-                LinearMechanismKernel.Run(device, new DepthwiseConvStep(shape.Length,
-                    shape.ValueDim, grid.Height, grid.Width, grid.Kernel, grid.Prefix,
-                    shape.GroupSize, shape.KvHeads, flags), dout.View, dv.View, dw.View,
-                    db.View, dout.View);
+                RunLocal(device, shape, grid, dv.View, dw.View,
+                    bias.IsEmpty ? default : db.View, dout.View);
                 dout.View.AsContiguous().CopyToCPU(output);
                 acc.Synchronize();
                 return;
@@ -218,6 +213,70 @@ public static class InLineAttention
         CheckScratch(scratch, ScratchLength(shape), nameof(scratch),
             "batch x kvHeads x (features + valueDim)", query, key, value);
         RunIlgpu(device, shape, query, key, value, output, scratch);
+    }
+
+    /// <summary>
+    /// InLine attention with its local term on views of the device's accelerator, enqueued on
+    /// its stream: weights (batch, kvHeads, valueDim, k, k), bias (batch, kvHeads, valueDim)
+    /// or empty; scratch as the view overload without the local term. Otherwise as the span
+    /// overload with the local term.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
+    /// <exception cref="ArgumentException">As the span overloads; the device is the host; a
+    /// view is memory of another accelerator; scratch has the wrong length or overlaps a
+    /// tensor.</exception>
+    public static void Forward(ComputeDevice device, LinearAttentionShape shape,
+        InLineLocal local, ArrayView<float> query, ArrayView<float> key,
+        ArrayView<float> value, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> output, ArrayView<float> scratch)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        using var lease = device.Use();
+        if (device.IsHost)
+            throw new ArgumentException(
+                "The host has no ILGPU views: pass spans, or open an ILGPU device.",
+                nameof(device));
+        CheckTensors(shape, shape.Features, query.Length, key.Length, value.Length,
+            output.Length);
+        local.Validate(shape, nameof(local));
+        long channels = (long)shape.Batch * shape.KvHeads * shape.ValueDim;
+        int k = local.Kernel;
+        CheckLength(weights.Length, channels * k * k, nameof(weights),
+            $"batch {shape.Batch} x kvHeads {shape.KvHeads} x valueDim {shape.ValueDim} x {k}"
+            + $" x {k}");
+        if (bias.Length != 0)
+            CheckLength(bias.Length, channels, nameof(bias), $"batch {shape.Batch} x kvHeads "
+                + $"{shape.KvHeads} x valueDim {shape.ValueDim} (or empty)");
+        device.CheckOwns(query, nameof(query));
+        device.CheckOwns(key, nameof(key));
+        device.CheckOwns(value, nameof(value));
+        device.CheckOwns(weights, nameof(weights));
+        device.CheckOwns(bias, nameof(bias));
+        device.CheckOwns(output, nameof(output));
+        device.CheckOwns(scratch, nameof(scratch));
+        if (Overlaps(output, query) || Overlaps(output, key) || Overlaps(output, value)
+            || Overlaps(output, weights) || Overlaps(output, bias) || Overlaps(output, scratch))
+            throw new ArgumentException(
+                "output must not overlap query, key, value, weights, bias or scratch.",
+                nameof(output));
+        CheckScratch(scratch, ScratchLength(shape), nameof(scratch),
+            "batch x kvHeads x (features + valueDim)", query, key, value, weights, bias);
+        RunIlgpu(device, shape, query, key, value, output, scratch);
+        RunLocal(device, shape, local, value, weights, bias, output);
+    }
+
+    /// <summary>Adds the local term to the output in place (the step reads element e of the
+    /// output as its addend only).</summary>
+    private static void RunLocal(ComputeDevice device, LinearAttentionShape shape,
+        InLineLocal local, ArrayView<float> value, ArrayView<float> weights,
+        ArrayView<float> bias, ArrayView<float> output)
+    {
+        int flags = DepthwiseConvStep.PerItem | DepthwiseConvStep.HasAddend
+            | (bias.Length == 0 ? 0 : DepthwiseConvStep.HasBias);
+        LinearMechanismKernel.Run(device, new DepthwiseConvStep(shape.Length, shape.ValueDim,
+            local.Height, local.Width, local.Kernel, local.Prefix, shape.GroupSize,
+            shape.KvHeads, flags), output, value, weights, bias, output);
     }
 
     /// <summary>Elements of the view overload's scratch: batch * kvHeads * (features +

@@ -77,6 +77,36 @@ public sealed class VisionMechanismIlgpuCpuTests(IlgpuCpuFixture fixture) : Visi
             dq.View, dk.View, dv.View, dg.View, dg.View, default));
     }
 
+    /// <summary>L2ViT's global view overload, with a caller's scratch and without, equals the
+    /// span overload.</summary>
+    [Fact]
+    public void L2VitGlobalViewsEqualSpans()
+    {
+        var s = new LinearAttentionShape(1, 4, 2, 33, 5, 3);
+        float[] q = Array.ConvertAll(Uniform(130, s.QueryLength, 3f), x => MathF.Max(x, 0f)),
+            k = Array.ConvertAll(Uniform(131, s.KeyLength, 3f), x => MathF.Max(x, 0f)),
+            v = Uniform(132, s.ValueLength), tau = Uniform(133, 4);
+        var spans = new float[s.OutputLength];
+        L2VitAttention.Global(Device, s, q, k, v, tau, spans, 2f);
+        using var dq = Accelerator.Allocate1D(q);
+        using var dk = Accelerator.Allocate1D(k);
+        using var dv = Accelerator.Allocate1D(v);
+        using var dt = Accelerator.Allocate1D(tau);
+        using var dout = Accelerator.Allocate1D<float>(s.OutputLength);
+        using var scratch = Accelerator.Allocate1D<float>(2 * 5);
+        foreach (var sc in new[] { scratch.View, default })
+        {
+            dout.MemSetToZero();
+            L2VitAttention.Global(Device, s, dq.View, dk.View, dv.View, dt.View, dout.View, sc,
+                2f);
+            AssertClose(dout.GetAsArray1D(), spans, 1e-6, 1e-5, "L2ViT global views vs spans");
+        }
+        Assert.Throws<ArgumentException>("temperature", () => L2VitAttention.Global(Device, s,
+            dq.View, dk.View, dv.View, dt.View.SubView(0, 3), dout.View, default));
+        Assert.Throws<ArgumentException>("scratch", () => L2VitAttention.Global(Device, s,
+            dq.View, dk.View, dv.View, dt.View, dout.View, scratch.View.SubView(0, 3)));
+    }
+
     /// <summary>InLine's local-term view overload, with and without bias and a caller's
     /// scratch, equals the span overload.</summary>
     [Fact]

@@ -32,7 +32,7 @@ public sealed record L2VitLcmWeights(int Kernel, float[] Conv1, float[] Bias1, f
 /// The two token mixers, as the authors' released code (ChuanyangZheng/L2ViT,
 /// classification/models/l2vit.py) computes them; read, not copied:
 /// <list type="bullet">
-/// <item><see cref="Global"/>, LGA's linear attention with the ReLU kernel
+/// <item><c>Global</c>, LGA's linear attention with the ReLU kernel
 /// (<see cref="ReluMap"/>), a learned per-head temperature tau_h (initialized d^(-1/2)) on the
 /// output and the denominator clamped from below (their clamp(min = 1e2), "makes training
 /// stable"): o_i = tau_h phi(q_i) S / max(phi(q_i) . z, floor), S = sum_j phi(k_j) v_j^T,
@@ -88,13 +88,89 @@ public static class L2VitAttention
     }
 
     /// <summary>
-    /// LGA's two mixers composed: output = A + LCM(A), A = <see cref="Global"/>'s output, the
+    /// LGA's linear attention on views of the device's accelerator, enqueued on its stream:
+    /// <paramref name="temperature"/> (heads) on the device; <paramref name="scratch"/> receives
+    /// z (batch, kvHeads, features) and may be empty (then a buffer is allocated for the call
+    /// and released after the call waits for the device). Otherwise as the span overload.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is null.</exception>
+    /// <exception cref="ArgumentException">As the span overload; the device is the host; a
+    /// view is memory of another accelerator; scratch has the wrong length or overlaps a
+    /// tensor.</exception>
+    public static void Global(ComputeDevice device, LinearAttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> temperature, ArrayView<float> output, ArrayView<float> scratch,
+        float floor = DefaultFloor)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        using var lease = device.Use();
+        if (device.IsHost)
+            throw new ArgumentException(
+                "The host has no ILGPU views: pass spans, or open an ILGPU device.",
+                nameof(device));
+        CheckTensors(shape, shape.Features, query.Length, key.Length, value.Length,
+            output.Length);
+        CheckLength(temperature.Length, shape.Heads, nameof(temperature),
+            $"heads {shape.Heads}");
+        if (!(floor >= 0f) || !float.IsFinite(floor))
+            throw new ArgumentException($"floor must be finite and not negative, got {floor}.",
+                nameof(floor));
+        device.CheckOwns(query, nameof(query));
+        device.CheckOwns(key, nameof(key));
+        device.CheckOwns(value, nameof(value));
+        device.CheckOwns(temperature, nameof(temperature));
+        device.CheckOwns(output, nameof(output));
+        device.CheckOwns(scratch, nameof(scratch));
+        if (Overlaps(output, query) || Overlaps(output, key) || Overlaps(output, value)
+            || Overlaps(output, temperature) || Overlaps(output, scratch))
+            throw new ArgumentException(
+                "output must not overlap query, key, value, temperature or scratch.",
+                nameof(output));
+        long zLength = (long)shape.Batch * shape.KvHeads * shape.Features;
+        CheckScratch(scratch, zLength, nameof(scratch), "batch x kvHeads x features", query,
+            key, value, temperature);
+        MemoryBuffer1D<float, Stride1D.Dense>? owned = null;
+        if (scratch.Length == 0)
+        {
+            owned = device.Ilgpu.Allocate1D<float>(zLength);
+            scratch = owned.View;
+        }
+        try
+        {
+            GlobalDevice(device, shape, query, key, value, temperature, output, scratch, floor);
+        }
+        finally
+        {
+            if (owned is not null)
+            {
+                // The steps read the buffer in stream order: free it only once they ran.
+                device.Ilgpu.Synchronize();
+                owned.Dispose();
+            }
+        }
+    }
+
+    private static void GlobalDevice(ComputeDevice device, LinearAttentionShape shape,
+        ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
+        ArrayView<float> temperature, ArrayView<float> output, ArrayView<float> z, float floor)
+    {
+        int f = shape.Features, dv = shape.ValueDim, n = shape.Length;
+        ChunkedLinearAttention.Forward(device, shape, query, key, value,
+            ReadOnlySpan<float>.Empty, output, new LinearAttentionOptions());
+        LinearMechanismKernel.Run(device, new ColumnSumStep(n, f, 1f), z, key);
+        LinearMechanismKernel.Run(device,
+            new ClampedNormalizeStep(n, f, dv, shape.GroupSize, shape.Heads, floor), output,
+            output, query, z, temperature);
+    }
+
+    /// <summary>
+    /// LGA's two mixers composed: output = A + LCM(A), A = <c>Global</c>'s output, the
     /// LCM over the <paramref name="height"/> x <paramref name="width"/> grid of the length
-    /// tokens with channels (head, value element). Otherwise as <see cref="Global"/>.
+    /// tokens with channels (head, value element). Otherwise as <c>Global</c>.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="device"/> or
     /// <paramref name="lcm"/> is null.</exception>
-    /// <exception cref="ArgumentException">As <see cref="Global"/>; height x width is not the
+    /// <exception cref="ArgumentException">As <c>Global</c>; height x width is not the
     /// length; a weight has the wrong length or the kernel is not odd and positive.</exception>
     public static void GlobalWithLcm(ComputeDevice device, LinearAttentionShape shape,
         int height, int width, ReadOnlySpan<float> query, ReadOnlySpan<float> key,
@@ -377,12 +453,8 @@ public static class L2VitAttention
         dk.View.AsContiguous().CopyFromCPU(key);
         dvv.View.AsContiguous().CopyFromCPU(value);
         dt.View.AsContiguous().CopyFromCPU(temperature);
-        ChunkedLinearAttention.Forward(device, shape, dq.View, dk.View, dvv.View,
-            ReadOnlySpan<float>.Empty, attention.View, new LinearAttentionOptions());
-        LinearMechanismKernel.Run(device, new ColumnSumStep(n, f, 1f), z.View, dk.View);
-        LinearMechanismKernel.Run(device,
-            new ClampedNormalizeStep(n, f, dv, shape.GroupSize, shape.Heads, floor),
-            attention.View, attention.View, dq.View, z.View, dt.View);
+        GlobalDevice(device, shape, dq.View, dk.View, dvv.View, dt.View, attention.View,
+            z.View, floor);
         if (lcm is null)
         {
             attention.View.AsContiguous().CopyToCPU(output);

@@ -52,6 +52,50 @@ public abstract partial class VisionMechanismTests
         AssertClose(o, linear, 1e-6, 1e-4, "scale 0 vs normalized linear");
     }
 
+    /// <summary>Numerical rank of a (rows, cols) matrix: Gaussian elimination with partial
+    /// pivoting, pivots below tol times the largest entry count as zero.</summary>
+    private static int Rank(float[] m, int rows, int cols, double tol = 1e-4)
+    {
+        var a = new double[rows, cols];
+        double max = 0;
+        for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) max = Math.Max(max, Math.Abs(a[r, c] = m[r * cols + c]));
+        int rank = 0;
+        for (int c = 0; c < cols && rank < rows; c++)
+        {
+            int pivot = rank;
+            for (int r = rank + 1; r < rows; r++)
+                if (Math.Abs(a[r, c]) > Math.Abs(a[pivot, c])) pivot = r;
+            if (Math.Abs(a[pivot, c]) <= tol * max) continue;
+            for (int x = 0; x < cols; x++) (a[rank, x], a[pivot, x]) = (a[pivot, x], a[rank, x]);
+            for (int r = rank + 1; r < rows; r++)
+            {
+                double factor = a[r, c] / a[rank, c];
+                for (int x = c; x < cols; x++) a[r, x] -= factor * a[rank, x];
+            }
+            rank++;
+        }
+        return rank;
+    }
+
+    /// <summary>The paper's low-rank dilemma: a head's (N, Dv) output of division-normalized
+    /// linear attention has rank at most F; RALA's (alphas and the element-wise gate) reaches
+    /// full rank Dv &gt; F.</summary>
+    [Fact]
+    public void RalaRaisesTheOutputRank()
+    {
+        var s = new LinearAttentionShape(1, 1, 1, 24, 2, 6);
+        float[] q = Positive(19, s.QueryLength), k = Positive(20, s.KeyLength),
+            v = Uniform(21, s.ValueLength), gate = Uniform(22, s.OutputLength);
+        var linear = new float[s.OutputLength];
+        ChunkedLinearAttention.Forward(Device, s, q, k, v, ReadOnlySpan<float>.Empty, linear,
+            new LinearAttentionOptions { Normalize = true });
+        var o = new float[s.OutputLength];
+        RalaAttention.Forward(Device, s, q, k, v, gate, o);
+        Assert.True(Rank(linear, 24, 6) <= 2, $"linear rank {Rank(linear, 24, 6)}");
+        Assert.Equal(6, Rank(o, 24, 6));
+    }
+
     /// <summary>Bad lengths, a non-finite scale and overlapping output throw naming the
     /// argument, before anything is written.</summary>
     [Fact]

@@ -13,18 +13,22 @@ public static class MechanismRegistry
     public static IReadOnlyList<IMechanism> All { get; } =
     [
         new LightningMechanism(),
+        new BasedMechanism(),
         new HedgehogMechanism(),
         new AgentMechanism(),
         new FlowMechanism(),
         new InLineMechanism(),
-        new InducedSetMechanism(),
-        new PrefixScanMechanism(),
-        new BasedMechanism(),
+        new InLineLocalMechanism(),
+        new MalaMechanism(),
+        new RalaMechanism(),
+        new L2VitMechanism(),
         new FastmaxMechanism(2),
         new FastmaxMechanism(1),
         new MegaMechanism(),
         new TitansMechanism(),
         new TitansMlpMechanism(),
         new TitansMagMechanism(),
+        new InducedSetMechanism(),
+        new PrefixScanMechanism(),
     ];
 }

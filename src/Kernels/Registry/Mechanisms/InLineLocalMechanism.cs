@@ -28,7 +28,8 @@ internal sealed class InLineLocalMechanism : IMechanism
                 bias = withBias ? Uniform(rng, channels, 0.5f) : [];
             var o = new float[shape.OutputLength];
             InLineAttention.Forward(device, shape, local, q, k, v, w, bias, o);
-            results.Add(new($"{shape} {local}", o, ReferenceInLineLocal.Forward(shape, local,
+            results.Add(new($"{shape} grid {local.Height}x{local.Width} kernel {local.Kernel} "
+                + $"prefix {local.Prefix}{(withBias ? " bias" : "")}", o, ReferenceInLineLocal.Forward(shape, local,
                 Wide(q), Wide(k), Wide(v), w, bias)));
         }
         return results;

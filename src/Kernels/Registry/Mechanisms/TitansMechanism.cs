@@ -119,6 +119,8 @@ internal sealed class TitansMagMechanism : IMechanism
             mem.Theta, mem.Eta, mem.Alpha, y, 8);
         var expected = ReferenceTitans.Mag(shape, q, k, v, mem.Query, mem.Key, mem.Value,
             mem.Theta, mem.Eta, mem.Alpha, 8);
-        return [new($"{shape} memory chunk 8", y, expected)];
+        return [new($"B={shape.Batch} H={shape.Heads} N={shape.Length} D={shape.HeadDim} "
+            + $"Dk={shape.KeyDim} Dv={shape.ValueDim} {shape.PersistentTokens} persistent, "
+            + $"window {shape.Window}, memory chunk 8", y, expected)];
     }
 }

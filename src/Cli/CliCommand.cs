@@ -205,6 +205,10 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--plot", "FILE", "a .png path", "--linear: also draw microseconds per token "
                     + "against N (linear and exact causal, each D, log scales) to FILE", "none",
                     (o, s) => o with { Plot = s }),
+                new("--replot", "CSV", "a CSV an earlier --linear run wrote with --out",
+                    "--linear --plot: draw the plot from CSV instead of timing (for runs on a "
+                    + "machine without fonts, whose PNG has no text)", "none",
+                    (o, s) => o with { Replot = s }),
                 new("--keys", "N1,N2,...", "N1,N2,... with N >= 1", "--decode: keys per sequence",
                     "8192,32768,131072", (o, s) => o with { Keys = CliOptions.Positives("--keys", s) }),
                 new("--rows", "R1,R2,...", "R1,R2,... with 1 <= R <= 16",
@@ -267,6 +271,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     "--linear cannot be combined with --variants, --variant or --reference"),
                 { LinearAttention: false, Plot: not null } => throw new UsageException(
                     "--plot draws the --linear bench only"),
+                { Replot: not null, LinearAttention: false } or { Replot: not null, Plot: null }
+                    => throw new UsageException("--replot needs --linear and --plot FILE"),
                 { LinearAttention: true } => LinearBench.Run(o, c.Out),
                 { Variants: true, VariantSpecs: not null } => throw new UsageException(
                     "--variants cannot be combined with --variant (--variants times the default "

@@ -1,3 +1,4 @@
+using System.Globalization;
 using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Attention;
@@ -21,12 +22,14 @@ internal static class LinearBench
 
     public static int Run(CliOptions options, TextWriter output)
     {
+        if (options.Replot is { } csvPath) return Replot(csvPath, options.Plot!, output);
         using var device = ComputeDevice.Open(options.Device);
         output.WriteLine($"device: {device.Name}");
         output.WriteLine($"{"B",2} {"H",3} {"D",4} {"N",7} {"chunk",5} {"linear ms",10} "
             + $"{"us/token",9} {"exact ms",10} {"exact/linear",12}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
-        csv?.WriteLine("batch,heads,dim,seq,chunk,linear_ms,us_per_token,exact_ms,exact_over_linear");
+        csv?.WriteLine("batch,heads,dim,seq,chunk,linear_ms,us_per_token,exact_ms,exact_over_linear,"
+            + "device");
         var plot = options.Plot is null ? null : new TimePerTokenPlot(device.Name);
         foreach (int d in options.Dim)
         {
@@ -67,7 +70,8 @@ internal static class LinearBench
                     + $"{linear,10:F3} {perToken,9:F3} {exactText} {ratio}");
                 csv?.WriteLine($"{options.Batch},{options.Heads},{d},{n},{chunk},{linear:F4},"
                     + $"{perToken:F4},{exact?.ToString("F4") ?? ""},"
-                    + $"{(exact is { } z ? (z / linear).ToString("F3") : "")}");
+                    + $"{(exact is { } z ? (z / linear).ToString("F3") : "")},"
+                    + device.Name.Replace(',', ' '));
             }
             output.WriteLine(crossover > 0
                 ? $"D={d}: linear overtakes exact causal from N = {crossover} (of the lengths run)"
@@ -80,6 +84,46 @@ internal static class LinearBench
             plot.Save(path);
             output.WriteLine($"plot: {path}");
         }
+        return 0;
+    }
+
+    /// <summary>The plot of a CSV written by --out (the device column optional: the file
+    /// name stands for it in CSVs of earlier builds).</summary>
+    private static int Replot(string csvPath, string pngPath, TextWriter output)
+    {
+        if (!File.Exists(csvPath))
+            throw new UsageException($"--replot '{csvPath}': no such file");
+        var lines = File.ReadAllLines(csvPath);
+        if (lines.Length < 2 || !lines[0].StartsWith("batch,heads,dim,seq,", StringComparison.Ordinal))
+            throw new UsageException($"--replot '{csvPath}': not a CSV of bench --linear --out "
+                + "(expected the header batch,heads,dim,seq,chunk,linear_ms,...)");
+        string device = Path.GetFileName(csvPath);
+        var rows = new List<(int Dim, int N, double Linear, double? Exact)>();
+        for (int i = 1; i < lines.Length; i++)
+        {
+            if (lines[i].Length == 0) continue;
+            var f = lines[i].Split(',');
+            if (f.Length < 9 || !int.TryParse(f[0], CultureInfo.InvariantCulture, out int batch)
+                || !int.TryParse(f[2], CultureInfo.InvariantCulture, out int dim)
+                || !int.TryParse(f[3], CultureInfo.InvariantCulture, out int n)
+                || !double.TryParse(f[6], CultureInfo.InvariantCulture, out double perToken))
+                throw new UsageException($"--replot '{csvPath}': line {i + 1} is not a row of "
+                    + "bench --linear --out");
+            double? exact = double.TryParse(f[7], CultureInfo.InvariantCulture, out double e)
+                ? e * 1000 / ((double)batch * n) : null;
+            if (f.Length > 9 && f[9].Length > 0) device = f[9];
+            rows.Add((dim, n, perToken, exact));
+        }
+        var plot = new TimePerTokenPlot(device);
+        foreach (var byDim in rows.GroupBy(r => r.Dim))
+        {
+            plot.Add($"linear D={byDim.Key}", byDim.Select(r => (r.N, r.Linear)).ToList(),
+                dashed: false);
+            plot.Add($"exact causal D={byDim.Key}", byDim.Where(r => r.Exact is not null)
+                .Select(r => (r.N, r.Exact!.Value)).ToList(), dashed: true);
+        }
+        plot.Save(pngPath);
+        output.WriteLine($"plot: {pngPath}");
         return 0;
     }
 

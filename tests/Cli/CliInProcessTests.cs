@@ -75,6 +75,37 @@ public sealed class CliInProcessTests
         }
     }
 
+    /// <summary>--replot draws the same plot from the CSV a --linear run wrote; without
+    /// --plot, or from a file that is not such a CSV, it is a usage error.</summary>
+    [Fact]
+    public void LinearBenchReplotsItsCsv()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"managed-replot-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string csv = Path.Combine(dir, "linear.csv"), png = Path.Combine(dir, "re.png");
+            Assert.Equal(0, Run("bench", "--linear", "--seq", "64,128", "--dim", "8", "--heads",
+                "1", "--out", csv).Exit);
+            Assert.EndsWith(",device", File.ReadLines(csv).First());
+            var (exit, stdout, _) = Run("bench", "--linear", "--replot", csv, "--plot", png);
+            Assert.Equal(0, exit);
+            Assert.Contains($"plot: {png}", stdout);
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' },
+                File.ReadAllBytes(png)[..4]);
+            Assert.Equal(2, Run("bench", "--linear", "--replot", csv).Exit);
+            File.WriteAllText(Path.Combine(dir, "bad.csv"), "a,b\n1,2\n");
+            var bad = Run("bench", "--linear", "--replot", Path.Combine(dir, "bad.csv"), "--plot",
+                png);
+            Assert.Equal(2, bad.Exit);
+            Assert.Contains("not a CSV of bench --linear", bad.Err);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void HelpGoesToTheStdoutWriter()
     {

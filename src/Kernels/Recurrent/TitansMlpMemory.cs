@@ -70,8 +70,10 @@ public readonly record struct TitansMlpShape(int Batch, int Heads, int Length, i
 /// </summary>
 public static class TitansMlpMemory
 {
-    private const int SlotQuery = 0, SlotKey = 1, SlotValue = 2, SlotTheta = 3, SlotEta = 4,
-        SlotAlpha = 5, SlotState = 6, SlotOutput = 7;
+    // theta, eta and alpha share one slot, so the kernel's scratch has its own and a warm
+    // call allocates nothing.
+    private const int SlotQuery = 0, SlotKey = 1, SlotValue = 2, SlotGates = 3, SlotScratch = 4,
+        SlotState = 5, SlotOutput = 6;
 
     internal static readonly MethodInfo KernelMethod =
         typeof(TitansMlpMemoryKernel).GetMethod(nameof(TitansMlpMemoryKernel.Run))!;
@@ -152,9 +154,10 @@ public static class TitansMlpMemory
         var dq = ws.Get<float>(SlotQuery, query.Length);
         var dk = ws.Get<float>(SlotKey, key.Length);
         var dvv = ws.Get<float>(SlotValue, value.Length);
-        var dth = ws.Get<float>(SlotTheta, theta.Length);
-        var det = ws.Get<float>(SlotEta, eta.Length);
-        var dal = ws.Get<float>(SlotAlpha, alpha.Length);
+        var gates = ws.Get<float>(SlotGates, (long)theta.Length + eta.Length + alpha.Length);
+        var dth = gates.SubView(0, theta.Length);
+        var det = gates.SubView(theta.Length, eta.Length);
+        var dal = gates.SubView(theta.Length + eta.Length, alpha.Length);
         var dst = ws.Get<float>(SlotState, s.StateLength);
         var dout = ws.Get<float>(SlotOutput, output.Length);
         dq.CopyFromCPU(query);
@@ -165,11 +168,11 @@ public static class TitansMlpMemory
         dal.CopyFromCPU(alpha);
         dst.CopyFromCPU(initialState);
         var accelerator = device.Ilgpu;
-        using var scratch = accelerator.Allocate1D<float>(scratchLength);
+        var scratch = ws.Get<float>(SlotScratch, scratchLength);
         int threads = Math.Min(128, accelerator.MaxNumThreadsPerGroup);
         var launch = device.Kernels.Get<TitansMlpLauncher>(KernelMethod);
         launch(accelerator.DefaultStream, new KernelConfig(s.Batch * s.Heads, threads), dq, dk,
-            dvv, dth, det, dal, dst, dst, scratch.View, dout, new TitansMlpParams(s, chunk));
+            dvv, dth, det, dal, dst, dst, scratch, dout, new TitansMlpParams(s, chunk));
         dout.CopyToCPU(output);
         if (!finalState.IsEmpty) dst.CopyToCPU(finalState);
         accelerator.Synchronize();

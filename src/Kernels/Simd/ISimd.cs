@@ -34,7 +34,13 @@ internal unsafe interface ISimd<TV> where TV : unmanaged
     static abstract TV Exp(TV a);
     /// <summary>Max of the lanes, with <see cref="Max"/>'s NaN rule.</summary>
     static abstract float MaxAcross(TV a);
+    /// <summary>The sum of the lanes: halves added lane-wise down to 4 lanes, then
+    /// (x0 + x1) + (x2 + x3), so it equals each lane of <see cref="SumAcross4"/> bit for bit.
+    /// </summary>
     static abstract float SumAcross(TV a);
+    /// <summary>[SumAcross(a), SumAcross(b), SumAcross(c), SumAcross(d)], the four reduced
+    /// together (two horizontal adds for four vectors instead of two each).</summary>
+    static abstract Vector128<float> SumAcross4(TV a, TV b, TV c, TV d);
 }
 
 internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
@@ -91,7 +97,12 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     }
     public static float MaxAcross(Vector512<float> a) =>
         Simd256.MaxAcross(Vector256.MaxNative(a.GetLower(), a.GetUpper()));
-    public static float SumAcross(Vector512<float> a) => Vector512.Sum(a);
+    public static float SumAcross(Vector512<float> a) =>
+        Simd256.SumAcross(a.GetLower() + a.GetUpper());
+    public static Vector128<float> SumAcross4(Vector512<float> a, Vector512<float> b,
+        Vector512<float> c, Vector512<float> d) =>
+        Simd256.SumAcross4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(),
+            c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
 }
 
 internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
@@ -130,7 +141,12 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     }
     public static float MaxAcross(Vector256<float> a) =>
         Simd128.MaxAcross(Vector128.MaxNative(a.GetLower(), a.GetUpper()));
-    public static float SumAcross(Vector256<float> a) => Vector256.Sum(a);
+    public static float SumAcross(Vector256<float> a) =>
+        Simd128.SumAcross(a.GetLower() + a.GetUpper());
+    public static Vector128<float> SumAcross4(Vector256<float> a, Vector256<float> b,
+        Vector256<float> c, Vector256<float> d) =>
+        Simd128.SumAcross4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(),
+            c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
 }
 
 internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
@@ -172,7 +188,16 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
         a = Vector128.MaxNative(a, Vector128.Shuffle(a, Vector128.Create(2, 3, 0, 1)));
         return Vector128.MaxNative(a, Vector128.Shuffle(a, Vector128.Create(1, 0, 3, 2))).ToScalar();
     }
-    public static float SumAcross(Vector128<float> a) => Vector128.Sum(a);
+    public static float SumAcross(Vector128<float> a) =>
+        (a.GetElement(0) + a.GetElement(1)) + (a.GetElement(2) + a.GetElement(3));
+    public static Vector128<float> SumAcross4(Vector128<float> a, Vector128<float> b,
+        Vector128<float> c, Vector128<float> d)
+    {
+        // haddps pairs adjacent lanes: [a0+a1, a2+a3, b0+b1, b2+b3], then the pairs' sums.
+        if (Sse3.IsSupported)
+            return Sse3.HorizontalAdd(Sse3.HorizontalAdd(a, b), Sse3.HorizontalAdd(c, d));
+        return Vector128.Create(SumAcross(a), SumAcross(b), SumAcross(c), SumAcross(d));
+    }
 }
 
 /// <summary>

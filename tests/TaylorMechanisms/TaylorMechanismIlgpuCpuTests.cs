@@ -91,14 +91,14 @@ public sealed class TaylorMechanismIlgpuCpuTests(IlgpuCpuFixture fixture) : Tayl
     [Theory]
     [InlineData(1, true)]
     [InlineData(2, false)]
-    public void FastmaxViewsEqualSpansAndHost(int order, bool causal)
+    public void CenteredPolynomialViewsEqualSpansAndHost(int order, bool causal)
     {
         var raw = new AttentionShape(1, 2, 1, 19, 19, 5, 3);
         var (q, k, v) = Inputs(raw, 420 + order, 1f);
-        var spans = RunFastmax(raw, order, q, k, v, causal, null);
-        var shape = Mapped(raw, FastmaxAttention.Features(raw.HeadDim, order));
+        var spans = RunCenteredPolynomial(raw, order, q, k, v, causal, null);
+        var shape = Mapped(raw, CenteredPolynomialAttention.Features(raw.HeadDim, order));
         var host = new float[raw.OutputLength];
-        FastmaxAttention.Forward(ComputeDevice.Host, shape, raw.HeadDim, order, q, k, v, host,
+        CenteredPolynomialAttention.Forward(ComputeDevice.Host, shape, raw.HeadDim, order, q, k, v, host,
             causal);
         AssertClose(spans, ToDouble(host), 1e-5, 1e-4, "device vs host");
         using var dq = Accelerator.Allocate1D(q);
@@ -106,21 +106,21 @@ public sealed class TaylorMechanismIlgpuCpuTests(IlgpuCpuFixture fixture) : Tayl
         using var dv = Accelerator.Allocate1D(v);
         using var dout = Accelerator.Allocate1D<float>(raw.OutputLength);
         using var features = Accelerator.Allocate1D<float>(shape.QueryLength + shape.KeyLength);
-        FastmaxAttention.Forward(Device, shape, raw.HeadDim, order, dq.View, dk.View, dv.View,
+        CenteredPolynomialAttention.Forward(Device, shape, raw.HeadDim, order, dq.View, dk.View, dv.View,
             dout.View, features.View, causal);
         AssertClose(dout.GetAsArray1D(), ToDouble(spans), 1e-6, 1e-6, "views with scratch");
         dout.MemSetToZero();
-        FastmaxAttention.Forward(Device, shape, raw.HeadDim, order, dq.View, dk.View, dv.View,
+        CenteredPolynomialAttention.Forward(Device, shape, raw.HeadDim, order, dq.View, dk.View, dv.View,
             dout.View, ArrayView<float>.Empty, causal);
         AssertClose(dout.GetAsArray1D(), ToDouble(spans), 1e-6, 1e-6, "views without scratch");
-        Assert.Throws<ArgumentException>("chunkSize", () => FastmaxAttention.Forward(Device,
+        Assert.Throws<ArgumentException>("chunkSize", () => CenteredPolynomialAttention.Forward(Device,
             shape, raw.HeadDim, order, q, k, v, new float[raw.OutputLength], causal,
             chunkSize: ChunkedLinearAttention.DeviceMaxChunk + 1));
     }
 }
 
 /// <summary>The kernel specializations BASED and Fastmax add compile to PTX with no device:
-/// the feature-map kernel over <see cref="FastmaxMap"/> and <see cref="TaylorExpMap"/>, and
+/// the feature-map kernel over <see cref="CenteredPolynomialMap"/> and <see cref="TaylorExpMap"/>, and
 /// exact attention with the causal sliding-window mask.</summary>
 public sealed class TaylorMechanismKernelCompileTests
 {
@@ -129,7 +129,7 @@ public sealed class TaylorMechanismKernelCompileTests
     [Fact]
     public void FeatureKernelsCompileToPtx()
     {
-        string fast = KernelCompiler.CompilePtx(FeatureMapping.Methods<FastmaxMap>.Kernel);
+        string fast = KernelCompiler.CompilePtx(FeatureMapping.Methods<CenteredPolynomialMap>.Kernel);
         string taylor = KernelCompiler.CompilePtx(FeatureMapping.Methods<TaylorExpMap>.Kernel);
         foreach (var ptx in new[] { fast, taylor })
         {

@@ -70,7 +70,7 @@ public sealed class TaylorMechanismProperties
 
     /// <summary>Fastmax == its explicit evaluation, orders 1 and 2, causal and not.</summary>
     [Property(MaxTest = 40)]
-    public Property FastmaxMatchesExplicitEvaluation() =>
+    public Property CenteredPolynomialMatchesExplicitEvaluation() =>
         Prop.ForAll(Cases.ToArbitrary(), Gen.Elements(1, 2).ToArbitrary(),
             Gen.Elements(false, true).ToArbitrary(), (c, order, causal) =>
         {
@@ -80,10 +80,10 @@ public sealed class TaylorMechanismProperties
             var s = order == 1 && c.Shape.HeadDim == 2 ? c.Shape with { HeadDim = 3 } : c.Shape;
             var (q, k, v) = TaylorMechanismTests.Inputs(s, c.Seed, 1f);
             var o = new float[s.OutputLength];
-            FastmaxAttention.Forward(Host, TaylorMechanismTests.Mapped(s,
-                FastmaxAttention.Features(s.HeadDim, order)), s.HeadDim, order, q, k, v, o,
+            CenteredPolynomialAttention.Forward(Host, TaylorMechanismTests.Mapped(s,
+                CenteredPolynomialAttention.Features(s.HeadDim, order)), s.HeadDim, order, q, k, v, o,
                 causal, chunkSize: c.Chunk);
-            AssertClose(o, ReferenceFast.Fastmax(s, order, ToDouble(q), ToDouble(k),
+            AssertClose(o, ReferenceCenteredPolynomial.Attention(s, order, ToDouble(q), ToDouble(k),
                 ToDouble(v), causal), 5e-5, 5e-4, $"{c} order {order} causal {causal}");
         });
 }

@@ -54,12 +54,12 @@ public abstract class TaylorMechanismTests
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
-    public void FastmaxMapDotIsTheScorePolynomial(int order)
+    public void CenteredPolynomialMapDotIsTheScorePolynomial(int order)
     {
         const int rows = 6, d = 5;
         var x = Uniform(210 + order, rows * d, 2f);
         for (int i = 0; i < d; i++) x[(rows - 1) * d + i] = 0.75f; // a constant row
-        var map = new FastmaxMap(order);
+        var map = new CenteredPolynomialMap(order);
         int f = map.Features(d);
         var phi = new float[rows * f];
         FeatureMapping.Apply(Device, map, 1, 1, rows, d, x, phi);
@@ -69,12 +69,12 @@ public abstract class TaylorMechanismTests
         {
             double dot = 0;
             for (int i = 0; i < f; i++) dot += (double)phi[a * f + i] * phi[b * f + i];
-            var qa = ReferenceFast.Normalize(wide.AsSpan(a * d, d));
-            var kb = ReferenceFast.Normalize(wide.AsSpan(b * d, d));
+            var qa = ReferenceCenteredPolynomial.Normalize(wide.AsSpan(a * d, d));
+            var kb = ReferenceCenteredPolynomial.Normalize(wide.AsSpan(b * d, d));
             double s = 0;
             for (int i = 0; i < d; i++) s += qa[i] * kb[i];
             Assert.InRange(s, -1 - 1e-12, 1 + 1e-12);
-            Assert.Equal(ReferenceFast.Score(s, order), dot, 1e-5);
+            Assert.Equal(ReferenceCenteredPolynomial.Score(s, order), dot, 1e-5);
         }
         Assert.Equal(1f, phi[(rows - 1) * f]);
         for (int i = 1; i < f; i++) Assert.Equal(0f, phi[(rows - 1) * f + i]);
@@ -171,13 +171,13 @@ public abstract class TaylorMechanismTests
     [InlineData(1, false, null)]
     [InlineData(1, true, 5)]
     [InlineData(1, true, null)]
-    public void FastmaxEqualsExplicitEvaluation(int order, bool causal, int? chunk)
+    public void CenteredPolynomialEqualsExplicitEvaluation(int order, bool causal, int? chunk)
     {
         var raw = new AttentionShape(2, 4, 2, 37, 37, 6, 5);
         var (q, k, v) = Inputs(raw, 340 + order, 1f);
-        var output = RunFastmax(raw, order, q, k, v, causal, chunk);
-        AssertClose(output, ReferenceFast.Fastmax(raw, order, ToDouble(q), ToDouble(k),
-            ToDouble(v), causal), Atol, Rtol, $"Fastmax order {order} causal {causal}");
+        var output = RunCenteredPolynomial(raw, order, q, k, v, causal, chunk);
+        AssertClose(output, ReferenceCenteredPolynomial.Attention(raw, order, ToDouble(q), ToDouble(k),
+            ToDouble(v), causal), Atol, Rtol, $"centered polynomial order {order} causal {causal}");
     }
 
     /// <summary>With V = I the outputs are the weight rows: non-negative, summing to 1, zero
@@ -186,14 +186,14 @@ public abstract class TaylorMechanismTests
     [Theory]
     [InlineData(1, false)]
     [InlineData(2, true)]
-    public void FastmaxWeightsAreRowStochasticAndNormalizationInvariant(int order, bool causal)
+    public void CenteredPolynomialWeightsAreRowStochasticAndNormalizationInvariant(int order, bool causal)
     {
         const int n = 11, d = 4;
         var raw = new AttentionShape(1, 1, 1, n, n, d, n);
         var (q, k, _) = Inputs(raw, 350, 1f);
         var identity = new float[n * n];
         for (int i = 0; i < n; i++) identity[i * n + i] = 1f;
-        var weights = RunFastmax(raw, order, q, k, identity, causal, null);
+        var weights = RunCenteredPolynomial(raw, order, q, k, identity, causal, null);
         for (int r = 0; r < n; r++)
         {
             double sum = 0;
@@ -207,7 +207,7 @@ public abstract class TaylorMechanismTests
             Assert.Equal(1.0, sum, 1e-5);
         }
         var shifted = Array.ConvertAll(q, x => 3f * x + 0.5f);
-        var again = RunFastmax(raw, order, shifted, k, identity, causal, null);
+        var again = RunCenteredPolynomial(raw, order, shifted, k, identity, causal, null);
         AssertClose(again, ToDouble(weights), 1e-5, 1e-4, "3 q + 0.5 vs q");
     }
 
@@ -248,21 +248,21 @@ public abstract class TaylorMechanismTests
             () => BasedAttention.Window(Device, raw with { SeqK = 6 }, 4, q, k, v, output));
         Bad("key", "", output,
             () => BasedAttention.Window(Device, raw, 4, q, shortQ, v, output));
-        var fast = Mapped(raw, FastmaxAttention.Features(4, 2));
+        var fast = Mapped(raw, CenteredPolynomialAttention.Features(4, 2));
         Bad("order", "1 or 2", output,
-            () => FastmaxAttention.Forward(Device, fast, 4, 3, q, k, v, output));
+            () => CenteredPolynomialAttention.Forward(Device, fast, 4, 3, q, k, v, output));
         Bad("shape", "makes 5 (1 + d)", output,
-            () => FastmaxAttention.Forward(Device, fast, 4, 1, q, k, v, output));
+            () => CenteredPolynomialAttention.Forward(Device, fast, 4, 1, q, k, v, output));
         Bad("headDim", "positive", output,
-            () => FastmaxAttention.Forward(Device, fast, 0, 2, q, k, v, output));
+            () => CenteredPolynomialAttention.Forward(Device, fast, 0, 2, q, k, v, output));
         Bad("key", "kvHeads 1", output,
-            () => FastmaxAttention.Forward(Device, fast, 4, 2, q, shortQ, v, output));
+            () => CenteredPolynomialAttention.Forward(Device, fast, 4, 2, q, shortQ, v, output));
         using (var state = new LinearAttentionState(Device, 1, 1, fast.Features, 3))
             Bad("state", "non-causal", output,
-                () => FastmaxAttention.Forward(Device, fast, 4, 2, q, k, v, output,
+                () => CenteredPolynomialAttention.Forward(Device, fast, 4, 2, q, k, v, output,
                     causal: false, state: state));
-        Assert.Throws<ArgumentException>("order", () => FastmaxAttention.Features(4, 0));
-        Assert.NotNull(default(FastmaxMap).ParameterError());
+        Assert.Throws<ArgumentException>("order", () => CenteredPolynomialAttention.Features(4, 0));
+        Assert.NotNull(default(CenteredPolynomialMap).ParameterError());
     }
 
     private const float Sentinel = 12345f;
@@ -299,11 +299,11 @@ public abstract class TaylorMechanismTests
     }
 
     /// <summary>Fastmax through the span overload.</summary>
-    internal float[] RunFastmax(AttentionShape raw, int order, float[] q, float[] k,
+    internal float[] RunCenteredPolynomial(AttentionShape raw, int order, float[] q, float[] k,
         float[] v, bool causal, int? chunk)
     {
         var o = new float[raw.OutputLength];
-        FastmaxAttention.Forward(Device, Mapped(raw, FastmaxAttention.Features(raw.HeadDim,
+        CenteredPolynomialAttention.Forward(Device, Mapped(raw, CenteredPolynomialAttention.Features(raw.HeadDim,
             order)), raw.HeadDim, order, q, k, v, o, causal, chunkSize: chunk);
         return o;
     }
@@ -323,7 +323,7 @@ public sealed class TaylorMechanismHostTests : TaylorMechanismTests
         var (q, k, v) = Inputs(raw, 370, 1f);
         AssertClose(RunBased(raw, q, k, v, 100), ReferenceBased.Linear(raw, ToDouble(q),
             ToDouble(k), ToDouble(v)), Atol, Rtol, "chunk 100");
-        AssertClose(RunFastmax(raw, 2, q, k, v, true, 100), ReferenceFast.Fastmax(raw, 2,
+        AssertClose(RunCenteredPolynomial(raw, 2, q, k, v, true, 100), ReferenceCenteredPolynomial.Attention(raw, 2,
             ToDouble(q), ToDouble(k), ToDouble(v), true), Atol, Rtol, "chunk 100");
     }
 

@@ -7,11 +7,11 @@ namespace Managed.Kernels.LinearAttention;
 /// <summary>
 /// Fastmax, the attention of FAST (Gerami et al., "FAST: Factorizable Attention for Speeding
 /// up Transformers"): with q~ and k~ the normalized rows (centered, unit norm; see
-/// <see cref="FastmaxMap"/>) and s_ts = q~_t . k~_s in [-1, 1], the weights are
+/// <see cref="CenteredPolynomialMap"/>) and s_ts = q~_t . k~_s in [-1, 1], the weights are
 /// w_ts = f(s_ts) / sum_s' f(s_ts'), f(s) = 1 + s (order 1) or 1 + s + s^2 / 2 (order 2),
 /// the exponential's Taylor polynomial; o_t = sum_s w_ts v_s over all s (non-causal) or
 /// s &lt;= t (causal). Every pair of tokens keeps its weight (no sparsification), yet f
-/// factorizes, f(q~ . k~) = phi(q~) . phi(k~) with the monomials of <see cref="FastmaxMap"/>,
+/// factorizes, f(q~ . k~) = phi(q~) . phi(k~) with the monomials of <see cref="CenteredPolynomialMap"/>,
 /// so the call costs O(N d^(p+1)) instead of O(N^2 d): <see cref="FeatureMapping"/> of Q and K,
 /// then <see cref="ChunkedLinearAttention"/> normalized (the paper's sums over keys of 1,
 /// k~ and k~ k~^T times v, and of the same without v, are the state S and normalizer z).
@@ -27,7 +27,7 @@ namespace Managed.Kernels.LinearAttention;
 /// model's.
 /// </para>
 /// </summary>
-public static class FastmaxAttention
+public static class CenteredPolynomialAttention
 {
     /// <summary>F of the map of <paramref name="order"/> for rows of <paramref name="headDim"/>:
     /// 1 + d (order 1) or 1 + d + d^2 (order 2); the <see cref="LinearAttentionShape.Features"/>
@@ -36,7 +36,7 @@ public static class FastmaxAttention
     public static int Features(int headDim, int order)
     {
         CheckOrder(order);
-        return new FastmaxMap(order).Features(headDim);
+        return new CenteredPolynomialMap(order).Features(headDim);
     }
 
     /// <summary>
@@ -83,7 +83,7 @@ public static class FastmaxAttention
             output, features, causal, state, chunkSize);
     }
 
-    private static FastmaxMap Map(LinearAttentionShape shape, int headDim, int order)
+    private static CenteredPolynomialMap Map(LinearAttentionShape shape, int headDim, int order)
     {
         CheckOrder(order);
         if (headDim <= 0)
@@ -92,7 +92,7 @@ public static class FastmaxAttention
         if (order == 2 && headDim > 4096)
             throw new ArgumentException($"headDim is {headDim}; expected at most 4096 at order "
                 + "2.", nameof(headDim));
-        var map = new FastmaxMap(order);
+        var map = new CenteredPolynomialMap(order);
         if (shape.Features != map.Features(headDim))
             throw new ArgumentException($"shape.Features is {shape.Features}; the order-{order} "
                 + $"map of headDim {headDim} makes {map.Features(headDim)} ("

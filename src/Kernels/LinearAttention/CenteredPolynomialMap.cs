@@ -21,7 +21,7 @@ namespace Managed.Kernels.LinearAttention;
 /// (a temperature is a scale of K before this map).
 /// </para>
 /// </summary>
-public readonly struct FastmaxMap(int order) : IFeatureMap, IValidated
+public readonly struct CenteredPolynomialMap(int order) : IFeatureMap, IValidated
 {
     private readonly int _order = order;
 
@@ -56,12 +56,12 @@ public readonly struct FastmaxMap(int order) : IFeatureMap, IValidated
 
     /// <inheritdoc/>
     public string? ParameterError() =>
-        _order is 1 or 2 ? null : VariantChecks.Missing(nameof(FastmaxMap), "order", _order,
+        _order is 1 or 2 ? null : VariantChecks.Missing(nameof(CenteredPolynomialMap), "order", _order,
             "1 or 2", _order == 0);
 
     /// <inheritdoc/>
     public string? ParameterError(int dim, int heads) =>
         ParameterError() ?? (_order == 2 && dim > 4096
-            ? $"FastmaxMap: dim = {dim}; expected at most 4096 at order 2 (F = 1 + d + d^2)."
+            ? $"CenteredPolynomialMap: dim = {dim}; expected at most 4096 at order 2 (F = 1 + d + d^2)."
             : null);
 }

@@ -10,7 +10,7 @@ namespace Managed.Kernels.Reference;
 /// output (batch, heads, n, dv), sizes in an <see cref="AttentionShape"/> with SeqQ = SeqK = n;
 /// query head h reads KV head h / (heads / kvHeads).
 /// </summary>
-public static class ReferenceFast
+public static class ReferenceCenteredPolynomial
 {
     /// <summary>x~ = (x - mean(x)) / |x - mean(x)| (0 for a constant row).</summary>
     public static double[] Normalize(ReadOnlySpan<double> x)
@@ -31,7 +31,7 @@ public static class ReferenceFast
 
     /// <summary>Fastmax, causal (keys s &lt;= t) or not: w_ts = f(q~_t . k~_s) / sum_s' f(q~_t .
     /// k~_s'), O = W V (a row whose weights sum to 0 gives 0).</summary>
-    public static double[] Fastmax(AttentionShape s, int order, double[] q, double[] k,
+    public static double[] Attention(AttentionShape s, int order, double[] q, double[] k,
         double[] v, bool causal)
     {
         int n = s.SeqQ, d = s.HeadDim, dv = s.ValueDim, group = s.Heads / s.KvHeads;

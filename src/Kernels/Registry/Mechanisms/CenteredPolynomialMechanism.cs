@@ -5,14 +5,14 @@ using Managed.Kernels.Reference;
 
 namespace Managed.Kernels.Registry.Mechanisms;
 
-/// <summary>L10 <see cref="FastmaxAttention"/> of one order (GQA 2, head dim 8, a length that
+/// <summary>L10 <see cref="CenteredPolynomialAttention"/> of one order (GQA 2, head dim 8, a length that
 /// is not a multiple of the chunk) against the explicit O(N^2) evaluation of the same weights
 /// f(q~ . k~) / sum f, causal (chunk 16) and not.</summary>
-internal sealed class FastmaxMechanism(int order) : IMechanism
+internal sealed class CenteredPolynomialMechanism(int order) : IMechanism
 {
     private const int HeadDim = 8;
 
-    public string Name => $"fastmax-o{order}";
+    public string Name => $"polynomial-o{order}";
     public string CatalogId => "L10";
 
     public IReadOnlyList<MechanismResult> Run(ComputeDevice device, int seed)
@@ -20,7 +20,7 @@ internal sealed class FastmaxMechanism(int order) : IMechanism
         var rng = new Random(seed);
         var raw = new AttentionShape(2, 4, 2, 67, 67, HeadDim, 12);
         var shape = new LinearAttentionShape(raw.Batch, raw.Heads, raw.KvHeads, raw.SeqQ,
-            FastmaxAttention.Features(HeadDim, order), raw.ValueDim);
+            CenteredPolynomialAttention.Features(HeadDim, order), raw.ValueDim);
         float[] q = BasedInputs.Uniform(rng, raw.QueryLength),
             k = BasedInputs.Uniform(rng, raw.KeyLength),
             v = BasedInputs.Uniform(rng, raw.ValueLength);
@@ -28,10 +28,10 @@ internal sealed class FastmaxMechanism(int order) : IMechanism
         foreach (bool causal in new[] { false, true })
         {
             var o = new float[shape.OutputLength];
-            FastmaxAttention.Forward(device, shape, HeadDim, order, q, k, v, o, causal,
+            CenteredPolynomialAttention.Forward(device, shape, HeadDim, order, q, k, v, o, causal,
                 chunkSize: causal ? 16 : null);
             results.Add(new($"{shape} d={HeadDim} {(causal ? "causal chunk 16" : "global")}", o,
-                ReferenceFast.Fastmax(raw, order, BasedInputs.Wide(q), BasedInputs.Wide(k),
+                ReferenceCenteredPolynomial.Attention(raw, order, BasedInputs.Wide(q), BasedInputs.Wide(k),
                     BasedInputs.Wide(v), causal)));
         }
         return results;

@@ -2,6 +2,8 @@ using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Devices;
 
+using static Managed.Kernels.LinearAttention.LinearMechanismChecks;
+
 namespace Managed.Kernels.LinearAttention;
 
 /// <summary>
@@ -132,23 +134,7 @@ public static partial class ChunkedLinearAttention
             throw new ArgumentException(
                 $"MaxDegreeOfParallelism must be positive, got {options.MaxDegreeOfParallelism}.",
                 nameof(options));
-        if (state is not null)
-        {
-            state.ThrowIfDisposed();
-            if (!options.Causal)
-                throw new ArgumentException(
-                    "A state carries a causal prefix; a non-causal call cannot use one.",
-                    nameof(state));
-            if (!ReferenceEquals(state.Device, device))
-                throw new ArgumentException(
-                    $"The state lives on {state.Device.Name}, not on {device.Name}.", nameof(state));
-            if (state.Batch != b || state.KvHeads != hk || state.Features != f
-                || state.ValueDim != dv)
-                throw new ArgumentException(
-                    $"The state is batch {state.Batch} x kvHeads {state.KvHeads} x features "
-                    + $"{state.Features} x valueDim {state.ValueDim}; the call needs {b} x {hk} x "
-                    + $"{f} x {dv}.", nameof(state));
-        }
+        CheckState(state, device, shape, options.Causal);
         return new ChunkedPlan(shape, options.Causal, options.Normalize, chunk,
             options.MaxDegreeOfParallelism ?? Environment.ProcessorCount);
     }

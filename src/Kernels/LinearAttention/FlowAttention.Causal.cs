@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Devices;
@@ -97,11 +98,8 @@ public static partial class FlowAttention
                 var k = key.Slice(it * n * f, n * f);
                 var v = value.Slice(it * n * dv, n * dv);
                 var o = output.Slice(it * n * dv, n * dv);
-                for (int e = 0; e < n * f; e++)
-                {
-                    pq[e] = 1f / (1f + MathF.Exp(-q[e]));
-                    pk[e] = 1f / (1f + MathF.Exp(-k[e]));
-                }
+                TensorPrimitives.Sigmoid(q, pq);
+                TensorPrimitives.Sigmoid(k, pk);
                 // I and O from the prefix sums of phi(k) and phi(q).
                 qRun.Clear();
                 kRun.Clear();
@@ -151,15 +149,8 @@ public static partial class FlowAttention
                         var row = state.Slice(x * dv, dv);
                         for (int c = 0; c < dv; c++) row[c] += kw * vi[c];
                     }
-                    float scale = 1f / (1f + MathF.Exp(-inHat[i])) / incoming[i];
-                    var oRow = o.Slice(i * dv, dv);
-                    oRow.Clear();
-                    for (int x = 0; x < f; x++)
-                    {
-                        float qx = pq[i * f + x] * scale;
-                        var row = state.Slice(x * dv, dv);
-                        for (int c = 0; c < dv; c++) oRow[c] += qx * row[c];
-                    }
+                    ReadState(pq.Slice(i * f, f),
+                        1f / (1f + MathF.Exp(-inHat[i])) / incoming[i], state, o.Slice(i * dv, dv));
                 }
                 if (!conserved.IsEmpty)
                 {

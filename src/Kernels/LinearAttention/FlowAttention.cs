@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Devices;
@@ -262,11 +263,8 @@ public static partial class FlowAttention
                 var k = key.Slice(it * n * f, n * f);
                 var v = value.Slice(it * n * dv, n * dv);
                 var o = output.Slice(it * n * dv, n * dv);
-                for (int e = 0; e < n * f; e++)
-                {
-                    pq[e] = 1f / (1f + MathF.Exp(-q[e]));
-                    pk[e] = 1f / (1f + MathF.Exp(-k[e]));
-                }
+                TensorPrimitives.Sigmoid(q, pq);
+                TensorPrimitives.Sigmoid(k, pk);
                 sums.Clear();
                 for (int i = 0; i < n; i++)
                 for (int x = 0; x < f; x++)
@@ -309,15 +307,8 @@ public static partial class FlowAttention
                 for (int i = 0; i < n; i++)
                 {
                     // A_i / I_i, with A_i = sigmoid(Ihat_i * n / m), n = m.
-                    float scale = 1f / (1f + MathF.Exp(-inHat[i])) / incoming[i];
-                    var oRow = o.Slice(i * dv, dv);
-                    oRow.Clear();
-                    for (int x = 0; x < f; x++)
-                    {
-                        float qx = pq[i * f + x] * scale;
-                        var row = state.Slice(x * dv, dv);
-                        for (int c = 0; c < dv; c++) oRow[c] += qx * row[c];
-                    }
+                    ReadState(pq.Slice(i * f, f),
+                        1f / (1f + MathF.Exp(-inHat[i])) / incoming[i], state, o.Slice(i * dv, dv));
                 }
                 if (!conserved.IsEmpty)
                 {
@@ -330,6 +321,16 @@ public static partial class FlowAttention
         {
             ArrayPool<float>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>o = scale phi(q) S, S the (features, valueDim) state.</summary>
+    private static void ReadState(ReadOnlySpan<float> phiQ, float scale, ReadOnlySpan<float> state,
+        Span<float> o)
+    {
+        int dv = o.Length;
+        o.Clear();
+        for (int x = 0; x < phiQ.Length; x++)
+            TensorPrimitives.MultiplyAdd(state.Slice(x * dv, dv), phiQ[x] * scale, o, o);
     }
 
     private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

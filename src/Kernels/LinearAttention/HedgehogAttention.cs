@@ -158,37 +158,6 @@ public static class HedgehogAttention
         CheckTensors(shape, headDim, query, key, value, output);
         CheckMap(device, queryMap, headDim, shape.Heads, shape.Features, nameof(queryMap));
         CheckMap(device, keyMap, headDim, shape.KvHeads, shape.Features, nameof(keyMap));
-        if (state is not null)
-        {
-            state.ThrowIfDisposed();
-            if (!causal)
-                throw new ArgumentException(
-                    "A state carries a causal prefix; a non-causal call cannot use one.",
-                    nameof(state));
-            if (!ReferenceEquals(state.Device, device))
-                throw new ArgumentException(
-                    $"The state lives on {state.Device.Name}, not on {device.Name}.",
-                    nameof(state));
-            if (state.Batch != shape.Batch || state.KvHeads != shape.KvHeads
-                || state.Features != shape.Features || state.ValueDim != shape.ValueDim)
-                throw new ArgumentException(
-                    $"The state is batch {state.Batch} x kvHeads {state.KvHeads} x features "
-                    + $"{state.Features} x valueDim {state.ValueDim}; the call needs "
-                    + $"{shape.Batch} x {shape.KvHeads} x {shape.Features} x {shape.ValueDim}.",
-                    nameof(state));
-        }
-    }
-
-    private static void CheckMap<TMap>(ComputeDevice device, TMap map, int headDim, int heads,
-        int features, string name)
-        where TMap : struct, IFeatureMap
-    {
-        VariantChecks.CheckTableSide<TMap>(!device.IsHost, name);
-        if (map.ParameterError(headDim, heads) is { } error)
-            throw new ArgumentException(error, name);
-        if (!device.IsHost) TableOwnership.Check(map, device.Ilgpu, name);
-        if (map.Features(headDim) != features)
-            throw new ArgumentException($"{name} makes {map.Features(headDim)} features; the "
-                + $"shape has Features = {features}.", name);
+        CheckState(state, device, shape, causal);
     }
 }

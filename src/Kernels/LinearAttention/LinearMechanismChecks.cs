@@ -1,5 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Managed.Kernels.Devices;
+using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.LinearAttention;
 
@@ -53,5 +55,45 @@ internal static class LinearMechanismChecks
             if (Overlaps(scratch, t))
                 throw new ArgumentException(
                     $"{name} must not overlap the call's tensors.", name);
+    }
+
+    /// <summary>Throws unless <paramref name="state"/> (if any) fits a causal call of
+    /// <paramref name="shape"/> on <paramref name="device"/>: not disposed, causal, the same
+    /// device, batch x kvHeads x features x valueDim equal.</summary>
+    public static void CheckState(LinearAttentionState? state, ComputeDevice device,
+        LinearAttentionShape shape, bool causal)
+    {
+        if (state is null) return;
+        state.ThrowIfDisposed();
+        if (!causal)
+            throw new ArgumentException(
+                "A state carries a causal prefix; a non-causal call cannot use one.",
+                nameof(state));
+        if (!ReferenceEquals(state.Device, device))
+            throw new ArgumentException(
+                $"The state lives on {state.Device.Name}, not on {device.Name}.", nameof(state));
+        if (state.Batch != shape.Batch || state.KvHeads != shape.KvHeads
+            || state.Features != shape.Features || state.ValueDim != shape.ValueDim)
+            throw new ArgumentException(
+                $"The state is batch {state.Batch} x kvHeads {state.KvHeads} x features "
+                + $"{state.Features} x valueDim {state.ValueDim}; the call needs "
+                + $"{shape.Batch} x {shape.KvHeads} x {shape.Features} x {shape.ValueDim}.",
+                nameof(state));
+    }
+
+    /// <summary>Throws unless <paramref name="map"/> suits the device (its tables on the
+    /// device's side and accelerator), its parameters fit headDim and heads, and it makes the
+    /// shape's feature count.</summary>
+    public static void CheckMap<TMap>(ComputeDevice device, TMap map, int headDim, int heads,
+        int features, string name)
+        where TMap : struct, IFeatureMap
+    {
+        VariantChecks.CheckTableSide<TMap>(!device.IsHost, name);
+        if (map.ParameterError(headDim, heads) is { } error)
+            throw new ArgumentException(error, name);
+        if (!device.IsHost) TableOwnership.Check(map, device.Ilgpu, name);
+        if (map.Features(headDim) != features)
+            throw new ArgumentException($"{name} makes {map.Features(headDim)} features from "
+                + $"rows of headDim {headDim}; the shape has Features = {features}.", name);
     }
 }

@@ -11,7 +11,7 @@ namespace Managed.Kernels.LinearAttention;
 /// Normalized linear attention over raw query and key rows: phi_q(Q) and phi_k(K) by
 /// <see cref="FeatureMapping"/>, then <see cref="ChunkedLinearAttention"/> (normalized, causal
 /// or not, an optional chunk size and state). The composition behind
-/// <see cref="BasedAttention"/> and <see cref="FastmaxAttention"/>; every argument is checked
+/// <see cref="BasedAttention"/> and <see cref="CenteredPolynomialAttention"/>; every argument is checked
 /// before the first stage runs.
 /// </summary>
 internal static class MappedLinearAttention
@@ -139,37 +139,6 @@ internal static class MappedLinearAttention
             throw new ArgumentException($"chunkSize is {chunk}; expected 1.."
                 + (device.IsHost ? "any" : ChunkedLinearAttention.DeviceMaxChunk.ToString())
                 + ".", nameof(chunkSize));
-        if (state is not null)
-        {
-            state.ThrowIfDisposed();
-            if (!causal)
-                throw new ArgumentException(
-                    "A state carries a causal prefix; a non-causal call cannot use one.",
-                    nameof(state));
-            if (!ReferenceEquals(state.Device, device))
-                throw new ArgumentException(
-                    $"The state lives on {state.Device.Name}, not on {device.Name}.",
-                    nameof(state));
-            if (state.Batch != shape.Batch || state.KvHeads != shape.KvHeads
-                || state.Features != shape.Features || state.ValueDim != shape.ValueDim)
-                throw new ArgumentException(
-                    $"The state is batch {state.Batch} x kvHeads {state.KvHeads} x features "
-                    + $"{state.Features} x valueDim {state.ValueDim}; the call needs "
-                    + $"{shape.Batch} x {shape.KvHeads} x {shape.Features} x {shape.ValueDim}.",
-                    nameof(state));
-        }
-    }
-
-    private static void CheckMap<TMap>(ComputeDevice device, TMap map, int headDim, int heads,
-        int features, string name)
-        where TMap : struct, IFeatureMap
-    {
-        VariantChecks.CheckTableSide<TMap>(!device.IsHost, name);
-        if (map.ParameterError(headDim, heads) is { } error)
-            throw new ArgumentException(error, name);
-        if (!device.IsHost) TableOwnership.Check(map, device.Ilgpu, name);
-        if (map.Features(headDim) != features)
-            throw new ArgumentException($"{name} makes {map.Features(headDim)} features from "
-                + $"rows of headDim {headDim}; the shape has Features = {features}.", name);
+        CheckState(state, device, shape, causal);
     }
 }

@@ -39,7 +39,7 @@ public readonly record struct TitansShape(int Batch, int Heads, int Length, int 
                 $"{this}: batch x heads x valueDim must fit an int.", paramName);
     }
 
-    private static void Positive(int value, string dim, string paramName)
+    internal static void Positive(int value, string dim, string paramName)
     {
         if (value <= 0)
             throw new ArgumentException($"{dim} must be positive, got {value}.", paramName);
@@ -180,6 +180,14 @@ public static class TitansMemory
         if (chunkSize < 1)
             throw new ArgumentException($"chunkSize must be positive, got {chunkSize}.",
                 nameof(chunkSize));
+        CheckGates(theta, eta, alpha);
+    }
+
+    /// <summary>Throws unless theta and eta are finite and every alpha is a forgetting gate in
+    /// [0, 1] (the linear and the MLP memory take the same gates).</summary>
+    internal static void CheckGates(ReadOnlySpan<float> theta, ReadOnlySpan<float> eta,
+        ReadOnlySpan<float> alpha)
+    {
         MultiDimensionalEma.CheckFinite(theta, "theta");
         MultiDimensionalEma.CheckFinite(eta, "eta");
         for (int i = 0; i < alpha.Length; i++)

@@ -31,23 +31,18 @@ public readonly record struct TitansMlpShape(int Batch, int Heads, int Length, i
     /// valid.</summary>
     public void Validate(string paramName = "shape")
     {
-        Positive(Batch, nameof(Batch), paramName);
-        Positive(Heads, nameof(Heads), paramName);
-        Positive(Length, nameof(Length), paramName);
-        Positive(KeyDim, nameof(KeyDim), paramName);
-        Positive(HiddenDim, nameof(HiddenDim), paramName);
-        Positive(ValueDim, nameof(ValueDim), paramName);
+        TitansShape.Positive(Batch, nameof(Batch), paramName);
+        TitansShape.Positive(Heads, nameof(Heads), paramName);
+        TitansShape.Positive(Length, nameof(Length), paramName);
+        TitansShape.Positive(KeyDim, nameof(KeyDim), paramName);
+        TitansShape.Positive(HiddenDim, nameof(HiddenDim), paramName);
+        TitansShape.Positive(ValueDim, nameof(ValueDim), paramName);
         if ((long)Batch * Heads > int.MaxValue || StateLength > Array.MaxLength
             || GateLength * (2L * HiddenDim + 1) > Array.MaxLength)
             throw new ArgumentException($"{this}: the state or scratch does not fit an array.",
                 paramName);
     }
 
-    private static void Positive(int value, string dim, string paramName)
-    {
-        if (value <= 0)
-            throw new ArgumentException($"{dim} must be positive, got {value}.", paramName);
-    }
 
     /// <inheritdoc/>
     public override string ToString() =>
@@ -122,14 +117,8 @@ public static class TitansMlpMemory
         if (chunkSize < 1)
             throw new ArgumentException($"chunkSize must be positive, got {chunkSize}.",
                 nameof(chunkSize));
-        MultiDimensionalEma.CheckFinite(theta, "theta");
-        MultiDimensionalEma.CheckFinite(eta, "eta");
+        TitansMemory.CheckGates(theta, eta, alpha);
         MultiDimensionalEma.CheckFinite(initialState, "initialState");
-        for (int i = 0; i < alpha.Length; i++)
-            if (!(alpha[i] >= 0f && alpha[i] <= 1f))
-                throw new ArgumentException(
-                    $"alpha[{i}] is {alpha[i]}; expected a forgetting gate in [0, 1].",
-                    nameof(alpha));
         if (output.Overlaps(query) || output.Overlaps(key) || output.Overlaps(value)
             || output.Overlaps(theta) || output.Overlaps(eta) || output.Overlaps(alpha)
             || output.Overlaps(initialState) || output.Overlaps(finalState))

@@ -4,6 +4,7 @@ using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Reference;
 using Managed.Kernels.Registry;
+using Managed.Kernels.TensorCores;
 using Managed.Kernels.Variants;
 
 namespace Managed.Cli;
@@ -33,6 +34,13 @@ internal static class DevicesCommand
                     KernelCompiler.CompilePtx(DecodeMethods<Float16Element, System.Half, NoScore,
                         CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, true, true)));
             }
+        // Decode on the tensor cores, D = Dv = 128, fp16 and bf16.
+        File.WriteAllText(Path.Combine(ptxDir, "decode-mma-half-d128.ptx"),
+            KernelCompiler.CompilePtx(MmaDecodeMethods<Float16Element, System.Half,
+                TensorCoreHalf, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128)));
+        File.WriteAllText(Path.Combine(ptxDir, "decode-mma-bf16-d128.ptx"),
+            KernelCompiler.CompilePtx(MmaDecodeMethods<BFloat16Element, BFloat16,
+                TensorCoreBFloat16, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128)));
         // The chunked linear-attention kernels.
         foreach (var (name, method) in new[]
         {

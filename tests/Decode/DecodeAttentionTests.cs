@@ -190,8 +190,26 @@ public sealed class DecodeAttentionTests
         }
     }
 
+    /// <summary>The tensor-core kernel (its mma emulated on the ILGPU CPU accelerator; on
+    /// CUDA `check` runs it) against fp64: fp16 and bf16, contiguous and paged, 4 and 16
+    /// vectors per block, head and value dims of 64 and 128.</summary>
+    [Theory]
+    [InlineData("half", false, 4, 4, 128, 64)]
+    [InlineData("bfloat16", true, 1, 4, 64, 128)]
+    public void TensorCoreDecodeMatchesReference(string storage, bool paged, int rows, int group,
+        int d, int dv)
+    {
+        if (storage == "half")
+            Run<Half>(DeviceKind.IlgpuCpu, paged, rows, group, x => (Half)x, x => (float)x, d,
+                dv, emulate: true);
+        else
+            Run<BFloat16>(DeviceKind.IlgpuCpu, paged, rows, group, BFloat16.FromSingle,
+                BFloat16.ToSingle, d, dv, emulate: true);
+    }
+
     private static void Run<T>(DeviceKind kind, bool paged, int rows, int group,
-        Func<float, T> narrow, Func<T, float> widen, int d = 32, int dv = 24) where T : unmanaged
+        Func<float, T> narrow, Func<T, float> widen, int d = 32, int dv = 24,
+        bool emulate = false, float queryScale = 1f) where T : unmanaged
     {
         using var device = Open(kind);
         const int batch = 4, kvHeads = 2, maxLen = 130;
@@ -199,18 +217,48 @@ public sealed class DecodeAttentionTests
         int[] lengths = [77, 1, 0, 130];
         var (kw, ks) = Data(batch * kvHeads * maxLen * d, 1, narrow, widen);
         var (vw, vs) = Data(batch * kvHeads * maxLen * dv, 2, narrow, widen);
-        float[] q = Random(batch * heads * rows * d, 3);
+        float[] q = Random(batch * heads * rows * d, 3).Select(x => x * queryScale).ToArray();
         using var cache = Fill(device, paged, batch, kvHeads, d, dv, lengths, ks, vs, maxLen);
         Assert.Equal(lengths, cache.Lengths());
         var o = new float[batch * heads * rows * dv];
         var lse = new float[batch * heads * rows];
         var score = new SoftcapScore(4f);
         DecodeAttention.Forward(cache, heads, rows, q, o, lse, score, default(CausalMask),
-            default(SoftmaxNormalizer), new DecodeOptions { Splits = 3 });
+            default(SoftmaxNormalizer),
+            new DecodeOptions { Splits = 3, EmulateTensorCores = emulate });
         var refs = Enumerable.Range(0, batch).Select(b => Reference(q, kw, vw, b, heads, kvHeads,
             rows, lengths[b], maxLen, d, dv, score, default(CausalMask))).ToArray();
         AssertClose(o, lse, refs.Select(r => r.O).ToArray(), refs.Select(r => r.Lse).ToArray(),
             heads, rows, dv, $"{kind} {typeof(T).Name} paged={paged} rows={rows} G={group}");
+    }
+
+    /// <summary>The tensor-core kernel over fp16 (emulated): queries of large and of tiny
+    /// magnitude keep fp32 accuracy (each vector is scaled into fp16's range before it is
+    /// split), and NaN planted in V rows outside sinks + window does not reach the output
+    /// (the tiles the mask cuts hold such rows; their V words are zeroed).</summary>
+    [Theory]
+    [InlineData(30f)]
+    [InlineData(1e-3f)]
+    public void TensorCoreDecodeScalesQueriesAndSkipsMaskedNaN(float queryScale)
+    {
+        using var device = Open(DeviceKind.IlgpuCpu);
+        const int heads = 4, n = 150, d = 64, sinks = 4, window = 40;
+        var (k, ks) = Data(n * d, 13, x => (Half)x, x => (float)x);
+        var (v, vs) = Data(n * d, 14, x => (Half)x, x => (float)x);
+        float[] q = Random(heads * d, 15).Select(x => x * queryScale).ToArray();
+        for (int t = sinks + 3; t < n - window - 5; t++)
+            vs[t * d + 1] = Half.NaN;
+        using var cache = KvCache<Half>.Contiguous(device, 1, 1, n, d, d);
+        cache.Append(ks, vs, n, [n]);
+        var o = new float[heads * d];
+        var mask = new SinkWindowMask(sinks, window);
+        DecodeAttention.Forward(cache, heads, 1, q, o, default, default(NoScore), mask,
+            default(SoftmaxNormalizer), new DecodeOptions { EmulateTensorCores = true });
+        var (refO, _) = ReferenceAttention.Forward(new AttentionShape(1, heads, 1, 1, n, d, d),
+            q, k, v, default(NoScore), mask, default(SoftmaxNormalizer));
+        for (int i = 0; i < o.Length; i++)
+            Assert.True(Math.Abs(o[i] - refO[i]) <= Atol + Rtol * Math.Abs(refO[i]),
+                $"scale {queryScale}, element {i}: {o[i]} vs fp64 {refO[i]}");
     }
 
     /// <summary>Paged and contiguous caches holding the same rows give identical bits, and

@@ -3,9 +3,11 @@ using System.Reflection;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
+using Half = System.Half;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Layouts;
+using Managed.Kernels.TensorCores;
 using Managed.Kernels.Variants;
 
 namespace Managed.Kernels.Decode;
@@ -68,6 +70,18 @@ public static partial class DecodeAttention
             stats, score, mask, norm);
     }
 
+    /// <summary>Whether a decode of this storage type and normalizer runs on the tensor
+    /// cores: fp16 or bf16 storage on CUDA, softmax normalization, head and value dims 64 or
+    /// 128 (<see cref="MmaDecodeKernel"/>). Everything else runs on the CUDA cores.</summary>
+    internal static bool UsesTensorCores<TStorage, TNorm>(ComputeDevice device, int headDim,
+        int valueDim, bool emulate = false)
+        where TStorage : unmanaged
+        where TNorm : struct, INormalizer =>
+        (device.Accelerator?.AcceleratorType == AcceleratorType.Cuda
+            || emulate && device.Accelerator?.AcceleratorType == AcceleratorType.CPU)
+        && (typeof(TStorage) == typeof(Half) || typeof(TStorage) == typeof(BFloat16))
+        && TNorm.IsSoftmax && MmaDecodeKernel.Fits(headDim, valueDim);
+
     private static void IlgpuPass<TElement, TStorage, TScore, TMask, TNorm>(
         KvCache<TStorage> cache, DecodeProblem pr, ArrayView<float> query,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
@@ -80,10 +94,11 @@ public static partial class DecodeAttention
     {
         var device = cache.Device;
         var ws = device.Workspace;
+        bool tensorCores = pr.TensorCores;
         var (dims, lanes) = DecodeKernel.ShapeFor(pr.HeadDim, pr.ValueDim);
         bool words = DecodeKernel.WordsFit(pr.HeadDim, pr.ValueDim, dims,
             Marshal.SizeOf<TStorage>());
-        int block = DecodeKernel.VectorsFor(pr.Vectors);
+        int block = tensorCores ? MmaDecodeKernel.Vectors : DecodeKernel.VectorsFor(pr.Vectors);
         int queryBlocks = (pr.Vectors + block - 1) / block;
         int items = pr.Batch * pr.KvHeads * pr.Splits;
         var partO = ws.Get<float>(SlotPartO, (long)items * pr.Vectors * pr.ValueDim);
@@ -98,11 +113,17 @@ public static partial class DecodeAttention
         // Shuffles on CUDA; elsewhere shared memory (the ILGPU CPU accelerator pays a warp
         // barrier per shuffle, and most OpenCL devices have none).
         bool shuffle = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
-        var decode = device.Kernels.Get<DecodeLauncher<TStorage, TScore, TMask, TNorm>>(
-            DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(dims, lanes, block,
-                shuffle, words));
+        var method = !tensorCores
+            ? DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(dims, lanes, block,
+                shuffle, words)
+            : typeof(TStorage) == typeof(Half)
+                ? MmaDecodeMethods<TElement, TStorage, TensorCoreHalf, TScore, TMask, TNorm>
+                    .Decode(pr.HeadDim, pr.ValueDim)
+                : MmaDecodeMethods<TElement, TStorage, TensorCoreBFloat16, TScore, TMask, TNorm>
+                    .Decode(pr.HeadDim, pr.ValueDim);
+        var decode = device.Kernels.Get<DecodeLauncher<TStorage, TScore, TMask, TNorm>>(method);
         decode(device.Ilgpu.DefaultStream, new KernelConfig(items * queryBlocks,
-                DecodeKernel.Threads), query, cache.DeviceKeys, cache.DeviceValues,
+                tensorCores ? MmaDecodeKernel.Threads : DecodeKernel.Threads), query, cache.DeviceKeys, cache.DeviceValues,
             cache.DevicePageTable, cache.DeviceLengths, cache.DeviceKept, cache.DevicePositions,
             cache.DeviceCompensationSlot, cache.DeviceCompensationLogCount, rowStats, partO, partM, partL,
             p, score, mask, norm);
@@ -111,6 +132,34 @@ public static partial class DecodeAttention
             DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge);
         merge(device.Ilgpu.DefaultStream, new KernelConfig((int)((elements + 127) / 128), 128),
             partO, partM, partL, output, logSumExp, p, norm);
+    }
+}
+
+/// <summary>The tensor-core decode kernels of one variant and 16-bit storage type, made once
+/// per (head dim, value dim) class.</summary>
+internal static class MmaDecodeMethods<TElement, TStorage, TCore, TScore, TMask, TNorm>
+    where TElement : struct, IElement<TStorage>
+    where TStorage : unmanaged
+    where TCore : struct, ITensorCoreType
+    where TScore : struct, IScoreModifier
+    where TMask : struct, IMaskPredicate
+    where TNorm : struct, INormalizer
+{
+    private static readonly MethodInfo?[] s_decode = new MethodInfo?[4];
+
+    /// <summary>The kernel for head and value dims of 64 or 128 each.</summary>
+    public static MethodInfo Decode(int headDim, int valueDim)
+    {
+        if (!MmaDecodeKernel.Fits(headDim, valueDim))
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim,
+                $"The tensor-core decode kernel takes head and value dims of 64 or 128, got "
+                + $"{headDim} and {valueDim}.");
+        int slot = (headDim == 128 ? 2 : 0) + (valueDim == 128 ? 1 : 0);
+        return s_decode[slot] ??= typeof(MmaDecodeKernel)
+            .GetMethod(nameof(MmaDecodeKernel.Partial))!
+            .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TCore), typeof(TScore),
+                typeof(TMask), typeof(TNorm), headDim == 128 ? typeof(Count8) : typeof(Count4),
+                valueDim == 128 ? typeof(Count16) : typeof(Count8));
     }
 }
 

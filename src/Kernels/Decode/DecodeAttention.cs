@@ -22,6 +22,10 @@ public readonly record struct DecodeOptions
 
     /// <summary>Host threads; null: all processors.</summary>
     public int? MaxDegreeOfParallelism { get; init; }
+
+    /// <summary>Tests: run the tensor-core kernel (fp16/bf16 storage, softmax) on the ILGPU
+    /// CPU accelerator, its mma emulated with warp shuffles.</summary>
+    internal bool EmulateTensorCores { get; init; }
 }
 
 /// <summary>
@@ -53,6 +57,10 @@ public static partial class DecodeAttention
     /// registers each (ptxas, sm_90) fill 2 of its 64k registers' worth.</summary>
     private const int ResidentDecodeGroups = 2;
 
+    /// <summary>Tensor-core decode groups one multiprocessor holds at once: 128 threads of
+    /// 189-197 registers (ptxas, sm_90) fill 2 of its 64k registers' worth.</summary>
+    private const int ResidentMmaDecodeGroups = 2;
+
     /// <summary>
     /// The split rule, no part shorter than 256 keys. Host: enough parts for 2 work items per
     /// processor, parts = clamp(ceil(2 x processors / (batch x kvHeads)), 1,
@@ -61,11 +69,20 @@ public static partial class DecodeAttention
     /// multiprocessors / (batch x kvHeads x query blocks)), 1, ceil(maxLength / 256)), a
     /// query block being up to 4 of the queryVectors = heads / kvHeads x rows vectors. On the
     /// H200 a second, partial wave cost more than the longer parts of one (batch 1, 128k fp32
-    /// keys: 33 parts 76 % of the copy bandwidth, 66 parts 68 %).
+    /// keys: 33 parts 76 % of the copy bandwidth, 66 parts 68 %). This is the rule of the
+    /// CUDA-core kernel; fp16 and bf16 caches with softmax on CUDA run on the tensor cores,
+    /// whose query blocks are 16 vectors (the same 2 groups per multiprocessor).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A count is not positive.</exception>
     public static int SplitsFor(ComputeDevice device, int batch, int kvHeads, int maxLength,
-        int queryVectors = 1)
+        int queryVectors = 1) =>
+        SplitsForKernel(device, batch, kvHeads, maxLength, queryVectors, tensorCores: false);
+
+    /// <summary>The split rule for the kernel a call runs: on the tensor cores a query block
+    /// is up to 16 vectors and a multiprocessor holds <see cref="ResidentMmaDecodeGroups"/>
+    /// groups.</summary>
+    internal static int SplitsForKernel(ComputeDevice device, int batch, int kvHeads,
+        int maxLength, int queryVectors, bool tensorCores)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
@@ -78,9 +95,10 @@ public static partial class DecodeAttention
             wanted = (2L * Environment.ProcessorCount + items - 1) / items;
         else
         {
-            int block = DecodeKernel.VectorsFor(queryVectors);
+            int block = tensorCores ? MmaDecodeKernel.Vectors
+                : DecodeKernel.VectorsFor(queryVectors);
             long groups = items * ((queryVectors + block - 1) / block);
-            long slots = (long)ResidentDecodeGroups
+            long slots = (long)(tensorCores ? ResidentMmaDecodeGroups : ResidentDecodeGroups)
                 * Math.Max(1, device.Accelerator?.NumMultiprocessors ?? 16);
             wanted = slots / groups;
         }
@@ -109,8 +127,8 @@ public static partial class DecodeAttention
         cache.ThrowIfDisposed();
         var device = cache.Device;
         using var lease = device.Use();
-        var problem = Validate(cache, heads, queryRows, query.Length, output.Length,
-            logSumExp.Length, score, mask, options);
+        var problem = Validate<TStorage, TScore, TMask, TNorm>(cache, heads, queryRows,
+            query.Length, output.Length, logSumExp.Length, score, mask, options);
         if (output.Overlaps(query) || (!logSumExp.IsEmpty
             && (logSumExp.Overlaps(query) || logSumExp.Overlaps(output))))
             throw new ArgumentException("output and logSumExp must not overlap the query or "
@@ -166,8 +184,8 @@ public static partial class DecodeAttention
         device.CheckOwns(query, nameof(query));
         device.CheckOwns(output, nameof(output));
         device.CheckOwns(logSumExp, nameof(logSumExp));
-        var problem = Validate(cache, heads, queryRows, query.Length, output.Length,
-            logSumExp.Length, score, mask, options);
+        var problem = Validate<TStorage, TScore, TMask, TNorm>(cache, heads, queryRows,
+            query.Length, output.Length, logSumExp.Length, score, mask, options);
         ForwardDevice(cache, problem, query, output, logSumExp, score, mask, normalizer);
     }
 
@@ -193,12 +211,13 @@ public static partial class DecodeAttention
                 normalizer);
     }
 
-    private static DecodeProblem Validate<TStorage, TScore, TMask>(KvCache<TStorage> cache,
-        int heads, int queryRows, long queryLength, long outputLength, long logSumExpLength,
-        TScore score, TMask mask, DecodeOptions options)
+    private static DecodeProblem Validate<TStorage, TScore, TMask, TNorm>(
+        KvCache<TStorage> cache, int heads, int queryRows, long queryLength, long outputLength,
+        long logSumExpLength, TScore score, TMask mask, DecodeOptions options)
         where TStorage : unmanaged
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
     {
         if (heads <= 0 || heads % cache.KvHeads != 0)
             throw new ArgumentException(
@@ -234,8 +253,10 @@ public static partial class DecodeAttention
             Math.Max(cache.Capacity, maxLength), d, dv);
         VariantChecks.Validate(score, shape, onDevice: !cache.Device.IsHost, nameof(score));
         VariantChecks.Validate(mask, shape, onDevice: !cache.Device.IsHost, nameof(mask));
-        int splits = options.Splits ?? SplitsFor(cache.Device, b, cache.KvHeads, maxKept,
-            heads / cache.KvHeads * queryRows);
+        bool tensorCores = UsesTensorCores<TStorage, TNorm>(cache.Device, d, dv,
+            options.EmulateTensorCores);
+        int splits = options.Splits ?? SplitsForKernel(cache.Device, b, cache.KvHeads, maxKept,
+            heads / cache.KvHeads * queryRows, tensorCores);
         // Host: a call this small runs on the calling thread (waking workers costs more than
         // the work: a small model's decode step calls this once per layer); the parts and
         // so the results are the same.
@@ -244,7 +265,7 @@ public static partial class DecodeAttention
             : options.MaxDegreeOfParallelism ?? Environment.ProcessorCount;
         return new DecodeProblem(b, heads, cache.KvHeads, queryRows, d, dv,
             Math.Min(splits, Math.Max(1, maxKept)), options.Scale ?? 1f / MathF.Sqrt(d),
-            threads);
+            threads, tensorCores);
     }
 
     private static void CheckLength(long actual, long expected, string name, string layout)
@@ -256,10 +277,10 @@ public static partial class DecodeAttention
 }
 
 /// <summary>One decode call's sizes: G = heads / kvHeads query heads per KV head, QN = G x rows
-/// query vectors per (sequence, KV head), Splits parts of each (sequence, KV head)'s kept rows.
-/// </summary>
+/// query vectors per (sequence, KV head), Splits parts of each (sequence, KV head)'s kept rows;
+/// whether an ILGPU device runs it on the tensor cores.</summary>
 internal readonly record struct DecodeProblem(int Batch, int Heads, int KvHeads, int Rows,
-    int HeadDim, int ValueDim, int Splits, float Scale, int Threads)
+    int HeadDim, int ValueDim, int Splits, float Scale, int Threads, bool TensorCores)
 {
     public int Group => Heads / KvHeads;
     public int Vectors => Group * Rows;

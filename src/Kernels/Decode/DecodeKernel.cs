@@ -1478,7 +1478,7 @@ internal static class DecodeKernel
 
     /// <summary>The first slot in [lo, hi) whose position is at least
     /// <paramref name="position"/> (hi when none): positions increase over slots.</summary>
-    private static int LowerBound(ArrayView<int> positions, long positionBase, int lo, int hi,
+    internal static int LowerBound(ArrayView<int> positions, long positionBase, int lo, int hi,
         int position)
     {
         while (lo < hi)
@@ -1492,7 +1492,7 @@ internal static class DecodeKernel
 
     /// <summary>Slot <paramref name="slot"/> of (b, kvh) as a row index of the pool (times the
     /// dim gives its first element).</summary>
-    private static long RowOf(ArrayView<int> pageTable, DecodeParams p, int b, int kvh, int slot)
+    internal static long RowOf(ArrayView<int> pageTable, DecodeParams p, int b, int kvh, int slot)
     {
         if (p.MaxPagesPerSequence == 1) // contiguous: one page, no division
             return ((long)pageTable[b] * p.KvHeads + kvh) * p.PageSize + slot;

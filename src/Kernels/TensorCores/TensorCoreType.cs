@@ -1,0 +1,191 @@
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+using Managed.Kernels.Layouts;
+
+namespace Managed.Kernels.TensorCores;
+
+/// <summary>Four fp32 values of an m16n8 accumulator tile held by one lane (mma.sync's C and
+/// D): C0, C1 at row lane/4, columns 2 (lane%4) and +1; C2, C3 at row lane/4 + 8.</summary>
+internal struct Accumulator
+{
+    public float C0, C1, C2, C3;
+}
+
+/// <summary>One lane's four 32-bit registers of an m16k16 A operand (eight 16-bit values):
+/// A0 row lane/4, columns 2 (lane%4) and +1; A1 row + 8; A2 columns + 8; A3 both.</summary>
+internal struct FragmentA
+{
+    public uint A0, A1, A2, A3;
+}
+
+/// <summary>
+/// A 16-bit type the tensor cores multiply (fp16 or bf16, fp32 accumulate), as an operator
+/// type argument: packing fp32 pairs into it, widening back, and mma.sync.m16n8k16, in inline
+/// PTX on CUDA and in software elsewhere (<see cref="EmulatedMma"/>, for the tests: the
+/// library launches tensor-core kernels on CUDA only). An fp32 value x multiplies exactly as the sum of <see cref="Splits"/> values of
+/// the type (x = hi + mid + lo, each the rounding of what the ones before left), so one
+/// multiply per part keeps the product to about 2^-22 (fp16, two parts) or 2^-24 (bf16,
+/// three) of |x|: a K or V element of the type times such a sum is fp32-accurate.
+/// </summary>
+internal interface ITensorCoreType
+{
+    /// <summary>Parts an fp32 operand is split into: 2 for fp16 (11 bits each), 3 for bf16
+    /// (8 bits each).</summary>
+    static abstract int Splits { get; }
+
+    /// <summary>Whether an operand must be scaled into the type's range first: fp16 tops out
+    /// at 65504 and its parts below 2^-14 lose bits, bf16 has fp32's exponent range.</summary>
+    static abstract bool NarrowRange { get; }
+
+    /// <summary>Two fp32 values rounded to nearest even, <paramref name="low"/> in bits 0-15.
+    /// </summary>
+    static abstract uint Pack(float low, float high);
+
+    /// <summary>The low 16 bits of a packed pair, widened exactly.</summary>
+    static abstract float Low(uint pair);
+
+    /// <summary>The high 16 bits of a packed pair, widened exactly.</summary>
+    static abstract float High(uint pair);
+
+    /// <summary>c += A (16 x 16) * B (16 x 8, columns given as b0: k 2 (lane%4) and +1, b1: k
+    /// + 8, of column lane/4), one warp together (every lane must call it).</summary>
+    static abstract void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1);
+}
+
+/// <summary>IEEE fp16 on the tensor cores.</summary>
+internal readonly struct TensorCoreHalf : ITensorCoreType
+{
+    public static int Splits => 2;
+    public static bool NarrowRange => true;
+
+    public static uint Pack(float low, float high)
+    {
+        if (!CudaAsm.IsSupported)
+            return HalfBits.FromSingle(low) | (uint)HalfBits.FromSingle(high) << 16;
+        CudaAsm.Emit("cvt.rn.f16x2.f32 %0, %1, %2;", out uint pair, high, low);
+        return pair;
+    }
+
+    public static float Low(uint pair)
+    {
+        if (!CudaAsm.IsSupported) return HalfBits.Widen(pair & 0xFFFF);
+        CudaAsm.Emit("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %1; cvt.f32.f16 %0, lo; }",
+            out float widened, pair);
+        return widened;
+    }
+
+    public static float High(uint pair)
+    {
+        if (!CudaAsm.IsSupported) return HalfBits.Widen(pair >> 16);
+        CudaAsm.Emit("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %1; cvt.f32.f16 %0, hi; }",
+            out float widened, pair);
+        return widened;
+    }
+
+    public static void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1)
+    {
+        if (!CudaAsm.IsSupported)
+        {
+            EmulatedMma.MultiplyAdd<TensorCoreHalf>(ref c, a, b0, b1);
+            return;
+        }
+        Ref<float> c0 = c.C0, c1 = c.C1, c2 = c.C2, c3 = c.C3;
+        Input<uint> a0 = a.A0, a1 = a.A1, a2 = a.A2, a3 = a.A3, x0 = b0, x1 = b1;
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+            + "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+            ref c0, ref c1, ref c2, ref c3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
+        c.C0 = c0.Value; c.C1 = c1.Value; c.C2 = c2.Value; c.C3 = c3.Value;
+    }
+}
+
+/// <summary>bfloat16 on the tensor cores.</summary>
+internal readonly struct TensorCoreBFloat16 : ITensorCoreType
+{
+    public static int Splits => 3;
+    public static bool NarrowRange => false;
+
+    public static uint Pack(float low, float high)
+    {
+        if (!CudaAsm.IsSupported)
+            return BFloat16Bits.FromSingle(low) | (uint)BFloat16Bits.FromSingle(high) << 16;
+        CudaAsm.Emit("cvt.rn.bf16x2.f32 %0, %1, %2;", out uint pair, high, low);
+        return pair;
+    }
+
+    public static float Low(uint pair) => Interop.IntAsFloat(pair << 16);
+
+    public static float High(uint pair) => Interop.IntAsFloat(pair & 0xFFFF_0000u);
+
+    public static void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1)
+    {
+        if (!CudaAsm.IsSupported)
+        {
+            EmulatedMma.MultiplyAdd<TensorCoreBFloat16>(ref c, a, b0, b1);
+            return;
+        }
+        Ref<float> c0 = c.C0, c1 = c.C1, c2 = c.C2, c3 = c.C3;
+        Input<uint> a0 = a.A0, a1 = a.A1, a2 = a.A2, a3 = a.A3, x0 = b0, x1 = b1;
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+            + "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+            ref c0, ref c1, ref c2, ref c3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
+        c.C0 = c0.Value; c.C1 = c1.Value; c.C2 = c2.Value; c.C3 = c3.Value;
+    }
+}
+
+/// <summary>
+/// mma.sync.m16n8k16 in software for ILGPU devices without tensor cores (the tests run the
+/// tensor-core kernels on the ILGPU CPU accelerator through it): each lane gathers the A row
+/// pairs and B column pairs it needs from the lanes holding them (warp shuffles) and sums the
+/// 16 products in fp32. Every lane of the warp must call it. The hardware's summation order
+/// within an mma is its own, so results agree to rounding, not bit for bit.
+/// </summary>
+internal static class EmulatedMma
+{
+    public static void MultiplyAdd<TCore>(ref Accumulator c, FragmentA a, uint b0, uint b1)
+        where TCore : struct, ITensorCoreType
+    {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        int column0 = 4 * (2 * t), column1 = 4 * (2 * t + 1);
+        for (int q = 0; q < 4; q++)
+        {
+            // Lane (g, q) holds row g's k = 2q, 2q+1 (A0) and 2q+8, 2q+9 (A2), row g+8's in
+            // A1, A3; lane (n, q) holds column n's same k in b0, b1.
+            uint rowLow = Shuffle(a.A0, 4 * g + q), rowHigh = Shuffle(a.A2, 4 * g + q);
+            uint row8Low = Shuffle(a.A1, 4 * g + q), row8High = Shuffle(a.A3, 4 * g + q);
+            uint col0Low = Shuffle(b0, column0 + q), col0High = Shuffle(b1, column0 + q);
+            uint col1Low = Shuffle(b0, column1 + q), col1High = Shuffle(b1, column1 + q);
+            c.C0 += Dot<TCore>(rowLow, rowHigh, col0Low, col0High);
+            c.C1 += Dot<TCore>(rowLow, rowHigh, col1Low, col1High);
+            c.C2 += Dot<TCore>(row8Low, row8High, col0Low, col0High);
+            c.C3 += Dot<TCore>(row8Low, row8High, col1Low, col1High);
+        }
+    }
+
+    private static float Dot<TCore>(uint aLow, uint aHigh, uint bLow, uint bHigh)
+        where TCore : struct, ITensorCoreType =>
+        TCore.Low(aLow) * TCore.Low(bLow) + TCore.High(aLow) * TCore.High(bLow)
+        + TCore.Low(aHigh) * TCore.Low(bHigh) + TCore.High(aHigh) * TCore.High(bHigh);
+
+    private static uint Shuffle(uint value, int lane) =>
+        (uint)Warp.Shuffle((int)value, lane);
+}
+
+/// <summary>Register shuffles of packed 16-bit pairs (PTX prmt).</summary>
+internal static class PackedPairs
+{
+    /// <summary>(low half of a, low half of b): column pairs of two rows.</summary>
+    public static uint Lows(uint a, uint b)
+    {
+        if (!CudaAsm.IsSupported) return (a & 0xFFFF) | (b << 16);
+        CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x5410;", out uint r, a, b);
+        return r;
+    }
+
+    /// <summary>(high half of a, high half of b).</summary>
+    public static uint Highs(uint a, uint b)
+    {
+        if (!CudaAsm.IsSupported) return (a >> 16) | (b & 0xFFFF_0000u);
+        CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x7632;", out uint r, a, b);
+        return r;
+    }
+}

@@ -1,0 +1,55 @@
+using Managed.Kernels.Attention;
+using Managed.Kernels.Decode;
+using Managed.Kernels.Layouts;
+using Managed.Kernels.Registry;
+using Managed.Kernels.TensorCores;
+using Managed.Kernels.Variants;
+using Xunit;
+using Half = System.Half;
+
+namespace Managed.Tests.Decode;
+
+/// <summary>The tensor-core decode kernel compiles to PTX with no device present: each (head
+/// dim, value dim) class over fp16 and bf16, and the registry's variants. It runs on CUDA only
+/// (inline PTX); `check --device cuda` runs it against the fp64 reference on the GPU machine.
+/// </summary>
+public sealed class MmaDecodeKernelCompileTests
+{
+    [Theory]
+    [InlineData(64, 64)]
+    [InlineData(64, 128)]
+    [InlineData(128, 64)]
+    [InlineData(128, 128)]
+    public void ShapeClassesCompileToMma(int headDim, int valueDim)
+    {
+        var half = KernelCompiler.CompilePtx(MmaDecodeMethods<Float16Element, Half,
+            TensorCoreHalf, NoScore, CausalMask, SoftmaxNormalizer>.Decode(headDim, valueDim));
+        var bf16 = KernelCompiler.CompilePtx(MmaDecodeMethods<BFloat16Element, BFloat16,
+            TensorCoreBFloat16, NoScore, CausalMask, SoftmaxNormalizer>.Decode(headDim, valueDim));
+        Assert.Contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", half);
+        Assert.Contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", bf16);
+        foreach (var ptx in new[] { half, bf16 })
+        {
+            Assert.Contains("ld.global.v4", ptx);
+            Assert.Contains("prmt.b32", ptx);
+        }
+        // Per 16-key tile: (head dim / 16) k-steps x 2 n-tiles x parts of the query, and
+        // (value dim / 8) n-tiles x 2 parts of P.
+        Assert.Equal(headDim / 16 * 2 * 2 + valueDim / 8 * 2, Count(half, "mma.sync"));
+        Assert.Equal(headDim / 16 * 2 * 3 + valueDim / 8 * 2, Count(bf16, "mma.sync"));
+    }
+
+    [Fact]
+    public void OtherDimsAreRefused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => MmaDecodeMethods<Float16Element, Half,
+            TensorCoreHalf, NoScore, CausalMask, SoftmaxNormalizer>.Decode(96, 96));
+
+    private static int Count(string text, string what)
+    {
+        int n = 0;
+        for (int at = text.IndexOf(what, StringComparison.Ordinal); at >= 0;
+             at = text.IndexOf(what, at + 1, StringComparison.Ordinal))
+            n++;
+        return n;
+    }
+}

@@ -374,8 +374,8 @@ for u in range(TILES):
     fn = 'Lows' if u % 2 == 0 else 'Highs'
     w(f'            if (TTiles.Count > {u})')
     w( '            {')
-    w(f'                uint b0 = PackedPairs.{fn}({vword(0, wi)}, {vword(1, wi)});')
-    w(f'                uint b1 = PackedPairs.{fn}({vword(2, wi)}, {vword(3, wi)});')
+    w(f'                uint b0 = TCore.{fn}({vword(0, wi)}, {vword(1, wi)});')
+    w(f'                uint b1 = TCore.{fn}({vword(2, wi)}, {vword(3, wi)});')
     w(f'                TCore.MultiplyAdd(ref o{u}, pHigh, b0, b1);')
     w(f'                TCore.MultiplyAdd(ref o{u}, pLow, b0, b1);')
     w( '            }')

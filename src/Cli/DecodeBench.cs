@@ -58,10 +58,8 @@ internal static class DecodeBench
                                 _ => Case<float>(device, options.Batch, heads, kvHeads, d, keys,
                                     paged, rowsList, splits, x => x),
                             };
-                            foreach (var (rows, ms, gbps) in results)
+                            foreach (var (rows, ms, gbps, parts) in results)
                             {
-                                int parts = splits ?? DecodeAttention.SplitsFor(device,
-                                    options.Batch, kvHeads, keys, heads / kvHeads * rows);
                                 string layout = paged ? "paged-16" : "contiguous";
                                 output.WriteLine($"{type,-9} {layout,-10} {options.Batch,3} "
                                     + $"{rows,4} {heads + "/" + kvHeads,7} {d,4} {keys,7} "
@@ -74,7 +72,7 @@ internal static class DecodeBench
         return 0;
     }
 
-    private static List<(int Rows, double Ms, double GBps)> Case<T>(ComputeDevice device,
+    private static List<(int Rows, double Ms, double GBps, int Parts)> Case<T>(ComputeDevice device,
         int batch, int heads, int kvHeads, int d, int keys, bool paged, int[] rowsList,
         int? splits, Func<float, T> narrow) where T : unmanaged
     {
@@ -95,7 +93,7 @@ internal static class DecodeBench
         double bytes = (double)batch * kvHeads * keys * (2.0 * d)
             * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         var options = new DecodeOptions { Splits = splits };
-        var results = new List<(int, double, double)>();
+        var results = new List<(int, double, double, int)>();
         foreach (int rows in rowsList)
         {
             float[] q = BenchCommand.Fill(rng, (long)batch * heads * rows * d);
@@ -114,7 +112,8 @@ internal static class DecodeBench
                     dout.View, default, default(NoScore), default(CausalMask),
                     default(SoftmaxNormalizer), options), acc.Synchronize, callsPerSample: 20);
             }
-            results.Add((rows, ms, bytes / (ms * 1e6)));
+            results.Add((rows, ms, bytes / (ms * 1e6),
+                splits ?? DecodeAttention.SplitsFor(cache, heads, rows)));
         }
         return results;
     }

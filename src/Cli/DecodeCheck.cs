@@ -11,8 +11,9 @@ namespace Managed.Cli;
 /// <summary>
 /// Decode over KV caches on one device against the fp64 reference on the values the cache
 /// holds: contiguous and paged (16-row pages), float, Half and BFloat16, 1 and 4 query rows
-/// with GQA ratios 4 and 8, one part and the split rule, sequences of 300, 77, 1 and 0 keys
-/// (softcap 20, causal). Pass rule as <see cref="CheckCommand"/>'s.
+/// with GQA ratios 4 and 8, one part and the split rule, head dims 64 (and 128 for 4 rows at
+/// GQA 8), sequences of 300, 77, 1 and 0 keys (softcap 20, causal). On CUDA the Half and
+/// BFloat16 rows run on the tensor cores. Pass rule as <see cref="CheckCommand"/>'s.
 /// </summary>
 internal static class DecodeCheck
 {
@@ -21,29 +22,33 @@ internal static class DecodeCheck
         int count = 0, failed = 0;
         foreach (var storage in new[] { "float", "half", "bfloat16" })
             foreach (bool paged in new[] { false, true })
-                foreach (var (rows, group) in new[] { (1, 4), (4, 8) })
-                    foreach (int? splits in new int?[] { 1, null })
+                foreach (var (rows, group, splits, dim) in new (int, int, int?, int)[]
+                {
+                    (1, 4, 1, 64), (1, 4, null, 64), (4, 8, 1, 64), (4, 8, null, 64),
+                    (4, 8, null, 128),
+                })
+                {
+                    bool ok = storage switch
                     {
-                        bool ok = storage switch
-                        {
-                            "half" => Case<Half>(device, paged, rows, group, splits, x => (Half)x,
-                                x => (float)x, output),
-                            "bfloat16" => Case<BFloat16>(device, paged, rows, group, splits,
-                                BFloat16.FromSingle, BFloat16.ToSingle, output),
-                            _ => Case<float>(device, paged, rows, group, splits, x => x, x => x,
-                                output),
-                        };
-                        count++;
-                        if (!ok) failed++;
-                    }
+                        "half" => Case<Half>(device, paged, rows, group, splits, dim,
+                            x => (Half)x, x => (float)x, output),
+                        "bfloat16" => Case<BFloat16>(device, paged, rows, group, splits, dim,
+                            BFloat16.FromSingle, BFloat16.ToSingle, output),
+                        _ => Case<float>(device, paged, rows, group, splits, dim, x => x,
+                            x => x, output),
+                    };
+                    count++;
+                    if (!ok) failed++;
+                }
         return (count, failed);
     }
 
     private static bool Case<T>(ComputeDevice device, bool paged, int rows, int group,
-        int? splits, Func<float, T> narrow, Func<T, float> widen, TextWriter output)
+        int? splits, int d, Func<float, T> narrow, Func<T, float> widen, TextWriter output)
         where T : unmanaged
     {
-        const int kvHeads = 2, d = 64, dv = 64, maxLen = 300;
+        const int kvHeads = 2, maxLen = 300;
+        int dv = d;
         int[] lengths = [300, 77, 1, 0];
         int batch = lengths.Length, heads = kvHeads * group;
         var rng = new Random(rows * 31 + group);
@@ -94,7 +99,7 @@ internal static class DecodeCheck
         }
         string type = typeof(T) == typeof(float) ? "float" : typeof(T).Name.ToLowerInvariant();
         string name = $"decode/{(paged ? "paged" : "contiguous")}/{type}";
-        string label = $"rows={rows} G={group} splits={(splits is { } s ? s : "rule")} "
+        string label = $"D={d} rows={rows} G={group} splits={(splits is { } s ? s : "rule")} "
             + "lengths=300,77,1,0";
         output.WriteLine($"{name,-34} {device.Kind,-10} {label,-52} {worst,10:E2}  "
             + (ok ? "pass" : "FAIL"));

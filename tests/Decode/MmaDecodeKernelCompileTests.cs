@@ -32,6 +32,9 @@ public sealed class MmaDecodeKernelCompileTests
         {
             Assert.Contains("ld.global.v4", ptx);
             Assert.Contains("prmt.b32", ptx);
+            // Inline-PTX outputs in registers, not local memory (PtxLocalPromotion).
+            Assert.DoesNotContain("ld.local", ptx);
+            Assert.DoesNotContain("st.local", ptx);
         }
         // Per 16-key tile: (head dim / 16) k-steps x 2 n-tiles x parts of the query, and
         // (value dim / 8) n-tiles x 2 parts of P.

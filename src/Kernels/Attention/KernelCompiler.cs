@@ -7,6 +7,7 @@ using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
+using Managed.Kernels.Devices;
 using Managed.Kernels.Layouts;
 using Managed.Kernels.Variants;
 
@@ -47,7 +48,8 @@ internal static class KernelCompiler
         return compiled.PTXAssembly;
     }
 
-    /// <summary>PTX of any explicitly grouped kernel method (the decode family's, for one).
+    /// <summary>PTX of any explicitly grouped kernel method (the decode family's, for one),
+    /// as the device loads it (inline-PTX outputs in registers: <see cref="PtxLocalPromotion"/>).
     /// </summary>
     public static string CompilePtx(MethodInfo kernel)
     {
@@ -55,7 +57,8 @@ internal static class KernelCompiler
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80),
             CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, nvvmAPI: null);
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
-        return ((PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly;
+        return PtxLocalPromotion.Promote(
+            ((PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization))).PTXAssembly);
     }
 
     /// <summary>OpenCL C of the kernel, for an OpenCL 2.0 device with or without sub-groups.</summary>

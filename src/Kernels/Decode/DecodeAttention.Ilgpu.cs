@@ -82,6 +82,30 @@ public static partial class DecodeAttention
         && (typeof(TStorage) == typeof(Half) || typeof(TStorage) == typeof(BFloat16))
         && TNorm.IsSoftmax && MmaDecodeKernel.Fits(headDim, valueDim);
 
+    /// <summary>The tensor-core kernel of the storage type: inline PTX on CUDA, emulated
+    /// elsewhere (tests).</summary>
+    private static MethodInfo MmaDecodeMethod<TElement, TStorage, TScore, TMask, TNorm>(
+        DecodeProblem pr, bool cuda)
+        where TElement : struct, IElement<TStorage>
+        where TStorage : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        bool half = typeof(TStorage) == typeof(Half);
+        return (cuda, half) switch
+        {
+            (true, true) => MmaDecodeMethods<TElement, TStorage, TensorCoreHalf, TScore, TMask,
+                TNorm>.Decode(pr.HeadDim, pr.ValueDim),
+            (true, false) => MmaDecodeMethods<TElement, TStorage, TensorCoreBFloat16, TScore,
+                TMask, TNorm>.Decode(pr.HeadDim, pr.ValueDim),
+            (false, true) => MmaDecodeMethods<TElement, TStorage, EmulatedHalf, TScore, TMask,
+                TNorm>.Decode(pr.HeadDim, pr.ValueDim),
+            (false, false) => MmaDecodeMethods<TElement, TStorage, EmulatedBFloat16, TScore,
+                TMask, TNorm>.Decode(pr.HeadDim, pr.ValueDim),
+        };
+    }
+
     private static void IlgpuPass<TElement, TStorage, TScore, TMask, TNorm>(
         KvCache<TStorage> cache, DecodeProblem pr, ArrayView<float> query,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
@@ -116,11 +140,7 @@ public static partial class DecodeAttention
         var method = !tensorCores
             ? DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(dims, lanes, block,
                 shuffle, words)
-            : typeof(TStorage) == typeof(Half)
-                ? MmaDecodeMethods<TElement, TStorage, TensorCoreHalf, TScore, TMask, TNorm>
-                    .Decode(pr.HeadDim, pr.ValueDim)
-                : MmaDecodeMethods<TElement, TStorage, TensorCoreBFloat16, TScore, TMask, TNorm>
-                    .Decode(pr.HeadDim, pr.ValueDim);
+            : MmaDecodeMethod<TElement, TStorage, TScore, TMask, TNorm>(pr, shuffle);
         var decode = device.Kernels.Get<DecodeLauncher<TStorage, TScore, TMask, TNorm>>(method);
         decode(device.Ilgpu.DefaultStream, new KernelConfig(items * queryBlocks,
                 tensorCores ? MmaDecodeKernel.Threads : DecodeKernel.Threads), query, cache.DeviceKeys, cache.DeviceValues,

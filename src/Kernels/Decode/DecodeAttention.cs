@@ -78,6 +78,28 @@ public static partial class DecodeAttention
         int queryVectors = 1) =>
         SplitsForKernel(device, batch, kvHeads, maxLength, queryVectors, tensorCores: false);
 
+    /// <summary>The parts <see cref="Forward{TStorage, TScore, TMask, TNorm}(KvCache{TStorage},
+    /// int, int, ReadOnlySpan{float}, Span{float}, Span{float}, TScore, TMask, TNorm,
+    /// DecodeOptions)"/> chooses for softmax attention over this cache with no Splits given:
+    /// the rule of <see cref="SplitsFor(ComputeDevice, int, int, int, int)"/> for the kernel
+    /// the call runs (on CUDA, fp16 and bf16 caches of head and value dims 64 or 128 run on
+    /// the tensor cores).</summary>
+    /// <exception cref="ArgumentNullException">cache is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A count is not positive.</exception>
+    public static int SplitsFor<TStorage>(KvCache<TStorage> cache, int heads, int queryRows)
+        where TStorage : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queryRows);
+        bool tensorCores = UsesTensorCores<TStorage, SoftmaxNormalizer>(cache.Device,
+            cache.HeadDim, cache.ValueDim);
+        int maxKept = cache.HostKept.Max();
+        int splits = SplitsForKernel(cache.Device, cache.Batch, cache.KvHeads, maxKept,
+            Math.Max(1, heads / cache.KvHeads) * queryRows, tensorCores);
+        return Math.Min(splits, Math.Max(1, maxKept));
+    }
+
     /// <summary>The split rule for the kernel a call runs: on the tensor cores a query block
     /// is up to 16 vectors and a multiprocessor holds <see cref="ResidentMmaDecodeGroups"/>
     /// groups.</summary>

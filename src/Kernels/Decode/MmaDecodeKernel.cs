@@ -624,113 +624,113 @@ internal static class MmaDecodeKernel
             // b1 keys 2t+8, 2t+9.
             if (TTiles.Count > 0)
             {
-                uint b0 = PackedPairs.Lows(vq0_0.X, vq1_0.X);
-                uint b1 = PackedPairs.Lows(vq2_0.X, vq3_0.X);
+                uint b0 = TCore.Lows(vq0_0.X, vq1_0.X);
+                uint b1 = TCore.Lows(vq2_0.X, vq3_0.X);
                 TCore.MultiplyAdd(ref o0, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o0, pLow, b0, b1);
             }
             if (TTiles.Count > 1)
             {
-                uint b0 = PackedPairs.Highs(vq0_0.X, vq1_0.X);
-                uint b1 = PackedPairs.Highs(vq2_0.X, vq3_0.X);
+                uint b0 = TCore.Highs(vq0_0.X, vq1_0.X);
+                uint b1 = TCore.Highs(vq2_0.X, vq3_0.X);
                 TCore.MultiplyAdd(ref o1, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o1, pLow, b0, b1);
             }
             if (TTiles.Count > 2)
             {
-                uint b0 = PackedPairs.Lows(vq0_0.Y, vq1_0.Y);
-                uint b1 = PackedPairs.Lows(vq2_0.Y, vq3_0.Y);
+                uint b0 = TCore.Lows(vq0_0.Y, vq1_0.Y);
+                uint b1 = TCore.Lows(vq2_0.Y, vq3_0.Y);
                 TCore.MultiplyAdd(ref o2, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o2, pLow, b0, b1);
             }
             if (TTiles.Count > 3)
             {
-                uint b0 = PackedPairs.Highs(vq0_0.Y, vq1_0.Y);
-                uint b1 = PackedPairs.Highs(vq2_0.Y, vq3_0.Y);
+                uint b0 = TCore.Highs(vq0_0.Y, vq1_0.Y);
+                uint b1 = TCore.Highs(vq2_0.Y, vq3_0.Y);
                 TCore.MultiplyAdd(ref o3, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o3, pLow, b0, b1);
             }
             if (TTiles.Count > 4)
             {
-                uint b0 = PackedPairs.Lows(vq0_0.Z, vq1_0.Z);
-                uint b1 = PackedPairs.Lows(vq2_0.Z, vq3_0.Z);
+                uint b0 = TCore.Lows(vq0_0.Z, vq1_0.Z);
+                uint b1 = TCore.Lows(vq2_0.Z, vq3_0.Z);
                 TCore.MultiplyAdd(ref o4, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o4, pLow, b0, b1);
             }
             if (TTiles.Count > 5)
             {
-                uint b0 = PackedPairs.Highs(vq0_0.Z, vq1_0.Z);
-                uint b1 = PackedPairs.Highs(vq2_0.Z, vq3_0.Z);
+                uint b0 = TCore.Highs(vq0_0.Z, vq1_0.Z);
+                uint b1 = TCore.Highs(vq2_0.Z, vq3_0.Z);
                 TCore.MultiplyAdd(ref o5, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o5, pLow, b0, b1);
             }
             if (TTiles.Count > 6)
             {
-                uint b0 = PackedPairs.Lows(vq0_0.W, vq1_0.W);
-                uint b1 = PackedPairs.Lows(vq2_0.W, vq3_0.W);
+                uint b0 = TCore.Lows(vq0_0.W, vq1_0.W);
+                uint b1 = TCore.Lows(vq2_0.W, vq3_0.W);
                 TCore.MultiplyAdd(ref o6, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o6, pLow, b0, b1);
             }
             if (TTiles.Count > 7)
             {
-                uint b0 = PackedPairs.Highs(vq0_0.W, vq1_0.W);
-                uint b1 = PackedPairs.Highs(vq2_0.W, vq3_0.W);
+                uint b0 = TCore.Highs(vq0_0.W, vq1_0.W);
+                uint b1 = TCore.Highs(vq2_0.W, vq3_0.W);
                 TCore.MultiplyAdd(ref o7, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o7, pLow, b0, b1);
             }
             if (TTiles.Count > 8)
             {
-                uint b0 = PackedPairs.Lows(vq0_1.X, vq1_1.X);
-                uint b1 = PackedPairs.Lows(vq2_1.X, vq3_1.X);
+                uint b0 = TCore.Lows(vq0_1.X, vq1_1.X);
+                uint b1 = TCore.Lows(vq2_1.X, vq3_1.X);
                 TCore.MultiplyAdd(ref o8, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o8, pLow, b0, b1);
             }
             if (TTiles.Count > 9)
             {
-                uint b0 = PackedPairs.Highs(vq0_1.X, vq1_1.X);
-                uint b1 = PackedPairs.Highs(vq2_1.X, vq3_1.X);
+                uint b0 = TCore.Highs(vq0_1.X, vq1_1.X);
+                uint b1 = TCore.Highs(vq2_1.X, vq3_1.X);
                 TCore.MultiplyAdd(ref o9, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o9, pLow, b0, b1);
             }
             if (TTiles.Count > 10)
             {
-                uint b0 = PackedPairs.Lows(vq0_1.Y, vq1_1.Y);
-                uint b1 = PackedPairs.Lows(vq2_1.Y, vq3_1.Y);
+                uint b0 = TCore.Lows(vq0_1.Y, vq1_1.Y);
+                uint b1 = TCore.Lows(vq2_1.Y, vq3_1.Y);
                 TCore.MultiplyAdd(ref o10, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o10, pLow, b0, b1);
             }
             if (TTiles.Count > 11)
             {
-                uint b0 = PackedPairs.Highs(vq0_1.Y, vq1_1.Y);
-                uint b1 = PackedPairs.Highs(vq2_1.Y, vq3_1.Y);
+                uint b0 = TCore.Highs(vq0_1.Y, vq1_1.Y);
+                uint b1 = TCore.Highs(vq2_1.Y, vq3_1.Y);
                 TCore.MultiplyAdd(ref o11, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o11, pLow, b0, b1);
             }
             if (TTiles.Count > 12)
             {
-                uint b0 = PackedPairs.Lows(vq0_1.Z, vq1_1.Z);
-                uint b1 = PackedPairs.Lows(vq2_1.Z, vq3_1.Z);
+                uint b0 = TCore.Lows(vq0_1.Z, vq1_1.Z);
+                uint b1 = TCore.Lows(vq2_1.Z, vq3_1.Z);
                 TCore.MultiplyAdd(ref o12, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o12, pLow, b0, b1);
             }
             if (TTiles.Count > 13)
             {
-                uint b0 = PackedPairs.Highs(vq0_1.Z, vq1_1.Z);
-                uint b1 = PackedPairs.Highs(vq2_1.Z, vq3_1.Z);
+                uint b0 = TCore.Highs(vq0_1.Z, vq1_1.Z);
+                uint b1 = TCore.Highs(vq2_1.Z, vq3_1.Z);
                 TCore.MultiplyAdd(ref o13, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o13, pLow, b0, b1);
             }
             if (TTiles.Count > 14)
             {
-                uint b0 = PackedPairs.Lows(vq0_1.W, vq1_1.W);
-                uint b1 = PackedPairs.Lows(vq2_1.W, vq3_1.W);
+                uint b0 = TCore.Lows(vq0_1.W, vq1_1.W);
+                uint b1 = TCore.Lows(vq2_1.W, vq3_1.W);
                 TCore.MultiplyAdd(ref o14, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o14, pLow, b0, b1);
             }
             if (TTiles.Count > 15)
             {
-                uint b0 = PackedPairs.Highs(vq0_1.W, vq1_1.W);
-                uint b1 = PackedPairs.Highs(vq2_1.W, vq3_1.W);
+                uint b0 = TCore.Highs(vq0_1.W, vq1_1.W);
+                uint b1 = TCore.Highs(vq2_1.W, vq3_1.W);
                 TCore.MultiplyAdd(ref o15, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o15, pLow, b0, b1);
             }

@@ -75,6 +75,14 @@ internal sealed class KernelCache(Accelerator accelerator)
 
     private CompiledKernel Compile(MethodInfo method, OptimizationLevel level)
     {
+        var compiled = CompileFor(method, level);
+        // Inline-PTX outputs pass through local variables; the driver's JIT keeps them there.
+        if (compiled is PTXCompiledKernel ptx) PtxLocalPromotion.Promote(ptx);
+        return compiled;
+    }
+
+    private CompiledKernel CompileFor(MethodInfo method, OptimizationLevel level)
+    {
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         if (level == ContextLevel) return accelerator.CompileKernel(entry);
         if (level != OptimizationLevel.O2)

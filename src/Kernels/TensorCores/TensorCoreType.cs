@@ -20,9 +20,12 @@ internal struct FragmentA
 
 /// <summary>
 /// A 16-bit type the tensor cores multiply (fp16 or bf16, fp32 accumulate), as an operator
-/// type argument: packing fp32 pairs into it, widening back, and mma.sync.m16n8k16, in inline
-/// PTX on CUDA and in software elsewhere (<see cref="EmulatedMma"/>, for the tests: the
-/// library launches tensor-core kernels on CUDA only). An fp32 value x multiplies exactly as the sum of <see cref="Splits"/> values of
+/// type argument: packing fp32 pairs into it, widening back, mma.sync.m16n8k16 and pair
+/// shuffles. <see cref="TensorCoreHalf"/> and <see cref="TensorCoreBFloat16"/> are inline PTX
+/// (CUDA only); <see cref="EmulatedHalf"/> and <see cref="EmulatedBFloat16"/> compute the same
+/// in software on any ILGPU device, so the tests run the tensor-core kernels on the ILGPU
+/// CPU accelerator (separate types: a runtime branch left the emulation's calls and local
+/// memory in the PTX). An fp32 value x multiplies exactly as the sum of <see cref="Splits"/> values of
 /// the type (x = hi + mid + lo, each the rounding of what the ones before left), so one
 /// multiply per part keeps the product to about 2^-22 (fp16, two parts) or 2^-24 (bf16,
 /// three) of |x|: a K or V element of the type times such a sum is fp32-accurate.
@@ -50,9 +53,15 @@ internal interface ITensorCoreType
     /// <summary>c += A (16 x 16) * B (16 x 8, columns given as b0: k 2 (lane%4) and +1, b1: k
     /// + 8, of column lane/4), one warp together (every lane must call it).</summary>
     static abstract void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1);
+
+    /// <summary>(low half of a, low half of b): one column's values of two rows.</summary>
+    static abstract uint Lows(uint a, uint b);
+
+    /// <summary>(high half of a, high half of b).</summary>
+    static abstract uint Highs(uint a, uint b);
 }
 
-/// <summary>IEEE fp16 on the tensor cores.</summary>
+/// <summary>IEEE fp16 on the tensor cores (inline PTX).</summary>
 internal readonly struct TensorCoreHalf : ITensorCoreType
 {
     public static int Splits => 2;
@@ -60,15 +69,12 @@ internal readonly struct TensorCoreHalf : ITensorCoreType
 
     public static uint Pack(float low, float high)
     {
-        if (!CudaAsm.IsSupported)
-            return HalfBits.FromSingle(low) | (uint)HalfBits.FromSingle(high) << 16;
         CudaAsm.Emit("cvt.rn.f16x2.f32 %0, %1, %2;", out uint pair, high, low);
         return pair;
     }
 
     public static float Low(uint pair)
     {
-        if (!CudaAsm.IsSupported) return HalfBits.Widen(pair & 0xFFFF);
         CudaAsm.Emit("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %1; cvt.f32.f16 %0, lo; }",
             out float widened, pair);
         return widened;
@@ -76,7 +82,6 @@ internal readonly struct TensorCoreHalf : ITensorCoreType
 
     public static float High(uint pair)
     {
-        if (!CudaAsm.IsSupported) return HalfBits.Widen(pair >> 16);
         CudaAsm.Emit("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %1; cvt.f32.f16 %0, hi; }",
             out float widened, pair);
         return widened;
@@ -84,11 +89,6 @@ internal readonly struct TensorCoreHalf : ITensorCoreType
 
     public static void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1)
     {
-        if (!CudaAsm.IsSupported)
-        {
-            EmulatedMma.MultiplyAdd<TensorCoreHalf>(ref c, a, b0, b1);
-            return;
-        }
         Ref<float> c0 = c.C0, c1 = c.C1, c2 = c.C2, c3 = c.C3;
         Input<uint> a0 = a.A0, a1 = a.A1, a2 = a.A2, a3 = a.A3, x0 = b0, x1 = b1;
         CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
@@ -96,9 +96,21 @@ internal readonly struct TensorCoreHalf : ITensorCoreType
             ref c0, ref c1, ref c2, ref c3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
         c.C0 = c0.Value; c.C1 = c1.Value; c.C2 = c2.Value; c.C3 = c3.Value;
     }
+
+    public static uint Lows(uint a, uint b)
+    {
+        CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x5410;", out uint r, a, b);
+        return r;
+    }
+
+    public static uint Highs(uint a, uint b)
+    {
+        CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x7632;", out uint r, a, b);
+        return r;
+    }
 }
 
-/// <summary>bfloat16 on the tensor cores.</summary>
+/// <summary>bfloat16 on the tensor cores (inline PTX).</summary>
 internal readonly struct TensorCoreBFloat16 : ITensorCoreType
 {
     public static int Splits => 3;
@@ -106,8 +118,6 @@ internal readonly struct TensorCoreBFloat16 : ITensorCoreType
 
     public static uint Pack(float low, float high)
     {
-        if (!CudaAsm.IsSupported)
-            return BFloat16Bits.FromSingle(low) | (uint)BFloat16Bits.FromSingle(high) << 16;
         CudaAsm.Emit("cvt.rn.bf16x2.f32 %0, %1, %2;", out uint pair, high, low);
         return pair;
     }
@@ -118,17 +128,24 @@ internal readonly struct TensorCoreBFloat16 : ITensorCoreType
 
     public static void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1)
     {
-        if (!CudaAsm.IsSupported)
-        {
-            EmulatedMma.MultiplyAdd<TensorCoreBFloat16>(ref c, a, b0, b1);
-            return;
-        }
         Ref<float> c0 = c.C0, c1 = c.C1, c2 = c.C2, c3 = c.C3;
         Input<uint> a0 = a.A0, a1 = a.A1, a2 = a.A2, a3 = a.A3, x0 = b0, x1 = b1;
         CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
             + "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
             ref c0, ref c1, ref c2, ref c3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
         c.C0 = c0.Value; c.C1 = c1.Value; c.C2 = c2.Value; c.C3 = c3.Value;
+    }
+
+    public static uint Lows(uint a, uint b)
+    {
+        CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x5410;", out uint r, a, b);
+        return r;
+    }
+
+    public static uint Highs(uint a, uint b)
+    {
+        CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x7632;", out uint r, a, b);
+        return r;
     }
 }
 
@@ -170,22 +187,41 @@ internal static class EmulatedMma
         (uint)Warp.Shuffle((int)value, lane);
 }
 
-/// <summary>Register shuffles of packed 16-bit pairs (PTX prmt).</summary>
-internal static class PackedPairs
+/// <summary><see cref="TensorCoreHalf"/> in software (tests).</summary>
+internal readonly struct EmulatedHalf : ITensorCoreType
 {
-    /// <summary>(low half of a, low half of b): column pairs of two rows.</summary>
-    public static uint Lows(uint a, uint b)
-    {
-        if (!CudaAsm.IsSupported) return (a & 0xFFFF) | (b << 16);
-        CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x5410;", out uint r, a, b);
-        return r;
-    }
+    public static int Splits => TensorCoreHalf.Splits;
+    public static bool NarrowRange => TensorCoreHalf.NarrowRange;
 
-    /// <summary>(high half of a, high half of b).</summary>
-    public static uint Highs(uint a, uint b)
-    {
-        if (!CudaAsm.IsSupported) return (a >> 16) | (b & 0xFFFF_0000u);
-        CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x7632;", out uint r, a, b);
-        return r;
-    }
+    public static uint Pack(float low, float high) =>
+        HalfBits.FromSingle(low) | (uint)HalfBits.FromSingle(high) << 16;
+
+    public static float Low(uint pair) => HalfBits.Widen(pair & 0xFFFF);
+    public static float High(uint pair) => HalfBits.Widen(pair >> 16);
+
+    public static void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1) =>
+        EmulatedMma.MultiplyAdd<EmulatedHalf>(ref c, a, b0, b1);
+
+    public static uint Lows(uint a, uint b) => (a & 0xFFFF) | (b << 16);
+    public static uint Highs(uint a, uint b) => (a >> 16) | (b & 0xFFFF_0000u);
 }
+
+/// <summary><see cref="TensorCoreBFloat16"/> in software (tests).</summary>
+internal readonly struct EmulatedBFloat16 : ITensorCoreType
+{
+    public static int Splits => TensorCoreBFloat16.Splits;
+    public static bool NarrowRange => TensorCoreBFloat16.NarrowRange;
+
+    public static uint Pack(float low, float high) =>
+        BFloat16Bits.FromSingle(low) | (uint)BFloat16Bits.FromSingle(high) << 16;
+
+    public static float Low(uint pair) => Interop.IntAsFloat(pair << 16);
+    public static float High(uint pair) => Interop.IntAsFloat(pair & 0xFFFF_0000u);
+
+    public static void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1) =>
+        EmulatedMma.MultiplyAdd<EmulatedBFloat16>(ref c, a, b0, b1);
+
+    public static uint Lows(uint a, uint b) => (a & 0xFFFF) | (b << 16);
+    public static uint Highs(uint a, uint b) => (a >> 16) | (b & 0xFFFF_0000u);
+}
+

@@ -25,6 +25,10 @@ public sealed class PtxLocalPromotionTests
         	ld.local.b64	%rd8, [%rd2];
         	st.local.b32	[%rd3], %r1;
         	add.s64	%rd4, %rd3, 4;
+        	.local .align 4 .b8 __local_depot3[4];
+        	mov.b64	%rd5, __local_depot3;
+        	st.local.u8	[%rd5], %rs1;
+        	ld.local.u8	%rs2, [%rd5];
         	ret;
         }
         """;
@@ -46,6 +50,41 @@ public sealed class PtxLocalPromotionTests
         Assert.Contains(".local .align 4 .b8 __local_depot2[4];", promoted);
         Assert.Contains("mov.b64\t%rd3, __local_depot2;", promoted);
         Assert.Contains("st.local.b32\t[%rd3], %r1;", promoted);
+        // depot3 holds a byte in a 4-byte slot: left as it is.
+        Assert.Contains("st.local.u8\t[%rd5], %rs1;", promoted);
+        Assert.Contains("ld.local.u8\t%rs2, [%rd5];", promoted);
+    }
+
+    /// <summary>Names are per function: a depot promoted in one function leaves another
+    /// function's depot of the same name, read through an offset, in local memory.</summary>
+    [Fact]
+    public void EachFunctionIsRewrittenOnItsOwn()
+    {
+        const string two = """
+            .func f()
+            {
+            	.local .align 4 .b8 __local_depot0[4];
+            	mov.b64	%rd1, __local_depot0;
+            	st.local.b32	[%rd1], %r1;
+            	ld.local.b32	%r2, [%rd1];
+            	ret;
+            }
+            .entry k()
+            {
+            	.local .align 4 .b8 __local_depot0[4];
+            	mov.b64	%rd7, __local_depot0;
+            	st.local.b32	[%rd7+0], %r1;
+            	ret;
+            }
+            """;
+        string promoted = PtxLocalPromotion.Promote(two);
+        string f = promoted[..promoted.IndexOf(".entry", StringComparison.Ordinal)];
+        string k = promoted[promoted.IndexOf(".entry", StringComparison.Ordinal)..];
+        Assert.Contains(".reg .b32 %lp0;", f);
+        Assert.DoesNotContain("local", f);
+        Assert.Contains(".local .align 4 .b8 __local_depot0[4];", k);
+        Assert.Contains("st.local.b32\t[%rd7+0], %r1;", k);
+        Assert.EndsWith("}", promoted.TrimEnd());
     }
 
     [Fact]

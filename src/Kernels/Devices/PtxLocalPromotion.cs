@@ -13,8 +13,9 @@ namespace Managed.Kernels.Devices;
 /// registers; the H200's driver JIT (driver 580) did not: the tensor-core decode kernel's
 /// 700 such variables went through L1 and L2 (ncu: L2 86 % busy, 45 M sectors of local
 /// traffic for 106 MB of cache read, 0.13 instructions issued per cycle). This rewrites each
-/// variable whose address register is used only by whole-value loads and stores of it into a
-/// register of its size; any other variable is left as it is.
+/// variable whose address register is used only by loads and stores of its whole width into a
+/// register of that width; any other variable (a bool in a 4-byte slot, an address passed on,
+/// an offset) is left as it is.
 /// </summary>
 internal static partial class PtxLocalPromotion
 {
@@ -24,10 +25,10 @@ internal static partial class PtxLocalPromotion
     [GeneratedRegex(@"^\s*mov\.b64\s+(%rd\d+), (__local_depot\d+);\s*$")]
     private static partial Regex Address();
 
-    [GeneratedRegex(@"^(\s*)st\.local\.\w+\s+\[(%rd\d+)\], ([^;]+);\s*$")]
+    [GeneratedRegex(@"^(\s*)st\.local\.[bfsu](\d+)\s+\[(%rd\d+)\], ([^;]+);\s*$")]
     private static partial Regex Store();
 
-    [GeneratedRegex(@"^(\s*)ld\.local\.\w+\s+([^,]+), \[(%rd\d+)\];\s*$")]
+    [GeneratedRegex(@"^(\s*)ld\.local\.[bfsu](\d+)\s+([^,]+), \[(%rd\d+)\];\s*$")]
     private static partial Regex Load();
 
     [GeneratedRegex(@"%rd\d+\b")]
@@ -36,6 +37,26 @@ internal static partial class PtxLocalPromotion
     /// <summary>The PTX with every promotable local variable in a register (unchanged when
     /// there is none).</summary>
     public static string Promote(string ptx)
+    {
+        if (!ptx.Contains("__local_depot", StringComparison.Ordinal)) return ptx;
+        // Depot and register names are per function: each function (up to the "}" closing it
+        // at the start of a line) is rewritten on its own.
+        var functions = new List<string>();
+        int start = 0;
+        for (int end = ptx.IndexOf("\n}", StringComparison.Ordinal); end >= 0;
+             end = ptx.IndexOf("\n}", start, StringComparison.Ordinal))
+        {
+            functions.Add(ptx[start..(end + 2)]);
+            start = end + 2;
+        }
+        functions.Add(ptx[start..]);
+        var rewritten = functions.Select(PromoteFunction).ToList();
+        return rewritten.Zip(functions).All(p => ReferenceEquals(p.First, p.Second))
+            ? ptx : string.Concat(rewritten);
+    }
+
+    /// <summary>One function's text (with what precedes it) rewritten.</summary>
+    private static string PromoteFunction(string ptx)
     {
         if (!ptx.Contains("__local_depot", StringComparison.Ordinal)) return ptx;
         var lines = ptx.Split('\n');
@@ -53,8 +74,19 @@ internal static partial class PtxLocalPromotion
         // whole-value store keeps its variable in memory.
         foreach (var line in lines)
         {
-            if (Address().IsMatch(line) || Store().IsMatch(line) || Load().IsMatch(line))
+            if (Address().IsMatch(line)) continue;
+            var st = Store().Match(line);
+            var ld = Load().Match(line);
+            var (register, bits) = st.Success ? (st.Groups[3].Value, st.Groups[2].Value)
+                : ld.Success ? (ld.Groups[4].Value, ld.Groups[2].Value) : ("", "");
+            if (register.Length > 0)
+            {
+                // A load or store of part of the variable keeps it in memory.
+                if (depotOf.TryGetValue(register, out var depot) && depot.Length > 0
+                    && (!size.TryGetValue(depot, out int bytes) || int.Parse(bits) != 8 * bytes))
+                    depotOf[register] = "";
                 continue;
+            }
             foreach (Match m in AddressRegister().Matches(line))
                 if (depotOf.ContainsKey(m.Value)) depotOf[m.Value] = "";
         }
@@ -77,18 +109,18 @@ internal static partial class PtxLocalPromotion
             var a = Address().Match(line);
             if (a.Success && promoted.ContainsKey(a.Groups[1].Value)) continue;
             var st = Store().Match(line);
-            if (st.Success && promoted.TryGetValue(st.Groups[2].Value, out var sd))
+            if (st.Success && promoted.TryGetValue(st.Groups[3].Value, out var sd))
             {
                 text.Append(st.Groups[1].Value).Append("mov.b").Append(size[sd] * 8).Append('\t')
-                    .Append(RegisterOf(sd)).Append(", ").Append(Bits(st.Groups[3].Value))
+                    .Append(RegisterOf(sd)).Append(", ").Append(Bits(st.Groups[4].Value))
                     .Append(";\n");
                 continue;
             }
             var ld = Load().Match(line);
-            if (ld.Success && promoted.TryGetValue(ld.Groups[3].Value, out var lt))
+            if (ld.Success && promoted.TryGetValue(ld.Groups[4].Value, out var lt))
             {
                 text.Append(ld.Groups[1].Value).Append("mov.b").Append(size[lt] * 8).Append('\t')
-                    .Append(ld.Groups[2].Value).Append(", ").Append(RegisterOf(lt))
+                    .Append(ld.Groups[3].Value).Append(", ").Append(RegisterOf(lt))
                     .Append(";\n");
                 continue;
             }

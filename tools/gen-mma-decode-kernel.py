@@ -222,41 +222,68 @@ internal static class MmaDecodeKernel
 ''')
 for u in range(TILES):
     w(f'        Accumulator o{u} = default;')
+def tile_info(n, start, indent):
+    # The tile starting at slot `start` (names prefixed with n): its last slot, the vectors'
+    # tile kinds and the warp-wide flags.
+    i = ' ' * indent
+    w(f'{i}{n}last = XMath.Min({start} + 16, hi) - 1;')
+    w(f'{i}{n}kindA = TileKind.Empty; {n}kindB = TileKind.Empty; {n}flags = 0;')
+    w(f'{i}if ({start} < hi)')
+    w(f'{i}{{')
+    w(f'{i}    int kpLo = p.HasPositions != 0 ? positions[positionBase + {start}] : {start};')
+    w(f'{i}    int kpHi = 1 + (p.HasPositions != 0 ? positions[positionBase + {n}last] : {n}last);')
+    w(f'{i}    if (okA) {n}kindA = mask.Classify(b, hA, pos0, pos0 + rows, kpLo, kpHi);')
+    w(f'{i}    if (okB) {n}kindB = mask.Classify(b, hB, pos0, pos0 + rows, kpLo, kpHi);')
+    w(f'{i}    // Bit 0: some vector reaches the tile; bit 1: some pair needs its test.')
+    w(f'{i}    {n}flags = ({n}kindA != TileKind.Empty || {n}kindB != TileKind.Empty ? 1 : 0)')
+    w(f'{i}        | ((!okA || {n}kindA == TileKind.Full) && (!okB || {n}kindB == TileKind.Full) ? 0 : 2);')
+    w(f'{i}}}')
+    w(f'{i}{n}flags |= Warp.ShuffleXor({n}flags, 4);')
+    w(f'{i}{n}flags |= Warp.ShuffleXor({n}flags, 8);')
+    w(f'{i}{n}flags |= Warp.ShuffleXor({n}flags, 16);')
+
+def load_keys(n, start, indent):
+    # K rows of keys g and g + 8 of the tile at `start` into kq* (when some vector reaches it).
+    i = ' ' * indent
+    w(f'{i}if (({n}flags & 1) != 0)')
+    w(f'{i}{{')
+    w(f'{i}    long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min({start} + g, {n}last));')
+    w(f'{i}    long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min({start} + 8 + g, {n}last));')
+    for key in range(2):
+        for j in range(STEPS // 2):
+            guard = '' if j < 2 else 'if (TSteps.Count > 4) '
+            w(f'{i}    {guard}kq{key}_{j} = keyWords[rk{key} * kRow + kFirst + {j}];')
+    w(f'{i}}}')
+
 w('''
-        for (int tile = lo + warp * 16; tile < hi; tile += Warps * 16)
+        // Software pipeline: the next tile's K rows are loaded while this tile's softmax and
+        // P V run (its V rows were loaded before its S); the K registers are free once S is.
+        int last = 0, nlast = 0, flags = 0, nflags = 0;
+        TileKind kindA = TileKind.Empty, kindB = TileKind.Empty;
+        TileKind nkindA = TileKind.Empty, nkindB = TileKind.Empty;''')
+for key in range(2):
+    w('        Word4 ' + ', '.join(f'kq{key}_{j} = default' for j in range(STEPS // 2)) + ';')
+w('        int tile = lo + warp * 16;')
+tile_info('', 'tile', 8)
+load_keys('', 'tile', 8)
+w('''        for (; tile < hi; tile += Warps * 16)
         {
-            int last = XMath.Min(tile + 16, hi) - 1;
-            int kpLo = p.HasPositions != 0 ? positions[positionBase + tile] : tile;
-            int kpHi = 1 + (p.HasPositions != 0 ? positions[positionBase + last] : last);
-            TileKind kindA = okA ? mask.Classify(b, hA, pos0, pos0 + rows, kpLo, kpHi)
-                : TileKind.Empty;
-            TileKind kindB = okB ? mask.Classify(b, hB, pos0, pos0 + rows, kpLo, kpHi)
-                : TileKind.Empty;
-            // Warp-wide: bit 0 some vector reaches the tile, bit 1 some pair needs its test.
-            int flags = (kindA != TileKind.Empty || kindB != TileKind.Empty ? 1 : 0)
-                | ((!okA || kindA == TileKind.Full) && (!okB || kindB == TileKind.Full) ? 0 : 2);
-            flags |= Warp.ShuffleXor(flags, 4);
-            flags |= Warp.ShuffleXor(flags, 8);
-            flags |= Warp.ShuffleXor(flags, 16);
-            if ((flags & 1) == 0) continue;
+            int next = tile + Warps * 16;
+            if ((flags & 1) == 0)
+            {''')
+tile_info('', 'next', 16)
+load_keys('', 'next', 16)
+w('''                continue;
+            }
             bool whole = (flags & 2) == 0 && last == tile + 15;
 
-            // K rows of keys g, g + 8; V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 (slots past
-            // the part read its last row: in range, weighed 0).
+            // V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 (slots past the part read its last
+            // row: in range, weighed 0).
             int j0 = tile + 2 * t, j1 = j0 + 1, j2 = j0 + 8, j3 = j0 + 9;
-            long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(tile + g, last));
-            long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(tile + 8 + g, last));
             long rv0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j0, last));
             long rv1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j1, last));
             long rv2 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j2, last));
             long rv3 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j3, last));''')
-# K loads: STEPS/2 Word4 per key
-for key in range(2):
-    for i in range(STEPS // 2):
-        guard = '' if i < 2 else 'if (TSteps.Count > 4) '
-        decl = f'Word4 kq{key}_{i} = default;' if i >= 2 else ''
-        if decl: w(f'            {decl}')
-        w(f'            {guard}{"" if decl else "Word4 "}kq{key}_{i} = keyWords[rk{key} * kRow + kFirst + {i}];')
 for key in range(4):
     for i in range(TILES // 8):
         if i == 0:
@@ -289,6 +316,10 @@ for j in range(STEPS):
         w(f'                }}')
     w( '            }')
 
+w('')
+w('            // The next tile: its kinds, and its K rows in flight during this softmax and P V.')
+tile_info('n', 'next', 12)
+load_keys('n', 'next', 12)
 w('''
             // Scores of rows A (g) and B (g + 8) at keys j0..j3, masked and modified.
             int kp0 = j0, kp1 = j1, kp2 = j2, kp3 = j3;
@@ -379,6 +410,7 @@ for u in range(TILES):
     w(f'                TCore.MultiplyAdd(ref o{u}, pHigh, b0, b1);')
     w(f'                TCore.MultiplyAdd(ref o{u}, pLow, b0, b1);')
     w( '            }')
+w('            last = nlast; flags = nflags; kindA = nkindA; kindB = nkindB;')
 w('        }')
 
 w('''

@@ -221,45 +221,86 @@ internal static class MmaDecodeKernel
         Accumulator o14 = default;
         Accumulator o15 = default;
 
-        for (int tile = lo + warp * 16; tile < hi; tile += Warps * 16)
+        // Software pipeline: the next tile's K rows are loaded while this tile's softmax and
+        // P V run (its V rows were loaded before its S); the K registers are free once S is.
+        int last = 0, nlast = 0, flags = 0, nflags = 0;
+        TileKind kindA = TileKind.Empty, kindB = TileKind.Empty;
+        TileKind nkindA = TileKind.Empty, nkindB = TileKind.Empty;
+        Word4 kq0_0 = default, kq0_1 = default, kq0_2 = default, kq0_3 = default;
+        Word4 kq1_0 = default, kq1_1 = default, kq1_2 = default, kq1_3 = default;
+        int tile = lo + warp * 16;
+        last = XMath.Min(tile + 16, hi) - 1;
+        kindA = TileKind.Empty; kindB = TileKind.Empty; flags = 0;
+        if (tile < hi)
         {
-            int last = XMath.Min(tile + 16, hi) - 1;
             int kpLo = p.HasPositions != 0 ? positions[positionBase + tile] : tile;
             int kpHi = 1 + (p.HasPositions != 0 ? positions[positionBase + last] : last);
-            TileKind kindA = okA ? mask.Classify(b, hA, pos0, pos0 + rows, kpLo, kpHi)
-                : TileKind.Empty;
-            TileKind kindB = okB ? mask.Classify(b, hB, pos0, pos0 + rows, kpLo, kpHi)
-                : TileKind.Empty;
-            // Warp-wide: bit 0 some vector reaches the tile, bit 1 some pair needs its test.
-            int flags = (kindA != TileKind.Empty || kindB != TileKind.Empty ? 1 : 0)
+            if (okA) kindA = mask.Classify(b, hA, pos0, pos0 + rows, kpLo, kpHi);
+            if (okB) kindB = mask.Classify(b, hB, pos0, pos0 + rows, kpLo, kpHi);
+            // Bit 0: some vector reaches the tile; bit 1: some pair needs its test.
+            flags = (kindA != TileKind.Empty || kindB != TileKind.Empty ? 1 : 0)
                 | ((!okA || kindA == TileKind.Full) && (!okB || kindB == TileKind.Full) ? 0 : 2);
-            flags |= Warp.ShuffleXor(flags, 4);
-            flags |= Warp.ShuffleXor(flags, 8);
-            flags |= Warp.ShuffleXor(flags, 16);
-            if ((flags & 1) == 0) continue;
-            bool whole = (flags & 2) == 0 && last == tile + 15;
-
-            // K rows of keys g, g + 8; V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 (slots past
-            // the part read its last row: in range, weighed 0).
-            int j0 = tile + 2 * t, j1 = j0 + 1, j2 = j0 + 8, j3 = j0 + 9;
+        }
+        flags |= Warp.ShuffleXor(flags, 4);
+        flags |= Warp.ShuffleXor(flags, 8);
+        flags |= Warp.ShuffleXor(flags, 16);
+        if ((flags & 1) != 0)
+        {
             long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(tile + g, last));
             long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(tile + 8 + g, last));
+            kq0_0 = keyWords[rk0 * kRow + kFirst + 0];
+            kq0_1 = keyWords[rk0 * kRow + kFirst + 1];
+            if (TSteps.Count > 4) kq0_2 = keyWords[rk0 * kRow + kFirst + 2];
+            if (TSteps.Count > 4) kq0_3 = keyWords[rk0 * kRow + kFirst + 3];
+            kq1_0 = keyWords[rk1 * kRow + kFirst + 0];
+            kq1_1 = keyWords[rk1 * kRow + kFirst + 1];
+            if (TSteps.Count > 4) kq1_2 = keyWords[rk1 * kRow + kFirst + 2];
+            if (TSteps.Count > 4) kq1_3 = keyWords[rk1 * kRow + kFirst + 3];
+        }
+        for (; tile < hi; tile += Warps * 16)
+        {
+            int next = tile + Warps * 16;
+            if ((flags & 1) == 0)
+            {
+                last = XMath.Min(next + 16, hi) - 1;
+                kindA = TileKind.Empty; kindB = TileKind.Empty; flags = 0;
+                if (next < hi)
+                {
+                    int kpLo = p.HasPositions != 0 ? positions[positionBase + next] : next;
+                    int kpHi = 1 + (p.HasPositions != 0 ? positions[positionBase + last] : last);
+                    if (okA) kindA = mask.Classify(b, hA, pos0, pos0 + rows, kpLo, kpHi);
+                    if (okB) kindB = mask.Classify(b, hB, pos0, pos0 + rows, kpLo, kpHi);
+                    // Bit 0: some vector reaches the tile; bit 1: some pair needs its test.
+                    flags = (kindA != TileKind.Empty || kindB != TileKind.Empty ? 1 : 0)
+                        | ((!okA || kindA == TileKind.Full) && (!okB || kindB == TileKind.Full) ? 0 : 2);
+                }
+                flags |= Warp.ShuffleXor(flags, 4);
+                flags |= Warp.ShuffleXor(flags, 8);
+                flags |= Warp.ShuffleXor(flags, 16);
+                if ((flags & 1) != 0)
+                {
+                    long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(next + g, last));
+                    long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(next + 8 + g, last));
+                    kq0_0 = keyWords[rk0 * kRow + kFirst + 0];
+                    kq0_1 = keyWords[rk0 * kRow + kFirst + 1];
+                    if (TSteps.Count > 4) kq0_2 = keyWords[rk0 * kRow + kFirst + 2];
+                    if (TSteps.Count > 4) kq0_3 = keyWords[rk0 * kRow + kFirst + 3];
+                    kq1_0 = keyWords[rk1 * kRow + kFirst + 0];
+                    kq1_1 = keyWords[rk1 * kRow + kFirst + 1];
+                    if (TSteps.Count > 4) kq1_2 = keyWords[rk1 * kRow + kFirst + 2];
+                    if (TSteps.Count > 4) kq1_3 = keyWords[rk1 * kRow + kFirst + 3];
+                }
+                continue;
+            }
+            bool whole = (flags & 2) == 0 && last == tile + 15;
+
+            // V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 (slots past the part read its last
+            // row: in range, weighed 0).
+            int j0 = tile + 2 * t, j1 = j0 + 1, j2 = j0 + 8, j3 = j0 + 9;
             long rv0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j0, last));
             long rv1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j1, last));
             long rv2 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j2, last));
             long rv3 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j3, last));
-            Word4 kq0_0 = keyWords[rk0 * kRow + kFirst + 0];
-            Word4 kq0_1 = keyWords[rk0 * kRow + kFirst + 1];
-            Word4 kq0_2 = default;
-            if (TSteps.Count > 4) kq0_2 = keyWords[rk0 * kRow + kFirst + 2];
-            Word4 kq0_3 = default;
-            if (TSteps.Count > 4) kq0_3 = keyWords[rk0 * kRow + kFirst + 3];
-            Word4 kq1_0 = keyWords[rk1 * kRow + kFirst + 0];
-            Word4 kq1_1 = keyWords[rk1 * kRow + kFirst + 1];
-            Word4 kq1_2 = default;
-            if (TSteps.Count > 4) kq1_2 = keyWords[rk1 * kRow + kFirst + 2];
-            Word4 kq1_3 = default;
-            if (TSteps.Count > 4) kq1_3 = keyWords[rk1 * kRow + kFirst + 3];
             Word4 vq0_0 = valueWords[rv0 * vRow + vFirst];
             Word4 vq0_1 = default;
             if (TTiles.Count > 8) vq0_1 = valueWords[rv0 * vRow + vFirst + 1];
@@ -466,6 +507,36 @@ internal static class MmaDecodeKernel
                         TCore.MultiplyAdd(ref s1, a, kq1_3.Z, kq1_3.W);
                     }
                 }
+            }
+
+            // The next tile: its kinds, and its K rows in flight during this softmax and P V.
+            nlast = XMath.Min(next + 16, hi) - 1;
+            nkindA = TileKind.Empty; nkindB = TileKind.Empty; nflags = 0;
+            if (next < hi)
+            {
+                int kpLo = p.HasPositions != 0 ? positions[positionBase + next] : next;
+                int kpHi = 1 + (p.HasPositions != 0 ? positions[positionBase + nlast] : nlast);
+                if (okA) nkindA = mask.Classify(b, hA, pos0, pos0 + rows, kpLo, kpHi);
+                if (okB) nkindB = mask.Classify(b, hB, pos0, pos0 + rows, kpLo, kpHi);
+                // Bit 0: some vector reaches the tile; bit 1: some pair needs its test.
+                nflags = (nkindA != TileKind.Empty || nkindB != TileKind.Empty ? 1 : 0)
+                    | ((!okA || nkindA == TileKind.Full) && (!okB || nkindB == TileKind.Full) ? 0 : 2);
+            }
+            nflags |= Warp.ShuffleXor(nflags, 4);
+            nflags |= Warp.ShuffleXor(nflags, 8);
+            nflags |= Warp.ShuffleXor(nflags, 16);
+            if ((nflags & 1) != 0)
+            {
+                long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(next + g, nlast));
+                long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(next + 8 + g, nlast));
+                kq0_0 = keyWords[rk0 * kRow + kFirst + 0];
+                kq0_1 = keyWords[rk0 * kRow + kFirst + 1];
+                if (TSteps.Count > 4) kq0_2 = keyWords[rk0 * kRow + kFirst + 2];
+                if (TSteps.Count > 4) kq0_3 = keyWords[rk0 * kRow + kFirst + 3];
+                kq1_0 = keyWords[rk1 * kRow + kFirst + 0];
+                kq1_1 = keyWords[rk1 * kRow + kFirst + 1];
+                if (TSteps.Count > 4) kq1_2 = keyWords[rk1 * kRow + kFirst + 2];
+                if (TSteps.Count > 4) kq1_3 = keyWords[rk1 * kRow + kFirst + 3];
             }
 
             // Scores of rows A (g) and B (g + 8) at keys j0..j3, masked and modified.
@@ -734,6 +805,7 @@ internal static class MmaDecodeKernel
                 TCore.MultiplyAdd(ref o15, pHigh, b0, b1);
                 TCore.MultiplyAdd(ref o15, pLow, b0, b1);
             }
+            last = nlast; flags = nflags; kindA = nkindA; kindB = nkindB;
         }
 
         // The warps' (m, l, O) merged: M = max m_w, L = sum l_w e^(m_w - M), O likewise.

@@ -57,10 +57,12 @@ public static partial class DecodeAttention
     /// registers each (ptxas, sm_90) fill 2 of its 64k registers' worth.</summary>
     private const int ResidentDecodeGroups = 2;
 
-    /// <summary>Tensor-core decode groups one multiprocessor holds at once: the H200's driver
-    /// JIT gives the kernel 141 registers a thread (ncu; offline ptxas 189-208), so 3 groups of
-    /// 128 threads fit its 64k registers (45.5 KB of shared memory each).</summary>
-    private const int ResidentMmaDecodeGroups = 3;
+    /// <summary>Tensor-core decode groups counted per multiprocessor for one wave: 2. The H200's
+    /// driver JIT gives the kernel 141 registers a thread (ncu), so 3 groups of 128 threads
+    /// (45.5 KB of shared memory each) fit, but asking for 3 ran slower (fp16, batch 1, 128k
+    /// keys: 49 parts 1773 GB/s, 33 parts 2479; batch 8 32k: 6 parts 2084, 4 parts 2776).
+    /// </summary>
+    private const int ResidentMmaDecodeGroups = 2;
 
     /// <summary>
     /// The split rule, no part shorter than 256 keys. Host: enough parts for 2 work items per
@@ -72,7 +74,7 @@ public static partial class DecodeAttention
     /// H200 a second, partial wave cost more than the longer parts of one (batch 1, 128k fp32
     /// keys: 33 parts 76 % of the copy bandwidth, 66 parts 68 %). This is the rule of the
     /// CUDA-core kernel; fp16 and bf16 caches with softmax on CUDA run on the tensor cores,
-    /// whose query blocks are 16 vectors and whose groups fit 3 to a multiprocessor.
+    /// whose query blocks are 16 vectors.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A count is not positive.</exception>
     public static int SplitsFor(ComputeDevice device, int batch, int kvHeads, int maxLength,

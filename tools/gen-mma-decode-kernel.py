@@ -247,8 +247,9 @@ def load_keys(n, start, indent):
     i = ' ' * indent
     w(f'{i}if (({n}flags & 1) != 0)')
     w(f'{i}{{')
-    w(f'{i}    long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min({start} + g, {n}last));')
-    w(f'{i}    long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min({start} + 8 + g, {n}last));')
+    w(f'{i}    long kBase = TileRow(pageTable, p, b, kvh, firstRow, {start});')
+    w(f'{i}    long rk0 = Row(pageTable, p, b, kvh, kBase, {start}, XMath.Min({start} + g, {n}last));')
+    w(f'{i}    long rk1 = Row(pageTable, p, b, kvh, kBase, {start}, XMath.Min({start} + 8 + g, {n}last));')
     for key in range(2):
         for j in range(STEPS // 2):
             guard = '' if j < 2 else 'if (TSteps.Count > 4) '
@@ -280,10 +281,11 @@ w('''                continue;
             // V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 (slots past the part read its last
             // row: in range, weighed 0).
             int j0 = tile + 2 * t, j1 = j0 + 1, j2 = j0 + 8, j3 = j0 + 9;
-            long rv0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j0, last));
-            long rv1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j1, last));
-            long rv2 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j2, last));
-            long rv3 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j3, last));''')
+            long vBase = TileRow(pageTable, p, b, kvh, firstRow, tile);
+            long rv0 = Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j0, last));
+            long rv1 = Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j1, last));
+            long rv2 = Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j2, last));
+            long rv3 = Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j3, last));''')
 for key in range(4):
     for i in range(TILES // 8):
         if i == 0:
@@ -456,11 +458,24 @@ w('''        Group.Barrier();
         }
     }
 
-    /// <summary>Slot <paramref name="slot"/> of (b, kvh) as a row of the pool.</summary>
+    /// <summary>The pool row of slot <paramref name="tile"/> when the tile's 16 slots lie in
+    /// one run of rows (a contiguous cache, or one page: one page-table read for the tile),
+    /// else -1.</summary>
+    private static long TileRow(ArrayView<int> pageTable, DecodeParams p, int b, int kvh,
+        long firstRow, int tile)
+    {
+        if (p.MaxPagesPerSequence == 1) return firstRow + tile;
+        int pageIndex = tile / p.PageSize, offset = tile - pageIndex * p.PageSize;
+        if (offset + 16 > p.PageSize) return -1;
+        int page = pageTable[b * p.MaxPagesPerSequence + pageIndex];
+        return ((long)page * p.KvHeads + kvh) * p.PageSize + offset;
+    }
+
+    /// <summary>Slot <paramref name="slot"/> (in the tile at <paramref name="tile"/>) of (b,
+    /// kvh) as a row of the pool.</summary>
     private static long Row(ArrayView<int> pageTable, DecodeParams p, int b, int kvh,
-        long firstRow, int slot) =>
-        p.MaxPagesPerSequence == 1 ? firstRow + slot
-            : DecodeKernel.RowOf(pageTable, p, b, kvh, slot);
+        long tileRow, int tile, int slot) =>
+        tileRow >= 0 ? tileRow + (slot - tile) : DecodeKernel.RowOf(pageTable, p, b, kvh, slot);
 
     /// <summary>k putting <paramref name="largest"/> x 2^k in [2^14, 2^15): fp16 then keeps
     /// 22 bits of each element of the vector in two parts. 0 for 0 or a value that is not

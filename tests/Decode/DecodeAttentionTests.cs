@@ -235,11 +235,12 @@ public sealed class DecodeAttentionTests
     /// <summary>The tensor-core kernel over fp16 (emulated): queries of large and of tiny
     /// magnitude keep fp32 accuracy (each vector is scaled into fp16's range before it is
     /// split), and NaN planted in V rows outside sinks + window does not reach the output
-    /// (the tiles the mask cuts hold such rows; their V words are zeroed).</summary>
+    /// (the tiles the mask cuts hold such rows; their V words are zeroed); contiguous, and
+    /// paged with pages shorter than a tile.</summary>
     [Theory]
-    [InlineData(30f)]
-    [InlineData(1e-3f)]
-    public void TensorCoreDecodeScalesQueriesAndSkipsMaskedNaN(float queryScale)
+    [InlineData(30f, 0)]
+    [InlineData(1e-3f, 8)] // 8-row pages: every 16-key tile spans two pages
+    public void TensorCoreDecodeScalesQueriesAndSkipsMaskedNaN(float queryScale, int pageSize)
     {
         using var device = Open(DeviceKind.IlgpuCpu);
         const int heads = 4, n = 150, d = 64, sinks = 4, window = 40;
@@ -248,7 +249,9 @@ public sealed class DecodeAttentionTests
         float[] q = Random(heads * d, 15).Select(x => x * queryScale).ToArray();
         for (int t = sinks + 3; t < n - window - 5; t++)
             vs[t * d + 1] = Half.NaN;
-        using var cache = KvCache<Half>.Contiguous(device, 1, 1, n, d, d);
+        using var cache = pageSize == 0 ? KvCache<Half>.Contiguous(device, 1, 1, n, d, d)
+            : KvCache<Half>.Paged(device, 1, 1, pageSize, n / pageSize + 1, n / pageSize + 1, d,
+                d);
         cache.Append(ks, vs, n, [n]);
         var o = new float[heads * d];
         var mask = new SinkWindowMask(sinks, window);

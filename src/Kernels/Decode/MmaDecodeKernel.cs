@@ -246,8 +246,9 @@ internal static class MmaDecodeKernel
         flags |= Warp.ShuffleXor(flags, 16);
         if ((flags & 1) != 0)
         {
-            long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(tile + g, last));
-            long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(tile + 8 + g, last));
+            long kBase = TileRow(pageTable, p, b, kvh, firstRow, tile);
+            long rk0 = Row(pageTable, p, b, kvh, kBase, tile, XMath.Min(tile + g, last));
+            long rk1 = Row(pageTable, p, b, kvh, kBase, tile, XMath.Min(tile + 8 + g, last));
             kq0_0 = keyWords[rk0 * kRow + kFirst + 0];
             kq0_1 = keyWords[rk0 * kRow + kFirst + 1];
             if (TSteps.Count > 4) kq0_2 = keyWords[rk0 * kRow + kFirst + 2];
@@ -279,8 +280,9 @@ internal static class MmaDecodeKernel
                 flags |= Warp.ShuffleXor(flags, 16);
                 if ((flags & 1) != 0)
                 {
-                    long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(next + g, last));
-                    long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(next + 8 + g, last));
+                    long kBase = TileRow(pageTable, p, b, kvh, firstRow, next);
+                    long rk0 = Row(pageTable, p, b, kvh, kBase, next, XMath.Min(next + g, last));
+                    long rk1 = Row(pageTable, p, b, kvh, kBase, next, XMath.Min(next + 8 + g, last));
                     kq0_0 = keyWords[rk0 * kRow + kFirst + 0];
                     kq0_1 = keyWords[rk0 * kRow + kFirst + 1];
                     if (TSteps.Count > 4) kq0_2 = keyWords[rk0 * kRow + kFirst + 2];
@@ -297,10 +299,11 @@ internal static class MmaDecodeKernel
             // V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 (slots past the part read its last
             // row: in range, weighed 0).
             int j0 = tile + 2 * t, j1 = j0 + 1, j2 = j0 + 8, j3 = j0 + 9;
-            long rv0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j0, last));
-            long rv1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j1, last));
-            long rv2 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j2, last));
-            long rv3 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(j3, last));
+            long vBase = TileRow(pageTable, p, b, kvh, firstRow, tile);
+            long rv0 = Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j0, last));
+            long rv1 = Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j1, last));
+            long rv2 = Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j2, last));
+            long rv3 = Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j3, last));
             Word4 vq0_0 = valueWords[rv0 * vRow + vFirst];
             Word4 vq0_1 = default;
             if (TTiles.Count > 8) vq0_1 = valueWords[rv0 * vRow + vFirst + 1];
@@ -527,8 +530,9 @@ internal static class MmaDecodeKernel
             nflags |= Warp.ShuffleXor(nflags, 16);
             if ((nflags & 1) != 0)
             {
-                long rk0 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(next + g, nlast));
-                long rk1 = Row(pageTable, p, b, kvh, firstRow, XMath.Min(next + 8 + g, nlast));
+                long kBase = TileRow(pageTable, p, b, kvh, firstRow, next);
+                long rk0 = Row(pageTable, p, b, kvh, kBase, next, XMath.Min(next + g, nlast));
+                long rk1 = Row(pageTable, p, b, kvh, kBase, next, XMath.Min(next + 8 + g, nlast));
                 kq0_0 = keyWords[rk0 * kRow + kFirst + 0];
                 kq0_1 = keyWords[rk0 * kRow + kFirst + 1];
                 if (TSteps.Count > 4) kq0_2 = keyWords[rk0 * kRow + kFirst + 2];
@@ -864,11 +868,24 @@ internal static class MmaDecodeKernel
         }
     }
 
-    /// <summary>Slot <paramref name="slot"/> of (b, kvh) as a row of the pool.</summary>
+    /// <summary>The pool row of slot <paramref name="tile"/> when the tile's 16 slots lie in
+    /// one run of rows (a contiguous cache, or one page: one page-table read for the tile),
+    /// else -1.</summary>
+    private static long TileRow(ArrayView<int> pageTable, DecodeParams p, int b, int kvh,
+        long firstRow, int tile)
+    {
+        if (p.MaxPagesPerSequence == 1) return firstRow + tile;
+        int pageIndex = tile / p.PageSize, offset = tile - pageIndex * p.PageSize;
+        if (offset + 16 > p.PageSize) return -1;
+        int page = pageTable[b * p.MaxPagesPerSequence + pageIndex];
+        return ((long)page * p.KvHeads + kvh) * p.PageSize + offset;
+    }
+
+    /// <summary>Slot <paramref name="slot"/> (in the tile at <paramref name="tile"/>) of (b,
+    /// kvh) as a row of the pool.</summary>
     private static long Row(ArrayView<int> pageTable, DecodeParams p, int b, int kvh,
-        long firstRow, int slot) =>
-        p.MaxPagesPerSequence == 1 ? firstRow + slot
-            : DecodeKernel.RowOf(pageTable, p, b, kvh, slot);
+        long tileRow, int tile, int slot) =>
+        tileRow >= 0 ? tileRow + (slot - tile) : DecodeKernel.RowOf(pageTable, p, b, kvh, slot);
 
     /// <summary>k putting <paramref name="largest"/> x 2^k in [2^14, 2^15): fp16 then keeps
     /// 22 bits of each element of the vector in two parts. 0 for 0 or a value that is not

@@ -1,5 +1,6 @@
 using Managed.Kernels.Attention;
 using Managed.Kernels.Decode;
+using Managed.Kernels.Decode.Policies;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Layouts;
 using Managed.Kernels.Reference;
@@ -262,6 +263,42 @@ public sealed class DecodeAttentionTests
         for (int i = 0; i < o.Length; i++)
             Assert.True(Math.Abs(o[i] - refO[i]) <= Atol + Rtol * Math.Abs(refO[i]),
                 $"scale {queryScale}, element {i}: {o[i]} vs fp64 {refO[i]}");
+    }
+
+    /// <summary>The tensor-core kernel (emulated) over evicted fp16 caches equals the host
+    /// kernel over the same caches (itself checked against fp64 in the policy tests): kept
+    /// slots at their original positions (L2-norm keeps a scattered set; ALiBi's bias reads
+    /// them), and RazorAttention's compensation token weighted by ln N.</summary>
+    [Fact]
+    public void TensorCoreDecodeAfterEvictionEqualsHost()
+    {
+        const int kvHeads = 2, heads = 8, rows = 2, n = 150, d = 64;
+        var (_, ks) = Data(kvHeads * n * d, 16, x => (Half)x, x => (float)x);
+        var (_, vs) = Data(kvHeads * n * d, 17, x => (Half)x, x => (float)x);
+        float[] q = Random(heads * rows * d, 18);
+        using var device = Open(DeviceKind.IlgpuCpu);
+        foreach (var policy in new IKvPolicy[]
+        {
+            new L2NormEviction(budget: 60),
+            new RazorAttentionEviction([false, true], sinks: 4, minWindow: 24, compression: 4.0),
+        })
+        {
+            float[] Run(ComputeDevice on, bool emulate)
+            {
+                using var cache = KvCache<Half>.Paged(on, 1, kvHeads, 16, 12, 12, d, d);
+                cache.Append(ks, vs, n, [n]);
+                policy.Apply(cache);
+                var o = new float[heads * rows * d];
+                DecodeAttention.Forward(cache, heads, rows, q, o, default, new AlibiScore(heads),
+                    default(CausalMask), default(SoftmaxNormalizer),
+                    new DecodeOptions { Splits = 2, EmulateTensorCores = emulate });
+                return o;
+            }
+            float[] host = Run(ComputeDevice.Host, false), tensorCores = Run(device, true);
+            for (int i = 0; i < host.Length; i++)
+                Assert.True(Math.Abs(tensorCores[i] - host[i]) <= Atol + Rtol * Math.Abs(host[i]),
+                    $"{policy.GetType().Name}, element {i}: {tensorCores[i]} vs host {host[i]}");
+        }
     }
 
     /// <summary>Paged and contiguous caches holding the same rows give identical bits, and

@@ -34,13 +34,18 @@ internal static class DevicesCommand
                     KernelCompiler.CompilePtx(DecodeMethods<Float16Element, System.Half, NoScore,
                         CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, true, true)));
             }
-        // Decode on the tensor cores, D = Dv = 128, fp16 and bf16.
-        File.WriteAllText(Path.Combine(ptxDir, "decode-mma-half-d128.ptx"),
-            KernelCompiler.CompilePtx(MmaDecodeMethods<Float16Element, System.Half,
-                TensorCoreHalf, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128)));
-        File.WriteAllText(Path.Combine(ptxDir, "decode-mma-bf16-d128.ptx"),
-            KernelCompiler.CompilePtx(MmaDecodeMethods<BFloat16Element, BFloat16,
-                TensorCoreBFloat16, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128)));
+        // Decode on the tensor cores, D = Dv = 128, fp16 and bf16, vectors or keys as rows.
+        foreach (var (rows, keyRows) in new[] { ("", false), ("-key-rows", true) })
+        {
+            File.WriteAllText(Path.Combine(ptxDir, $"decode-mma{rows}-half-d128.ptx"),
+                KernelCompiler.CompilePtx(MmaDecodeMethods<Float16Element, System.Half,
+                    TensorCoreHalf, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128,
+                    keyRows)));
+            File.WriteAllText(Path.Combine(ptxDir, $"decode-mma{rows}-bf16-d128.ptx"),
+                KernelCompiler.CompilePtx(MmaDecodeMethods<BFloat16Element, BFloat16,
+                    TensorCoreBFloat16, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128,
+                    keyRows)));
+        }
         // The chunked linear-attention kernels.
         foreach (var (name, method) in new[]
         {

@@ -191,12 +191,15 @@ public sealed class DecodeAttentionTests
         }
     }
 
-    /// <summary>The tensor-core kernel (its mma emulated on the ILGPU CPU accelerator; on
-    /// CUDA `check` runs it) against fp64: fp16 and bf16, contiguous and paged, 4 and 16
-    /// vectors per block, head and value dims of 64 and 128.</summary>
+    /// <summary>The tensor-core kernels (their mma emulated on the ILGPU CPU accelerator; on
+    /// CUDA `check` runs them) against fp64: fp16 and bf16, contiguous and paged, head and
+    /// value dims of 64 and 128; 4 and 6 vectors per block (keys as the mma's rows), 12 and 16
+    /// (vectors as its rows).</summary>
     [Theory]
     [InlineData("half", false, 4, 4, 128, 64)]
+    [InlineData("bfloat16", false, 3, 4, 64, 64)]
     [InlineData("bfloat16", true, 1, 4, 64, 128)]
+    [InlineData("half", true, 2, 3, 128, 128)]
     public void TensorCoreDecodeMatchesReference(string storage, bool paged, int rows, int group,
         int d, int dv)
     {

@@ -82,8 +82,14 @@ public static partial class DecodeAttention
         && (typeof(TStorage) == typeof(Half) || typeof(TStorage) == typeof(BFloat16))
         && TNorm.IsSoftmax && MmaDecodeKernel.Fits(headDim, valueDim);
 
-    /// <summary>The tensor-core kernel of the storage type: inline PTX on CUDA, emulated
-    /// elsewhere (tests).</summary>
+    /// <summary>Query vectors per tensor-core group: up to 8 run with the keys as the mma's
+    /// rows (<see cref="MmaKeyRowDecodeKernel"/>), more in blocks of 16 with the vectors as
+    /// its rows (<see cref="MmaDecodeKernel"/>).</summary>
+    internal static int MmaBlock(int vectors) => vectors <= MmaKeyRowDecodeKernel.Vectors
+        ? MmaKeyRowDecodeKernel.Vectors : MmaDecodeKernel.Vectors;
+
+    /// <summary>The tensor-core kernel of the storage type and block: inline PTX on CUDA,
+    /// emulated elsewhere (tests).</summary>
     private static MethodInfo MmaDecodeMethod<TElement, TStorage, TScore, TMask, TNorm>(
         DecodeProblem pr, bool cuda)
         where TElement : struct, IElement<TStorage>
@@ -93,16 +99,17 @@ public static partial class DecodeAttention
         where TNorm : struct, INormalizer
     {
         bool half = typeof(TStorage) == typeof(Half);
+        bool keyRows = MmaBlock(pr.Vectors) == MmaKeyRowDecodeKernel.Vectors;
         return (cuda, half) switch
         {
             (true, true) => MmaDecodeMethods<TElement, TStorage, TensorCoreHalf, TScore, TMask,
-                TNorm>.Decode(pr.HeadDim, pr.ValueDim),
+                TNorm>.Decode(pr.HeadDim, pr.ValueDim, keyRows),
             (true, false) => MmaDecodeMethods<TElement, TStorage, TensorCoreBFloat16, TScore,
-                TMask, TNorm>.Decode(pr.HeadDim, pr.ValueDim),
+                TMask, TNorm>.Decode(pr.HeadDim, pr.ValueDim, keyRows),
             (false, true) => MmaDecodeMethods<TElement, TStorage, EmulatedHalf, TScore, TMask,
-                TNorm>.Decode(pr.HeadDim, pr.ValueDim),
+                TNorm>.Decode(pr.HeadDim, pr.ValueDim, keyRows),
             (false, false) => MmaDecodeMethods<TElement, TStorage, EmulatedBFloat16, TScore,
-                TMask, TNorm>.Decode(pr.HeadDim, pr.ValueDim),
+                TMask, TNorm>.Decode(pr.HeadDim, pr.ValueDim, keyRows),
         };
     }
 
@@ -122,7 +129,7 @@ public static partial class DecodeAttention
         var (dims, lanes) = DecodeKernel.ShapeFor(pr.HeadDim, pr.ValueDim);
         bool words = DecodeKernel.WordsFit(pr.HeadDim, pr.ValueDim, dims,
             Marshal.SizeOf<TStorage>());
-        int block = tensorCores ? MmaDecodeKernel.Vectors : DecodeKernel.VectorsFor(pr.Vectors);
+        int block = tensorCores ? MmaBlock(pr.Vectors) : DecodeKernel.VectorsFor(pr.Vectors);
         int queryBlocks = (pr.Vectors + block - 1) / block;
         int items = pr.Batch * pr.KvHeads * pr.Splits;
         var partO = ws.Get<float>(SlotPartO, (long)items * pr.Vectors * pr.ValueDim);
@@ -165,21 +172,30 @@ internal static class MmaDecodeMethods<TElement, TStorage, TCore, TScore, TMask,
     where TMask : struct, IMaskPredicate
     where TNorm : struct, INormalizer
 {
-    private static readonly MethodInfo?[] s_decode = new MethodInfo?[4];
+    private static readonly MethodInfo?[] s_decode = new MethodInfo?[8];
 
-    /// <summary>The kernel for head and value dims of 64 or 128 each.</summary>
-    public static MethodInfo Decode(int headDim, int valueDim)
+    /// <summary>The kernel for head and value dims of 64 or 128 each, with the keys
+    /// (<see cref="MmaKeyRowDecodeKernel"/>, up to 8 vectors) or the vectors
+    /// (<see cref="MmaDecodeKernel"/>, up to 16) as the mma's rows.</summary>
+    public static MethodInfo Decode(int headDim, int valueDim, bool keyRows)
     {
         if (!MmaDecodeKernel.Fits(headDim, valueDim))
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim,
                 $"The tensor-core decode kernel takes head and value dims of 64 or 128, got "
                 + $"{headDim} and {valueDim}.");
-        int slot = (headDim == 128 ? 2 : 0) + (valueDim == 128 ? 1 : 0);
-        return s_decode[slot] ??= typeof(MmaDecodeKernel)
-            .GetMethod(nameof(MmaDecodeKernel.Partial))!
-            .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TCore), typeof(TScore),
-                typeof(TMask), typeof(TNorm), headDim == 128 ? typeof(Count8) : typeof(Count4),
-                valueDim == 128 ? typeof(Count16) : typeof(Count8));
+        int slot = (keyRows ? 4 : 0) + (headDim == 128 ? 2 : 0) + (valueDim == 128 ? 1 : 0);
+        // Count types: k-steps of 16 head dims; n-tiles of 8 value dims (vector rows) or
+        // m-tiles of 16 (key rows).
+        var steps = headDim == 128 ? typeof(Count8) : typeof(Count4);
+        return s_decode[slot] ??= keyRows
+            ? typeof(MmaKeyRowDecodeKernel).GetMethod(nameof(MmaKeyRowDecodeKernel.Partial))!
+                .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TCore),
+                    typeof(TScore), typeof(TMask), typeof(TNorm), steps,
+                    valueDim == 128 ? typeof(Count8) : typeof(Count4))
+            : typeof(MmaDecodeKernel).GetMethod(nameof(MmaDecodeKernel.Partial))!
+                .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TCore),
+                    typeof(TScore), typeof(TMask), typeof(TNorm), steps,
+                    valueDim == 128 ? typeof(Count16) : typeof(Count8));
     }
 }
 

@@ -104,7 +104,7 @@ public static partial class DecodeAttention
     }
 
     /// <summary>The split rule for the kernel a call runs: on the tensor cores a query block
-    /// is up to 16 vectors and a multiprocessor holds <see cref="ResidentMmaDecodeGroups"/>
+    /// is up to 8 or 16 vectors (<see cref="MmaBlock"/>) and a multiprocessor holds <see cref="ResidentMmaDecodeGroups"/>
     /// groups.</summary>
     internal static int SplitsForKernel(ComputeDevice device, int batch, int kvHeads,
         int maxLength, int queryVectors, bool tensorCores)
@@ -120,7 +120,7 @@ public static partial class DecodeAttention
             wanted = (2L * Environment.ProcessorCount + items - 1) / items;
         else
         {
-            int block = tensorCores ? MmaDecodeKernel.Vectors
+            int block = tensorCores ? MmaBlock(queryVectors)
                 : DecodeKernel.VectorsFor(queryVectors);
             long groups = items * ((queryVectors + block - 1) / block);
             long slots = (long)(tensorCores ? ResidentMmaDecodeGroups : ResidentDecodeGroups)

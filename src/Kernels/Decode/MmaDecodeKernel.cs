@@ -871,7 +871,7 @@ internal static class MmaDecodeKernel
     /// <summary>The pool row of slot <paramref name="tile"/> when the tile's 16 slots lie in
     /// one run of rows (a contiguous cache, or one page: one page-table read for the tile),
     /// else -1.</summary>
-    private static long TileRow(ArrayView<int> pageTable, DecodeParams p, int b, int kvh,
+    internal static long TileRow(ArrayView<int> pageTable, DecodeParams p, int b, int kvh,
         long firstRow, int tile)
     {
         if (p.MaxPagesPerSequence == 1) return firstRow + tile;
@@ -883,14 +883,14 @@ internal static class MmaDecodeKernel
 
     /// <summary>Slot <paramref name="slot"/> (in the tile at <paramref name="tile"/>) of (b,
     /// kvh) as a row of the pool.</summary>
-    private static long Row(ArrayView<int> pageTable, DecodeParams p, int b, int kvh,
+    internal static long Row(ArrayView<int> pageTable, DecodeParams p, int b, int kvh,
         long tileRow, int tile, int slot) =>
         tileRow >= 0 ? tileRow + (slot - tile) : DecodeKernel.RowOf(pageTable, p, b, kvh, slot);
 
     /// <summary>k putting <paramref name="largest"/> x 2^k in [2^14, 2^15): fp16 then keeps
     /// 22 bits of each element of the vector in two parts. 0 for 0 or a value that is not
     /// finite (a NaN or infinity then reaches the scores as it is).</summary>
-    private static int RangeShift(float largest)
+    internal static int RangeShift(float largest)
     {
         if (!(largest > 0f) || largest == float.PositiveInfinity) return 0;
         int exponent = (int)((Interop.FloatAsInt(largest) >> 23) & 0xFF) - 127;
@@ -898,5 +898,5 @@ internal static class MmaDecodeKernel
     }
 
     /// <summary>2^k for |k| &lt;= 126, exactly.</summary>
-    private static float Pow2(int k) => Interop.IntAsFloat((uint)(k + 127) << 23);
+    internal static float Pow2(int k) => Interop.IntAsFloat((uint)(k + 127) << 23);
 }

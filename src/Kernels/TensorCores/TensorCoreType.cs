@@ -59,6 +59,11 @@ internal interface ITensorCoreType
 
     /// <summary>(high half of a, high half of b).</summary>
     static abstract uint Highs(uint a, uint b);
+
+    /// <summary>An 8 x 8 matrix of 16-bit values transposed across the warp: lane (r, c) =
+    /// (lane/4, lane%4) holds row r, columns 2c and 2c + 1 in <paramref name="pair"/> and gets
+    /// those of the transpose (movmatrix), every lane calling it.</summary>
+    static abstract uint Transpose(uint pair);
 }
 
 /// <summary>IEEE fp16 on the tensor cores (inline PTX).</summary>
@@ -108,6 +113,12 @@ internal readonly struct TensorCoreHalf : ITensorCoreType
         CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x7632;", out uint r, a, b);
         return r;
     }
+
+    public static uint Transpose(uint pair)
+    {
+        CudaAsm.Emit("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;", out uint r, pair);
+        return r;
+    }
 }
 
 /// <summary>bfloat16 on the tensor cores (inline PTX).</summary>
@@ -147,6 +158,12 @@ internal readonly struct TensorCoreBFloat16 : ITensorCoreType
         CudaAsm.Emit("prmt.b32 %0, %1, %2, 0x7632;", out uint r, a, b);
         return r;
     }
+
+    public static uint Transpose(uint pair)
+    {
+        CudaAsm.Emit("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;", out uint r, pair);
+        return r;
+    }
 }
 
 /// <summary>
@@ -178,6 +195,16 @@ internal static class EmulatedMma
         }
     }
 
+    /// <summary>movmatrix.m8n8.trans.b16: lane (r, c) gets element (r, 2c) of the transpose,
+    /// element (2c, r) of the input, from lane 8c + r/2, and (2c + 1, r) from lane 8c + 4 +
+    /// r/2, the half r%2 of each.</summary>
+    public static uint Transpose(uint pair)
+    {
+        int lane = Warp.LaneIdx, r = lane >> 2, c = lane & 3, shift = (r & 1) * 16;
+        uint low = Shuffle(pair, 8 * c + (r >> 1)), high = Shuffle(pair, 8 * c + 4 + (r >> 1));
+        return ((low >> shift) & 0xFFFF) | ((high >> shift) & 0xFFFF) << 16;
+    }
+
     private static float Dot<TCore>(uint aLow, uint aHigh, uint bLow, uint bHigh)
         where TCore : struct, ITensorCoreType =>
         TCore.Low(aLow) * TCore.Low(bLow) + TCore.High(aLow) * TCore.High(bLow)
@@ -204,6 +231,7 @@ internal readonly struct EmulatedHalf : ITensorCoreType
 
     public static uint Lows(uint a, uint b) => (a & 0xFFFF) | (b << 16);
     public static uint Highs(uint a, uint b) => (a >> 16) | (b & 0xFFFF_0000u);
+    public static uint Transpose(uint pair) => EmulatedMma.Transpose(pair);
 }
 
 /// <summary><see cref="TensorCoreBFloat16"/> in software (tests).</summary>
@@ -223,5 +251,6 @@ internal readonly struct EmulatedBFloat16 : ITensorCoreType
 
     public static uint Lows(uint a, uint b) => (a & 0xFFFF) | (b << 16);
     public static uint Highs(uint a, uint b) => (a >> 16) | (b & 0xFFFF_0000u);
+    public static uint Transpose(uint pair) => EmulatedMma.Transpose(pair);
 }
 

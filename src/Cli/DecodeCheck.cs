@@ -25,7 +25,7 @@ internal static class DecodeCheck
                 foreach (var (rows, group, splits, dim) in new (int, int, int?, int)[]
                 {
                     (1, 4, 1, 64), (1, 4, null, 64), (4, 8, 1, 64), (4, 8, null, 64),
-                    (4, 8, null, 128),
+                    (4, 8, null, 128), (2, 4, null, 128), (3, 2, 3, 128),
                 })
                 {
                     bool ok = storage switch

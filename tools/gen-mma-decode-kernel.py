@@ -296,8 +296,9 @@ for key in range(4):
 def kword(key, i):
     return f'kq{key}_{i // 4}.{"XYZW"[i % 4]}'
 w('')
-w('            // S = Q K^T: keys 0-7 of the tile in s0, 8-15 in s1.')
-w('            Accumulator s0 = default, s1 = default;')
+w('            // S = Q K^T: keys 0-7 of the tile in s0, 8-15 in s1, each summed from two')
+w('            // accumulators (even and odd k-steps): shorter chains of dependent mma.')
+w('            Accumulator s0e = default, s1e = default, s0o = default, s1o = default;')
 for j in range(STEPS):
     w(f'            if (TSteps.Count > {j})')
     w( '            {')
@@ -309,15 +310,17 @@ for j in range(STEPS):
         if guard:
             w(f'                    {guard}')
             w( '                    {')
-            w(f'                        TCore.MultiplyAdd(ref s0, a, {kword(0, 2*j)}, {kword(0, 2*j+1)});')
-            w(f'                        TCore.MultiplyAdd(ref s1, a, {kword(1, 2*j)}, {kword(1, 2*j+1)});')
+            w(f'                        TCore.MultiplyAdd(ref s0{"eo"[j % 2]}, a, {kword(0, 2*j)}, {kword(0, 2*j+1)});')
+            w(f'                        TCore.MultiplyAdd(ref s1{"eo"[j % 2]}, a, {kword(1, 2*j)}, {kword(1, 2*j+1)});')
             w( '                    }')
         else:
-            w(f'                    TCore.MultiplyAdd(ref s0, a, {kword(0, 2*j)}, {kword(0, 2*j+1)});')
-            w(f'                    TCore.MultiplyAdd(ref s1, a, {kword(1, 2*j)}, {kword(1, 2*j+1)});')
+            w(f'                    TCore.MultiplyAdd(ref s0{"eo"[j % 2]}, a, {kword(0, 2*j)}, {kword(0, 2*j+1)});')
+            w(f'                    TCore.MultiplyAdd(ref s1{"eo"[j % 2]}, a, {kword(1, 2*j)}, {kword(1, 2*j+1)});')
         w(f'                }}')
     w( '            }')
 
+w('            var s0 = new Accumulator { C0 = s0e.C0 + s0o.C0, C1 = s0e.C1 + s0o.C1, C2 = s0e.C2 + s0o.C2, C3 = s0e.C3 + s0o.C3 };')
+w('            var s1 = new Accumulator { C0 = s1e.C0 + s1o.C0, C1 = s1e.C1 + s1o.C1, C2 = s1e.C2 + s1o.C2, C3 = s1e.C3 + s1o.C3 };')
 w('')
 w('            // The next tile: its kinds, and its K rows in flight during this softmax and P V.')
 tile_info('n', 'next', 12)

@@ -221,17 +221,37 @@ def load_keys(n, start, indent):
             w(f'{i}    {guard}kq{key}_{j} = keyWords[rk{key} * kRow + kFirst + {j}];')
     w(f'{i}}}')
 
+def load_values(target, n, start, indent):
+    # V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 of the tile at `start` into target* (slots
+    # past the part read its last row: in range, weighed 0).
+    i = ' ' * indent
+    w(f'{i}if (({n}flags & 1) != 0)')
+    w(f'{i}{{')
+    w(f'{i}    long vBase = MmaDecodeKernel.TileRow(pageTable, p, b, kvh, firstRow, {start});')
+    for key in range(4):
+        off = (0, 1, 8, 9)[key]
+        w(f'{i}    long rv{key} = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, {start}, XMath.Min({start} + 2 * t + {off}, {n}last));')
+    for key in range(4):
+        for j in range(MTILES // 4):
+            guard = '' if j == 0 else 'if (TTiles.Count > 4) '
+            w(f'{i}    {guard}{target}{key}_{j} = valueWords[rv{key} * vRow + vFirst + {j}];')
+    w(f'{i}}}')
+
 w('''
-        // Software pipeline: the next tile's K rows are loaded while this tile's softmax and
-        // P V run (its V rows were loaded before its S); the K registers are free once S is.
+        // Software pipeline: the next tile's K and V rows are loaded while this tile's softmax
+        // and P V run; the K registers are free once S is, V's are a second set.
         int last = 0, nlast = 0, flags = 0, nflags = 0;
         TileKind kindX = TileKind.Empty, kindY = TileKind.Empty;
         TileKind nkindX = TileKind.Empty, nkindY = TileKind.Empty;''')
 for key in range(2):
     w('        Word4 ' + ', '.join(f'kq{key}_{j} = default' for j in range(STEPS // 2)) + ';')
+for name in ('vq', 'nvq'):
+    for key in range(4):
+        w('        Word4 ' + ', '.join(f'{name}{key}_{j} = default' for j in range(MTILES // 4)) + ';')
 w('        int tile = lo + warp * 16;')
 tile_info('', 'tile', 8)
 load_keys('', 'tile', 8)
+load_values('vq', '', 'tile', 8)
 w('''        for (; tile < hi; tile += Warps * 16)
         {
             int next = tile + Warps * 16;
@@ -239,45 +259,38 @@ w('''        for (; tile < hi; tile += Warps * 16)
             {''')
 tile_info('', 'next', 16)
 load_keys('', 'next', 16)
+load_values('vq', '', 'next', 16)
 w('''                continue;
             }
             bool whole = (flags & 2) == 0 && last == tile + 15;
-
-            // V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 (slots past the part read its last
-            // row: in range, weighed 0).
-            int j0 = tile + 2 * t, j1 = j0 + 1, j2 = j0 + 8, j3 = j0 + 9;
-            long vBase = MmaDecodeKernel.TileRow(pageTable, p, b, kvh, firstRow, tile);
-            long rv0 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j0, last));
-            long rv1 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j1, last));
-            long rv2 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j2, last));
-            long rv3 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j3, last));''')
-for key in range(4):
-    for i in range(MTILES // 4):
-        if i == 0:
-            w(f'            Word4 vq{key}_{i} = valueWords[rv{key} * vRow + vFirst];')
-        else:
-            w(f'            Word4 vq{key}_{i} = default;')
-            w(f'            if (TTiles.Count > 4) vq{key}_{i} = valueWords[rv{key} * vRow + vFirst + {i}];')
+            int j0 = tile + 2 * t, j1 = j0 + 1, j2 = j0 + 8, j3 = j0 + 9;''')
 
 def word(name, key, i):
     return f'{name}{key}_{i // 4}.{"XYZW"[i % 4]}'
 
 w('')
-w('            // S^T = K Q^T: C0, C1 key g of vectors X, Y; C2, C3 key g + 8.')
-w('            Accumulator sc = default;')
+w('            // S^T = K Q^T: C0, C1 key g of vectors X, Y; C2, C3 key g + 8. k-step j adds into')
+w('            // accumulator j % 4: four short chains of dependent mma, not one long one.')
+w('            Accumulator sc0 = default, sc1 = default, sc2 = default, sc3 = default;')
 for j in range(STEPS):
     w(f'            if (TSteps.Count > {j})')
     w( '            {')
     w(f'                var a = new FragmentA {{ A0 = {word("kq", 0, 2*j)}, A1 = {word("kq", 1, 2*j)}, A2 = {word("kq", 0, 2*j+1)}, A3 = {word("kq", 1, 2*j+1)} }};')
     for part in range(SPLITS):
         guard = '' if part < 2 else 'if (TCore.Splits > 2) '
-        w(f'                {guard}TCore.MultiplyAdd(ref sc, a, q{part}_{j}a, q{part}_{j}b);')
+        w(f'                {guard}TCore.MultiplyAdd(ref sc{j % 4}, a, q{part}_{j}a, q{part}_{j}b);')
     w( '            }')
+w('            var sc = new Accumulator')
+w('            {')
+for c in ('C0', 'C1', 'C2', 'C3'):
+    w(f'                {c} = (sc0.{c} + sc1.{c}) + (sc2.{c} + sc3.{c}),')
+w('            };')
 
 w('')
-w('            // The next tile: its kinds, and its K rows in flight during this softmax and P V.')
+w('            // The next tile: its kinds, and its K and V rows in flight during this softmax and P V.')
 tile_info('n', 'next', 12)
 load_keys('n', 'next', 12)
+load_values('nvq', 'n', 'next', 12)
 w('''
             // Scores of vectors X and Y at keys g (0) and g + 8 (1), masked and modified.
             int i0 = tile + g, i1 = i0 + 8;
@@ -362,6 +375,8 @@ for m in range(MTILES):
     w(f'                TCore.MultiplyAdd(ref o{m}, a, pl0, pl1);')
     w( '            }')
 w('            last = nlast; flags = nflags; kindX = nkindX; kindY = nkindY;')
+for key in range(4):
+    w('            ' + ' '.join(f'vq{key}_{j} = nvq{key}_{j};' for j in range(MTILES // 4)))
 w('        }')
 
 w('''

@@ -317,29 +317,30 @@ internal static class MmaDecodeKernel
             Word4 vq3_1 = default;
             if (TTiles.Count > 8) vq3_1 = valueWords[rv3 * vRow + vFirst + 1];
 
-            // S = Q K^T: keys 0-7 of the tile in s0, 8-15 in s1.
-            Accumulator s0 = default, s1 = default;
+            // S = Q K^T: keys 0-7 of the tile in s0, 8-15 in s1, each summed from two
+            // accumulators (even and odd k-steps): shorter chains of dependent mma.
+            Accumulator s0e = default, s1e = default, s0o = default, s1o = default;
             if (TSteps.Count > 0)
             {
                 {
                     Word4 q = fragments[(0 * MaxSteps + 0) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_0.X, kq0_0.Y);
-                    TCore.MultiplyAdd(ref s1, a, kq1_0.X, kq1_0.Y);
+                    TCore.MultiplyAdd(ref s0e, a, kq0_0.X, kq0_0.Y);
+                    TCore.MultiplyAdd(ref s1e, a, kq1_0.X, kq1_0.Y);
                 }
                 {
                     Word4 q = fragments[(1 * MaxSteps + 0) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_0.X, kq0_0.Y);
-                    TCore.MultiplyAdd(ref s1, a, kq1_0.X, kq1_0.Y);
+                    TCore.MultiplyAdd(ref s0e, a, kq0_0.X, kq0_0.Y);
+                    TCore.MultiplyAdd(ref s1e, a, kq1_0.X, kq1_0.Y);
                 }
                 {
                     Word4 q = fragments[(2 * MaxSteps + 0) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
                     if (TCore.Splits > 2) 
                     {
-                        TCore.MultiplyAdd(ref s0, a, kq0_0.X, kq0_0.Y);
-                        TCore.MultiplyAdd(ref s1, a, kq1_0.X, kq1_0.Y);
+                        TCore.MultiplyAdd(ref s0e, a, kq0_0.X, kq0_0.Y);
+                        TCore.MultiplyAdd(ref s1e, a, kq1_0.X, kq1_0.Y);
                     }
                 }
             }
@@ -348,22 +349,22 @@ internal static class MmaDecodeKernel
                 {
                     Word4 q = fragments[(0 * MaxSteps + 1) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_0.Z, kq0_0.W);
-                    TCore.MultiplyAdd(ref s1, a, kq1_0.Z, kq1_0.W);
+                    TCore.MultiplyAdd(ref s0o, a, kq0_0.Z, kq0_0.W);
+                    TCore.MultiplyAdd(ref s1o, a, kq1_0.Z, kq1_0.W);
                 }
                 {
                     Word4 q = fragments[(1 * MaxSteps + 1) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_0.Z, kq0_0.W);
-                    TCore.MultiplyAdd(ref s1, a, kq1_0.Z, kq1_0.W);
+                    TCore.MultiplyAdd(ref s0o, a, kq0_0.Z, kq0_0.W);
+                    TCore.MultiplyAdd(ref s1o, a, kq1_0.Z, kq1_0.W);
                 }
                 {
                     Word4 q = fragments[(2 * MaxSteps + 1) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
                     if (TCore.Splits > 2) 
                     {
-                        TCore.MultiplyAdd(ref s0, a, kq0_0.Z, kq0_0.W);
-                        TCore.MultiplyAdd(ref s1, a, kq1_0.Z, kq1_0.W);
+                        TCore.MultiplyAdd(ref s0o, a, kq0_0.Z, kq0_0.W);
+                        TCore.MultiplyAdd(ref s1o, a, kq1_0.Z, kq1_0.W);
                     }
                 }
             }
@@ -372,22 +373,22 @@ internal static class MmaDecodeKernel
                 {
                     Word4 q = fragments[(0 * MaxSteps + 2) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_1.X, kq0_1.Y);
-                    TCore.MultiplyAdd(ref s1, a, kq1_1.X, kq1_1.Y);
+                    TCore.MultiplyAdd(ref s0e, a, kq0_1.X, kq0_1.Y);
+                    TCore.MultiplyAdd(ref s1e, a, kq1_1.X, kq1_1.Y);
                 }
                 {
                     Word4 q = fragments[(1 * MaxSteps + 2) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_1.X, kq0_1.Y);
-                    TCore.MultiplyAdd(ref s1, a, kq1_1.X, kq1_1.Y);
+                    TCore.MultiplyAdd(ref s0e, a, kq0_1.X, kq0_1.Y);
+                    TCore.MultiplyAdd(ref s1e, a, kq1_1.X, kq1_1.Y);
                 }
                 {
                     Word4 q = fragments[(2 * MaxSteps + 2) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
                     if (TCore.Splits > 2) 
                     {
-                        TCore.MultiplyAdd(ref s0, a, kq0_1.X, kq0_1.Y);
-                        TCore.MultiplyAdd(ref s1, a, kq1_1.X, kq1_1.Y);
+                        TCore.MultiplyAdd(ref s0e, a, kq0_1.X, kq0_1.Y);
+                        TCore.MultiplyAdd(ref s1e, a, kq1_1.X, kq1_1.Y);
                     }
                 }
             }
@@ -396,22 +397,22 @@ internal static class MmaDecodeKernel
                 {
                     Word4 q = fragments[(0 * MaxSteps + 3) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_1.Z, kq0_1.W);
-                    TCore.MultiplyAdd(ref s1, a, kq1_1.Z, kq1_1.W);
+                    TCore.MultiplyAdd(ref s0o, a, kq0_1.Z, kq0_1.W);
+                    TCore.MultiplyAdd(ref s1o, a, kq1_1.Z, kq1_1.W);
                 }
                 {
                     Word4 q = fragments[(1 * MaxSteps + 3) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_1.Z, kq0_1.W);
-                    TCore.MultiplyAdd(ref s1, a, kq1_1.Z, kq1_1.W);
+                    TCore.MultiplyAdd(ref s0o, a, kq0_1.Z, kq0_1.W);
+                    TCore.MultiplyAdd(ref s1o, a, kq1_1.Z, kq1_1.W);
                 }
                 {
                     Word4 q = fragments[(2 * MaxSteps + 3) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
                     if (TCore.Splits > 2) 
                     {
-                        TCore.MultiplyAdd(ref s0, a, kq0_1.Z, kq0_1.W);
-                        TCore.MultiplyAdd(ref s1, a, kq1_1.Z, kq1_1.W);
+                        TCore.MultiplyAdd(ref s0o, a, kq0_1.Z, kq0_1.W);
+                        TCore.MultiplyAdd(ref s1o, a, kq1_1.Z, kq1_1.W);
                     }
                 }
             }
@@ -420,22 +421,22 @@ internal static class MmaDecodeKernel
                 {
                     Word4 q = fragments[(0 * MaxSteps + 4) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_2.X, kq0_2.Y);
-                    TCore.MultiplyAdd(ref s1, a, kq1_2.X, kq1_2.Y);
+                    TCore.MultiplyAdd(ref s0e, a, kq0_2.X, kq0_2.Y);
+                    TCore.MultiplyAdd(ref s1e, a, kq1_2.X, kq1_2.Y);
                 }
                 {
                     Word4 q = fragments[(1 * MaxSteps + 4) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_2.X, kq0_2.Y);
-                    TCore.MultiplyAdd(ref s1, a, kq1_2.X, kq1_2.Y);
+                    TCore.MultiplyAdd(ref s0e, a, kq0_2.X, kq0_2.Y);
+                    TCore.MultiplyAdd(ref s1e, a, kq1_2.X, kq1_2.Y);
                 }
                 {
                     Word4 q = fragments[(2 * MaxSteps + 4) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
                     if (TCore.Splits > 2) 
                     {
-                        TCore.MultiplyAdd(ref s0, a, kq0_2.X, kq0_2.Y);
-                        TCore.MultiplyAdd(ref s1, a, kq1_2.X, kq1_2.Y);
+                        TCore.MultiplyAdd(ref s0e, a, kq0_2.X, kq0_2.Y);
+                        TCore.MultiplyAdd(ref s1e, a, kq1_2.X, kq1_2.Y);
                     }
                 }
             }
@@ -444,22 +445,22 @@ internal static class MmaDecodeKernel
                 {
                     Word4 q = fragments[(0 * MaxSteps + 5) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_2.Z, kq0_2.W);
-                    TCore.MultiplyAdd(ref s1, a, kq1_2.Z, kq1_2.W);
+                    TCore.MultiplyAdd(ref s0o, a, kq0_2.Z, kq0_2.W);
+                    TCore.MultiplyAdd(ref s1o, a, kq1_2.Z, kq1_2.W);
                 }
                 {
                     Word4 q = fragments[(1 * MaxSteps + 5) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_2.Z, kq0_2.W);
-                    TCore.MultiplyAdd(ref s1, a, kq1_2.Z, kq1_2.W);
+                    TCore.MultiplyAdd(ref s0o, a, kq0_2.Z, kq0_2.W);
+                    TCore.MultiplyAdd(ref s1o, a, kq1_2.Z, kq1_2.W);
                 }
                 {
                     Word4 q = fragments[(2 * MaxSteps + 5) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
                     if (TCore.Splits > 2) 
                     {
-                        TCore.MultiplyAdd(ref s0, a, kq0_2.Z, kq0_2.W);
-                        TCore.MultiplyAdd(ref s1, a, kq1_2.Z, kq1_2.W);
+                        TCore.MultiplyAdd(ref s0o, a, kq0_2.Z, kq0_2.W);
+                        TCore.MultiplyAdd(ref s1o, a, kq1_2.Z, kq1_2.W);
                     }
                 }
             }
@@ -468,22 +469,22 @@ internal static class MmaDecodeKernel
                 {
                     Word4 q = fragments[(0 * MaxSteps + 6) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_3.X, kq0_3.Y);
-                    TCore.MultiplyAdd(ref s1, a, kq1_3.X, kq1_3.Y);
+                    TCore.MultiplyAdd(ref s0e, a, kq0_3.X, kq0_3.Y);
+                    TCore.MultiplyAdd(ref s1e, a, kq1_3.X, kq1_3.Y);
                 }
                 {
                     Word4 q = fragments[(1 * MaxSteps + 6) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_3.X, kq0_3.Y);
-                    TCore.MultiplyAdd(ref s1, a, kq1_3.X, kq1_3.Y);
+                    TCore.MultiplyAdd(ref s0e, a, kq0_3.X, kq0_3.Y);
+                    TCore.MultiplyAdd(ref s1e, a, kq1_3.X, kq1_3.Y);
                 }
                 {
                     Word4 q = fragments[(2 * MaxSteps + 6) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
                     if (TCore.Splits > 2) 
                     {
-                        TCore.MultiplyAdd(ref s0, a, kq0_3.X, kq0_3.Y);
-                        TCore.MultiplyAdd(ref s1, a, kq1_3.X, kq1_3.Y);
+                        TCore.MultiplyAdd(ref s0e, a, kq0_3.X, kq0_3.Y);
+                        TCore.MultiplyAdd(ref s1e, a, kq1_3.X, kq1_3.Y);
                     }
                 }
             }
@@ -492,25 +493,27 @@ internal static class MmaDecodeKernel
                 {
                     Word4 q = fragments[(0 * MaxSteps + 7) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_3.Z, kq0_3.W);
-                    TCore.MultiplyAdd(ref s1, a, kq1_3.Z, kq1_3.W);
+                    TCore.MultiplyAdd(ref s0o, a, kq0_3.Z, kq0_3.W);
+                    TCore.MultiplyAdd(ref s1o, a, kq1_3.Z, kq1_3.W);
                 }
                 {
                     Word4 q = fragments[(1 * MaxSteps + 7) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
-                    TCore.MultiplyAdd(ref s0, a, kq0_3.Z, kq0_3.W);
-                    TCore.MultiplyAdd(ref s1, a, kq1_3.Z, kq1_3.W);
+                    TCore.MultiplyAdd(ref s0o, a, kq0_3.Z, kq0_3.W);
+                    TCore.MultiplyAdd(ref s1o, a, kq1_3.Z, kq1_3.W);
                 }
                 {
                     Word4 q = fragments[(2 * MaxSteps + 7) * 32 + lane];
                     var a = new FragmentA { A0 = q.X, A1 = q.Y, A2 = q.Z, A3 = q.W };
                     if (TCore.Splits > 2) 
                     {
-                        TCore.MultiplyAdd(ref s0, a, kq0_3.Z, kq0_3.W);
-                        TCore.MultiplyAdd(ref s1, a, kq1_3.Z, kq1_3.W);
+                        TCore.MultiplyAdd(ref s0o, a, kq0_3.Z, kq0_3.W);
+                        TCore.MultiplyAdd(ref s1o, a, kq1_3.Z, kq1_3.W);
                     }
                 }
             }
+            var s0 = new Accumulator { C0 = s0e.C0 + s0o.C0, C1 = s0e.C1 + s0o.C1, C2 = s0e.C2 + s0o.C2, C3 = s0e.C3 + s0o.C3 };
+            var s1 = new Accumulator { C0 = s1e.C0 + s1o.C0, C1 = s1e.C1 + s1o.C1, C2 = s1e.C2 + s1o.C2, C3 = s1e.C3 + s1o.C3 };
 
             // The next tile: its kinds, and its K rows in flight during this softmax and P V.
             nlast = XMath.Min(next + 16, hi) - 1;

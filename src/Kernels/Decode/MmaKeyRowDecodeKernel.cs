@@ -370,13 +370,21 @@ internal static class MmaKeyRowDecodeKernel
         Accumulator o6 = default;
         Accumulator o7 = default;
 
-        // Software pipeline: the next tile's K rows are loaded while this tile's softmax and
-        // P V run (its V rows were loaded before its S); the K registers are free once S is.
+        // Software pipeline: the next tile's K and V rows are loaded while this tile's softmax
+        // and P V run; the K registers are free once S is, V's are a second set.
         int last = 0, nlast = 0, flags = 0, nflags = 0;
         TileKind kindX = TileKind.Empty, kindY = TileKind.Empty;
         TileKind nkindX = TileKind.Empty, nkindY = TileKind.Empty;
         Word4 kq0_0 = default, kq0_1 = default, kq0_2 = default, kq0_3 = default;
         Word4 kq1_0 = default, kq1_1 = default, kq1_2 = default, kq1_3 = default;
+        Word4 vq0_0 = default, vq0_1 = default;
+        Word4 vq1_0 = default, vq1_1 = default;
+        Word4 vq2_0 = default, vq2_1 = default;
+        Word4 vq3_0 = default, vq3_1 = default;
+        Word4 nvq0_0 = default, nvq0_1 = default;
+        Word4 nvq1_0 = default, nvq1_1 = default;
+        Word4 nvq2_0 = default, nvq2_1 = default;
+        Word4 nvq3_0 = default, nvq3_1 = default;
         int tile = lo + warp * 16;
         last = XMath.Min(tile + 16, hi) - 1;
         kindX = TileKind.Empty; kindY = TileKind.Empty; flags = 0;
@@ -405,6 +413,22 @@ internal static class MmaKeyRowDecodeKernel
             kq1_1 = keyWords[rk1 * kRow + kFirst + 1];
             if (TSteps.Count > 4) kq1_2 = keyWords[rk1 * kRow + kFirst + 2];
             if (TSteps.Count > 4) kq1_3 = keyWords[rk1 * kRow + kFirst + 3];
+        }
+        if ((flags & 1) != 0)
+        {
+            long vBase = MmaDecodeKernel.TileRow(pageTable, p, b, kvh, firstRow, tile);
+            long rv0 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(tile + 2 * t + 0, last));
+            long rv1 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(tile + 2 * t + 1, last));
+            long rv2 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(tile + 2 * t + 8, last));
+            long rv3 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(tile + 2 * t + 9, last));
+            vq0_0 = valueWords[rv0 * vRow + vFirst + 0];
+            if (TTiles.Count > 4) vq0_1 = valueWords[rv0 * vRow + vFirst + 1];
+            vq1_0 = valueWords[rv1 * vRow + vFirst + 0];
+            if (TTiles.Count > 4) vq1_1 = valueWords[rv1 * vRow + vFirst + 1];
+            vq2_0 = valueWords[rv2 * vRow + vFirst + 0];
+            if (TTiles.Count > 4) vq2_1 = valueWords[rv2 * vRow + vFirst + 1];
+            vq3_0 = valueWords[rv3 * vRow + vFirst + 0];
+            if (TTiles.Count > 4) vq3_1 = valueWords[rv3 * vRow + vFirst + 1];
         }
         for (; tile < hi; tile += Warps * 16)
         {
@@ -439,91 +463,95 @@ internal static class MmaKeyRowDecodeKernel
                     if (TSteps.Count > 4) kq1_2 = keyWords[rk1 * kRow + kFirst + 2];
                     if (TSteps.Count > 4) kq1_3 = keyWords[rk1 * kRow + kFirst + 3];
                 }
+                if ((flags & 1) != 0)
+                {
+                    long vBase = MmaDecodeKernel.TileRow(pageTable, p, b, kvh, firstRow, next);
+                    long rv0 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, next, XMath.Min(next + 2 * t + 0, last));
+                    long rv1 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, next, XMath.Min(next + 2 * t + 1, last));
+                    long rv2 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, next, XMath.Min(next + 2 * t + 8, last));
+                    long rv3 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, next, XMath.Min(next + 2 * t + 9, last));
+                    vq0_0 = valueWords[rv0 * vRow + vFirst + 0];
+                    if (TTiles.Count > 4) vq0_1 = valueWords[rv0 * vRow + vFirst + 1];
+                    vq1_0 = valueWords[rv1 * vRow + vFirst + 0];
+                    if (TTiles.Count > 4) vq1_1 = valueWords[rv1 * vRow + vFirst + 1];
+                    vq2_0 = valueWords[rv2 * vRow + vFirst + 0];
+                    if (TTiles.Count > 4) vq2_1 = valueWords[rv2 * vRow + vFirst + 1];
+                    vq3_0 = valueWords[rv3 * vRow + vFirst + 0];
+                    if (TTiles.Count > 4) vq3_1 = valueWords[rv3 * vRow + vFirst + 1];
+                }
                 continue;
             }
             bool whole = (flags & 2) == 0 && last == tile + 15;
-
-            // V rows of keys 2t, 2t + 1, 2t + 8, 2t + 9 (slots past the part read its last
-            // row: in range, weighed 0).
             int j0 = tile + 2 * t, j1 = j0 + 1, j2 = j0 + 8, j3 = j0 + 9;
-            long vBase = MmaDecodeKernel.TileRow(pageTable, p, b, kvh, firstRow, tile);
-            long rv0 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j0, last));
-            long rv1 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j1, last));
-            long rv2 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j2, last));
-            long rv3 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, tile, XMath.Min(j3, last));
-            Word4 vq0_0 = valueWords[rv0 * vRow + vFirst];
-            Word4 vq0_1 = default;
-            if (TTiles.Count > 4) vq0_1 = valueWords[rv0 * vRow + vFirst + 1];
-            Word4 vq1_0 = valueWords[rv1 * vRow + vFirst];
-            Word4 vq1_1 = default;
-            if (TTiles.Count > 4) vq1_1 = valueWords[rv1 * vRow + vFirst + 1];
-            Word4 vq2_0 = valueWords[rv2 * vRow + vFirst];
-            Word4 vq2_1 = default;
-            if (TTiles.Count > 4) vq2_1 = valueWords[rv2 * vRow + vFirst + 1];
-            Word4 vq3_0 = valueWords[rv3 * vRow + vFirst];
-            Word4 vq3_1 = default;
-            if (TTiles.Count > 4) vq3_1 = valueWords[rv3 * vRow + vFirst + 1];
 
-            // S^T = K Q^T: C0, C1 key g of vectors X, Y; C2, C3 key g + 8.
-            Accumulator sc = default;
+            // S^T = K Q^T: C0, C1 key g of vectors X, Y; C2, C3 key g + 8. k-step j adds into
+            // accumulator j % 4: four short chains of dependent mma, not one long one.
+            Accumulator sc0 = default, sc1 = default, sc2 = default, sc3 = default;
             if (TSteps.Count > 0)
             {
                 var a = new FragmentA { A0 = kq0_0.X, A1 = kq1_0.X, A2 = kq0_0.Y, A3 = kq1_0.Y };
-                TCore.MultiplyAdd(ref sc, a, q0_0a, q0_0b);
-                TCore.MultiplyAdd(ref sc, a, q1_0a, q1_0b);
-                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc, a, q2_0a, q2_0b);
+                TCore.MultiplyAdd(ref sc0, a, q0_0a, q0_0b);
+                TCore.MultiplyAdd(ref sc0, a, q1_0a, q1_0b);
+                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc0, a, q2_0a, q2_0b);
             }
             if (TSteps.Count > 1)
             {
                 var a = new FragmentA { A0 = kq0_0.Z, A1 = kq1_0.Z, A2 = kq0_0.W, A3 = kq1_0.W };
-                TCore.MultiplyAdd(ref sc, a, q0_1a, q0_1b);
-                TCore.MultiplyAdd(ref sc, a, q1_1a, q1_1b);
-                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc, a, q2_1a, q2_1b);
+                TCore.MultiplyAdd(ref sc1, a, q0_1a, q0_1b);
+                TCore.MultiplyAdd(ref sc1, a, q1_1a, q1_1b);
+                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc1, a, q2_1a, q2_1b);
             }
             if (TSteps.Count > 2)
             {
                 var a = new FragmentA { A0 = kq0_1.X, A1 = kq1_1.X, A2 = kq0_1.Y, A3 = kq1_1.Y };
-                TCore.MultiplyAdd(ref sc, a, q0_2a, q0_2b);
-                TCore.MultiplyAdd(ref sc, a, q1_2a, q1_2b);
-                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc, a, q2_2a, q2_2b);
+                TCore.MultiplyAdd(ref sc2, a, q0_2a, q0_2b);
+                TCore.MultiplyAdd(ref sc2, a, q1_2a, q1_2b);
+                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc2, a, q2_2a, q2_2b);
             }
             if (TSteps.Count > 3)
             {
                 var a = new FragmentA { A0 = kq0_1.Z, A1 = kq1_1.Z, A2 = kq0_1.W, A3 = kq1_1.W };
-                TCore.MultiplyAdd(ref sc, a, q0_3a, q0_3b);
-                TCore.MultiplyAdd(ref sc, a, q1_3a, q1_3b);
-                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc, a, q2_3a, q2_3b);
+                TCore.MultiplyAdd(ref sc3, a, q0_3a, q0_3b);
+                TCore.MultiplyAdd(ref sc3, a, q1_3a, q1_3b);
+                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc3, a, q2_3a, q2_3b);
             }
             if (TSteps.Count > 4)
             {
                 var a = new FragmentA { A0 = kq0_2.X, A1 = kq1_2.X, A2 = kq0_2.Y, A3 = kq1_2.Y };
-                TCore.MultiplyAdd(ref sc, a, q0_4a, q0_4b);
-                TCore.MultiplyAdd(ref sc, a, q1_4a, q1_4b);
-                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc, a, q2_4a, q2_4b);
+                TCore.MultiplyAdd(ref sc0, a, q0_4a, q0_4b);
+                TCore.MultiplyAdd(ref sc0, a, q1_4a, q1_4b);
+                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc0, a, q2_4a, q2_4b);
             }
             if (TSteps.Count > 5)
             {
                 var a = new FragmentA { A0 = kq0_2.Z, A1 = kq1_2.Z, A2 = kq0_2.W, A3 = kq1_2.W };
-                TCore.MultiplyAdd(ref sc, a, q0_5a, q0_5b);
-                TCore.MultiplyAdd(ref sc, a, q1_5a, q1_5b);
-                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc, a, q2_5a, q2_5b);
+                TCore.MultiplyAdd(ref sc1, a, q0_5a, q0_5b);
+                TCore.MultiplyAdd(ref sc1, a, q1_5a, q1_5b);
+                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc1, a, q2_5a, q2_5b);
             }
             if (TSteps.Count > 6)
             {
                 var a = new FragmentA { A0 = kq0_3.X, A1 = kq1_3.X, A2 = kq0_3.Y, A3 = kq1_3.Y };
-                TCore.MultiplyAdd(ref sc, a, q0_6a, q0_6b);
-                TCore.MultiplyAdd(ref sc, a, q1_6a, q1_6b);
-                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc, a, q2_6a, q2_6b);
+                TCore.MultiplyAdd(ref sc2, a, q0_6a, q0_6b);
+                TCore.MultiplyAdd(ref sc2, a, q1_6a, q1_6b);
+                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc2, a, q2_6a, q2_6b);
             }
             if (TSteps.Count > 7)
             {
                 var a = new FragmentA { A0 = kq0_3.Z, A1 = kq1_3.Z, A2 = kq0_3.W, A3 = kq1_3.W };
-                TCore.MultiplyAdd(ref sc, a, q0_7a, q0_7b);
-                TCore.MultiplyAdd(ref sc, a, q1_7a, q1_7b);
-                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc, a, q2_7a, q2_7b);
+                TCore.MultiplyAdd(ref sc3, a, q0_7a, q0_7b);
+                TCore.MultiplyAdd(ref sc3, a, q1_7a, q1_7b);
+                if (TCore.Splits > 2) TCore.MultiplyAdd(ref sc3, a, q2_7a, q2_7b);
             }
+            var sc = new Accumulator
+            {
+                C0 = (sc0.C0 + sc1.C0) + (sc2.C0 + sc3.C0),
+                C1 = (sc0.C1 + sc1.C1) + (sc2.C1 + sc3.C1),
+                C2 = (sc0.C2 + sc1.C2) + (sc2.C2 + sc3.C2),
+                C3 = (sc0.C3 + sc1.C3) + (sc2.C3 + sc3.C3),
+            };
 
-            // The next tile: its kinds, and its K rows in flight during this softmax and P V.
+            // The next tile: its kinds, and its K and V rows in flight during this softmax and P V.
             nlast = XMath.Min(next + 16, hi) - 1;
             nkindX = TileKind.Empty; nkindY = TileKind.Empty; nflags = 0;
             if (next < hi)
@@ -551,6 +579,22 @@ internal static class MmaKeyRowDecodeKernel
                 kq1_1 = keyWords[rk1 * kRow + kFirst + 1];
                 if (TSteps.Count > 4) kq1_2 = keyWords[rk1 * kRow + kFirst + 2];
                 if (TSteps.Count > 4) kq1_3 = keyWords[rk1 * kRow + kFirst + 3];
+            }
+            if ((nflags & 1) != 0)
+            {
+                long vBase = MmaDecodeKernel.TileRow(pageTable, p, b, kvh, firstRow, next);
+                long rv0 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, next, XMath.Min(next + 2 * t + 0, nlast));
+                long rv1 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, next, XMath.Min(next + 2 * t + 1, nlast));
+                long rv2 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, next, XMath.Min(next + 2 * t + 8, nlast));
+                long rv3 = MmaDecodeKernel.Row(pageTable, p, b, kvh, vBase, next, XMath.Min(next + 2 * t + 9, nlast));
+                nvq0_0 = valueWords[rv0 * vRow + vFirst + 0];
+                if (TTiles.Count > 4) nvq0_1 = valueWords[rv0 * vRow + vFirst + 1];
+                nvq1_0 = valueWords[rv1 * vRow + vFirst + 0];
+                if (TTiles.Count > 4) nvq1_1 = valueWords[rv1 * vRow + vFirst + 1];
+                nvq2_0 = valueWords[rv2 * vRow + vFirst + 0];
+                if (TTiles.Count > 4) nvq2_1 = valueWords[rv2 * vRow + vFirst + 1];
+                nvq3_0 = valueWords[rv3 * vRow + vFirst + 0];
+                if (TTiles.Count > 4) nvq3_1 = valueWords[rv3 * vRow + vFirst + 1];
             }
 
             // Scores of vectors X and Y at keys g (0) and g + 8 (1), masked and modified.
@@ -767,6 +811,10 @@ internal static class MmaKeyRowDecodeKernel
                 TCore.MultiplyAdd(ref o7, a, pl0, pl1);
             }
             last = nlast; flags = nflags; kindX = nkindX; kindY = nkindY;
+            vq0_0 = nvq0_0; vq0_1 = nvq0_1;
+            vq1_0 = nvq1_0; vq1_1 = nvq1_1;
+            vq2_0 = nvq2_0; vq2_1 = nvq2_1;
+            vq3_0 = nvq3_0; vq3_1 = nvq3_1;
         }
 
         // The warps' (m, l, O) merged: M = max m_w, L = sum l_w e^(m_w - M), O likewise.

@@ -13,14 +13,16 @@ namespace Managed.Tests.Variants;
 /// read garbage) before the indexer kept the array reachable. No tolerance: integers.
 /// Rounds: each collection is a full blocking GC of the whole test process (gigabytes while
 /// the kernel tests run beside it); 60 rounds took 6-7 minutes per test in CI and stalled
-/// every other test meanwhile. 12 rounds (36 collections, 36,000 reads) still fail with
-/// certainty at the rate the bug showed, and the class runs alone (after the parallel tests),
-/// where a collection does not have to stop hundreds of accelerator threads.
+/// every other test meanwhile, and 12 rounds still took 3-4 minutes per test (2026-12-02, the
+/// collections of a process holding the whole suite's kernels). 3 rounds (9 collections,
+/// 9,000 reads per test) fail with certainty at the rate the bug showed (98 % of reads), and
+/// the class runs alone (after the parallel tests), where a collection does not have to stop
+/// hundreds of accelerator threads.
 /// </summary>
 [Collection(Kernels.TimingCollection.Name)]
 public sealed class TableVariantLifetimeTests
 {
-    private const int Length = 1000, Rounds = 12;
+    private const int Length = 1000, Rounds = 3;
 
     [Fact]
     public void HostTableKeepsItsArrayAlive()

@@ -154,11 +154,10 @@ public static partial class DecodeAttention
             cache.DevicePageTable, cache.DeviceLengths, cache.DeviceKept, cache.DevicePositions,
             cache.DeviceCompensationSlot, cache.DeviceCompensationLogCount, rowStats, partO, partM, partL,
             p, score, mask, norm);
-        long elements = (long)pr.Batch * pr.Heads * pr.Rows * pr.ValueDim;
         var merge = device.Kernels.Get<DecodeMergeLauncher<TNorm>>(
             DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge);
-        merge(device.Ilgpu.DefaultStream, new KernelConfig((int)((elements + 127) / 128), 128),
-            partO, partM, partL, output, logSumExp, p, norm);
+        merge(device.Ilgpu.DefaultStream, new KernelConfig(pr.Batch * pr.Heads * pr.Rows,
+            DecodeKernel.MergeThreads), partO, partM, partL, output, logSumExp, p, norm);
     }
 }
 

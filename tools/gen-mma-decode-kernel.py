@@ -436,22 +436,35 @@ w('''
 for u in range(TILES):
     w(f'        if (TTiles.Count > {u}) {{ sharedO[rowA + colA + {u}] = o{u}.C0; sharedO[rowA + colB + {u}] = o{u}.C1; sharedO[rowB + colA + {u}] = o{u}.C2; sharedO[rowB + colB + {u}] = o{u}.C3; }}')
 w('''        Group.Barrier();
-        for (int e = tid; e < nv * dv; e += Threads)
+        WriteMergedWarps(sharedO, sharedM, sharedL, Vectors, nv, dv, (long)item * qn + v0,
+            partO, partM, partL);
+    }
+
+    /// <summary>The 4 warps' (m, l, O) states of a block of <paramref name="vectors"/>
+    /// vectors, in shared memory (warp-major; O rows of 128 floats), merged as M = max m_w,
+    /// L = sum l_w e^(m_w - M), O likewise, and written as the part's result for vectors
+    /// <paramref name="first"/>.. in the layout of <see cref="DecodeKernel.Partial"/>. Every
+    /// thread of the group calls it after the barrier that follows the writes.</summary>
+    internal static void WriteMergedWarps(ArrayView<float> sharedO, ArrayView<float> sharedM,
+        ArrayView<float> sharedL, int vectors, int nv, int dv, long first,
+        ArrayView<float> partO, ArrayView<float> partM, ArrayView<float> partL)
+    {
+        for (int e = Group.IdxX; e < nv * dv; e += Threads)
         {
             int v = e / dv, c = e - v * dv;
             float mAll = float.NegativeInfinity;
             for (int q = 0; q < Warps; q++)
-                mAll = XMath.Max(mAll, sharedM[q * Vectors + v]);
+                mAll = XMath.Max(mAll, sharedM[q * vectors + v]);
             float o = 0f, l = 0f;
             for (int q = 0; q < Warps; q++)
             {
-                float mq = sharedM[q * Vectors + v];
+                float mq = sharedM[q * vectors + v];
                 float f = mq == float.NegativeInfinity ? 0f : XMath.Exp(mq - mAll);
                 if (f == 0f) continue;
-                o += f * sharedO[(q * Vectors + v) * MaxValueDim + c];
-                l += f * sharedL[q * Vectors + v];
+                o += f * sharedO[(q * vectors + v) * MaxValueDim + c];
+                l += f * sharedL[q * vectors + v];
             }
-            long at = (long)item * qn + v0 + v;
+            long at = first + v;
             partO[at * dv + c] = o;
             if (c == 0)
             {

@@ -399,30 +399,8 @@ w('''
 for m in range(MTILES):
     w(f'        if (TTiles.Count > {m}) {{ sharedO[rowX + dim + {2*m}] = o{m}.C0; sharedO[rowY + dim + {2*m}] = o{m}.C1; sharedO[rowX + dim + {2*m+1}] = o{m}.C2; sharedO[rowY + dim + {2*m+1}] = o{m}.C3; }}')
 w('''        Group.Barrier();
-        int dv = p.ValueDim;
-        for (int e = tid; e < nv * dv; e += Threads)
-        {
-            int v = e / dv, c = e - v * dv;
-            float mAll = float.NegativeInfinity;
-            for (int q = 0; q < Warps; q++)
-                mAll = XMath.Max(mAll, sharedM[q * Vectors + v]);
-            float o = 0f, l = 0f;
-            for (int q = 0; q < Warps; q++)
-            {
-                float mq = sharedM[q * Vectors + v];
-                float f = mq == float.NegativeInfinity ? 0f : XMath.Exp(mq - mAll);
-                if (f == 0f) continue;
-                o += f * sharedO[(q * Vectors + v) * MaxValueDim + c];
-                l += f * sharedL[q * Vectors + v];
-            }
-            long at = (long)item * qn + v0 + v;
-            partO[at * dv + c] = o;
-            if (c == 0)
-            {
-                partM[at] = mAll;
-                partL[at] = l;
-            }
-        }
+        MmaDecodeKernel.WriteMergedWarps(sharedO, sharedM, sharedL, Vectors, nv, p.ValueDim,
+            (long)item * qn + v0, partO, partM, partL);
     }
 }''')
 

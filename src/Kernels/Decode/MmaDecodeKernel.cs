@@ -846,22 +846,35 @@ internal static class MmaDecodeKernel
         if (TTiles.Count > 14) { sharedO[rowA + colA + 14] = o14.C0; sharedO[rowA + colB + 14] = o14.C1; sharedO[rowB + colA + 14] = o14.C2; sharedO[rowB + colB + 14] = o14.C3; }
         if (TTiles.Count > 15) { sharedO[rowA + colA + 15] = o15.C0; sharedO[rowA + colB + 15] = o15.C1; sharedO[rowB + colA + 15] = o15.C2; sharedO[rowB + colB + 15] = o15.C3; }
         Group.Barrier();
-        for (int e = tid; e < nv * dv; e += Threads)
+        WriteMergedWarps(sharedO, sharedM, sharedL, Vectors, nv, dv, (long)item * qn + v0,
+            partO, partM, partL);
+    }
+
+    /// <summary>The 4 warps' (m, l, O) states of a block of <paramref name="vectors"/>
+    /// vectors, in shared memory (warp-major; O rows of 128 floats), merged as M = max m_w,
+    /// L = sum l_w e^(m_w - M), O likewise, and written as the part's result for vectors
+    /// <paramref name="first"/>.. in the layout of <see cref="DecodeKernel.Partial"/>. Every
+    /// thread of the group calls it after the barrier that follows the writes.</summary>
+    internal static void WriteMergedWarps(ArrayView<float> sharedO, ArrayView<float> sharedM,
+        ArrayView<float> sharedL, int vectors, int nv, int dv, long first,
+        ArrayView<float> partO, ArrayView<float> partM, ArrayView<float> partL)
+    {
+        for (int e = Group.IdxX; e < nv * dv; e += Threads)
         {
             int v = e / dv, c = e - v * dv;
             float mAll = float.NegativeInfinity;
             for (int q = 0; q < Warps; q++)
-                mAll = XMath.Max(mAll, sharedM[q * Vectors + v]);
+                mAll = XMath.Max(mAll, sharedM[q * vectors + v]);
             float o = 0f, l = 0f;
             for (int q = 0; q < Warps; q++)
             {
-                float mq = sharedM[q * Vectors + v];
+                float mq = sharedM[q * vectors + v];
                 float f = mq == float.NegativeInfinity ? 0f : XMath.Exp(mq - mAll);
                 if (f == 0f) continue;
-                o += f * sharedO[(q * Vectors + v) * MaxValueDim + c];
-                l += f * sharedL[q * Vectors + v];
+                o += f * sharedO[(q * vectors + v) * MaxValueDim + c];
+                l += f * sharedL[q * vectors + v];
             }
-            long at = (long)item * qn + v0 + v;
+            long at = first + v;
             partO[at * dv + c] = o;
             if (c == 0)
             {

@@ -842,29 +842,7 @@ internal static class MmaKeyRowDecodeKernel
         if (TTiles.Count > 6) { sharedO[rowX + dim + 12] = o6.C0; sharedO[rowY + dim + 12] = o6.C1; sharedO[rowX + dim + 13] = o6.C2; sharedO[rowY + dim + 13] = o6.C3; }
         if (TTiles.Count > 7) { sharedO[rowX + dim + 14] = o7.C0; sharedO[rowY + dim + 14] = o7.C1; sharedO[rowX + dim + 15] = o7.C2; sharedO[rowY + dim + 15] = o7.C3; }
         Group.Barrier();
-        int dv = p.ValueDim;
-        for (int e = tid; e < nv * dv; e += Threads)
-        {
-            int v = e / dv, c = e - v * dv;
-            float mAll = float.NegativeInfinity;
-            for (int q = 0; q < Warps; q++)
-                mAll = XMath.Max(mAll, sharedM[q * Vectors + v]);
-            float o = 0f, l = 0f;
-            for (int q = 0; q < Warps; q++)
-            {
-                float mq = sharedM[q * Vectors + v];
-                float f = mq == float.NegativeInfinity ? 0f : XMath.Exp(mq - mAll);
-                if (f == 0f) continue;
-                o += f * sharedO[(q * Vectors + v) * MaxValueDim + c];
-                l += f * sharedL[q * Vectors + v];
-            }
-            long at = (long)item * qn + v0 + v;
-            partO[at * dv + c] = o;
-            if (c == 0)
-            {
-                partM[at] = mAll;
-                partL[at] = l;
-            }
-        }
+        MmaDecodeKernel.WriteMergedWarps(sharedO, sharedM, sharedL, Vectors, nv, p.ValueDim,
+            (long)item * qn + v0, partO, partM, partL);
     }
 }

@@ -65,7 +65,7 @@ internal struct Word2 { public uint X, Y; }
 /// per vector over the keys it takes: no value crosses lane groups until the end, when the
 /// group's 4 x 32/TLanes (m, l, o) states are merged in shared memory and written as the part's
 /// result. The query heads of a KV head share each K and V load (GQA).
-/// <see cref="MergeParts"/>: one thread per output element combines the parts.
+/// <see cref="DecodeMergeKernel"/> then combines the parts.
 /// </summary>
 internal static class DecodeKernel
 {
@@ -440,41 +440,6 @@ w('''    /// <summary>The first slot in [lo, hi) whose position is at least
         int pageIndex = slot / p.PageSize;
         int page = pageTable[b * p.MaxPagesPerSequence + pageIndex];
         return ((long)page * p.KvHeads + kvh) * p.PageSize + (slot - pageIndex * p.PageSize);
-    }
-
-    /// <summary>Output element e = ((b, h, r), c): the parts combined as the host merge does.
-    /// </summary>
-    public static void MergeParts<TNorm>(ArrayView<float> partO, ArrayView<float> partM,
-        ArrayView<float> partL, ArrayView<float> output, ArrayView<float> logSumExp,
-        DecodeParams p, TNorm norm)
-        where TNorm : struct, INormalizer
-    {
-        long e = Grid.GlobalIndex.X;
-        int dv = p.ValueDim;
-        long total = (long)p.Batch * p.Heads * p.Rows * dv;
-        if (e >= total) return;
-        int c = (int)(e % dv);
-        long row = e / dv;
-        int r = (int)(row % p.Rows), bh = (int)(row / p.Rows);
-        int h = bh % p.Heads, b = bh / p.Heads;
-        int kvh = h / p.Group, v = (h - kvh * p.Group) * p.Rows + r, qn = p.Vectors;
-        long item0 = ((long)b * p.KvHeads + kvh) * p.Splits;
-        float m = float.NegativeInfinity;
-        for (int s = 0; s < p.Splits; s++) m = XMath.Max(m, partM[(item0 + s) * qn + v]);
-        float l = 0f, o = 0f;
-        if (m != float.NegativeInfinity)
-            for (int s = 0; s < p.Splits; s++)
-            {
-                long at = (item0 + s) * qn + v;
-                float w = TNorm.IsSoftmax ? XMath.Exp(partM[at] - m) : 1f;
-                if (w == 0f) continue;
-                l += partL[at] * w;
-                o += partO[at * dv + c] * w;
-            }
-        output[e] = !TNorm.DividesBySum ? o : l == 0f ? 0f : o / l;
-        if (c == 0 && p.HasLogSumExp != 0)
-            logSumExp[row] = l == 0f ? float.NegativeInfinity
-                : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);
     }
 }''')
 

@@ -156,8 +156,9 @@ public static partial class DecodeAttention
             p, score, mask, norm);
         var merge = device.Kernels.Get<DecodeMergeLauncher<TNorm>>(
             DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge);
-        merge(device.Ilgpu.DefaultStream, new KernelConfig(pr.Batch * pr.Heads * pr.Rows,
-            DecodeKernel.MergeThreads), partO, partM, partL, output, logSumExp, p, norm);
+        merge(device.Ilgpu.DefaultStream, new KernelConfig(
+            DecodeMergeKernel.Groups(pr.Batch * pr.Heads * pr.Rows, pr.ValueDim),
+            DecodeMergeKernel.Threads), partO, partM, partL, output, logSumExp, p, norm);
     }
 }
 
@@ -227,8 +228,8 @@ internal static class DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>
                 words ? typeof(WordLoads) : typeof(ElementLoads));
     }
 
-    public static readonly MethodInfo Merge = typeof(DecodeKernel)
-        .GetMethod(nameof(DecodeKernel.MergeParts))!.MakeGenericMethod(typeof(TNorm));
+    public static readonly MethodInfo Merge = typeof(DecodeMergeKernel)
+        .GetMethod(nameof(DecodeMergeKernel.Merge))!.MakeGenericMethod(typeof(TNorm));
 
     private static int Log2(int n) => n switch { 1 => 0, 2 => 1, 4 => 2, 8 => 3, _ => 4 };
 

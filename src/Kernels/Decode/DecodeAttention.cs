@@ -58,10 +58,11 @@ public static partial class DecodeAttention
     private const int ResidentDecodeGroups = 2;
 
     /// <summary>Tensor-core decode groups counted per multiprocessor for one wave: 2. The H200's
-    /// driver JIT gives the kernel 141 registers a thread (ncu), so 3 groups of 128 threads
-    /// (45.5 KB of shared memory each) fit, but asking for 3 ran slower (fp16, batch 1, 128k
-    /// keys: 49 parts 1773 GB/s, 33 parts 2479; batch 8 32k: 6 parts 2084, 4 parts 2776).
-    /// </summary>
+    /// driver JIT gives the key-row kernel 241-254 registers a thread (ncu), so 2 groups of
+    /// 128 threads fit and 49 parts ran as two waves (fp16, batch 1, 32k keys: decode kernel
+    /// 94 us against 64 us at 33 parts). Launch bounds asking ptxas for 3 groups (168
+    /// registers, 384-452 bytes spilled) ran at 0.58-0.66x, and bounds for 2 at 0.90-0.95x of
+    /// no bounds (2026-12-03).</summary>
     private const int ResidentMmaDecodeGroups = 2;
 
     /// <summary>

@@ -49,7 +49,7 @@ internal struct Word2 { public uint X, Y; }
 /// per vector over the keys it takes: no value crosses lane groups until the end, when the
 /// group's 4 x 32/TLanes (m, l, o) states are merged in shared memory and written as the part's
 /// result. The query heads of a KV head share each K and V load (GQA).
-/// <see cref="MergeParts"/>: one group per output row combines the parts.
+/// <see cref="DecodeMergeKernel"/> then combines the parts.
 /// </summary>
 internal static class DecodeKernel
 {
@@ -1499,96 +1499,5 @@ internal static class DecodeKernel
         int pageIndex = slot / p.PageSize;
         int page = pageTable[b * p.MaxPagesPerSequence + pageIndex];
         return ((long)page * p.KvHeads + kvh) * p.PageSize + (slot - pageIndex * p.PageSize);
-    }
-
-    /// <summary>Threads of a merge group: one group per output row.</summary>
-    public const int MergeThreads = 128;
-
-    /// <summary>
-    /// Output row (b, h, r) = the group index: the parts combined as the host merge does. The
-    /// parts' maxima and weights are read by all threads at once and reduced in shared memory;
-    /// the output elements are summed by 128 / valueDim slices of the parts each (one slice of
-    /// 128 columns at a time above 128), so no thread walks the parts alone: a walk of
-    /// dependent loads per element cost 25-40 us of a 185 us call at 33 parts (H200).
-    /// </summary>
-    public static void MergeParts<TNorm>(ArrayView<float> partO, ArrayView<float> partM,
-        ArrayView<float> partL, ArrayView<float> output, ArrayView<float> logSumExp,
-        DecodeParams p, TNorm norm)
-        where TNorm : struct, INormalizer
-    {
-        var reduce = SharedMemory.Allocate<float>(MergeThreads);
-        var weights = SharedMemory.Allocate<float>(MergeThreads);
-        int tid = Group.IdxX, row = Grid.IdxX, dv = p.ValueDim, splits = p.Splits;
-        int r = row % p.Rows, bh = row / p.Rows;
-        int h = bh % p.Heads, b = bh / p.Heads;
-        int kvh = h / p.Group, v = (h - kvh * p.Group) * p.Rows + r, qn = p.Vectors;
-        long item0 = ((long)b * p.KvHeads + kvh) * splits;
-
-        float m = float.NegativeInfinity;
-        for (int s = tid; s < splits; s += MergeThreads)
-            m = XMath.Max(m, partM[(item0 + s) * qn + v]);
-        m = GroupReduce(reduce, m, max: true);
-        float l = 0f;
-        if (m != float.NegativeInfinity)
-            for (int s = tid; s < splits; s += MergeThreads)
-            {
-                long at = (item0 + s) * qn + v;
-                float w = TNorm.IsSoftmax ? XMath.Exp(partM[at] - m) : 1f;
-                if (w != 0f) l += partL[at] * w;
-            }
-        l = GroupReduce(reduce, l, max: false);
-
-        int span = XMath.Min(dv, MergeThreads), slices = MergeThreads / span;
-        int slice = tid / span, c = tid - slice * span;
-        for (int c0 = 0; c0 < dv; c0 += span)
-        {
-            float o = 0f;
-            for (int s0 = 0; s0 < splits; s0 += MergeThreads)
-            {
-                Group.Barrier();
-                float w = 0f;
-                if (m != float.NegativeInfinity && s0 + tid < splits)
-                    w = TNorm.IsSoftmax ? XMath.Exp(partM[(item0 + s0 + tid) * qn + v] - m) : 1f;
-                weights[tid] = w;
-                Group.Barrier();
-                int count = XMath.Min(MergeThreads, splits - s0);
-                if (slice < slices && c0 + c < dv)
-                    for (int k = slice; k < count; k += slices)
-                    {
-                        float wk = weights[k];
-                        if (wk != 0f) o += partO[((item0 + s0 + k) * qn + v) * dv + c0 + c] * wk;
-                    }
-            }
-            // The slices' sums added in shared memory.
-            Group.Barrier();
-            reduce[tid] = o;
-            Group.Barrier();
-            if (slice == 0 && c0 + c < dv)
-            {
-                for (int k = 1; k < slices; k++) o += reduce[k * span + c];
-                output[(long)row * dv + c0 + c] = !TNorm.DividesBySum ? o : l == 0f ? 0f : o / l;
-            }
-        }
-        if (tid == 0 && p.HasLogSumExp != 0)
-            logSumExp[row] = l == 0f ? float.NegativeInfinity
-                : TNorm.IsSoftmax ? m + XMath.Log(l) : XMath.Log(l);
-    }
-
-    /// <summary>The maximum or sum of one value per thread of the group, returned to all.
-    /// </summary>
-    private static float GroupReduce(ArrayView<float> scratch, float value, bool max)
-    {
-        int tid = Group.IdxX;
-        Group.Barrier();
-        scratch[tid] = value;
-        Group.Barrier();
-        for (int half = MergeThreads / 2; half > 0; half >>= 1)
-        {
-            if (tid < half)
-                scratch[tid] = max ? XMath.Max(scratch[tid], scratch[tid + half])
-                    : scratch[tid] + scratch[tid + half];
-            Group.Barrier();
-        }
-        return scratch[0];
     }
 }

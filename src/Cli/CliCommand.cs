@@ -239,6 +239,9 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--runs", "N", "N >= 1", "--model: timed generations after a warm-up "
                     + "(medians)", "3",
                     (o, s) => o with { Runs = CliOptions.Positive("--runs", s) }),
+                new("--threads", "N", "N >= 1", "--model on the CPU: threads of the model's "
+                    + "calls (the bandwidth probe still uses all)", "all processors",
+                    (o, s) => o with { Threads = CliOptions.Positive("--threads", s) }),
                 new("--random-llama-1b", "DIR", "a folder path", "write a random-initialized "
                     + "Llama-shaped checkpoint of 1.1 B parameters in bf16 (TinyLlama's shape) "
                     + "to DIR in Hugging Face format, then exit", "none",

@@ -24,7 +24,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int[]? Stop = null, VariantSpec? Attention = null, int? Window = null, int? Stride = null,
     int[]? Batches = null, int? PromptTokens = null, int? NewTokens = null, int? Runs = null,
     string? RandomLlama = null, bool LinearAttention = false, int? Chunk = null,
-    string? Plot = null, string? Replot = null)
+    string? Plot = null, string? Replot = null, int? Threads = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =

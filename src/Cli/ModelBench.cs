@@ -30,7 +30,7 @@ internal static class ModelBench
                 + "comes from the prefill, the rest from decode steps)");
         string directory = o.Model!;
         using var model = c.OpenModel(new ModelRequest(directory, o.Device, o.Attention,
-            MaxBatch: batches.Max(), MaxLength: prompt + fresh));
+            MaxBatch: batches.Max(), MaxLength: prompt + fresh, HostThreads: o.Threads));
         var config = model.Config;
         long weightBytes = ModelFactory.WeightBytes(model);
         int cacheElement = ModelFactory.CacheType(model) switch

@@ -16,7 +16,7 @@ internal delegate ICausalModel ModelOpener(ModelRequest request);
 /// (null: the model's own, exact) and the run state's sizes (null length: the
 /// loader's default).</summary>
 internal sealed record ModelRequest(string Directory, DeviceKind Device, VariantSpec? Attention,
-    int MaxBatch = 1, int? MaxLength = null);
+    int MaxBatch = 1, int? MaxLength = null, int? HostThreads = null);
 
 /// <summary>
 /// The one place where the front end meets the transformer implementation: a
@@ -32,6 +32,7 @@ internal static class ModelFactory
         {
             MaxBatch = request.MaxBatch,
             MaxLength = request.MaxLength,
+            HostThreads = request.HostThreads,
             Attention = request.Attention ?? new ModelOptions().Attention,
         };
         var device = request.Device == DeviceKind.Host

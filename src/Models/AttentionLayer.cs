@@ -84,9 +84,10 @@ internal sealed class AttentionScratch<TStorage> : IDisposable where TStorage : 
     public const int AppendRows = 64;
 
     public AttentionScratch(ComputeDevice device, Blocks blocks, int batch, int heads,
-        int kvHeads, int headDim, int capacity)
+        int kvHeads, int headDim, int capacity, HostWorkers? workers)
     {
         Blocks = blocks;
+        HostOptions = new DecodeOptions { Workers = workers };
         (Device, Batch, Heads, KvHeads, HeadDim, Capacity) =
             (device, batch, heads, kvHeads, headDim, capacity);
         var accelerator = device.Accelerator;
@@ -114,6 +115,9 @@ internal sealed class AttentionScratch<TStorage> : IDisposable where TStorage : 
     public int HeadDim { get; }
     public int Capacity { get; }
     public Blocks Blocks { get; }
+
+    /// <summary>Host decode calls run on the model's workers.</summary>
+    public DecodeOptions HostOptions { get; }
 
     /// <summary>Decode queries (batch, heads, rows, headDim), rows ≤ 16.</summary>
     public FloatBuffer Query { get; }
@@ -275,7 +279,7 @@ internal sealed class AttentionLayer<TStorage, TScore, TMask, TNorm> : Attention
         }
         if (_s.Device.IsHost)
             DecodeAttention.Forward(_cache, heads, rows, (ReadOnlySpan<float>)query.Span,
-                result.Span, default, _score, _mask, _norm);
+                result.Span, default, _score, _mask, _norm, _s.HostOptions);
         else
             DecodeAttention.Forward(_cache, heads, rows, query.View, result.View, default,
                 _score, _mask, _norm);

@@ -36,6 +36,11 @@ public sealed record ModelOptions
     /// </summary>
     public IReadOnlyList<AttentionOutputGate?>? OutputGates { get; init; }
 
+    /// <summary>Host threads of the model's calls; null: all processors. They are a team
+    /// of the caller and HostThreads − 1 workers that spin for 2 ms after each call (a decode
+    /// step is many calls of microseconds) before they sleep.</summary>
+    public int? HostThreads { get; init; }
+
     /// <summary>The options themselves after checking them against
     /// <paramref name="config"/>, with <see cref="MaxLength"/> resolved.</summary>
     /// <exception cref="ArgumentException">A size is not positive, or learned positions
@@ -52,6 +57,9 @@ public sealed record ModelOptions
         if (config.Positions == PositionEncoding.Learned && length > config.MaxPositionEmbeddings)
             throw new ArgumentException($"MaxLength {length} exceeds the "
                 + $"{config.MaxPositionEmbeddings} learned positions of the model.");
+        if (HostThreads is < 1)
+            throw new ArgumentException($"HostThreads must be positive, got {HostThreads}.",
+                nameof(HostThreads));
         if (!Enum.IsDefined(CacheType))
             throw new ArgumentException($"CacheType {CacheType} is not an element type.");
         if (OutputGates is { } gates)

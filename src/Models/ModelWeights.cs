@@ -65,10 +65,10 @@ internal sealed class ModelWeights : IDisposable
     /// <exception cref="ModelFormatException">A tensor is missing or has another shape or
     /// dtype (names the file and tensor).</exception>
     public static ModelWeights Load(ModelConfig config, SafetensorsCheckpoint checkpoint,
-        ComputeDevice device)
+        ComputeDevice device, HostWorkers? workers)
     {
         var match = CheckpointSchema.Validate(config, checkpoint);
-        var read = new WeightReader(checkpoint, match.Prefix, device);
+        var read = new WeightReader(checkpoint, match.Prefix, device, workers);
         return config.Family == ModelFamily.Gpt2 ? Gpt2(config, read) : LlamaLike(config, read);
     }
 
@@ -146,7 +146,7 @@ internal sealed class ModelWeights : IDisposable
 /// <summary>Reads checkpoint tensors into <see cref="WeightMatrix"/> and fp32 vectors.
 /// </summary>
 internal sealed class WeightReader(SafetensorsCheckpoint checkpoint, string prefix,
-    ComputeDevice device)
+    ComputeDevice device, HostWorkers? workers)
 {
     private SafetensorsTensor Tensor(string name, bool prefixed = true) =>
         checkpoint[prefixed ? prefix + name : name];
@@ -158,9 +158,12 @@ internal sealed class WeightReader(SafetensorsCheckpoint checkpoint, string pref
         var dims = t.GetIntShape();
         return t.DataType switch
         {
-            DataType.Float32 => WeightMatrix.Create(device, t.AsMemory<float>(), dims[0], dims[1]),
-            DataType.Float16 => WeightMatrix.Create(device, t.AsMemory<Half>(), dims[0], dims[1]),
-            _ => WeightMatrix.Create(device, t.AsMemory<BFloat16>(), dims[0], dims[1]),
+            DataType.Float32 =>
+                WeightMatrix.Create(device, t.AsMemory<float>(), dims[0], dims[1], workers),
+            DataType.Float16 =>
+                WeightMatrix.Create(device, t.AsMemory<Half>(), dims[0], dims[1], workers),
+            _ => WeightMatrix.Create(device, t.AsMemory<BFloat16>(), dims[0], dims[1],
+                workers),
         };
     }
 
@@ -186,7 +189,7 @@ internal sealed class WeightReader(SafetensorsCheckpoint checkpoint, string pref
         for (int i = 0; i < inputs; i++)
             for (int j = 0; j < count; j++)
                 result[(long)j * inputs + i] = w[i * outputs + start + j];
-        return WeightMatrix.Create<T>(device, result, count, inputs);
+        return WeightMatrix.Create<T>(device, result, count, inputs, workers);
     }
 
     /// <summary>Elements [start, start + count) of a 1-D tensor, widened to fp32.</summary>

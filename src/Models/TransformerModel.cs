@@ -25,6 +25,7 @@ public sealed class TransformerModel : ICausalModel
     private readonly (Act Cos, Act Sin)[] _ropeRows;       // per distinct RoPE, this call
     private readonly (FloatBuffer W, FloatBuffer B)?[] _gates; // per layer: (heads, hidden)
     private readonly int[] _lengths;
+    private readonly HostWorkers? _workers;
     private bool _disposed;
 
     private TransformerModel(ModelConfig config, ComputeDevice device, ModelOptions options,
@@ -35,36 +36,48 @@ public sealed class TransformerModel : ICausalModel
         Options = options;
         MaxBatch = options.MaxBatch;
         MaxLength = options.MaxLength!.Value;
-        _weights = ModelWeights.Load(config, checkpoint, device);
-        var accelerator = device.Accelerator;
-        _blocks = accelerator is null ? new HostBlocks() : new IlgpuBlocks(device);
-        int rows = Math.Max(MaxLength, MaxBatch);
-        _state = new RunState(config, rows, MaxBatch, accelerator);
-        (_scratch, _attention) = options.CacheType switch
+        // Host: a step is ~100 calls of microseconds each, too short for the thread pool.
+        _workers = device.IsHost
+            ? new HostWorkers(options.HostThreads ?? Environment.ProcessorCount) : null;
+        try
         {
-            DataType.Float16 => Layers<System.Half>(),
-            DataType.BFloat16 => Layers<BFloat16>(),
-            _ => Layers<float>(),
-        };
-        var distinct = config.Layers.Select(l => l.Rope).OfType<RopeParameters>().Distinct()
-            .ToList();
-        _ropes = distinct.Select(r => new RotaryPositions(r, MaxLength, rows, accelerator))
-            .ToArray();
-        _ropeOfLayer = config.Layers.Select(l => l.Rope is null ? -1 : distinct.IndexOf(l.Rope))
-            .ToArray();
-        _ropeRows = new (Act, Act)[_ropes.Length];
-        _gates = config.Layers.Select((_, l) => options.OutputGates?[l] is { } g
-            ? ((FloatBuffer, FloatBuffer)?)(FloatBuffer.From(accelerator, [.. g.Weight]),
-                FloatBuffer.From(accelerator, [.. g.Bias]))
-            : null).ToArray();
-        _lengths = new int[MaxBatch];
+            _weights = ModelWeights.Load(config, checkpoint, device, _workers);
+            var accelerator = device.Accelerator;
+            _blocks = accelerator is null ? new HostBlocks() : new IlgpuBlocks(device);
+            int rows = Math.Max(MaxLength, MaxBatch);
+            _state = new RunState(config, rows, MaxBatch, accelerator);
+            (_scratch, _attention) = options.CacheType switch
+            {
+                DataType.Float16 => Layers<System.Half>(),
+                DataType.BFloat16 => Layers<BFloat16>(),
+                _ => Layers<float>(),
+            };
+            var distinct = config.Layers.Select(l => l.Rope).OfType<RopeParameters>().Distinct()
+                .ToList();
+            _ropes = distinct.Select(r => new RotaryPositions(r, MaxLength, rows, accelerator))
+                .ToArray();
+            _ropeOfLayer = config.Layers.Select(l => l.Rope is null ? -1 : distinct.IndexOf(l.Rope))
+                .ToArray();
+            _ropeRows = new (Act, Act)[_ropes.Length];
+            _gates = config.Layers.Select((_, l) => options.OutputGates?[l] is { } g
+                ? ((FloatBuffer, FloatBuffer)?)(FloatBuffer.From(accelerator, [.. g.Weight]),
+                    FloatBuffer.From(accelerator, [.. g.Bias]))
+                : null).ToArray();
+            _lengths = new int[MaxBatch];
+        }
+        catch
+        {
+            _weights?.Dispose();
+            _workers?.Dispose();
+            throw;
+        }
     }
 
     private (IDisposable, AttentionLayer[]) Layers<TStorage>() where TStorage : unmanaged
     {
         var c = Config;
         var scratch = new AttentionScratch<TStorage>(Device, _blocks, MaxBatch, c.HeadCount,
-            c.KvHeadCount, c.HeadDim, MaxLength);
+            c.KvHeadCount, c.HeadDim, MaxLength, _workers);
         var layers = c.Layers.Select(l =>
             AttentionLayer.Bind(scratch, Options.Attention, l.SlidingWindow)).ToArray();
         return (scratch, layers);
@@ -321,5 +334,6 @@ public sealed class TransformerModel : ICausalModel
             gate?.B.Dispose();
         }
         _weights.Dispose();
+        _workers?.Dispose();
     }
 }

@@ -14,10 +14,14 @@ namespace Managed.Models;
 /// </summary>
 internal abstract class WeightMatrix : IDisposable
 {
-    protected WeightMatrix(ComputeDevice device, int rows, int cols) =>
-        (Device, Rows, Cols) = (device, rows, cols);
+    protected WeightMatrix(ComputeDevice device, int rows, int cols, HostWorkers? workers) =>
+        (Device, Rows, Cols, Options) =
+        (device, rows, cols, new LinearOptions { Workers = workers });
 
     public ComputeDevice Device { get; }
+
+    /// <summary>The host calls' options: the model's <see cref="HostWorkers"/>.</summary>
+    protected LinearOptions Options { get; }
 
     /// <summary>Output features (vocabulary for an embedding).</summary>
     public int Rows { get; }
@@ -38,9 +42,10 @@ internal abstract class WeightMatrix : IDisposable
 
     /// <summary>The matrix of <paramref name="host"/> (rows × cols elements, row-major),
     /// copied once into 2 MB-aligned host memory (huge pages on Linux) on the host device, or
-    /// to an ILGPU device.</summary>
+    /// to an ILGPU device; host calls run on <paramref name="workers"/>.</summary>
     public static WeightMatrix<T> Create<T>(ComputeDevice device, ReadOnlyMemory<T> host,
-        int rows, int cols) where T : unmanaged => new(device, host, rows, cols);
+        int rows, int cols, HostWorkers? workers) where T : unmanaged =>
+        new(device, host, rows, cols, workers);
 }
 
 /// <inheritdoc cref="WeightMatrix"/>
@@ -50,8 +55,8 @@ internal sealed class WeightMatrix<T> : WeightMatrix where T : unmanaged
     private readonly HostWeightMemory<T>? _hostMemory;
     private readonly MemoryBuffer1D<T, Stride1D.Dense>? _device;
 
-    public WeightMatrix(ComputeDevice device, ReadOnlyMemory<T> host, int rows, int cols)
-        : base(device, rows, cols)
+    public WeightMatrix(ComputeDevice device, ReadOnlyMemory<T> host, int rows, int cols,
+        HostWorkers? workers) : base(device, rows, cols, workers)
     {
         if (host.Length != (long)rows * cols)
             throw new ArgumentException($"{host.Length} elements for ({rows}, {cols}).");
@@ -79,7 +84,7 @@ internal sealed class WeightMatrix<T> : WeightMatrix where T : unmanaged
         long xs = (long)m * Cols, ys = (long)m * Rows;
         if (_device is null)
             Kernels.Matmul.Linear.Forward<T>(Device, shape, x.Span[..(int)xs], _host.Span,
-                bias is { } b ? b.Span : default, y.Span[..(int)ys]);
+                bias is { } b ? b.Span : default, y.Span[..(int)ys], Options);
         else
             Kernels.Matmul.Linear.Forward(Device, shape, x.View.SubView(0, xs),
                 _device.View.AsContiguous(), bias is { } b ? b.View : default,

@@ -306,8 +306,8 @@ public sealed class DecodeAttentionTests
 
     /// <summary>Paged and contiguous caches holding the same rows give identical bits, and
     /// every split count (1, 2, 5, 64, and 150: more parts than a merge group has threads,
-    /// most of them empty for the 45-row sequence) agrees with one part within tolerance.
-    /// </summary>
+    /// most of them empty for the 45-row sequence) agrees with one part within tolerance; on
+    /// a team of host workers too.</summary>
     [Theory]
     [MemberData(nameof(Devices))]
     public void PagedEqualsContiguousAndSplitsAgree(DeviceKind kind)
@@ -320,11 +320,13 @@ public sealed class DecodeAttentionTests
         float[] q = Random(batch * heads * rows * d, 6);
         using var contiguous = Fill(device, false, batch, kvHeads, d, dv, lengths, k, v, maxLen);
         using var paged = Fill(device, true, batch, kvHeads, d, dv, lengths, k, v, maxLen);
-        float[] Run(KvCache<BFloat16> cache, int splits)
+        using var workers = new HostWorkers(3);
+        float[] Run(KvCache<BFloat16> cache, int splits, HostWorkers? team = null)
         {
             var o = new float[batch * heads * rows * dv];
             DecodeAttention.Forward(cache, heads, rows, q, o, default, new AlibiScore(heads),
-                default(CausalMask), default(SoftmaxNormalizer), new DecodeOptions { Splits = splits });
+                default(CausalMask), default(SoftmaxNormalizer),
+                new DecodeOptions { Splits = splits, Workers = team });
             return o;
         }
         var one = Run(contiguous, 1);
@@ -333,6 +335,7 @@ public sealed class DecodeAttentionTests
         {
             var split = Run(contiguous, splits);
             Assert.Equal(split, Run(paged, splits));
+            Assert.Equal(split, Run(paged, splits, workers));   // the parts are the same
             for (int i = 0; i < one.Length; i++)
                 Assert.True(Math.Abs(split[i] - one[i]) <= 1e-5 + 1e-5 * Math.Abs(one[i]),
                     $"splits {splits}, element {i}: {split[i]} vs {one[i]}");

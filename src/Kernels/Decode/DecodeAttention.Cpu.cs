@@ -86,6 +86,8 @@ public static partial class DecodeAttention
             int threads = Math.Min(pr.Threads, items);
             if (threads <= 1)
                 for (int i = 0; i < items; i++) work(i);
+            else if (pr.Workers is { } workers)
+                workers.For(items, work);
             else
                 Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads },
                     work);

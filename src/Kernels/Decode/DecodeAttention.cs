@@ -23,6 +23,11 @@ public readonly record struct DecodeOptions
     /// <summary>Host threads; null: all processors.</summary>
     public int? MaxDegreeOfParallelism { get; init; }
 
+    /// <summary>Host threads that stay awake between calls (their team size replaces
+    /// MaxDegreeOfParallelism), so smaller calls are worth splitting over them; null: the
+    /// thread pool.</summary>
+    public HostWorkers? Workers { get; init; }
+
     /// <summary>Tests: run the tensor-core kernel (fp16/bf16 storage, softmax) on the ILGPU
     /// CPU accelerator, its mma emulated with warp shuffles.</summary>
     internal bool EmulateTensorCores { get; init; }
@@ -50,8 +55,9 @@ public static partial class DecodeAttention
     /// <summary>Most query rows per sequence.</summary>
     public const int MaxQueryRows = 16;
 
-    /// <summary>Multiply-adds below which a host call runs on the calling thread.</summary>
-    private const long HostSerialWork = 1 << 18;
+    /// <summary>Multiply-adds below which a host call runs on the calling thread: on the
+    /// thread pool, and on <see cref="DecodeOptions.Workers"/> (which start faster).</summary>
+    private const long HostSerialWork = 1 << 18, WorkersSerialWork = 1 << 15;
 
     /// <summary>Decode groups one multiprocessor holds at once: 128 threads of 220-250
     /// registers each (ptxas, sm_90) fill 2 of its 64k registers' worth.</summary>
@@ -287,11 +293,12 @@ public static partial class DecodeAttention
         // the work: a small model's decode step calls this once per layer); the parts and
         // so the results are the same.
         long work = (long)b * heads * queryRows * maxKept * (d + dv);
-        int threads = work < HostSerialWork ? 1
-            : options.MaxDegreeOfParallelism ?? Environment.ProcessorCount;
+        int threads = work < (options.Workers is null ? HostSerialWork : WorkersSerialWork) ? 1
+            : options.Workers?.Threads ?? options.MaxDegreeOfParallelism
+            ?? Environment.ProcessorCount;
         return new DecodeProblem(b, heads, cache.KvHeads, queryRows, d, dv,
             Math.Min(splits, Math.Max(1, maxKept)), options.Scale ?? 1f / MathF.Sqrt(d),
-            threads, tensorCores);
+            threads, tensorCores, options.Workers);
     }
 
     private static void CheckLength(long actual, long expected, string name, string layout)
@@ -306,7 +313,8 @@ public static partial class DecodeAttention
 /// query vectors per (sequence, KV head), Splits parts of each (sequence, KV head)'s kept rows;
 /// whether an ILGPU device runs it on the tensor cores.</summary>
 internal readonly record struct DecodeProblem(int Batch, int Heads, int KvHeads, int Rows,
-    int HeadDim, int ValueDim, int Splits, float Scale, int Threads, bool TensorCores)
+    int HeadDim, int ValueDim, int Splits, float Scale, int Threads, bool TensorCores,
+    HostWorkers? Workers = null)
 {
     public int Group => Heads / KvHeads;
     public int Vectors => Group * Rows;

@@ -20,6 +20,19 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
     /// <summary>How far ahead of a step its rows are prefetched.</summary>
     private const int PrefetchBytes = 1024;
 
+    /// <summary>How far ahead (bytes) the weights of short rows are prefetched: rows whose
+    /// 4-row block is shorter than this are prefetched whole blocks ahead.</summary>
+    private const int ShortRowsAhead = 8192;
+
+    /// <summary>The prefetch distance for rows of <paramref name="k"/> elements: within the
+    /// row for long rows, whole 4-row blocks ahead for short ones.</summary>
+    private static long PrefetchDistance(int k)
+    {
+        long block = 4L * k * sizeof(TStorage);
+        return block >= ShortRowsAhead ? PrefetchBytes
+            : block * ((ShortRowsAhead + block - 1) / block);
+    }
+
     private void GemvPart(int part)
     {
         int j0 = part * _rowsPerPart, j1 = Math.Min(_n, j0 + _rowsPerPart);
@@ -80,7 +93,7 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
         int step = 2 * TOps.Count, kk = 0;
         for (; kk <= len - step; kk += step)
         {
-            Prefetch(w + kk, stride);
+            Prefetch(w + kk, stride, _prefetch);
             var (l0, h0) = LoadWeights(w + kk);
             var (l1, h1) = LoadWeights(w1 + kk);
             var (l2, h2) = LoadWeights(w2 + kk);
@@ -128,10 +141,10 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
     /// bandwidth where float rows reached it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(TStorage* w, int stride)
+    private static void Prefetch(TStorage* w, int stride, long distance)
     {
         if (!Sse.IsSupported) return;
-        byte* p = (byte*)w + PrefetchBytes;
+        byte* p = (byte*)w + distance;
         long row = (long)stride * sizeof(TStorage);
         Sse.Prefetch0(p);
         Sse.Prefetch0(p + row);

@@ -23,6 +23,7 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
     private readonly TStorage* _w;
     private readonly int _m, _n, _k, _rowsPerPart, _rowBlocks;
     private readonly bool _gemv;
+    private readonly long _prefetch;
 
     public HostLinear(LinearPlan plan, float* x, TStorage* w, float* bias, float* y)
     {
@@ -33,6 +34,7 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
         (_m, _n, _k, _gemv) = (plan.M, plan.N, plan.K, plan.M <= GemvRows);
         if (_gemv)
         {
+            _prefetch = PrefetchDistance(_k);
             // Several parts per thread, so a thread slowed by a neighbour's work is made up
             // for by the others; whole 4-row blocks each.
             int blocks = (_n + 3) / 4;

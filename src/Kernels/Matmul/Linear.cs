@@ -140,7 +140,8 @@ public static partial class Linear
             throw new ArgumentException($"Simd {options.Simd} is not a defined width.",
                 nameof(options));
         return new LinearPlan(m, n, k, biasLength != 0,
-            options.MaxDegreeOfParallelism ?? Environment.ProcessorCount, options.Simd);
+            options.Workers?.Threads ?? options.MaxDegreeOfParallelism
+            ?? Environment.ProcessorCount, options.Simd, options.Workers);
     }
 
     private static void CheckLength(long actual, long expected, string name, string layout)
@@ -165,7 +166,7 @@ public static partial class Linear
 /// <summary>One validated call: sizes, whether a bias is added, host threads and SIMD width.
 /// </summary>
 internal readonly record struct LinearPlan(int M, int N, int K, bool HasBias, int Threads,
-    Simd.SimdWidth Simd)
+    Simd.SimdWidth Simd, Devices.HostWorkers? Workers = null)
 {
     /// <summary>True for the ILGPU decode shape class: every row in one GEMV pass.</summary>
     public bool IsGemv => M <= Linear.GemvMaxRows;

@@ -21,7 +21,8 @@ internal abstract class Blocks
     /// cos and sin (rows, dim/2) for each row's position.</summary>
     public abstract void Rope(Act x, int rows, int heads, int dim, Act cos, Act sin);
 
-    /// <summary>gate = act(gate) · up over n elements (SwiGLU with silu).</summary>
+    /// <summary>gate = act(gate) · up over n elements (SwiGLU with silu); up may be
+    /// overwritten (it is scratch).</summary>
     public abstract void GatedMul(Act gate, Act up, long n, Activation activation);
 
     /// <summary>x = act(x) over n elements for a GELU-family or ReLU activation.</summary>

@@ -22,8 +22,11 @@ public sealed class HostWorkers : IDisposable
     private const int PartMask = 0xFFFF;
 
     private Action<int>? _body;
-    private int _finished, _busy;
-    private long _state;   // call generation << 32 | next part << 16 | parts
+    private int _busy;
+    // The two words every part touches, on cache lines of their own: the claims (call
+    // generation << 32 | next part << 16 | parts) and the count of parts finished.
+    private PaddedLong _state;
+    private PaddedLong _finished;
     private volatile bool _disposed;
     private ExceptionDispatchInfo? _error;
 
@@ -82,9 +85,9 @@ public sealed class HostWorkers : IDisposable
         {
             _body = body;
             _error = null;
-            Volatile.Write(ref _finished, 0);
-            long generation = (Volatile.Read(ref _state) >> 32) + 1;
-            Volatile.Write(ref _state, generation << 32 | (uint)parts);
+            Volatile.Write(ref _finished.Value, 0);
+            long generation = (Volatile.Read(ref _state.Value) >> 32) + 1;
+            Volatile.Write(ref _state.Value, generation << 32 | (uint)parts);
             for (int i = 0; i < _wake.Length; i++)
                 if (Interlocked.Exchange(ref _sleeping[i], 0) == 1)
                     _wake[i].Release();
@@ -92,7 +95,7 @@ public sealed class HostWorkers : IDisposable
             // Only parts a worker has claimed are waited for: a worker the scheduler has not
             // run yet claims none, and its late look at this call finds no part left.
             var spin = new SpinWait();
-            while (Volatile.Read(ref _finished) < parts)
+            while (Volatile.Read(ref _finished.Value) < parts)
                 spin.SpinOnce(-1);
             _body = null;
             _error?.Throw();
@@ -103,7 +106,7 @@ public sealed class HostWorkers : IDisposable
         }
     }
 
-    /// <summary>Claims and runs parts of the call in <see cref="_state"/> until none is
+    /// <summary>Claims and runs parts of the call in <c>_state</c> until none is
     /// left. A claim is a compare-exchange of the whole word, so it only succeeds for the
     /// call whose body the claimant read (the body changes only after every part of a call
     /// has finished, and this one was not claimed yet).</summary>
@@ -111,12 +114,12 @@ public sealed class HostWorkers : IDisposable
     {
         while (true)
         {
-            long state = Volatile.Read(ref _state);
+            long state = Volatile.Read(ref _state.Value);
             int parts = (int)(state & PartMask), next = (int)(state >> 16 & PartMask);
             if (next >= parts) return;
             body ??= Volatile.Read(ref _body);
-            if (body is null
-                || Interlocked.CompareExchange(ref _state, state + (1L << 16), state) != state)
+            if (body is null || Interlocked.CompareExchange(ref _state.Value,
+                    state + (1L << 16), state) != state)
             {
                 body = null;   // another call may have begun: read its body again
                 continue;
@@ -129,7 +132,7 @@ public sealed class HostWorkers : IDisposable
             {
                 Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
             }
-            Interlocked.Increment(ref _finished);
+            Interlocked.Increment(ref _finished.Value);
         }
     }
 
@@ -142,7 +145,7 @@ public sealed class HostWorkers : IDisposable
             var spin = new SpinWait();
             // Spin for the next call, then sleep: announce it, look once more (a call may
             // have come between), and wait for the caller's release.
-            while (Volatile.Read(ref _state) >> 32 == seen && !_disposed)
+            while (Volatile.Read(ref _state.Value) >> 32 == seen && !_disposed)
             {
                 if (Stopwatch.GetTimestamp() - start < _spinTicks)
                 {
@@ -150,7 +153,7 @@ public sealed class HostWorkers : IDisposable
                     continue;
                 }
                 Interlocked.Exchange(ref _sleeping[worker], 1);   // a full fence before the load
-                if (Volatile.Read(ref _state) >> 32 != seen || _disposed)
+                if (Volatile.Read(ref _state.Value) >> 32 != seen || _disposed)
                 {
                     // Not released if the flag is still ours to clear; else take the release.
                     if (Interlocked.Exchange(ref _sleeping[worker], 0) == 0)
@@ -162,7 +165,7 @@ public sealed class HostWorkers : IDisposable
                 spin = new SpinWait();
             }
             if (_disposed) return;
-            seen = Volatile.Read(ref _state) >> 32;
+            seen = Volatile.Read(ref _state.Value) >> 32;
             RunParts(null);
         }
     }
@@ -187,4 +190,14 @@ public sealed class HostWorkers : IDisposable
         foreach (var w in _wake)
             w.Dispose();
     }
+}
+
+/// <summary>A long alone on its 64-byte cache line (and the next, against the adjacent-line
+/// prefetcher): the counters one thread writes while the other spins on them.</summary>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit,
+    Size = 256)]
+internal struct PaddedLong
+{
+    [System.Runtime.InteropServices.FieldOffset(128)]
+    public long Value;
 }

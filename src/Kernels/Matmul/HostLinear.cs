@@ -25,6 +25,9 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
     private readonly bool _gemv;
     private readonly long _prefetch;
 
+    /// <summary>Fewest multiply-adds of a GEMV part beyond one part per thread.</summary>
+    private const long PartWork = 1 << 16;
+
     public HostLinear(LinearPlan plan, float* x, TStorage* w, float* bias, float* y)
     {
         _x = x;
@@ -35,10 +38,13 @@ internal sealed unsafe partial class HostLinear<TElement, TStorage, TOps, TV, TW
         if (_gemv)
         {
             _prefetch = PrefetchDistance(_k);
-            // Several parts per thread, so a thread slowed by a neighbour's work is made up
-            // for by the others; whole 4-row blocks each.
+            // Up to 4 parts per thread, so a thread slowed by a neighbour's work is made up
+            // for by the others, but at least PartWork multiply-adds each: every part costs
+            // its claim and its finish on the shared counters. Whole 4-row blocks each.
             int blocks = (_n + 3) / 4;
-            int parts = Math.Clamp(4 * plan.Threads, 1, blocks);
+            long work = (long)plan.M * _n * _k;
+            int perThread = (int)Math.Clamp(work / ((long)plan.Threads * PartWork), 1, 4);
+            int parts = Math.Clamp(perThread * plan.Threads, 1, blocks);
             _rowsPerPart = (blocks + parts - 1) / parts * 4;
             Parts = (_n + _rowsPerPart - 1) / _rowsPerPart;
         }

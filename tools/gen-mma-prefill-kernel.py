@@ -25,8 +25,8 @@ namespace Managed.Kernels.Attention;
 
 /// <summary>
 /// The prefill kernel on the tensor cores (FlashAttention-2's loop), for fp16 and bf16 Q/K/V
-/// on CUDA: mma.sync.m16n8k16 with fp32 accumulation, fp32 online softmax, head dims 64 or
-/// 128 and value dims 64 or 128, dense head-major tensors. One group of 4 warps per (batch,
+/// on CUDA: mma.sync.m16n8k16 with fp32 accumulation, fp32 online softmax, head and value
+/// dims of 64, 80, 96 or 128 each, dense head-major tensors. One group of 4 warps per (batch,
 /// query head, block of 64 query rows); warp w owns rows 16w..16w+15, whose Q fragments it
 /// loads once (ldmatrix) and keeps in registers. The key tiles of 64 keys come from the
 /// schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so schedules
@@ -54,9 +54,20 @@ internal static class MmaPrefillKernel
     /// chunk) plus one of padding; each buffer is sized for it.</summary>
     private const int MaxRowChunks = 128 / 8 + 1, Buffer = BlockK * MaxRowChunks;
 
-    /// <summary>Head and value dims the kernel takes: 64 or 128 each.</summary>
-    public static bool Fits(int headDim, int valueDim) =>
-        (headDim == 64 || headDim == 128) && (valueDim == 64 || valueDim == 128);
+    /// <summary>Head and value dims the kernel takes: 64, 80, 96 or 128 each (multiples of 16:
+    /// the k-steps of S and the pairs of n-tiles of P V).</summary>
+    public static bool Fits(int headDim, int valueDim) => DimClass(headDim) >= 0
+        && DimClass(valueDim) >= 0;
+
+    /// <summary>0..3 for head dims 64, 80, 96, 128; -1 for any other.</summary>
+    public static int DimClass(int dim) => dim switch
+    {
+        64 => 0,
+        80 => 1,
+        96 => 2,
+        128 => 3,
+        _ => -1,
+    };
 
     // addresses: device addresses of K and V (cp.async reads from them; the emulated types
     // read the views). rowStats and keyLengths are unused (softmax, dense rows).

@@ -221,7 +221,9 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--kv-heads", "H", "H >= 1 dividing --heads", "--decode: KV heads", "8",
                     (o, s) => o with { KvHeads = CliOptions.Positive("--kv-heads", s) }),
                 new("--storage", "T1,T2,...", "float, half or bfloat16, comma-separated",
-                    "--decode: cache storage types", "float,half,bfloat16",
+                    "--decode: cache storage types; exact attention: Q, K and V storage "
+                    + "(half and bfloat16 on the tensor cores of a CUDA device)",
+                    "--decode: float,half,bfloat16; exact: float",
                     (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
                 new("--model", "DIR", "a Hugging Face model folder", "time generation "
                     + "with this model instead: time to first token, prefill and decode "

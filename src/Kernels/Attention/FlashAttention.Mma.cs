@@ -25,14 +25,14 @@ internal delegate void MmaPrefillLauncher<TStorage, TScore, TMask, TNorm, TSched
 public static partial class FlashAttention
 {
     /// <summary>
-    /// Whether a call runs on the tensor cores (<see cref="MmaPrefillKernel"/>): a CUDA device
-    /// (or, for tests, the ILGPU CPU accelerator with <see cref="AttentionOptions"/>'
-    /// EmulateTensorCores), fp16 or bf16 storage, softmax normalization, head and value dims
-    /// of 64 or 128, dense head-major tensors (no strides, no per-sequence key lengths) under
-    /// 2^31 elements each, and Q, K and V starting on 16 bytes (cp.async copies 16-byte
-    /// chunks). Everything else runs the fp32 kernels (the 16-bit values widened on load),
-    /// with the same variant structs and the same 64-key tiles, so schedules and tile skipping
-    /// mean the same on both.
+    /// Whether a call runs on the tensor cores (<see cref="MmaPrefillKernel"/>): a CUDA device (or,
+    /// for tests, the ILGPU CPU accelerator with <see cref="AttentionOptions"/>'
+    /// EmulateTensorCores), fp16 or bf16 storage, softmax normalization, head and value dims of 64,
+    /// 80, 96 or 128 each, dense head-major tensors (no strides, no per-sequence key lengths) under
+    /// 2^31 elements each, and Q, K and V starting on 16 bytes (cp.async copies 16-byte chunks).
+    /// Everything else runs the fp32 kernels (the 16-bit values widened on load), with the same
+    /// variant structs and the same 64-key tiles, so schedules and tile skipping mean the same on
+    /// both.
     /// </summary>
     internal static bool UsesTensorCores<TStorage, TNorm>(ComputeDevice device,
         AttentionShape shape, AttentionGeometry geometry, ArrayView<TStorage> query,
@@ -48,6 +48,17 @@ public static partial class FlashAttention
         && shape.QueryLength <= int.MaxValue && shape.KeyLength <= int.MaxValue
         && shape.ValueLength <= int.MaxValue && shape.OutputLength <= int.MaxValue
         && StartsOn16Bytes(query) && StartsOn16Bytes(key) && StartsOn16Bytes(value);
+
+    /// <summary>The relative rounding of the attention weights P before P V when a call of
+    /// this storage type and shape may run on the tensor cores of <paramref name="device"/>
+    /// (2^-11 for fp16, 2^-8 for bf16; see <see cref="UsesTensorCores"/>), else 0: the
+    /// tolerance the checks add (times max |v|).</summary>
+    internal static double WeightRounding<TStorage>(ComputeDevice device, AttentionShape shape)
+        where TStorage : unmanaged =>
+        device.Accelerator?.AcceleratorType != AcceleratorType.Cuda
+            || !MmaPrefillKernel.Fits(shape.HeadDim, shape.ValueDim) ? 0
+        : typeof(TStorage) == typeof(Half) ? 1.0 / (1 << 11)
+        : typeof(TStorage) == typeof(BFloat16) ? 1.0 / (1 << 8) : 0;
 
     private static unsafe bool StartsOn16Bytes<TStorage>(ArrayView<TStorage> view)
         where TStorage : unmanaged =>
@@ -102,22 +113,26 @@ internal static class MmaPrefillMethods<TStorage, TCore, TScore, TMask, TNorm, T
     where TNorm : struct, INormalizer
     where TSchedule : struct, IKeyTileSchedule
 {
-    private static readonly MethodInfo?[] s_methods = new MethodInfo?[4];
+    private static readonly MethodInfo?[] s_methods = new MethodInfo?[16];
 
-    /// <summary>The kernel for head and value dims of 64 or 128 each.</summary>
+    // Count types by dim class (64, 80, 96, 128): k-steps of 16 head dims, n-tiles of 8
+    // value dims.
+    private static readonly Type[] s_steps =
+        [typeof(Count4), typeof(Count5), typeof(Count6), typeof(Count8)];
+    private static readonly Type[] s_tiles =
+        [typeof(Count8), typeof(Count10), typeof(Count12), typeof(Count16)];
+
+    /// <summary>The kernel for head and value dims of 64, 80, 96 or 128 each.</summary>
     public static MethodInfo For(int headDim, int valueDim)
     {
         if (!MmaPrefillKernel.Fits(headDim, valueDim))
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim,
-                $"The tensor-core prefill kernel takes head and value dims of 64 or 128, got "
-                + $"{headDim} and {valueDim}.");
-        int slot = (headDim == 128 ? 2 : 0) + (valueDim == 128 ? 1 : 0);
-        // Count types: k-steps of 16 head dims, n-tiles of 8 value dims.
-        return s_methods[slot] ??= typeof(MmaPrefillKernel)
+                $"The tensor-core prefill kernel takes head and value dims of 64, 80, 96 or "
+                + $"128, got {headDim} and {valueDim}.");
+        int d = MmaPrefillKernel.DimClass(headDim), dv = MmaPrefillKernel.DimClass(valueDim);
+        return s_methods[4 * d + dv] ??= typeof(MmaPrefillKernel)
             .GetMethod(nameof(MmaPrefillKernel.ForwardKernel))!
             .MakeGenericMethod(typeof(TStorage), typeof(TCore), typeof(TScore), typeof(TMask),
-                typeof(TNorm), typeof(TSchedule),
-                headDim == 128 ? typeof(Count8) : typeof(Count4),
-                valueDim == 128 ? typeof(Count16) : typeof(Count8));
+                typeof(TNorm), typeof(TSchedule), s_steps[d], s_tiles[dv]);
     }
 }

@@ -233,18 +233,21 @@ internal static class EmulatedMma
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
         int column0 = 4 * (2 * t), column1 = 4 * (2 * t + 1);
+        // Whole fragments per shuffle (3 per q, not 8): on the ILGPU CPU accelerator each
+        // shuffle is a warp barrier, which sets the tests' run time.
+        ulong b = b0 | (ulong)b1 << 32;
         for (int q = 0; q < 4; q++)
         {
             // Lane (g, q) holds row g's k = 2q, 2q+1 (A0) and 2q+8, 2q+9 (A2), row g+8's in
             // A1, A3; lane (n, q) holds column n's same k in b0, b1.
-            uint rowLow = Shuffle(a.A0, 4 * g + q), rowHigh = Shuffle(a.A2, 4 * g + q);
-            uint row8Low = Shuffle(a.A1, 4 * g + q), row8High = Shuffle(a.A3, 4 * g + q);
-            uint col0Low = Shuffle(b0, column0 + q), col0High = Shuffle(b1, column0 + q);
-            uint col1Low = Shuffle(b0, column1 + q), col1High = Shuffle(b1, column1 + q);
-            c.C0 += Dot<TCore>(rowLow, rowHigh, col0Low, col0High);
-            c.C1 += Dot<TCore>(rowLow, rowHigh, col1Low, col1High);
-            c.C2 += Dot<TCore>(row8Low, row8High, col0Low, col0High);
-            c.C3 += Dot<TCore>(row8Low, row8High, col1Low, col1High);
+            FragmentA row = Warp.Shuffle(a, 4 * g + q);
+            ulong col0 = Warp.Shuffle(b, column0 + q), col1 = Warp.Shuffle(b, column1 + q);
+            uint col0Low = (uint)col0, col0High = (uint)(col0 >> 32);
+            uint col1Low = (uint)col1, col1High = (uint)(col1 >> 32);
+            c.C0 += Dot<TCore>(row.A0, row.A2, col0Low, col0High);
+            c.C1 += Dot<TCore>(row.A0, row.A2, col1Low, col1High);
+            c.C2 += Dot<TCore>(row.A1, row.A3, col0Low, col0High);
+            c.C3 += Dot<TCore>(row.A1, row.A3, col1Low, col1High);
         }
     }
 

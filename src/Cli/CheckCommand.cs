@@ -22,6 +22,14 @@ internal static class CheckCommand
 
     public static int Run(CliOptions options, TextWriter output)
     {
+        if (options.Storage is { } storage) // only the 16-bit prefill cases
+        {
+            using var device = ComputeDevice.Open(options.Device);
+            output.WriteLine($"device: {device.Name}");
+            var (n, bad) = HalfPrefillCheck.Run(device, output, storage);
+            output.WriteLine($"prefill-16bit: {n} checked, {bad} failed");
+            return bad == 0 ? 0 : 1;
+        }
         var variants = Select(options);
         using var backend = ComputeDevice.Open(options.Device);
         output.WriteLine($"device: {backend.Name}");

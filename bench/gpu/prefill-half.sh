@@ -10,7 +10,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
 tar xzf .gpu/app.tgz -C run
 APP=run/app/managed
 $APP devices --ptx-out /tmp/ptx > /dev/null
-for f in prefill-mma-half-d64 prefill-mma-half-d128 prefill-mma-bf16-d64 prefill-mma-bf16-d128; do
+for f in prefill-mma-{half,bf16}-d{64,80,96,128}; do
   /usr/local/cuda/bin/ptxas -arch=sm_90 -v /tmp/ptx/$f.ptx -o /dev/null 2>&1 | grep -E "registers|spill|rror" | sed "s/^/$f: /" | tee -a "$OUT/ptxas.txt"
 done
 timeout 300 $APP check --device cuda --storage half,bfloat16 > "$OUT/check.txt" 2>&1; echo "check rc=$?" >> "$OUT/check.txt"

@@ -46,8 +46,8 @@ internal static class DevicesCommand
                     TensorCoreBFloat16, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128,
                     keyRows)));
         }
-        // Prefill on the tensor cores, causal, D = Dv = 64 and 128, fp16 and bf16.
-        foreach (int dim in new[] { 64, 128 })
+        // Prefill on the tensor cores, causal, D = Dv = 64, 80, 96 and 128, fp16 and bf16.
+        foreach (int dim in new[] { 64, 80, 96, 128 })
         {
             File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-half-d{dim}.ptx"),
                 KernelCompiler.CompilePtx(MmaPrefillMethods<System.Half, TensorCoreHalf, NoScore,

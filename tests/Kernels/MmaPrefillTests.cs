@@ -111,6 +111,44 @@ public sealed class MmaPrefillTests
         Console.WriteLine($"{variant} {typeof(T).Name} {shape}: {clock.ElapsedMilliseconds} ms");
     }
 
+    /// <summary>A key-tile schedule is followed: the two parts of a split (keys 0-127 and
+    /// 128-199 of 4 tiles) merge into the whole, within the kernel's tolerance.</summary>
+    [Fact]
+    public void SplitScheduleMergesIntoTheWhole()
+    {
+        var shape = new AttentionShape(1, 1, 1, 30, 200, 64, 64);
+        var rng = new Random(7);
+        Half[] Data(long n) => Enumerable.Range(0, (int)n)
+            .Select(_ => (Half)(rng.NextDouble() * 2 - 1)).ToArray();
+        Half[] q = Data(shape.QueryLength), k = Data(shape.KeyLength), v = Data(shape.ValueLength);
+        var options = new AttentionOptions { EmulateTensorCores = true };
+        using var device = ComputeDevice.Open(DeviceKind.IlgpuCpu);
+        (float[] O, float[] Lse) Part(int part)
+        {
+            var o = new float[shape.OutputLength];
+            var lse = new float[shape.LogSumExpLength];
+            FlashAttention.Forward<Half, NoScore, CausalMask, SoftmaxNormalizer,
+                KeySplitSchedule>(device, shape, q, k, v, o, lse, default, default, default,
+                new KeySplitSchedule(part, 2), options);
+            return (o, lse);
+        }
+        var (o0, lse0) = Part(0);
+        var (o1, lse1) = Part(1);
+        AttentionMerge.Merge(shape.ValueDim, o0, lse0, o1, lse1, o0, lse0);
+        var (refO, refLse) = ReferenceAttention.Forward(shape, q.Select(x => (float)x).ToArray(),
+            k.Select(x => (float)x).ToArray(), v.Select(x => (float)x).ToArray(),
+            default(NoScore), default(CausalMask));
+        for (int i = 0; i < o0.Length; i++)
+            Assert.True(
+                Math.Abs(o0[i] - refO[i]) <= 2 * Math.Pow(2, -11) + Rtol * Math.Abs(refO[i]),
+                $"merged output {i}: {o0[i]} vs fp64 {refO[i]}");
+        for (int i = 0; i < lse0.Length; i++)
+            Assert.True(Math.Abs(lse0[i] - refLse[i]) <= LseTolerance * (1 + Math.Abs(refLse[i])),
+                $"merged log-sum-exp {i}: {lse0[i]} vs fp64 {refLse[i]}");
+        Assert.True(KernelCache.TimesCompiled(MmaPrefillMethods<Half, EmulatedHalf, NoScore,
+            CausalMask, SoftmaxNormalizer, KeySplitSchedule>.For(64, 64)) > 0);
+    }
+
     /// <summary>The call ran the emulated tensor-core kernel, not the fp32 fallback.</summary>
     private static void AssertRan<T, TScore, TMask>(AttentionShape shape)
         where T : unmanaged

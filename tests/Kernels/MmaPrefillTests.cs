@@ -20,7 +20,10 @@ namespace Managed.Tests.Kernels;
 /// atol is twice that. The log-sum-exp comes from fp32 weights: 1e-4. Shapes are small (the
 /// emulation runs every mma as 32 lanes of shuffles): lengths off multiples of 64, GQA,
 /// causal in both alignments, a sliding window that skips whole tiles, head dims 64, 96 and
-/// 128, Dv != D.
+/// 128, Dv != D. Run time (2-core CI-like host): 5-9 s per case once the process has compiled
+/// one emulated tensor-core kernel; that first compile costs 40-120 s (measured: the emulated
+/// decode kernel first took 43 s and this kernel then 9 s; this kernel first took 120 s), a
+/// cost the decode tests' emulated kernels share in a full run.
 /// </summary>
 public sealed class MmaPrefillTests
 {

@@ -3,6 +3,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Reference;
 using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
@@ -13,7 +14,9 @@ namespace Managed.Cli;
 /// Times exact attention, dense and causal, and prints TFLOP/s counted as 4 B Hq Nq Nk D,
 /// halved for causal. One warm-up call (compiles the kernel), then timed calls until a second
 /// has passed (at least 3). On ILGPU devices the tensors stay on the device and every timed
-/// call ends with a synchronize; on the CPU the spans are the host arrays.
+/// call ends with a synchronize; on the CPU the spans are the host arrays. With --storage, Q, K
+/// and V are stored as each type in turn (half and bfloat16 run on the tensor cores of a CUDA
+/// device where <c>FlashAttention</c> takes them there) and the CSV gets a storage column.
 /// </summary>
 internal static class BenchCommand
 {
@@ -24,7 +27,10 @@ internal static class BenchCommand
         output.WriteLine(options.Reference ? "fp64 reference (ReferenceAttention), one run" : $"device: {backend.Name}");
         output.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
-        csv?.WriteLine("batch,heads,seq,dim,causal,ms,tflops");
+        bool storageColumn = options.Storage is not null;
+        csv?.WriteLine("batch,heads,seq,dim,causal,ms,tflops"
+            + (storageColumn ? ",storage" : ""));
+        foreach (string storage in options.Storage ?? ["float"])
         foreach (int d in options.Dim)
         foreach (int n in options.Seq)
         foreach (bool causal in new[] { false, true })
@@ -34,11 +40,22 @@ internal static class BenchCommand
             float[] q = Fill(rng, shape.QueryLength), k = Fill(rng, shape.KeyLength), v = Fill(rng, shape.ValueLength);
             double ms = options.Reference ? TimeReference(shape, q, k, v, causal)
                 : backend.IsHost ? TimeHost(backend, shape, q, k, v, causal, opts)
-                : TimeDevice(backend, shape, q, k, v, causal, opts);
+                : storage switch
+                {
+                    "half" => TimeDevice(backend, shape, Narrow(q, x => (System.Half)x),
+                        Narrow(k, x => (System.Half)x), Narrow(v, x => (System.Half)x), causal,
+                        opts),
+                    "bfloat16" => TimeDevice(backend, shape, Narrow(q, BFloat16.FromSingle),
+                        Narrow(k, BFloat16.FromSingle), Narrow(v, BFloat16.FromSingle), causal,
+                        opts),
+                    _ => TimeDevice(backend, shape, q, k, v, causal, opts),
+                };
             double flops = 4.0 * shape.Batch * shape.Heads * n * (double)n * d * (causal ? 0.5 : 1.0);
             double tflops = flops / ms / 1e9;
-            output.WriteLine($"{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
-            csv?.WriteLine($"{shape.Batch},{shape.Heads},{n},{d},{causal},{ms:F4},{tflops:F4}");
+            string label = storageColumn ? $"{storage} " : "";
+            output.WriteLine($"{label}{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
+            csv?.WriteLine($"{shape.Batch},{shape.Heads},{n},{d},{causal},{ms:F4},{tflops:F4}"
+                + (storageColumn ? $",{storage}" : ""));
         }
         return 0;
     }
@@ -70,8 +87,10 @@ internal static class BenchCommand
         return sw.Elapsed.TotalMilliseconds;
     }
 
-    private static double TimeDevice(ComputeDevice gpu, AttentionShape shape, float[] q,
-        float[] k, float[] v, bool causal, AttentionOptions opts)
+    private static T[] Narrow<T>(float[] x, Func<float, T> narrow) => x.Select(narrow).ToArray();
+
+    private static double TimeDevice<T>(ComputeDevice gpu, AttentionShape shape, T[] q,
+        T[] k, T[] v, bool causal, AttentionOptions opts) where T : unmanaged
     {
         var acc = gpu.Accelerator!;
         using var dq = acc.Allocate1D(q);
@@ -80,10 +99,11 @@ internal static class BenchCommand
         using var dout = acc.Allocate1D<float>(shape.OutputLength);
         void Once()
         {
-            if (causal) FlashAttention.Forward(gpu, shape, dq.View, dk.View, dv.View, dout.View, default,
-                default(NoScore), default(CausalMask), default(SoftmaxNormalizer), opts);
-            else FlashAttention.Forward(gpu, shape, dq.View, dk.View, dv.View, dout.View, default,
-                default(NoScore), default(NoMask), default(SoftmaxNormalizer), opts);
+            if (causal) FlashAttention.Forward<T, NoScore, CausalMask, SoftmaxNormalizer>(gpu,
+                shape, dq.View, dk.View, dv.View, dout.View, default, default, default, default,
+                opts);
+            else FlashAttention.Forward<T, NoScore, NoMask, SoftmaxNormalizer>(gpu, shape,
+                dq.View, dk.View, dv.View, dout.View, default, default, default, default, opts);
         }
         return Time(Once, acc.Synchronize);
     }

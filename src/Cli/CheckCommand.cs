@@ -22,6 +22,14 @@ internal static class CheckCommand
 
     public static int Run(CliOptions options, TextWriter output)
     {
+        if (options.Storage is { } storage) // only the 16-bit prefill cases
+        {
+            using var device = ComputeDevice.Open(options.Device);
+            output.WriteLine($"device: {device.Name}");
+            var (n, bad) = HalfPrefillCheck.Run(device, output, storage);
+            output.WriteLine($"prefill-16bit: {n} checked, {bad} failed");
+            return bad == 0 ? 0 : 1;
+        }
         var variants = Select(options);
         using var backend = ComputeDevice.Open(options.Device);
         output.WriteLine($"device: {backend.Name}");
@@ -63,6 +71,9 @@ internal static class CheckCommand
             var (layouts, layoutsFailed) = LayoutCheck.Run(backend, options.Large, output);
             output.WriteLine($"layouts: {layouts} checked, {layoutsFailed} failed");
             failed += layoutsFailed;
+            var (halves, halvesFailed) = HalfPrefillCheck.Run(backend, output);
+            output.WriteLine($"prefill-16bit: {halves} checked, {halvesFailed} failed");
+            failed += halvesFailed;
             var (decodes, decodesFailed) = DecodeCheck.Run(backend, output);
             output.WriteLine($"decode: {decodes} checked, {decodesFailed} failed");
             failed += decodesFailed;
@@ -127,10 +138,11 @@ internal static class CheckCommand
     /// <summary>Output rows with the logit-magnitude term of the pass rule (see the class). A
     /// normalizer that does not divide by the weight sum S (sigmoid) gives a sum of up to seqK
     /// weighted values, not a weighted mean: the rule then applies to out / S (atol and the
-    /// logit term scale with S = exp(lse_ref), the log-sum-exp being ln S there).</summary>
+    /// logit term scale with S = exp(lse_ref), the log-sum-exp being ln S there). A call that
+    /// may run on the tensor cores passes <see cref="FlashAttention.WeightRounding"/>.</summary>
     public static (double Abs, double Rel, bool Ok) CompareOutput(ReadOnlySpan<float> actual,
         ReadOnlySpan<double> expected, ReadOnlySpan<double> lse, AttentionShape shape, ReadOnlySpan<float> value,
-        bool dividesBySum = true)
+        bool dividesBySum = true, double weightRounding = 0)
     {
         const double u = 1.0 / (1 << 24);
         double vmax = 0;
@@ -147,7 +159,10 @@ internal static class CheckCommand
             if (double.IsNaN(err)) { ok = false; continue; }
             maxAbs = Math.Max(maxAbs, err);
             if (Math.Abs(e) > Atol) maxRel = Math.Max(maxRel, err / Math.Abs(e));
-            ok &= err <= sum * (Atol + 2 * u * logit * vmax) + Rtol * Math.Abs(e);
+            // weightRounding: the unit of the 16-bit type P is rounded to before P V on the
+            // tensor cores (each weight off by at most that much relatively): u' max|v|, twice.
+            ok &= err <= sum * (Atol + 2 * u * logit * vmax + 2 * weightRounding * vmax)
+                + Rtol * Math.Abs(e);
         }
         return (maxAbs, maxRel, ok);
     }

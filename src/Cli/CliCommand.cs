@@ -148,6 +148,10 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--part", "K/N", "K/N with 0 <= K < N",
                     "only registry entries K, K+N, K+2N, ... (0 <= K < N), to split a check over "
                     + "N processes", "0/1", CliOptions.ParsePart),
+                new("--storage", "T1,T2,...", "half or bfloat16, comma-separated",
+                    "instead: only exact attention over these 16-bit Q/K/V types (the "
+                    + "tensor-core prefill on CUDA), 'prefill-16bit: <n> checked, <f> failed'",
+                    "none", (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
             ],
             (o, c) => CheckCommand.Run(o, c.Out)),
         new("bench", "time exact attention (TFLOP/s), or FlexAttention-style variants",
@@ -221,7 +225,9 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--kv-heads", "H", "H >= 1 dividing --heads", "--decode: KV heads", "8",
                     (o, s) => o with { KvHeads = CliOptions.Positive("--kv-heads", s) }),
                 new("--storage", "T1,T2,...", "float, half or bfloat16, comma-separated",
-                    "--decode: cache storage types", "float,half,bfloat16",
+                    "--decode: cache storage types; exact attention: Q, K and V storage "
+                    + "(half and bfloat16 on the tensor cores of a CUDA device)",
+                    "--decode: float,half,bfloat16; exact: float",
                     (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
                 new("--model", "DIR", "a Hugging Face model folder", "time generation "
                     + "with this model instead: time to first token, prefill and decode "

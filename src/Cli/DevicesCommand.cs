@@ -46,6 +46,16 @@ internal static class DevicesCommand
                     TensorCoreBFloat16, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128,
                     keyRows)));
         }
+        // Prefill on the tensor cores, causal, D = Dv = 64, 80, 96 and 128, fp16 and bf16.
+        foreach (int dim in new[] { 64, 80, 96, 128 })
+        {
+            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-half-d{dim}.ptx"),
+                KernelCompiler.CompilePtx(MmaPrefillMethods<System.Half, TensorCoreHalf, NoScore,
+                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
+            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-bf16-d{dim}.ptx"),
+                KernelCompiler.CompilePtx(MmaPrefillMethods<BFloat16, TensorCoreBFloat16, NoScore,
+                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
+        }
         // The chunked linear-attention kernels.
         foreach (var (name, method) in new[]
         {

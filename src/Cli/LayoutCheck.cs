@@ -99,7 +99,7 @@ internal static class LayoutCheck
                 default(CausalMask), default(SoftmaxNormalizer));
             var (abs, _, okO) = CheckCommand.CompareOutput(
                 dense.AsSpan((int)(b * one.OutputLength), (int)one.OutputLength), refO, refLse,
-                one, vb);
+                one, vb, weightRounding: FlashAttention.WeightRounding<T>(device, s));
             var (absL, _, okL) = CheckCommand.Compare(
                 lse.AsSpan((int)(b * one.LogSumExpLength), (int)one.LogSumExpLength), refLse);
             ok &= okO && okL;

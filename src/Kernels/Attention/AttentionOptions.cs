@@ -26,6 +26,11 @@ public readonly record struct AttentionOptions
     /// dense head-major tensors, seqK keys each.</summary>
     public AttentionLayout Layout { get; init; }
 
+    /// <summary>Tests: run the tensor-core prefill kernel (fp16/bf16 storage, softmax) on the
+    /// ILGPU CPU accelerator, its mma, ldmatrix and cp.async emulated (plain loads and warp
+    /// shuffles). Never part of the result beyond rounding.</summary>
+    internal bool EmulateTensorCores { get; init; }
+
     /// <summary>The position of query row 0 for <paramref name="shape"/> (with all seqK keys;
     /// per-sequence key lengths shift it under bottom-right alignment).</summary>
     public int QueryOffsetFor(AttentionShape shape) =>

@@ -174,6 +174,12 @@ public static partial class FlashAttention
             g.V.Batch, g.V.Head, (int)g.V.Row, g.O.Batch, g.O.Head, (int)g.O.Row);
         if (logSumExp.Length == 0) logSumExp = unused; // kernels take views either way
         if (rowStats.Length == 0) rowStats = unused;
+        if (UsesTensorCores<TStorage, TNorm>(device, shape, g, query, key, value, options))
+        {
+            LaunchTensorCores(device, shape, query, key, value, output, logSumExp, rowStats,
+                keyLengths, p, score, mask, normalizer, schedule);
+            return;
+        }
         int grid = shape.Batch * shape.Heads * queryTiles;
         bool shuffle = UsesShuffle(device, options.Tuning ?? AttentionTuning.Default);
         // Dense rows take the 32-bit kernel while every tensor fits it.

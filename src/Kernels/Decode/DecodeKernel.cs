@@ -18,7 +18,11 @@ internal interface IDecodeCount
 internal readonly struct Count1 : IDecodeCount { public static int Count => 1; }
 internal readonly struct Count2 : IDecodeCount { public static int Count => 2; }
 internal readonly struct Count4 : IDecodeCount { public static int Count => 4; }
+internal readonly struct Count5 : IDecodeCount { public static int Count => 5; }
+internal readonly struct Count6 : IDecodeCount { public static int Count => 6; }
 internal readonly struct Count8 : IDecodeCount { public static int Count => 8; }
+internal readonly struct Count10 : IDecodeCount { public static int Count => 10; }
+internal readonly struct Count12 : IDecodeCount { public static int Count => 12; }
 internal readonly struct Count16 : IDecodeCount { public static int Count => 16; }
 
 /// <summary>How the decode kernel loads a lane's dims of a K or V row.</summary>

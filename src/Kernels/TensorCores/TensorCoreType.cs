@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime.Cuda;
+using Managed.Kernels.Decode;
 using Managed.Kernels.Layouts;
 
 namespace Managed.Kernels.TensorCores;
@@ -64,6 +65,32 @@ internal interface ITensorCoreType
     /// (lane/4, lane%4) holds row r, columns 2c and 2c + 1 in <paramref name="pair"/> and gets
     /// those of the transpose (movmatrix), every lane calling it.</summary>
     static abstract uint Transpose(uint pair);
+
+    /// <summary>ldmatrix.x4: four 8 x 8 matrices of 16-bit values from shared memory, lanes
+    /// 8i..8i+7 giving the rows of matrix i as <paramref name="chunk"/>, a 16-byte index into
+    /// <paramref name="shared"/>; lane (g, t) gets words t of row g of matrix i in register i.
+    /// <paramref name="shared"/> must be the kernel's only shared allocation (the PTX names it).
+    /// Every lane must call it.</summary>
+    static abstract FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk);
+
+    /// <summary>ldmatrix.x4.trans: as <see cref="LoadMatrices"/> with each matrix transposed:
+    /// lane (g, t) gets elements (2t, g) and (2t + 1, g) of matrix i (low half first).</summary>
+    static abstract FragmentA LoadMatricesTransposed(ArrayView<Word4> shared, int chunk);
+
+    /// <summary>cp.async.cg 16 bytes: global[<paramref name="globalChunk"/>] (device address
+    /// <paramref name="globalBase"/> + 16 globalChunk) to shared[<paramref name="chunk"/>],
+    /// zeros where !<paramref name="inRange"/> (nothing is read then). Visible after
+    /// <see cref="WaitForCopies"/> and a barrier.</summary>
+    static abstract void CopyAsync(ArrayView<Word4> shared, int chunk, ArrayView<Word4> global,
+        long globalBase, long globalChunk, bool inRange);
+
+    /// <summary>cp.async.commit_group: the copies issued since the last call form a group.
+    /// </summary>
+    static abstract void CommitCopies();
+
+    /// <summary>cp.async.wait_group 1: every group but the latest has landed (this thread's).
+    /// </summary>
+    static abstract void WaitForCopies();
 }
 
 /// <summary>IEEE fp16 on the tensor cores (inline PTX).</summary>
@@ -119,6 +146,19 @@ internal readonly struct TensorCoreHalf : ITensorCoreType
         CudaAsm.Emit("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;", out uint r, pair);
         return r;
     }
+    public static FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk) =>
+        SharedMatrices.Load(chunk);
+
+    public static FragmentA LoadMatricesTransposed(ArrayView<Word4> shared, int chunk) =>
+        SharedMatrices.LoadTransposed(chunk);
+
+    public static void CopyAsync(ArrayView<Word4> shared, int chunk, ArrayView<Word4> global,
+        long globalBase, long globalChunk, bool inRange) =>
+        SharedMatrices.CopyAsync(chunk, globalBase + 16 * globalChunk, inRange);
+
+    public static void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
+
+    public static void WaitForCopies() => CudaAsm.Emit("cp.async.wait_group 1;");
 }
 
 /// <summary>bfloat16 on the tensor cores (inline PTX).</summary>
@@ -164,6 +204,19 @@ internal readonly struct TensorCoreBFloat16 : ITensorCoreType
         CudaAsm.Emit("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;", out uint r, pair);
         return r;
     }
+    public static FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk) =>
+        SharedMatrices.Load(chunk);
+
+    public static FragmentA LoadMatricesTransposed(ArrayView<Word4> shared, int chunk) =>
+        SharedMatrices.LoadTransposed(chunk);
+
+    public static void CopyAsync(ArrayView<Word4> shared, int chunk, ArrayView<Word4> global,
+        long globalBase, long globalChunk, bool inRange) =>
+        SharedMatrices.CopyAsync(chunk, globalBase + 16 * globalChunk, inRange);
+
+    public static void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
+
+    public static void WaitForCopies() => CudaAsm.Emit("cp.async.wait_group 1;");
 }
 
 /// <summary>
@@ -180,18 +233,21 @@ internal static class EmulatedMma
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
         int column0 = 4 * (2 * t), column1 = 4 * (2 * t + 1);
+        // Whole fragments per shuffle (3 per q, not 8): on the ILGPU CPU accelerator each
+        // shuffle is a warp barrier, which sets the tests' run time.
+        ulong b = b0 | (ulong)b1 << 32;
         for (int q = 0; q < 4; q++)
         {
             // Lane (g, q) holds row g's k = 2q, 2q+1 (A0) and 2q+8, 2q+9 (A2), row g+8's in
             // A1, A3; lane (n, q) holds column n's same k in b0, b1.
-            uint rowLow = Shuffle(a.A0, 4 * g + q), rowHigh = Shuffle(a.A2, 4 * g + q);
-            uint row8Low = Shuffle(a.A1, 4 * g + q), row8High = Shuffle(a.A3, 4 * g + q);
-            uint col0Low = Shuffle(b0, column0 + q), col0High = Shuffle(b1, column0 + q);
-            uint col1Low = Shuffle(b0, column1 + q), col1High = Shuffle(b1, column1 + q);
-            c.C0 += Dot<TCore>(rowLow, rowHigh, col0Low, col0High);
-            c.C1 += Dot<TCore>(rowLow, rowHigh, col1Low, col1High);
-            c.C2 += Dot<TCore>(row8Low, row8High, col0Low, col0High);
-            c.C3 += Dot<TCore>(row8Low, row8High, col1Low, col1High);
+            FragmentA row = Warp.Shuffle(a, 4 * g + q);
+            ulong col0 = Warp.Shuffle(b, column0 + q), col1 = Warp.Shuffle(b, column1 + q);
+            uint col0Low = (uint)col0, col0High = (uint)(col0 >> 32);
+            uint col1Low = (uint)col1, col1High = (uint)(col1 >> 32);
+            c.C0 += Dot<TCore>(row.A0, row.A2, col0Low, col0High);
+            c.C1 += Dot<TCore>(row.A0, row.A2, col1Low, col1High);
+            c.C2 += Dot<TCore>(row.A1, row.A3, col0Low, col0High);
+            c.C3 += Dot<TCore>(row.A1, row.A3, col1Low, col1High);
         }
     }
 
@@ -204,6 +260,45 @@ internal static class EmulatedMma
         uint low = Shuffle(pair, 8 * c + (r >> 1)), high = Shuffle(pair, 8 * c + 4 + (r >> 1));
         return ((low >> shift) & 0xFFFF) | ((high >> shift) & 0xFFFF) << 16;
     }
+
+    /// <summary>ldmatrix.x4 by shuffles and plain loads: register i of lane (g, t) is word t
+    /// of the chunk whose index lane 8i + g gave.</summary>
+    public static FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk)
+    {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        return new FragmentA
+        {
+            A0 = WordOf(shared[Warp.Shuffle(chunk, g)], t),
+            A1 = WordOf(shared[Warp.Shuffle(chunk, 8 + g)], t),
+            A2 = WordOf(shared[Warp.Shuffle(chunk, 16 + g)], t),
+            A3 = WordOf(shared[Warp.Shuffle(chunk, 24 + g)], t),
+        };
+    }
+
+    /// <summary>ldmatrix.x4.trans: register i of lane (g, t) holds element g of the chunks
+    /// lanes 8i + 2t and 8i + 2t + 1 gave.</summary>
+    public static FragmentA LoadMatricesTransposed(ArrayView<Word4> shared, int chunk)
+    {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        return new FragmentA
+        {
+            A0 = ColumnPair(shared, Warp.Shuffle(chunk, 2 * t), Warp.Shuffle(chunk, 2 * t + 1), g),
+            A1 = ColumnPair(shared, Warp.Shuffle(chunk, 8 + 2 * t),
+                Warp.Shuffle(chunk, 9 + 2 * t), g),
+            A2 = ColumnPair(shared, Warp.Shuffle(chunk, 16 + 2 * t),
+                Warp.Shuffle(chunk, 17 + 2 * t), g),
+            A3 = ColumnPair(shared, Warp.Shuffle(chunk, 24 + 2 * t),
+                Warp.Shuffle(chunk, 25 + 2 * t), g),
+        };
+    }
+
+    private static uint ColumnPair(ArrayView<Word4> shared, int low, int high, int column) =>
+        HalfOf(shared[low], column) | HalfOf(shared[high], column) << 16;
+
+    private static uint HalfOf(Word4 w, int column) =>
+        (WordOf(w, column >> 1) >> (16 * (column & 1))) & 0xFFFF;
+
+    private static uint WordOf(Word4 w, int i) => i == 0 ? w.X : i == 1 ? w.Y : i == 2 ? w.Z : w.W;
 
     private static float Dot<TCore>(uint aLow, uint aHigh, uint bLow, uint bHigh)
         where TCore : struct, ITensorCoreType =>
@@ -232,6 +327,19 @@ internal readonly struct EmulatedHalf : ITensorCoreType
     public static uint Lows(uint a, uint b) => (a & 0xFFFF) | (b << 16);
     public static uint Highs(uint a, uint b) => (a >> 16) | (b & 0xFFFF_0000u);
     public static uint Transpose(uint pair) => EmulatedMma.Transpose(pair);
+    public static FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk) =>
+        EmulatedMma.LoadMatrices(shared, chunk);
+
+    public static FragmentA LoadMatricesTransposed(ArrayView<Word4> shared, int chunk) =>
+        EmulatedMma.LoadMatricesTransposed(shared, chunk);
+
+    public static void CopyAsync(ArrayView<Word4> shared, int chunk, ArrayView<Word4> global,
+        long globalBase, long globalChunk, bool inRange) =>
+        shared[chunk] = inRange ? global[globalChunk] : default;
+
+    public static void CommitCopies() { }
+
+    public static void WaitForCopies() { }
 }
 
 /// <summary><see cref="TensorCoreBFloat16"/> in software (tests).</summary>
@@ -252,5 +360,18 @@ internal readonly struct EmulatedBFloat16 : ITensorCoreType
     public static uint Lows(uint a, uint b) => (a & 0xFFFF) | (b << 16);
     public static uint Highs(uint a, uint b) => (a >> 16) | (b & 0xFFFF_0000u);
     public static uint Transpose(uint pair) => EmulatedMma.Transpose(pair);
+    public static FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk) =>
+        EmulatedMma.LoadMatrices(shared, chunk);
+
+    public static FragmentA LoadMatricesTransposed(ArrayView<Word4> shared, int chunk) =>
+        EmulatedMma.LoadMatricesTransposed(shared, chunk);
+
+    public static void CopyAsync(ArrayView<Word4> shared, int chunk, ArrayView<Word4> global,
+        long globalBase, long globalChunk, bool inRange) =>
+        shared[chunk] = inRange ? global[globalChunk] : default;
+
+    public static void CommitCopies() { }
+
+    public static void WaitForCopies() { }
 }
 

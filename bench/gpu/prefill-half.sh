@@ -7,7 +7,7 @@
 # bash bench/gpu/prefill-half.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
-tar xzf .gpu/app.tgz -C run
+if [ -f .gpu/app.txz ]; then tar xJf .gpu/app.txz -C run; else tar xzf .gpu/app.tgz -C run; fi
 APP=run/app/managed
 $APP devices --ptx-out /tmp/ptx > /dev/null
 for f in prefill-mma-{half,bf16}-d{64,80,96,128}; do

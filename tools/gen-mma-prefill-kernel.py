@@ -208,9 +208,10 @@ for row in 'AB':
     w(f'                float new{row} = XMath.Max(m{row}, top{row});')
     w(f'                float alpha{row} = new{row} == float.NegativeInfinity ? 1f : XMath.Exp(m{row} - new{row});')
     w(f'                m{row} = new{row};')
+    w(f'                float scaledMax{row} = (new{row} == float.NegativeInfinity ? 0f : new{row}) * Log2E;')
     for n in range(KEYTILES):
         for half in range(2):
-            w(f'                {r}{n}_{half} = Prob({r}{n}_{half}, new{row});')
+            w(f'                {r}{n}_{half} = Prob({r}{n}_{half}, scaledMax{row});')
     total = ' + '.join(f'{r}{n}_{half}' for n in range(KEYTILES) for half in range(2))
     w(f'                l{row} = l{row} * alpha{row} + ({total});')
 for u in range(TILES):
@@ -307,9 +308,15 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
         k < seqK && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, k, rowStart, rowEnd))
             ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
 
-    /// <summary>exp(s - m), exactly 0 for a masked logit.</summary>
-    private static float Prob(float s, float m) =>
-        s == float.NegativeInfinity ? 0f : XMath.Exp(s - m);
+    /// <summary>log2 e: exp(s - m) = 2^(s log2 e - m log2 e), one fused multiply-add and one
+    /// ex2 per score.</summary>
+    private const float Log2E = 1.44269504f;
+
+    /// <summary>exp(s - m) as 2^(s log2 e - <paramref name="scaledMax"/>), where scaledMax is
+    /// m log2 e, or 0 for a row with no allowed key yet: a masked logit (-inf) gives exactly 0
+    /// with no test of its own (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN.
+    /// </summary>
+    private static float Prob(float s, float scaledMax) => XMath.Exp2(s * Log2E - scaledMax);
 }
 
 /// <summary>Device addresses of K and V for <see cref="MmaPrefillKernel"/>'s cp.async (ILGPU

@@ -429,22 +429,23 @@ internal static class MmaPrefillKernel
                 float newA = XMath.Max(mA, topA);
                 float alphaA = newA == float.NegativeInfinity ? 1f : XMath.Exp(mA - newA);
                 mA = newA;
-                a0_0 = Prob(a0_0, newA);
-                a0_1 = Prob(a0_1, newA);
-                a1_0 = Prob(a1_0, newA);
-                a1_1 = Prob(a1_1, newA);
-                a2_0 = Prob(a2_0, newA);
-                a2_1 = Prob(a2_1, newA);
-                a3_0 = Prob(a3_0, newA);
-                a3_1 = Prob(a3_1, newA);
-                a4_0 = Prob(a4_0, newA);
-                a4_1 = Prob(a4_1, newA);
-                a5_0 = Prob(a5_0, newA);
-                a5_1 = Prob(a5_1, newA);
-                a6_0 = Prob(a6_0, newA);
-                a6_1 = Prob(a6_1, newA);
-                a7_0 = Prob(a7_0, newA);
-                a7_1 = Prob(a7_1, newA);
+                float scaledMaxA = (newA == float.NegativeInfinity ? 0f : newA) * Log2E;
+                a0_0 = Prob(a0_0, scaledMaxA);
+                a0_1 = Prob(a0_1, scaledMaxA);
+                a1_0 = Prob(a1_0, scaledMaxA);
+                a1_1 = Prob(a1_1, scaledMaxA);
+                a2_0 = Prob(a2_0, scaledMaxA);
+                a2_1 = Prob(a2_1, scaledMaxA);
+                a3_0 = Prob(a3_0, scaledMaxA);
+                a3_1 = Prob(a3_1, scaledMaxA);
+                a4_0 = Prob(a4_0, scaledMaxA);
+                a4_1 = Prob(a4_1, scaledMaxA);
+                a5_0 = Prob(a5_0, scaledMaxA);
+                a5_1 = Prob(a5_1, scaledMaxA);
+                a6_0 = Prob(a6_0, scaledMaxA);
+                a6_1 = Prob(a6_1, scaledMaxA);
+                a7_0 = Prob(a7_0, scaledMaxA);
+                a7_1 = Prob(a7_1, scaledMaxA);
                 lA = lA * alphaA + (a0_0 + a0_1 + a1_0 + a1_1 + a2_0 + a2_1 + a3_0 + a3_1 + a4_0 + a4_1 + a5_0 + a5_1 + a6_0 + a6_1 + a7_0 + a7_1);
                 float topB = XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(b0_0, b0_1), b1_0), b1_1), b2_0), b2_1), b3_0), b3_1), b4_0), b4_1), b5_0), b5_1), b6_0), b6_1), b7_0), b7_1);
                 topB = XMath.Max(topB, Warp.ShuffleXor(topB, 1));
@@ -452,22 +453,23 @@ internal static class MmaPrefillKernel
                 float newB = XMath.Max(mB, topB);
                 float alphaB = newB == float.NegativeInfinity ? 1f : XMath.Exp(mB - newB);
                 mB = newB;
-                b0_0 = Prob(b0_0, newB);
-                b0_1 = Prob(b0_1, newB);
-                b1_0 = Prob(b1_0, newB);
-                b1_1 = Prob(b1_1, newB);
-                b2_0 = Prob(b2_0, newB);
-                b2_1 = Prob(b2_1, newB);
-                b3_0 = Prob(b3_0, newB);
-                b3_1 = Prob(b3_1, newB);
-                b4_0 = Prob(b4_0, newB);
-                b4_1 = Prob(b4_1, newB);
-                b5_0 = Prob(b5_0, newB);
-                b5_1 = Prob(b5_1, newB);
-                b6_0 = Prob(b6_0, newB);
-                b6_1 = Prob(b6_1, newB);
-                b7_0 = Prob(b7_0, newB);
-                b7_1 = Prob(b7_1, newB);
+                float scaledMaxB = (newB == float.NegativeInfinity ? 0f : newB) * Log2E;
+                b0_0 = Prob(b0_0, scaledMaxB);
+                b0_1 = Prob(b0_1, scaledMaxB);
+                b1_0 = Prob(b1_0, scaledMaxB);
+                b1_1 = Prob(b1_1, scaledMaxB);
+                b2_0 = Prob(b2_0, scaledMaxB);
+                b2_1 = Prob(b2_1, scaledMaxB);
+                b3_0 = Prob(b3_0, scaledMaxB);
+                b3_1 = Prob(b3_1, scaledMaxB);
+                b4_0 = Prob(b4_0, scaledMaxB);
+                b4_1 = Prob(b4_1, scaledMaxB);
+                b5_0 = Prob(b5_0, scaledMaxB);
+                b5_1 = Prob(b5_1, scaledMaxB);
+                b6_0 = Prob(b6_0, scaledMaxB);
+                b6_1 = Prob(b6_1, scaledMaxB);
+                b7_0 = Prob(b7_0, scaledMaxB);
+                b7_1 = Prob(b7_1, scaledMaxB);
                 lB = lB * alphaB + (b0_0 + b0_1 + b1_0 + b1_1 + b2_0 + b2_1 + b3_0 + b3_1 + b4_0 + b4_1 + b5_0 + b5_1 + b6_0 + b6_1 + b7_0 + b7_1);
                 if (TTiles.Count > 0) { o0.C0 *= alphaA; o0.C1 *= alphaA; o0.C2 *= alphaB; o0.C3 *= alphaB; }
                 if (TTiles.Count > 1) { o1.C0 *= alphaA; o1.C1 *= alphaA; o1.C2 *= alphaB; o1.C3 *= alphaB; }
@@ -836,9 +838,15 @@ internal static class MmaPrefillKernel
         k < seqK && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, k, rowStart, rowEnd))
             ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
 
-    /// <summary>exp(s - m), exactly 0 for a masked logit.</summary>
-    private static float Prob(float s, float m) =>
-        s == float.NegativeInfinity ? 0f : XMath.Exp(s - m);
+    /// <summary>log2 e: exp(s - m) = 2^(s log2 e - m log2 e), one fused multiply-add and one
+    /// ex2 per score.</summary>
+    private const float Log2E = 1.44269504f;
+
+    /// <summary>exp(s - m) as 2^(s log2 e - <paramref name="scaledMax"/>), where scaledMax is
+    /// m log2 e, or 0 for a row with no allowed key yet: a masked logit (-inf) gives exactly 0
+    /// with no test of its own (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN.
+    /// </summary>
+    private static float Prob(float s, float scaledMax) => XMath.Exp2(s * Log2E - scaledMax);
 }
 
 /// <summary>Device addresses of K and V for <see cref="MmaPrefillKernel"/>'s cp.async (ILGPU

@@ -83,7 +83,7 @@ public static partial class FlashAttention
     {
         bool cuda = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
         bool half = typeof(TStorage) == typeof(Half);
-        int warps = TensorCoreWarps(device, shape, tuning?.TensorCoreRows ?? 0);
+        int warps = TensorCoreWarps(device, tuning?.TensorCoreRows ?? 0);
         var method = (cuda, half) switch
         {
             (true, true) => MmaPrefillMethods<TStorage, TensorCoreHalf, TScore, TMask, TNorm,
@@ -110,19 +110,16 @@ public static partial class FlashAttention
             new MmaPrefillAddresses(AddressOf(key), AddressOf(value)));
     }
 
-    /// <summary>Warps per group of the tensor-core prefill: 8 (128 query rows, each K and V
-    /// tile loaded once for twice the rows: half the L2 traffic and barriers per mma) where
-    /// groups of 128 rows still give every multiprocessor at least two, else 4 (64 rows, twice
-    /// the groups for short or few sequences); <paramref name="rows"/> 64 or 128 forces it.
-    /// A device whose groups stop short of 256 threads (the ILGPU CPU accelerator) takes 4.
-    /// </summary>
-    internal static int TensorCoreWarps(ComputeDevice device, AttentionShape shape, int rows)
-    {
-        if (device.Ilgpu.MaxNumThreadsPerGroup < 256) return 4;
-        if (rows is 64 or 128) return rows / 16;
-        long groups = (long)shape.Batch * shape.Heads * ((shape.SeqQ + 127) / 128);
-        return groups >= 2L * device.Ilgpu.NumMultiprocessors ? 8 : 4;
-    }
+    /// <summary>Warps per group of the tensor-core prefill: 4 (64 query rows) unless
+    /// <paramref name="rows"/> asks for 128 (8 warps: each K and V tile loaded once for twice
+    /// the rows). Measured on the H200 (2026-12-03, B 1, H 16, N 1024-16384, D 64/128, fp16 and
+    /// bf16): 128 rows ran 0.83-1.05x of 64 (faster only at D 64, N 16384, not causal): the
+    /// K/V traffic it halves is not what limits the kernel, and its 256-thread groups hold twice
+    /// the registers (192 per thread at D 128: one group per multiprocessor), so 64 is the
+    /// default. A device whose groups stop short of 256 threads (the ILGPU CPU accelerator)
+    /// always takes 4.</summary>
+    internal static int TensorCoreWarps(ComputeDevice device, int rows) =>
+        rows == 128 && device.Ilgpu.MaxNumThreadsPerGroup >= 256 ? 8 : 4;
 }
 
 /// <summary>The tensor-core prefill kernels of one variant and 16-bit type, made once per

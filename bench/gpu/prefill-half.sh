@@ -4,26 +4,27 @@
 # CUDA (the 16-bit prefill cases against fp64, at 64 and 128 query rows per group; the layouts
 # and the rest are bench/gpu/check.sh's), then our exact attention in half and bfloat16 beside
 # PyTorch's flash backend (B=1, H=16, N 1024..16384, D 64/128; CSVs under $OUT), once per
-# ROWS value (--tc-rows; "auto" = the size rule).
+# ROWS value (--tc-rows; "auto" = the default, 64) and head dims DIMS (default 64,128).
 # Usage on the GPU machine (repo root, after the self-contained publish into .gpu/app.txz):
-# ROWS="auto 64 128" bash bench/gpu/prefill-half.sh
+# ROWS="auto 128" DIMS=64,128,256 bash bench/gpu/prefill-half.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
 ROWS=${ROWS:-auto}
+DIMS=${DIMS:-64,128}
 if [ -f .gpu/app.txz ]; then tar xJf .gpu/app.txz -C run; else tar xzf .gpu/app.tgz -C run; fi
 APP=run/app/managed
 $APP devices --ptx-out /tmp/ptx > /dev/null
-for f in prefill-mma-{half,bf16}-d{64,80,96,128} prefill-mma-half-d{64,128}-w8; do
+for f in prefill-mma-{half,bf16}-d{64,80,96,128,256} prefill-mma-half-d{64,128,256}-w8; do
   /usr/local/cuda/bin/ptxas -arch=sm_90 -v /tmp/ptx/$f.ptx -o /dev/null 2>&1 | grep -E "registers|spill|rror" | sed "s/^/$f: /" | tee -a "$OUT/ptxas.txt"
 done
 timeout 300 $APP check --device cuda --storage half,bfloat16 > "$OUT/check.txt" 2>&1; echo "check rc=$?" >> "$OUT/check.txt"
 grep -E "FAIL|checked|rc=" "$OUT/check.txt"
 for rows in $ROWS; do
   flag=""; [ "$rows" = auto ] || flag="--tc-rows $rows"
-  timeout 200 $APP bench --device cuda --storage half,bfloat16 --seq 1024,4096,16384 --dim 64,128 --heads 16 $flag --out "$OUT/ours-half-$rows.csv" > "$OUT/ours-half-$rows.txt" 2>&1
+  timeout 200 $APP bench --device cuda --storage half,bfloat16 --seq 1024,4096,16384 --dim $DIMS --heads 16 $flag --out "$OUT/ours-half-$rows.csv" > "$OUT/ours-half-$rows.txt" 2>&1
   echo "ours rows=$rows rc=$?"
 done
-PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/torch_sdpa_half.py "$OUT/torch-half.csv" > "$OUT/torch-half.txt" 2>&1; tail -3 "$OUT/torch-half.txt"
+PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/torch_sdpa_half.py "$OUT/torch-half.csv" "$DIMS" > "$OUT/torch-half.txt" 2>&1; tail -3 "$OUT/torch-half.txt"
 python3 - "$OUT" $ROWS <<'PY'
 import csv, sys, os
 out, rows = sys.argv[1], sys.argv[2:]

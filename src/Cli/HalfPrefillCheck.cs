@@ -9,8 +9,8 @@ namespace Managed.Cli;
 
 /// <summary>
 /// Exact attention over fp16 and bf16 Q/K/V in dense head-major rows, the tensor-core kernel's
-/// domain on CUDA (elsewhere the fp32 kernels run them): head dims 64, 96 (value dim 80) and
-/// 128, GQA, lengths off multiples of 64, full attention, causal top-left with ALiBi, and a
+/// domain on CUDA (elsewhere the fp32 kernels run them): head dims 64, 96 (value dim 80),
+/// 128 and 256, GQA, lengths off multiples of 64, full attention, causal top-left with ALiBi, and a
 /// softcapped sliding window that skips most key tiles, each with its log-sum-exp, against the
 /// fp64 reference on the rounded inputs. Pass rule as <see cref="CheckCommand"/>'s with the
 /// weights' rounding added (<see cref="FlashAttention.WeightRounding"/>).
@@ -26,6 +26,7 @@ internal static class HalfPrefillCheck
             new AttentionShape(1, 8, 2, 1000, 1000, 64, 64),
             new AttentionShape(2, 4, 4, 300, 700, 128, 128),
             new AttentionShape(1, 4, 1, 500, 500, 96, 80),
+            new AttentionShape(1, 4, 2, 300, 330, 256, 256),
         };
         // Both group sizes of the tensor-core kernel where the device runs groups of 256
         // threads (CUDA); elsewhere the tuning does not apply.

@@ -28,7 +28,7 @@ public static partial class FlashAttention
     /// Whether a call runs on the tensor cores (<see cref="MmaPrefillKernel"/>): a CUDA device (or,
     /// for tests, the ILGPU CPU accelerator with <see cref="AttentionOptions"/>'
     /// EmulateTensorCores), fp16 or bf16 storage, softmax normalization, head and value dims of 64,
-    /// 80, 96 or 128 each, dense head-major tensors (no strides, no per-sequence key lengths) under
+    /// 80, 96, 128 or 256 each, dense head-major tensors (no strides, no per-sequence key lengths) under
     /// 2^31 elements each, and Q, K and V starting on 16 bytes (cp.async copies 16-byte chunks).
     /// Everything else runs the fp32 kernels (the 16-bit values widened on load), with the same
     /// variant structs and the same 64-key tiles, so schedules and tile skipping mean the same on
@@ -132,27 +132,27 @@ internal static class MmaPrefillMethods<TStorage, TCore, TScore, TMask, TNorm, T
     where TNorm : struct, INormalizer
     where TSchedule : struct, IKeyTileSchedule
 {
-    private static readonly MethodInfo?[] s_methods = new MethodInfo?[32];
+    private static readonly MethodInfo?[] s_methods = new MethodInfo?[50];
 
-    // Count types by dim class (64, 80, 96, 128): k-steps of 16 head dims, n-tiles of 8
+    // Count types by dim class (64, 80, 96, 128, 256): k-steps of 16 head dims, n-tiles of 8
     // value dims.
     private static readonly Type[] s_steps =
-        [typeof(Count4), typeof(Count5), typeof(Count6), typeof(Count8)];
+        [typeof(Count4), typeof(Count5), typeof(Count6), typeof(Count8), typeof(Count16)];
     private static readonly Type[] s_tiles =
-        [typeof(Count8), typeof(Count10), typeof(Count12), typeof(Count16)];
+        [typeof(Count8), typeof(Count10), typeof(Count12), typeof(Count16), typeof(Count32)];
 
-    /// <summary>The kernel for head and value dims of 64, 80, 96 or 128 each and groups of 4
-    /// or 8 warps.</summary>
+    /// <summary>The kernel for head and value dims of 64, 80, 96, 128 or 256 each and groups of
+    /// 4 or 8 warps.</summary>
     public static MethodInfo For(int headDim, int valueDim, int warps = 4)
     {
         if (warps is not (4 or 8))
             throw new ArgumentOutOfRangeException(nameof(warps), warps, "4 or 8 expected.");
         if (!MmaPrefillKernel.Fits(headDim, valueDim))
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim,
-                $"The tensor-core prefill kernel takes head and value dims of 64, 80, 96 or "
-                + $"128, got {headDim} and {valueDim}.");
+                $"The tensor-core prefill kernel takes head and value dims of 64, 80, 96, 128 "
+                + $"or 256, got {headDim} and {valueDim}.");
         int d = MmaPrefillKernel.DimClass(headDim), dv = MmaPrefillKernel.DimClass(valueDim);
-        return s_methods[16 * (warps / 8) + 4 * d + dv] ??= typeof(MmaPrefillKernel)
+        return s_methods[25 * (warps / 8) + 5 * d + dv] ??= typeof(MmaPrefillKernel)
             .GetMethod(nameof(MmaPrefillKernel.ForwardKernel))!
             .MakeGenericMethod(typeof(TStorage), typeof(TCore), typeof(TScore), typeof(TMask),
                 typeof(TNorm), typeof(TSchedule), s_steps[d], s_tiles[dv],

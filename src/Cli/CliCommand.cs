@@ -194,7 +194,7 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     $"{AttentionTuning.Default.QueryTile}",
                     (o, s) => o with { QueryTile = CliOptions.Positive("--query-tile", s) }),
                 new("--tc-rows", "N", "64 or 128", "tensor-core prefill (CUDA, fp16/bf16): "
-                    + "query rows per group", "64",
+                    + "query rows per group", "64 up to head dim 128, 128 above",
                     (o, s) => o with { TensorCoreRows = CliOptions.Positive("--tc-rows", s) is
                         var r and (64 or 128) ? r
                         : throw new UsageException($"--tc-rows '{s}': expected 64 or 128") }),

@@ -24,8 +24,9 @@ public sealed record AttentionTuning
     /// where the device supports them (CUDA, CPU accelerator, OpenCL with sub-groups).</summary>
     public GpuRowReduction GpuReduction { get; init; }
 
-    /// <summary>Query rows per group of the tensor-core prefill (CUDA, fp16/bf16): 128, or 64
-    /// (the default, also for 0; FlashAttention.TensorCoreWarps says why).</summary>
+    /// <summary>Query rows per group of the tensor-core prefill (CUDA, fp16/bf16): 64 or 128;
+    /// 0 (the default) takes 64 up to head dim 128 and 128 above it
+    /// (FlashAttention.TensorCoreWarps says why).</summary>
     public int TensorCoreRows { get; init; }
 
     /// <summary>The defaults.</summary>

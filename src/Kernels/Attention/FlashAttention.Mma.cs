@@ -83,7 +83,7 @@ public static partial class FlashAttention
     {
         bool cuda = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
         bool half = typeof(TStorage) == typeof(Half);
-        int warps = TensorCoreWarps(device, tuning?.TensorCoreRows ?? 0);
+        int warps = TensorCoreWarps(device, shape.HeadDim, tuning?.TensorCoreRows ?? 0);
         var method = (cuda, half) switch
         {
             (true, true) => MmaPrefillMethods<TStorage, TensorCoreHalf, TScore, TMask, TNorm,
@@ -110,16 +110,18 @@ public static partial class FlashAttention
             new MmaPrefillAddresses(AddressOf(key), AddressOf(value)));
     }
 
-    /// <summary>Warps per group of the tensor-core prefill: 4 (64 query rows) unless
-    /// <paramref name="rows"/> asks for 128 (8 warps: each K and V tile loaded once for twice
-    /// the rows). Measured on the H200 (2026-12-03, B 1, H 16, N 1024-16384, D 64/128, fp16 and
-    /// bf16): 128 rows ran 0.83-1.05x of 64 (faster only at D 64, N 16384, not causal): the
-    /// K/V traffic it halves is not what limits the kernel, and its 256-thread groups hold twice
-    /// the registers (192 per thread at D 128: one group per multiprocessor), so 64 is the
-    /// default. A device whose groups stop short of 256 threads (the ILGPU CPU accelerator)
-    /// always takes 4.</summary>
-    internal static int TensorCoreWarps(ComputeDevice device, int rows) =>
-        rows == 128 && device.Ilgpu.MaxNumThreadsPerGroup >= 256 ? 8 : 4;
+    /// <summary>Warps per group of the tensor-core prefill: 4 (64 query rows) up to head dim
+    /// 128, 8 (128 rows: each K and V tile loaded once for twice the rows) above it;
+    /// <paramref name="rows"/> 64 or 128 forces either. Measured on the H200 (2026-12-03, B 1,
+    /// H 16, N 1024-16384, fp16 and bf16): at D 64 and 128, 128 rows ran 0.83-1.05x of 64
+    /// (faster only at D 64, N 16384, not causal), its 256-thread groups needing 192 registers
+    /// per thread at D 128 (one group per multiprocessor); at D 256, where 64 rows' 169 KB of
+    /// shared memory already allows one group per multiprocessor, 128 rows (202 KB) ran
+    /// 1.13-1.31x of 64. A device whose groups stop short of 256 threads (the ILGPU CPU
+    /// accelerator) always takes 4.</summary>
+    internal static int TensorCoreWarps(ComputeDevice device, int headDim, int rows) =>
+        device.Ilgpu.MaxNumThreadsPerGroup < 256 ? 4
+        : rows == 128 || rows != 64 && headDim > 128 ? 8 : 4;
 }
 
 /// <summary>The tensor-core prefill kernels of one variant and 16-bit type, made once per

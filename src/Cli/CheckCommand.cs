@@ -68,7 +68,8 @@ internal static class CheckCommand
         // The float table's columns as before; the 16-bit one's names are longer.
         string suffix = type == DType.Float ? "" : $"/{type.Name()}";
         int width = type == DType.Float ? 22 : 31;
-        output.WriteLine($"{"variant".PadRight(width)} {"backend",-10} {"shape",-52} {"max abs",10} {"max rel",10}  result");
+        output.WriteLine($"{"variant".PadRight(width)} {"backend",-10} {"shape",-52} "
+            + $"{"max abs",10} {"max rel",10}  result");
         int checkedCount = 0, failed = 0;
         double worst = 0;
         var clock = Stopwatch.StartNew();
@@ -103,11 +104,13 @@ internal static class CheckCommand
             if (!ok) failed++;
             worst = Math.Max(worst, abs);
             string label = $"{shape} {(alignment == QueryAlignment.TopLeft ? "top-left" : "")}";
-            output.WriteLine($"{(variant.Name + suffix).PadRight(width)} {backend.Kind,-10} {label,-52} {abs,10:E2} {rel,10:E2}  {(ok ? "pass" : "FAIL")}");
+            output.WriteLine($"{(variant.Name + suffix).PadRight(width)} {backend.Kind,-10} "
+                + $"{label,-52} {abs,10:E2} {rel,10:E2}  {(ok ? "pass" : "FAIL")}");
         }
         output.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s)");
         string which = type == DType.Float ? "" : $" ({type.Name()})";
-        output.WriteLine($"variants{which}: {checkedCount} checked, {failed} failed, worst error {worst:E2}");
+        output.WriteLine(
+            $"variants{which}: {checkedCount} checked, {failed} failed, worst error {worst:E2}");
         return failed;
     }
 

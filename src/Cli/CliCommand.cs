@@ -31,7 +31,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
         $"the device: {CliOptions.DeviceNames}; auto is CUDA, else OpenCL, else cpu", "cpu",
         (o, s) => o with { Device = CliOptions.ParseDevice(s) });
 
-    private static readonly CliOption DTypeOption = new("--dtype", "T1,T2,...", DTypeOps.Expected,
+    private static readonly CliOption DTypeOption = new("--dtype", "T1,T2,...",
+        DTypeOps.Expected,
         "Q, K and V storage (--decode: the cache's), each type in turn, with a column for it "
         + "in the CSV; half and bfloat16 run on the tensor cores of a CUDA device where the "
         + "kernels take them there; with --variants or --variant, the variant table in each "

@@ -67,7 +67,9 @@ internal static class VariantBench
         foreach (var type in options.DTypes ?? [DType.Float])
             switch (type)
             {
-                case DType.Half: Shapes(backend, options, type, DTypeOps.ToHalf, output, csv); break;
+                case DType.Half:
+                    Shapes(backend, options, type, DTypeOps.ToHalf, output, csv);
+                    break;
                 case DType.BFloat16:
                     Shapes(backend, options, type, BFloat16.FromSingle, output, csv);
                     break;

@@ -13,17 +13,19 @@ using Half = System.Half;
 namespace Managed.Tests.Kernels;
 
 /// <summary>
-/// Every registry variant through its typed entry (<see cref="IAttentionVariant.Forward{TStorage}"/>,
-/// as `check --dtype` runs it) with Q, K and V stored as <see cref="Half"/> and as
-/// <see cref="BFloat16"/>, against the fp64 reference on the rounded values (widened exactly).
-/// Off the tensor cores the kernels widen the 16-bit values on load and then compute as in fp32
-/// on the same floats the reference gets, so the tolerance is the fp32 property's
-/// (<see cref="Tolerance.Kernel"/>): rounding the inputs is not an error of the kernel.
+/// Every registry variant through its typed entry
+/// (<see cref="IAttentionVariant.Forward{TStorage}"/>, as `check --dtype` runs it) with Q, K
+/// and V stored as <see cref="Half"/> and as <see cref="BFloat16"/>, against the fp64
+/// reference on the rounded values (widened exactly). Off the tensor cores the kernels widen
+/// the 16-bit values on load and then compute as in fp32 on the same floats the reference
+/// gets, so the tolerance is the fp32 property's (<see cref="Tolerance.Kernel"/>): rounding
+/// the inputs is not an error of the kernel.
 /// </summary>
 internal static class TypedStorageReference
 {
     /// <summary>Runs <paramref name="variant"/> on <paramref name="c"/>'s data rounded by
-    /// <paramref name="narrow"/> and compares it with the reference on the widened values.</summary>
+    /// <paramref name="narrow"/> and compares it with the reference on the widened values.
+    /// </summary>
     public static void AssertMatches<T>(TestDevice backend, IAttentionVariant variant,
         AttentionCase c, Func<float, T> narrow, Func<T, float> widen) where T : unmanaged
     {

@@ -18,7 +18,7 @@ namespace Managed.Cli;
 internal static class HalfPrefillCheck
 {
     public static (int Checked, int Failed) Run(ComputeDevice device, TextWriter output,
-        string[]? storages = null)
+        DType[] types)
     {
         int count = 0, failed = 0;
         var shapes = new[]
@@ -33,14 +33,14 @@ internal static class HalfPrefillCheck
         int[] rowsPerGroup = device.Accelerator?.MaxNumThreadsPerGroup >= 256 ? [64, 128] : [0];
         foreach (var shape in shapes)
             foreach (string variant in new[] { "full", "alibi-causal-top-left", "window-softcap" })
-                foreach (string storage in storages ?? ["half", "bfloat16"])
+                foreach (var type in types)
                     foreach (int rows in rowsPerGroup)
                     {
-                        if (storage == "float") continue; // the variant table checks float
+                        if (type == DType.Float) continue; // the variant table checks float
                         var tuning = new AttentionTuning { TensorCoreRows = rows };
-                        bool ok = storage == "half"
-                            ? Case(device, shape, variant, x => (Half)x, x => (float)x, tuning,
-                                output)
+                        bool ok = type == DType.Half
+                            ? Case(device, shape, variant, DTypeOps.ToHalf, x => (float)x,
+                                tuning, output)
                             : Case(device, shape, variant, BFloat16.FromSingle,
                                 BFloat16.ToSingle, tuning, output);
                         count++;

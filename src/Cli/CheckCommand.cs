@@ -30,6 +30,14 @@ internal static class CheckCommand
             output.WriteLine($"prefill-16bit: {n} checked, {bad} failed");
             return bad == 0 ? 0 : 1;
         }
+        if (options.Precisions is { } precisions) // only the fp32 prefill cases
+        {
+            using var device = ComputeDevice.Open(options.Device);
+            output.WriteLine($"device: {device.Name}");
+            var (n, bad) = Fp32PrefillCheck.Run(device, output, precisions);
+            output.WriteLine($"prefill-fp32: {n} checked, {bad} failed");
+            return bad == 0 ? 0 : 1;
+        }
         var variants = Select(options);
         using var backend = ComputeDevice.Open(options.Device);
         output.WriteLine($"device: {backend.Name}");
@@ -74,6 +82,10 @@ internal static class CheckCommand
             var (halves, halvesFailed) = HalfPrefillCheck.Run(backend, output);
             output.WriteLine($"prefill-16bit: {halves} checked, {halvesFailed} failed");
             failed += halvesFailed;
+            var (tf32, tf32Failed) = Fp32PrefillCheck.Run(backend, output,
+                [AttentionPrecision.Tf32]);
+            output.WriteLine($"prefill-tf32: {tf32} checked, {tf32Failed} failed");
+            failed += tf32Failed;
             var (decodes, decodesFailed) = DecodeCheck.Run(backend, output);
             output.WriteLine($"decode: {decodes} checked, {decodesFailed} failed");
             failed += decodesFailed;

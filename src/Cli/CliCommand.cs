@@ -152,6 +152,11 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     "instead: only exact attention over these 16-bit Q/K/V types (the "
                     + "tensor-core prefill on CUDA), 'prefill-16bit: <n> checked, <f> failed'",
                     "none", (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
+                new("--precision", "P1,P2,...", "exact or tf32, comma-separated",
+                    "instead: only exact attention over fp32 Q/K/V at these precisions (tf32: "
+                    + "the TF32 tensor-core prefill on CUDA) against fp64 within each one's "
+                    + "bound, 'prefill-fp32: <n> checked, <f> failed'", "none",
+                    (o, s) => o with { Precisions = CliOptions.ParsePrecisions(s) }),
             ],
             (o, c) => CheckCommand.Run(o, c.Out)),
         new("bench", "time exact attention (TFLOP/s), or FlexAttention-style variants",
@@ -229,6 +234,10 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     + "(half and bfloat16 on the tensor cores of a CUDA device)",
                     "--decode: float,half,bfloat16; exact: float",
                     (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
+                new("--precision", "P1,P2,...", "exact or tf32, comma-separated",
+                    "exact attention: the arithmetic of fp32 Q/K/V, each in turn (tf32: the "
+                    + "TF32 tensor-core prefill on a CUDA device; a precision column in the CSV)",
+                    "exact", (o, s) => o with { Precisions = CliOptions.ParsePrecisions(s) }),
                 new("--model", "DIR", "a Hugging Face model folder", "time generation "
                     + "with this model instead: time to first token, prefill and decode "
                     + "tokens/s for every --batch, against the bandwidth bound (weights and KV "

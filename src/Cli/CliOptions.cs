@@ -24,7 +24,8 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int[]? Stop = null, VariantSpec? Attention = null, int? Window = null, int? Stride = null,
     int[]? Batches = null, int? PromptTokens = null, int? NewTokens = null, int? Runs = null,
     string? RandomLlama = null, bool LinearAttention = false, int? Chunk = null,
-    string? Plot = null, string? Replot = null, int? Threads = null)
+    string? Plot = null, string? Replot = null, int? Threads = null,
+    AttentionPrecision[]? Precisions = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =
@@ -123,6 +124,21 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
                     + "bfloat16, comma-separated)");
         return items;
     }
+
+    /// <summary>--precision: exact, tf32, comma-separated (the arithmetic of fp32 Q/K/V).
+    /// </summary>
+    public static AttentionPrecision[] ParsePrecisions(string s) => s.Split(',')
+        .Select(item => item switch
+        {
+            "exact" => AttentionPrecision.Exact,
+            "tf32" => AttentionPrecision.Tf32,
+            _ => throw new UsageException($"--precision '{s}': '{item}' is not a precision "
+                + "(expected exact or tf32, comma-separated)"),
+        }).ToArray();
+
+    /// <summary>--precision's spelling of a precision.</summary>
+    public static string NameOf(AttentionPrecision precision) =>
+        precision == AttentionPrecision.Tf32 ? "tf32" : "exact";
 
     /// <summary>The device named by --device.</summary>
     public static DeviceKind ParseDevice(string s) => s.ToLowerInvariant() switch

@@ -26,17 +26,19 @@ namespace Managed.Kernels.Attention;
 /// <summary>
 /// The prefill kernel on the tensor cores (FlashAttention-2's loop), for fp16 and bf16 Q/K/V
 /// on CUDA: mma.sync.m16n8k16 with fp32 accumulation, fp32 online softmax, head and value
-/// dims of 64, 80, 96 or 128 each, dense head-major tensors. One group of 4 warps per (batch,
-/// query head, block of 64 query rows); warp w owns rows 16w..16w+15, whose Q fragments it
-/// loads once (ldmatrix) and keeps in registers. The key tiles of 64 keys come from the
+/// dims of 64, 80, 96 or 128 each, dense head-major tensors. One group of 4 or 8 warps
+/// (<c>TWarps</c>) per (batch, query head, block of 64 or 128 query rows); warp w owns rows
+/// 16w..16w+15, whose Q fragments it loads once (ldmatrix) and keeps in registers. The key tiles of 64 keys come from the
 /// schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so schedules
 /// and tile skipping mean the same): an Empty tile is neither loaded nor computed, a Full one
 /// skips the per-element mask, and a warp whose 16 rows the mask keeps off the tile skips
-/// its mma. Shared memory holds one K tile and one V tile (rows padded by 16 bytes, so the 8
-/// rows an ldmatrix reads fall in 8 different bank groups): 64 x (128/8 + 1) x 16 bytes each,
-/// 34,816 bytes in all. Copies are cp.async, staggered so each overlaps compute: the tile's V
-/// is requested before its S = Q K^T, the next tile's K after S (K's buffer is then free) and
-/// waited for after this tile's P V. Per tile and warp: S as 8 m16n8 accumulators (keys 8n +
+/// its mma. Shared memory (dynamic, <see cref="SharedChunks"/>: up to 69,632 bytes at head
+/// dim 128, above the 48 KB a static allocation may take) holds two stages of a K tile and a V
+/// tile (rows padded by 16 bytes, so the 8 rows an ldmatrix reads fall in 8 different bank
+/// groups). Copies are cp.async, one tile ahead: while a tile is computed the next one's K and
+/// V are in flight into the other stage, so each tile costs two barriers and the loads hide
+/// behind a whole tile's mma. An interior tile (Full for the warp's rows, every key in range)
+/// takes no per-pair test, only the score modifier. Per tile and warp: S as 8 m16n8 accumulators (keys 8n +
 /// 2t, +1 of rows g, g + 8 per lane (g, t) = (lane/4, lane%4)), scaled, score-modified and
 /// masked in fp32 with each element's query position and key; the row maxima across the quad
 /// of lanes holding a row (2 shuffles), P = exp(S - m) rounded to the 16-bit type straight
@@ -48,11 +50,15 @@ namespace Managed.Kernels.Attention;
 /// </summary>
 internal static class MmaPrefillKernel
 {
-    public const int Threads = 128, BlockQ = 64, BlockK = 64;
+    public const int BlockK = 64;
 
-    /// <summary>Row stride of the K and V tiles in 16-byte chunks, for 128 dims (8 halves per
-    /// chunk) plus one of padding; each buffer is sized for it.</summary>
-    private const int MaxRowChunks = 128 / 8 + 1, Buffer = BlockK * MaxRowChunks;
+    /// <summary>16-byte chunks of the dynamic shared memory a group of <paramref name="warps"/>
+    /// warps takes: two stages of a K tile and of a V tile, each row of a tile its dims / 8
+    /// chunks plus one of padding; Q is staged through the V stages (or past them, when its
+    /// block is larger) before the loop.</summary>
+    public static int SharedChunks(int headDim, int valueDim, int warps) =>
+        2 * BlockK * (headDim / 8 + 1)
+        + Math.Max(2 * BlockK * (valueDim / 8 + 1), 16 * warps * (headDim / 8 + 1));
 
     /// <summary>Head and value dims the kernel takes: 64, 80, 96 or 128 each (multiples of 16:
     /// the k-steps of S and the pairs of n-tiles of P V).</summary>
@@ -72,7 +78,7 @@ internal static class MmaPrefillKernel
     // addresses: device addresses of K and V (cp.async reads from them; the emulated types
     // read the views). rowStats and keyLengths are unused (softmax, dense rows).
     public static void ForwardKernel<TStorage, TCore, TScore, TMask, TNorm, TSchedule, TSteps,
-        TTiles>(
+        TTiles, TWarps>(
         ArrayView<TStorage> query, ArrayView<TStorage> key, ArrayView<TStorage> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
         ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
@@ -85,10 +91,13 @@ internal static class MmaPrefillKernel
         where TSchedule : struct, IKeyTileSchedule
         where TSteps : struct, IDecodeCount
         where TTiles : struct, IDecodeCount
+        where TWarps : struct, IDecodeCount
     {
-        // K tile (keys x head-dim chunks) then V tile (keys x value-dim chunks); Q is staged
-        // through V's buffer before the loop. The only shared allocation (SharedMatrices).
-        var shared = SharedMemory.Allocate<Word4>(2 * Buffer);
+        // K stages 0 and 1 (keys x head-dim chunks), then V stages 0 and 1 (keys x value-dim
+        // chunks); Q is staged from V's start before the loop. The only shared allocation
+        // (SharedMatrices), sized by the launch (SharedChunks).
+        var shared = SharedMemory.GetDynamic<Word4>();
+        int threads = 32 * TWarps.Count, blockQ = 16 * TWarps.Count;
         var qWords = query.Cast<Word4>();
         var kWords = key.Cast<Word4>();
         var vWords = value.Cast<Word4>();
@@ -99,18 +108,19 @@ internal static class MmaPrefillKernel
         int qt = p.QueryTiles - 1 - (blk - bh * p.QueryTiles); // heaviest causal tiles first
         int b = bh / p.Heads, h = bh - b * p.Heads, kvh = h / p.GroupSize;
         int seqK = p.SeqK;
-        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0);
+        int q0 = qt * blockQ, rows = XMath.Min(blockQ, p.SeqQ - q0);
         int pos0 = q0 + p.QueryOffset;
         // Chunks per row of Q/K (head dim / 8) and V (value dim / 8); padded shared strides.
         int kChunks = 2 * TSteps.Count, vChunks = TTiles.Count;
         int kStride = kChunks + 1, vStride = vChunks + 1;
+        int kBuffer = BlockK * kStride, vBuffer = BlockK * vStride, vAt = 2 * kBuffer;
         long kvRow0 = (long)(b * p.KvHeads + kvh) * seqK;
 
-        // Q rows of the block into V's buffer (zeros past the last row), plain loads.
-        for (int e = tid; e < BlockQ * kChunks; e += Threads)
+        // Q rows of the block into V's stages (zeros past the last row), plain loads.
+        for (int e = tid; e < blockQ * kChunks; e += threads)
         {
             int r = e / kChunks, c = e - r * kChunks;
-            shared[Buffer + r * kStride + c] = r < rows
+            shared[vAt + r * kStride + c] = r < rows
                 ? qWords[((long)bh * p.SeqQ + q0 + r) * kChunks + c] : default;
         }
 
@@ -129,18 +139,35 @@ internal static class MmaPrefillKernel
         int step = 0;
         int tile = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
             ref step);
-        if (tile >= 0)
+        if (tile >= 0) // the first K while Q is staged (V's stage 0 holds Q until the loads)
             CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0, tile * BlockK,
-                seqK, kChunks);
+                seqK, kChunks, threads);
         TCore.CommitCopies();
         Group.Barrier(); // Q is staged
 ''')
 for j in range(STEPS):
     w(f'        FragmentA qf{j} = default;')
-w('        int qRow = Buffer + (16 * warp + (lane & 15)) * kStride + (lane >> 4);')
+w('        int qRow = vAt + (16 * warp + (lane & 15)) * kStride + (lane >> 4);')
 for j in range(STEPS):
     w(f'        if (TSteps.Count > {j}) qf{j} = TCore.LoadMatrices(shared, qRow + {2*j});')
-w('''        Group.Barrier(); // V's buffer is free
+w('''        Group.Barrier(); // V's stages are free
+        // The first tile's V, then the second tile's K and V into stage 1: every tile's
+        // copies are requested one tile ahead of its compute.
+        if (tile >= 0)
+            CopyTile<TCore>(shared, vAt, vStride, vWords, addresses.Value, kvRow0,
+                tile * BlockK, seqK, vChunks, threads);
+        TCore.CommitCopies();
+        step++;
+        int next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
+            ref step);
+        if (next >= 0)
+        {
+            CopyTile<TCore>(shared, kBuffer, kStride, kWords, addresses.Key, kvRow0,
+                next * BlockK, seqK, kChunks, threads);
+            CopyTile<TCore>(shared, vAt + vBuffer, vStride, vWords, addresses.Value, kvRow0,
+                next * BlockK, seqK, vChunks, threads);
+        }
+        TCore.CommitCopies();
 
         float mA = float.NegativeInfinity, mB = float.NegativeInfinity, lA = 0f, lB = 0f;''')
 for u in range(TILES):
@@ -149,19 +176,17 @@ w('''        // Lane addresses of the ldmatrix reads: K's keys 16n + (lane & 7) 
         // chunk 2j + ((lane >> 3) & 1); V's keys 16s + (lane & 7) + 8 ((lane >> 3) & 1),
         // chunk 2u + (lane >> 4).
         int kLane = ((lane & 7) + 8 * (lane >> 4)) * kStride + ((lane >> 3) & 1);
-        int vLane = Buffer + ((lane & 7) + 8 * ((lane >> 3) & 1)) * vStride + (lane >> 4);
+        int vLane = vAt + ((lane & 7) + 8 * ((lane >> 3) & 1)) * vStride + (lane >> 4);
+        int stage = 0;
         while (tile >= 0)
         {
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
-            CopyTile<TCore>(shared, Buffer, vStride, vWords, addresses.Value, kvRow0, k0, seqK,
-                vChunks);
-            TCore.CommitCopies();
-            step++;
-            int next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile,
-                steps, ref step);
-            // The tile's kind for this warp's rows: warp-uniform, so its mma can be skipped.
+            int kAt = kLane + stage * kBuffer, vFrom = vLane + stage * vBuffer;
+            // The tile's kind for this warp's rows: warp-uniform, so its mma can be skipped,
+            // and an interior tile (Full, every key in range) takes no per-pair test.
             var kind = wq1 <= wq0 ? TileKind.Empty : mask.Classify(b, h, wq0, wq1, k0, k0 + cols);
-            TCore.WaitForCopies(); // K has landed (V may still be in flight)
+            bool interior = kind == TileKind.Full && cols == BlockK;
+            TCore.WaitForCopies(); // this tile's K and V have landed (the next one's may not)
             Group.Barrier();
 ''')
 for n in range(KEYTILES):
@@ -172,27 +197,35 @@ for np_ in range(KEYTILES // 2):
     for j in range(STEPS):
         w(f'                if (TSteps.Count > {j})')
         w( '                {')
-        w(f'                    var kf = TCore.LoadMatrices(shared, kLane + {16*np_} * kStride + {2*j});')
+        w(f'                    var kf = TCore.LoadMatrices(shared, kAt + {16*np_} * kStride + {2*j});')
         w(f'                    TCore.MultiplyAdd(ref s{2*np_}, qf{j}, kf.A0, kf.A1);')
         w(f'                    TCore.MultiplyAdd(ref s{2*np_+1}, qf{j}, kf.A2, kf.A3);')
         w( '                }')
 w('            }')
-w('''            Group.Barrier(); // every warp is done with K
-            if (next >= 0)
-                CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0,
-                    next * BlockK, seqK, kChunks);
-            TCore.CommitCopies(); // an empty group when there is no next tile
-
-            FragmentA pf0 = default, pf1 = default, pf2 = default, pf3 = default;
+w('''            FragmentA pf0 = default, pf1 = default, pf2 = default, pf3 = default;
             if (kind != TileKind.Empty)
             {
                 // Logits of rows A (g) and B (g + 8) at keys k0 + 8n + 2t, +1: scaled,
                 // modified, masked (-inf past seqK, or where a partial tile's mask forbids).''')
+names = [f'{row}{n}_{half}' for n in range(KEYTILES) for half in range(2) for row in 'ab']
+for i in range(0, len(names), 8):
+    w('                float ' + ', '.join(names[i:i+8]) + ';')
+w('                int kt = k0 + 2 * t;')
+w('                if (interior)')
+w('                {')
+w('                    // Every pair allowed and in range: only the score modifier.')
 for n in range(KEYTILES):
     for half in range(2):
-        k = f'k0 + {8*n + half} + 2 * t'
         for row, c in (('A', f'C{half}'), ('B', f'C{half+2}')):
-            w(f'                float {row.lower()}{n}_{half} = Logit(s{n}.{c} * p.Scale, kind, score, mask, b, h, qp{row}, {k}, seqK, ks{row}, ke{row});')
+            w(f'                    {row.lower()}{n}_{half} = score.Apply(s{n}.{c} * p.Scale, b, h, qp{row}, kt + {8*n + half});')
+w('                }')
+w('                else')
+w('                {')
+for n in range(KEYTILES):
+    for half in range(2):
+        for row, c in (('A', f'C{half}'), ('B', f'C{half+2}')):
+            w(f'                    {row.lower()}{n}_{half} = Logit(s{n}.{c} * p.Scale, kind, score, mask, b, h, qp{row}, kt + {8*n + half}, seqK, ks{row}, ke{row});')
+w('                }')
 w('')
 w('                // Online softmax: row maxima over the quad holding each row.')
 for row in 'AB':
@@ -211,7 +244,7 @@ for row in 'AB':
     w(f'                float scaledMax{row} = (new{row} == float.NegativeInfinity ? 0f : new{row}) * Log2E;')
     for n in range(KEYTILES):
         for half in range(2):
-            w(f'                {r}{n}_{half} = Prob({r}{n}_{half}, scaledMax{row});')
+            w(f'                {r}{n}_{half} = Prob<TCore>({r}{n}_{half}, scaledMax{row});')
     total = ' + '.join(f'{r}{n}_{half}' for n in range(KEYTILES) for half in range(2))
     w(f'                l{row} = l{row} * alpha{row} + ({total});')
 for u in range(TILES):
@@ -222,21 +255,33 @@ for s_ in range(KEYSTEPS):
     n0, n1 = 2*s_, 2*s_+1
     w(f'                pf{s_} = new FragmentA {{ A0 = TCore.Pack(a{n0}_0, a{n0}_1), A1 = TCore.Pack(b{n0}_0, b{n0}_1), A2 = TCore.Pack(a{n1}_0, a{n1}_1), A3 = TCore.Pack(b{n1}_0, b{n1}_1) }};')
 w('            }')
-w('''            TCore.WaitForCopies(); // V has landed (the next K may still be in flight)
-            Group.Barrier();
-            if (kind != TileKind.Empty)
+w('''            if (kind != TileKind.Empty)
             {''')
 for s_ in range(KEYSTEPS):
     for u2 in range(TILES // 2):
         w(f'                if (TTiles.Count > {2*u2})')
         w( '                {')
-        w(f'                    var vf = TCore.LoadMatricesTransposed(shared, vLane + {16*s_} * vStride + {2*u2});')
+        w(f'                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + {16*s_} * vStride + {2*u2});')
         w(f'                    TCore.MultiplyAdd(ref o{2*u2}, pf{s_}, vf.A0, vf.A1);')
         w(f'                    TCore.MultiplyAdd(ref o{2*u2+1}, pf{s_}, vf.A2, vf.A3);')
         w( '                }')
 w('''            }
-            Group.Barrier(); // every warp is done with V
+            Group.Barrier(); // every warp is done with this stage
+            // The tile after next into this stage (an empty group when there is none).
+            step++;
+            int after = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile,
+                steps, ref step);
+            if (after >= 0)
+            {
+                CopyTile<TCore>(shared, stage * kBuffer, kStride, kWords, addresses.Key, kvRow0,
+                    after * BlockK, seqK, kChunks, threads);
+                CopyTile<TCore>(shared, vAt + stage * vBuffer, vStride, vWords, addresses.Value,
+                    kvRow0, after * BlockK, seqK, vChunks, threads);
+            }
+            TCore.CommitCopies();
             tile = next;
+            next = after;
+            stage ^= 1;
         }
 
         // Row sums across the quad; O / l and the log-sum-exp (zeros and -inf for a row with
@@ -286,27 +331,42 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
     /// <summary>Rows k0..k0+63 of K or V ((b, kvh) rows from <paramref name="row0"/>,
     /// <paramref name="chunks"/> 16-byte chunks each) into the buffer at
     /// <paramref name="at"/> with rows <paramref name="stride"/> chunks apart, by cp.async;
-    /// rows past seqK are zeros.</summary>
+    /// rows past seqK are zeros. Lane i of a row's 8 or 16 (the chunks rounded up) copies
+    /// chunk i of every (threads / that)-th row: a fixed number of iterations of a few
+    /// instructions each, no division (a thread past the row's chunks idles).</summary>
     private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, int stride,
-        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks)
+        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks,
+        int threads)
         where TCore : struct, ITensorCoreType
     {
-        for (int e = Group.IdxX; e < BlockK * chunks; e += Threads)
+        int shift = chunks <= 8 ? 3 : 4;
+        int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
+        if (c >= chunks) return;
+        int r = Group.IdxX >> shift, to = at + r * stride + c;
+        long from = (row0 + k0 + r) * chunks + c;
+        for (; r < BlockK; r += rowStep)
         {
-            int r = e / chunks, c = e - r * chunks;
-            bool inRange = k0 + r < seqK;
-            long from = (row0 + XMath.Min(k0 + r, seqK - 1)) * chunks + c;
-            TCore.CopyAsync(shared, at + r * stride + c, words, address, from, inRange);
+            bool inRange = k0 + r < seqK; // else chunk 0 as a valid address: nothing is read
+            TCore.CopyAsync(shared, to, words, address, inRange ? from : 0, inRange);
+            to += rowStep * stride;
+            from += rowStep * chunks;
         }
     }
 
-    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one.</summary>
+    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one. The
+    /// tests are combined with non-short-circuit operators and the result selected, so the
+    /// pair costs a few predicate instructions and no branch (ILGPU turns &amp;&amp; and ?: over
+    /// calls into branches, each with its own convergence barrier).</summary>
     private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
         int b, int h, int pos, int k, int seqK, int rowStart, int rowEnd)
         where TScore : struct, IScoreModifier
-        where TMask : struct, IMaskPredicate =>
-        k < seqK && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, k, rowStart, rowEnd))
-            ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
+        where TMask : struct, IMaskPredicate
+    {
+        bool allowed = TMask.RowIsInterval ? (k >= rowStart) & (k < rowEnd)
+            : kind == TileKind.Full | mask.Allows(b, h, pos, k);
+        float logit = score.Apply(s, b, h, pos, k);
+        return (k < seqK) & allowed ? logit : float.NegativeInfinity;
+    }
 
     /// <summary>log2 e: exp(s - m) = 2^(s log2 e - m log2 e), one fused multiply-add and one
     /// ex2 per score.</summary>
@@ -316,7 +376,8 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
     /// m log2 e, or 0 for a row with no allowed key yet: a masked logit (-inf) gives exactly 0
     /// with no test of its own (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN.
     /// </summary>
-    private static float Prob(float s, float scaledMax) => XMath.Exp2(s * Log2E - scaledMax);
+    private static float Prob<TCore>(float s, float scaledMax) where TCore : struct, ITensorCoreType =>
+        TCore.Exp2(s * Log2E - scaledMax);
 }
 
 /// <summary>Device addresses of K and V for <see cref="MmaPrefillKernel"/>'s cp.async (ILGPU

@@ -24,7 +24,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int[]? Stop = null, VariantSpec? Attention = null, int? Window = null, int? Stride = null,
     int[]? Batches = null, int? PromptTokens = null, int? NewTokens = null, int? Runs = null,
     string? RandomLlama = null, bool LinearAttention = false, int? Chunk = null,
-    string? Plot = null, string? Replot = null, int? Threads = null,
+    string? Plot = null, string? Replot = null, int? Threads = null, int TensorCoreRows = 0,
     AttentionPrecision[]? Precisions = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
@@ -40,6 +40,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
         QueryTile = QueryTile > 0 ? QueryTile
             : AttentionTuning.Default.QueryTile,
         KeyTile = KeyTile > 0 ? KeyTile : AttentionTuning.Default.KeyTile,
+        TensorCoreRows = TensorCoreRows,
     };
 
     /// <summary>--part K/N: every N-th variant from the K-th (0-based), so N processes share a

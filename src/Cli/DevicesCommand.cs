@@ -19,6 +19,26 @@ internal static class DevicesCommand
         if (probe) Probe(output);
         if (ptxDir is null) return 0;
         Directory.CreateDirectory(ptxDir);
+        // Prefill on the tensor cores (first: the quickest to look at), causal, D = Dv = 64, 80, 96 and
+        // 128, fp16 and bf16, groups of 4 warps (and 8, fp16).
+        foreach (int dim in new[] { 64, 80, 96, 128 })
+        {
+            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-half-d{dim}.ptx"),
+                KernelCompiler.CompilePtx(MmaPrefillMethods<System.Half, TensorCoreHalf, NoScore,
+                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
+            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-half-d{dim}-w8.ptx"),
+                KernelCompiler.CompilePtx(MmaPrefillMethods<System.Half, TensorCoreHalf, NoScore,
+                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim, 8)));
+            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-bf16-d{dim}.ptx"),
+                KernelCompiler.CompilePtx(MmaPrefillMethods<BFloat16, TensorCoreBFloat16, NoScore,
+                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
+        }
+        // Prefill on the TF32 tensor cores (fp32 Q/K/V, AttentionPrecision.Tf32), causal,
+        // D = Dv = 64, 80, 96 and 128.
+        foreach (int dim in new[] { 64, 80, 96, 128 })
+            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-tf32-d{dim}.ptx"),
+                KernelCompiler.CompilePtx(MmaTf32PrefillMethods<TensorCoreTf32, NoScore,
+                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
         var v = new PtxWriter(ptxDir);
         foreach (var variant in VariantRegistry.All) variant.DeviceTyped.Accept(v);
         // Decode of exact causal attention, for ptxas: D = 128 with 2 and 4 query vectors, 16
@@ -46,22 +66,6 @@ internal static class DevicesCommand
                     TensorCoreBFloat16, NoScore, CausalMask, SoftmaxNormalizer>.Decode(128, 128,
                     keyRows)));
         }
-        // Prefill on the tensor cores, causal, D = Dv = 64, 80, 96 and 128, fp16 and bf16.
-        foreach (int dim in new[] { 64, 80, 96, 128 })
-        {
-            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-half-d{dim}.ptx"),
-                KernelCompiler.CompilePtx(MmaPrefillMethods<System.Half, TensorCoreHalf, NoScore,
-                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
-            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-bf16-d{dim}.ptx"),
-                KernelCompiler.CompilePtx(MmaPrefillMethods<BFloat16, TensorCoreBFloat16, NoScore,
-                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
-        }
-        // Prefill on the TF32 tensor cores (fp32 Q/K/V, AttentionPrecision.Tf32), causal,
-        // D = Dv = 64, 80, 96 and 128.
-        foreach (int dim in new[] { 64, 80, 96, 128 })
-            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-tf32-d{dim}.ptx"),
-                KernelCompiler.CompilePtx(MmaTf32PrefillMethods<TensorCoreTf32, NoScore,
-                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
         // The chunked linear-attention kernels.
         foreach (var (name, method) in new[]
         {

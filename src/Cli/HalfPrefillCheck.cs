@@ -27,23 +27,30 @@ internal static class HalfPrefillCheck
             new AttentionShape(2, 4, 4, 300, 700, 128, 128),
             new AttentionShape(1, 4, 1, 500, 500, 96, 80),
         };
+        // Both group sizes of the tensor-core kernel where the device runs groups of 256
+        // threads (CUDA); elsewhere the tuning does not apply.
+        int[] rowsPerGroup = device.Accelerator?.MaxNumThreadsPerGroup >= 256 ? [64, 128] : [0];
         foreach (var shape in shapes)
             foreach (string variant in new[] { "full", "alibi-causal-top-left", "window-softcap" })
                 foreach (string storage in storages ?? ["half", "bfloat16"])
-                {
-                    if (storage == "float") continue; // the variant table checks float
-                    bool ok = storage == "half"
-                        ? Case(device, shape, variant, x => (Half)x, x => (float)x, output)
-                        : Case(device, shape, variant, BFloat16.FromSingle, BFloat16.ToSingle,
-                            output);
-                    count++;
-                    if (!ok) failed++;
-                }
+                    foreach (int rows in rowsPerGroup)
+                    {
+                        if (storage == "float") continue; // the variant table checks float
+                        var tuning = new AttentionTuning { TensorCoreRows = rows };
+                        bool ok = storage == "half"
+                            ? Case(device, shape, variant, x => (Half)x, x => (float)x, tuning,
+                                output)
+                            : Case(device, shape, variant, BFloat16.FromSingle,
+                                BFloat16.ToSingle, tuning, output);
+                        count++;
+                        if (!ok) failed++;
+                    }
         return (count, failed);
     }
 
     private static bool Case<T>(ComputeDevice device, AttentionShape s, string variant,
-        Func<float, T> narrow, Func<T, float> widen, TextWriter output) where T : unmanaged
+        Func<float, T> narrow, Func<T, float> widen, AttentionTuning tuning, TextWriter output)
+        where T : unmanaged
     {
         var rng = new Random(s.GetHashCode() & 0x7fff ^ variant.Length);
         T[] Data(long n) => Enumerable.Range(0, (int)n)
@@ -58,11 +65,15 @@ internal static class HalfPrefillCheck
         {
             case "full":
                 FlashAttention.Forward<T, NoScore, NoMask, SoftmaxNormalizer>(device, s, q, k, v,
-                    o, lse, default, default, default);
+                    o, lse, default, default, default, new AttentionOptions { Tuning = tuning });
                 r = ReferenceAttention.Forward(s, qf, kf, vf, default(NoScore), default(NoMask));
                 break;
             case "alibi-causal-top-left":
-                var options = new AttentionOptions { Alignment = QueryAlignment.TopLeft };
+                var options = new AttentionOptions
+                {
+                    Alignment = QueryAlignment.TopLeft,
+                    Tuning = tuning,
+                };
                 var alibi = new AlibiScore(s.Heads);
                 FlashAttention.Forward<T, AlibiScore, CausalMask, SoftmaxNormalizer>(device, s,
                     q, k, v, o, lse, alibi, default, default, options);
@@ -73,7 +84,8 @@ internal static class HalfPrefillCheck
                 var window = SlidingWindowMask.Causal(100);
                 var cap = new SoftcapScore(20f);
                 FlashAttention.Forward<T, SoftcapScore, SlidingWindowMask, SoftmaxNormalizer>(
-                    device, s, q, k, v, o, lse, cap, window, default);
+                    device, s, q, k, v, o, lse, cap, window, default,
+                    new AttentionOptions { Tuning = tuning });
                 r = ReferenceAttention.Forward(s, qf, kf, vf, cap, window);
                 break;
         }
@@ -82,7 +94,8 @@ internal static class HalfPrefillCheck
         var (absL, _, okL) = CheckCommand.Compare(lse, r.Lse);
         bool ok = okO && okL;
         string type = typeof(T) == typeof(Half) ? "half" : "bfloat16";
-        output.WriteLine($"{$"prefill-16bit/{variant}/{type}",-44} {device.Kind,-10} {s,-52} "
+        string rows = tuning.TensorCoreRows > 0 ? $"/rows{tuning.TensorCoreRows}" : "";
+        output.WriteLine($"{$"prefill-16bit/{variant}/{type}{rows}",-44} {device.Kind,-10} {s,-52} "
             + $"{Math.Max(abs, absL),10:E2}  {(ok ? "pass" : "FAIL")}");
         return ok;
     }

@@ -20,13 +20,15 @@ public sealed class MmaPrefillKernelCompileTests
     [InlineData(128, 64)]
     [InlineData(80, 80)]
     [InlineData(96, 96)]
-    public void ShapeClassesCompileToMma(int headDim, int valueDim)
+    [InlineData(64, 64, 8)]
+    [InlineData(128, 128, 8)]
+    public void ShapeClassesCompileToMma(int headDim, int valueDim, int warps = 4)
     {
         var half = KernelCompiler.CompilePtx(MmaPrefillMethods<Half, TensorCoreHalf, NoScore,
-            CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(headDim, valueDim));
+            CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(headDim, valueDim, warps));
         var bf16 = KernelCompiler.CompilePtx(MmaPrefillMethods<BFloat16, TensorCoreBFloat16,
             SoftcapScore, SlidingWindowMask, SoftmaxNormalizer, KeyRangeSchedule>.For(headDim,
-            valueDim));
+            valueDim, warps));
         Assert.Contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", half);
         Assert.Contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", bf16);
         foreach (var ptx in new[] { half, bf16 })
@@ -41,9 +43,12 @@ public sealed class MmaPrefillKernelCompileTests
                 Count(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
             Assert.Contains("cp.async.cg.shared.global", ptx);
             Assert.Contains("cp.async.wait_group 1", ptx);
-            // The inline PTX addresses the kernel's only shared allocation by its name.
+            // The inline PTX addresses the kernel's only shared memory, dynamic, by its name
+            // (16-byte aligned: ldmatrix and cp.async move 16-byte chunks).
             Assert.Equal(1, Count(ptx, ".shared .align"));
-            Assert.Contains(".shared .align 16 .b8 " + SharedMatrices.Symbol + "[", ptx);
+            Assert.Contains(".extern .shared .align 16 .b8 " + SharedMatrices.Symbol + "[];", ptx);
+            // 2^x without the range test and rescaling of the non-.ftz ex2.
+            Assert.Contains("ex2.approx.ftz.f32", ptx);
             // Inline-PTX outputs in registers, not local memory (PtxLocalPromotion).
             Assert.DoesNotContain("ld.local", ptx);
             Assert.DoesNotContain("st.local", ptx);

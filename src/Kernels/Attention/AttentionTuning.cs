@@ -24,6 +24,10 @@ public sealed record AttentionTuning
     /// where the device supports them (CUDA, CPU accelerator, OpenCL with sub-groups).</summary>
     public GpuRowReduction GpuReduction { get; init; }
 
+    /// <summary>Query rows per group of the tensor-core prefill (CUDA, fp16/bf16): 64 or 128;
+    /// 0 picks by the call's size (FlashAttention.TensorCoreWarps).</summary>
+    public int TensorCoreRows { get; init; }
+
     /// <summary>The defaults.</summary>
     public static AttentionTuning Default { get; } = new();
 

@@ -184,7 +184,7 @@ public static partial class FlashAttention
         if (UsesTensorCores<TStorage, TNorm>(device, shape, g, query, key, value, options))
         {
             LaunchTensorCores(device, shape, query, key, value, output, logSumExp, rowStats,
-                keyLengths, p, score, mask, normalizer, schedule);
+                keyLengths, p, score, mask, normalizer, schedule, options.Tuning);
             return;
         }
         int grid = shape.Batch * shape.Heads * queryTiles;

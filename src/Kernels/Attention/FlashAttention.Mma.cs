@@ -73,7 +73,8 @@ public static partial class FlashAttention
         ComputeDevice device, AttentionShape shape, ArrayView<TStorage> query,
         ArrayView<TStorage> key, ArrayView<TStorage> value, ArrayView<float> output,
         ArrayView<float> logSumExp, ArrayView<float> rowStats, ArrayView<int> keyLengths,
-        GpuAttentionParams p, TScore score, TMask mask, TNorm normalizer, TSchedule schedule)
+        GpuAttentionParams p, TScore score, TMask mask, TNorm normalizer, TSchedule schedule,
+        AttentionTuning? tuning)
         where TStorage : unmanaged
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
@@ -82,24 +83,45 @@ public static partial class FlashAttention
     {
         bool cuda = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
         bool half = typeof(TStorage) == typeof(Half);
+        int warps = TensorCoreWarps(device, shape, tuning?.TensorCoreRows ?? 0);
         var method = (cuda, half) switch
         {
             (true, true) => MmaPrefillMethods<TStorage, TensorCoreHalf, TScore, TMask, TNorm,
-                TSchedule>.For(shape.HeadDim, shape.ValueDim),
+                TSchedule>.For(shape.HeadDim, shape.ValueDim, warps),
             (true, false) => MmaPrefillMethods<TStorage, TensorCoreBFloat16, TScore, TMask,
-                TNorm, TSchedule>.For(shape.HeadDim, shape.ValueDim),
+                TNorm, TSchedule>.For(shape.HeadDim, shape.ValueDim, warps),
             (false, true) => MmaPrefillMethods<TStorage, EmulatedHalf, TScore, TMask, TNorm,
-                TSchedule>.For(shape.HeadDim, shape.ValueDim),
+                TSchedule>.For(shape.HeadDim, shape.ValueDim, warps),
             (false, false) => MmaPrefillMethods<TStorage, EmulatedBFloat16, TScore, TMask,
-                TNorm, TSchedule>.For(shape.HeadDim, shape.ValueDim),
+                TNorm, TSchedule>.For(shape.HeadDim, shape.ValueDim, warps),
         };
-        // O2, as the fp32 attention kernels (KernelCache.Get).
+        int chunks = MmaPrefillKernel.SharedChunks(shape.HeadDim, shape.ValueDim, warps);
+        // O2, as the fp32 attention kernels (KernelCache.Get); the dynamic shared memory of
+        // this (dims, warps) class is fixed, so the limit is raised once, at load.
         var kernel = device.Kernels.Get<MmaPrefillLauncher<TStorage, TScore, TMask, TNorm,
-            TSchedule>>(method, OptimizationLevel.O2);
+            TSchedule>>(method, OptimizationLevel.O2, 16 * chunks);
+        int rows = 16 * warps;
+        p = p with { QueryTiles = (shape.SeqQ + rows - 1) / rows };
         int grid = shape.Batch * shape.Heads * p.QueryTiles;
-        kernel(device.Ilgpu.DefaultStream, new KernelConfig(grid, MmaPrefillKernel.Threads),
-            query, key, value, output, logSumExp, rowStats, keyLengths, p, score, mask,
-            normalizer, schedule, new MmaPrefillAddresses(AddressOf(key), AddressOf(value)));
+        var config = new KernelConfig(grid, 32 * warps,
+            SharedMemoryConfig.RequestDynamic<Word4>(chunks));
+        kernel(device.Ilgpu.DefaultStream, config, query, key, value, output, logSumExp,
+            rowStats, keyLengths, p, score, mask, normalizer, schedule,
+            new MmaPrefillAddresses(AddressOf(key), AddressOf(value)));
+    }
+
+    /// <summary>Warps per group of the tensor-core prefill: 8 (128 query rows, each K and V
+    /// tile loaded once for twice the rows: half the L2 traffic and barriers per mma) where
+    /// groups of 128 rows still give every multiprocessor at least two, else 4 (64 rows, twice
+    /// the groups for short or few sequences); <paramref name="rows"/> 64 or 128 forces it.
+    /// A device whose groups stop short of 256 threads (the ILGPU CPU accelerator) takes 4.
+    /// </summary>
+    internal static int TensorCoreWarps(ComputeDevice device, AttentionShape shape, int rows)
+    {
+        if (device.Ilgpu.MaxNumThreadsPerGroup < 256) return 4;
+        if (rows is 64 or 128) return rows / 16;
+        long groups = (long)shape.Batch * shape.Heads * ((shape.SeqQ + 127) / 128);
+        return groups >= 2L * device.Ilgpu.NumMultiprocessors ? 8 : 4;
     }
 }
 
@@ -113,7 +135,7 @@ internal static class MmaPrefillMethods<TStorage, TCore, TScore, TMask, TNorm, T
     where TNorm : struct, INormalizer
     where TSchedule : struct, IKeyTileSchedule
 {
-    private static readonly MethodInfo?[] s_methods = new MethodInfo?[16];
+    private static readonly MethodInfo?[] s_methods = new MethodInfo?[32];
 
     // Count types by dim class (64, 80, 96, 128): k-steps of 16 head dims, n-tiles of 8
     // value dims.
@@ -122,17 +144,21 @@ internal static class MmaPrefillMethods<TStorage, TCore, TScore, TMask, TNorm, T
     private static readonly Type[] s_tiles =
         [typeof(Count8), typeof(Count10), typeof(Count12), typeof(Count16)];
 
-    /// <summary>The kernel for head and value dims of 64, 80, 96 or 128 each.</summary>
-    public static MethodInfo For(int headDim, int valueDim)
+    /// <summary>The kernel for head and value dims of 64, 80, 96 or 128 each and groups of 4
+    /// or 8 warps.</summary>
+    public static MethodInfo For(int headDim, int valueDim, int warps = 4)
     {
+        if (warps is not (4 or 8))
+            throw new ArgumentOutOfRangeException(nameof(warps), warps, "4 or 8 expected.");
         if (!MmaPrefillKernel.Fits(headDim, valueDim))
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim,
                 $"The tensor-core prefill kernel takes head and value dims of 64, 80, 96 or "
                 + $"128, got {headDim} and {valueDim}.");
         int d = MmaPrefillKernel.DimClass(headDim), dv = MmaPrefillKernel.DimClass(valueDim);
-        return s_methods[4 * d + dv] ??= typeof(MmaPrefillKernel)
+        return s_methods[16 * (warps / 8) + 4 * d + dv] ??= typeof(MmaPrefillKernel)
             .GetMethod(nameof(MmaPrefillKernel.ForwardKernel))!
             .MakeGenericMethod(typeof(TStorage), typeof(TCore), typeof(TScore), typeof(TMask),
-                typeof(TNorm), typeof(TSchedule), s_steps[d], s_tiles[dv]);
+                typeof(TNorm), typeof(TSchedule), s_steps[d], s_tiles[dv],
+                warps == 8 ? typeof(Count8) : typeof(Count4));
     }
 }

@@ -11,17 +11,19 @@ namespace Managed.Kernels.Attention;
 /// <summary>
 /// The prefill kernel on the tensor cores (FlashAttention-2's loop), for fp16 and bf16 Q/K/V
 /// on CUDA: mma.sync.m16n8k16 with fp32 accumulation, fp32 online softmax, head and value
-/// dims of 64, 80, 96 or 128 each, dense head-major tensors. One group of 4 warps per (batch,
-/// query head, block of 64 query rows); warp w owns rows 16w..16w+15, whose Q fragments it
-/// loads once (ldmatrix) and keeps in registers. The key tiles of 64 keys come from the
+/// dims of 64, 80, 96 or 128 each, dense head-major tensors. One group of 4 or 8 warps
+/// (<c>TWarps</c>) per (batch, query head, block of 64 or 128 query rows); warp w owns rows
+/// 16w..16w+15, whose Q fragments it loads once (ldmatrix) and keeps in registers. The key tiles of 64 keys come from the
 /// schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so schedules
 /// and tile skipping mean the same): an Empty tile is neither loaded nor computed, a Full one
 /// skips the per-element mask, and a warp whose 16 rows the mask keeps off the tile skips
-/// its mma. Shared memory holds one K tile and one V tile (rows padded by 16 bytes, so the 8
-/// rows an ldmatrix reads fall in 8 different bank groups): 64 x (128/8 + 1) x 16 bytes each,
-/// 34,816 bytes in all. Copies are cp.async, staggered so each overlaps compute: the tile's V
-/// is requested before its S = Q K^T, the next tile's K after S (K's buffer is then free) and
-/// waited for after this tile's P V. Per tile and warp: S as 8 m16n8 accumulators (keys 8n +
+/// its mma. Shared memory (dynamic, <see cref="SharedChunks"/>: up to 69,632 bytes at head
+/// dim 128, above the 48 KB a static allocation may take) holds two stages of a K tile and a V
+/// tile (rows padded by 16 bytes, so the 8 rows an ldmatrix reads fall in 8 different bank
+/// groups). Copies are cp.async, one tile ahead: while a tile is computed the next one's K and
+/// V are in flight into the other stage, so each tile costs two barriers and the loads hide
+/// behind a whole tile's mma. An interior tile (Full for the warp's rows, every key in range)
+/// takes no per-pair test, only the score modifier. Per tile and warp: S as 8 m16n8 accumulators (keys 8n +
 /// 2t, +1 of rows g, g + 8 per lane (g, t) = (lane/4, lane%4)), scaled, score-modified and
 /// masked in fp32 with each element's query position and key; the row maxima across the quad
 /// of lanes holding a row (2 shuffles), P = exp(S - m) rounded to the 16-bit type straight
@@ -33,11 +35,15 @@ namespace Managed.Kernels.Attention;
 /// </summary>
 internal static class MmaPrefillKernel
 {
-    public const int Threads = 128, BlockQ = 64, BlockK = 64;
+    public const int BlockK = 64;
 
-    /// <summary>Row stride of the K and V tiles in 16-byte chunks, for 128 dims (8 halves per
-    /// chunk) plus one of padding; each buffer is sized for it.</summary>
-    private const int MaxRowChunks = 128 / 8 + 1, Buffer = BlockK * MaxRowChunks;
+    /// <summary>16-byte chunks of the dynamic shared memory a group of <paramref name="warps"/>
+    /// warps takes: two stages of a K tile and of a V tile, each row of a tile its dims / 8
+    /// chunks plus one of padding; Q is staged through the V stages (or past them, when its
+    /// block is larger) before the loop.</summary>
+    public static int SharedChunks(int headDim, int valueDim, int warps) =>
+        2 * BlockK * (headDim / 8 + 1)
+        + Math.Max(2 * BlockK * (valueDim / 8 + 1), 16 * warps * (headDim / 8 + 1));
 
     /// <summary>Head and value dims the kernel takes: 64, 80, 96 or 128 each (multiples of 16:
     /// the k-steps of S and the pairs of n-tiles of P V).</summary>
@@ -57,7 +63,7 @@ internal static class MmaPrefillKernel
     // addresses: device addresses of K and V (cp.async reads from them; the emulated types
     // read the views). rowStats and keyLengths are unused (softmax, dense rows).
     public static void ForwardKernel<TStorage, TCore, TScore, TMask, TNorm, TSchedule, TSteps,
-        TTiles>(
+        TTiles, TWarps>(
         ArrayView<TStorage> query, ArrayView<TStorage> key, ArrayView<TStorage> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
         ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
@@ -70,10 +76,13 @@ internal static class MmaPrefillKernel
         where TSchedule : struct, IKeyTileSchedule
         where TSteps : struct, IDecodeCount
         where TTiles : struct, IDecodeCount
+        where TWarps : struct, IDecodeCount
     {
-        // K tile (keys x head-dim chunks) then V tile (keys x value-dim chunks); Q is staged
-        // through V's buffer before the loop. The only shared allocation (SharedMatrices).
-        var shared = SharedMemory.Allocate<Word4>(2 * Buffer);
+        // K stages 0 and 1 (keys x head-dim chunks), then V stages 0 and 1 (keys x value-dim
+        // chunks); Q is staged from V's start before the loop. The only shared allocation
+        // (SharedMatrices), sized by the launch (SharedChunks).
+        var shared = SharedMemory.GetDynamic<Word4>();
+        int threads = 32 * TWarps.Count, blockQ = 16 * TWarps.Count;
         var qWords = query.Cast<Word4>();
         var kWords = key.Cast<Word4>();
         var vWords = value.Cast<Word4>();
@@ -84,18 +93,19 @@ internal static class MmaPrefillKernel
         int qt = p.QueryTiles - 1 - (blk - bh * p.QueryTiles); // heaviest causal tiles first
         int b = bh / p.Heads, h = bh - b * p.Heads, kvh = h / p.GroupSize;
         int seqK = p.SeqK;
-        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0);
+        int q0 = qt * blockQ, rows = XMath.Min(blockQ, p.SeqQ - q0);
         int pos0 = q0 + p.QueryOffset;
         // Chunks per row of Q/K (head dim / 8) and V (value dim / 8); padded shared strides.
         int kChunks = 2 * TSteps.Count, vChunks = TTiles.Count;
         int kStride = kChunks + 1, vStride = vChunks + 1;
+        int kBuffer = BlockK * kStride, vBuffer = BlockK * vStride, vAt = 2 * kBuffer;
         long kvRow0 = (long)(b * p.KvHeads + kvh) * seqK;
 
-        // Q rows of the block into V's buffer (zeros past the last row), plain loads.
-        for (int e = tid; e < BlockQ * kChunks; e += Threads)
+        // Q rows of the block into V's stages (zeros past the last row), plain loads.
+        for (int e = tid; e < blockQ * kChunks; e += threads)
         {
             int r = e / kChunks, c = e - r * kChunks;
-            shared[Buffer + r * kStride + c] = r < rows
+            shared[vAt + r * kStride + c] = r < rows
                 ? qWords[((long)bh * p.SeqQ + q0 + r) * kChunks + c] : default;
         }
 
@@ -114,9 +124,9 @@ internal static class MmaPrefillKernel
         int step = 0;
         int tile = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
             ref step);
-        if (tile >= 0)
+        if (tile >= 0) // the first K while Q is staged (V's stage 0 holds Q until the loads)
             CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0, tile * BlockK,
-                seqK, kChunks);
+                seqK, kChunks, threads);
         TCore.CommitCopies();
         Group.Barrier(); // Q is staged
 
@@ -128,7 +138,7 @@ internal static class MmaPrefillKernel
         FragmentA qf5 = default;
         FragmentA qf6 = default;
         FragmentA qf7 = default;
-        int qRow = Buffer + (16 * warp + (lane & 15)) * kStride + (lane >> 4);
+        int qRow = vAt + (16 * warp + (lane & 15)) * kStride + (lane >> 4);
         if (TSteps.Count > 0) qf0 = TCore.LoadMatrices(shared, qRow + 0);
         if (TSteps.Count > 1) qf1 = TCore.LoadMatrices(shared, qRow + 2);
         if (TSteps.Count > 2) qf2 = TCore.LoadMatrices(shared, qRow + 4);
@@ -137,7 +147,24 @@ internal static class MmaPrefillKernel
         if (TSteps.Count > 5) qf5 = TCore.LoadMatrices(shared, qRow + 10);
         if (TSteps.Count > 6) qf6 = TCore.LoadMatrices(shared, qRow + 12);
         if (TSteps.Count > 7) qf7 = TCore.LoadMatrices(shared, qRow + 14);
-        Group.Barrier(); // V's buffer is free
+        Group.Barrier(); // V's stages are free
+        // The first tile's V, then the second tile's K and V into stage 1: every tile's
+        // copies are requested one tile ahead of its compute.
+        if (tile >= 0)
+            CopyTile<TCore>(shared, vAt, vStride, vWords, addresses.Value, kvRow0,
+                tile * BlockK, seqK, vChunks, threads);
+        TCore.CommitCopies();
+        step++;
+        int next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
+            ref step);
+        if (next >= 0)
+        {
+            CopyTile<TCore>(shared, kBuffer, kStride, kWords, addresses.Key, kvRow0,
+                next * BlockK, seqK, kChunks, threads);
+            CopyTile<TCore>(shared, vAt + vBuffer, vStride, vWords, addresses.Value, kvRow0,
+                next * BlockK, seqK, vChunks, threads);
+        }
+        TCore.CommitCopies();
 
         float mA = float.NegativeInfinity, mB = float.NegativeInfinity, lA = 0f, lB = 0f;
         Accumulator o0 = default;
@@ -160,19 +187,17 @@ internal static class MmaPrefillKernel
         // chunk 2j + ((lane >> 3) & 1); V's keys 16s + (lane & 7) + 8 ((lane >> 3) & 1),
         // chunk 2u + (lane >> 4).
         int kLane = ((lane & 7) + 8 * (lane >> 4)) * kStride + ((lane >> 3) & 1);
-        int vLane = Buffer + ((lane & 7) + 8 * ((lane >> 3) & 1)) * vStride + (lane >> 4);
+        int vLane = vAt + ((lane & 7) + 8 * ((lane >> 3) & 1)) * vStride + (lane >> 4);
+        int stage = 0;
         while (tile >= 0)
         {
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
-            CopyTile<TCore>(shared, Buffer, vStride, vWords, addresses.Value, kvRow0, k0, seqK,
-                vChunks);
-            TCore.CommitCopies();
-            step++;
-            int next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile,
-                steps, ref step);
-            // The tile's kind for this warp's rows: warp-uniform, so its mma can be skipped.
+            int kAt = kLane + stage * kBuffer, vFrom = vLane + stage * vBuffer;
+            // The tile's kind for this warp's rows: warp-uniform, so its mma can be skipped,
+            // and an interior tile (Full, every key in range) takes no per-pair test.
             var kind = wq1 <= wq0 ? TileKind.Empty : mask.Classify(b, h, wq0, wq1, k0, k0 + cols);
-            TCore.WaitForCopies(); // K has landed (V may still be in flight)
+            bool interior = kind == TileKind.Full && cols == BlockK;
+            TCore.WaitForCopies(); // this tile's K and V have landed (the next one's may not)
             Group.Barrier();
 
             Accumulator s0 = default;
@@ -187,240 +212,278 @@ internal static class MmaPrefillKernel
             {
                 if (TSteps.Count > 0)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 0);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 0);
                     TCore.MultiplyAdd(ref s0, qf0, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf0, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 1)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 2);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 2);
                     TCore.MultiplyAdd(ref s0, qf1, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf1, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 2)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 4);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 4);
                     TCore.MultiplyAdd(ref s0, qf2, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf2, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 3)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 6);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 6);
                     TCore.MultiplyAdd(ref s0, qf3, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf3, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 4)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 8);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 8);
                     TCore.MultiplyAdd(ref s0, qf4, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf4, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 5)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 10);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 10);
                     TCore.MultiplyAdd(ref s0, qf5, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf5, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 6)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 12);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 12);
                     TCore.MultiplyAdd(ref s0, qf6, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf6, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 7)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 14);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 14);
                     TCore.MultiplyAdd(ref s0, qf7, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf7, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 0)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 0);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 0);
                     TCore.MultiplyAdd(ref s2, qf0, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf0, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 1)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 2);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 2);
                     TCore.MultiplyAdd(ref s2, qf1, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf1, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 2)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 4);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 4);
                     TCore.MultiplyAdd(ref s2, qf2, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf2, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 3)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 6);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 6);
                     TCore.MultiplyAdd(ref s2, qf3, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf3, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 4)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 8);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 8);
                     TCore.MultiplyAdd(ref s2, qf4, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf4, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 5)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 10);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 10);
                     TCore.MultiplyAdd(ref s2, qf5, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf5, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 6)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 12);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 12);
                     TCore.MultiplyAdd(ref s2, qf6, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf6, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 7)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 14);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 14);
                     TCore.MultiplyAdd(ref s2, qf7, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf7, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 0)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 0);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 0);
                     TCore.MultiplyAdd(ref s4, qf0, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf0, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 1)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 2);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 2);
                     TCore.MultiplyAdd(ref s4, qf1, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf1, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 2)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 4);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 4);
                     TCore.MultiplyAdd(ref s4, qf2, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf2, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 3)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 6);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 6);
                     TCore.MultiplyAdd(ref s4, qf3, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf3, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 4)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 8);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 8);
                     TCore.MultiplyAdd(ref s4, qf4, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf4, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 5)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 10);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 10);
                     TCore.MultiplyAdd(ref s4, qf5, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf5, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 6)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 12);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 12);
                     TCore.MultiplyAdd(ref s4, qf6, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf6, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 7)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 14);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 14);
                     TCore.MultiplyAdd(ref s4, qf7, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf7, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 0)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 0);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 0);
                     TCore.MultiplyAdd(ref s6, qf0, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf0, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 1)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 2);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 2);
                     TCore.MultiplyAdd(ref s6, qf1, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf1, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 2)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 4);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 4);
                     TCore.MultiplyAdd(ref s6, qf2, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf2, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 3)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 6);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 6);
                     TCore.MultiplyAdd(ref s6, qf3, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf3, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 4)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 8);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 8);
                     TCore.MultiplyAdd(ref s6, qf4, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf4, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 5)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 10);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 10);
                     TCore.MultiplyAdd(ref s6, qf5, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf5, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 6)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 12);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 12);
                     TCore.MultiplyAdd(ref s6, qf6, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf6, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 7)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 14);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 14);
                     TCore.MultiplyAdd(ref s6, qf7, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf7, kf.A2, kf.A3);
                 }
             }
-            Group.Barrier(); // every warp is done with K
-            if (next >= 0)
-                CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0,
-                    next * BlockK, seqK, kChunks);
-            TCore.CommitCopies(); // an empty group when there is no next tile
-
             FragmentA pf0 = default, pf1 = default, pf2 = default, pf3 = default;
             if (kind != TileKind.Empty)
             {
                 // Logits of rows A (g) and B (g + 8) at keys k0 + 8n + 2t, +1: scaled,
                 // modified, masked (-inf past seqK, or where a partial tile's mask forbids).
-                float a0_0 = Logit(s0.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 0 + 2 * t, seqK, ksA, keA);
-                float b0_0 = Logit(s0.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 0 + 2 * t, seqK, ksB, keB);
-                float a0_1 = Logit(s0.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 1 + 2 * t, seqK, ksA, keA);
-                float b0_1 = Logit(s0.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 1 + 2 * t, seqK, ksB, keB);
-                float a1_0 = Logit(s1.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 8 + 2 * t, seqK, ksA, keA);
-                float b1_0 = Logit(s1.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 8 + 2 * t, seqK, ksB, keB);
-                float a1_1 = Logit(s1.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 9 + 2 * t, seqK, ksA, keA);
-                float b1_1 = Logit(s1.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 9 + 2 * t, seqK, ksB, keB);
-                float a2_0 = Logit(s2.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 16 + 2 * t, seqK, ksA, keA);
-                float b2_0 = Logit(s2.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 16 + 2 * t, seqK, ksB, keB);
-                float a2_1 = Logit(s2.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 17 + 2 * t, seqK, ksA, keA);
-                float b2_1 = Logit(s2.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 17 + 2 * t, seqK, ksB, keB);
-                float a3_0 = Logit(s3.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 24 + 2 * t, seqK, ksA, keA);
-                float b3_0 = Logit(s3.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 24 + 2 * t, seqK, ksB, keB);
-                float a3_1 = Logit(s3.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 25 + 2 * t, seqK, ksA, keA);
-                float b3_1 = Logit(s3.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 25 + 2 * t, seqK, ksB, keB);
-                float a4_0 = Logit(s4.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 32 + 2 * t, seqK, ksA, keA);
-                float b4_0 = Logit(s4.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 32 + 2 * t, seqK, ksB, keB);
-                float a4_1 = Logit(s4.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 33 + 2 * t, seqK, ksA, keA);
-                float b4_1 = Logit(s4.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 33 + 2 * t, seqK, ksB, keB);
-                float a5_0 = Logit(s5.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 40 + 2 * t, seqK, ksA, keA);
-                float b5_0 = Logit(s5.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 40 + 2 * t, seqK, ksB, keB);
-                float a5_1 = Logit(s5.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 41 + 2 * t, seqK, ksA, keA);
-                float b5_1 = Logit(s5.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 41 + 2 * t, seqK, ksB, keB);
-                float a6_0 = Logit(s6.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 48 + 2 * t, seqK, ksA, keA);
-                float b6_0 = Logit(s6.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 48 + 2 * t, seqK, ksB, keB);
-                float a6_1 = Logit(s6.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 49 + 2 * t, seqK, ksA, keA);
-                float b6_1 = Logit(s6.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 49 + 2 * t, seqK, ksB, keB);
-                float a7_0 = Logit(s7.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 56 + 2 * t, seqK, ksA, keA);
-                float b7_0 = Logit(s7.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 56 + 2 * t, seqK, ksB, keB);
-                float a7_1 = Logit(s7.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 57 + 2 * t, seqK, ksA, keA);
-                float b7_1 = Logit(s7.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 57 + 2 * t, seqK, ksB, keB);
+                float a0_0, b0_0, a0_1, b0_1, a1_0, b1_0, a1_1, b1_1;
+                float a2_0, b2_0, a2_1, b2_1, a3_0, b3_0, a3_1, b3_1;
+                float a4_0, b4_0, a4_1, b4_1, a5_0, b5_0, a5_1, b5_1;
+                float a6_0, b6_0, a6_1, b6_1, a7_0, b7_0, a7_1, b7_1;
+                int kt = k0 + 2 * t;
+                if (interior)
+                {
+                    // Every pair allowed and in range: only the score modifier.
+                    a0_0 = score.Apply(s0.C0 * p.Scale, b, h, qpA, kt + 0);
+                    b0_0 = score.Apply(s0.C2 * p.Scale, b, h, qpB, kt + 0);
+                    a0_1 = score.Apply(s0.C1 * p.Scale, b, h, qpA, kt + 1);
+                    b0_1 = score.Apply(s0.C3 * p.Scale, b, h, qpB, kt + 1);
+                    a1_0 = score.Apply(s1.C0 * p.Scale, b, h, qpA, kt + 8);
+                    b1_0 = score.Apply(s1.C2 * p.Scale, b, h, qpB, kt + 8);
+                    a1_1 = score.Apply(s1.C1 * p.Scale, b, h, qpA, kt + 9);
+                    b1_1 = score.Apply(s1.C3 * p.Scale, b, h, qpB, kt + 9);
+                    a2_0 = score.Apply(s2.C0 * p.Scale, b, h, qpA, kt + 16);
+                    b2_0 = score.Apply(s2.C2 * p.Scale, b, h, qpB, kt + 16);
+                    a2_1 = score.Apply(s2.C1 * p.Scale, b, h, qpA, kt + 17);
+                    b2_1 = score.Apply(s2.C3 * p.Scale, b, h, qpB, kt + 17);
+                    a3_0 = score.Apply(s3.C0 * p.Scale, b, h, qpA, kt + 24);
+                    b3_0 = score.Apply(s3.C2 * p.Scale, b, h, qpB, kt + 24);
+                    a3_1 = score.Apply(s3.C1 * p.Scale, b, h, qpA, kt + 25);
+                    b3_1 = score.Apply(s3.C3 * p.Scale, b, h, qpB, kt + 25);
+                    a4_0 = score.Apply(s4.C0 * p.Scale, b, h, qpA, kt + 32);
+                    b4_0 = score.Apply(s4.C2 * p.Scale, b, h, qpB, kt + 32);
+                    a4_1 = score.Apply(s4.C1 * p.Scale, b, h, qpA, kt + 33);
+                    b4_1 = score.Apply(s4.C3 * p.Scale, b, h, qpB, kt + 33);
+                    a5_0 = score.Apply(s5.C0 * p.Scale, b, h, qpA, kt + 40);
+                    b5_0 = score.Apply(s5.C2 * p.Scale, b, h, qpB, kt + 40);
+                    a5_1 = score.Apply(s5.C1 * p.Scale, b, h, qpA, kt + 41);
+                    b5_1 = score.Apply(s5.C3 * p.Scale, b, h, qpB, kt + 41);
+                    a6_0 = score.Apply(s6.C0 * p.Scale, b, h, qpA, kt + 48);
+                    b6_0 = score.Apply(s6.C2 * p.Scale, b, h, qpB, kt + 48);
+                    a6_1 = score.Apply(s6.C1 * p.Scale, b, h, qpA, kt + 49);
+                    b6_1 = score.Apply(s6.C3 * p.Scale, b, h, qpB, kt + 49);
+                    a7_0 = score.Apply(s7.C0 * p.Scale, b, h, qpA, kt + 56);
+                    b7_0 = score.Apply(s7.C2 * p.Scale, b, h, qpB, kt + 56);
+                    a7_1 = score.Apply(s7.C1 * p.Scale, b, h, qpA, kt + 57);
+                    b7_1 = score.Apply(s7.C3 * p.Scale, b, h, qpB, kt + 57);
+                }
+                else
+                {
+                    a0_0 = Logit(s0.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 0, seqK, ksA, keA);
+                    b0_0 = Logit(s0.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 0, seqK, ksB, keB);
+                    a0_1 = Logit(s0.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 1, seqK, ksA, keA);
+                    b0_1 = Logit(s0.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 1, seqK, ksB, keB);
+                    a1_0 = Logit(s1.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 8, seqK, ksA, keA);
+                    b1_0 = Logit(s1.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 8, seqK, ksB, keB);
+                    a1_1 = Logit(s1.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 9, seqK, ksA, keA);
+                    b1_1 = Logit(s1.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 9, seqK, ksB, keB);
+                    a2_0 = Logit(s2.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 16, seqK, ksA, keA);
+                    b2_0 = Logit(s2.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 16, seqK, ksB, keB);
+                    a2_1 = Logit(s2.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 17, seqK, ksA, keA);
+                    b2_1 = Logit(s2.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 17, seqK, ksB, keB);
+                    a3_0 = Logit(s3.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 24, seqK, ksA, keA);
+                    b3_0 = Logit(s3.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 24, seqK, ksB, keB);
+                    a3_1 = Logit(s3.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 25, seqK, ksA, keA);
+                    b3_1 = Logit(s3.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 25, seqK, ksB, keB);
+                    a4_0 = Logit(s4.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 32, seqK, ksA, keA);
+                    b4_0 = Logit(s4.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 32, seqK, ksB, keB);
+                    a4_1 = Logit(s4.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 33, seqK, ksA, keA);
+                    b4_1 = Logit(s4.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 33, seqK, ksB, keB);
+                    a5_0 = Logit(s5.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 40, seqK, ksA, keA);
+                    b5_0 = Logit(s5.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 40, seqK, ksB, keB);
+                    a5_1 = Logit(s5.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 41, seqK, ksA, keA);
+                    b5_1 = Logit(s5.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 41, seqK, ksB, keB);
+                    a6_0 = Logit(s6.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 48, seqK, ksA, keA);
+                    b6_0 = Logit(s6.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 48, seqK, ksB, keB);
+                    a6_1 = Logit(s6.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 49, seqK, ksA, keA);
+                    b6_1 = Logit(s6.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 49, seqK, ksB, keB);
+                    a7_0 = Logit(s7.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 56, seqK, ksA, keA);
+                    b7_0 = Logit(s7.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 56, seqK, ksB, keB);
+                    a7_1 = Logit(s7.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 57, seqK, ksA, keA);
+                    b7_1 = Logit(s7.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 57, seqK, ksB, keB);
+                }
 
                 // Online softmax: row maxima over the quad holding each row.
                 float topA = XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(a0_0, a0_1), a1_0), a1_1), a2_0), a2_1), a3_0), a3_1), a4_0), a4_1), a5_0), a5_1), a6_0), a6_1), a7_0), a7_1);
@@ -430,22 +493,22 @@ internal static class MmaPrefillKernel
                 float alphaA = newA == float.NegativeInfinity ? 1f : XMath.Exp(mA - newA);
                 mA = newA;
                 float scaledMaxA = (newA == float.NegativeInfinity ? 0f : newA) * Log2E;
-                a0_0 = Prob(a0_0, scaledMaxA);
-                a0_1 = Prob(a0_1, scaledMaxA);
-                a1_0 = Prob(a1_0, scaledMaxA);
-                a1_1 = Prob(a1_1, scaledMaxA);
-                a2_0 = Prob(a2_0, scaledMaxA);
-                a2_1 = Prob(a2_1, scaledMaxA);
-                a3_0 = Prob(a3_0, scaledMaxA);
-                a3_1 = Prob(a3_1, scaledMaxA);
-                a4_0 = Prob(a4_0, scaledMaxA);
-                a4_1 = Prob(a4_1, scaledMaxA);
-                a5_0 = Prob(a5_0, scaledMaxA);
-                a5_1 = Prob(a5_1, scaledMaxA);
-                a6_0 = Prob(a6_0, scaledMaxA);
-                a6_1 = Prob(a6_1, scaledMaxA);
-                a7_0 = Prob(a7_0, scaledMaxA);
-                a7_1 = Prob(a7_1, scaledMaxA);
+                a0_0 = Prob<TCore>(a0_0, scaledMaxA);
+                a0_1 = Prob<TCore>(a0_1, scaledMaxA);
+                a1_0 = Prob<TCore>(a1_0, scaledMaxA);
+                a1_1 = Prob<TCore>(a1_1, scaledMaxA);
+                a2_0 = Prob<TCore>(a2_0, scaledMaxA);
+                a2_1 = Prob<TCore>(a2_1, scaledMaxA);
+                a3_0 = Prob<TCore>(a3_0, scaledMaxA);
+                a3_1 = Prob<TCore>(a3_1, scaledMaxA);
+                a4_0 = Prob<TCore>(a4_0, scaledMaxA);
+                a4_1 = Prob<TCore>(a4_1, scaledMaxA);
+                a5_0 = Prob<TCore>(a5_0, scaledMaxA);
+                a5_1 = Prob<TCore>(a5_1, scaledMaxA);
+                a6_0 = Prob<TCore>(a6_0, scaledMaxA);
+                a6_1 = Prob<TCore>(a6_1, scaledMaxA);
+                a7_0 = Prob<TCore>(a7_0, scaledMaxA);
+                a7_1 = Prob<TCore>(a7_1, scaledMaxA);
                 lA = lA * alphaA + (a0_0 + a0_1 + a1_0 + a1_1 + a2_0 + a2_1 + a3_0 + a3_1 + a4_0 + a4_1 + a5_0 + a5_1 + a6_0 + a6_1 + a7_0 + a7_1);
                 float topB = XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(b0_0, b0_1), b1_0), b1_1), b2_0), b2_1), b3_0), b3_1), b4_0), b4_1), b5_0), b5_1), b6_0), b6_1), b7_0), b7_1);
                 topB = XMath.Max(topB, Warp.ShuffleXor(topB, 1));
@@ -454,22 +517,22 @@ internal static class MmaPrefillKernel
                 float alphaB = newB == float.NegativeInfinity ? 1f : XMath.Exp(mB - newB);
                 mB = newB;
                 float scaledMaxB = (newB == float.NegativeInfinity ? 0f : newB) * Log2E;
-                b0_0 = Prob(b0_0, scaledMaxB);
-                b0_1 = Prob(b0_1, scaledMaxB);
-                b1_0 = Prob(b1_0, scaledMaxB);
-                b1_1 = Prob(b1_1, scaledMaxB);
-                b2_0 = Prob(b2_0, scaledMaxB);
-                b2_1 = Prob(b2_1, scaledMaxB);
-                b3_0 = Prob(b3_0, scaledMaxB);
-                b3_1 = Prob(b3_1, scaledMaxB);
-                b4_0 = Prob(b4_0, scaledMaxB);
-                b4_1 = Prob(b4_1, scaledMaxB);
-                b5_0 = Prob(b5_0, scaledMaxB);
-                b5_1 = Prob(b5_1, scaledMaxB);
-                b6_0 = Prob(b6_0, scaledMaxB);
-                b6_1 = Prob(b6_1, scaledMaxB);
-                b7_0 = Prob(b7_0, scaledMaxB);
-                b7_1 = Prob(b7_1, scaledMaxB);
+                b0_0 = Prob<TCore>(b0_0, scaledMaxB);
+                b0_1 = Prob<TCore>(b0_1, scaledMaxB);
+                b1_0 = Prob<TCore>(b1_0, scaledMaxB);
+                b1_1 = Prob<TCore>(b1_1, scaledMaxB);
+                b2_0 = Prob<TCore>(b2_0, scaledMaxB);
+                b2_1 = Prob<TCore>(b2_1, scaledMaxB);
+                b3_0 = Prob<TCore>(b3_0, scaledMaxB);
+                b3_1 = Prob<TCore>(b3_1, scaledMaxB);
+                b4_0 = Prob<TCore>(b4_0, scaledMaxB);
+                b4_1 = Prob<TCore>(b4_1, scaledMaxB);
+                b5_0 = Prob<TCore>(b5_0, scaledMaxB);
+                b5_1 = Prob<TCore>(b5_1, scaledMaxB);
+                b6_0 = Prob<TCore>(b6_0, scaledMaxB);
+                b6_1 = Prob<TCore>(b6_1, scaledMaxB);
+                b7_0 = Prob<TCore>(b7_0, scaledMaxB);
+                b7_1 = Prob<TCore>(b7_1, scaledMaxB);
                 lB = lB * alphaB + (b0_0 + b0_1 + b1_0 + b1_1 + b2_0 + b2_1 + b3_0 + b3_1 + b4_0 + b4_1 + b5_0 + b5_1 + b6_0 + b6_1 + b7_0 + b7_1);
                 if (TTiles.Count > 0) { o0.C0 *= alphaA; o0.C1 *= alphaA; o0.C2 *= alphaB; o0.C3 *= alphaB; }
                 if (TTiles.Count > 1) { o1.C0 *= alphaA; o1.C1 *= alphaA; o1.C2 *= alphaB; o1.C3 *= alphaB; }
@@ -494,205 +557,217 @@ internal static class MmaPrefillKernel
                 pf2 = new FragmentA { A0 = TCore.Pack(a4_0, a4_1), A1 = TCore.Pack(b4_0, b4_1), A2 = TCore.Pack(a5_0, a5_1), A3 = TCore.Pack(b5_0, b5_1) };
                 pf3 = new FragmentA { A0 = TCore.Pack(a6_0, a6_1), A1 = TCore.Pack(b6_0, b6_1), A2 = TCore.Pack(a7_0, a7_1), A3 = TCore.Pack(b7_0, b7_1) };
             }
-            TCore.WaitForCopies(); // V has landed (the next K may still be in flight)
-            Group.Barrier();
             if (kind != TileKind.Empty)
             {
                 if (TTiles.Count > 0)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 0 * vStride + 0);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 0);
                     TCore.MultiplyAdd(ref o0, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o1, pf0, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 2)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 0 * vStride + 2);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 2);
                     TCore.MultiplyAdd(ref o2, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o3, pf0, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 4)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 0 * vStride + 4);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 4);
                     TCore.MultiplyAdd(ref o4, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o5, pf0, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 6)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 0 * vStride + 6);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 6);
                     TCore.MultiplyAdd(ref o6, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o7, pf0, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 8)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 0 * vStride + 8);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 8);
                     TCore.MultiplyAdd(ref o8, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o9, pf0, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 10)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 0 * vStride + 10);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 10);
                     TCore.MultiplyAdd(ref o10, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o11, pf0, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 12)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 0 * vStride + 12);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 12);
                     TCore.MultiplyAdd(ref o12, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o13, pf0, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 14)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 0 * vStride + 14);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 14);
                     TCore.MultiplyAdd(ref o14, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o15, pf0, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 0)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 16 * vStride + 0);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 0);
                     TCore.MultiplyAdd(ref o0, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o1, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 2)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 16 * vStride + 2);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 2);
                     TCore.MultiplyAdd(ref o2, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o3, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 4)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 16 * vStride + 4);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 4);
                     TCore.MultiplyAdd(ref o4, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o5, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 6)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 16 * vStride + 6);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 6);
                     TCore.MultiplyAdd(ref o6, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o7, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 8)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 16 * vStride + 8);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 8);
                     TCore.MultiplyAdd(ref o8, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o9, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 10)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 16 * vStride + 10);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 10);
                     TCore.MultiplyAdd(ref o10, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o11, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 12)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 16 * vStride + 12);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 12);
                     TCore.MultiplyAdd(ref o12, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o13, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 14)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 16 * vStride + 14);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 14);
                     TCore.MultiplyAdd(ref o14, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o15, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 0)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 32 * vStride + 0);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 0);
                     TCore.MultiplyAdd(ref o0, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o1, pf2, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 2)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 32 * vStride + 2);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 2);
                     TCore.MultiplyAdd(ref o2, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o3, pf2, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 4)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 32 * vStride + 4);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 4);
                     TCore.MultiplyAdd(ref o4, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o5, pf2, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 6)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 32 * vStride + 6);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 6);
                     TCore.MultiplyAdd(ref o6, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o7, pf2, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 8)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 32 * vStride + 8);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 8);
                     TCore.MultiplyAdd(ref o8, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o9, pf2, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 10)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 32 * vStride + 10);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 10);
                     TCore.MultiplyAdd(ref o10, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o11, pf2, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 12)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 32 * vStride + 12);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 12);
                     TCore.MultiplyAdd(ref o12, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o13, pf2, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 14)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 32 * vStride + 14);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 14);
                     TCore.MultiplyAdd(ref o14, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o15, pf2, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 0)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 48 * vStride + 0);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 0);
                     TCore.MultiplyAdd(ref o0, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o1, pf3, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 2)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 48 * vStride + 2);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 2);
                     TCore.MultiplyAdd(ref o2, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o3, pf3, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 4)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 48 * vStride + 4);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 4);
                     TCore.MultiplyAdd(ref o4, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o5, pf3, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 6)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 48 * vStride + 6);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 6);
                     TCore.MultiplyAdd(ref o6, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o7, pf3, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 8)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 48 * vStride + 8);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 8);
                     TCore.MultiplyAdd(ref o8, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o9, pf3, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 10)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 48 * vStride + 10);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 10);
                     TCore.MultiplyAdd(ref o10, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o11, pf3, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 12)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 48 * vStride + 12);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 12);
                     TCore.MultiplyAdd(ref o12, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o13, pf3, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 14)
                 {
-                    var vf = TCore.LoadMatricesTransposed(shared, vLane + 48 * vStride + 14);
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 14);
                     TCore.MultiplyAdd(ref o14, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o15, pf3, vf.A2, vf.A3);
                 }
             }
-            Group.Barrier(); // every warp is done with V
+            Group.Barrier(); // every warp is done with this stage
+            // The tile after next into this stage (an empty group when there is none).
+            step++;
+            int after = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile,
+                steps, ref step);
+            if (after >= 0)
+            {
+                CopyTile<TCore>(shared, stage * kBuffer, kStride, kWords, addresses.Key, kvRow0,
+                    after * BlockK, seqK, kChunks, threads);
+                CopyTile<TCore>(shared, vAt + stage * vBuffer, vStride, vWords, addresses.Value,
+                    kvRow0, after * BlockK, seqK, vChunks, threads);
+            }
+            TCore.CommitCopies();
             tile = next;
+            next = after;
+            stage ^= 1;
         }
 
         // Row sums across the quad; O / l and the log-sum-exp (zeros and -inf for a row with
@@ -816,27 +891,42 @@ internal static class MmaPrefillKernel
     /// <summary>Rows k0..k0+63 of K or V ((b, kvh) rows from <paramref name="row0"/>,
     /// <paramref name="chunks"/> 16-byte chunks each) into the buffer at
     /// <paramref name="at"/> with rows <paramref name="stride"/> chunks apart, by cp.async;
-    /// rows past seqK are zeros.</summary>
+    /// rows past seqK are zeros. Lane i of a row's 8 or 16 (the chunks rounded up) copies
+    /// chunk i of every (threads / that)-th row: a fixed number of iterations of a few
+    /// instructions each, no division (a thread past the row's chunks idles).</summary>
     private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, int stride,
-        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks)
+        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks,
+        int threads)
         where TCore : struct, ITensorCoreType
     {
-        for (int e = Group.IdxX; e < BlockK * chunks; e += Threads)
+        int shift = chunks <= 8 ? 3 : 4;
+        int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
+        if (c >= chunks) return;
+        int r = Group.IdxX >> shift, to = at + r * stride + c;
+        long from = (row0 + k0 + r) * chunks + c;
+        for (; r < BlockK; r += rowStep)
         {
-            int r = e / chunks, c = e - r * chunks;
-            bool inRange = k0 + r < seqK;
-            long from = (row0 + XMath.Min(k0 + r, seqK - 1)) * chunks + c;
-            TCore.CopyAsync(shared, at + r * stride + c, words, address, from, inRange);
+            bool inRange = k0 + r < seqK; // else chunk 0 as a valid address: nothing is read
+            TCore.CopyAsync(shared, to, words, address, inRange ? from : 0, inRange);
+            to += rowStep * stride;
+            from += rowStep * chunks;
         }
     }
 
-    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one.</summary>
+    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one. The
+    /// tests are combined with non-short-circuit operators and the result selected, so the
+    /// pair costs a few predicate instructions and no branch (ILGPU turns &amp;&amp; and ?: over
+    /// calls into branches, each with its own convergence barrier).</summary>
     private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
         int b, int h, int pos, int k, int seqK, int rowStart, int rowEnd)
         where TScore : struct, IScoreModifier
-        where TMask : struct, IMaskPredicate =>
-        k < seqK && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, k, rowStart, rowEnd))
-            ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
+        where TMask : struct, IMaskPredicate
+    {
+        bool allowed = TMask.RowIsInterval ? (k >= rowStart) & (k < rowEnd)
+            : kind == TileKind.Full | mask.Allows(b, h, pos, k);
+        float logit = score.Apply(s, b, h, pos, k);
+        return (k < seqK) & allowed ? logit : float.NegativeInfinity;
+    }
 
     /// <summary>log2 e: exp(s - m) = 2^(s log2 e - m log2 e), one fused multiply-add and one
     /// ex2 per score.</summary>
@@ -846,7 +936,8 @@ internal static class MmaPrefillKernel
     /// m log2 e, or 0 for a row with no allowed key yet: a masked logit (-inf) gives exactly 0
     /// with no test of its own (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN.
     /// </summary>
-    private static float Prob(float s, float scaledMax) => XMath.Exp2(s * Log2E - scaledMax);
+    private static float Prob<TCore>(float s, float scaledMax) where TCore : struct, ITensorCoreType =>
+        TCore.Exp2(s * Log2E - scaledMax);
 }
 
 /// <summary>Device addresses of K and V for <see cref="MmaPrefillKernel"/>'s cp.async (ILGPU

@@ -58,8 +58,11 @@ internal sealed class KernelCache(Accelerator accelerator)
     /// faster at O2 and chunked linear attention 1.08-1.13x (its output kernel took 255
     /// registers per thread at O1, 96 at O2); decode, GEMM and the model's kernels no faster
     /// or slower (decode within 1 %, GEMM prefill 0.84x). Other kinds ignore it.</param>
+    /// <param name="sharedBytes">The most dynamic shared memory a launch of it asks for: on
+    /// CUDA, above 48 KB the loaded function's limit is raised to it
+    /// (<see cref="CudaSharedMemoryLimit"/>).</param>
     public TDelegate Get<TDelegate>(MethodInfo method,
-        OptimizationLevel level = ContextLevel) where TDelegate : Delegate
+        OptimizationLevel level = ContextLevel, int sharedBytes = 0) where TDelegate : Delegate
     {
         lock (_loaded)
         {
@@ -67,7 +70,9 @@ internal sealed class KernelCache(Accelerator accelerator)
             if (accelerator is not CudaAccelerator) level = ContextLevel;
             var compiled = s_compiled.GetOrAdd((accelerator.Context, _target, method, level), _ =>
                 new Lazy<CompiledKernel>(() => Compile(method, level))).Value;
-            var loaded = accelerator.LoadKernel(compiled).CreateLauncherDelegate<TDelegate>();
+            var kernel = accelerator.LoadKernel(compiled);
+            if (kernel is CudaKernel cuda) CudaSharedMemoryLimit.Raise(cuda, sharedBytes);
+            var loaded = kernel.CreateLauncherDelegate<TDelegate>();
             _loaded.Add(method, loaded);
             return loaded;
         }

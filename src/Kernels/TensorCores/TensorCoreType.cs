@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime.Cuda;
 using Managed.Kernels.Decode;
 using Managed.Kernels.Layouts;
@@ -44,6 +45,12 @@ internal interface ITensorCoreType
     /// <summary>Two fp32 values rounded to nearest even, <paramref name="low"/> in bits 0-15.
     /// </summary>
     static abstract uint Pack(float low, float high);
+
+    /// <summary>2^x for the softmax weights, results below 2^-126 flushed to zero: one
+    /// ex2.approx.ftz on CUDA (without .ftz ptxas wraps each ex2 in a range test and two
+    /// multiplies); a weight that small is below fp32's resolution of the row sum (at least 1).
+    /// </summary>
+    static abstract float Exp2(float x);
 
     /// <summary>The low 16 bits of a packed pair, widened exactly.</summary>
     static abstract float Low(uint pair);
@@ -104,6 +111,8 @@ internal readonly struct TensorCoreHalf : ITensorCoreType
         CudaAsm.Emit("cvt.rn.f16x2.f32 %0, %1, %2;", out uint pair, high, low);
         return pair;
     }
+
+    public static float Exp2(float x) => SharedMatrices.Exp2(x);
 
     public static float Low(uint pair)
     {
@@ -172,6 +181,8 @@ internal readonly struct TensorCoreBFloat16 : ITensorCoreType
         CudaAsm.Emit("cvt.rn.bf16x2.f32 %0, %1, %2;", out uint pair, high, low);
         return pair;
     }
+
+    public static float Exp2(float x) => SharedMatrices.Exp2(x);
 
     public static float Low(uint pair) => Interop.IntAsFloat(pair << 16);
 
@@ -318,6 +329,8 @@ internal readonly struct EmulatedHalf : ITensorCoreType
     public static uint Pack(float low, float high) =>
         HalfBits.FromSingle(low) | (uint)HalfBits.FromSingle(high) << 16;
 
+    public static float Exp2(float x) => XMath.Exp2(x);
+
     public static float Low(uint pair) => HalfBits.Widen(pair & 0xFFFF);
     public static float High(uint pair) => HalfBits.Widen(pair >> 16);
 
@@ -350,6 +363,8 @@ internal readonly struct EmulatedBFloat16 : ITensorCoreType
 
     public static uint Pack(float low, float high) =>
         BFloat16Bits.FromSingle(low) | (uint)BFloat16Bits.FromSingle(high) << 16;
+
+    public static float Exp2(float x) => XMath.Exp2(x);
 
     public static float Low(uint pair) => Interop.IntAsFloat(pair << 16);
     public static float High(uint pair) => Interop.IntAsFloat(pair & 0xFFFF_0000u);

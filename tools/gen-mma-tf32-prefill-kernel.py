@@ -27,26 +27,29 @@ namespace Managed.Kernels.Attention;
 /// The prefill kernel on the tensor cores for fp32 Q/K/V rounded to TF32 (FlashAttention-2's
 /// loop; opt-in, <see cref="AttentionPrecision.Tf32"/>): mma.sync.m16n8k8 with tf32 operands
 /// and fp32 accumulation, fp32 online softmax, head and value dims of 64, 80, 96 or 128 each,
-/// dense head-major tensors. One group of 4 warps per (batch, query head, block of 64 query
-/// rows); warp w owns rows 16w..16w+15, whose Q fragments it loads once from global memory,
-/// rounds and keeps in registers (A0 = q[g][8j + t], A1 row g + 8, A2 dim + 4, A3 both, for
-/// lane (g, t) = (lane/4, lane%4) and k-step j). The key tiles of 64 keys come from the
-/// schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so schedules and
-/// tile skipping mean the same): an Empty tile is neither loaded nor computed, a Full one skips
-/// the per-element mask, and a warp whose 16 rows the mask keeps off the tile skips its mma.
-/// Shared memory is one dynamic allocation: a K tile then a V tile, 64 key rows each of the
-/// dim's 16-byte chunks plus one of padding (an odd stride: the 8 rows an ldmatrix reads, and
-/// the rows 2t of the V loads below, fall in different bank groups), 64 (D/4 + Dv/4 + 2) x 16
-/// bytes: 34,816 at D = Dv = 64, 67,584 at 128. Copies are cp.async, staggered so each
-/// overlaps compute (the tile's V is requested before S = Q K^T, the next tile's K after S);
-/// once its own copies have landed, each thread rounds the chunks it copied to tf32 in place,
-/// before the barrier that publishes them. S = Q K^T: K's B operands by ldmatrix (a 16-byte
-/// chunk is 4 fp32 words; lane (g, t) gets word t of key row g: b0 = k[g][8j + t], b1 dim +
-/// 4), S as 8 m16n8 accumulators (keys 8n + 2t, +1 of rows g, g + 8). The softmax is the
-/// 16-bit kernel's (<see cref="MmaPrefillKernel"/>): scaled, score-modified and masked in fp32,
-/// row maxima across the quad, P = 2^(s log2 e - m log2 e). P V without shuffles: in k-step n
-/// (the keys of S's n-tile n), k-index t stands for key 8n + 2t and t + 4 for 8n + 2t + 1, so
-/// P's A operand is (C0, C2, C1, C3) of S's n-tile n, rounded to tf32; V's B operands follow:
+/// dense head-major tensors. One group of 4 or 8 warps (<c>TWarps</c>) per (batch, query head,
+/// block of 64 or 128 query rows); warp w owns rows 16w..16w+15, whose Q fragments it loads
+/// once from global memory, rounds and keeps in registers (A0 = q[g][8j + t], A1 row g + 8, A2
+/// dim + 4, A3 both, for lane (g, t) = (lane/4, lane%4) and k-step j). The key tiles of 64 keys
+/// come from the schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so
+/// schedules and tile skipping mean the same): an Empty tile is neither loaded nor computed, a
+/// Full one skips the per-element mask (an interior one, every key in range too, takes only
+/// the score modifier), and a warp whose 16 rows the mask keeps off the tile skips its mma.
+/// Shared memory is one dynamic allocation (<see cref="SharedChunks"/>) of 1 or 2 stages
+/// (<c>TStages</c>) of a K tile and a V tile, 64 key rows each of the dim's 16-byte chunks plus
+/// one of padding (an odd stride: the 8 rows an ldmatrix reads, and the rows 2t of the V loads
+/// below, fall in different bank groups): 34,816 bytes a stage at D = Dv = 64, 67,584 at 128.
+/// Copies are cp.async. One stage: staggered so each overlaps compute (the tile's V is
+/// requested before S = Q K^T, the next tile's K after S), four barriers per tile. Two stages:
+/// a tile's K and V are requested one tile ahead, two barriers per tile. Once its own copies
+/// have landed, each thread rounds the chunks it copied to tf32 in place, before the barrier
+/// that publishes them. S = Q K^T: K's B operands by ldmatrix (a 16-byte chunk is 4 fp32
+/// words; lane (g, t) gets word t of key row g: b0 = k[g][8j + t], b1 dim + 4), S as 8 m16n8
+/// accumulators (keys 8n + 2t, +1 of rows g, g + 8). The softmax is the 16-bit kernel's
+/// (<see cref="MmaPrefillKernel"/>): scaled, score-modified and masked in fp32, row maxima
+/// across the quad, P = 2^(s log2 e - m log2 e). P V without shuffles: in k-step n (the keys
+/// of S's n-tile n), k-index t stands for key 8n + 2t and t + 4 for 8n + 2t + 1, so P's A
+/// operand is (C0, C2, C1, C3) of S's n-tile n, rounded to tf32; V's B operands follow:
 /// b0 = v[8n + 2t][column g], b1 = v[8n + 2t + 1][column g]. Columns are permuted too: in
 /// group c of 4 n-tiles (32 value dims), column g of n-tile 4c + i is value dim 32c + 4g + i,
 /// so one 16-byte shared load of key row 2t gives lane (g, t) its b0 of all four n-tiles (and
@@ -67,7 +70,7 @@ namespace Managed.Kernels.Attention;
 /// </summary>
 internal static class MmaTf32PrefillKernel
 {
-    public const int Threads = 128, BlockQ = 64, BlockK = 64;
+    public const int BlockK = 64;
 
     /// <summary>Head and value dims the kernel takes: 64, 80, 96 or 128 each.</summary>
     public static bool Fits(int headDim, int valueDim) => DimClass(headDim) >= 0
@@ -88,13 +91,14 @@ internal static class MmaTf32PrefillKernel
     public static int RowStride(int dim) => dim / 4 + 1;
 
     /// <summary>16-byte chunks of dynamic shared memory the kernel needs: a K tile and a V
-    /// tile.</summary>
-    public static int SharedChunks(int headDim, int valueDim) =>
-        BlockK * (RowStride(headDim) + RowStride(valueDim));
+    /// tile per stage.</summary>
+    public static int SharedChunks(int headDim, int valueDim, int stages) =>
+        stages * BlockK * (RowStride(headDim) + RowStride(valueDim));
 
     // addresses: device addresses of K and V (cp.async reads from them; the emulated type
     // reads the views). rowStats and keyLengths are unused (softmax, dense rows).
-    public static void ForwardKernel<TCore, TScore, TMask, TNorm, TSchedule, TSteps, TTiles>(
+    public static void ForwardKernel<TCore, TScore, TMask, TNorm, TSchedule, TSteps, TTiles,
+        TWarps, TStages>(
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
         ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
@@ -106,10 +110,14 @@ internal static class MmaTf32PrefillKernel
         where TSchedule : struct, IKeyTileSchedule
         where TSteps : struct, IDecodeCount
         where TTiles : struct, IDecodeCount
+        where TWarps : struct, IDecodeCount
+        where TStages : struct, IDecodeCount
     {
-        // K tile (keys x head-dim chunks) at 0, V tile (keys x value-dim chunks) at vBase: the
-        // kernel's only shared allocation (DynamicSharedMatrices).
+        // K stages (keys x head-dim chunks) from 0, V stages (keys x value-dim chunks) from
+        // vBase: the kernel's only shared allocation (SharedMatrices), sized by the launch.
         var shared = SharedMemory.GetDynamic<Word4>();
+        int threads = 32 * TWarps.Count, blockQ = 16 * TWarps.Count;
+        bool staged = TStages.Count == 2;
         var pairs = shared.Cast<Word2>();
         var kWords = key.Cast<Word4>();
         var vWords = value.Cast<Word4>();
@@ -120,11 +128,12 @@ internal static class MmaTf32PrefillKernel
         int qt = p.QueryTiles - 1 - (blk - bh * p.QueryTiles); // heaviest causal tiles first
         int b = bh / p.Heads, h = bh - b * p.Heads, kvh = h / p.GroupSize;
         int seqK = p.SeqK;
-        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0);
+        int q0 = qt * blockQ, rows = XMath.Min(blockQ, p.SeqQ - q0);
         int pos0 = q0 + p.QueryOffset;
         // Chunks per row of K (head dim / 4) and V (value dim / 4); padded (odd) strides.
         int kChunks = TSteps.Count * 2, vChunks = TTiles.Count * 2;
-        int kStride = kChunks + 1, vStride = vChunks + 1, vBase = BlockK * kStride;
+        int kStride = kChunks + 1, vStride = vChunks + 1;
+        int kBuffer = BlockK * kStride, vBuffer = BlockK * vStride, vBase = TStages.Count * kBuffer;
         long kvRow0 = (long)(b * p.KvHeads + kvh) * seqK;
 
         // This warp's two rows (g, g + 8) and their interval bounds.
@@ -143,10 +152,32 @@ internal static class MmaTf32PrefillKernel
         int step = 0;
         int tile = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
             ref step);
+        // The first tile's K (one stage: its V is requested in the loop); two stages: its K
+        // and V, then the second tile's into stage 1, every tile one tile ahead of its compute.
         if (tile >= 0)
+        {
             CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0, tile * BlockK,
-                seqK, kChunks);
+                seqK, kChunks, threads);
+            if (staged)
+                CopyTile<TCore>(shared, vBase, vStride, vWords, addresses.Value, kvRow0,
+                    tile * BlockK, seqK, vChunks, threads);
+        }
         TCore.CommitCopies();
+        int next = -1;
+        if (staged)
+        {
+            step++;
+            next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
+                ref step);
+            if (next >= 0)
+            {
+                CopyTile<TCore>(shared, kBuffer, kStride, kWords, addresses.Key, kvRow0,
+                    next * BlockK, seqK, kChunks, threads);
+                CopyTile<TCore>(shared, vBase + vBuffer, vStride, vWords, addresses.Value,
+                    kvRow0, next * BlockK, seqK, vChunks, threads);
+            }
+            TCore.CommitCopies();
+        }
 
         // Q fragments of rows A and B from global memory (a row past the block reads the last
         // row and keeps zeros), rounded to tf32.
@@ -170,20 +201,31 @@ w('''        // Lane addresses: K's ldmatrix reads keys 16n + (lane & 7) + 8 (la
         // loads) or pair 16c + g (8-byte loads).
         int kLane = ((lane & 7) + 8 * (lane >> 4)) * kStride + ((lane >> 3) & 1);
         int vLane = vBase + 2 * t * vStride + g;
-        int vPair = 2 * (vBase + 2 * t * vStride) + g;
+        int stage = 0;
         while (tile >= 0)
         {
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
-            CopyTile<TCore>(shared, vBase, vStride, vWords, addresses.Value, kvRow0, k0, seqK,
-                vChunks);
-            TCore.CommitCopies();
-            step++;
-            int next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile,
-                steps, ref step);
-            // The tile's kind for this warp's rows: warp-uniform, so its mma can be skipped.
+            if (!staged)
+            {
+                CopyTile<TCore>(shared, vBase, vStride, vWords, addresses.Value, kvRow0, k0,
+                    seqK, vChunks, threads);
+                TCore.CommitCopies();
+                step++;
+                next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile,
+                    steps, ref step);
+            }
+            int kAt = kLane + stage * kBuffer, vAt = vLane + stage * vBuffer;
+            int vPair = 2 * (vAt - g) + g;
+            // The tile's kind for this warp's rows: warp-uniform, so its mma can be skipped,
+            // and an interior tile (Full, every key in range) takes no per-pair test.
             var kind = wq1 <= wq0 ? TileKind.Empty : mask.Classify(b, h, wq0, wq1, k0, k0 + cols);
-            TCore.WaitForCopies(); // this thread's K copies have landed (V may be in flight)
-            RoundTile<TCore>(shared, 0, kStride, kChunks);
+            bool interior = kind == TileKind.Full && cols == BlockK;
+            // This thread's copies of the tile's K (one stage; V may be in flight) or K and V
+            // (two stages; the next tile's may be) have landed: rounded, then published.
+            TCore.WaitForCopies();
+            RoundTile<TCore>(shared, stage * kBuffer, kStride, kChunks, threads);
+            if (staged)
+                RoundTile<TCore>(shared, vBase + stage * vBuffer, vStride, vChunks, threads);
             Group.Barrier();
 ''')
 for n in range(KEYTILES):
@@ -194,16 +236,19 @@ for np_ in range(KEYTILES // 2):
     for j in range(STEPS):
         w(f'                if (TSteps.Count > {j})')
         w( '                {')
-        w(f'                    var kf = TCore.LoadMatrices(shared, kLane + {16*np_} * kStride + {2*j});')
+        w(f'                    var kf = TCore.LoadMatrices(shared, kAt + {16*np_} * kStride + {2*j});')
         w(f'                    TCore.MultiplyAdd(ref s{2*np_}, qf{j}, kf.A0, kf.A1);')
         w(f'                    TCore.MultiplyAdd(ref s{2*np_+1}, qf{j}, kf.A2, kf.A3);')
         w( '                }')
 w('            }')
-w('''            Group.Barrier(); // every warp is done with K
-            if (next >= 0)
-                CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0,
-                    next * BlockK, seqK, kChunks);
-            TCore.CommitCopies(); // an empty group when there is no next tile
+w('''            if (!staged)
+            {
+                Group.Barrier(); // every warp is done with K
+                if (next >= 0)
+                    CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0,
+                        next * BlockK, seqK, kChunks, threads);
+                TCore.CommitCopies(); // an empty group when there is no next tile
+            }
 ''')
 for s_ in range(KEYTILES):
     w(f'            FragmentA pf{s_} = default;')
@@ -211,11 +256,25 @@ w('''            if (kind != TileKind.Empty)
             {
                 // Logits of rows A (g) and B (g + 8) at keys k0 + 8n + 2t, +1: scaled,
                 // modified, masked (-inf past seqK, or where a partial tile's mask forbids).''')
+names = [f'{row}{n}_{half}' for n in range(KEYTILES) for half in range(2) for row in 'ab']
+for i in range(0, len(names), 8):
+    w('                float ' + ', '.join(names[i:i+8]) + ';')
+w('                int kt = k0 + 2 * t;')
+w('                if (interior)')
+w('                {')
+w('                    // Every pair allowed and in range: only the score modifier.')
 for n in range(KEYTILES):
     for half in range(2):
-        k = f'k0 + {8*n + half} + 2 * t'
         for row, c in (('A', f'C{half}'), ('B', f'C{half+2}')):
-            w(f'                float {row.lower()}{n}_{half} = Logit(s{n}.{c} * p.Scale, kind, score, mask, b, h, qp{row}, {k}, seqK, ks{row}, ke{row});')
+            w(f'                    {row.lower()}{n}_{half} = score.Apply(s{n}.{c} * p.Scale, b, h, qp{row}, kt + {8*n + half});')
+w('                }')
+w('                else')
+w('                {')
+for n in range(KEYTILES):
+    for half in range(2):
+        for row, c in (('A', f'C{half}'), ('B', f'C{half+2}')):
+            w(f'                    {row.lower()}{n}_{half} = Logit(s{n}.{c} * p.Scale, kind, score, mask, b, h, qp{row}, kt + {8*n + half}, seqK, ks{row}, ke{row});')
+w('                }')
 w('')
 w('                // Online softmax: row maxima over the quad holding each row.')
 for row in 'AB':
@@ -234,7 +293,7 @@ for row in 'AB':
     w(f'                float scaledMax{row} = (new{row} == float.NegativeInfinity ? 0f : new{row}) * Log2E;')
     for n in range(KEYTILES):
         for half in range(2):
-            w(f'                {r}{n}_{half} = Prob({r}{n}_{half}, scaledMax{row});')
+            w(f'                {r}{n}_{half} = Prob<TCore>({r}{n}_{half}, scaledMax{row});')
     total = ' + '.join(f'{r}{n}_{half}' for n in range(KEYTILES) for half in range(2))
     w(f'                l{row} = l{row} * alpha{row} + ({total});')
 for u in range(TILES):
@@ -245,17 +304,20 @@ w('                // 8n + 2t + 1 (k-index t + 4) of rows g (A0, A2) and g + 8 (
 for s_ in range(KEYTILES):
     w(f'                pf{s_} = new FragmentA {{ A0 = TCore.Round(a{s_}_0), A1 = TCore.Round(b{s_}_0), A2 = TCore.Round(a{s_}_1), A3 = TCore.Round(b{s_}_1) }};')
 w('            }')
-w('''            TCore.WaitForCopies(); // this thread's V copies have landed (the next K may not)
-            RoundTile<TCore>(shared, vBase, vStride, vChunks);
-            Group.Barrier();
+w('''            if (!staged)
+            {
+                TCore.WaitForCopies(); // this thread's V copies have landed (the next K may not)
+                RoundTile<TCore>(shared, vBase, vStride, vChunks, threads);
+                Group.Barrier();
+            }
             if (kind != TileKind.Empty)
             {''')
 for s_ in range(KEYTILES):
     for c in range(GROUPS):
         w(f'                if (TTiles.Count >= {4*c+4})')
         w( '                {')
-        w(f'                    var lo = shared[vLane + {8*s_} * vStride + {8*c}];')
-        w(f'                    var hi = shared[vLane + {8*s_+1} * vStride + {8*c}];')
+        w(f'                    var lo = shared[vAt + {8*s_} * vStride + {8*c}];')
+        w(f'                    var hi = shared[vAt + {8*s_+1} * vStride + {8*c}];')
         for i, f in enumerate('XYZW'):
             w(f'                    TCore.MultiplyAdd(ref o{4*c+i}, pf{s_}, lo.{f}, hi.{f});')
         w( '                }')
@@ -267,8 +329,27 @@ for s_ in range(KEYTILES):
             w(f'                    TCore.MultiplyAdd(ref o{4*c+i}, pf{s_}, lo.{f}, hi.{f});')
         w( '                }')
 w('''            }
-            Group.Barrier(); // every warp is done with V
-            tile = next;
+            Group.Barrier(); // every warp is done with V (two stages: with this stage)
+            if (staged)
+            {
+                // The tile after next into this stage (an empty group when there is none).
+                step++;
+                int after = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile,
+                    endTile, steps, ref step);
+                if (after >= 0)
+                {
+                    CopyTile<TCore>(shared, stage * kBuffer, kStride, kWords, addresses.Key,
+                        kvRow0, after * BlockK, seqK, kChunks, threads);
+                    CopyTile<TCore>(shared, vBase + stage * vBuffer, vStride, vWords,
+                        addresses.Value, kvRow0, after * BlockK, seqK, vChunks, threads);
+                }
+                TCore.CommitCopies();
+                tile = next;
+                next = after;
+                stage ^= 1;
+            }
+            else
+                tile = next;
         }
 
         // Row sums across the quad; O / l and the log-sum-exp (zeros and -inf for a row with
@@ -337,34 +418,45 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
     /// <summary>Rows k0..k0+63 of K or V ((b, kvh) rows from <paramref name="row0"/>,
     /// <paramref name="chunks"/> 16-byte chunks each) into the buffer at
     /// <paramref name="at"/> with rows <paramref name="stride"/> chunks apart, by cp.async;
-    /// rows past seqK are zeros. Thread i copies chunks i, i + 128, ... (so
-    /// <see cref="RoundTile"/> finds its own).</summary>
+    /// rows past seqK are zeros. Lane i of a row's 8, 16 or 32 (the chunks rounded up) copies
+    /// chunk i of every (threads / that)-th row: a fixed number of iterations of a few
+    /// instructions each, no division (a thread past the row's chunks idles). RoundTile
+    /// visits the same chunks.</summary>
     private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, int stride,
-        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks)
+        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks,
+        int threads)
         where TCore : struct, ITf32Core
     {
-        for (int e = Group.IdxX; e < BlockK * chunks; e += Threads)
+        int shift = chunks <= 8 ? 3 : chunks <= 16 ? 4 : 5;
+        int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
+        if (c >= chunks) return;
+        int r = Group.IdxX >> shift, to = at + r * stride + c;
+        long from = (row0 + k0 + r) * chunks + c;
+        for (; r < BlockK; r += rowStep)
         {
-            int r = e / chunks, c = e - r * chunks;
-            bool inRange = k0 + r < seqK;
-            long from = (row0 + XMath.Min(k0 + r, seqK - 1)) * chunks + c;
-            TCore.CopyAsync(shared, at + r * stride + c, words, address, from, inRange);
+            bool inRange = k0 + r < seqK; // else chunk 0 as a valid address: nothing is read
+            TCore.CopyAsync(shared, to, words, address, inRange ? from : 0, inRange);
+            to += rowStep * stride;
+            from += rowStep * chunks;
         }
     }
 
     /// <summary>The chunks this thread copied into the buffer at <paramref name="at"/>
     /// (<see cref="CopyTile"/>'s), rounded to tf32 in place: after this thread's copies have
     /// landed, before the barrier that shows them to the group. Once per element, where the
-    /// warps would round each fragment they load (4 warps, 4 times over).</summary>
+    /// warps would round each fragment they load (4 or 8 warps, as many times over).</summary>
     private static void RoundTile<TCore>(ArrayView<Word4> shared, int at, int stride,
-        int chunks)
+        int chunks, int threads)
         where TCore : struct, ITf32Core
     {
-        for (int e = Group.IdxX; e < BlockK * chunks; e += Threads)
+        int shift = chunks <= 8 ? 3 : chunks <= 16 ? 4 : 5;
+        int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
+        if (c >= chunks) return;
+        for (int r = Group.IdxX >> shift, to = at + r * stride + c; r < BlockK;
+             r += rowStep, to += rowStep * stride)
         {
-            int r = e / chunks, c = e - r * chunks;
-            var x = shared[at + r * stride + c];
-            shared[at + r * stride + c] = new Word4
+            var x = shared[to];
+            shared[to] = new Word4
             {
                 X = TCore.Round(Interop.IntAsFloat(x.X)),
                 Y = TCore.Round(Interop.IntAsFloat(x.Y)),
@@ -374,13 +466,20 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
         }
     }
 
-    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one.</summary>
+    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one. The
+    /// tests are combined with non-short-circuit operators and the result selected, so the
+    /// pair costs a few predicate instructions and no branch (as in the 16-bit kernel).
+    /// </summary>
     private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
         int b, int h, int pos, int k, int seqK, int rowStart, int rowEnd)
         where TScore : struct, IScoreModifier
-        where TMask : struct, IMaskPredicate =>
-        k < seqK && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, k, rowStart, rowEnd))
-            ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
+        where TMask : struct, IMaskPredicate
+    {
+        bool allowed = TMask.RowIsInterval ? (k >= rowStart) & (k < rowEnd)
+            : kind == TileKind.Full | mask.Allows(b, h, pos, k);
+        float logit = score.Apply(s, b, h, pos, k);
+        return (k < seqK) & allowed ? logit : float.NegativeInfinity;
+    }
 
     /// <summary>log2 e: exp(s - m) = 2^(s log2 e - m log2 e), one fused multiply-add and one
     /// ex2 per score.</summary>
@@ -388,8 +487,10 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
 
     /// <summary>exp(s - m) as 2^(s log2 e - <paramref name="scaledMax"/>), where scaledMax is
     /// m log2 e, or 0 for a row with no allowed key yet: a masked logit (-inf) gives exactly 0
-    /// (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN.</summary>
-    private static float Prob(float s, float scaledMax) => XMath.Exp2(s * Log2E - scaledMax);
+    /// (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN. ex2.approx.ftz on CUDA
+    /// (<see cref="ITf32Core.Exp2"/>).</summary>
+    private static float Prob<TCore>(float s, float scaledMax) where TCore : struct, ITf32Core =>
+        TCore.Exp2(s * Log2E - scaledMax);
 }
 
 /// <summary>Device addresses of K and V for <see cref="MmaTf32PrefillKernel"/>'s cp.async

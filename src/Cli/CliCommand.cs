@@ -198,11 +198,16 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--query-tile", "N", "N >= 1", "CPU kernel: query rows per tile",
                     $"{AttentionTuning.Default.QueryTile}",
                     (o, s) => o with { QueryTile = CliOptions.Positive("--query-tile", s) }),
-                new("--tc-rows", "N", "64 or 128", "tensor-core prefill (CUDA, fp16/bf16): "
+                new("--tc-rows", "N", "64 or 128", "tensor-core prefill (CUDA, fp16/bf16/tf32): "
                     + "query rows per group", "by the call's size",
                     (o, s) => o with { TensorCoreRows = CliOptions.Positive("--tc-rows", s) is
                         var r and (64 or 128) ? r
                         : throw new UsageException($"--tc-rows '{s}': expected 64 or 128") }),
+                new("--tc-stages", "N", "1 or 2", "TF32 prefill (CUDA, --precision tf32): "
+                    + "stages of K and V tiles in shared memory", "by the dims",
+                    (o, s) => o with { TensorCoreStages = CliOptions.Positive("--tc-stages", s)
+                        is var n and (1 or 2) ? n
+                        : throw new UsageException($"--tc-stages '{s}': expected 1 or 2") }),
                 new("--key-tile", "N", "N >= 1", "CPU kernel: keys per tile, a multiple of 16",
                     $"{AttentionTuning.Default.KeyTile}",
                     (o, s) => o with { KeyTile = CliOptions.Positive("--key-tile", s) }),

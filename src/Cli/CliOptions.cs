@@ -25,7 +25,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int[]? Batches = null, int? PromptTokens = null, int? NewTokens = null, int? Runs = null,
     string? RandomLlama = null, bool LinearAttention = false, int? Chunk = null,
     string? Plot = null, string? Replot = null, int? Threads = null, int TensorCoreRows = 0,
-    AttentionPrecision[]? Precisions = null)
+    AttentionPrecision[]? Precisions = null, int TensorCoreStages = 0)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =
@@ -41,6 +41,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
             : AttentionTuning.Default.QueryTile,
         KeyTile = KeyTile > 0 ? KeyTile : AttentionTuning.Default.KeyTile,
         TensorCoreRows = TensorCoreRows,
+        TensorCoreStages = TensorCoreStages,
     };
 
     /// <summary>--part K/N: every N-th variant from the K-th (0-based), so N processes share a

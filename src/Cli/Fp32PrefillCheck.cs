@@ -14,8 +14,9 @@ namespace Managed.Cli;
 /// reference on the unrounded inputs. Pass rule: <see cref="CheckCommand"/>'s fp32 rule, plus
 /// for tf32 the documented bound <see cref="FlashAttention.Tf32Bound"/> on the output and
 /// <see cref="FlashAttention.Tf32LogitError"/> on the log-sum-exp, per row (Σ_d |q_d k_d| and
-/// |v| bounded over all the row's keys, a superset of the allowed ones). Each row prints the
-/// largest error and the largest error over what the rule allows (pass: at most 1).
+/// |v| bounded over all the row's keys, a superset of the allowed ones). On CUDA every layout of
+/// the TF32 kernel runs (64 or 128 query rows, 1 or 2 stages). Each row prints the largest
+/// error and the largest error over what the rule allows (pass: at most 1).
 /// </summary>
 internal static class Fp32PrefillCheck
 {
@@ -30,6 +31,10 @@ internal static class Fp32PrefillCheck
             new AttentionShape(1, 4, 1, 500, 500, 96, 80),
             new AttentionShape(1, 4, 2, 257, 257, 128, 64),
         };
+        // Every layout of the TF32 kernel (64 or 128 query rows, 1 or 2 stages) where the
+        // device runs groups of 256 threads (CUDA); elsewhere the tuning does not apply.
+        var layouts = device.Accelerator?.MaxNumThreadsPerGroup >= 256
+            ? new[] { (64, 1), (64, 2), (128, 1), (128, 2) } : [(0, 0)];
         foreach (var shape in shapes)
         {
             var rng = new Random(shape.GetHashCode() & 0x7fff);
@@ -39,47 +44,66 @@ internal static class Fp32PrefillCheck
             double[] dots = MaxAbsDots(shape, q, k);
             double vmax = v.Max(Math.Abs);
             foreach (string variant in new[] { "full", "alibi-causal-top-left", "window-softcap" })
+            {
+                var reference = Reference(shape, variant, q, k, v);
                 foreach (var precision in precisions)
-                {
-                    count++;
-                    if (!Case(device, shape, variant, precision, q, k, v, dots, vmax, output))
-                        failed++;
-                }
+                    foreach (var (rows, stages) in precision == AttentionPrecision.Tf32
+                                 ? layouts : [(0, 0)])
+                    {
+                        var options = new AttentionOptions
+                        {
+                            Precision = precision,
+                            Tuning = new AttentionTuning
+                            {
+                                TensorCoreRows = rows,
+                                TensorCoreStages = stages,
+                            },
+                        };
+                        count++;
+                        if (!Case(device, shape, variant, options, q, k, v, reference, dots,
+                                vmax, output))
+                            failed++;
+                    }
+            }
         }
         return (count, failed);
     }
 
+    /// <summary>The fp64 output and log-sum-exp of a variant.</summary>
+    private static (double[] O, double[] Lse) Reference(AttentionShape s, string variant,
+        float[] q, float[] k, float[] v) => variant switch
+    {
+        "full" => ReferenceAttention.Forward(s, q, k, v, default(NoScore), default(NoMask)),
+        "alibi-causal-top-left" => ReferenceAttention.Forward(s, q, k, v,
+            new AlibiScore(s.Heads), default(CausalMask),
+            new AttentionOptions { Alignment = QueryAlignment.TopLeft }),
+        _ => ReferenceAttention.Forward(s, q, k, v, new SoftcapScore(20f),
+            SlidingWindowMask.Causal(100)),
+    };
+
     private static bool Case(ComputeDevice device, AttentionShape s, string variant,
-        AttentionPrecision precision, float[] q, float[] k, float[] v, double[] dots,
-        double vmax, TextWriter output)
+        AttentionOptions options, float[] q, float[] k, float[] v,
+        (double[] O, double[] Lse) r, double[] dots, double vmax, TextWriter output)
     {
         var o = new float[s.OutputLength];
         var lse = new float[s.LogSumExpLength];
-        var options = new AttentionOptions { Precision = precision };
-        (double[] O, double[] Lse) r;
         switch (variant)
         {
             case "full":
                 FlashAttention.Forward(device, s, q, k, v, o, lse, default(NoScore),
                     default(NoMask), default(SoftmaxNormalizer), options);
-                r = ReferenceAttention.Forward(s, q, k, v, default(NoScore), default(NoMask));
                 break;
             case "alibi-causal-top-left":
-                options = options with { Alignment = QueryAlignment.TopLeft };
-                var alibi = new AlibiScore(s.Heads);
-                FlashAttention.Forward(device, s, q, k, v, o, lse, alibi, default(CausalMask),
-                    default(SoftmaxNormalizer), options);
-                r = ReferenceAttention.Forward(s, q, k, v, alibi, default(CausalMask), options);
+                FlashAttention.Forward(device, s, q, k, v, o, lse, new AlibiScore(s.Heads),
+                    default(CausalMask), default(SoftmaxNormalizer),
+                    options with { Alignment = QueryAlignment.TopLeft });
                 break;
             default:
-                var window = SlidingWindowMask.Causal(100);
-                var cap = new SoftcapScore(20f);
-                FlashAttention.Forward(device, s, q, k, v, o, lse, cap, window,
-                    default(SoftmaxNormalizer), options);
-                r = ReferenceAttention.Forward(s, q, k, v, cap, window);
+                FlashAttention.Forward(device, s, q, k, v, o, lse, new SoftcapScore(20f),
+                    SlidingWindowMask.Causal(100), default(SoftmaxNormalizer), options);
                 break;
         }
-        bool tf32 = precision == AttentionPrecision.Tf32;
+        bool tf32 = options.Precision == AttentionPrecision.Tf32;
         double scale = options.ScaleFor(s.HeadDim);
         const double u = 1.0 / (1 << 24);
         double worst = 0, worstShare = 0;
@@ -106,8 +130,11 @@ internal static class Fp32PrefillCheck
                 + (tf32 ? FlashAttention.Tf32LogitError(scale, dots[row]) : 0);
             Note(Math.Abs(lse[row] - l), lseAllowed, ref worst, ref worstShare, ref ok);
         }
-        string label = $"prefill-fp32/{variant}/{CliOptions.NameOf(precision)}";
-        output.WriteLine($"{label,-44} {device.Kind,-10} {s,-52} {worst,10:E2} "
+        var tuning = options.Tuning!;
+        string layout = tuning.TensorCoreRows > 0
+            ? $"/rows{tuning.TensorCoreRows}/stages{tuning.TensorCoreStages}" : "";
+        string label = $"prefill-fp32/{variant}/{CliOptions.NameOf(options.Precision)}{layout}";
+        output.WriteLine($"{label,-52} {device.Kind,-10} {s,-52} {worst,10:E2} "
             + $"{worstShare,10:F3}  {(ok ? "pass" : "FAIL")}");
         return ok;
     }

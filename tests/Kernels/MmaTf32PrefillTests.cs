@@ -21,30 +21,31 @@ namespace Managed.Tests.Kernels;
 /// on the unrounded inputs. Shapes are small (the emulation runs every mma as 12 warp shuffles
 /// on the 2-core host): lengths off multiples of 64, GQA, causal in both alignments, a sliding
 /// window that skips whole tiles, head dims 64, 96 and 128, Dv != D (80: the group of 2
-/// n-tiles). Run time (2-core host shared with other builds): 10-27 s per case, the class
-/// 85-115 s. Measured errors: 0.7-3e-4 against fp64 (the bound: 5.6-7.7e-3, loose by design),
-/// 0.4-1.3e-4 against fp64 on tf32 inputs (that bound: 4.9e-4); swapping P's A1/A2 registers
-/// fails every case.
+/// n-tiles), one and two stages of K and V tiles. Run time (2-core host shared with other
+/// builds): 10-31 s per case, the class 85-160 s. Measured errors (one stage): 0.7-3e-4 against
+/// fp64 (the bound: 5.6-7.7e-3, loose by design), 0.4-1.3e-4 against fp64 on tf32 inputs (that
+/// bound: 4.9e-4); swapping P's A1/A2 registers fails every case, reading stage 0's K for stage
+/// 1 fails the two-stage ones.
 /// </summary>
 public sealed class MmaTf32PrefillTests
 {
     private const double Atol = 1e-5, Rtol = 1e-4;
 
-    public static TheoryData<string, int, int, int, int, int, int> Cases() => new()
+    public static TheoryData<string, int, int, int, int, int, int, int> Cases() => new()
     {
-        // variant, heads, kvHeads, seqQ, seqK, headDim, valueDim. Few groups: the CPU
+        // variant, heads, kvHeads, seqQ, seqK, headDim, valueDim, stages. Few groups: the CPU
         // accelerator runs each group's 128 threads as threads of the 2-core host.
-        { "causal-top-left", 1, 1, 70, 70, 64, 64 },
-        { "causal-bottom-right", 2, 1, 20, 100, 64, 64 },
-        { "full", 1, 1, 30, 70, 128, 128 },
-        { "window-softcap", 1, 1, 40, 200, 64, 64 },
-        { "causal-bottom-right", 1, 1, 40, 90, 96, 80 },
+        { "causal-top-left", 1, 1, 70, 70, 64, 64, 2 },
+        { "causal-bottom-right", 2, 1, 20, 100, 64, 64, 1 },
+        { "full", 1, 1, 30, 70, 128, 128, 1 },
+        { "window-softcap", 1, 1, 40, 200, 64, 64, 2 },
+        { "causal-bottom-right", 1, 1, 40, 90, 96, 80, 2 },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void MatchesFp64WithinTheTf32Bound(string variant, int heads, int kvHeads, int seqQ,
-        int seqK, int headDim, int valueDim)
+        int seqK, int headDim, int valueDim, int stages)
     {
         var shape = new AttentionShape(1, heads, kvHeads, seqQ, seqK, headDim, valueDim);
         var rng = new Random(shape.GetHashCode());
@@ -58,10 +59,11 @@ public sealed class MmaTf32PrefillTests
             EmulateTensorCores = true,
             Alignment = variant == "causal-top-left" ? QueryAlignment.TopLeft
                 : QueryAlignment.BottomRight,
+            Tuning = new AttentionTuning { TensorCoreStages = stages },
         };
         using var device = ComputeDevice.Open(DeviceKind.IlgpuCpu);
         var clock = Stopwatch.StartNew();
-        var run = Forward(variant, device, shape, q, k, v, o, lse, options);
+        var run = Forward(variant, device, shape, q, k, v, o, lse, options, stages);
         var exact = run.Reference(q, k, v);
         var rounded = run.Reference(Tf32(q), Tf32(k), Tf32(v));
         Assert.True(KernelCache.TimesCompiled(run.Method) > 0, "the TF32 kernel did not run");
@@ -87,7 +89,7 @@ public sealed class MmaTf32PrefillTests
                       + Atol + Rtol * Math.Abs(l),
                 $"{variant} {shape}, log-sum-exp {row}: {lse[row]} vs fp64 {l}");
         }
-        Console.WriteLine($"tf32 {variant} {shape}: {clock.ElapsedMilliseconds} ms");
+        Console.WriteLine($"tf32 {variant} {shape} stages {stages}: {clock.ElapsedMilliseconds} ms");
     }
 
     /// <summary>The default precision stays exact: with EmulateTensorCores on the ILGPU CPU
@@ -110,8 +112,9 @@ public sealed class MmaTf32PrefillTests
         FlashAttention.Forward(device, shape, q, k, v, exact, default, default(NoScore),
             default(NoMask), default(SoftmaxNormalizer),
             new AttentionOptions { EmulateTensorCores = true });
-        Assert.Equal(0, KernelCache.TimesCompiled(MmaTf32PrefillMethods<EmulatedTf32, NoScore,
-            NoMask, SoftmaxNormalizer, KeyRangeSchedule>.For(64, 64)));
+        foreach (int stages in new[] { 1, 2 })
+            Assert.Equal(0, KernelCache.TimesCompiled(MmaTf32PrefillMethods<EmulatedTf32,
+                NoScore, NoMask, SoftmaxNormalizer, KeyRangeSchedule>.For(64, 64, 4, stages)));
         Assert.True(Error(exact) <= 1e-5, $"exact error {Error(exact):E2}");
         var tf32 = new float[shape.OutputLength];
         FlashAttention.Forward(device, shape, q, k, v, tf32, default, default(NoScore),
@@ -171,7 +174,8 @@ public sealed class MmaTf32PrefillTests
         Func<float[], float[], float[], (double[] O, double[] Lse)> Reference);
 
     private static Run Forward(string variant, ComputeDevice device, AttentionShape shape,
-        float[] q, float[] k, float[] v, float[] o, float[] lse, AttentionOptions options)
+        float[] q, float[] k, float[] v, float[] o, float[] lse, AttentionOptions options,
+        int stages)
     {
         switch (variant)
         {
@@ -179,13 +183,13 @@ public sealed class MmaTf32PrefillTests
             case "causal-bottom-right":
                 FlashAttention.Forward(device, shape, q, k, v, o, lse, default(NoScore),
                     default(CausalMask), default(SoftmaxNormalizer), options);
-                return new(Method<NoScore, CausalMask>(shape), (qq, kk, vv) =>
+                return new(Method<NoScore, CausalMask>(shape, stages), (qq, kk, vv) =>
                     ReferenceAttention.Forward(shape, qq, kk, vv, default(NoScore),
                         default(CausalMask), options));
             case "full":
                 FlashAttention.Forward(device, shape, q, k, v, o, lse, default(NoScore),
                     default(NoMask), default(SoftmaxNormalizer), options);
-                return new(Method<NoScore, NoMask>(shape), (qq, kk, vv) =>
+                return new(Method<NoScore, NoMask>(shape, stages), (qq, kk, vv) =>
                     ReferenceAttention.Forward(shape, qq, kk, vv, default(NoScore),
                         default(NoMask), options));
             default: // window-softcap: 24 keys back from positions 160..199: tiles 0, 1 skipped
@@ -193,14 +197,15 @@ public sealed class MmaTf32PrefillTests
                 var score = new SoftcapScore(5f);
                 FlashAttention.Forward(device, shape, q, k, v, o, lse, score, mask,
                     default(SoftmaxNormalizer), options);
-                return new(Method<SoftcapScore, SlidingWindowMask>(shape), (qq, kk, vv) =>
+                return new(Method<SoftcapScore, SlidingWindowMask>(shape, stages), (qq, kk, vv) =>
                     ReferenceAttention.Forward(shape, qq, kk, vv, score, mask, options));
         }
     }
 
-    private static System.Reflection.MethodInfo Method<TScore, TMask>(AttentionShape shape)
+    private static System.Reflection.MethodInfo Method<TScore, TMask>(AttentionShape shape,
+        int stages)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate =>
         MmaTf32PrefillMethods<EmulatedTf32, TScore, TMask, SoftmaxNormalizer,
-            KeyRangeSchedule>.For(shape.HeadDim, shape.ValueDim);
+            KeyRangeSchedule>.For(shape.HeadDim, shape.ValueDim, 4, stages);
 }

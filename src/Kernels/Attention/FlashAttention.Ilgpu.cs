@@ -178,7 +178,7 @@ public static partial class FlashAttention
         {
             LaunchTf32(device, shape, query.Cast<float>(), key.Cast<float>(),
                 value.Cast<float>(), output, logSumExp, rowStats, keyLengths, p, score, mask,
-                normalizer, schedule);
+                normalizer, schedule, options.Tuning);
             return;
         }
         if (UsesTensorCores<TStorage, TNorm>(device, shape, g, query, key, value, options))

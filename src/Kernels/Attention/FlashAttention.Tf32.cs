@@ -85,32 +85,51 @@ public static partial class FlashAttention
         AttentionShape shape, ArrayView<float> query, ArrayView<float> key,
         ArrayView<float> value, ArrayView<float> output, ArrayView<float> logSumExp,
         ArrayView<float> rowStats, ArrayView<int> keyLengths, GpuAttentionParams p,
-        TScore score, TMask mask, TNorm normalizer, TSchedule schedule)
+        TScore score, TMask mask, TNorm normalizer, TSchedule schedule, AttentionTuning? tuning)
         where TScore : struct, IScoreModifier
         where TMask : struct, IMaskPredicate
         where TNorm : struct, INormalizer
         where TSchedule : struct, IKeyTileSchedule
     {
         bool cuda = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
+        var (warps, stages) = Tf32Layout(device, shape, tuning);
         var method = cuda
             ? MmaTf32PrefillMethods<TensorCoreTf32, TScore, TMask, TNorm, TSchedule>.For(
-                shape.HeadDim, shape.ValueDim)
+                shape.HeadDim, shape.ValueDim, warps, stages)
             : MmaTf32PrefillMethods<EmulatedTf32, TScore, TMask, TNorm, TSchedule>.For(
-                shape.HeadDim, shape.ValueDim);
-        // O2, as the fp32 attention kernels (KernelCache.Get).
+                shape.HeadDim, shape.ValueDim, warps, stages);
+        int chunks = MmaTf32PrefillKernel.SharedChunks(shape.HeadDim, shape.ValueDim, stages);
+        // O2, as the fp32 attention kernels; the dynamic shared memory of this (dims, stages)
+        // class is fixed, so its limit is raised once, at load (KernelCache.Get).
         var kernel = device.Kernels.Get<MmaTf32PrefillLauncher<TScore, TMask, TNorm,
-            TSchedule>>(method, OptimizationLevel.O2);
-        // The kernel's own query blocks (64 rows), whatever the fp32 kernels' tiles are.
-        int queryTiles = (shape.SeqQ + MmaTf32PrefillKernel.BlockQ - 1)
-            / MmaTf32PrefillKernel.BlockQ;
-        int grid = shape.Batch * shape.Heads * queryTiles;
-        var shared = SharedMemoryConfig.RequestDynamic<Word4>(
-            MmaTf32PrefillKernel.SharedChunks(shape.HeadDim, shape.ValueDim));
-        kernel(device.Ilgpu.DefaultStream,
-            new KernelConfig(grid, MmaTf32PrefillKernel.Threads, shared), query, key, value,
-            output, logSumExp, rowStats, keyLengths, p with { QueryTiles = queryTiles }, score,
-            mask, normalizer, schedule,
+            TSchedule>>(method, OptimizationLevel.O2, 16 * chunks);
+        int rows = 16 * warps;
+        p = p with { QueryTiles = (shape.SeqQ + rows - 1) / rows };
+        int grid = shape.Batch * shape.Heads * p.QueryTiles;
+        var config = new KernelConfig(grid, 32 * warps,
+            SharedMemoryConfig.RequestDynamic<Word4>(chunks));
+        kernel(device.Ilgpu.DefaultStream, config, query, key, value, output, logSumExp,
+            rowStats, keyLengths, p, score, mask, normalizer, schedule,
             new MmaTf32PrefillAddresses(AddressOfView(key), AddressOfView(value)));
+    }
+
+    /// <summary>
+    /// Warps per group (4 or 8: 64 or 128 query rows) and stages of K and V tiles (1 or 2) of
+    /// the TF32 prefill: <paramref name="tuning"/>'s TensorCoreRows and TensorCoreStages where
+    /// set; else the 16-bit kernel's warps (<see cref="TensorCoreWarps"/>) and two stages where
+    /// they take at most 72 KB (68 KB at D = Dv = 64: three groups to a multiprocessor), one
+    /// above (68 KB at D = Dv = 128). A device whose groups stop short of 256 threads (the
+    /// ILGPU CPU accelerator) takes 4 warps.
+    /// </summary>
+    internal static (int Warps, int Stages) Tf32Layout(ComputeDevice device,
+        AttentionShape shape, AttentionTuning? tuning)
+    {
+        int warps = TensorCoreWarps(device, shape, tuning?.TensorCoreRows ?? 0);
+        int stages = tuning?.TensorCoreStages ?? 0;
+        if (stages == 0)
+            stages = 16 * MmaTf32PrefillKernel.SharedChunks(shape.HeadDim, shape.ValueDim, 2)
+                <= 72 * 1024 ? 2 : 1;
+        return (warps, stages);
     }
 
     private static unsafe long AddressOfView(ArrayView<float> view) =>
@@ -126,25 +145,33 @@ internal static class MmaTf32PrefillMethods<TCore, TScore, TMask, TNorm, TSchedu
     where TNorm : struct, INormalizer
     where TSchedule : struct, IKeyTileSchedule
 {
-    private static readonly MethodInfo?[] s_methods = new MethodInfo?[16];
+    private static readonly MethodInfo?[] s_methods = new MethodInfo?[64];
 
     // Count types by dim class (64, 80, 96, 128): k-steps of 8 head dims, n-tiles of 8 value
     // dims.
     private static readonly Type[] s_counts =
         [typeof(Count8), typeof(Count10), typeof(Count12), typeof(Count16)];
 
-    /// <summary>The kernel for head and value dims of 64, 80, 96 or 128 each.</summary>
-    public static MethodInfo For(int headDim, int valueDim)
+    /// <summary>The kernel for head and value dims of 64, 80, 96 or 128 each, groups of 4 or
+    /// 8 warps and 1 or 2 stages of K and V tiles.</summary>
+    public static MethodInfo For(int headDim, int valueDim, int warps = 4, int stages = 1)
     {
+        if (warps is not (4 or 8))
+            throw new ArgumentOutOfRangeException(nameof(warps), warps, "4 or 8 expected.");
+        if (stages is not (1 or 2))
+            throw new ArgumentOutOfRangeException(nameof(stages), stages, "1 or 2 expected.");
         if (!MmaTf32PrefillKernel.Fits(headDim, valueDim))
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim,
                 $"The TF32 prefill kernel takes head and value dims of 64, 80, 96 or 128, got "
                 + $"{headDim} and {valueDim}.");
         int d = MmaTf32PrefillKernel.DimClass(headDim);
         int dv = MmaTf32PrefillKernel.DimClass(valueDim);
-        return s_methods[4 * d + dv] ??= typeof(MmaTf32PrefillKernel)
+        int slot = 32 * (stages - 1) + 16 * (warps / 8) + 4 * d + dv;
+        return s_methods[slot] ??= typeof(MmaTf32PrefillKernel)
             .GetMethod(nameof(MmaTf32PrefillKernel.ForwardKernel))!
             .MakeGenericMethod(typeof(TCore), typeof(TScore), typeof(TMask), typeof(TNorm),
-                typeof(TSchedule), s_counts[d], s_counts[dv]);
+                typeof(TSchedule), s_counts[d], s_counts[dv],
+                warps == 8 ? typeof(Count8) : typeof(Count4),
+                stages == 2 ? typeof(Count2) : typeof(Count1));
     }
 }

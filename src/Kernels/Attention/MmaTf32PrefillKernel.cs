@@ -12,26 +12,29 @@ namespace Managed.Kernels.Attention;
 /// The prefill kernel on the tensor cores for fp32 Q/K/V rounded to TF32 (FlashAttention-2's
 /// loop; opt-in, <see cref="AttentionPrecision.Tf32"/>): mma.sync.m16n8k8 with tf32 operands
 /// and fp32 accumulation, fp32 online softmax, head and value dims of 64, 80, 96 or 128 each,
-/// dense head-major tensors. One group of 4 warps per (batch, query head, block of 64 query
-/// rows); warp w owns rows 16w..16w+15, whose Q fragments it loads once from global memory,
-/// rounds and keeps in registers (A0 = q[g][8j + t], A1 row g + 8, A2 dim + 4, A3 both, for
-/// lane (g, t) = (lane/4, lane%4) and k-step j). The key tiles of 64 keys come from the
-/// schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so schedules and
-/// tile skipping mean the same): an Empty tile is neither loaded nor computed, a Full one skips
-/// the per-element mask, and a warp whose 16 rows the mask keeps off the tile skips its mma.
-/// Shared memory is one dynamic allocation: a K tile then a V tile, 64 key rows each of the
-/// dim's 16-byte chunks plus one of padding (an odd stride: the 8 rows an ldmatrix reads, and
-/// the rows 2t of the V loads below, fall in different bank groups), 64 (D/4 + Dv/4 + 2) x 16
-/// bytes: 34,816 at D = Dv = 64, 67,584 at 128. Copies are cp.async, staggered so each
-/// overlaps compute (the tile's V is requested before S = Q K^T, the next tile's K after S);
-/// once its own copies have landed, each thread rounds the chunks it copied to tf32 in place,
-/// before the barrier that publishes them. S = Q K^T: K's B operands by ldmatrix (a 16-byte
-/// chunk is 4 fp32 words; lane (g, t) gets word t of key row g: b0 = k[g][8j + t], b1 dim +
-/// 4), S as 8 m16n8 accumulators (keys 8n + 2t, +1 of rows g, g + 8). The softmax is the
-/// 16-bit kernel's (<see cref="MmaPrefillKernel"/>): scaled, score-modified and masked in fp32,
-/// row maxima across the quad, P = 2^(s log2 e - m log2 e). P V without shuffles: in k-step n
-/// (the keys of S's n-tile n), k-index t stands for key 8n + 2t and t + 4 for 8n + 2t + 1, so
-/// P's A operand is (C0, C2, C1, C3) of S's n-tile n, rounded to tf32; V's B operands follow:
+/// dense head-major tensors. One group of 4 or 8 warps (<c>TWarps</c>) per (batch, query head,
+/// block of 64 or 128 query rows); warp w owns rows 16w..16w+15, whose Q fragments it loads
+/// once from global memory, rounds and keeps in registers (A0 = q[g][8j + t], A1 row g + 8, A2
+/// dim + 4, A3 both, for lane (g, t) = (lane/4, lane%4) and k-step j). The key tiles of 64 keys
+/// come from the schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so
+/// schedules and tile skipping mean the same): an Empty tile is neither loaded nor computed, a
+/// Full one skips the per-element mask (an interior one, every key in range too, takes only
+/// the score modifier), and a warp whose 16 rows the mask keeps off the tile skips its mma.
+/// Shared memory is one dynamic allocation (<see cref="SharedChunks"/>) of 1 or 2 stages
+/// (<c>TStages</c>) of a K tile and a V tile, 64 key rows each of the dim's 16-byte chunks plus
+/// one of padding (an odd stride: the 8 rows an ldmatrix reads, and the rows 2t of the V loads
+/// below, fall in different bank groups): 34,816 bytes a stage at D = Dv = 64, 67,584 at 128.
+/// Copies are cp.async. One stage: staggered so each overlaps compute (the tile's V is
+/// requested before S = Q K^T, the next tile's K after S), four barriers per tile. Two stages:
+/// a tile's K and V are requested one tile ahead, two barriers per tile. Once its own copies
+/// have landed, each thread rounds the chunks it copied to tf32 in place, before the barrier
+/// that publishes them. S = Q K^T: K's B operands by ldmatrix (a 16-byte chunk is 4 fp32
+/// words; lane (g, t) gets word t of key row g: b0 = k[g][8j + t], b1 dim + 4), S as 8 m16n8
+/// accumulators (keys 8n + 2t, +1 of rows g, g + 8). The softmax is the 16-bit kernel's
+/// (<see cref="MmaPrefillKernel"/>): scaled, score-modified and masked in fp32, row maxima
+/// across the quad, P = 2^(s log2 e - m log2 e). P V without shuffles: in k-step n (the keys
+/// of S's n-tile n), k-index t stands for key 8n + 2t and t + 4 for 8n + 2t + 1, so P's A
+/// operand is (C0, C2, C1, C3) of S's n-tile n, rounded to tf32; V's B operands follow:
 /// b0 = v[8n + 2t][column g], b1 = v[8n + 2t + 1][column g]. Columns are permuted too: in
 /// group c of 4 n-tiles (32 value dims), column g of n-tile 4c + i is value dim 32c + 4g + i,
 /// so one 16-byte shared load of key row 2t gives lane (g, t) its b0 of all four n-tiles (and
@@ -52,7 +55,7 @@ namespace Managed.Kernels.Attention;
 /// </summary>
 internal static class MmaTf32PrefillKernel
 {
-    public const int Threads = 128, BlockQ = 64, BlockK = 64;
+    public const int BlockK = 64;
 
     /// <summary>Head and value dims the kernel takes: 64, 80, 96 or 128 each.</summary>
     public static bool Fits(int headDim, int valueDim) => DimClass(headDim) >= 0
@@ -73,13 +76,14 @@ internal static class MmaTf32PrefillKernel
     public static int RowStride(int dim) => dim / 4 + 1;
 
     /// <summary>16-byte chunks of dynamic shared memory the kernel needs: a K tile and a V
-    /// tile.</summary>
-    public static int SharedChunks(int headDim, int valueDim) =>
-        BlockK * (RowStride(headDim) + RowStride(valueDim));
+    /// tile per stage.</summary>
+    public static int SharedChunks(int headDim, int valueDim, int stages) =>
+        stages * BlockK * (RowStride(headDim) + RowStride(valueDim));
 
     // addresses: device addresses of K and V (cp.async reads from them; the emulated type
     // reads the views). rowStats and keyLengths are unused (softmax, dense rows).
-    public static void ForwardKernel<TCore, TScore, TMask, TNorm, TSchedule, TSteps, TTiles>(
+    public static void ForwardKernel<TCore, TScore, TMask, TNorm, TSchedule, TSteps, TTiles,
+        TWarps, TStages>(
         ArrayView<float> query, ArrayView<float> key, ArrayView<float> value,
         ArrayView<float> output, ArrayView<float> logSumExp, ArrayView<float> rowStats,
         ArrayView<int> keyLengths, GpuAttentionParams p, TScore score, TMask mask, TNorm norm,
@@ -91,10 +95,14 @@ internal static class MmaTf32PrefillKernel
         where TSchedule : struct, IKeyTileSchedule
         where TSteps : struct, IDecodeCount
         where TTiles : struct, IDecodeCount
+        where TWarps : struct, IDecodeCount
+        where TStages : struct, IDecodeCount
     {
-        // K tile (keys x head-dim chunks) at 0, V tile (keys x value-dim chunks) at vBase: the
-        // kernel's only shared allocation (DynamicSharedMatrices).
+        // K stages (keys x head-dim chunks) from 0, V stages (keys x value-dim chunks) from
+        // vBase: the kernel's only shared allocation (SharedMatrices), sized by the launch.
         var shared = SharedMemory.GetDynamic<Word4>();
+        int threads = 32 * TWarps.Count, blockQ = 16 * TWarps.Count;
+        bool staged = TStages.Count == 2;
         var pairs = shared.Cast<Word2>();
         var kWords = key.Cast<Word4>();
         var vWords = value.Cast<Word4>();
@@ -105,11 +113,12 @@ internal static class MmaTf32PrefillKernel
         int qt = p.QueryTiles - 1 - (blk - bh * p.QueryTiles); // heaviest causal tiles first
         int b = bh / p.Heads, h = bh - b * p.Heads, kvh = h / p.GroupSize;
         int seqK = p.SeqK;
-        int q0 = qt * BlockQ, rows = XMath.Min(BlockQ, p.SeqQ - q0);
+        int q0 = qt * blockQ, rows = XMath.Min(blockQ, p.SeqQ - q0);
         int pos0 = q0 + p.QueryOffset;
         // Chunks per row of K (head dim / 4) and V (value dim / 4); padded (odd) strides.
         int kChunks = TSteps.Count * 2, vChunks = TTiles.Count * 2;
-        int kStride = kChunks + 1, vStride = vChunks + 1, vBase = BlockK * kStride;
+        int kStride = kChunks + 1, vStride = vChunks + 1;
+        int kBuffer = BlockK * kStride, vBuffer = BlockK * vStride, vBase = TStages.Count * kBuffer;
         long kvRow0 = (long)(b * p.KvHeads + kvh) * seqK;
 
         // This warp's two rows (g, g + 8) and their interval bounds.
@@ -128,10 +137,32 @@ internal static class MmaTf32PrefillKernel
         int step = 0;
         int tile = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
             ref step);
+        // The first tile's K (one stage: its V is requested in the loop); two stages: its K
+        // and V, then the second tile's into stage 1, every tile one tile ahead of its compute.
         if (tile >= 0)
+        {
             CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0, tile * BlockK,
-                seqK, kChunks);
+                seqK, kChunks, threads);
+            if (staged)
+                CopyTile<TCore>(shared, vBase, vStride, vWords, addresses.Value, kvRow0,
+                    tile * BlockK, seqK, vChunks, threads);
+        }
         TCore.CommitCopies();
+        int next = -1;
+        if (staged)
+        {
+            step++;
+            next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
+                ref step);
+            if (next >= 0)
+            {
+                CopyTile<TCore>(shared, kBuffer, kStride, kWords, addresses.Key, kvRow0,
+                    next * BlockK, seqK, kChunks, threads);
+                CopyTile<TCore>(shared, vBase + vBuffer, vStride, vWords, addresses.Value,
+                    kvRow0, next * BlockK, seqK, vChunks, threads);
+            }
+            TCore.CommitCopies();
+        }
 
         // Q fragments of rows A and B from global memory (a row past the block reads the last
         // row and keeps zeros), rounded to tf32.
@@ -257,20 +288,31 @@ internal static class MmaTf32PrefillKernel
         // loads) or pair 16c + g (8-byte loads).
         int kLane = ((lane & 7) + 8 * (lane >> 4)) * kStride + ((lane >> 3) & 1);
         int vLane = vBase + 2 * t * vStride + g;
-        int vPair = 2 * (vBase + 2 * t * vStride) + g;
+        int stage = 0;
         while (tile >= 0)
         {
             int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
-            CopyTile<TCore>(shared, vBase, vStride, vWords, addresses.Value, kvRow0, k0, seqK,
-                vChunks);
-            TCore.CommitCopies();
-            step++;
-            int next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile,
-                steps, ref step);
-            // The tile's kind for this warp's rows: warp-uniform, so its mma can be skipped.
+            if (!staged)
+            {
+                CopyTile<TCore>(shared, vBase, vStride, vWords, addresses.Value, kvRow0, k0,
+                    seqK, vChunks, threads);
+                TCore.CommitCopies();
+                step++;
+                next = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile,
+                    steps, ref step);
+            }
+            int kAt = kLane + stage * kBuffer, vAt = vLane + stage * vBuffer;
+            int vPair = 2 * (vAt - g) + g;
+            // The tile's kind for this warp's rows: warp-uniform, so its mma can be skipped,
+            // and an interior tile (Full, every key in range) takes no per-pair test.
             var kind = wq1 <= wq0 ? TileKind.Empty : mask.Classify(b, h, wq0, wq1, k0, k0 + cols);
-            TCore.WaitForCopies(); // this thread's K copies have landed (V may be in flight)
-            RoundTile<TCore>(shared, 0, kStride, kChunks);
+            bool interior = kind == TileKind.Full && cols == BlockK;
+            // This thread's copies of the tile's K (one stage; V may be in flight) or K and V
+            // (two stages; the next tile's may be) have landed: rounded, then published.
+            TCore.WaitForCopies();
+            RoundTile<TCore>(shared, stage * kBuffer, kStride, kChunks, threads);
+            if (staged)
+                RoundTile<TCore>(shared, vBase + stage * vBuffer, vStride, vChunks, threads);
             Group.Barrier();
 
             Accumulator s0 = default;
@@ -285,394 +327,397 @@ internal static class MmaTf32PrefillKernel
             {
                 if (TSteps.Count > 0)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 0);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 0);
                     TCore.MultiplyAdd(ref s0, qf0, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf0, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 1)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 2);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 2);
                     TCore.MultiplyAdd(ref s0, qf1, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf1, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 2)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 4);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 4);
                     TCore.MultiplyAdd(ref s0, qf2, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf2, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 3)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 6);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 6);
                     TCore.MultiplyAdd(ref s0, qf3, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf3, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 4)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 8);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 8);
                     TCore.MultiplyAdd(ref s0, qf4, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf4, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 5)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 10);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 10);
                     TCore.MultiplyAdd(ref s0, qf5, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf5, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 6)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 12);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 12);
                     TCore.MultiplyAdd(ref s0, qf6, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf6, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 7)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 14);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 14);
                     TCore.MultiplyAdd(ref s0, qf7, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf7, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 8)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 16);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 16);
                     TCore.MultiplyAdd(ref s0, qf8, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf8, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 9)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 18);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 18);
                     TCore.MultiplyAdd(ref s0, qf9, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf9, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 10)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 20);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 20);
                     TCore.MultiplyAdd(ref s0, qf10, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf10, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 11)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 22);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 22);
                     TCore.MultiplyAdd(ref s0, qf11, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf11, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 12)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 24);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 24);
                     TCore.MultiplyAdd(ref s0, qf12, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf12, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 13)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 26);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 26);
                     TCore.MultiplyAdd(ref s0, qf13, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf13, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 14)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 28);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 28);
                     TCore.MultiplyAdd(ref s0, qf14, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf14, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 15)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 0 * kStride + 30);
+                    var kf = TCore.LoadMatrices(shared, kAt + 0 * kStride + 30);
                     TCore.MultiplyAdd(ref s0, qf15, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s1, qf15, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 0)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 0);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 0);
                     TCore.MultiplyAdd(ref s2, qf0, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf0, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 1)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 2);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 2);
                     TCore.MultiplyAdd(ref s2, qf1, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf1, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 2)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 4);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 4);
                     TCore.MultiplyAdd(ref s2, qf2, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf2, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 3)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 6);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 6);
                     TCore.MultiplyAdd(ref s2, qf3, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf3, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 4)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 8);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 8);
                     TCore.MultiplyAdd(ref s2, qf4, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf4, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 5)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 10);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 10);
                     TCore.MultiplyAdd(ref s2, qf5, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf5, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 6)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 12);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 12);
                     TCore.MultiplyAdd(ref s2, qf6, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf6, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 7)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 14);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 14);
                     TCore.MultiplyAdd(ref s2, qf7, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf7, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 8)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 16);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 16);
                     TCore.MultiplyAdd(ref s2, qf8, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf8, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 9)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 18);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 18);
                     TCore.MultiplyAdd(ref s2, qf9, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf9, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 10)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 20);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 20);
                     TCore.MultiplyAdd(ref s2, qf10, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf10, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 11)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 22);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 22);
                     TCore.MultiplyAdd(ref s2, qf11, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf11, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 12)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 24);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 24);
                     TCore.MultiplyAdd(ref s2, qf12, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf12, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 13)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 26);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 26);
                     TCore.MultiplyAdd(ref s2, qf13, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf13, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 14)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 28);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 28);
                     TCore.MultiplyAdd(ref s2, qf14, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf14, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 15)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 16 * kStride + 30);
+                    var kf = TCore.LoadMatrices(shared, kAt + 16 * kStride + 30);
                     TCore.MultiplyAdd(ref s2, qf15, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s3, qf15, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 0)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 0);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 0);
                     TCore.MultiplyAdd(ref s4, qf0, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf0, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 1)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 2);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 2);
                     TCore.MultiplyAdd(ref s4, qf1, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf1, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 2)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 4);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 4);
                     TCore.MultiplyAdd(ref s4, qf2, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf2, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 3)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 6);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 6);
                     TCore.MultiplyAdd(ref s4, qf3, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf3, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 4)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 8);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 8);
                     TCore.MultiplyAdd(ref s4, qf4, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf4, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 5)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 10);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 10);
                     TCore.MultiplyAdd(ref s4, qf5, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf5, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 6)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 12);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 12);
                     TCore.MultiplyAdd(ref s4, qf6, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf6, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 7)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 14);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 14);
                     TCore.MultiplyAdd(ref s4, qf7, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf7, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 8)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 16);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 16);
                     TCore.MultiplyAdd(ref s4, qf8, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf8, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 9)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 18);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 18);
                     TCore.MultiplyAdd(ref s4, qf9, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf9, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 10)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 20);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 20);
                     TCore.MultiplyAdd(ref s4, qf10, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf10, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 11)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 22);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 22);
                     TCore.MultiplyAdd(ref s4, qf11, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf11, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 12)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 24);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 24);
                     TCore.MultiplyAdd(ref s4, qf12, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf12, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 13)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 26);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 26);
                     TCore.MultiplyAdd(ref s4, qf13, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf13, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 14)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 28);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 28);
                     TCore.MultiplyAdd(ref s4, qf14, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf14, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 15)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 32 * kStride + 30);
+                    var kf = TCore.LoadMatrices(shared, kAt + 32 * kStride + 30);
                     TCore.MultiplyAdd(ref s4, qf15, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s5, qf15, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 0)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 0);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 0);
                     TCore.MultiplyAdd(ref s6, qf0, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf0, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 1)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 2);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 2);
                     TCore.MultiplyAdd(ref s6, qf1, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf1, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 2)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 4);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 4);
                     TCore.MultiplyAdd(ref s6, qf2, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf2, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 3)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 6);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 6);
                     TCore.MultiplyAdd(ref s6, qf3, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf3, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 4)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 8);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 8);
                     TCore.MultiplyAdd(ref s6, qf4, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf4, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 5)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 10);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 10);
                     TCore.MultiplyAdd(ref s6, qf5, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf5, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 6)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 12);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 12);
                     TCore.MultiplyAdd(ref s6, qf6, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf6, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 7)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 14);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 14);
                     TCore.MultiplyAdd(ref s6, qf7, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf7, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 8)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 16);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 16);
                     TCore.MultiplyAdd(ref s6, qf8, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf8, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 9)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 18);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 18);
                     TCore.MultiplyAdd(ref s6, qf9, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf9, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 10)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 20);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 20);
                     TCore.MultiplyAdd(ref s6, qf10, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf10, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 11)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 22);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 22);
                     TCore.MultiplyAdd(ref s6, qf11, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf11, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 12)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 24);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 24);
                     TCore.MultiplyAdd(ref s6, qf12, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf12, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 13)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 26);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 26);
                     TCore.MultiplyAdd(ref s6, qf13, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf13, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 14)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 28);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 28);
                     TCore.MultiplyAdd(ref s6, qf14, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf14, kf.A2, kf.A3);
                 }
                 if (TSteps.Count > 15)
                 {
-                    var kf = TCore.LoadMatrices(shared, kLane + 48 * kStride + 30);
+                    var kf = TCore.LoadMatrices(shared, kAt + 48 * kStride + 30);
                     TCore.MultiplyAdd(ref s6, qf15, kf.A0, kf.A1);
                     TCore.MultiplyAdd(ref s7, qf15, kf.A2, kf.A3);
                 }
             }
-            Group.Barrier(); // every warp is done with K
-            if (next >= 0)
-                CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0,
-                    next * BlockK, seqK, kChunks);
-            TCore.CommitCopies(); // an empty group when there is no next tile
+            if (!staged)
+            {
+                Group.Barrier(); // every warp is done with K
+                if (next >= 0)
+                    CopyTile<TCore>(shared, 0, kStride, kWords, addresses.Key, kvRow0,
+                        next * BlockK, seqK, kChunks, threads);
+                TCore.CommitCopies(); // an empty group when there is no next tile
+            }
 
             FragmentA pf0 = default;
             FragmentA pf1 = default;
@@ -686,38 +731,82 @@ internal static class MmaTf32PrefillKernel
             {
                 // Logits of rows A (g) and B (g + 8) at keys k0 + 8n + 2t, +1: scaled,
                 // modified, masked (-inf past seqK, or where a partial tile's mask forbids).
-                float a0_0 = Logit(s0.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 0 + 2 * t, seqK, ksA, keA);
-                float b0_0 = Logit(s0.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 0 + 2 * t, seqK, ksB, keB);
-                float a0_1 = Logit(s0.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 1 + 2 * t, seqK, ksA, keA);
-                float b0_1 = Logit(s0.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 1 + 2 * t, seqK, ksB, keB);
-                float a1_0 = Logit(s1.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 8 + 2 * t, seqK, ksA, keA);
-                float b1_0 = Logit(s1.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 8 + 2 * t, seqK, ksB, keB);
-                float a1_1 = Logit(s1.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 9 + 2 * t, seqK, ksA, keA);
-                float b1_1 = Logit(s1.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 9 + 2 * t, seqK, ksB, keB);
-                float a2_0 = Logit(s2.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 16 + 2 * t, seqK, ksA, keA);
-                float b2_0 = Logit(s2.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 16 + 2 * t, seqK, ksB, keB);
-                float a2_1 = Logit(s2.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 17 + 2 * t, seqK, ksA, keA);
-                float b2_1 = Logit(s2.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 17 + 2 * t, seqK, ksB, keB);
-                float a3_0 = Logit(s3.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 24 + 2 * t, seqK, ksA, keA);
-                float b3_0 = Logit(s3.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 24 + 2 * t, seqK, ksB, keB);
-                float a3_1 = Logit(s3.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 25 + 2 * t, seqK, ksA, keA);
-                float b3_1 = Logit(s3.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 25 + 2 * t, seqK, ksB, keB);
-                float a4_0 = Logit(s4.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 32 + 2 * t, seqK, ksA, keA);
-                float b4_0 = Logit(s4.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 32 + 2 * t, seqK, ksB, keB);
-                float a4_1 = Logit(s4.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 33 + 2 * t, seqK, ksA, keA);
-                float b4_1 = Logit(s4.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 33 + 2 * t, seqK, ksB, keB);
-                float a5_0 = Logit(s5.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 40 + 2 * t, seqK, ksA, keA);
-                float b5_0 = Logit(s5.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 40 + 2 * t, seqK, ksB, keB);
-                float a5_1 = Logit(s5.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 41 + 2 * t, seqK, ksA, keA);
-                float b5_1 = Logit(s5.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 41 + 2 * t, seqK, ksB, keB);
-                float a6_0 = Logit(s6.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 48 + 2 * t, seqK, ksA, keA);
-                float b6_0 = Logit(s6.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 48 + 2 * t, seqK, ksB, keB);
-                float a6_1 = Logit(s6.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 49 + 2 * t, seqK, ksA, keA);
-                float b6_1 = Logit(s6.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 49 + 2 * t, seqK, ksB, keB);
-                float a7_0 = Logit(s7.C0 * p.Scale, kind, score, mask, b, h, qpA, k0 + 56 + 2 * t, seqK, ksA, keA);
-                float b7_0 = Logit(s7.C2 * p.Scale, kind, score, mask, b, h, qpB, k0 + 56 + 2 * t, seqK, ksB, keB);
-                float a7_1 = Logit(s7.C1 * p.Scale, kind, score, mask, b, h, qpA, k0 + 57 + 2 * t, seqK, ksA, keA);
-                float b7_1 = Logit(s7.C3 * p.Scale, kind, score, mask, b, h, qpB, k0 + 57 + 2 * t, seqK, ksB, keB);
+                float a0_0, b0_0, a0_1, b0_1, a1_0, b1_0, a1_1, b1_1;
+                float a2_0, b2_0, a2_1, b2_1, a3_0, b3_0, a3_1, b3_1;
+                float a4_0, b4_0, a4_1, b4_1, a5_0, b5_0, a5_1, b5_1;
+                float a6_0, b6_0, a6_1, b6_1, a7_0, b7_0, a7_1, b7_1;
+                int kt = k0 + 2 * t;
+                if (interior)
+                {
+                    // Every pair allowed and in range: only the score modifier.
+                    a0_0 = score.Apply(s0.C0 * p.Scale, b, h, qpA, kt + 0);
+                    b0_0 = score.Apply(s0.C2 * p.Scale, b, h, qpB, kt + 0);
+                    a0_1 = score.Apply(s0.C1 * p.Scale, b, h, qpA, kt + 1);
+                    b0_1 = score.Apply(s0.C3 * p.Scale, b, h, qpB, kt + 1);
+                    a1_0 = score.Apply(s1.C0 * p.Scale, b, h, qpA, kt + 8);
+                    b1_0 = score.Apply(s1.C2 * p.Scale, b, h, qpB, kt + 8);
+                    a1_1 = score.Apply(s1.C1 * p.Scale, b, h, qpA, kt + 9);
+                    b1_1 = score.Apply(s1.C3 * p.Scale, b, h, qpB, kt + 9);
+                    a2_0 = score.Apply(s2.C0 * p.Scale, b, h, qpA, kt + 16);
+                    b2_0 = score.Apply(s2.C2 * p.Scale, b, h, qpB, kt + 16);
+                    a2_1 = score.Apply(s2.C1 * p.Scale, b, h, qpA, kt + 17);
+                    b2_1 = score.Apply(s2.C3 * p.Scale, b, h, qpB, kt + 17);
+                    a3_0 = score.Apply(s3.C0 * p.Scale, b, h, qpA, kt + 24);
+                    b3_0 = score.Apply(s3.C2 * p.Scale, b, h, qpB, kt + 24);
+                    a3_1 = score.Apply(s3.C1 * p.Scale, b, h, qpA, kt + 25);
+                    b3_1 = score.Apply(s3.C3 * p.Scale, b, h, qpB, kt + 25);
+                    a4_0 = score.Apply(s4.C0 * p.Scale, b, h, qpA, kt + 32);
+                    b4_0 = score.Apply(s4.C2 * p.Scale, b, h, qpB, kt + 32);
+                    a4_1 = score.Apply(s4.C1 * p.Scale, b, h, qpA, kt + 33);
+                    b4_1 = score.Apply(s4.C3 * p.Scale, b, h, qpB, kt + 33);
+                    a5_0 = score.Apply(s5.C0 * p.Scale, b, h, qpA, kt + 40);
+                    b5_0 = score.Apply(s5.C2 * p.Scale, b, h, qpB, kt + 40);
+                    a5_1 = score.Apply(s5.C1 * p.Scale, b, h, qpA, kt + 41);
+                    b5_1 = score.Apply(s5.C3 * p.Scale, b, h, qpB, kt + 41);
+                    a6_0 = score.Apply(s6.C0 * p.Scale, b, h, qpA, kt + 48);
+                    b6_0 = score.Apply(s6.C2 * p.Scale, b, h, qpB, kt + 48);
+                    a6_1 = score.Apply(s6.C1 * p.Scale, b, h, qpA, kt + 49);
+                    b6_1 = score.Apply(s6.C3 * p.Scale, b, h, qpB, kt + 49);
+                    a7_0 = score.Apply(s7.C0 * p.Scale, b, h, qpA, kt + 56);
+                    b7_0 = score.Apply(s7.C2 * p.Scale, b, h, qpB, kt + 56);
+                    a7_1 = score.Apply(s7.C1 * p.Scale, b, h, qpA, kt + 57);
+                    b7_1 = score.Apply(s7.C3 * p.Scale, b, h, qpB, kt + 57);
+                }
+                else
+                {
+                    a0_0 = Logit(s0.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 0, seqK, ksA, keA);
+                    b0_0 = Logit(s0.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 0, seqK, ksB, keB);
+                    a0_1 = Logit(s0.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 1, seqK, ksA, keA);
+                    b0_1 = Logit(s0.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 1, seqK, ksB, keB);
+                    a1_0 = Logit(s1.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 8, seqK, ksA, keA);
+                    b1_0 = Logit(s1.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 8, seqK, ksB, keB);
+                    a1_1 = Logit(s1.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 9, seqK, ksA, keA);
+                    b1_1 = Logit(s1.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 9, seqK, ksB, keB);
+                    a2_0 = Logit(s2.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 16, seqK, ksA, keA);
+                    b2_0 = Logit(s2.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 16, seqK, ksB, keB);
+                    a2_1 = Logit(s2.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 17, seqK, ksA, keA);
+                    b2_1 = Logit(s2.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 17, seqK, ksB, keB);
+                    a3_0 = Logit(s3.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 24, seqK, ksA, keA);
+                    b3_0 = Logit(s3.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 24, seqK, ksB, keB);
+                    a3_1 = Logit(s3.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 25, seqK, ksA, keA);
+                    b3_1 = Logit(s3.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 25, seqK, ksB, keB);
+                    a4_0 = Logit(s4.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 32, seqK, ksA, keA);
+                    b4_0 = Logit(s4.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 32, seqK, ksB, keB);
+                    a4_1 = Logit(s4.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 33, seqK, ksA, keA);
+                    b4_1 = Logit(s4.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 33, seqK, ksB, keB);
+                    a5_0 = Logit(s5.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 40, seqK, ksA, keA);
+                    b5_0 = Logit(s5.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 40, seqK, ksB, keB);
+                    a5_1 = Logit(s5.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 41, seqK, ksA, keA);
+                    b5_1 = Logit(s5.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 41, seqK, ksB, keB);
+                    a6_0 = Logit(s6.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 48, seqK, ksA, keA);
+                    b6_0 = Logit(s6.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 48, seqK, ksB, keB);
+                    a6_1 = Logit(s6.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 49, seqK, ksA, keA);
+                    b6_1 = Logit(s6.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 49, seqK, ksB, keB);
+                    a7_0 = Logit(s7.C0 * p.Scale, kind, score, mask, b, h, qpA, kt + 56, seqK, ksA, keA);
+                    b7_0 = Logit(s7.C2 * p.Scale, kind, score, mask, b, h, qpB, kt + 56, seqK, ksB, keB);
+                    a7_1 = Logit(s7.C1 * p.Scale, kind, score, mask, b, h, qpA, kt + 57, seqK, ksA, keA);
+                    b7_1 = Logit(s7.C3 * p.Scale, kind, score, mask, b, h, qpB, kt + 57, seqK, ksB, keB);
+                }
 
                 // Online softmax: row maxima over the quad holding each row.
                 float topA = XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(a0_0, a0_1), a1_0), a1_1), a2_0), a2_1), a3_0), a3_1), a4_0), a4_1), a5_0), a5_1), a6_0), a6_1), a7_0), a7_1);
@@ -727,22 +816,22 @@ internal static class MmaTf32PrefillKernel
                 float alphaA = newA == float.NegativeInfinity ? 1f : XMath.Exp(mA - newA);
                 mA = newA;
                 float scaledMaxA = (newA == float.NegativeInfinity ? 0f : newA) * Log2E;
-                a0_0 = Prob(a0_0, scaledMaxA);
-                a0_1 = Prob(a0_1, scaledMaxA);
-                a1_0 = Prob(a1_0, scaledMaxA);
-                a1_1 = Prob(a1_1, scaledMaxA);
-                a2_0 = Prob(a2_0, scaledMaxA);
-                a2_1 = Prob(a2_1, scaledMaxA);
-                a3_0 = Prob(a3_0, scaledMaxA);
-                a3_1 = Prob(a3_1, scaledMaxA);
-                a4_0 = Prob(a4_0, scaledMaxA);
-                a4_1 = Prob(a4_1, scaledMaxA);
-                a5_0 = Prob(a5_0, scaledMaxA);
-                a5_1 = Prob(a5_1, scaledMaxA);
-                a6_0 = Prob(a6_0, scaledMaxA);
-                a6_1 = Prob(a6_1, scaledMaxA);
-                a7_0 = Prob(a7_0, scaledMaxA);
-                a7_1 = Prob(a7_1, scaledMaxA);
+                a0_0 = Prob<TCore>(a0_0, scaledMaxA);
+                a0_1 = Prob<TCore>(a0_1, scaledMaxA);
+                a1_0 = Prob<TCore>(a1_0, scaledMaxA);
+                a1_1 = Prob<TCore>(a1_1, scaledMaxA);
+                a2_0 = Prob<TCore>(a2_0, scaledMaxA);
+                a2_1 = Prob<TCore>(a2_1, scaledMaxA);
+                a3_0 = Prob<TCore>(a3_0, scaledMaxA);
+                a3_1 = Prob<TCore>(a3_1, scaledMaxA);
+                a4_0 = Prob<TCore>(a4_0, scaledMaxA);
+                a4_1 = Prob<TCore>(a4_1, scaledMaxA);
+                a5_0 = Prob<TCore>(a5_0, scaledMaxA);
+                a5_1 = Prob<TCore>(a5_1, scaledMaxA);
+                a6_0 = Prob<TCore>(a6_0, scaledMaxA);
+                a6_1 = Prob<TCore>(a6_1, scaledMaxA);
+                a7_0 = Prob<TCore>(a7_0, scaledMaxA);
+                a7_1 = Prob<TCore>(a7_1, scaledMaxA);
                 lA = lA * alphaA + (a0_0 + a0_1 + a1_0 + a1_1 + a2_0 + a2_1 + a3_0 + a3_1 + a4_0 + a4_1 + a5_0 + a5_1 + a6_0 + a6_1 + a7_0 + a7_1);
                 float topB = XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(XMath.Max(b0_0, b0_1), b1_0), b1_1), b2_0), b2_1), b3_0), b3_1), b4_0), b4_1), b5_0), b5_1), b6_0), b6_1), b7_0), b7_1);
                 topB = XMath.Max(topB, Warp.ShuffleXor(topB, 1));
@@ -751,22 +840,22 @@ internal static class MmaTf32PrefillKernel
                 float alphaB = newB == float.NegativeInfinity ? 1f : XMath.Exp(mB - newB);
                 mB = newB;
                 float scaledMaxB = (newB == float.NegativeInfinity ? 0f : newB) * Log2E;
-                b0_0 = Prob(b0_0, scaledMaxB);
-                b0_1 = Prob(b0_1, scaledMaxB);
-                b1_0 = Prob(b1_0, scaledMaxB);
-                b1_1 = Prob(b1_1, scaledMaxB);
-                b2_0 = Prob(b2_0, scaledMaxB);
-                b2_1 = Prob(b2_1, scaledMaxB);
-                b3_0 = Prob(b3_0, scaledMaxB);
-                b3_1 = Prob(b3_1, scaledMaxB);
-                b4_0 = Prob(b4_0, scaledMaxB);
-                b4_1 = Prob(b4_1, scaledMaxB);
-                b5_0 = Prob(b5_0, scaledMaxB);
-                b5_1 = Prob(b5_1, scaledMaxB);
-                b6_0 = Prob(b6_0, scaledMaxB);
-                b6_1 = Prob(b6_1, scaledMaxB);
-                b7_0 = Prob(b7_0, scaledMaxB);
-                b7_1 = Prob(b7_1, scaledMaxB);
+                b0_0 = Prob<TCore>(b0_0, scaledMaxB);
+                b0_1 = Prob<TCore>(b0_1, scaledMaxB);
+                b1_0 = Prob<TCore>(b1_0, scaledMaxB);
+                b1_1 = Prob<TCore>(b1_1, scaledMaxB);
+                b2_0 = Prob<TCore>(b2_0, scaledMaxB);
+                b2_1 = Prob<TCore>(b2_1, scaledMaxB);
+                b3_0 = Prob<TCore>(b3_0, scaledMaxB);
+                b3_1 = Prob<TCore>(b3_1, scaledMaxB);
+                b4_0 = Prob<TCore>(b4_0, scaledMaxB);
+                b4_1 = Prob<TCore>(b4_1, scaledMaxB);
+                b5_0 = Prob<TCore>(b5_0, scaledMaxB);
+                b5_1 = Prob<TCore>(b5_1, scaledMaxB);
+                b6_0 = Prob<TCore>(b6_0, scaledMaxB);
+                b6_1 = Prob<TCore>(b6_1, scaledMaxB);
+                b7_0 = Prob<TCore>(b7_0, scaledMaxB);
+                b7_1 = Prob<TCore>(b7_1, scaledMaxB);
                 lB = lB * alphaB + (b0_0 + b0_1 + b1_0 + b1_1 + b2_0 + b2_1 + b3_0 + b3_1 + b4_0 + b4_1 + b5_0 + b5_1 + b6_0 + b6_1 + b7_0 + b7_1);
                 if (TTiles.Count > 0) { o0.C0 *= alphaA; o0.C1 *= alphaA; o0.C2 *= alphaB; o0.C3 *= alphaB; }
                 if (TTiles.Count > 1) { o1.C0 *= alphaA; o1.C1 *= alphaA; o1.C2 *= alphaB; o1.C3 *= alphaB; }
@@ -796,15 +885,18 @@ internal static class MmaTf32PrefillKernel
                 pf6 = new FragmentA { A0 = TCore.Round(a6_0), A1 = TCore.Round(b6_0), A2 = TCore.Round(a6_1), A3 = TCore.Round(b6_1) };
                 pf7 = new FragmentA { A0 = TCore.Round(a7_0), A1 = TCore.Round(b7_0), A2 = TCore.Round(a7_1), A3 = TCore.Round(b7_1) };
             }
-            TCore.WaitForCopies(); // this thread's V copies have landed (the next K may not)
-            RoundTile<TCore>(shared, vBase, vStride, vChunks);
-            Group.Barrier();
+            if (!staged)
+            {
+                TCore.WaitForCopies(); // this thread's V copies have landed (the next K may not)
+                RoundTile<TCore>(shared, vBase, vStride, vChunks, threads);
+                Group.Barrier();
+            }
             if (kind != TileKind.Empty)
             {
                 if (TTiles.Count >= 4)
                 {
-                    var lo = shared[vLane + 0 * vStride + 0];
-                    var hi = shared[vLane + 1 * vStride + 0];
+                    var lo = shared[vAt + 0 * vStride + 0];
+                    var hi = shared[vAt + 1 * vStride + 0];
                     TCore.MultiplyAdd(ref o0, pf0, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o1, pf0, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o2, pf0, lo.Z, hi.Z);
@@ -819,8 +911,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 8)
                 {
-                    var lo = shared[vLane + 0 * vStride + 8];
-                    var hi = shared[vLane + 1 * vStride + 8];
+                    var lo = shared[vAt + 0 * vStride + 8];
+                    var hi = shared[vAt + 1 * vStride + 8];
                     TCore.MultiplyAdd(ref o4, pf0, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o5, pf0, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o6, pf0, lo.Z, hi.Z);
@@ -835,8 +927,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 12)
                 {
-                    var lo = shared[vLane + 0 * vStride + 16];
-                    var hi = shared[vLane + 1 * vStride + 16];
+                    var lo = shared[vAt + 0 * vStride + 16];
+                    var hi = shared[vAt + 1 * vStride + 16];
                     TCore.MultiplyAdd(ref o8, pf0, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o9, pf0, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o10, pf0, lo.Z, hi.Z);
@@ -851,8 +943,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 16)
                 {
-                    var lo = shared[vLane + 0 * vStride + 24];
-                    var hi = shared[vLane + 1 * vStride + 24];
+                    var lo = shared[vAt + 0 * vStride + 24];
+                    var hi = shared[vAt + 1 * vStride + 24];
                     TCore.MultiplyAdd(ref o12, pf0, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o13, pf0, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o14, pf0, lo.Z, hi.Z);
@@ -867,8 +959,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 4)
                 {
-                    var lo = shared[vLane + 8 * vStride + 0];
-                    var hi = shared[vLane + 9 * vStride + 0];
+                    var lo = shared[vAt + 8 * vStride + 0];
+                    var hi = shared[vAt + 9 * vStride + 0];
                     TCore.MultiplyAdd(ref o0, pf1, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o1, pf1, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o2, pf1, lo.Z, hi.Z);
@@ -883,8 +975,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 8)
                 {
-                    var lo = shared[vLane + 8 * vStride + 8];
-                    var hi = shared[vLane + 9 * vStride + 8];
+                    var lo = shared[vAt + 8 * vStride + 8];
+                    var hi = shared[vAt + 9 * vStride + 8];
                     TCore.MultiplyAdd(ref o4, pf1, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o5, pf1, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o6, pf1, lo.Z, hi.Z);
@@ -899,8 +991,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 12)
                 {
-                    var lo = shared[vLane + 8 * vStride + 16];
-                    var hi = shared[vLane + 9 * vStride + 16];
+                    var lo = shared[vAt + 8 * vStride + 16];
+                    var hi = shared[vAt + 9 * vStride + 16];
                     TCore.MultiplyAdd(ref o8, pf1, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o9, pf1, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o10, pf1, lo.Z, hi.Z);
@@ -915,8 +1007,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 16)
                 {
-                    var lo = shared[vLane + 8 * vStride + 24];
-                    var hi = shared[vLane + 9 * vStride + 24];
+                    var lo = shared[vAt + 8 * vStride + 24];
+                    var hi = shared[vAt + 9 * vStride + 24];
                     TCore.MultiplyAdd(ref o12, pf1, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o13, pf1, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o14, pf1, lo.Z, hi.Z);
@@ -931,8 +1023,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 4)
                 {
-                    var lo = shared[vLane + 16 * vStride + 0];
-                    var hi = shared[vLane + 17 * vStride + 0];
+                    var lo = shared[vAt + 16 * vStride + 0];
+                    var hi = shared[vAt + 17 * vStride + 0];
                     TCore.MultiplyAdd(ref o0, pf2, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o1, pf2, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o2, pf2, lo.Z, hi.Z);
@@ -947,8 +1039,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 8)
                 {
-                    var lo = shared[vLane + 16 * vStride + 8];
-                    var hi = shared[vLane + 17 * vStride + 8];
+                    var lo = shared[vAt + 16 * vStride + 8];
+                    var hi = shared[vAt + 17 * vStride + 8];
                     TCore.MultiplyAdd(ref o4, pf2, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o5, pf2, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o6, pf2, lo.Z, hi.Z);
@@ -963,8 +1055,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 12)
                 {
-                    var lo = shared[vLane + 16 * vStride + 16];
-                    var hi = shared[vLane + 17 * vStride + 16];
+                    var lo = shared[vAt + 16 * vStride + 16];
+                    var hi = shared[vAt + 17 * vStride + 16];
                     TCore.MultiplyAdd(ref o8, pf2, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o9, pf2, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o10, pf2, lo.Z, hi.Z);
@@ -979,8 +1071,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 16)
                 {
-                    var lo = shared[vLane + 16 * vStride + 24];
-                    var hi = shared[vLane + 17 * vStride + 24];
+                    var lo = shared[vAt + 16 * vStride + 24];
+                    var hi = shared[vAt + 17 * vStride + 24];
                     TCore.MultiplyAdd(ref o12, pf2, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o13, pf2, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o14, pf2, lo.Z, hi.Z);
@@ -995,8 +1087,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 4)
                 {
-                    var lo = shared[vLane + 24 * vStride + 0];
-                    var hi = shared[vLane + 25 * vStride + 0];
+                    var lo = shared[vAt + 24 * vStride + 0];
+                    var hi = shared[vAt + 25 * vStride + 0];
                     TCore.MultiplyAdd(ref o0, pf3, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o1, pf3, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o2, pf3, lo.Z, hi.Z);
@@ -1011,8 +1103,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 8)
                 {
-                    var lo = shared[vLane + 24 * vStride + 8];
-                    var hi = shared[vLane + 25 * vStride + 8];
+                    var lo = shared[vAt + 24 * vStride + 8];
+                    var hi = shared[vAt + 25 * vStride + 8];
                     TCore.MultiplyAdd(ref o4, pf3, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o5, pf3, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o6, pf3, lo.Z, hi.Z);
@@ -1027,8 +1119,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 12)
                 {
-                    var lo = shared[vLane + 24 * vStride + 16];
-                    var hi = shared[vLane + 25 * vStride + 16];
+                    var lo = shared[vAt + 24 * vStride + 16];
+                    var hi = shared[vAt + 25 * vStride + 16];
                     TCore.MultiplyAdd(ref o8, pf3, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o9, pf3, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o10, pf3, lo.Z, hi.Z);
@@ -1043,8 +1135,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 16)
                 {
-                    var lo = shared[vLane + 24 * vStride + 24];
-                    var hi = shared[vLane + 25 * vStride + 24];
+                    var lo = shared[vAt + 24 * vStride + 24];
+                    var hi = shared[vAt + 25 * vStride + 24];
                     TCore.MultiplyAdd(ref o12, pf3, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o13, pf3, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o14, pf3, lo.Z, hi.Z);
@@ -1059,8 +1151,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 4)
                 {
-                    var lo = shared[vLane + 32 * vStride + 0];
-                    var hi = shared[vLane + 33 * vStride + 0];
+                    var lo = shared[vAt + 32 * vStride + 0];
+                    var hi = shared[vAt + 33 * vStride + 0];
                     TCore.MultiplyAdd(ref o0, pf4, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o1, pf4, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o2, pf4, lo.Z, hi.Z);
@@ -1075,8 +1167,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 8)
                 {
-                    var lo = shared[vLane + 32 * vStride + 8];
-                    var hi = shared[vLane + 33 * vStride + 8];
+                    var lo = shared[vAt + 32 * vStride + 8];
+                    var hi = shared[vAt + 33 * vStride + 8];
                     TCore.MultiplyAdd(ref o4, pf4, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o5, pf4, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o6, pf4, lo.Z, hi.Z);
@@ -1091,8 +1183,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 12)
                 {
-                    var lo = shared[vLane + 32 * vStride + 16];
-                    var hi = shared[vLane + 33 * vStride + 16];
+                    var lo = shared[vAt + 32 * vStride + 16];
+                    var hi = shared[vAt + 33 * vStride + 16];
                     TCore.MultiplyAdd(ref o8, pf4, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o9, pf4, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o10, pf4, lo.Z, hi.Z);
@@ -1107,8 +1199,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 16)
                 {
-                    var lo = shared[vLane + 32 * vStride + 24];
-                    var hi = shared[vLane + 33 * vStride + 24];
+                    var lo = shared[vAt + 32 * vStride + 24];
+                    var hi = shared[vAt + 33 * vStride + 24];
                     TCore.MultiplyAdd(ref o12, pf4, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o13, pf4, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o14, pf4, lo.Z, hi.Z);
@@ -1123,8 +1215,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 4)
                 {
-                    var lo = shared[vLane + 40 * vStride + 0];
-                    var hi = shared[vLane + 41 * vStride + 0];
+                    var lo = shared[vAt + 40 * vStride + 0];
+                    var hi = shared[vAt + 41 * vStride + 0];
                     TCore.MultiplyAdd(ref o0, pf5, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o1, pf5, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o2, pf5, lo.Z, hi.Z);
@@ -1139,8 +1231,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 8)
                 {
-                    var lo = shared[vLane + 40 * vStride + 8];
-                    var hi = shared[vLane + 41 * vStride + 8];
+                    var lo = shared[vAt + 40 * vStride + 8];
+                    var hi = shared[vAt + 41 * vStride + 8];
                     TCore.MultiplyAdd(ref o4, pf5, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o5, pf5, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o6, pf5, lo.Z, hi.Z);
@@ -1155,8 +1247,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 12)
                 {
-                    var lo = shared[vLane + 40 * vStride + 16];
-                    var hi = shared[vLane + 41 * vStride + 16];
+                    var lo = shared[vAt + 40 * vStride + 16];
+                    var hi = shared[vAt + 41 * vStride + 16];
                     TCore.MultiplyAdd(ref o8, pf5, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o9, pf5, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o10, pf5, lo.Z, hi.Z);
@@ -1171,8 +1263,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 16)
                 {
-                    var lo = shared[vLane + 40 * vStride + 24];
-                    var hi = shared[vLane + 41 * vStride + 24];
+                    var lo = shared[vAt + 40 * vStride + 24];
+                    var hi = shared[vAt + 41 * vStride + 24];
                     TCore.MultiplyAdd(ref o12, pf5, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o13, pf5, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o14, pf5, lo.Z, hi.Z);
@@ -1187,8 +1279,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 4)
                 {
-                    var lo = shared[vLane + 48 * vStride + 0];
-                    var hi = shared[vLane + 49 * vStride + 0];
+                    var lo = shared[vAt + 48 * vStride + 0];
+                    var hi = shared[vAt + 49 * vStride + 0];
                     TCore.MultiplyAdd(ref o0, pf6, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o1, pf6, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o2, pf6, lo.Z, hi.Z);
@@ -1203,8 +1295,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 8)
                 {
-                    var lo = shared[vLane + 48 * vStride + 8];
-                    var hi = shared[vLane + 49 * vStride + 8];
+                    var lo = shared[vAt + 48 * vStride + 8];
+                    var hi = shared[vAt + 49 * vStride + 8];
                     TCore.MultiplyAdd(ref o4, pf6, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o5, pf6, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o6, pf6, lo.Z, hi.Z);
@@ -1219,8 +1311,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 12)
                 {
-                    var lo = shared[vLane + 48 * vStride + 16];
-                    var hi = shared[vLane + 49 * vStride + 16];
+                    var lo = shared[vAt + 48 * vStride + 16];
+                    var hi = shared[vAt + 49 * vStride + 16];
                     TCore.MultiplyAdd(ref o8, pf6, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o9, pf6, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o10, pf6, lo.Z, hi.Z);
@@ -1235,8 +1327,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 16)
                 {
-                    var lo = shared[vLane + 48 * vStride + 24];
-                    var hi = shared[vLane + 49 * vStride + 24];
+                    var lo = shared[vAt + 48 * vStride + 24];
+                    var hi = shared[vAt + 49 * vStride + 24];
                     TCore.MultiplyAdd(ref o12, pf6, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o13, pf6, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o14, pf6, lo.Z, hi.Z);
@@ -1251,8 +1343,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 4)
                 {
-                    var lo = shared[vLane + 56 * vStride + 0];
-                    var hi = shared[vLane + 57 * vStride + 0];
+                    var lo = shared[vAt + 56 * vStride + 0];
+                    var hi = shared[vAt + 57 * vStride + 0];
                     TCore.MultiplyAdd(ref o0, pf7, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o1, pf7, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o2, pf7, lo.Z, hi.Z);
@@ -1267,8 +1359,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 8)
                 {
-                    var lo = shared[vLane + 56 * vStride + 8];
-                    var hi = shared[vLane + 57 * vStride + 8];
+                    var lo = shared[vAt + 56 * vStride + 8];
+                    var hi = shared[vAt + 57 * vStride + 8];
                     TCore.MultiplyAdd(ref o4, pf7, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o5, pf7, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o6, pf7, lo.Z, hi.Z);
@@ -1283,8 +1375,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 12)
                 {
-                    var lo = shared[vLane + 56 * vStride + 16];
-                    var hi = shared[vLane + 57 * vStride + 16];
+                    var lo = shared[vAt + 56 * vStride + 16];
+                    var hi = shared[vAt + 57 * vStride + 16];
                     TCore.MultiplyAdd(ref o8, pf7, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o9, pf7, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o10, pf7, lo.Z, hi.Z);
@@ -1299,8 +1391,8 @@ internal static class MmaTf32PrefillKernel
                 }
                 if (TTiles.Count >= 16)
                 {
-                    var lo = shared[vLane + 56 * vStride + 24];
-                    var hi = shared[vLane + 57 * vStride + 24];
+                    var lo = shared[vAt + 56 * vStride + 24];
+                    var hi = shared[vAt + 57 * vStride + 24];
                     TCore.MultiplyAdd(ref o12, pf7, lo.X, hi.X);
                     TCore.MultiplyAdd(ref o13, pf7, lo.Y, hi.Y);
                     TCore.MultiplyAdd(ref o14, pf7, lo.Z, hi.Z);
@@ -1314,8 +1406,27 @@ internal static class MmaTf32PrefillKernel
                     TCore.MultiplyAdd(ref o13, pf7, lo.Y, hi.Y);
                 }
             }
-            Group.Barrier(); // every warp is done with V
-            tile = next;
+            Group.Barrier(); // every warp is done with V (two stages: with this stage)
+            if (staged)
+            {
+                // The tile after next into this stage (an empty group when there is none).
+                step++;
+                int after = NextTile(schedule, mask, b, h, pos0, rows, seqK, firstTile,
+                    endTile, steps, ref step);
+                if (after >= 0)
+                {
+                    CopyTile<TCore>(shared, stage * kBuffer, kStride, kWords, addresses.Key,
+                        kvRow0, after * BlockK, seqK, kChunks, threads);
+                    CopyTile<TCore>(shared, vBase + stage * vBuffer, vStride, vWords,
+                        addresses.Value, kvRow0, after * BlockK, seqK, vChunks, threads);
+                }
+                TCore.CommitCopies();
+                tile = next;
+                next = after;
+                stage ^= 1;
+            }
+            else
+                tile = next;
         }
 
         // Row sums across the quad; O / l and the log-sum-exp (zeros and -inf for a row with
@@ -1543,34 +1654,45 @@ internal static class MmaTf32PrefillKernel
     /// <summary>Rows k0..k0+63 of K or V ((b, kvh) rows from <paramref name="row0"/>,
     /// <paramref name="chunks"/> 16-byte chunks each) into the buffer at
     /// <paramref name="at"/> with rows <paramref name="stride"/> chunks apart, by cp.async;
-    /// rows past seqK are zeros. Thread i copies chunks i, i + 128, ... (so
-    /// <see cref="RoundTile"/> finds its own).</summary>
+    /// rows past seqK are zeros. Lane i of a row's 8, 16 or 32 (the chunks rounded up) copies
+    /// chunk i of every (threads / that)-th row: a fixed number of iterations of a few
+    /// instructions each, no division (a thread past the row's chunks idles). RoundTile
+    /// visits the same chunks.</summary>
     private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, int stride,
-        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks)
+        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks,
+        int threads)
         where TCore : struct, ITf32Core
     {
-        for (int e = Group.IdxX; e < BlockK * chunks; e += Threads)
+        int shift = chunks <= 8 ? 3 : chunks <= 16 ? 4 : 5;
+        int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
+        if (c >= chunks) return;
+        int r = Group.IdxX >> shift, to = at + r * stride + c;
+        long from = (row0 + k0 + r) * chunks + c;
+        for (; r < BlockK; r += rowStep)
         {
-            int r = e / chunks, c = e - r * chunks;
-            bool inRange = k0 + r < seqK;
-            long from = (row0 + XMath.Min(k0 + r, seqK - 1)) * chunks + c;
-            TCore.CopyAsync(shared, at + r * stride + c, words, address, from, inRange);
+            bool inRange = k0 + r < seqK; // else chunk 0 as a valid address: nothing is read
+            TCore.CopyAsync(shared, to, words, address, inRange ? from : 0, inRange);
+            to += rowStep * stride;
+            from += rowStep * chunks;
         }
     }
 
     /// <summary>The chunks this thread copied into the buffer at <paramref name="at"/>
     /// (<see cref="CopyTile"/>'s), rounded to tf32 in place: after this thread's copies have
     /// landed, before the barrier that shows them to the group. Once per element, where the
-    /// warps would round each fragment they load (4 warps, 4 times over).</summary>
+    /// warps would round each fragment they load (4 or 8 warps, as many times over).</summary>
     private static void RoundTile<TCore>(ArrayView<Word4> shared, int at, int stride,
-        int chunks)
+        int chunks, int threads)
         where TCore : struct, ITf32Core
     {
-        for (int e = Group.IdxX; e < BlockK * chunks; e += Threads)
+        int shift = chunks <= 8 ? 3 : chunks <= 16 ? 4 : 5;
+        int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
+        if (c >= chunks) return;
+        for (int r = Group.IdxX >> shift, to = at + r * stride + c; r < BlockK;
+             r += rowStep, to += rowStep * stride)
         {
-            int r = e / chunks, c = e - r * chunks;
-            var x = shared[at + r * stride + c];
-            shared[at + r * stride + c] = new Word4
+            var x = shared[to];
+            shared[to] = new Word4
             {
                 X = TCore.Round(Interop.IntAsFloat(x.X)),
                 Y = TCore.Round(Interop.IntAsFloat(x.Y)),
@@ -1580,13 +1702,20 @@ internal static class MmaTf32PrefillKernel
         }
     }
 
-    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one.</summary>
+    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one. The
+    /// tests are combined with non-short-circuit operators and the result selected, so the
+    /// pair costs a few predicate instructions and no branch (as in the 16-bit kernel).
+    /// </summary>
     private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
         int b, int h, int pos, int k, int seqK, int rowStart, int rowEnd)
         where TScore : struct, IScoreModifier
-        where TMask : struct, IMaskPredicate =>
-        k < seqK && (kind == TileKind.Full || GpuMask.Allows(mask, b, h, pos, k, rowStart, rowEnd))
-            ? score.Apply(s, b, h, pos, k) : float.NegativeInfinity;
+        where TMask : struct, IMaskPredicate
+    {
+        bool allowed = TMask.RowIsInterval ? (k >= rowStart) & (k < rowEnd)
+            : kind == TileKind.Full | mask.Allows(b, h, pos, k);
+        float logit = score.Apply(s, b, h, pos, k);
+        return (k < seqK) & allowed ? logit : float.NegativeInfinity;
+    }
 
     /// <summary>log2 e: exp(s - m) = 2^(s log2 e - m log2 e), one fused multiply-add and one
     /// ex2 per score.</summary>
@@ -1594,8 +1723,10 @@ internal static class MmaTf32PrefillKernel
 
     /// <summary>exp(s - m) as 2^(s log2 e - <paramref name="scaledMax"/>), where scaledMax is
     /// m log2 e, or 0 for a row with no allowed key yet: a masked logit (-inf) gives exactly 0
-    /// (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN.</summary>
-    private static float Prob(float s, float scaledMax) => XMath.Exp2(s * Log2E - scaledMax);
+    /// (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN. ex2.approx.ftz on CUDA
+    /// (<see cref="ITf32Core.Exp2"/>).</summary>
+    private static float Prob<TCore>(float s, float scaledMax) where TCore : struct, ITf32Core =>
+        TCore.Exp2(s * Log2E - scaledMax);
 }
 
 /// <summary>Device addresses of K and V for <see cref="MmaTf32PrefillKernel"/>'s cp.async

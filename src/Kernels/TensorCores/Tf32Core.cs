@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime.Cuda;
 using Managed.Kernels.Decode;
 
@@ -12,14 +13,17 @@ namespace Managed.Kernels.TensorCores;
 /// nearest, ties away from zero (cvt.rna.tf32.f32), a relative error of at most 2^-11.
 /// <see cref="TensorCoreTf32"/> is inline PTX (CUDA only); <see cref="EmulatedTf32"/> computes
 /// the same in software on any ILGPU device, so the tests run the kernel on the ILGPU CPU
-/// accelerator. Shared memory is the kernel's one dynamic allocation
-/// (<see cref="DynamicSharedMatrices"/>).
+/// accelerator. Shared memory is the kernel's one dynamic allocation (<see cref="SharedMatrices"/>).
 /// </summary>
 internal interface ITf32Core
 {
     /// <summary>x rounded to tf32 (nearest, ties away from zero), as fp32 bits; infinities and
     /// NaN stay what they are.</summary>
     static abstract uint Round(float x);
+
+    /// <summary>2^x for the softmax weights, results below 2^-126 flushed to zero (one
+    /// ex2.approx.ftz on CUDA, as <see cref="ITensorCoreType.Exp2"/>).</summary>
+    static abstract float Exp2(float x);
 
     /// <summary>c += A (16 x 8) * B (8 x 8), one warp together (every lane must call it); lane
     /// (g, t) = (lane/4, lane%4) gives A0 = A[g][t], A1 = A[g + 8][t], A2 = A[g][t + 4],
@@ -58,6 +62,8 @@ internal readonly struct TensorCoreTf32 : ITf32Core
         return bits;
     }
 
+    public static float Exp2(float x) => SharedMatrices.Exp2(x);
+
     public static void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1)
     {
         Ref<float> c0 = c.C0, c1 = c.C1, c2 = c.C2, c3 = c.C3;
@@ -69,11 +75,11 @@ internal readonly struct TensorCoreTf32 : ITf32Core
     }
 
     public static FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk) =>
-        DynamicSharedMatrices.Load(chunk);
+        SharedMatrices.Load(chunk);
 
     public static void CopyAsync(ArrayView<Word4> shared, int chunk, ArrayView<Word4> global,
         long globalBase, long globalChunk, bool inRange) =>
-        DynamicSharedMatrices.CopyAsync(chunk, globalBase + 16 * globalChunk, inRange);
+        SharedMatrices.CopyAsync(chunk, globalBase + 16 * globalChunk, inRange);
 
     public static void CommitCopies() => CudaAsm.Emit("cp.async.commit_group;");
 
@@ -96,6 +102,8 @@ internal readonly struct EmulatedTf32 : ITf32Core
         // moves into the exponent, up to infinity, as it should). Infinities and NaN as they are.
         return (bits & 0x7F80_0000u) == 0x7F80_0000u ? bits : (bits + 0x1000u) & 0xFFFF_E000u;
     }
+
+    public static float Exp2(float x) => XMath.Exp2(x);
 
     public static void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1)
     {
@@ -128,38 +136,4 @@ internal readonly struct EmulatedTf32 : ITf32Core
     public static void WaitForCopies() { }
 
     private static float F(uint bits) => Interop.IntAsFloat(bits);
-}
-
-/// <summary>
-/// ldmatrix and cp.async through inline PTX on a kernel's dynamic shared memory: ILGPU 1.5.3
-/// gives inline PTX no address of a view, so shared memory is addressed from the symbol ILGPU
-/// gives the dynamic allocation (<c>SharedMemory.GetDynamic</c>), <see cref="Symbol"/>, plus 16
-/// bytes per chunk; a kernel calling these must have no other shared allocation (the PTX
-/// compile tests check the declarations). Global memory is a device address the host passes.
-/// A wrong symbol fails in ptxas, never silently.
-/// </summary>
-internal static class DynamicSharedMatrices
-{
-    /// <summary>The PTX name of a kernel's dynamic shared allocation.</summary>
-    public const string Symbol = "__dyn_shared_alloca";
-
-    /// <summary>ldmatrix.sync.aligned.m8n8.x4.shared.b16 from chunk <paramref name="chunk"/>.
-    /// </summary>
-    public static FragmentA Load(int chunk)
-    {
-        Ref<uint> r0 = 0u, r1 = 0u, r2 = 0u, r3 = 0u;
-        Input<int> at = chunk;
-        CudaAsm.EmitRef("{ .reg .u32 a; mov.u32 a, " + Symbol + "; mad.lo.u32 a, %4, 16, a; "
-            + "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [a]; }",
-            ref r0, ref r1, ref r2, ref r3, ref at);
-        return new FragmentA { A0 = r0.Value, A1 = r1.Value, A2 = r2.Value, A3 = r3.Value };
-    }
-
-    /// <summary>cp.async.cg.shared.global of 16 bytes from device address
-    /// <paramref name="source"/> to chunk <paramref name="chunk"/>; a source size of 0 where
-    /// !<paramref name="inRange"/> fills zeros and reads nothing.</summary>
-    public static void CopyAsync(int chunk, long source, bool inRange) =>
-        CudaAsm.Emit("{ .reg .u32 d; .reg .u64 s; mov.u32 d, " + Symbol + "; "
-            + "mad.lo.u32 d, %0, 16, d; cvta.to.global.u64 s, %1; "
-            + "cp.async.cg.shared.global [d], [s], 16, %2; }", chunk, source, inRange ? 16 : 0);
 }

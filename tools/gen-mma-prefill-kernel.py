@@ -5,8 +5,9 @@
 # Edit this script, run `python3 tools/gen-mma-prefill-kernel.py`, commit both.
 import os
 
-STEPS = 8       # k-steps of 16 head dims: head dim 128 at most
-TILES = 16      # n-tiles of 8 value dims: value dim 128 at most
+STEPS = 16      # k-steps of 16 head dims: head dim 256 at most
+QSTEPS = 8      # k-steps whose Q fragments stay in registers (head dim 128 at most)
+TILES = 32      # n-tiles of 8 value dims: value dim 256 at most
 KEYTILES = 8    # n-tiles of 8 keys in a 64-key tile
 KEYSTEPS = 4    # k-steps of 16 keys in a 64-key tile (P V)
 
@@ -26,9 +27,10 @@ namespace Managed.Kernels.Attention;
 /// <summary>
 /// The prefill kernel on the tensor cores (FlashAttention-2's loop), for fp16 and bf16 Q/K/V
 /// on CUDA: mma.sync.m16n8k16 with fp32 accumulation, fp32 online softmax, head and value
-/// dims of 64, 80, 96 or 128 each, dense head-major tensors. One group of 4 or 8 warps
+/// dims of 64, 80, 96, 128 or 256 each, dense head-major tensors. One group of 4 or 8 warps
 /// (<c>TWarps</c>) per (batch, query head, block of 64 or 128 query rows); warp w owns rows
-/// 16w..16w+15, whose Q fragments it loads once (ldmatrix) and keeps in registers. The key tiles of 64 keys come from the
+/// 16w..16w+15, whose Q fragments it loads once (ldmatrix) and keeps in registers (at head
+/// dim 256, where O takes the registers, it loads them from shared memory per k-step). The key tiles of 64 keys come from the
 /// schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so schedules
 /// and tile skipping mean the same): an Empty tile is neither loaded nor computed, a Full one
 /// skips the per-element mask, and a warp whose 16 rows the mask keeps off the tile skips
@@ -55,23 +57,26 @@ internal static class MmaPrefillKernel
     /// <summary>16-byte chunks of the dynamic shared memory a group of <paramref name="warps"/>
     /// warps takes: two stages of a K tile and of a V tile, each row of a tile its dims / 8
     /// chunks plus one of padding; Q is staged through the V stages (or past them, when its
-    /// block is larger) before the loop.</summary>
+    /// block is larger) before the loop, or, at head dims above 128, kept in a region of its
+    /// own after them (168,960 bytes at 256 and 4 warps).</summary>
     public static int SharedChunks(int headDim, int valueDim, int warps) =>
-        2 * BlockK * (headDim / 8 + 1)
-        + Math.Max(2 * BlockK * (valueDim / 8 + 1), 16 * warps * (headDim / 8 + 1));
+        2 * BlockK * (headDim / 8 + 1) + (headDim > 128
+            ? 2 * BlockK * (valueDim / 8 + 1) + 16 * warps * (headDim / 8 + 1)
+            : Math.Max(2 * BlockK * (valueDim / 8 + 1), 16 * warps * (headDim / 8 + 1)));
 
-    /// <summary>Head and value dims the kernel takes: 64, 80, 96 or 128 each (multiples of 16:
-    /// the k-steps of S and the pairs of n-tiles of P V).</summary>
+    /// <summary>Head and value dims the kernel takes: 64, 80, 96, 128 or 256 each (multiples of
+    /// 16: the k-steps of S and the pairs of n-tiles of P V).</summary>
     public static bool Fits(int headDim, int valueDim) => DimClass(headDim) >= 0
         && DimClass(valueDim) >= 0;
 
-    /// <summary>0..3 for head dims 64, 80, 96, 128; -1 for any other.</summary>
+    /// <summary>0..4 for head dims 64, 80, 96, 128, 256; -1 for any other.</summary>
     public static int DimClass(int dim) => dim switch
     {
         64 => 0,
         80 => 1,
         96 => 2,
         128 => 3,
+        256 => 4,
         _ => -1,
     };
 
@@ -114,13 +119,17 @@ internal static class MmaPrefillKernel
         int kChunks = 2 * TSteps.Count, vChunks = TTiles.Count;
         int kStride = kChunks + 1, vStride = vChunks + 1;
         int kBuffer = BlockK * kStride, vBuffer = BlockK * vStride, vAt = 2 * kBuffer;
+        // Q's rows: staged in V's stages and kept in registers up to head dim 128; above it
+        // (the registers go to O) kept in their own region after the V stages and loaded
+        // per k-step.
+        int qAt = TSteps.Count > 8 ? vAt + 2 * vBuffer : vAt;
         long kvRow0 = (long)(b * p.KvHeads + kvh) * seqK;
 
-        // Q rows of the block into V's stages (zeros past the last row), plain loads.
+        // Q rows of the block (zeros past the last row), plain loads.
         for (int e = tid; e < blockQ * kChunks; e += threads)
         {
             int r = e / kChunks, c = e - r * kChunks;
-            shared[vAt + r * kStride + c] = r < rows
+            shared[qAt + r * kStride + c] = r < rows
                 ? qWords[((long)bh * p.SeqQ + q0 + r) * kChunks + c] : default;
         }
 
@@ -145,11 +154,11 @@ internal static class MmaPrefillKernel
         TCore.CommitCopies();
         Group.Barrier(); // Q is staged
 ''')
-for j in range(STEPS):
+for j in range(QSTEPS):
     w(f'        FragmentA qf{j} = default;')
-w('        int qRow = vAt + (16 * warp + (lane & 15)) * kStride + (lane >> 4);')
-for j in range(STEPS):
-    w(f'        if (TSteps.Count > {j}) qf{j} = TCore.LoadMatrices(shared, qRow + {2*j});')
+w('        int qRow = qAt + (16 * warp + (lane & 15)) * kStride + (lane >> 4);')
+for j in range(QSTEPS):
+    w(f'        if (TSteps.Count <= 8 && TSteps.Count > {j}) qf{j} = TCore.LoadMatrices(shared, qRow + {2*j});')
 w('''        Group.Barrier(); // V's stages are free
         // The first tile's V, then the second tile's K and V into stage 1: every tile's
         // copies are requested one tile ahead of its compute.
@@ -191,10 +200,23 @@ w('''        // Lane addresses of the ldmatrix reads: K's keys 16n + (lane & 7) 
 ''')
 for n in range(KEYTILES):
     w(f'            Accumulator s{n} = default;')
-w('            if (kind != TileKind.Empty)')
+w('            if (TSteps.Count > 8 && kind != TileKind.Empty)')
+w('            {')
+w('                // Head dim above 128: each k-step\'s Q fragment from shared memory, once.')
+for j in range(STEPS):
+    w(f'                if (TSteps.Count > {j})')
+    w( '                {')
+    w(f'                    var qs = TCore.LoadMatrices(shared, qRow + {2*j});')
+    for np_ in range(KEYTILES // 2):
+        w(f'                    var kf{np_} = TCore.LoadMatrices(shared, kAt + {16*np_} * kStride + {2*j});')
+        w(f'                    TCore.MultiplyAdd(ref s{2*np_}, qs, kf{np_}.A0, kf{np_}.A1);')
+        w(f'                    TCore.MultiplyAdd(ref s{2*np_+1}, qs, kf{np_}.A2, kf{np_}.A3);')
+    w( '                }')
+w('            }')
+w('            else if (TSteps.Count <= 8 && kind != TileKind.Empty)')
 w('            {')
 for np_ in range(KEYTILES // 2):
-    for j in range(STEPS):
+    for j in range(QSTEPS):
         w(f'                if (TSteps.Count > {j})')
         w( '                {')
         w(f'                    var kf = TCore.LoadMatrices(shared, kAt + {16*np_} * kStride + {2*j});')
@@ -331,7 +353,7 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
     /// <summary>Rows k0..k0+63 of K or V ((b, kvh) rows from <paramref name="row0"/>,
     /// <paramref name="chunks"/> 16-byte chunks each) into the buffer at
     /// <paramref name="at"/> with rows <paramref name="stride"/> chunks apart, by cp.async;
-    /// rows past seqK are zeros. Lane i of a row's 8 or 16 (the chunks rounded up) copies
+    /// rows past seqK are zeros. Lane i of a row's 8, 16 or 32 (the chunks rounded up) copies
     /// chunk i of every (threads / that)-th row: a fixed number of iterations of a few
     /// instructions each, no division (a thread past the row's chunks idles).</summary>
     private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, int stride,
@@ -339,7 +361,7 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
         int threads)
         where TCore : struct, ITensorCoreType
     {
-        int shift = chunks <= 8 ? 3 : 4;
+        int shift = chunks <= 8 ? 3 : chunks <= 16 ? 4 : 5;
         int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
         if (c >= chunks) return;
         int r = Group.IdxX >> shift, to = at + r * stride + c;

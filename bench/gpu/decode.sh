@@ -13,7 +13,7 @@ KEYS=${KEYS:-8192,32768,131072}
 for batch in 1 8; do
   keys=$KEYS; [ $batch = 8 ] && keys=${KEYS8:-8192,32768}
   timeout 300 $APP bench --decode --device cuda --batch $batch --rows 1,4 --keys $keys \
-    --dim 128 --heads 32 --kv-heads 8 --storage ${STORAGE:-float,half,bfloat16} \
+    --dim 128 --heads 32 --kv-heads 8 --dtype ${STORAGE:-float,half,bfloat16} \
     --out "$OUT/decode-b$batch.csv" 2>&1 | tee -a "$OUT/decode.txt"
 done
 python3 bench/gpu/torch_decode.py "$OUT/torch-decode.csv" 1,8 1,4 $KEYS 2>&1 | tee "$OUT/torch-decode.txt"

@@ -10,7 +10,7 @@ for storage in float half; do
   timeout 150 $NCU --section SpeedOfLight --section Occupancy --section WarpStateStats \
     --section SchedulerStats --section LaunchStats --section InstructionStats \
     --section MemoryWorkloadAnalysis -k regex:Partial -s 2 -c 1 \
-    $APP bench --decode --device cuda --batch 1 --rows 1 --keys 32768 --storage $storage \
+    $APP bench --decode --device cuda --batch 1 --rows 1 --keys 32768 --dtype $storage \
     > "$OUT/ncu-decode-$storage.txt" 2>&1
   grep -E "Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers|Stall|Issue|Executed Ipc|Executed Instructions|Waves|Block Limit" \
     "$OUT/ncu-decode-$storage.txt" | head -40

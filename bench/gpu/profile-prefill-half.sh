@@ -16,7 +16,7 @@ for storage in half bfloat16; do
       --section SchedulerStats --section LaunchStats --section InstructionStats \
       --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
       --section MemoryWorkloadAnalysis_Tables -k regex:ForwardKernel -s 2 -c 1 \
-      $APP bench --device cuda --storage $storage --seq 4096 --dim $d --heads 16 > "$f" 2>&1
+      $APP bench --device cuda --dtype $storage --seq 4096 --dim $d --heads 16 > "$f" 2>&1
     echo "== $storage D=$d"
     grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Issue Slots Busy|Executed Ipc A|Warp Cycles Per Issued|Stall|Bank|bank|Tensor|Pipe" "$f" | head -40
   done

@@ -1,8 +1,8 @@
 """Peer measurement on the GPU machine for the tensor-core prefill: PyTorch
 scaled_dot_product_attention in fp16 and bf16 with its flash backend (FlashAttention-2), the
-shapes and FLOP count of `managed bench --storage half,bfloat16` (4 B H N^2 D, halved for
+shapes and FLOP count of `managed bench --dtype half,bfloat16` (4 B H N^2 D, halved for
 causal). Mean of 20 timed runs after warm-up, CUDA events. Writes CSV (with a storage column,
-as `managed bench --storage` does) to argv[1]."""
+as `managed bench --dtype` does) to argv[1]; argv[2]: head dims (default 64,128)."""
 import sys
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -11,8 +11,9 @@ import torch.nn.functional as F
 out = open(sys.argv[1], "w")
 out.write("batch,heads,seq,dim,causal,ms,tflops,storage\n")
 B, H = 1, 16
+dims = tuple(int(x) for x in sys.argv[2].split(",")) if len(sys.argv) > 2 else (64, 128)
 for name, dtype in (("half", torch.float16), ("bfloat16", torch.bfloat16)):
-    for d in (64, 128):
+    for d in dims:
         for n in (1024, 4096, 16384):
             for causal in (False, True):
                 g = torch.Generator(device="cuda").manual_seed(1)

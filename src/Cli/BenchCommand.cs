@@ -14,7 +14,7 @@ namespace Managed.Cli;
 /// Times exact attention, dense and causal, and prints TFLOP/s counted as 4 B Hq Nq Nk D,
 /// halved for causal. One warm-up call (compiles the kernel), then timed calls until a second
 /// has passed (at least 3). On ILGPU devices the tensors stay on the device and every timed
-/// call ends with a synchronize; on the CPU the spans are the host arrays. With --storage, Q, K
+/// call ends with a synchronize; on the CPU the spans are the host arrays. With --dtype, Q, K
 /// and V are stored as each type in turn (half and bfloat16 run on the tensor cores of a CUDA
 /// device where <c>FlashAttention</c> takes them there) and the CSV gets a storage column; with
 /// --precision, fp32 Q/K/V run at each precision in turn (tf32 on the TF32 tensor cores of a
@@ -29,11 +29,11 @@ internal static class BenchCommand
         output.WriteLine(options.Reference ? "fp64 reference (ReferenceAttention), one run" : $"device: {backend.Name}");
         output.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
-        bool storageColumn = options.Storage is not null;
+        bool storageColumn = options.DTypes is not null;
         bool precisionColumn = options.Precisions is not null;
         csv?.WriteLine("batch,heads,seq,dim,causal,ms,tflops"
             + (storageColumn ? ",storage" : "") + (precisionColumn ? ",precision" : ""));
-        foreach (string storage in options.Storage ?? ["float"])
+        foreach (var type in options.DTypes ?? [DType.Float])
         foreach (var precision in options.Precisions ?? [AttentionPrecision.Exact])
         foreach (int d in options.Dim)
         foreach (int n in options.Seq)
@@ -44,38 +44,42 @@ internal static class BenchCommand
             float[] q = Fill(rng, shape.QueryLength), k = Fill(rng, shape.KeyLength), v = Fill(rng, shape.ValueLength);
             var opts = common with { Precision = precision };
             double ms = options.Reference ? TimeReference(shape, q, k, v, causal)
-                : backend.IsHost ? TimeHost(backend, shape, q, k, v, causal, opts)
-                : storage switch
+                : type switch
                 {
-                    "half" => TimeDevice(backend, shape, Narrow(q, x => (System.Half)x),
-                        Narrow(k, x => (System.Half)x), Narrow(v, x => (System.Half)x), causal,
-                        opts),
-                    "bfloat16" => TimeDevice(backend, shape, Narrow(q, BFloat16.FromSingle),
-                        Narrow(k, BFloat16.FromSingle), Narrow(v, BFloat16.FromSingle), causal,
-                        opts),
-                    _ => TimeDevice(backend, shape, q, k, v, causal, opts),
+                    DType.Half => Time(backend, shape, DTypeOps.Narrow(q, DTypeOps.ToHalf),
+                        DTypeOps.Narrow(k, DTypeOps.ToHalf), DTypeOps.Narrow(v, DTypeOps.ToHalf),
+                        causal, opts),
+                    DType.BFloat16 => Time(backend, shape,
+                        DTypeOps.Narrow(q, BFloat16.FromSingle),
+                        DTypeOps.Narrow(k, BFloat16.FromSingle),
+                        DTypeOps.Narrow(v, BFloat16.FromSingle), causal, opts),
+                    _ => Time(backend, shape, q, k, v, causal, opts),
                 };
             double flops = 4.0 * shape.Batch * shape.Heads * n * (double)n * d * (causal ? 0.5 : 1.0);
             double tflops = flops / ms / 1e9;
             string name = CliOptions.NameOf(precision);
-            string label = (storageColumn ? $"{storage} " : "") + (precisionColumn ? $"{name} " : "");
+            string label = (storageColumn ? $"{type.Name()} " : "")
+                + (precisionColumn ? $"{name} " : "");
             output.WriteLine($"{label}{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
             csv?.WriteLine($"{shape.Batch},{shape.Heads},{n},{d},{causal},{ms:F4},{tflops:F4}"
-                + (storageColumn ? $",{storage}" : "") + (precisionColumn ? $",{name}" : ""));
+                + (storageColumn ? $",{type.Name()}" : "") + (precisionColumn ? $",{name}" : ""));
         }
         return 0;
     }
 
-    private static double TimeHost(ComputeDevice backend, AttentionShape shape, float[] q,
-        float[] k, float[] v, bool causal, AttentionOptions opts)
+    /// <summary>Median ms of one call with Q, K and V stored as <typeparamref name="T"/>: on
+    /// the host's spans, or device-resident on an ILGPU device.</summary>
+    private static double Time<T>(ComputeDevice backend, AttentionShape shape, T[] q, T[] k,
+        T[] v, bool causal, AttentionOptions opts) where T : unmanaged
     {
+        if (!backend.IsHost) return TimeDevice(backend, shape, q, k, v, causal, opts);
         var o = new float[shape.OutputLength];
         void Once()
         {
-            if (causal) FlashAttention.Forward(backend, shape, q, k, v, o, default, default(NoScore),
-                default(CausalMask), default(SoftmaxNormalizer), opts);
-            else FlashAttention.Forward(backend, shape, q, k, v, o, default, default(NoScore),
-                default(NoMask), default(SoftmaxNormalizer), opts);
+            if (causal) FlashAttention.Forward<T, NoScore, CausalMask, SoftmaxNormalizer>(backend,
+                shape, q, k, v, o, default, default, default, default, opts);
+            else FlashAttention.Forward<T, NoScore, NoMask, SoftmaxNormalizer>(backend, shape,
+                q, k, v, o, default, default, default, default, opts);
         }
         return Time(Once, () => { });
     }
@@ -92,8 +96,6 @@ internal static class BenchCommand
         Once();
         return sw.Elapsed.TotalMilliseconds;
     }
-
-    private static T[] Narrow<T>(float[] x, Func<float, T> narrow) => x.Select(narrow).ToArray();
 
     private static double TimeDevice<T>(ComputeDevice gpu, AttentionShape shape, T[] q,
         T[] k, T[] v, bool causal, AttentionOptions opts) where T : unmanaged

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Reference;
 using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
@@ -15,6 +16,14 @@ namespace Managed.Cli;
 /// (its contract), so a logit of magnitude L is known only to u L (ALiBi at 8192 keys reaches
 /// |s| = 4096, where one ulp is 4.9e-4); that error moves each p by a factor (1 +- u L) in
 /// any fp32 kernel, PyTorch's included. The log-sum-exp uses atol + rtol |ref|.
+/// <para>
+/// With --dtype half or bfloat16 the same table runs with Q, K and V rounded to that type and
+/// passed as it (<see cref="IAttentionVariant.Forward{TStorage}"/>), against the reference on
+/// the rounded values (widened exactly): the rounding of the inputs is not an error of the
+/// kernel. The rule is the same, plus 2 u' max|v| where the call may run on the tensor cores
+/// (<see cref="FlashAttention.WeightRounding"/>; single-pass softmax only), whose P is rounded
+/// to the 16-bit type (unit u') before P V.
+/// </para>
 /// </summary>
 internal static class CheckCommand
 {
@@ -22,14 +31,6 @@ internal static class CheckCommand
 
     public static int Run(CliOptions options, TextWriter output)
     {
-        if (options.Storage is { } storage) // only the 16-bit prefill cases
-        {
-            using var device = ComputeDevice.Open(options.Device);
-            output.WriteLine($"device: {device.Name}");
-            var (n, bad) = HalfPrefillCheck.Run(device, output, storage);
-            output.WriteLine($"prefill-16bit: {n} checked, {bad} failed");
-            return bad == 0 ? 0 : 1;
-        }
         if (options.Precisions is { } precisions) // only the fp32 prefill cases
         {
             using var device = ComputeDevice.Open(options.Device);
@@ -39,26 +40,68 @@ internal static class CheckCommand
             return bad == 0 ? 0 : 1;
         }
         var variants = Select(options);
+        DType[] types = options.DTypes ?? [DType.Float];
         using var backend = ComputeDevice.Open(options.Device);
         output.WriteLine($"device: {backend.Name}");
-        var shapes = Shapes(options.Large);
-        output.WriteLine($"{"variant",-22} {"backend",-10} {"shape",-52} {"max abs",10} {"max rel",10}  result");
+        // Layouts, the 16-bit prefill cases, decode and the rest: with the whole registry, or
+        // in part 0 of a split.
+        bool whole = options.Only is null && options.Part == 0;
+        int failed = 0;
+        foreach (var type in types)
+        {
+            failed += type switch
+            {
+                DType.Half => Table(backend, variants, options.Large, type, DTypeOps.ToHalf,
+                    x => (float)x, output),
+                DType.BFloat16 => Table(backend, variants, options.Large, type,
+                    BFloat16.FromSingle, BFloat16.ToSingle, output),
+                _ => Table(backend, variants, options.Large, type, x => x, x => x, output),
+            };
+            if (!whole) continue;
+            if (type == DType.Float)
+                failed += Fp32Sections(backend, options.Large, output,
+                    prefill16: types.Length == 1);
+            else
+                failed += Prefill16(backend, [type], output);
+        }
+        return failed == 0 ? 0 : 1;
+    }
+
+    /// <summary>The variant table with Q, K and V stored as <typeparamref name="T"/>: one row
+    /// per (variant, shape), then the summary line; returns the failures.</summary>
+    private static int Table<T>(ComputeDevice backend, List<IAttentionVariant> variants,
+        bool large, DType type, Func<float, T> narrow, Func<T, float> widen, TextWriter output)
+        where T : unmanaged
+    {
+        // The float table's columns as before; the 16-bit one's names are longer.
+        string suffix = type == DType.Float ? "" : $"/{type.Name()}";
+        int width = type == DType.Float ? 22 : 31;
+        output.WriteLine($"{"variant".PadRight(width)} {"backend",-10} {"shape",-52} "
+            + $"{"max abs",10} {"max rel",10}  result");
         int checkedCount = 0, failed = 0;
         double worst = 0;
         var clock = Stopwatch.StartNew();
         foreach (var variant in variants)
-        foreach (var (shape, alignment) in shapes)
+        foreach (var (shape, alignment) in Shapes(large))
         {
             var opts = new AttentionOptions { Alignment = alignment };
-            var rng = new Random(StableSeed($"{variant.Name} {shape} {alignment}")); // same data every run
-            float[] q = Random(rng, shape.QueryLength), k = Random(rng, shape.KeyLength),
-                v = Random(rng, shape.ValueLength);
+            // The same data every run, and in every type (rounded from the same floats).
+            var rng = new Random(StableSeed($"{variant.Name} {shape} {alignment}"));
+            T[] q = DTypeOps.Narrow(Random(rng, shape.QueryLength), narrow),
+                k = DTypeOps.Narrow(Random(rng, shape.KeyLength), narrow),
+                v = DTypeOps.Narrow(Random(rng, shape.ValueLength), narrow);
+            // The values the kernel computes with, for the reference (widening is exact).
+            float[] qf = DTypeOps.Widen(q, widen), kf = DTypeOps.Widen(k, widen),
+                vf = DTypeOps.Widen(v, widen);
             var o = new float[shape.OutputLength];
             var lse = new float[shape.LogSumExpLength];
-            variant.Forward(backend, shape, q, k, v, o, lse, opts);
-            var (refO, refLse) = variant.Reference(shape, q, k, v, opts);
+            variant.Forward<T>(backend, shape, q, k, v, o, lse, opts);
+            var (refO, refLse) = variant.Reference(shape, qf, kf, vf, opts);
             var norm = NormalizerOf(variant);
-            var (abs, rel, ok) = CompareOutput(o, refO, refLse, shape, v, norm.Divides);
+            double rounding = norm.SinglePassSoftmax
+                ? FlashAttention.WeightRounding<T>(backend, shape) : 0;
+            var (abs, rel, ok) = CompareOutput(o, refO, refLse, shape, vf, norm.Divides,
+                rounding);
             // Clipped softmax: ln(sum w) is ill-conditioned where (zeta - gamma) p + gamma cancels
             // (sum w -> 0); its weight sum is not, so that is compared: |S - S_ref| <= atol (zeta - gamma).
             var (absL, relL, okL) = norm.Stretch is { } stretch
@@ -69,37 +112,51 @@ internal static class CheckCommand
             if (!ok) failed++;
             worst = Math.Max(worst, abs);
             string label = $"{shape} {(alignment == QueryAlignment.TopLeft ? "top-left" : "")}";
-            output.WriteLine($"{variant.Name,-22} {backend.Kind,-10} {label,-52} {abs,10:E2} {rel,10:E2}  {(ok ? "pass" : "FAIL")}");
+            output.WriteLine($"{(variant.Name + suffix).PadRight(width)} {backend.Kind,-10} "
+                + $"{label,-52} {abs,10:E2} {rel,10:E2}  {(ok ? "pass" : "FAIL")}");
         }
         output.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s)");
-        output.WriteLine($"variants: {checkedCount} checked, {failed} failed, worst error {worst:E2}");
-        // Layouts, storage types and decode: with the whole registry, or in part 0 of a split.
-        if (options.Only is null && options.Part == 0)
-        {
-            var (layouts, layoutsFailed) = LayoutCheck.Run(backend, options.Large, output);
-            output.WriteLine($"layouts: {layouts} checked, {layoutsFailed} failed");
-            failed += layoutsFailed;
-            var (halves, halvesFailed) = HalfPrefillCheck.Run(backend, output);
-            output.WriteLine($"prefill-16bit: {halves} checked, {halvesFailed} failed");
-            failed += halvesFailed;
-            var (tf32, tf32Failed) = Fp32PrefillCheck.Run(backend, output,
-                [AttentionPrecision.Tf32]);
-            output.WriteLine($"prefill-tf32: {tf32} checked, {tf32Failed} failed");
-            failed += tf32Failed;
-            var (decodes, decodesFailed) = DecodeCheck.Run(backend, output);
-            output.WriteLine($"decode: {decodes} checked, {decodesFailed} failed");
-            failed += decodesFailed;
-            var (policies, policiesFailed) = PolicyCheck.Run(backend, output);
-            output.WriteLine($"policies: {policies} checked, {policiesFailed} failed");
-            failed += policiesFailed;
-            var (linear, linearFailed) = LinearCheck.Run(backend, output);
-            output.WriteLine($"linear attention: {linear} checked, {linearFailed} failed");
-            failed += linearFailed;
-            var (mechanisms, mechanismsFailed) = MechanismCheck.Run(backend, output);
-            output.WriteLine($"mechanisms: {mechanisms} checked, {mechanismsFailed} failed");
-            failed += mechanismsFailed;
-        }
-        return failed == 0 ? 0 : 1;
+        string which = type == DType.Float ? "" : $" ({type.Name()})";
+        output.WriteLine(
+            $"variants{which}: {checkedCount} checked, {failed} failed, worst error {worst:E2}");
+        return failed;
+    }
+
+    /// <summary>The checks of fp32 calls beyond the variant table (layouts, the TF32 prefill
+    /// cases, decode, policies, linear attention, mechanisms), and, when
+    /// <paramref name="prefill16"/>, the 16-bit prefill cases in both types (the default
+    /// check's); returns the failures.</summary>
+    private static int Fp32Sections(ComputeDevice backend, bool large, TextWriter output,
+        bool prefill16)
+    {
+        var (layouts, failed) = LayoutCheck.Run(backend, large, output);
+        output.WriteLine($"layouts: {layouts} checked, {failed} failed");
+        if (prefill16) failed += Prefill16(backend, [DType.Half, DType.BFloat16], output);
+        var (tf32, tf32Failed) = Fp32PrefillCheck.Run(backend, output, [AttentionPrecision.Tf32]);
+        output.WriteLine($"prefill-tf32: {tf32} checked, {tf32Failed} failed");
+        failed += tf32Failed;
+        var (decodes, decodesFailed) = DecodeCheck.Run(backend, output);
+        output.WriteLine($"decode: {decodes} checked, {decodesFailed} failed");
+        failed += decodesFailed;
+        var (policies, policiesFailed) = PolicyCheck.Run(backend, output);
+        output.WriteLine($"policies: {policies} checked, {policiesFailed} failed");
+        failed += policiesFailed;
+        var (linear, linearFailed) = LinearCheck.Run(backend, output);
+        output.WriteLine($"linear attention: {linear} checked, {linearFailed} failed");
+        failed += linearFailed;
+        var (mechanisms, mechanismsFailed) = MechanismCheck.Run(backend, output);
+        output.WriteLine($"mechanisms: {mechanisms} checked, {mechanismsFailed} failed");
+        return failed + mechanismsFailed;
+    }
+
+    /// <summary>Exact attention's 16-bit prefill cases (<see cref="HalfPrefillCheck"/>) in
+    /// <paramref name="types"/>; returns the failures.</summary>
+    private static int Prefill16(ComputeDevice backend, DType[] types, TextWriter output)
+    {
+        var (count, failed) = HalfPrefillCheck.Run(backend, output, types);
+        string which = types.Length == 1 ? $" ({types[0].Name()})" : "";
+        output.WriteLine($"prefill-16bit{which}: {count} checked, {failed} failed");
+        return failed;
     }
 
     /// <summary>
@@ -180,18 +237,20 @@ internal static class CheckCommand
     }
 
     /// <summary>The variant's normalizer facts: zeta - gamma for clipped softmax (else null),
-    /// and whether it divides by the row's weight sum (all but sigmoid).</summary>
-    private static (double? Stretch, bool Divides) NormalizerOf(IAttentionVariant variant)
+    /// whether it divides by the row's weight sum (all but sigmoid), and whether it is
+    /// single-pass softmax (the only normalizer the tensor cores run).</summary>
+    private static (double? Stretch, bool Divides, bool SinglePassSoftmax) NormalizerOf(
+        IAttentionVariant variant)
     {
         var probe = new NormalizerProbe();
         variant.DeviceTyped.Accept(probe);
-        return (probe.Stretch, probe.Divides);
+        return (probe.Stretch, probe.Divides, probe.SinglePassSoftmax);
     }
 
     private sealed class NormalizerProbe : IVariantVisitor
     {
         public double? Stretch;
-        public bool Divides;
+        public bool Divides, SinglePassSoftmax;
 
         public void Visit<TScore, TMask, TNorm>(string name, TScore score, TMask mask, TNorm norm)
             where TScore : struct, IScoreModifier where TMask : struct, IMaskPredicate
@@ -199,6 +258,7 @@ internal static class CheckCommand
         {
             Stretch = norm is ClippedSoftmaxNormalizer clipped ? clipped.Stretch : null;
             Divides = TNorm.DividesBySum;
+            SinglePassSoftmax = TNorm.IsSoftmax && !TNorm.NeedsLogSumExp;
         }
     }
 

@@ -31,6 +31,14 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
         $"the device: {CliOptions.DeviceNames}; auto is CUDA, else OpenCL, else cpu", "cpu",
         (o, s) => o with { Device = CliOptions.ParseDevice(s) });
 
+    private static readonly CliOption DTypeOption = new("--dtype", "T1,T2,...",
+        DTypeOps.Expected,
+        "Q, K and V storage (--decode: the cache's), each type in turn, with a column for it "
+        + "in the CSV; half and bfloat16 run on the tensor cores of a CUDA device where the "
+        + "kernels take them there; with --variants or --variant, the variant table in each "
+        + "type", "--decode: float,half,bfloat16; else float",
+        (o, s) => o with { DTypes = DTypeOps.Parse("--dtype", s) });
+
     private static readonly CliOption Model = new("--model", "DIR",
         "a Hugging Face model folder", "the model: a folder with config.json, "
         + "model.safetensors and the tokenizer files (vocab.json + merges.txt or "
@@ -136,8 +144,10 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
         new("check", "run every registered variant on a device against the fp64 reference",
             "Runs every registered variant (or those --only and --part select) on a set of shapes "
             + "and compares it with the fp64 reference: one row per (variant, shape), then "
-            + "'variants: <n> checked, <f> failed, worst error <e>'. Exits 1 if any fails, 2 if "
-            + "the options select no variant.",
+            + "'variants: <n> checked, <f> failed, worst error <e>'; with --dtype, the same in "
+            + "each storage type ('variants (bfloat16): ...'). With the whole registry (no --only, "
+            + "part 0) the other checks follow. Exits 1 if any fails, 2 if the options select no "
+            + "variant.",
             [
                 Device,
                 CliOption.Flag("--large", "add long sequences (N up to 8192, D up to 256)",
@@ -148,14 +158,18 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--part", "K/N", "K/N with 0 <= K < N",
                     "only registry entries K, K+N, K+2N, ... (0 <= K < N), to split a check over "
                     + "N processes", "0/1", CliOptions.ParsePart),
-                new("--storage", "T1,T2,...", "half or bfloat16, comma-separated",
-                    "instead: only exact attention over these 16-bit Q/K/V types (the "
-                    + "tensor-core prefill on CUDA), 'prefill-16bit: <n> checked, <f> failed'",
-                    "none", (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
+                new("--dtype", "T1,T2,...", DTypeOps.Expected,
+                    "Q, K and V stored as each type in turn: the variant table on inputs "
+                    + "rounded to it, against the fp64 reference on the rounded values "
+                    + "('variants (half): <n> checked, <f> failed, worst error <e>'), then exact "
+                    + "attention's 16-bit prefill cases in that type (the tensor cores on CUDA); "
+                    + "float runs the fp32 table and the layout, decode, policy, linear and "
+                    + "mechanism checks, and with no 16-bit type also the 16-bit prefill cases",
+                    "float", (o, s) => o with { DTypes = DTypeOps.Parse("--dtype", s) }),
                 new("--precision", "P1,P2,...", "exact or tf32, comma-separated",
                     "instead: only exact attention over fp32 Q/K/V at these precisions (tf32: "
-                    + "the TF32 tensor-core prefill on CUDA) against fp64 within each one's "
-                    + "bound, 'prefill-fp32: <n> checked, <f> failed'", "none",
+                    + "the TF32 tensor-core prefill on CUDA, every layout) against fp64 within "
+                    + "each one's bound, 'prefill-fp32: <n> checked, <f> failed'", "none",
                     (o, s) => o with { Precisions = CliOptions.ParsePrecisions(s) }),
             ],
             (o, c) => CheckCommand.Run(o, c.Out)),
@@ -199,7 +213,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     $"{AttentionTuning.Default.QueryTile}",
                     (o, s) => o with { QueryTile = CliOptions.Positive("--query-tile", s) }),
                 new("--tc-rows", "N", "64 or 128", "tensor-core prefill (CUDA, fp16/bf16/tf32): "
-                    + "query rows per group", "by the call's size",
+                    + "query rows per group", "fp16/bf16: 64 up to head dim 128, 128 above; "
+                    + "tf32: 64 up to 64, 128 above (FlashAttention.Tf32Layout)",
                     (o, s) => o with { TensorCoreRows = CliOptions.Positive("--tc-rows", s) is
                         var r and (64 or 128) ? r
                         : throw new UsageException($"--tc-rows '{s}': expected 64 or 128") }),
@@ -239,11 +254,9 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     (o, s) => o with { Splits = CliOptions.Positives("--splits", s) }),
                 new("--kv-heads", "H", "H >= 1 dividing --heads", "--decode: KV heads", "8",
                     (o, s) => o with { KvHeads = CliOptions.Positive("--kv-heads", s) }),
-                new("--storage", "T1,T2,...", "float, half or bfloat16, comma-separated",
-                    "--decode: cache storage types; exact attention: Q, K and V storage "
-                    + "(half and bfloat16 on the tensor cores of a CUDA device)",
-                    "--decode: float,half,bfloat16; exact: float",
-                    (o, s) => o with { Storage = CliOptions.ParseStorage(s) }),
+                DTypeOption,
+                new("--storage", "T1,T2,...", DTypeOps.Expected, "the older name of --dtype",
+                    "as --dtype", (o, s) => o with { DTypes = DTypeOps.Parse("--storage", s) }),
                 new("--precision", "P1,P2,...", "exact or tf32, comma-separated",
                     "exact attention: the arithmetic of fp32 Q/K/V, each in turn (tf32: the "
                     + "TF32 tensor-core prefill on a CUDA device; a precision column in the CSV)",
@@ -280,6 +293,10 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     "--random-llama-1b cannot be combined with --model (write the checkpoint, "
                     + "then bench it with --model DIR)"),
                 { RandomLlama: not null } => RandomLlama.Write(o.RandomLlama, c.Out) > 0 ? 0 : 1,
+                { DTypes: not null, Model: not null } or { DTypes: not null, Reference: true }
+                    or { DTypes: not null, LinearAttention: true } => throw new UsageException(
+                    "--dtype (--storage) cannot be combined with --model, --reference or "
+                    + "--linear (they run in float)"),
                 { Model: not null, Decode: true } or { Model: not null, Variants: true }
                     or { Model: not null, VariantSpecs: not null }
                     or { Model: not null, Reference: true } => throw new UsageException(

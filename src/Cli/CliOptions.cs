@@ -16,7 +16,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int QueryTile = 0, int KeyTile = 0, string? Only = null, int Part = 0, int Parts = 1,
     string? PtxOut = null, bool Probe = false,
     IReadOnlyList<VariantSpec>? VariantSpecs = null, bool Decode = false,
-    int[]? Keys = null, int[]? Rows = null, int KvHeads = 8, string[]? Storage = null,
+    int[]? Keys = null, int[]? Rows = null, int KvHeads = 8, DType[]? DTypes = null,
     int[]? Splits = null,
     string? Model = null, string? Ids = null, string? Prompt = null, string? Text = null,
     int? MaxNew = null, bool Greedy = false, float? Temperature = null, int? TopK = null,
@@ -114,18 +114,6 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
         ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) ? v
             : throw new UsageException(
                 $"{option} '{s}' is not a seed (expected a whole number from 0 to 2^64 - 1)");
-
-    /// <summary>--storage: float, half, bfloat16, comma-separated.</summary>
-    public static string[] ParseStorage(string s)
-    {
-        var items = s.Split(',');
-        foreach (var item in items)
-            if (item is not ("float" or "half" or "bfloat16"))
-                throw new UsageException(
-                    $"--storage '{s}': '{item}' is not a storage type (expected float, half or "
-                    + "bfloat16, comma-separated)");
-        return items;
-    }
 
     /// <summary>--precision: exact, tf32, comma-separated (the arithmetic of fp32 Q/K/V).
     /// </summary>

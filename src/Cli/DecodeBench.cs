@@ -31,7 +31,7 @@ internal static class DecodeBench
                 throw new UsageException(
                     $"--rows {r} exceeds {DecodeAttention.MaxQueryRows} query rows per sequence");
         int[] keysList = options.Keys ?? [8192, 32768, 131072];
-        string[] storage = options.Storage ?? ["float", "half", "bfloat16"];
+        DType[] storage = options.DTypes ?? [DType.Float, DType.Half, DType.BFloat16];
         using var device = ComputeDevice.Open(options.Device);
         double copy = device.IsHost ? HostReadBandwidth() : DeviceCopyBandwidth(device);
         output.WriteLine($"device: {device.Name}; "
@@ -42,22 +42,23 @@ internal static class DecodeBench
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
         csv?.WriteLine("storage,layout,batch,rows,heads,kv_heads,dim,keys,splits,ms,gbps,share");
         int?[] splitsList = options.Splits is { } given ? [.. given.Select(x => (int?)x)] : [null];
-        foreach (string type in storage)
+        foreach (var dtype in storage)
             foreach (int d in options.Dim)
                 foreach (int keys in keysList)
                     foreach (bool paged in new[] { false, true })
                         foreach (int? splits in splitsList)
                         {
-                            var results = type switch
+                            var results = dtype switch
                             {
-                                "half" => Case<Half>(device, options.Batch, heads, kvHeads, d,
-                                    keys, paged, rowsList, splits, x => (Half)x),
-                                "bfloat16" => Case<BFloat16>(device, options.Batch, heads,
+                                DType.Half => Case<Half>(device, options.Batch, heads, kvHeads, d,
+                                    keys, paged, rowsList, splits, DTypeOps.ToHalf),
+                                DType.BFloat16 => Case<BFloat16>(device, options.Batch, heads,
                                     kvHeads, d, keys, paged, rowsList, splits,
                                     BFloat16.FromSingle),
                                 _ => Case<float>(device, options.Batch, heads, kvHeads, d, keys,
                                     paged, rowsList, splits, x => x),
                             };
+                            string type = dtype.Name();
                             foreach (var (rows, ms, gbps, parts) in results)
                             {
                                 string layout = paged ? "paged-16" : "contiguous";

@@ -21,7 +21,7 @@ internal static class DevicesCommand
         Directory.CreateDirectory(ptxDir);
         // Prefill on the tensor cores (first: the quickest to look at), causal, D = Dv = 64, 80, 96 and
         // 128, fp16 and bf16, groups of 4 warps (and 8, fp16).
-        foreach (int dim in new[] { 64, 80, 96, 128 })
+        foreach (int dim in new[] { 64, 80, 96, 128, 256 })
         {
             File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-half-d{dim}.ptx"),
                 KernelCompiler.CompilePtx(MmaPrefillMethods<System.Half, TensorCoreHalf, NoScore,

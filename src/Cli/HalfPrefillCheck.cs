@@ -9,8 +9,8 @@ namespace Managed.Cli;
 
 /// <summary>
 /// Exact attention over fp16 and bf16 Q/K/V in dense head-major rows, the tensor-core kernel's
-/// domain on CUDA (elsewhere the fp32 kernels run them): head dims 64, 96 (value dim 80) and
-/// 128, GQA, lengths off multiples of 64, full attention, causal top-left with ALiBi, and a
+/// domain on CUDA (elsewhere the fp32 kernels run them): head dims 64, 96 (value dim 80),
+/// 128 and 256, GQA, lengths off multiples of 64, full attention, causal top-left with ALiBi, and a
 /// softcapped sliding window that skips most key tiles, each with its log-sum-exp, against the
 /// fp64 reference on the rounded inputs. Pass rule as <see cref="CheckCommand"/>'s with the
 /// weights' rounding added (<see cref="FlashAttention.WeightRounding"/>).
@@ -18,7 +18,7 @@ namespace Managed.Cli;
 internal static class HalfPrefillCheck
 {
     public static (int Checked, int Failed) Run(ComputeDevice device, TextWriter output,
-        string[]? storages = null)
+        DType[] types)
     {
         int count = 0, failed = 0;
         var shapes = new[]
@@ -26,20 +26,21 @@ internal static class HalfPrefillCheck
             new AttentionShape(1, 8, 2, 1000, 1000, 64, 64),
             new AttentionShape(2, 4, 4, 300, 700, 128, 128),
             new AttentionShape(1, 4, 1, 500, 500, 96, 80),
+            new AttentionShape(1, 4, 2, 300, 330, 256, 256),
         };
         // Both group sizes of the tensor-core kernel where the device runs groups of 256
         // threads (CUDA); elsewhere the tuning does not apply.
         int[] rowsPerGroup = device.Accelerator?.MaxNumThreadsPerGroup >= 256 ? [64, 128] : [0];
         foreach (var shape in shapes)
             foreach (string variant in new[] { "full", "alibi-causal-top-left", "window-softcap" })
-                foreach (string storage in storages ?? ["half", "bfloat16"])
+                foreach (var type in types)
                     foreach (int rows in rowsPerGroup)
                     {
-                        if (storage == "float") continue; // the variant table checks float
+                        if (type == DType.Float) continue; // the variant table checks float
                         var tuning = new AttentionTuning { TensorCoreRows = rows };
-                        bool ok = storage == "half"
-                            ? Case(device, shape, variant, x => (Half)x, x => (float)x, tuning,
-                                output)
+                        bool ok = type == DType.Half
+                            ? Case(device, shape, variant, DTypeOps.ToHalf, x => (float)x,
+                                tuning, output)
                             : Case(device, shape, variant, BFloat16.FromSingle,
                                 BFloat16.ToSingle, tuning, output);
                         count++;

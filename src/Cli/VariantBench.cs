@@ -3,6 +3,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Layouts;
 using Managed.Kernels.Reference;
 using Managed.Kernels.Registry;
 using Managed.Kernels.Variants;
@@ -13,8 +14,10 @@ namespace Managed.Cli;
 /// `bench --variants`: FlexAttention-style variants at B=1, timed like exact attention, with
 /// TFLOP/s counted on attended pairs only (4 H pairs D), the convention of FlexAttention's
 /// published numbers; and each variant's speed-up over dense causal attention of the same shape,
-/// timed in alternation with it (<see cref="Timer.SpeedUp"/>) so that a shared machine's drift
-/// between the two timings does not enter the ratio.
+/// timed in alternation with it (<see cref="Timer{T}.SpeedUp"/>) so that a shared machine's drift
+/// between the two timings does not enter the ratio. With --dtype, Q, K and V are stored as each
+/// type in turn (fp16 and bf16 on the tensor cores of a CUDA device where the kernels take them
+/// there); the CSV's dtype column names it (float without --dtype).
 /// </summary>
 internal static class VariantBench
 {
@@ -57,17 +60,39 @@ internal static class VariantBench
     {
         using var backend = ComputeDevice.Open(options.Device);
         output.WriteLine($"device: {backend.Name}");
-        output.WriteLine($"{"variant",-22} {"N",6} {"D",4} {"ms",10} {"TFLOP/s",8} {"vs dense",9}");
+        output.WriteLine($"{"variant",-22} {"dtype",-8} {"N",6} {"D",4} {"ms",10} {"TFLOP/s",8} "
+            + $"{"vs dense",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
-        csv?.WriteLine("variant,heads,seq,dim,ms,tflops_attended,speedup_vs_causal");
+        csv?.WriteLine("variant,heads,seq,dim,ms,tflops_attended,speedup_vs_causal,dtype");
+        foreach (var type in options.DTypes ?? [DType.Float])
+            switch (type)
+            {
+                case DType.Half:
+                    Shapes(backend, options, type, DTypeOps.ToHalf, output, csv);
+                    break;
+                case DType.BFloat16:
+                    Shapes(backend, options, type, BFloat16.FromSingle, output, csv);
+                    break;
+                default: Shapes(backend, options, type, x => x, output, csv); break;
+            }
+        return 0;
+    }
+
+    /// <summary>The table for every --dim and --seq with Q, K and V stored as
+    /// <typeparamref name="T"/> (rounded from the same floats in every type).</summary>
+    private static void Shapes<T>(ComputeDevice backend, CliOptions options, DType type,
+        Func<float, T> narrow, TextWriter output, StreamWriter? csv) where T : unmanaged
+    {
         foreach (int d in options.Dim)
         foreach (int n in options.Seq)
         {
             var shape = AttentionShape.Self(options.Batch, options.Heads, n, d);
             var rng = new Random(1);
-            float[] q = BenchCommand.Fill(rng, shape.QueryLength), k = BenchCommand.Fill(rng, shape.KeyLength),
-                v = BenchCommand.Fill(rng, shape.ValueLength);
-            using var timer = new Timer(backend, shape, q, k, v,
+            // (batch, heads, seq, dim) each
+            T[] q = DTypeOps.Narrow(BenchCommand.Fill(rng, shape.QueryLength), narrow),
+                k = DTypeOps.Narrow(BenchCommand.Fill(rng, shape.KeyLength), narrow),
+                v = DTypeOps.Narrow(BenchCommand.Fill(rng, shape.ValueLength), narrow);
+            using var timer = new Timer<T>(backend, shape, q, k, v,
                 new AttentionOptions { Tuning = options.Tuning });
             Action? dense = null;
             foreach (var variant in For(options.Heads, n, options.VariantSpecs))
@@ -76,25 +101,29 @@ internal static class VariantBench
                 double speedup = dense is null ? 1.0 : timer.SpeedUp(dense);
                 dense ??= timer.Once;
                 double tflops = 4.0 * shape.Batch * shape.Heads * timer.Pairs * d / timer.Ms / 1e9;
-                output.WriteLine($"{variant.Name,-22} {n,6} {d,4} {timer.Ms,10:F3} {tflops,8:F2} {speedup,9:F2}");
-                csv?.WriteLine($"{variant.Name},{shape.Heads},{n},{d},{timer.Ms:F4},{tflops:F4},{speedup:F3}");
+                output.WriteLine($"{variant.Name,-22} {type.Name(),-8} {n,6} {d,4} "
+                    + $"{timer.Ms,10:F3} {tflops,8:F2} {speedup,9:F2}");
+                csv?.WriteLine($"{variant.Name},{shape.Heads},{n},{d},{timer.Ms:F4},{tflops:F4},"
+                    + $"{speedup:F3},{type.Name()}");
                 csv?.Flush();
             }
         }
-        return 0;
     }
 
-    /// <summary>Times the variants of one shape (device-resident on ILGPU devices) and counts
-    /// their pairs; <see cref="Once"/> is one synchronized call of the last variant visited.</summary>
-    private sealed class Timer : IVariantVisitor, IDisposable
+    /// <summary>Times the variants of one shape (device-resident on ILGPU devices) with Q, K
+    /// and V stored as <typeparamref name="T"/>, and counts their pairs; <see cref="Once"/> is
+    /// one synchronized call of the last variant visited.</summary>
+    private sealed class Timer<T> : IVariantVisitor, IDisposable where T : unmanaged
     {
         private readonly ComputeDevice backend;
         private readonly AttentionOptions opts;
         private readonly AttentionShape shape;
-        private readonly float[] q, k, v, o;
-        private readonly MemoryBuffer1D<float, Stride1D.Dense>? dq, dk, dv, dout;
+        private readonly T[] q, k, v;
+        private readonly float[] o;
+        private readonly MemoryBuffer1D<T, Stride1D.Dense>? dq, dk, dv;
+        private readonly MemoryBuffer1D<float, Stride1D.Dense>? dout;
 
-        public Timer(ComputeDevice backend, AttentionShape shape, float[] q, float[] k, float[] v,
+        public Timer(ComputeDevice backend, AttentionShape shape, T[] q, T[] k, T[] v,
             AttentionOptions opts)
         {
             (this.backend, this.shape, this.q, this.k, this.v) = (backend, shape, q, k, v);
@@ -121,14 +150,14 @@ internal static class VariantBench
             {
                 Once = () =>
                 {
-                    FlashAttention.Forward(backend, shape, dq!.View, dk!.View, dv!.View, dout!.View,
-                        default, score, mask, norm, opts);
+                    FlashAttention.Forward<T, TScore, TMask, TNorm>(backend, shape, dq!.View,
+                        dk!.View, dv!.View, dout!.View, default, score, mask, norm, opts);
                     backend.Synchronize();
                 };
             }
             else
-                Once = () => FlashAttention.Forward(backend, shape, q, k, v, o, default, score, mask,
-                    norm, opts);
+                Once = () => FlashAttention.Forward<T, TScore, TMask, TNorm>(backend, shape, q, k,
+                    v, o, default, score, mask, norm, opts);
             Ms = BenchCommand.Time(Once, () => { }, 0.5);
         }
 

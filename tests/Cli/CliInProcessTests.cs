@@ -127,6 +127,48 @@ public sealed class CliInProcessTests
         Assert.Equal(0, exit);
     }
 
+    /// <summary>check --dtype: the variant table in bf16 (every shape of the check, one
+    /// variant), with its summary line, exit 0; the aliases name the same types.</summary>
+    [Fact]
+    public void CheckInBFloat16OfOneVariantOnTheHostPasses()
+    {
+        var (exit, stdout, stderr) = Run("check", "--dtype", "bf16", "--only", "causal-window-32",
+            "--device", "cpu");
+        Assert.Equal("", stderr);
+        Assert.Contains("variants (bfloat16): 8 checked, 0 failed, worst error ", stdout);
+        Assert.DoesNotContain("variants:", stdout);   // no fp32 table unless asked for
+        Assert.Equal(0, exit);
+        var both = Run("check", "--dtype", "fp16,float", "--only", "causal-window-32");
+        Assert.Contains("variants (half): 8 checked, 0 failed", both.Out);
+        Assert.Contains("variants: 8 checked, 0 failed", both.Out);
+        Assert.Equal(0, both.Exit);
+    }
+
+    /// <summary>bench --variants --dtype: the table in each type, the CSV with a dtype column.
+    /// </summary>
+    [Fact]
+    public void VariantBenchInHalfAndBFloat16WritesTheDtypeColumn()
+    {
+        string csv = Path.Combine(Path.GetTempPath(), $"managed-vb-{Guid.NewGuid():N}.csv");
+        try
+        {
+            var (exit, _, stderr) = Run("bench", "--dtype", "half,bf16", "--seq",
+                "64", "--dim", "16", "--heads", "1", "--variant", "softcap-30-causal", "--out",
+                csv);
+            Assert.Equal("", stderr);
+            Assert.Equal(0, exit);
+            var lines = File.ReadAllLines(csv);
+            Assert.EndsWith(",dtype", lines[0]);
+            Assert.Equal(["causal,half", "softcap-30-causal,half", "causal,bfloat16",
+                    "softcap-30-causal,bfloat16"],
+                lines[1..].Select(l => l.Split(',') is var f ? $"{f[0]},{f[^1]}" : ""));
+        }
+        finally
+        {
+            File.Delete(csv);
+        }
+    }
+
     /// <summary>A runtime failure (here: a file that cannot be created) is one line, exit 1.</summary>
     [Fact]
     public void RuntimeFailureIsOneLineWithExit1()

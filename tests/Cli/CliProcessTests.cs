@@ -38,6 +38,12 @@ public sealed class CliProcessTests
         { ["bench", "--key-tile", "-16"], ["--key-tile", "-16"] },
         { ["bench", "--out"], ["--out"] },
         { ["bench", "--device", "gpu"], ["--device", "gpu"] },
+        { ["check", "--dtype", "fp8"], ["--dtype", "fp8"] },
+        { ["check", "--dtype", "half,"], ["--dtype", "half,"] },
+        { ["check", "--storage", "half"], ["--storage"] },
+        { ["bench", "--dtype", "bf16,int8"], ["--dtype", "int8"] },
+        { ["bench", "--storage", "double"], ["--storage", "double"] },
+        { ["bench", "--linear", "--dtype", "half"], ["--dtype", "--linear"] },
         { ["devices", "/tmp/ptx"], ["/tmp/ptx"] },
         { ["devices", "--ptx-out"], ["--ptx-out"] },
     };
@@ -54,11 +60,12 @@ public sealed class CliProcessTests
     /// help).</summary>
     public static TheoryData<string, string[]> CommandOptions() => new()
     {
-        { "check", ["--device", "--large", "--only", "--part", "--help"] },
+        { "check", ["--device", "--large", "--only", "--part", "--dtype", "--help"] },
         {
             "bench",
             ["--device", "--seq", "--dim", "--heads", "--batch", "--variants", "--reference",
-             "--query-tile", "--key-tile", "--model", "--prompt-tokens", "--new-tokens", "--runs",
+             "--query-tile", "--key-tile", "--dtype", "--storage", "--model", "--prompt-tokens",
+             "--new-tokens", "--runs",
              "--random-llama-1b", "--out", "--help"]
         },
         { "devices", ["--ptx-out", "--help"] },

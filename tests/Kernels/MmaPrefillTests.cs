@@ -40,6 +40,7 @@ public sealed class MmaPrefillTests
         { "half", "full", 1, 1, 30, 70, 128, 128, 64 },
         { "bf16", "window-softcap", 1, 1, 40, 200, 64, 64, 64 },
         { "half", "causal-bottom-right", 1, 1, 40, 90, 96, 80, 64 },
+        { "bf16", "causal-bottom-right", 1, 1, 20, 90, 256, 256, 64 },
     };
 
     [Theory]

@@ -75,6 +75,14 @@ public sealed class TestDevice(ComputeDevice device, AttentionTuning? tuning = n
         Span<float> logSumExp, AttentionOptions options = default) =>
         variant.Forward(device, shape, query, key, value, output, logSumExp, With(options));
 
+    /// <summary>A registry variant on host spans of Q, K and V stored as
+    /// <typeparamref name="TStorage"/> (float, Half or BFloat16).</summary>
+    public void Run<TStorage>(IAttentionVariant variant, AttentionShape shape,
+        ReadOnlySpan<TStorage> query, ReadOnlySpan<TStorage> key, ReadOnlySpan<TStorage> value,
+        Span<float> output, Span<float> logSumExp, AttentionOptions options = default)
+        where TStorage : unmanaged =>
+        variant.Forward(device, shape, query, key, value, output, logSumExp, With(options));
+
     /// <inheritdoc/>
     public void Dispose() => device.Dispose();
 }

@@ -24,9 +24,11 @@ public sealed record AttentionTuning
     /// where the device supports them (CUDA, CPU accelerator, OpenCL with sub-groups).</summary>
     public GpuRowReduction GpuReduction { get; init; }
 
-    /// <summary>Query rows per group of the tensor-core prefill (CUDA, fp16/bf16, and fp32
-    /// with <see cref="AttentionPrecision.Tf32"/>): 64 or 128; 0 picks by the call's size
-    /// (FlashAttention.TensorCoreWarps, FlashAttention.Tf32Layout).</summary>
+    /// <summary>Query rows per group of the tensor-core prefill (CUDA, fp16/bf16): 64 or 128;
+    /// 0 (the default) takes 64 up to head dim 128 and 128 above it
+    /// (FlashAttention.TensorCoreWarps says why). Also the TF32 prefill's (fp32 with
+    /// <see cref="AttentionPrecision.Tf32"/>), whose default is FlashAttention.Tf32Layout's.
+    /// </summary>
     public int TensorCoreRows { get; init; }
 
     /// <summary>Stages of K and V tiles in shared memory of the TF32 prefill (CUDA, fp32 with

@@ -28,7 +28,7 @@ public static partial class FlashAttention
     /// Whether a call runs on the tensor cores (<see cref="MmaPrefillKernel"/>): a CUDA device (or,
     /// for tests, the ILGPU CPU accelerator with <see cref="AttentionOptions"/>'
     /// EmulateTensorCores), fp16 or bf16 storage, softmax normalization, head and value dims of 64,
-    /// 80, 96 or 128 each, dense head-major tensors (no strides, no per-sequence key lengths) under
+    /// 80, 96, 128 or 256 each, dense head-major tensors (no strides, no per-sequence key lengths) under
     /// 2^31 elements each, and Q, K and V starting on 16 bytes (cp.async copies 16-byte chunks).
     /// Everything else runs the fp32 kernels (the 16-bit values widened on load), with the same
     /// variant structs and the same 64-key tiles, so schedules and tile skipping mean the same on
@@ -83,7 +83,7 @@ public static partial class FlashAttention
     {
         bool cuda = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
         bool half = typeof(TStorage) == typeof(Half);
-        int warps = TensorCoreWarps(device, shape, tuning?.TensorCoreRows ?? 0);
+        int warps = TensorCoreWarps(device, shape.HeadDim, tuning?.TensorCoreRows ?? 0);
         var method = (cuda, half) switch
         {
             (true, true) => MmaPrefillMethods<TStorage, TensorCoreHalf, TScore, TMask, TNorm,
@@ -110,19 +110,18 @@ public static partial class FlashAttention
             new MmaPrefillAddresses(AddressOf(key), AddressOf(value)));
     }
 
-    /// <summary>Warps per group of the tensor-core prefill: 8 (128 query rows, each K and V
-    /// tile loaded once for twice the rows: half the L2 traffic and barriers per mma) where
-    /// groups of 128 rows still give every multiprocessor at least two, else 4 (64 rows, twice
-    /// the groups for short or few sequences); <paramref name="rows"/> 64 or 128 forces it.
-    /// A device whose groups stop short of 256 threads (the ILGPU CPU accelerator) takes 4.
-    /// </summary>
-    internal static int TensorCoreWarps(ComputeDevice device, AttentionShape shape, int rows)
-    {
-        if (device.Ilgpu.MaxNumThreadsPerGroup < 256) return 4;
-        if (rows is 64 or 128) return rows / 16;
-        long groups = (long)shape.Batch * shape.Heads * ((shape.SeqQ + 127) / 128);
-        return groups >= 2L * device.Ilgpu.NumMultiprocessors ? 8 : 4;
-    }
+    /// <summary>Warps per group of the tensor-core prefill: 4 (64 query rows) up to head dim
+    /// 128, 8 (128 rows: each K and V tile loaded once for twice the rows) above it;
+    /// <paramref name="rows"/> 64 or 128 forces either. Measured on the H200 (2026-12-03, B 1,
+    /// H 16, N 1024-16384, fp16 and bf16): at D 64 and 128, 128 rows ran 0.83-1.05x of 64
+    /// (faster only at D 64, N 16384, not causal), its 256-thread groups needing 192 registers
+    /// per thread at D 128 (one group per multiprocessor); at D 256, where 64 rows' 169 KB of
+    /// shared memory already allows one group per multiprocessor, 128 rows (202 KB) ran
+    /// 1.13-1.31x of 64. A device whose groups stop short of 256 threads (the ILGPU CPU
+    /// accelerator) always takes 4.</summary>
+    internal static int TensorCoreWarps(ComputeDevice device, int headDim, int rows) =>
+        device.Ilgpu.MaxNumThreadsPerGroup < 256 ? 4
+        : rows == 128 || rows != 64 && headDim > 128 ? 8 : 4;
 }
 
 /// <summary>The tensor-core prefill kernels of one variant and 16-bit type, made once per
@@ -135,27 +134,27 @@ internal static class MmaPrefillMethods<TStorage, TCore, TScore, TMask, TNorm, T
     where TNorm : struct, INormalizer
     where TSchedule : struct, IKeyTileSchedule
 {
-    private static readonly MethodInfo?[] s_methods = new MethodInfo?[32];
+    private static readonly MethodInfo?[] s_methods = new MethodInfo?[50];
 
-    // Count types by dim class (64, 80, 96, 128): k-steps of 16 head dims, n-tiles of 8
+    // Count types by dim class (64, 80, 96, 128, 256): k-steps of 16 head dims, n-tiles of 8
     // value dims.
     private static readonly Type[] s_steps =
-        [typeof(Count4), typeof(Count5), typeof(Count6), typeof(Count8)];
+        [typeof(Count4), typeof(Count5), typeof(Count6), typeof(Count8), typeof(Count16)];
     private static readonly Type[] s_tiles =
-        [typeof(Count8), typeof(Count10), typeof(Count12), typeof(Count16)];
+        [typeof(Count8), typeof(Count10), typeof(Count12), typeof(Count16), typeof(Count32)];
 
-    /// <summary>The kernel for head and value dims of 64, 80, 96 or 128 each and groups of 4
-    /// or 8 warps.</summary>
+    /// <summary>The kernel for head and value dims of 64, 80, 96, 128 or 256 each and groups of
+    /// 4 or 8 warps.</summary>
     public static MethodInfo For(int headDim, int valueDim, int warps = 4)
     {
         if (warps is not (4 or 8))
             throw new ArgumentOutOfRangeException(nameof(warps), warps, "4 or 8 expected.");
         if (!MmaPrefillKernel.Fits(headDim, valueDim))
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim,
-                $"The tensor-core prefill kernel takes head and value dims of 64, 80, 96 or "
-                + $"128, got {headDim} and {valueDim}.");
+                $"The tensor-core prefill kernel takes head and value dims of 64, 80, 96, 128 "
+                + $"or 256, got {headDim} and {valueDim}.");
         int d = MmaPrefillKernel.DimClass(headDim), dv = MmaPrefillKernel.DimClass(valueDim);
-        return s_methods[16 * (warps / 8) + 4 * d + dv] ??= typeof(MmaPrefillKernel)
+        return s_methods[25 * (warps / 8) + 5 * d + dv] ??= typeof(MmaPrefillKernel)
             .GetMethod(nameof(MmaPrefillKernel.ForwardKernel))!
             .MakeGenericMethod(typeof(TStorage), typeof(TCore), typeof(TScore), typeof(TMask),
                 typeof(TNorm), typeof(TSchedule), s_steps[d], s_tiles[dv],

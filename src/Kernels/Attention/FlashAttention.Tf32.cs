@@ -1,6 +1,7 @@
 using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 using Managed.Kernels.Decode;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Layouts;
@@ -52,8 +53,8 @@ public static partial class FlashAttention
     /// Whether a call runs on the TF32 tensor cores (<see cref="MmaTf32PrefillKernel"/>):
     /// <see cref="AttentionOptions.Precision"/> is <see cref="AttentionPrecision.Tf32"/>, fp32
     /// storage, a CUDA device (or, for tests, the ILGPU CPU accelerator with
-    /// <see cref="AttentionOptions"/>' EmulateTensorCores), and otherwise the 16-bit tensor-core
-    /// kernel's domain: softmax normalization, head and value dims of 64, 80, 96 or 128 each,
+    /// <see cref="AttentionOptions"/>' EmulateTensorCores; CUDA devices of compute capability
+    /// 8.0 or above), and otherwise the 16-bit tensor-core kernel's domain: softmax normalization, head and value dims of 64, 80, 96 or 128 each,
     /// dense head-major tensors (no strides, no per-sequence key lengths) under 2^31 elements
     /// each, K and V starting on 16 bytes (cp.async copies 16-byte chunks). Everything else
     /// runs the exact fp32 kernels, with the same variant structs and the same 64-key tiles, so
@@ -68,6 +69,8 @@ public static partial class FlashAttention
         && typeof(TStorage) == typeof(float)
         && (device.Ilgpu.AcceleratorType == AcceleratorType.Cuda
             || options.EmulateTensorCores && device.Ilgpu.AcceleratorType == AcceleratorType.CPU)
+        && (device.Accelerator is not CudaAccelerator cuda
+            || cuda.Architecture >= CudaArchitecture.SM_80) // mma .tf32 and cp.async
         && TNorm.IsSoftmax && !TNorm.NeedsLogSumExp
         && MmaTf32PrefillKernel.Fits(shape.HeadDim, shape.ValueDim)
         && geometry.IsDense(shape)
@@ -116,21 +119,38 @@ public static partial class FlashAttention
     /// <summary>
     /// Warps per group (4 or 8: 64 or 128 query rows) and stages of K and V tiles (1 or 2) of
     /// the TF32 prefill: <paramref name="tuning"/>'s TensorCoreRows and TensorCoreStages where
-    /// set; else the 16-bit kernel's warps (<see cref="TensorCoreWarps"/>) and two stages where
-    /// they take at most 72 KB (68 KB at D = Dv = 64: three groups to a multiprocessor), one
-    /// above (68 KB at D = Dv = 128). A device whose groups stop short of 256 threads (the
-    /// ILGPU CPU accelerator) takes 4 warps.
+    /// set. Else 4 warps at head and value dims up to 64 (about 160 registers a thread: three
+    /// groups of 4 warps to a multiprocessor, where groups of 8 fit one), and above them 8
+    /// where groups of 128 rows still give every multiprocessor two (at about 224 registers
+    /// two groups of 4 warps or one of 8 fit, and 8 warps load and round each K and V tile
+    /// once for twice the rows), else 4; two stages where they take at most
+    /// <see cref="Tf32TwoStageBytes"/>, else one. Measured on the H200 (B 1, H 16, N 4096 and
+    /// 16384): D = 64 4 warps 84-94 TFLOP/s against 78-86 with 8; D = 128 8 warps 96-103
+    /// against 88-93 with 4 and one stage, 59-62 with 4 and two (135 KB: one group of 4 warps
+    /// to a multiprocessor); one or two stages within 2 % otherwise. A device whose groups stop
+    /// short of 256 threads (the ILGPU CPU accelerator) takes 4 warps.
     /// </summary>
     internal static (int Warps, int Stages) Tf32Layout(ComputeDevice device,
         AttentionShape shape, AttentionTuning? tuning)
     {
-        int warps = TensorCoreWarps(device, shape, tuning?.TensorCoreRows ?? 0);
+        int rows = tuning?.TensorCoreRows ?? 0;
+        long groups128 = (long)shape.Batch * shape.Heads * ((shape.SeqQ + 127) / 128);
+        int warps = device.Ilgpu.MaxNumThreadsPerGroup < 256 ? 4
+            : rows is 64 or 128 ? rows / 16
+            : Math.Max(shape.HeadDim, shape.ValueDim) > 64
+              && groups128 >= 2L * device.Ilgpu.NumMultiprocessors ? 8 : 4;
         int stages = tuning?.TensorCoreStages ?? 0;
         if (stages == 0)
             stages = 16 * MmaTf32PrefillKernel.SharedChunks(shape.HeadDim, shape.ValueDim, 2)
-                <= 72 * 1024 ? 2 : 1;
+                <= Tf32TwoStageBytes ? 2 : 1;
         return (warps, stages);
     }
+
+    /// <summary>The most shared memory a group of the TF32 prefill takes by default: 99 KB,
+    /// what every sm_80+ GPU grants a group (sm_86 and sm_89 no more; the H200 227 KB), so two
+    /// stages run at D = Dv = 64 (68 KB) and 80 (84 KB), one at 96 and 128 (50 and 66 KB).
+    /// </summary>
+    internal const int Tf32TwoStageBytes = 99 * 1024;
 
     private static unsafe long AddressOfView(ArrayView<float> view) =>
         (long)view.LoadEffectiveAddressAsPtr();

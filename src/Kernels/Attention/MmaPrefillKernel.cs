@@ -11,9 +11,10 @@ namespace Managed.Kernels.Attention;
 /// <summary>
 /// The prefill kernel on the tensor cores (FlashAttention-2's loop), for fp16 and bf16 Q/K/V
 /// on CUDA: mma.sync.m16n8k16 with fp32 accumulation, fp32 online softmax, head and value
-/// dims of 64, 80, 96 or 128 each, dense head-major tensors. One group of 4 or 8 warps
+/// dims of 64, 80, 96, 128 or 256 each, dense head-major tensors. One group of 4 or 8 warps
 /// (<c>TWarps</c>) per (batch, query head, block of 64 or 128 query rows); warp w owns rows
-/// 16w..16w+15, whose Q fragments it loads once (ldmatrix) and keeps in registers. The key tiles of 64 keys come from the
+/// 16w..16w+15, whose Q fragments it loads once (ldmatrix) and keeps in registers (at head
+/// dim 256, where O takes the registers, it loads them from shared memory per k-step). The key tiles of 64 keys come from the
 /// schedule and the mask as in <see cref="RegisterTiledKernel"/> (same tiles, so schedules
 /// and tile skipping mean the same): an Empty tile is neither loaded nor computed, a Full one
 /// skips the per-element mask, and a warp whose 16 rows the mask keeps off the tile skips
@@ -40,23 +41,26 @@ internal static class MmaPrefillKernel
     /// <summary>16-byte chunks of the dynamic shared memory a group of <paramref name="warps"/>
     /// warps takes: two stages of a K tile and of a V tile, each row of a tile its dims / 8
     /// chunks plus one of padding; Q is staged through the V stages (or past them, when its
-    /// block is larger) before the loop.</summary>
+    /// block is larger) before the loop, or, at head dims above 128, kept in a region of its
+    /// own after them (168,960 bytes at 256 and 4 warps).</summary>
     public static int SharedChunks(int headDim, int valueDim, int warps) =>
-        2 * BlockK * (headDim / 8 + 1)
-        + Math.Max(2 * BlockK * (valueDim / 8 + 1), 16 * warps * (headDim / 8 + 1));
+        2 * BlockK * (headDim / 8 + 1) + (headDim > 128
+            ? 2 * BlockK * (valueDim / 8 + 1) + 16 * warps * (headDim / 8 + 1)
+            : Math.Max(2 * BlockK * (valueDim / 8 + 1), 16 * warps * (headDim / 8 + 1)));
 
-    /// <summary>Head and value dims the kernel takes: 64, 80, 96 or 128 each (multiples of 16:
-    /// the k-steps of S and the pairs of n-tiles of P V).</summary>
+    /// <summary>Head and value dims the kernel takes: 64, 80, 96, 128 or 256 each (multiples of
+    /// 16: the k-steps of S and the pairs of n-tiles of P V).</summary>
     public static bool Fits(int headDim, int valueDim) => DimClass(headDim) >= 0
         && DimClass(valueDim) >= 0;
 
-    /// <summary>0..3 for head dims 64, 80, 96, 128; -1 for any other.</summary>
+    /// <summary>0..4 for head dims 64, 80, 96, 128, 256; -1 for any other.</summary>
     public static int DimClass(int dim) => dim switch
     {
         64 => 0,
         80 => 1,
         96 => 2,
         128 => 3,
+        256 => 4,
         _ => -1,
     };
 
@@ -99,13 +103,17 @@ internal static class MmaPrefillKernel
         int kChunks = 2 * TSteps.Count, vChunks = TTiles.Count;
         int kStride = kChunks + 1, vStride = vChunks + 1;
         int kBuffer = BlockK * kStride, vBuffer = BlockK * vStride, vAt = 2 * kBuffer;
+        // Q's rows: staged in V's stages and kept in registers up to head dim 128; above it
+        // (the registers go to O) kept in their own region after the V stages and loaded
+        // per k-step.
+        int qAt = TSteps.Count > 8 ? vAt + 2 * vBuffer : vAt;
         long kvRow0 = (long)(b * p.KvHeads + kvh) * seqK;
 
-        // Q rows of the block into V's stages (zeros past the last row), plain loads.
+        // Q rows of the block (zeros past the last row), plain loads.
         for (int e = tid; e < blockQ * kChunks; e += threads)
         {
             int r = e / kChunks, c = e - r * kChunks;
-            shared[vAt + r * kStride + c] = r < rows
+            shared[qAt + r * kStride + c] = r < rows
                 ? qWords[((long)bh * p.SeqQ + q0 + r) * kChunks + c] : default;
         }
 
@@ -138,15 +146,15 @@ internal static class MmaPrefillKernel
         FragmentA qf5 = default;
         FragmentA qf6 = default;
         FragmentA qf7 = default;
-        int qRow = vAt + (16 * warp + (lane & 15)) * kStride + (lane >> 4);
-        if (TSteps.Count > 0) qf0 = TCore.LoadMatrices(shared, qRow + 0);
-        if (TSteps.Count > 1) qf1 = TCore.LoadMatrices(shared, qRow + 2);
-        if (TSteps.Count > 2) qf2 = TCore.LoadMatrices(shared, qRow + 4);
-        if (TSteps.Count > 3) qf3 = TCore.LoadMatrices(shared, qRow + 6);
-        if (TSteps.Count > 4) qf4 = TCore.LoadMatrices(shared, qRow + 8);
-        if (TSteps.Count > 5) qf5 = TCore.LoadMatrices(shared, qRow + 10);
-        if (TSteps.Count > 6) qf6 = TCore.LoadMatrices(shared, qRow + 12);
-        if (TSteps.Count > 7) qf7 = TCore.LoadMatrices(shared, qRow + 14);
+        int qRow = qAt + (16 * warp + (lane & 15)) * kStride + (lane >> 4);
+        if (TSteps.Count <= 8 && TSteps.Count > 0) qf0 = TCore.LoadMatrices(shared, qRow + 0);
+        if (TSteps.Count <= 8 && TSteps.Count > 1) qf1 = TCore.LoadMatrices(shared, qRow + 2);
+        if (TSteps.Count <= 8 && TSteps.Count > 2) qf2 = TCore.LoadMatrices(shared, qRow + 4);
+        if (TSteps.Count <= 8 && TSteps.Count > 3) qf3 = TCore.LoadMatrices(shared, qRow + 6);
+        if (TSteps.Count <= 8 && TSteps.Count > 4) qf4 = TCore.LoadMatrices(shared, qRow + 8);
+        if (TSteps.Count <= 8 && TSteps.Count > 5) qf5 = TCore.LoadMatrices(shared, qRow + 10);
+        if (TSteps.Count <= 8 && TSteps.Count > 6) qf6 = TCore.LoadMatrices(shared, qRow + 12);
+        if (TSteps.Count <= 8 && TSteps.Count > 7) qf7 = TCore.LoadMatrices(shared, qRow + 14);
         Group.Barrier(); // V's stages are free
         // The first tile's V, then the second tile's K and V into stage 1: every tile's
         // copies are requested one tile ahead of its compute.
@@ -183,6 +191,22 @@ internal static class MmaPrefillKernel
         Accumulator o13 = default;
         Accumulator o14 = default;
         Accumulator o15 = default;
+        Accumulator o16 = default;
+        Accumulator o17 = default;
+        Accumulator o18 = default;
+        Accumulator o19 = default;
+        Accumulator o20 = default;
+        Accumulator o21 = default;
+        Accumulator o22 = default;
+        Accumulator o23 = default;
+        Accumulator o24 = default;
+        Accumulator o25 = default;
+        Accumulator o26 = default;
+        Accumulator o27 = default;
+        Accumulator o28 = default;
+        Accumulator o29 = default;
+        Accumulator o30 = default;
+        Accumulator o31 = default;
         // Lane addresses of the ldmatrix reads: K's keys 16n + (lane & 7) + 8 (lane >> 4),
         // chunk 2j + ((lane >> 3) & 1); V's keys 16s + (lane & 7) + 8 ((lane >> 3) & 1),
         // chunk 2u + (lane >> 4).
@@ -208,7 +232,267 @@ internal static class MmaPrefillKernel
             Accumulator s5 = default;
             Accumulator s6 = default;
             Accumulator s7 = default;
-            if (kind != TileKind.Empty)
+            if (TSteps.Count > 8 && kind != TileKind.Empty)
+            {
+                // Head dim above 128: each k-step's Q fragment from shared memory, once.
+                if (TSteps.Count > 0)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 0);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 0);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 0);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 0);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 0);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 1)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 2);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 2);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 2);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 2);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 2);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 2)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 4);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 4);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 4);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 4);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 4);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 3)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 6);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 6);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 6);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 6);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 6);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 4)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 8);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 8);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 8);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 8);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 8);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 5)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 10);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 10);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 10);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 10);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 10);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 6)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 12);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 12);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 12);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 12);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 12);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 7)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 14);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 14);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 14);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 14);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 14);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 8)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 16);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 16);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 16);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 16);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 16);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 9)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 18);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 18);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 18);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 18);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 18);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 10)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 20);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 20);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 20);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 20);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 20);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 11)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 22);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 22);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 22);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 22);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 22);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 12)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 24);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 24);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 24);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 24);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 24);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 13)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 26);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 26);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 26);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 26);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 26);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 14)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 28);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 28);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 28);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 28);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 28);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+                if (TSteps.Count > 15)
+                {
+                    var qs = TCore.LoadMatrices(shared, qRow + 30);
+                    var kf0 = TCore.LoadMatrices(shared, kAt + 0 * kStride + 30);
+                    TCore.MultiplyAdd(ref s0, qs, kf0.A0, kf0.A1);
+                    TCore.MultiplyAdd(ref s1, qs, kf0.A2, kf0.A3);
+                    var kf1 = TCore.LoadMatrices(shared, kAt + 16 * kStride + 30);
+                    TCore.MultiplyAdd(ref s2, qs, kf1.A0, kf1.A1);
+                    TCore.MultiplyAdd(ref s3, qs, kf1.A2, kf1.A3);
+                    var kf2 = TCore.LoadMatrices(shared, kAt + 32 * kStride + 30);
+                    TCore.MultiplyAdd(ref s4, qs, kf2.A0, kf2.A1);
+                    TCore.MultiplyAdd(ref s5, qs, kf2.A2, kf2.A3);
+                    var kf3 = TCore.LoadMatrices(shared, kAt + 48 * kStride + 30);
+                    TCore.MultiplyAdd(ref s6, qs, kf3.A0, kf3.A1);
+                    TCore.MultiplyAdd(ref s7, qs, kf3.A2, kf3.A3);
+                }
+            }
+            else if (TSteps.Count <= 8 && kind != TileKind.Empty)
             {
                 if (TSteps.Count > 0)
                 {
@@ -550,6 +834,22 @@ internal static class MmaPrefillKernel
                 if (TTiles.Count > 13) { o13.C0 *= alphaA; o13.C1 *= alphaA; o13.C2 *= alphaB; o13.C3 *= alphaB; }
                 if (TTiles.Count > 14) { o14.C0 *= alphaA; o14.C1 *= alphaA; o14.C2 *= alphaB; o14.C3 *= alphaB; }
                 if (TTiles.Count > 15) { o15.C0 *= alphaA; o15.C1 *= alphaA; o15.C2 *= alphaB; o15.C3 *= alphaB; }
+                if (TTiles.Count > 16) { o16.C0 *= alphaA; o16.C1 *= alphaA; o16.C2 *= alphaB; o16.C3 *= alphaB; }
+                if (TTiles.Count > 17) { o17.C0 *= alphaA; o17.C1 *= alphaA; o17.C2 *= alphaB; o17.C3 *= alphaB; }
+                if (TTiles.Count > 18) { o18.C0 *= alphaA; o18.C1 *= alphaA; o18.C2 *= alphaB; o18.C3 *= alphaB; }
+                if (TTiles.Count > 19) { o19.C0 *= alphaA; o19.C1 *= alphaA; o19.C2 *= alphaB; o19.C3 *= alphaB; }
+                if (TTiles.Count > 20) { o20.C0 *= alphaA; o20.C1 *= alphaA; o20.C2 *= alphaB; o20.C3 *= alphaB; }
+                if (TTiles.Count > 21) { o21.C0 *= alphaA; o21.C1 *= alphaA; o21.C2 *= alphaB; o21.C3 *= alphaB; }
+                if (TTiles.Count > 22) { o22.C0 *= alphaA; o22.C1 *= alphaA; o22.C2 *= alphaB; o22.C3 *= alphaB; }
+                if (TTiles.Count > 23) { o23.C0 *= alphaA; o23.C1 *= alphaA; o23.C2 *= alphaB; o23.C3 *= alphaB; }
+                if (TTiles.Count > 24) { o24.C0 *= alphaA; o24.C1 *= alphaA; o24.C2 *= alphaB; o24.C3 *= alphaB; }
+                if (TTiles.Count > 25) { o25.C0 *= alphaA; o25.C1 *= alphaA; o25.C2 *= alphaB; o25.C3 *= alphaB; }
+                if (TTiles.Count > 26) { o26.C0 *= alphaA; o26.C1 *= alphaA; o26.C2 *= alphaB; o26.C3 *= alphaB; }
+                if (TTiles.Count > 27) { o27.C0 *= alphaA; o27.C1 *= alphaA; o27.C2 *= alphaB; o27.C3 *= alphaB; }
+                if (TTiles.Count > 28) { o28.C0 *= alphaA; o28.C1 *= alphaA; o28.C2 *= alphaB; o28.C3 *= alphaB; }
+                if (TTiles.Count > 29) { o29.C0 *= alphaA; o29.C1 *= alphaA; o29.C2 *= alphaB; o29.C3 *= alphaB; }
+                if (TTiles.Count > 30) { o30.C0 *= alphaA; o30.C1 *= alphaA; o30.C2 *= alphaB; o30.C3 *= alphaB; }
+                if (TTiles.Count > 31) { o31.C0 *= alphaA; o31.C1 *= alphaA; o31.C2 *= alphaB; o31.C3 *= alphaB; }
 
                 // P as A operands: k-step s holds keys 16s..16s+15 (n-tiles 2s, 2s + 1).
                 pf0 = new FragmentA { A0 = TCore.Pack(a0_0, a0_1), A1 = TCore.Pack(b0_0, b0_1), A2 = TCore.Pack(a1_0, a1_1), A3 = TCore.Pack(b1_0, b1_1) };
@@ -607,6 +907,54 @@ internal static class MmaPrefillKernel
                     TCore.MultiplyAdd(ref o14, pf0, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o15, pf0, vf.A2, vf.A3);
                 }
+                if (TTiles.Count > 16)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 16);
+                    TCore.MultiplyAdd(ref o16, pf0, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o17, pf0, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 18)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 18);
+                    TCore.MultiplyAdd(ref o18, pf0, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o19, pf0, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 20)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 20);
+                    TCore.MultiplyAdd(ref o20, pf0, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o21, pf0, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 22)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 22);
+                    TCore.MultiplyAdd(ref o22, pf0, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o23, pf0, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 24)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 24);
+                    TCore.MultiplyAdd(ref o24, pf0, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o25, pf0, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 26)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 26);
+                    TCore.MultiplyAdd(ref o26, pf0, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o27, pf0, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 28)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 28);
+                    TCore.MultiplyAdd(ref o28, pf0, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o29, pf0, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 30)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 0 * vStride + 30);
+                    TCore.MultiplyAdd(ref o30, pf0, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o31, pf0, vf.A2, vf.A3);
+                }
                 if (TTiles.Count > 0)
                 {
                     var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 0);
@@ -654,6 +1002,54 @@ internal static class MmaPrefillKernel
                     var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 14);
                     TCore.MultiplyAdd(ref o14, pf1, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o15, pf1, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 16)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 16);
+                    TCore.MultiplyAdd(ref o16, pf1, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o17, pf1, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 18)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 18);
+                    TCore.MultiplyAdd(ref o18, pf1, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o19, pf1, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 20)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 20);
+                    TCore.MultiplyAdd(ref o20, pf1, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o21, pf1, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 22)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 22);
+                    TCore.MultiplyAdd(ref o22, pf1, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o23, pf1, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 24)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 24);
+                    TCore.MultiplyAdd(ref o24, pf1, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o25, pf1, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 26)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 26);
+                    TCore.MultiplyAdd(ref o26, pf1, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o27, pf1, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 28)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 28);
+                    TCore.MultiplyAdd(ref o28, pf1, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o29, pf1, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 30)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 16 * vStride + 30);
+                    TCore.MultiplyAdd(ref o30, pf1, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o31, pf1, vf.A2, vf.A3);
                 }
                 if (TTiles.Count > 0)
                 {
@@ -703,6 +1099,54 @@ internal static class MmaPrefillKernel
                     TCore.MultiplyAdd(ref o14, pf2, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o15, pf2, vf.A2, vf.A3);
                 }
+                if (TTiles.Count > 16)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 16);
+                    TCore.MultiplyAdd(ref o16, pf2, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o17, pf2, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 18)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 18);
+                    TCore.MultiplyAdd(ref o18, pf2, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o19, pf2, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 20)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 20);
+                    TCore.MultiplyAdd(ref o20, pf2, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o21, pf2, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 22)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 22);
+                    TCore.MultiplyAdd(ref o22, pf2, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o23, pf2, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 24)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 24);
+                    TCore.MultiplyAdd(ref o24, pf2, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o25, pf2, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 26)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 26);
+                    TCore.MultiplyAdd(ref o26, pf2, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o27, pf2, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 28)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 28);
+                    TCore.MultiplyAdd(ref o28, pf2, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o29, pf2, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 30)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 32 * vStride + 30);
+                    TCore.MultiplyAdd(ref o30, pf2, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o31, pf2, vf.A2, vf.A3);
+                }
                 if (TTiles.Count > 0)
                 {
                     var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 0);
@@ -750,6 +1194,54 @@ internal static class MmaPrefillKernel
                     var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 14);
                     TCore.MultiplyAdd(ref o14, pf3, vf.A0, vf.A1);
                     TCore.MultiplyAdd(ref o15, pf3, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 16)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 16);
+                    TCore.MultiplyAdd(ref o16, pf3, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o17, pf3, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 18)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 18);
+                    TCore.MultiplyAdd(ref o18, pf3, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o19, pf3, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 20)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 20);
+                    TCore.MultiplyAdd(ref o20, pf3, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o21, pf3, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 22)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 22);
+                    TCore.MultiplyAdd(ref o22, pf3, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o23, pf3, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 24)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 24);
+                    TCore.MultiplyAdd(ref o24, pf3, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o25, pf3, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 26)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 26);
+                    TCore.MultiplyAdd(ref o26, pf3, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o27, pf3, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 28)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 28);
+                    TCore.MultiplyAdd(ref o28, pf3, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o29, pf3, vf.A2, vf.A3);
+                }
+                if (TTiles.Count > 30)
+                {
+                    var vf = TCore.LoadMatricesTransposed(shared, vFrom + 48 * vStride + 30);
+                    TCore.MultiplyAdd(ref o30, pf3, vf.A0, vf.A1);
+                    TCore.MultiplyAdd(ref o31, pf3, vf.A2, vf.A3);
                 }
             }
             Group.Barrier(); // every warp is done with this stage
@@ -861,6 +1353,86 @@ internal static class MmaPrefillKernel
             if (validA) { output[outA + 120] = o15.C0 * invA; output[outA + 121] = o15.C1 * invA; }
             if (validB) { output[outB + 120] = o15.C2 * invB; output[outB + 121] = o15.C3 * invB; }
         }
+        if (TTiles.Count > 16)
+        {
+            if (validA) { output[outA + 128] = o16.C0 * invA; output[outA + 129] = o16.C1 * invA; }
+            if (validB) { output[outB + 128] = o16.C2 * invB; output[outB + 129] = o16.C3 * invB; }
+        }
+        if (TTiles.Count > 17)
+        {
+            if (validA) { output[outA + 136] = o17.C0 * invA; output[outA + 137] = o17.C1 * invA; }
+            if (validB) { output[outB + 136] = o17.C2 * invB; output[outB + 137] = o17.C3 * invB; }
+        }
+        if (TTiles.Count > 18)
+        {
+            if (validA) { output[outA + 144] = o18.C0 * invA; output[outA + 145] = o18.C1 * invA; }
+            if (validB) { output[outB + 144] = o18.C2 * invB; output[outB + 145] = o18.C3 * invB; }
+        }
+        if (TTiles.Count > 19)
+        {
+            if (validA) { output[outA + 152] = o19.C0 * invA; output[outA + 153] = o19.C1 * invA; }
+            if (validB) { output[outB + 152] = o19.C2 * invB; output[outB + 153] = o19.C3 * invB; }
+        }
+        if (TTiles.Count > 20)
+        {
+            if (validA) { output[outA + 160] = o20.C0 * invA; output[outA + 161] = o20.C1 * invA; }
+            if (validB) { output[outB + 160] = o20.C2 * invB; output[outB + 161] = o20.C3 * invB; }
+        }
+        if (TTiles.Count > 21)
+        {
+            if (validA) { output[outA + 168] = o21.C0 * invA; output[outA + 169] = o21.C1 * invA; }
+            if (validB) { output[outB + 168] = o21.C2 * invB; output[outB + 169] = o21.C3 * invB; }
+        }
+        if (TTiles.Count > 22)
+        {
+            if (validA) { output[outA + 176] = o22.C0 * invA; output[outA + 177] = o22.C1 * invA; }
+            if (validB) { output[outB + 176] = o22.C2 * invB; output[outB + 177] = o22.C3 * invB; }
+        }
+        if (TTiles.Count > 23)
+        {
+            if (validA) { output[outA + 184] = o23.C0 * invA; output[outA + 185] = o23.C1 * invA; }
+            if (validB) { output[outB + 184] = o23.C2 * invB; output[outB + 185] = o23.C3 * invB; }
+        }
+        if (TTiles.Count > 24)
+        {
+            if (validA) { output[outA + 192] = o24.C0 * invA; output[outA + 193] = o24.C1 * invA; }
+            if (validB) { output[outB + 192] = o24.C2 * invB; output[outB + 193] = o24.C3 * invB; }
+        }
+        if (TTiles.Count > 25)
+        {
+            if (validA) { output[outA + 200] = o25.C0 * invA; output[outA + 201] = o25.C1 * invA; }
+            if (validB) { output[outB + 200] = o25.C2 * invB; output[outB + 201] = o25.C3 * invB; }
+        }
+        if (TTiles.Count > 26)
+        {
+            if (validA) { output[outA + 208] = o26.C0 * invA; output[outA + 209] = o26.C1 * invA; }
+            if (validB) { output[outB + 208] = o26.C2 * invB; output[outB + 209] = o26.C3 * invB; }
+        }
+        if (TTiles.Count > 27)
+        {
+            if (validA) { output[outA + 216] = o27.C0 * invA; output[outA + 217] = o27.C1 * invA; }
+            if (validB) { output[outB + 216] = o27.C2 * invB; output[outB + 217] = o27.C3 * invB; }
+        }
+        if (TTiles.Count > 28)
+        {
+            if (validA) { output[outA + 224] = o28.C0 * invA; output[outA + 225] = o28.C1 * invA; }
+            if (validB) { output[outB + 224] = o28.C2 * invB; output[outB + 225] = o28.C3 * invB; }
+        }
+        if (TTiles.Count > 29)
+        {
+            if (validA) { output[outA + 232] = o29.C0 * invA; output[outA + 233] = o29.C1 * invA; }
+            if (validB) { output[outB + 232] = o29.C2 * invB; output[outB + 233] = o29.C3 * invB; }
+        }
+        if (TTiles.Count > 30)
+        {
+            if (validA) { output[outA + 240] = o30.C0 * invA; output[outA + 241] = o30.C1 * invA; }
+            if (validB) { output[outB + 240] = o30.C2 * invB; output[outB + 241] = o30.C3 * invB; }
+        }
+        if (TTiles.Count > 31)
+        {
+            if (validA) { output[outA + 248] = o31.C0 * invA; output[outA + 249] = o31.C1 * invA; }
+            if (validB) { output[outB + 248] = o31.C2 * invB; output[outB + 249] = o31.C3 * invB; }
+        }
         if (t == 0 && p.HasLogSumExp != 0)
         {
             long lse = (long)bh * p.SeqQ + q0;
@@ -891,7 +1463,7 @@ internal static class MmaPrefillKernel
     /// <summary>Rows k0..k0+63 of K or V ((b, kvh) rows from <paramref name="row0"/>,
     /// <paramref name="chunks"/> 16-byte chunks each) into the buffer at
     /// <paramref name="at"/> with rows <paramref name="stride"/> chunks apart, by cp.async;
-    /// rows past seqK are zeros. Lane i of a row's 8 or 16 (the chunks rounded up) copies
+    /// rows past seqK are zeros. Lane i of a row's 8, 16 or 32 (the chunks rounded up) copies
     /// chunk i of every (threads / that)-th row: a fixed number of iterations of a few
     /// instructions each, no division (a thread past the row's chunks idles).</summary>
     private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, int stride,
@@ -899,7 +1471,7 @@ internal static class MmaPrefillKernel
         int threads)
         where TCore : struct, ITensorCoreType
     {
-        int shift = chunks <= 8 ? 3 : 4;
+        int shift = chunks <= 8 ? 3 : chunks <= 16 ? 4 : 5;
         int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
         if (c >= chunks) return;
         int r = Group.IdxX >> shift, to = at + r * stride + c;

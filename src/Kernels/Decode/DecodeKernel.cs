@@ -24,6 +24,7 @@ internal readonly struct Count8 : IDecodeCount { public static int Count => 8; }
 internal readonly struct Count10 : IDecodeCount { public static int Count => 10; }
 internal readonly struct Count12 : IDecodeCount { public static int Count => 12; }
 internal readonly struct Count16 : IDecodeCount { public static int Count => 16; }
+internal readonly struct Count32 : IDecodeCount { public static int Count => 32; }
 
 /// <summary>How the decode kernel loads a lane's dims of a K or V row.</summary>
 internal interface IDecodeLoad

@@ -20,6 +20,20 @@ public interface IAttentionVariant
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, AttentionOptions options = default);
 
+    /// <summary>Runs the variant on host spans of Q, K and V stored as
+    /// <typeparamref name="TStorage"/> (float, <see cref="System.Half"/> or
+    /// <see cref="Layouts.BFloat16"/>), as the typed
+    /// <see cref="FlashAttention.Forward{TStorage, TScore, TMask, TNorm}(ComputeDevice,
+    /// AttentionShape, ReadOnlySpan{TStorage}, ReadOnlySpan{TStorage}, ReadOnlySpan{TStorage},
+    /// Span{float}, Span{float}, TScore, TMask, TNorm, AttentionOptions)"/> does: widened to
+    /// float on load, or on the tensor cores of a CUDA device where that overload takes them
+    /// there; the output and log-sum-exp are float.</summary>
+    /// <exception cref="ArgumentException">As that overload.</exception>
+    void Forward<TStorage>(ComputeDevice device, AttentionShape shape,
+        ReadOnlySpan<TStorage> query, ReadOnlySpan<TStorage> key, ReadOnlySpan<TStorage> value,
+        Span<float> output, Span<float> logSumExp, AttentionOptions options = default)
+        where TStorage : unmanaged;
+
     /// <summary>The double-precision reference of the variant.</summary>
     (double[] Output, double[] LogSumExp) Reference(AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, AttentionOptions options = default);
@@ -60,6 +74,14 @@ public class AttentionVariant<TScore, TMask, TNorm>(string name, TScore score, T
     public void Forward(ComputeDevice device, AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
         Span<float> logSumExp, AttentionOptions options = default) =>
+        FlashAttention.Forward(device, shape, query, key, value, output, logSumExp, score, mask,
+            norm, options);
+
+    /// <inheritdoc/>
+    public void Forward<TStorage>(ComputeDevice device, AttentionShape shape,
+        ReadOnlySpan<TStorage> query, ReadOnlySpan<TStorage> key, ReadOnlySpan<TStorage> value,
+        Span<float> output, Span<float> logSumExp, AttentionOptions options = default)
+        where TStorage : unmanaged =>
         FlashAttention.Forward(device, shape, query, key, value, output, logSumExp, score, mask,
             norm, options);
 

@@ -31,7 +31,14 @@ public abstract class TableVariant(string name) : IAttentionVariant
     /// <inheritdoc/>
     public void Forward(ComputeDevice device, AttentionShape shape, ReadOnlySpan<float> query,
         ReadOnlySpan<float> key, ReadOnlySpan<float> value, Span<float> output,
-        Span<float> logSumExp, AttentionOptions options = default)
+        Span<float> logSumExp, AttentionOptions options = default) =>
+        Forward<float>(device, shape, query, key, value, output, logSumExp, options);
+
+    /// <inheritdoc/>
+    public void Forward<TStorage>(ComputeDevice device, AttentionShape shape,
+        ReadOnlySpan<TStorage> query, ReadOnlySpan<TStorage> key, ReadOnlySpan<TStorage> value,
+        Span<float> output, Span<float> logSumExp, AttentionOptions options = default)
+        where TStorage : unmanaged
     {
         ArgumentNullException.ThrowIfNull(device);
         shape.Validate();

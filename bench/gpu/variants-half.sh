@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One device call for the 16-bit variant table (issue 14): `check --device cuda --dtype
+# half,bfloat16` (every registry variant in fp16 and bf16 against the fp64 reference on the
+# rounded inputs, then exact attention's 16-bit prefill cases; $PARTS processes, `--part
+# k/$PARTS`), then our variant table (`bench --variants --dtype half,bfloat16`) and PyTorch
+# FlexAttention (torch.compile'd, block masks; bench/gpu/torch_flex.py --dtype
+# float16,bfloat16), B=1, H=16, N 4096 and 16384, D 64 and 128, and the two joined with
+# ours/Flex (Flex ms / our ms) per row (bench/gpu/variants_table.py). Logs, CSVs and the
+# markdown table under $OUT (6 files).
+# Usage on the GPU machine (repo root, after the self-contained publish into .gpu/app.txz, or
+# .gpu/app.tgz): bash bench/gpu/variants-half.sh
+# Limits, so that the call stays under the device's 600 s: check $CHECK_LIMIT s per part
+# (default 150), ours $OURS_LIMIT (120), Flex stops between rows after $FLEX_LIMIT (250; it
+# compiles one kernel per variant, shape and dtype) and is killed 40 s later.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
+if [ -f .gpu/app.txz ]; then tar xJf .gpu/app.txz -C run; else tar xzf .gpu/app.tgz -C run; fi
+APP=run/app/managed
+PARTS=${PARTS:-8}
+FLEX_LIMIT=${FLEX_LIMIT:-250}
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+for ((k = 0; k < PARTS; k++)); do
+  (timeout ${CHECK_LIMIT:-150} $APP check --device cuda --dtype half,bfloat16 --part $k/$PARTS \
+     > "$OUT/check-$k.txt" 2>&1
+   echo "check part $k/$PARTS rc=$?" >> "$OUT/check-$k.txt") &
+done
+wait
+# One log: at most 8 files come back from $OUT.
+for ((k = 0; k < PARTS; k++)); do cat "$OUT/check-$k.txt"; rm "$OUT/check-$k.txt"; done \
+  > "$OUT/check.txt"
+grep -E "^(variants|prefill-16bit)( \(\w+\))?:|rc=" "$OUT/check.txt"
+grep -E "FAIL|xception" "$OUT/check.txt" | head -20
+python3 - "$OUT/check.txt" <<'PY'
+import re, sys
+totals = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"variants \((\w+)\): (\d+) checked, (\d+) failed, worst error (\S+)", line)
+    if m:
+        t = totals.setdefault(m[1], [0, 0, 0.0])
+        t[0] += int(m[2]); t[1] += int(m[3]); t[2] = max(t[2], float(m[4]))
+for dtype, (n, f, worst) in totals.items():
+    print(f"all parts: variants ({dtype}): {n} checked, {f} failed, worst error {worst:.2E}")
+PY
+timeout ${OURS_LIMIT:-120} $APP bench --variants --device cuda --dtype half,bfloat16 \
+  --seq 4096,16384 --dim 64,128 --heads 16 --out "$OUT/ours-variants-half.csv" \
+  > "$OUT/ours-variants-half.txt" 2>&1 || echo "ours: rc=$? (see ours-variants-half.txt)"
+PYTHONUNBUFFERED=1 timeout $((FLEX_LIMIT + 40)) python3 bench/gpu/torch_flex.py \
+  "$OUT/flex-half.csv" "$FLEX_LIMIT" 64,128 --dtype float16,bfloat16 > "$OUT/flex-half.txt" 2>&1 \
+  || echo "flex: rc=$? (see flex-half.txt)"
+grep -E "rror|deadline" "$OUT/flex-half.txt" | tail -5
+python3 bench/gpu/variants_table.py "$OUT/ours-variants-half.csv" "$OUT/flex-half.csv" \
+  | tee "$OUT/variants-half.md"

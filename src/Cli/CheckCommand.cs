@@ -33,6 +33,10 @@ internal static class CheckCommand
     {
         if (options.Precisions is { } precisions) // only the fp32 prefill cases
         {
+            if (options.DTypes is not null || options.Only is not null || options.Parts > 1
+                || options.Large)
+                throw new UsageException("--precision checks the fp32 prefill cases only: it "
+                    + "cannot be combined with --dtype, --only, --part or --large");
             using var device = ComputeDevice.Open(options.Device);
             output.WriteLine($"device: {device.Name}");
             var (n, bad) = Fp32PrefillCheck.Run(device, output, precisions);

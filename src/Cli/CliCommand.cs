@@ -297,6 +297,13 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     or { DTypes: not null, LinearAttention: true } => throw new UsageException(
                     "--dtype (--storage) cannot be combined with --model, --reference or "
                     + "--linear (they run in float)"),
+                { Precisions: not null, Model: not null } or { Precisions: not null, Decode: true }
+                    or { Precisions: not null, LinearAttention: true }
+                    or { Precisions: not null, Variants: true }
+                    or { Precisions: not null, VariantSpecs: not null }
+                    or { Precisions: not null, Reference: true } => throw new UsageException(
+                    "--precision times exact attention only: it cannot be combined with "
+                    + "--model, --decode, --linear, --variants, --variant or --reference"),
                 { Model: not null, Decode: true } or { Model: not null, Variants: true }
                     or { Model: not null, VariantSpecs: not null }
                     or { Model: not null, Reference: true } => throw new UsageException(

@@ -7,8 +7,10 @@ import sys
 ours = {}
 for r in csv.DictReader(open(sys.argv[1])):
     ours[(r["seq"], r["dim"], r["causal"], r["precision"])] = float(r["tflops"])
-torch = {(r["seq"], r["dim"], r["causal"]): float(r["tflops"]) for r in csv.DictReader(open(sys.argv[2]))}
-print(f"{'N':>6} {'D':>4} {'causal':>6} {'exact':>8} {'tf32':>8} {'torch':>8} {'tf32/torch':>11} {'tf32/exact':>11}")
+torch = {(r["seq"], r["dim"], r["causal"]): float(r["tflops"])
+         for r in csv.DictReader(open(sys.argv[2]))}
+print(f"{'N':>6} {'D':>4} {'causal':>6} {'exact':>8} {'tf32':>8} {'torch':>8} "
+      f"{'tf32/torch':>11} {'tf32/exact':>11}")
 for (n, d, causal), t in sorted(torch.items(), key=lambda e: (int(e[0][1]), int(e[0][0]), e[0][2])):
     e, f = ours.get((n, d, causal, "exact")), ours.get((n, d, causal, "tf32"))
     if e is None or f is None:

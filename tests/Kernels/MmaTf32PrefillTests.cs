@@ -89,7 +89,8 @@ public sealed class MmaTf32PrefillTests
                       + Atol + Rtol * Math.Abs(l),
                 $"{variant} {shape}, log-sum-exp {row}: {lse[row]} vs fp64 {l}");
         }
-        Console.WriteLine($"tf32 {variant} {shape} stages {stages}: {clock.ElapsedMilliseconds} ms");
+        Console.WriteLine(
+            $"tf32 {variant} {shape} stages {stages}: {clock.ElapsedMilliseconds} ms");
     }
 
     /// <summary>The default precision stays exact: with EmulateTensorCores on the ILGPU CPU
@@ -119,7 +120,11 @@ public sealed class MmaTf32PrefillTests
         var tf32 = new float[shape.OutputLength];
         FlashAttention.Forward(device, shape, q, k, v, tf32, default, default(NoScore),
             default(NoMask), default(SoftmaxNormalizer),
-            new AttentionOptions { EmulateTensorCores = true, Precision = AttentionPrecision.Tf32 });
+            new AttentionOptions
+            {
+                EmulateTensorCores = true,
+                Precision = AttentionPrecision.Tf32,
+            });
         Assert.True(Error(tf32) > 1e-5, $"tf32 error {Error(tf32):E2}: did it round?");
 
         using var host = ComputeDevice.Open(DeviceKind.Host);

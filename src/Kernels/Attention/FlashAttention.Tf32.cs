@@ -54,11 +54,12 @@ public static partial class FlashAttention
     /// <see cref="AttentionOptions.Precision"/> is <see cref="AttentionPrecision.Tf32"/>, fp32
     /// storage, a CUDA device (or, for tests, the ILGPU CPU accelerator with
     /// <see cref="AttentionOptions"/>' EmulateTensorCores; CUDA devices of compute capability
-    /// 8.0 or above), and otherwise the 16-bit tensor-core kernel's domain: softmax normalization, head and value dims of 64, 80, 96 or 128 each,
-    /// dense head-major tensors (no strides, no per-sequence key lengths) under 2^31 elements
-    /// each, K and V starting on 16 bytes (cp.async copies 16-byte chunks). Everything else
-    /// runs the exact fp32 kernels, with the same variant structs and the same 64-key tiles, so
-    /// schedules and tile skipping mean the same on both.
+    /// 8.0 or above), and otherwise the 16-bit tensor-core kernel's domain: softmax
+    /// normalization, head and value dims of 64, 80, 96 or 128 each, dense head-major tensors
+    /// (no strides, no per-sequence key lengths) under 2^31 elements each, K and V starting on
+    /// 16 bytes (cp.async copies 16-byte chunks). Everything else runs the exact fp32 kernels,
+    /// with the same variant structs and the same 64-key tiles, so schedules and tile skipping
+    /// mean the same on both.
     /// </summary>
     internal static bool UsesTf32<TStorage, TNorm>(ComputeDevice device, AttentionShape shape,
         AttentionGeometry geometry, ArrayView<TStorage> key, ArrayView<TStorage> value,

@@ -6,14 +6,16 @@ using Managed.Kernels.Decode;
 namespace Managed.Kernels.TensorCores;
 
 /// <summary>
-/// TF32 on the tensor cores as an operator type argument (<see cref="Attention.MmaTf32PrefillKernel"/>):
-/// rounding fp32 to tf32, mma.sync.m16n8k8 (tf32 operands, fp32 accumulation), ldmatrix of
-/// 32-bit words and cp.async. A tf32 value is an fp32 bit pattern whose low 13 mantissa bits
-/// are zero (10 explicit mantissa bits, fp32's exponent range): <see cref="Round"/> rounds to
-/// nearest, ties away from zero (cvt.rna.tf32.f32), a relative error of at most 2^-11.
+/// TF32 on the tensor cores as an operator type argument
+/// (<see cref="Attention.MmaTf32PrefillKernel"/>): rounding fp32 to tf32, mma.sync.m16n8k8 (tf32
+/// operands, fp32 accumulation), ldmatrix of 32-bit words and cp.async. A tf32 value is an fp32
+/// bit pattern whose low 13 mantissa bits are zero (10 explicit mantissa bits, fp32's exponent
+/// range): <see cref="Round"/> rounds to nearest, ties away from zero (cvt.rna.tf32.f32), a
+/// relative error of at most 2^-11.
 /// <see cref="TensorCoreTf32"/> is inline PTX (CUDA only); <see cref="EmulatedTf32"/> computes
 /// the same in software on any ILGPU device, so the tests run the kernel on the ILGPU CPU
-/// accelerator. Shared memory is the kernel's one dynamic allocation (<see cref="SharedMatrices"/>).
+/// accelerator. Shared memory is the kernel's one dynamic allocation
+/// (<see cref="SharedMatrices"/>).
 /// </summary>
 internal interface ITf32Core
 {

@@ -16,21 +16,25 @@ namespace Managed.Cli;
 /// has passed (at least 3). On ILGPU devices the tensors stay on the device and every timed
 /// call ends with a synchronize; on the CPU the spans are the host arrays. With --dtype, Q, K
 /// and V are stored as each type in turn (half and bfloat16 run on the tensor cores of a CUDA
-/// device where <c>FlashAttention</c> takes them there) and the CSV gets a storage column.
+/// device where <c>FlashAttention</c> takes them there) and the CSV gets a storage column; with
+/// --precision, fp32 Q/K/V run at each precision in turn (tf32 on the TF32 tensor cores of a
+/// CUDA device) and the CSV gets a precision column.
 /// </summary>
 internal static class BenchCommand
 {
     public static int Run(CliOptions options, TextWriter output)
     {
         using var backend = ComputeDevice.Open(options.Device);
-        var opts = new AttentionOptions { Tuning = options.Tuning };
+        var common = new AttentionOptions { Tuning = options.Tuning };
         output.WriteLine(options.Reference ? "fp64 reference (ReferenceAttention), one run" : $"device: {backend.Name}");
         output.WriteLine($"{"shape",-50} {"causal",6} {"ms",10} {"TFLOP/s",9}");
         using var csv = options.Output is null ? null : new StreamWriter(options.Output);
         bool storageColumn = options.DTypes is not null;
+        bool precisionColumn = options.Precisions is not null;
         csv?.WriteLine("batch,heads,seq,dim,causal,ms,tflops"
-            + (storageColumn ? ",storage" : ""));
+            + (storageColumn ? ",storage" : "") + (precisionColumn ? ",precision" : ""));
         foreach (var type in options.DTypes ?? [DType.Float])
+        foreach (var precision in options.Precisions ?? [AttentionPrecision.Exact])
         foreach (int d in options.Dim)
         foreach (int n in options.Seq)
         foreach (bool causal in new[] { false, true })
@@ -38,6 +42,7 @@ internal static class BenchCommand
             var shape = AttentionShape.Self(options.Batch, options.Heads, n, d);
             var rng = new Random(1);
             float[] q = Fill(rng, shape.QueryLength), k = Fill(rng, shape.KeyLength), v = Fill(rng, shape.ValueLength);
+            var opts = common with { Precision = precision };
             double ms = options.Reference ? TimeReference(shape, q, k, v, causal)
                 : type switch
                 {
@@ -52,10 +57,12 @@ internal static class BenchCommand
                 };
             double flops = 4.0 * shape.Batch * shape.Heads * n * (double)n * d * (causal ? 0.5 : 1.0);
             double tflops = flops / ms / 1e9;
-            string label = storageColumn ? $"{type.Name()} " : "";
+            string name = CliOptions.NameOf(precision);
+            string label = (storageColumn ? $"{type.Name()} " : "")
+                + (precisionColumn ? $"{name} " : "");
             output.WriteLine($"{label}{shape,-50} {causal,6} {ms,10:F3} {tflops,9:F3}");
             csv?.WriteLine($"{shape.Batch},{shape.Heads},{n},{d},{causal},{ms:F4},{tflops:F4}"
-                + (storageColumn ? $",{type.Name()}" : ""));
+                + (storageColumn ? $",{type.Name()}" : "") + (precisionColumn ? $",{name}" : ""));
         }
         return 0;
     }

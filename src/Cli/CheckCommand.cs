@@ -31,6 +31,18 @@ internal static class CheckCommand
 
     public static int Run(CliOptions options, TextWriter output)
     {
+        if (options.Precisions is { } precisions) // only the fp32 prefill cases
+        {
+            if (options.DTypes is not null || options.Only is not null || options.Parts > 1
+                || options.Large)
+                throw new UsageException("--precision checks the fp32 prefill cases only: it "
+                    + "cannot be combined with --dtype, --only, --part or --large");
+            using var device = ComputeDevice.Open(options.Device);
+            output.WriteLine($"device: {device.Name}");
+            var (n, bad) = Fp32PrefillCheck.Run(device, output, precisions);
+            output.WriteLine($"prefill-fp32: {n} checked, {bad} failed");
+            return bad == 0 ? 0 : 1;
+        }
         var variants = Select(options);
         DType[] types = options.DTypes ?? [DType.Float];
         using var backend = ComputeDevice.Open(options.Device);
@@ -114,15 +126,19 @@ internal static class CheckCommand
         return failed;
     }
 
-    /// <summary>The checks of fp32 calls beyond the variant table (layouts, decode, policies,
-    /// linear attention, mechanisms), and, when <paramref name="prefill16"/>, the 16-bit
-    /// prefill cases in both types (the default check's); returns the failures.</summary>
+    /// <summary>The checks of fp32 calls beyond the variant table (layouts, the TF32 prefill
+    /// cases, decode, policies, linear attention, mechanisms), and, when
+    /// <paramref name="prefill16"/>, the 16-bit prefill cases in both types (the default
+    /// check's); returns the failures.</summary>
     private static int Fp32Sections(ComputeDevice backend, bool large, TextWriter output,
         bool prefill16)
     {
         var (layouts, failed) = LayoutCheck.Run(backend, large, output);
         output.WriteLine($"layouts: {layouts} checked, {failed} failed");
         if (prefill16) failed += Prefill16(backend, [DType.Half, DType.BFloat16], output);
+        var (tf32, tf32Failed) = Fp32PrefillCheck.Run(backend, output, [AttentionPrecision.Tf32]);
+        output.WriteLine($"prefill-tf32: {tf32} checked, {tf32Failed} failed");
+        failed += tf32Failed;
         var (decodes, decodesFailed) = DecodeCheck.Run(backend, output);
         output.WriteLine($"decode: {decodes} checked, {decodesFailed} failed");
         failed += decodesFailed;

@@ -166,6 +166,11 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     + "float runs the fp32 table and the layout, decode, policy, linear and "
                     + "mechanism checks, and with no 16-bit type also the 16-bit prefill cases",
                     "float", (o, s) => o with { DTypes = DTypeOps.Parse("--dtype", s) }),
+                new("--precision", "P1,P2,...", "exact or tf32, comma-separated",
+                    "instead: only exact attention over fp32 Q/K/V at these precisions (tf32: "
+                    + "the TF32 tensor-core prefill on CUDA, every layout) against fp64 within "
+                    + "each one's bound, 'prefill-fp32: <n> checked, <f> failed'", "none",
+                    (o, s) => o with { Precisions = CliOptions.ParsePrecisions(s) }),
             ],
             (o, c) => CheckCommand.Run(o, c.Out)),
         new("bench", "time exact attention (TFLOP/s), or FlexAttention-style variants",
@@ -207,11 +212,17 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 new("--query-tile", "N", "N >= 1", "CPU kernel: query rows per tile",
                     $"{AttentionTuning.Default.QueryTile}",
                     (o, s) => o with { QueryTile = CliOptions.Positive("--query-tile", s) }),
-                new("--tc-rows", "N", "64 or 128", "tensor-core prefill (CUDA, fp16/bf16): "
-                    + "query rows per group", "64 up to head dim 128, 128 above",
+                new("--tc-rows", "N", "64 or 128", "tensor-core prefill (CUDA, fp16/bf16/tf32): "
+                    + "query rows per group", "fp16/bf16: 64 up to head dim 128, 128 above; "
+                    + "tf32: 64 up to 64, 128 above (FlashAttention.Tf32Layout)",
                     (o, s) => o with { TensorCoreRows = CliOptions.Positive("--tc-rows", s) is
                         var r and (64 or 128) ? r
                         : throw new UsageException($"--tc-rows '{s}': expected 64 or 128") }),
+                new("--tc-stages", "N", "1 or 2", "TF32 prefill (CUDA, --precision tf32): "
+                    + "stages of K and V tiles in shared memory", "by the dims",
+                    (o, s) => o with { TensorCoreStages = CliOptions.Positive("--tc-stages", s)
+                        is var n and (1 or 2) ? n
+                        : throw new UsageException($"--tc-stages '{s}': expected 1 or 2") }),
                 new("--key-tile", "N", "N >= 1", "CPU kernel: keys per tile, a multiple of 16",
                     $"{AttentionTuning.Default.KeyTile}",
                     (o, s) => o with { KeyTile = CliOptions.Positive("--key-tile", s) }),
@@ -246,6 +257,10 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                 DTypeOption,
                 new("--storage", "T1,T2,...", DTypeOps.Expected, "the older name of --dtype",
                     "as --dtype", (o, s) => o with { DTypes = DTypeOps.Parse("--storage", s) }),
+                new("--precision", "P1,P2,...", "exact or tf32, comma-separated",
+                    "exact attention: the arithmetic of fp32 Q/K/V, each in turn (tf32: the "
+                    + "TF32 tensor-core prefill on a CUDA device; a precision column in the CSV)",
+                    "exact", (o, s) => o with { Precisions = CliOptions.ParsePrecisions(s) }),
                 new("--model", "DIR", "a Hugging Face model folder", "time generation "
                     + "with this model instead: time to first token, prefill and decode "
                     + "tokens/s for every --batch, against the bandwidth bound (weights and KV "
@@ -282,6 +297,13 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     or { DTypes: not null, LinearAttention: true } => throw new UsageException(
                     "--dtype (--storage) cannot be combined with --model, --reference or "
                     + "--linear (they run in float)"),
+                { Precisions: not null, Model: not null } or { Precisions: not null, Decode: true }
+                    or { Precisions: not null, LinearAttention: true }
+                    or { Precisions: not null, Variants: true }
+                    or { Precisions: not null, VariantSpecs: not null }
+                    or { Precisions: not null, Reference: true } => throw new UsageException(
+                    "--precision times exact attention only: it cannot be combined with "
+                    + "--model, --decode, --linear, --variants, --variant or --reference"),
                 { Model: not null, Decode: true } or { Model: not null, Variants: true }
                     or { Model: not null, VariantSpecs: not null }
                     or { Model: not null, Reference: true } => throw new UsageException(

@@ -24,7 +24,8 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int[]? Stop = null, VariantSpec? Attention = null, int? Window = null, int? Stride = null,
     int[]? Batches = null, int? PromptTokens = null, int? NewTokens = null, int? Runs = null,
     string? RandomLlama = null, bool LinearAttention = false, int? Chunk = null,
-    string? Plot = null, string? Replot = null, int? Threads = null, int TensorCoreRows = 0)
+    string? Plot = null, string? Replot = null, int? Threads = null, int TensorCoreRows = 0,
+    AttentionPrecision[]? Precisions = null, int TensorCoreStages = 0)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =
@@ -40,6 +41,7 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
             : AttentionTuning.Default.QueryTile,
         KeyTile = KeyTile > 0 ? KeyTile : AttentionTuning.Default.KeyTile,
         TensorCoreRows = TensorCoreRows,
+        TensorCoreStages = TensorCoreStages,
     };
 
     /// <summary>--part K/N: every N-th variant from the K-th (0-based), so N processes share a
@@ -112,6 +114,21 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
         ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) ? v
             : throw new UsageException(
                 $"{option} '{s}' is not a seed (expected a whole number from 0 to 2^64 - 1)");
+
+    /// <summary>--precision: exact, tf32, comma-separated (the arithmetic of fp32 Q/K/V).
+    /// </summary>
+    public static AttentionPrecision[] ParsePrecisions(string s) => s.Split(',')
+        .Select(item => item switch
+        {
+            "exact" => AttentionPrecision.Exact,
+            "tf32" => AttentionPrecision.Tf32,
+            _ => throw new UsageException($"--precision '{s}': '{item}' is not a precision "
+                + "(expected exact or tf32, comma-separated)"),
+        }).ToArray();
+
+    /// <summary>--precision's spelling of a precision.</summary>
+    public static string NameOf(AttentionPrecision precision) =>
+        precision == AttentionPrecision.Tf32 ? "tf32" : "exact";
 
     /// <summary>The device named by --device.</summary>
     public static DeviceKind ParseDevice(string s) => s.ToLowerInvariant() switch

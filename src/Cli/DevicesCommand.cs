@@ -33,6 +33,12 @@ internal static class DevicesCommand
                 KernelCompiler.CompilePtx(MmaPrefillMethods<BFloat16, TensorCoreBFloat16, NoScore,
                     CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
         }
+        // Prefill on the TF32 tensor cores (fp32 Q/K/V, AttentionPrecision.Tf32), causal,
+        // D = Dv = 64, 80, 96 and 128.
+        foreach (int dim in new[] { 64, 80, 96, 128 })
+            File.WriteAllText(Path.Combine(ptxDir, $"prefill-mma-tf32-d{dim}.ptx"),
+                KernelCompiler.CompilePtx(MmaTf32PrefillMethods<TensorCoreTf32, NoScore,
+                    CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
         var v = new PtxWriter(ptxDir);
         foreach (var variant in VariantRegistry.All) variant.DeviceTyped.Accept(v);
         // Decode of exact causal attention, for ptxas: D = 128 with 2 and 4 query vectors, 16

@@ -169,6 +169,30 @@ public sealed class CliInProcessTests
         }
     }
 
+    /// <summary>bench --precision: exact attention at each precision in turn, the CSV with a
+    /// precision column (on the host Tf32 runs the exact kernel).</summary>
+    [Fact]
+    public void BenchAtBothPrecisionsWritesThePrecisionColumn()
+    {
+        string csv = Path.Combine(Path.GetTempPath(), $"managed-tf32-{Guid.NewGuid():N}.csv");
+        try
+        {
+            var (exit, stdout, stderr) = Run("bench", "--precision", "exact,tf32", "--seq", "64",
+                "--dim", "16", "--heads", "1", "--out", csv);
+            Assert.Equal("", stderr);
+            Assert.Equal(0, exit);
+            Assert.Contains("tf32 B=1 Hq=1", stdout);
+            var lines = File.ReadAllLines(csv);
+            Assert.EndsWith(",precision", lines[0]);
+            Assert.Equal(["exact", "exact", "tf32", "tf32"],
+                lines[1..].Select(l => l.Split(',')[^1]));
+        }
+        finally
+        {
+            File.Delete(csv);
+        }
+    }
+
     /// <summary>A runtime failure (here: a file that cannot be created) is one line, exit 1.</summary>
     [Fact]
     public void RuntimeFailureIsOneLineWithExit1()

@@ -44,6 +44,11 @@ public sealed class CliProcessTests
         { ["bench", "--dtype", "bf16,int8"], ["--dtype", "int8"] },
         { ["bench", "--storage", "double"], ["--storage", "double"] },
         { ["bench", "--linear", "--dtype", "half"], ["--dtype", "--linear"] },
+        { ["check", "--precision", "fp16"], ["--precision", "fp16"] },
+        { ["check", "--precision", "tf32", "--dtype", "half"], ["--precision", "--dtype"] },
+        { ["bench", "--precision", "exact,tf64"], ["--precision", "tf64"] },
+        { ["bench", "--precision", "tf32", "--variants"], ["--precision", "--variants"] },
+        { ["bench", "--tc-stages", "3"], ["--tc-stages", "3"] },
         { ["devices", "/tmp/ptx"], ["/tmp/ptx"] },
         { ["devices", "--ptx-out"], ["--ptx-out"] },
     };
@@ -60,11 +65,13 @@ public sealed class CliProcessTests
     /// help).</summary>
     public static TheoryData<string, string[]> CommandOptions() => new()
     {
-        { "check", ["--device", "--large", "--only", "--part", "--dtype", "--help"] },
+        { "check", ["--device", "--large", "--only", "--part", "--dtype", "--precision",
+            "--help"] },
         {
             "bench",
             ["--device", "--seq", "--dim", "--heads", "--batch", "--variants", "--reference",
-             "--query-tile", "--key-tile", "--dtype", "--storage", "--model", "--prompt-tokens",
+             "--query-tile", "--key-tile", "--dtype", "--storage", "--precision", "--tc-rows",
+             "--tc-stages", "--model", "--prompt-tokens",
              "--new-tokens", "--runs",
              "--random-llama-1b", "--out", "--help"]
         },

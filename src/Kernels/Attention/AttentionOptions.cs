@@ -26,10 +26,18 @@ public readonly record struct AttentionOptions
     /// dense head-major tensors, seqK keys each.</summary>
     public AttentionLayout Layout { get; init; }
 
-    /// <summary>Tests: run the tensor-core prefill kernel (fp16/bf16 storage, softmax) on the
-    /// ILGPU CPU accelerator, its mma, ldmatrix and cp.async emulated (plain loads and warp
-    /// shuffles). Never part of the result beyond rounding.</summary>
+    /// <summary>Tests: run the tensor-core prefill kernels (fp16/bf16 storage, and fp32 with
+    /// <see cref="AttentionPrecision.Tf32"/>; softmax) on the ILGPU CPU accelerator, their mma,
+    /// ldmatrix and cp.async emulated (plain loads and warp shuffles). Never part of the result
+    /// beyond rounding.</summary>
     internal bool EmulateTensorCores { get; init; }
+
+    /// <summary>The arithmetic of fp32 Q, K and V: <see cref="AttentionPrecision.Exact"/> (the
+    /// default) or the opt-in <see cref="AttentionPrecision.Tf32"/>, which applies to fp32
+    /// storage on a CUDA device only (exact attention with softmax; see
+    /// <see cref="FlashAttention.UsesTf32"/>); everywhere else the exact fp32 kernels run.
+    /// </summary>
+    public AttentionPrecision Precision { get; init; }
 
     /// <summary>The position of query row 0 for <paramref name="shape"/> (with all seqK keys;
     /// per-sequence key lengths shift it under bottom-right alignment).</summary>
@@ -45,6 +53,8 @@ public readonly record struct AttentionOptions
             throw new ArgumentException($"Scale must be finite, got {s}.", "options");
         if (!Enum.IsDefined(Alignment))
             throw new ArgumentException($"Unknown alignment {Alignment}.", "options");
+        if (!Enum.IsDefined(Precision))
+            throw new ArgumentException($"Unknown precision {Precision}.", "options");
         if (QueryPosition is < 0)
             throw new ArgumentException(
                 $"QueryPosition must be non-negative, got {QueryPosition}.", "options");

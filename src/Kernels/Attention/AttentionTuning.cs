@@ -26,8 +26,15 @@ public sealed record AttentionTuning
 
     /// <summary>Query rows per group of the tensor-core prefill (CUDA, fp16/bf16): 64 or 128;
     /// 0 (the default) takes 64 up to head dim 128 and 128 above it
-    /// (FlashAttention.TensorCoreWarps says why).</summary>
+    /// (FlashAttention.TensorCoreWarps says why). Also the TF32 prefill's (fp32 with
+    /// <see cref="AttentionPrecision.Tf32"/>), whose default is FlashAttention.Tf32Layout's.
+    /// </summary>
     public int TensorCoreRows { get; init; }
+
+    /// <summary>Stages of K and V tiles in shared memory of the TF32 prefill (CUDA, fp32 with
+    /// <see cref="AttentionPrecision.Tf32"/>): 1 (copies staggered within a tile) or 2 (one
+    /// tile ahead); 0 picks by the dims (FlashAttention.Tf32Layout).</summary>
+    public int TensorCoreStages { get; init; }
 
     /// <summary>The defaults.</summary>
     public static AttentionTuning Default { get; } = new();
@@ -42,6 +49,9 @@ public sealed record AttentionTuning
         if (MaxDegreeOfParallelism == 0 || MaxDegreeOfParallelism < -1)
             throw new ArgumentException(
                 $"MaxDegreeOfParallelism must be -1 or positive, got {MaxDegreeOfParallelism}.", "options");
+        if (TensorCoreStages is not (0 or 1 or 2))
+            throw new ArgumentException(
+                $"TensorCoreStages must be 0, 1 or 2, got {TensorCoreStages}.", "options");
         if (!Enum.IsDefined(Simd) || !Enum.IsDefined(GpuReduction))
             throw new ArgumentException(
                 $"Unknown Simd ({Simd}) or GpuReduction ({GpuReduction}) value.", "options");

@@ -174,6 +174,13 @@ public static partial class FlashAttention
             g.V.Batch, g.V.Head, (int)g.V.Row, g.O.Batch, g.O.Head, (int)g.O.Row);
         if (logSumExp.Length == 0) logSumExp = unused; // kernels take views either way
         if (rowStats.Length == 0) rowStats = unused;
+        if (UsesTf32<TStorage, TNorm>(device, shape, g, key, value, options))
+        {
+            LaunchTf32(device, shape, query.Cast<float>(), key.Cast<float>(),
+                value.Cast<float>(), output, logSumExp, rowStats, keyLengths, p, score, mask,
+                normalizer, schedule, options.Tuning);
+            return;
+        }
         if (UsesTensorCores<TStorage, TNorm>(device, shape, g, query, key, value, options))
         {
             LaunchTensorCores(device, shape, query, key, value, output, logSumExp, rowStats,

@@ -332,23 +332,14 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
     }
 
     /// <summary>The next key tile from step <paramref name="step"/> on that is in the mask's
-    /// range and not Empty for the group's rows (advancing step to it), or -1. Group-uniform.
-    /// </summary>
+    /// range and not Empty for the group's rows (advancing step to it), or -1. Group-uniform;
+    /// a masked gap is galloped over (<see cref="KeyTileScan"/>).</summary>
     private static int NextTile<TSchedule, TMask>(TSchedule schedule, TMask mask, int b, int h,
         int pos0, int rows, int seqK, int firstTile, int endTile, int steps, ref int step)
         where TSchedule : struct, IKeyTileSchedule
         where TMask : struct, IMaskPredicate
-    {
-        for (; step < steps; step++)
-        {
-            int tile = schedule.TileAt(b, h, firstTile, endTile, step);
-            if (tile < firstTile || tile >= endTile) continue;
-            int k0 = tile * BlockK, cols = XMath.Min(BlockK, seqK - k0);
-            if (mask.Classify(b, h, pos0, pos0 + rows, k0, k0 + cols) != TileKind.Empty)
-                return tile;
-        }
-        return -1;
-    }
+        => KeyTileScan.Next(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
+            ref step, BlockK);
 
     /// <summary>Rows k0..k0+63 of K or V ((b, kvh) rows from <paramref name="row0"/>,
     /// <paramref name="chunks"/> 16-byte chunks each) into the buffer at

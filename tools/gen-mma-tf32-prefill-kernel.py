@@ -4,11 +4,14 @@
 # per-lane registers spelled out (ILGPU has no register arrays: indexed locals go to local
 # memory). Edit this script, run `python3 tools/gen-mma-tf32-prefill-kernel.py`, commit both.
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from mma_prefill_emit import KEYTILES, emit_log_sum_exp, emit_row_sums, emit_tile_softmax  # noqa: E402
 
 STEPS = 16      # k-steps of 8 head dims: head dim 128 at most
 TILES = 16      # n-tiles of 8 value dims: value dim 128 at most
 GROUPS = 4      # groups of 4 n-tiles (32 value dims) that one 16-byte V load feeds
-KEYTILES = 8    # n-tiles of 8 keys in a 64-key tile (S), also the k-steps of P V
 
 out = []
 def w(s=""): out.append(s)
@@ -20,6 +23,7 @@ using Managed.Kernels.Decode;
 using Managed.Kernels.Layouts;
 using Managed.Kernels.TensorCores;
 using Managed.Kernels.Variants;
+using static Managed.Kernels.Attention.MmaPrefillSteps;
 
 namespace Managed.Kernels.Attention;
 
@@ -70,7 +74,7 @@ namespace Managed.Kernels.Attention;
 /// </summary>
 internal static class MmaTf32PrefillKernel
 {
-    public const int BlockK = 64;
+    public const int BlockK = MmaPrefillSteps.BlockK;
 
     /// <summary>Head and value dims the kernel takes: 64, 80, 96 or 128 each.</summary>
     public static bool Fits(int headDim, int valueDim) => DimClass(headDim) >= 0
@@ -253,51 +257,8 @@ w('''            if (!staged)
 for s_ in range(KEYTILES):
     w(f'            FragmentA pf{s_} = default;')
 w('''            if (kind != TileKind.Empty)
-            {
-                // Logits of rows A (g) and B (g + 8) at keys k0 + 8n + 2t, +1: scaled,
-                // modified, masked (-inf past seqK, or where a partial tile's mask forbids).''')
-names = [f'{row}{n}_{half}' for n in range(KEYTILES) for half in range(2) for row in 'ab']
-for i in range(0, len(names), 8):
-    w('                float ' + ', '.join(names[i:i+8]) + ';')
-w('                int kt = k0 + 2 * t;')
-w('                if (interior)')
-w('                {')
-w('                    // Every pair allowed and in range: only the score modifier.')
-for n in range(KEYTILES):
-    for half in range(2):
-        for row, c in (('A', f'C{half}'), ('B', f'C{half+2}')):
-            w(f'                    {row.lower()}{n}_{half} = score.Apply(s{n}.{c} * p.Scale, b, h, qp{row}, kt + {8*n + half});')
-w('                }')
-w('                else')
-w('                {')
-for n in range(KEYTILES):
-    for half in range(2):
-        for row, c in (('A', f'C{half}'), ('B', f'C{half+2}')):
-            w(f'                    {row.lower()}{n}_{half} = Logit(s{n}.{c} * p.Scale, kind, score, mask, b, h, qp{row}, kt + {8*n + half}, seqK, ks{row}, ke{row});')
-w('                }')
-w('')
-w('                // Online softmax: row maxima over the quad holding each row.')
-for row in 'AB':
-    r = row.lower()
-    expr = f'{r}0_0'
-    for n in range(KEYTILES):
-        for half in range(2):
-            if n == 0 and half == 0: continue
-            expr = f'XMath.Max({expr}, {r}{n}_{half})'
-    w(f'                float top{row} = {expr};')
-    w(f'                top{row} = XMath.Max(top{row}, Warp.ShuffleXor(top{row}, 1));')
-    w(f'                top{row} = XMath.Max(top{row}, Warp.ShuffleXor(top{row}, 2));')
-    w(f'                float new{row} = XMath.Max(m{row}, top{row});')
-    w(f'                float alpha{row} = new{row} == float.NegativeInfinity ? 1f : XMath.Exp(m{row} - new{row});')
-    w(f'                m{row} = new{row};')
-    w(f'                float scaledMax{row} = (new{row} == float.NegativeInfinity ? 0f : new{row}) * Log2E;')
-    for n in range(KEYTILES):
-        for half in range(2):
-            w(f'                {r}{n}_{half} = Prob<TCore>({r}{n}_{half}, scaledMax{row});')
-    total = ' + '.join(f'{r}{n}_{half}' for n in range(KEYTILES) for half in range(2))
-    w(f'                l{row} = l{row} * alpha{row} + ({total});')
-for u in range(TILES):
-    w(f'                if (TTiles.Count > {u}) {{ o{u}.C0 *= alphaA; o{u}.C1 *= alphaA; o{u}.C2 *= alphaB; o{u}.C3 *= alphaB; }}')
+            {''')
+emit_tile_softmax(w, TILES)
 w('')
 w('                // P as A operands, rounded: k-step n holds keys 8n + 2t (k-index t) and')
 w('                // 8n + 2t + 1 (k-index t + 4) of rows g (A0, A2) and g + 8 (A1, A3).')
@@ -354,13 +315,9 @@ w('''            }
 
         // Row sums across the quad; O / l and the log-sum-exp (zeros and -inf for a row with
         // no allowed key). Lane (g, t) holds value dims 32c + 8t + i (C0) and + 4 (C1) of
-        // n-tile 4c + i, or 32c + 4t + i and + 2 in a group of 2 n-tiles.
-        lA += Warp.ShuffleXor(lA, 1);
-        lA += Warp.ShuffleXor(lA, 2);
-        lB += Warp.ShuffleXor(lB, 1);
-        lB += Warp.ShuffleXor(lB, 2);
-        float invA = lA == 0f ? 0f : 1f / lA, invB = lB == 0f ? 0f : 1f / lB;
-        int dv = p.ValueDim;
+        // n-tile 4c + i, or 32c + 4t + i and + 2 in a group of 2 n-tiles.''')
+emit_row_sums(w)
+w('''        int dv = p.ValueDim;
         long outA = ((long)bh * p.SeqQ + q0 + rowA) * dv;
         long outB = outA + 8L * dv;''')
 for c in range(GROUPS):
@@ -388,59 +345,18 @@ for c in range(GROUPS):
             w(f'                output[at + {2+i}] = o{4*c+i}.{hi} * {inv};')
         w( '            }')
     w( '        }')
-w('''        if (t == 0 && p.HasLogSumExp != 0)
-        {
-            long lse = (long)bh * p.SeqQ + q0;
-            if (validA) logSumExp[lse + rowA] = lA == 0f ? float.NegativeInfinity : mA + XMath.Log(lA);
-            if (validB) logSumExp[lse + rowB] = lB == 0f ? float.NegativeInfinity : mB + XMath.Log(lB);
-        }
-    }
-
-    /// <summary>The next key tile from step <paramref name="step"/> on that is in the mask's
-    /// range and not Empty for the group's rows (advancing step to it), or -1. Group-uniform;
-    /// a masked gap is galloped over (<see cref="KeyTileScan"/>).</summary>
-    private static int NextTile<TSchedule, TMask>(TSchedule schedule, TMask mask, int b, int h,
-        int pos0, int rows, int seqK, int firstTile, int endTile, int steps, ref int step)
-        where TSchedule : struct, IKeyTileSchedule
-        where TMask : struct, IMaskPredicate
-        => KeyTileScan.Next(schedule, mask, b, h, pos0, rows, seqK, firstTile, endTile, steps,
-            ref step, BlockK);
-
-    /// <summary>Rows k0..k0+63 of K or V ((b, kvh) rows from <paramref name="row0"/>,
-    /// <paramref name="chunks"/> 16-byte chunks each) into the buffer at
-    /// <paramref name="at"/> with rows <paramref name="stride"/> chunks apart, by cp.async;
-    /// rows past seqK are zeros. Lane i of a row's 8, 16 or 32 (the chunks rounded up) copies
-    /// chunk i of every (threads / that)-th row: a fixed number of iterations of a few
-    /// instructions each, no division (a thread past the row's chunks idles). RoundTile
-    /// visits the same chunks.</summary>
-    private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, int stride,
-        ArrayView<Word4> words, long address, long row0, int k0, int seqK, int chunks,
-        int threads)
-        where TCore : struct, ITf32Core
-    {
-        int shift = chunks <= 8 ? 3 : chunks <= 16 ? 4 : 5;
-        int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
-        if (c >= chunks) return;
-        int r = Group.IdxX >> shift, to = at + r * stride + c;
-        long from = (row0 + k0 + r) * chunks + c;
-        for (; r < BlockK; r += rowStep)
-        {
-            bool inRange = k0 + r < seqK; // else chunk 0 as a valid address: nothing is read
-            TCore.CopyAsync(shared, to, words, address, inRange ? from : 0, inRange);
-            to += rowStep * stride;
-            from += rowStep * chunks;
-        }
-    }
+emit_log_sum_exp(w)
+w('''    }
 
     /// <summary>The chunks this thread copied into the buffer at <paramref name="at"/>
-    /// (<see cref="CopyTile"/>'s), rounded to tf32 in place: after this thread's copies have
+    /// (<see cref="MmaPrefillSteps.CopyTile"/>'s), rounded to tf32 in place: after this thread's copies have
     /// landed, before the barrier that shows them to the group. Once per element, where the
     /// warps would round each fragment they load (4 or 8 warps, as many times over).</summary>
     private static void RoundTile<TCore>(ArrayView<Word4> shared, int at, int stride,
         int chunks, int threads)
         where TCore : struct, ITf32Core
     {
-        int shift = chunks <= 8 ? 3 : chunks <= 16 ? 4 : 5;
+        int shift = RowLanesShift(chunks);
         int c = Group.IdxX & ((1 << shift) - 1), rowStep = threads >> shift;
         if (c >= chunks) return;
         for (int r = Group.IdxX >> shift, to = at + r * stride + c; r < BlockK;
@@ -456,32 +372,6 @@ w('''        if (t == 0 && p.HasLogSumExp != 0)
             };
         }
     }
-
-    /// <summary>The modified logit of an allowed pair, -inf for a masked or padded one. The
-    /// tests are combined with non-short-circuit operators and the result selected, so the
-    /// pair costs a few predicate instructions and no branch (as in the 16-bit kernel).
-    /// </summary>
-    private static float Logit<TScore, TMask>(float s, TileKind kind, TScore score, TMask mask,
-        int b, int h, int pos, int k, int seqK, int rowStart, int rowEnd)
-        where TScore : struct, IScoreModifier
-        where TMask : struct, IMaskPredicate
-    {
-        bool allowed = TMask.RowIsInterval ? (k >= rowStart) & (k < rowEnd)
-            : kind == TileKind.Full | mask.Allows(b, h, pos, k);
-        float logit = score.Apply(s, b, h, pos, k);
-        return (k < seqK) & allowed ? logit : float.NegativeInfinity;
-    }
-
-    /// <summary>log2 e: exp(s - m) = 2^(s log2 e - m log2 e), one fused multiply-add and one
-    /// ex2 per score.</summary>
-    private const float Log2E = 1.44269504f;
-
-    /// <summary>exp(s - m) as 2^(s log2 e - <paramref name="scaledMax"/>), where scaledMax is
-    /// m log2 e, or 0 for a row with no allowed key yet: a masked logit (-inf) gives exactly 0
-    /// (ex2(-inf) = +0), and a row masked so far gives zeros, not NaN. ex2.approx.ftz on CUDA
-    /// (<see cref="ITf32Core.Exp2"/>).</summary>
-    private static float Prob<TCore>(float s, float scaledMax) where TCore : struct, ITf32Core =>
-        TCore.Exp2(s * Log2E - scaledMax);
 }
 
 /// <summary>Device addresses of K and V for <see cref="MmaTf32PrefillKernel"/>'s cp.async

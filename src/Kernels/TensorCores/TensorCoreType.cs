@@ -32,7 +32,7 @@ internal struct FragmentA
 /// multiply per part keeps the product to about 2^-22 (fp16, two parts) or 2^-24 (bf16,
 /// three) of |x|: a K or V element of the type times such a sum is fp32-accurate.
 /// </summary>
-internal interface ITensorCoreType
+internal interface ITensorCoreType : IMmaCore
 {
     /// <summary>Parts an fp32 operand is split into: 2 for fp16 (11 bits each), 3 for bf16
     /// (8 bits each).</summary>
@@ -46,21 +46,11 @@ internal interface ITensorCoreType
     /// </summary>
     static abstract uint Pack(float low, float high);
 
-    /// <summary>2^x for the softmax weights, results below 2^-126 flushed to zero: one
-    /// ex2.approx.ftz on CUDA (without .ftz ptxas wraps each ex2 in a range test and two
-    /// multiplies); a weight that small is below fp32's resolution of the row sum (at least 1).
-    /// </summary>
-    static abstract float Exp2(float x);
-
     /// <summary>The low 16 bits of a packed pair, widened exactly.</summary>
     static abstract float Low(uint pair);
 
     /// <summary>The high 16 bits of a packed pair, widened exactly.</summary>
     static abstract float High(uint pair);
-
-    /// <summary>c += A (16 x 16) * B (16 x 8, columns given as b0: k 2 (lane%4) and +1, b1: k
-    /// + 8, of column lane/4), one warp together (every lane must call it).</summary>
-    static abstract void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1);
 
     /// <summary>(low half of a, low half of b): one column's values of two rows.</summary>
     static abstract uint Lows(uint a, uint b);
@@ -73,31 +63,9 @@ internal interface ITensorCoreType
     /// those of the transpose (movmatrix), every lane calling it.</summary>
     static abstract uint Transpose(uint pair);
 
-    /// <summary>ldmatrix.x4: four 8 x 8 matrices of 16-bit values from shared memory, lanes
-    /// 8i..8i+7 giving the rows of matrix i as <paramref name="chunk"/>, a 16-byte index into
-    /// <paramref name="shared"/>; lane (g, t) gets words t of row g of matrix i in register i.
-    /// <paramref name="shared"/> must be the kernel's only shared allocation (the PTX names it).
-    /// Every lane must call it.</summary>
-    static abstract FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk);
-
-    /// <summary>ldmatrix.x4.trans: as <see cref="LoadMatrices"/> with each matrix transposed:
+    /// <summary>ldmatrix.x4.trans: as <see cref="IMmaCore.LoadMatrices"/> with each matrix transposed:
     /// lane (g, t) gets elements (2t, g) and (2t + 1, g) of matrix i (low half first).</summary>
     static abstract FragmentA LoadMatricesTransposed(ArrayView<Word4> shared, int chunk);
-
-    /// <summary>cp.async.cg 16 bytes: global[<paramref name="globalChunk"/>] (device address
-    /// <paramref name="globalBase"/> + 16 globalChunk) to shared[<paramref name="chunk"/>],
-    /// zeros where !<paramref name="inRange"/> (nothing is read then). Visible after
-    /// <see cref="WaitForCopies"/> and a barrier.</summary>
-    static abstract void CopyAsync(ArrayView<Word4> shared, int chunk, ArrayView<Word4> global,
-        long globalBase, long globalChunk, bool inRange);
-
-    /// <summary>cp.async.commit_group: the copies issued since the last call form a group.
-    /// </summary>
-    static abstract void CommitCopies();
-
-    /// <summary>cp.async.wait_group 1: every group but the latest has landed (this thread's).
-    /// </summary>
-    static abstract void WaitForCopies();
 }
 
 /// <summary>IEEE fp16 on the tensor cores (inline PTX).</summary>

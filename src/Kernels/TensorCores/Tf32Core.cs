@@ -17,42 +17,11 @@ namespace Managed.Kernels.TensorCores;
 /// accelerator. Shared memory is the kernel's one dynamic allocation
 /// (<see cref="SharedMatrices"/>).
 /// </summary>
-internal interface ITf32Core
+internal interface ITf32Core : IMmaCore
 {
     /// <summary>x rounded to tf32 (nearest, ties away from zero), as fp32 bits; infinities and
     /// NaN stay what they are.</summary>
     static abstract uint Round(float x);
-
-    /// <summary>2^x for the softmax weights, results below 2^-126 flushed to zero (one
-    /// ex2.approx.ftz on CUDA, as <see cref="ITensorCoreType.Exp2"/>).</summary>
-    static abstract float Exp2(float x);
-
-    /// <summary>c += A (16 x 8) * B (8 x 8), one warp together (every lane must call it); lane
-    /// (g, t) = (lane/4, lane%4) gives A0 = A[g][t], A1 = A[g + 8][t], A2 = A[g][t + 4],
-    /// A3 = A[g + 8][t + 4], b0 = B[t][g], b1 = B[t + 4][g] (tf32 bits) and holds c as
-    /// <see cref="Accumulator"/> does.</summary>
-    static abstract void MultiplyAdd(ref Accumulator c, FragmentA a, uint b0, uint b1);
-
-    /// <summary>ldmatrix.x4 of 32-bit words: lanes 8i..8i+7 give the rows of matrix i (four
-    /// words each) as <paramref name="chunk"/>, a 16-byte index into <paramref name="shared"/>;
-    /// lane (g, t) gets word t of row g of matrix i in register i. <paramref name="shared"/>
-    /// must be the kernel's dynamic shared allocation. Every lane must call it.</summary>
-    static abstract FragmentA LoadMatrices(ArrayView<Word4> shared, int chunk);
-
-    /// <summary>cp.async.cg 16 bytes: global[<paramref name="globalChunk"/>] (device address
-    /// <paramref name="globalBase"/> + 16 globalChunk) to shared[<paramref name="chunk"/>],
-    /// zeros where !<paramref name="inRange"/> (nothing is read then). Visible to this thread
-    /// after <see cref="WaitForCopies"/>, to the group after a barrier too.</summary>
-    static abstract void CopyAsync(ArrayView<Word4> shared, int chunk, ArrayView<Word4> global,
-        long globalBase, long globalChunk, bool inRange);
-
-    /// <summary>cp.async.commit_group: the copies issued since the last call form a group.
-    /// </summary>
-    static abstract void CommitCopies();
-
-    /// <summary>cp.async.wait_group 1: every group but the latest has landed (this thread's).
-    /// </summary>
-    static abstract void WaitForCopies();
 }
 
 /// <summary>TF32 on the tensor cores (inline PTX, CUDA only).</summary>

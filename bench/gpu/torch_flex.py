@@ -3,8 +3,10 @@ from create_block_mask) on the variants of `managed bench --variants`, B=1, H=16
 16384, in fp32 (the default) or fp16/bf16 (--dtype). TFLOP/s counted on attended pairs only
 (4 H pairs D). Writes CSV rows, with a dtype column, to OUT as it goes.
 
-Usage: torch_flex.py OUT [DEADLINE_S] [DIMS] [--dtype float32,float16,bfloat16]
-  DEADLINE_S: stop (exit 0) once this many seconds have passed; DIMS: head dims (64,128).
+Usage: torch_flex.py OUT [DEADLINE_S] [DIMS] [--dtype float32,float16,bfloat16] [--only NAMES]
+                     [--seq N1,N2]
+  DEADLINE_S: stop (exit 0) once this many seconds have passed; DIMS: head dims (64,128);
+  --only: the variants named (comma-separated, e.g. sinks4-window512); --seq: the lengths.
   With several dtypes, each (variant, shape) runs in every dtype before the next, so a run cut
   by the deadline still has every dtype of the rows it reached."""
 import argparse
@@ -20,6 +22,8 @@ args.add_argument("deadline", nargs="?", type=float, default=float("inf"))
 args.add_argument("dims", nargs="?", default="64,128")
 args.add_argument("--dtype", default="float32",
                   help="comma-separated: " + ", ".join(DTYPES))
+args.add_argument("--only", default=None, help="comma-separated variant names")
+args.add_argument("--seq", default="4096,16384", help="comma-separated sequence lengths")
 args = args.parse_args()
 dtypes = args.dtype.split(",")
 for name in dtypes:
@@ -43,12 +47,18 @@ def alibi(score, b, h, q, k): return score + slopes[h] * (k - q)
 variants = [("causal", causal, None), ("sliding-512", sliding, None), ("sinks4-window512", sinks, None),
             ("document1000-causal", document, None), ("softcap30-causal", causal, softcap),
             ("alibi-causal", causal, alibi)]
+if args.only:
+    names = args.only.split(",")
+    unknown = [x for x in names if x not in {v[0] for v in variants}]
+    if unknown:
+        raise SystemExit(f"--only: {unknown} not among {[v[0] for v in variants]}")
+    variants = [v for v in variants if v[0] in names]
 out = open(args.out, "w")
 out.write("variant,heads,seq,dim,ms,tflops_attended,dtype\n")
 deadline = time.time() + args.deadline
 dims = tuple(int(x) for x in args.dims.split(","))
 for d in dims:
-    for n in (4096, 16384):
+    for n in (int(x) for x in args.seq.split(",")):
         # The same values in every dtype: drawn in fp32, then rounded.
         g = torch.Generator(device="cuda").manual_seed(1)
         q32, k32, v32 = (torch.rand(B, H, n, d, device="cuda", generator=g) * 2 - 1

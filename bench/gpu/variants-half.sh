@@ -12,6 +12,9 @@
 # Limits, so that the call stays under the device's 600 s: check $CHECK_LIMIT s per part
 # (default 150), ours $OURS_LIMIT (120), Flex stops between rows after $FLEX_LIMIT (250; it
 # compiles one kernel per variant, shape and dtype) and is killed 40 s later.
+# A subset: SEQS (default 4096,16384), OURS_VARIANT (our spec, e.g. sink4-window512; default
+# the whole table) with FLEX_ONLY (torch_flex.py's name of it, e.g. sinks4-window512), and
+# PARTS=0 to skip the check.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" run
 if [ -f .gpu/app.txz ]; then tar xJf .gpu/app.txz -C run; else tar xzf .gpu/app.tgz -C run; fi
@@ -41,11 +44,15 @@ for line in open(sys.argv[1]):
 for dtype, (n, f, worst) in totals.items():
     print(f"all parts: variants ({dtype}): {n} checked, {f} failed, worst error {worst:.2E}")
 PY
-timeout ${OURS_LIMIT:-120} $APP bench --variants --device cuda --dtype half,bfloat16 \
-  --seq 4096,16384 --dim 64,128 --heads 16 --out "$OUT/ours-variants-half.csv" \
+SEQS=${SEQS:-4096,16384}
+which="--variants"; [ -n "${OURS_VARIANT:-}" ] && which="--variant $OURS_VARIANT"
+flex_only=""; [ -n "${FLEX_ONLY:-}" ] && flex_only="--only $FLEX_ONLY"
+timeout ${OURS_LIMIT:-120} $APP bench $which --device cuda --dtype half,bfloat16 \
+  --seq $SEQS --dim 64,128 --heads 16 --out "$OUT/ours-variants-half.csv" \
   > "$OUT/ours-variants-half.txt" 2>&1 || echo "ours: rc=$? (see ours-variants-half.txt)"
 PYTHONUNBUFFERED=1 timeout $((FLEX_LIMIT + 40)) python3 bench/gpu/torch_flex.py \
-  "$OUT/flex-half.csv" "$FLEX_LIMIT" 64,128 --dtype float16,bfloat16 > "$OUT/flex-half.txt" 2>&1 \
+  "$OUT/flex-half.csv" "$FLEX_LIMIT" 64,128 --dtype float16,bfloat16 --seq $SEQS $flex_only \
+  > "$OUT/flex-half.txt" 2>&1 \
   || echo "flex: rc=$? (see flex-half.txt)"
 grep -E "rror|deadline" "$OUT/flex-half.txt" | tail -5
 python3 bench/gpu/variants_table.py "$OUT/ours-variants-half.csv" "$OUT/flex-half.csv" \

@@ -20,12 +20,12 @@ namespace Managed.Tests.Kernels;
 /// the fragment layouts. The log-sum-exp within Δ (<see cref="FlashAttention.Tf32LogitError"/>)
 /// on the unrounded inputs. Shapes are small (the emulation runs every mma as 12 warp shuffles
 /// on the 2-core host): lengths off multiples of 64, GQA, causal in both alignments, a sliding
-/// window that skips whole tiles, head dims 64, 96 and 128, Dv != D (80: the group of 2
+/// window that skips whole tiles, head dims 64 and 96, Dv != D (80: the group of 2
 /// n-tiles), one and two stages of K and V tiles. Run time (2-core host shared with other
 /// builds): 10-31 s per case, the class 85-160 s. Measured errors (one stage): 0.7-3e-4 against
 /// fp64 (the bound: 5.6-7.7e-3, loose by design), 0.4-1.3e-4 against fp64 on tf32 inputs (that
 /// bound: 4.9e-4); swapping P's A1/A2 registers fails every case, reading stage 0's K for stage
-/// 1 fails the two-stage ones.
+/// 1 failed the two-stage ones (measured with the earlier set of five cases).
 /// </summary>
 public sealed class MmaTf32PrefillTests
 {
@@ -35,11 +35,15 @@ public sealed class MmaTf32PrefillTests
     {
         // variant, heads, kvHeads, seqQ, seqK, headDim, valueDim, stages. Few groups: the CPU
         // accelerator runs each group's 128 threads as threads of the 2-core host.
+        // Each distinct (mask, score, dims, stages) is a kernel the emulation compiles once per
+        // process (the cost: about a minute each on the 2-core host), so the cases share them:
+        // both alignments and GQA on one two-stage kernel at D 64, a score modifier with tile
+        // skipping, and the one-stage loop at Dv != D (96/80). D 128 runs on CUDA in `check
+        // --precision tf32`.
         { "causal-top-left", 1, 1, 70, 70, 64, 64, 2 },
-        { "causal-bottom-right", 2, 1, 20, 100, 64, 64, 1 },
-        { "full", 1, 1, 30, 70, 128, 128, 1 },
+        { "causal-bottom-right", 2, 1, 20, 100, 64, 64, 2 },
         { "window-softcap", 1, 1, 40, 200, 64, 64, 2 },
-        { "causal-bottom-right", 1, 1, 40, 90, 96, 80, 2 },
+        { "causal-bottom-right", 1, 1, 40, 90, 96, 80, 1 },
     };
 
     [Theory]
@@ -96,8 +100,10 @@ public sealed class MmaTf32PrefillTests
     /// <summary>The default precision stays exact: with EmulateTensorCores on the ILGPU CPU
     /// accelerator (where the TF32 kernel would run if asked), an fp32 call without
     /// <see cref="AttentionOptions.Precision"/> runs the exact kernels (the TF32 kernel of its
-    /// variant is never compiled) and lands within fp32 rounding of fp64, which the TF32 run
-    /// of the same call does not; and on the host, Tf32 changes nothing (bit for bit).</summary>
+    /// variant, full attention, which no other test asks for, is never compiled) and lands
+    /// within fp32 rounding of fp64, which a TF32 run does not (causal, the kernel the
+    /// theory's first cases compile: no extra compile); and on the host, Tf32 changes nothing
+    /// (bit for bit).</summary>
     [Fact]
     public void DefaultStaysExact()
     {
@@ -117,15 +123,19 @@ public sealed class MmaTf32PrefillTests
             Assert.Equal(0, KernelCache.TimesCompiled(MmaTf32PrefillMethods<EmulatedTf32,
                 NoScore, NoMask, SoftmaxNormalizer, KeyRangeSchedule>.For(64, 64, 4, stages)));
         Assert.True(Error(exact) <= 1e-5, $"exact error {Error(exact):E2}");
+        var (causalO, _) = ReferenceAttention.Forward(shape, q, k, v, default(NoScore),
+            default(CausalMask));
         var tf32 = new float[shape.OutputLength];
         FlashAttention.Forward(device, shape, q, k, v, tf32, default, default(NoScore),
-            default(NoMask), default(SoftmaxNormalizer),
+            default(CausalMask), default(SoftmaxNormalizer),
             new AttentionOptions
             {
                 EmulateTensorCores = true,
                 Precision = AttentionPrecision.Tf32,
+                Tuning = new AttentionTuning { TensorCoreStages = 2 },
             });
-        Assert.True(Error(tf32) > 1e-5, $"tf32 error {Error(tf32):E2}: did it round?");
+        double tf32Error = tf32.Select((x, i) => Math.Abs(x - causalO[i])).Max();
+        Assert.True(tf32Error > 1e-5, $"tf32 error {tf32Error:E2}: did it round?");
 
         using var host = ComputeDevice.Open(DeviceKind.Host);
         var hostExact = new float[shape.OutputLength];

@@ -27,7 +27,10 @@ public sealed class MmaGemmKernelCompileTests
         // (one ldmatrix per m16 tile) and two B fragments (two n8 tiles each).
         int tilesM = large ? 4 : 2;
         Assert.Equal(4 * tilesM * 4, Count(ptx, "mma.sync"));
-        Assert.Equal(4 * (tilesM + 2), Count(ptx, "ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+        // ILGPU copies the first k-step's two B loads into both sides of the branch before
+        // it (whether a tile is copied ahead): 2 more in the text, never more executed.
+        int loads = Count(ptx, "ldmatrix.sync.aligned.m8n8.x4.shared.b16");
+        Assert.InRange(loads, 4 * (tilesM + 2), 4 * (tilesM + 2) + 2);
         Assert.Contains("cp.async.cg.shared.global", ptx);
         Assert.Contains("cp.async.wait_group 1", ptx);
         Assert.Contains("cp.async.commit_group", ptx);

@@ -10,7 +10,9 @@
 # default) model prefill: our random 1.1 B bf16 checkpoint (`bench --random-llama-1b`) and
 # the shipped model under `bench --model --linear-precision exact,weight-type` (prompts 1024
 # and 128, 2 new tokens), Hugging Face transformers bf16 prefill on the same checkpoint
-# (bench/gpu/hf_prefill.py), and greedy text of the shipped model at both precisions.
+# (bench/gpu/hf_prefill.py), and greedy text of the shipped model at both precisions. Last
+# (TUNE=1, the default), the weight-type rows again with the block class forced (--tc-rows 64
+# and 128) to check the rule of Linear.UsesLargeBlocks.
 # Usage on the GPU machine (repo root, after the self-contained publish into .gpu/app.txz):
 # bash bench/gpu/gemm-half.sh      -> $OUT/gemm.txt (joined table) and the raw logs and CSVs
 set -uo pipefail
@@ -48,18 +50,25 @@ for key in ours:
 PY
 [ "${MODEL:-1}" = 1 ] || exit 0
 LOG="$OUT/model.txt"
-timeout 60 $APP bench --random-llama-1b /tmp/llama-1b > /dev/null 2>&1; echo "checkpoint rc=$?" | tee -a "$LOG"
+timeout 45 $APP bench --random-llama-1b /tmp/llama-1b > /dev/null 2>&1; echo "checkpoint rc=$?" | tee -a "$LOG"
 for P in 1024 128; do
-  timeout 70 $APP bench --model /tmp/llama-1b --device cuda --prompt-tokens $P --new-tokens 2 \
+  timeout 55 $APP bench --model /tmp/llama-1b --device cuda --prompt-tokens $P --new-tokens 2 \
     --runs 3 --linear-precision exact,weight-type --out "$OUT/model-1b-$P.csv" 2>&1 | tee -a "$LOG"
 done
-timeout 40 $APP bench --model models/kjv-llama --device cuda --prompt-tokens 1000 --new-tokens 2 \
-  --runs 3 --linear-precision exact,weight-type --out "$OUT/model-kjv.csv" 2>&1 | tee -a "$LOG"
 PYTHONUNBUFFERED=1 timeout 60 python3 bench/gpu/hf_prefill.py /tmp/llama-1b "$OUT/hf-prefill-1b.csv" \
   128,1024 2>&1 | grep -v Warning | tee -a "$LOG"
+timeout 30 $APP bench --model models/kjv-llama --device cuda --prompt-tokens 1000 --new-tokens 2 \
+  --runs 3 --linear-precision exact,weight-type --out "$OUT/model-kjv.csv" 2>&1 | tee -a "$LOG"
 for p in exact weight-type; do
   echo "generate kjv-llama --linear-precision $p:" >> "$LOG"
-  timeout 30 $APP generate --model models/kjv-llama --device cuda --greedy --max-new 24 \
+  timeout 20 $APP generate --model models/kjv-llama --device cuda --greedy --max-new 24 \
     --prompt "In the beginning" --linear-precision $p >> "$LOG" 2>&1
 done
 tail -4 "$LOG"
+# Block classes forced (TUNE=1): weight-type rows at 64 x 64 and at 128 x 128 blocks.
+[ "${TUNE:-1}" = 1 ] || exit 0
+for rows in 64 128; do
+  timeout 40 $APP bench --gemm --device cuda --gemm-shapes "$SHAPES" --linear-precision weight-type \
+    --tc-rows $rows --out "$OUT/ours-gemm-rows$rows.csv" > "$OUT/ours-gemm-rows$rows.txt" 2>&1
+  echo "rows $rows rc=$?"
+done

@@ -221,7 +221,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     $"{AttentionTuning.Default.QueryTile}",
                     (o, s) => o with { QueryTile = CliOptions.Positive("--query-tile", s) }),
                 new("--tc-rows", "N", "64 or 128", "tensor-core prefill (CUDA, fp16/bf16/tf32): "
-                    + "query rows per group", "fp16/bf16: 64 up to head dim 128, 128 above; "
+                    + "query rows per group; --gemm weight-type: rows (and columns) of y per "
+                    + "group", "fp16/bf16: 64 up to head dim 128, 128 above; "
                     + "tf32: 64 up to 64, 128 above (FlashAttention.Tf32Layout)",
                     (o, s) => o with { TensorCoreRows = CliOptions.Positive("--tc-rows", s) is
                         var r and (64 or 128) ? r

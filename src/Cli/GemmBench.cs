@@ -40,7 +40,10 @@ internal static class GemmBench
             var rng = new Random(shape.GetHashCode());
             float[] x = BenchCommand.Fill(rng, (long)shape.M * shape.K);
             float[] w = BenchCommand.Fill(rng, (long)shape.N * shape.K);
-            var opts = new LinearOptions { Precision = precision };
+            var opts = new LinearOptions
+            {
+                Precision = precision, TensorCoreRows = options.TensorCoreRows,
+            };
             (double ms, double ratio) = type switch
             {
                 DType.Half => Time(device, shape, x, DTypeOps.Narrow(w, DTypeOps.ToHalf),

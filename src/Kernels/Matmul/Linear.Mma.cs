@@ -45,20 +45,22 @@ public static partial class Linear
     /// <summary>Whether a call takes the 128 x 128 blocks: groups of 256 threads fit and the
     /// 128 x 128 grid has at least one block per multiprocessor; else 64 x 64 blocks (4 times
     /// the groups for small m or n: at m 128 the large blocks left most of the H200's 132
-    /// multiprocessors idle).</summary>
-    internal static bool UsesLargeBlocks(ComputeDevice device, LinearPlan plan) =>
-        device.Ilgpu.MaxNumThreadsPerGroup >= 256
-        && MmaGemmKernel.Blocks(plan.M, plan.N, 4, 4) >= device.Ilgpu.NumMultiprocessors;
+    /// multiprocessors idle). <paramref name="rows"/> 64 or 128 forces either (where 256
+    /// threads fit).</summary>
+    internal static bool UsesLargeBlocks(ComputeDevice device, LinearPlan plan, int rows = 0) =>
+        device.Ilgpu.MaxNumThreadsPerGroup >= 256 && (rows == 128 || rows != 64
+            && MmaGemmKernel.Blocks(plan.M, plan.N, 4, 4) >= device.Ilgpu.NumMultiprocessors);
 
     /// <summary>x rounded to the weight's type into the workspace, then one GEMM launch (after
     /// <see cref="UsesTensorCores"/>).</summary>
     private static void RunTensorCores<TStorage>(ComputeDevice device, LinearPlan plan,
-        ArrayView<float> x, ArrayView<TStorage> w, ArrayView<float> bias, ArrayView<float> y)
+        ArrayView<float> x, ArrayView<TStorage> w, ArrayView<float> bias, ArrayView<float> y,
+        int rows)
         where TStorage : unmanaged
     {
         bool cuda = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
         bool half = typeof(TStorage) == typeof(Half);
-        bool large = UsesLargeBlocks(device, plan);
+        bool large = UsesLargeBlocks(device, plan, rows);
         var (gemm, round) = (cuda, half) switch
         {
             (true, true) => MmaGemmMethods<TensorCoreHalf>.For(large),

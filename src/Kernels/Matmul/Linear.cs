@@ -111,7 +111,7 @@ public static partial class Linear
     {
         if (UsesTensorCores(device, plan, weight, options))
         {
-            RunTensorCores(device, plan, x, weight, bias, y);
+            RunTensorCores(device, plan, x, weight, bias, y, options.TensorCoreRows);
             return;
         }
         if (typeof(TWeight) == typeof(float))
@@ -146,6 +146,10 @@ public static partial class Linear
                 nameof(options));
         if (!Enum.IsDefined(options.Precision))
             throw new ArgumentException($"Precision {options.Precision} is not defined.",
+                nameof(options));
+        if (options.TensorCoreRows is not (0 or 64 or 128))
+            throw new ArgumentException(
+                $"TensorCoreRows must be 0, 64 or 128, got {options.TensorCoreRows}.",
                 nameof(options));
         if (!Enum.IsDefined(options.Simd))
             throw new ArgumentException($"Simd {options.Simd} is not a defined width.",

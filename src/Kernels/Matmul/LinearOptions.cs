@@ -28,4 +28,9 @@ public readonly record struct LinearOptions
     /// ILGPU CPU accelerator, its mma, ldmatrix and cp.async emulated (plain loads and warp
     /// shuffles). Never part of the result beyond rounding.</summary>
     internal bool EmulateTensorCores { get; init; }
+
+    /// <summary>Tuning (benchmarks): rows of y per group of the tensor-core GEMM, 64 or 128
+    /// (blocks of 64 x 64 or 128 x 128); 0: <see cref="Linear.UsesLargeBlocks"/>' rule.
+    /// </summary>
+    internal int TensorCoreRows { get; init; }
 }

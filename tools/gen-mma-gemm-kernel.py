@@ -95,12 +95,18 @@ internal static class MmaGemmKernel
         int i0 = bi * blockM, j0 = bj * blockN;
         int kChunks = p.K >> 3, kTiles = (kChunks + RowChunks - 1) / RowChunks;
 
+        // This thread's copies: chunk c of rows r0 + u rowStep, u < 4, of x and of W (blockM =
+        // blockN = 4 rowStep in both block classes).
+        int c = tid & (RowChunks - 1), r0 = tid >> 3, rowStep = threads >> 3;
+        var copies = new TileCopies(r0 * Stride + c, wAt, rowStep * Stride,
+            (long)rowStep * kChunks, (long)(i0 + r0) * kChunks + c,
+            (long)(j0 + r0) * kChunks + c, p.M - i0 - r0, p.N - j0 - r0, rowStep, c, kChunks);
+
         // The first two k tiles into stages 0 and 1 (an empty group where there is none).
-        CopyTile<TCore>(shared, 0, x, w, p, i0, j0, blockM, blockN, 0, kChunks, threads);
+        CopyTile<TCore>(shared, 0, x, w, p, copies, 0);
         TCore.CommitCopies();
         if (kTiles > 1)
-            CopyTile<TCore>(shared, stageChunks, x, w, p, i0, j0, blockM, blockN, 1, kChunks,
-                threads);
+            CopyTile<TCore>(shared, stageChunks, x, w, p, copies, 1);
         TCore.CommitCopies();
 ''')
 for mt in range(TILES_M):
@@ -111,6 +117,12 @@ w('''        // Lane addresses of the ldmatrix reads: x rows 16 TTilesM wm + (la
         int aLane = (16 * TTilesM.Count * wm + (lane & 15)) * Stride + (lane >> 4);
         int bLane = wAt + (32 * wn + (lane & 7) + 8 * (lane >> 4)) * Stride + ((lane >> 3) & 1);
         int stage = 0, ahead = 2 * stageChunks;
+        // Two register sets of fragments (A of each m16 tile, B of the warp's 4 n8 tiles):
+        // k-step j + 1's are loaded before k-step j's mma, so the ldmatrix latency hides
+        // behind 4 TTilesM mma.
+        FragmentA b0_0 = default, b0_1 = default, b1_0 = default, b1_1 = default;
+        FragmentA a0_0 = default, a0_1 = default, a0_2 = default, a0_3 = default;
+        FragmentA a1_0 = default, a1_1 = default, a1_2 = default, a1_3 = default;
         for (int kt = 0; kt < kTiles; kt++)
         {
             TCore.WaitForCopies(); // tile kt has landed (kt + 1 may not)
@@ -118,24 +130,28 @@ w('''        // Lane addresses of the ldmatrix reads: x rows 16 TTilesM wm + (la
             // kt - 1, whose stage the copies below overwrite.
             Group.Barrier();
             if (kt + 2 < kTiles)
-                CopyTile<TCore>(shared, ahead, x, w, p, i0, j0, blockM, blockN, kt + 2, kChunks,
-                    threads);
+                CopyTile<TCore>(shared, ahead, x, w, p, copies, kt + 2);
             TCore.CommitCopies();
             int aAt = stage + aLane, bAt = stage + bLane;''')
-for j in range(KSTEPS):
-    w(f'            {{ // k-step {j}')
-    w(f'                var b0 = TCore.LoadMatrices(shared, bAt + {2*j});')
-    w(f'                var b1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + {2*j});')
+def load(j, st):
+    w(f'            b{st}_0 = TCore.LoadMatrices(shared, bAt + {2*j});')
+    w(f'            b{st}_1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + {2*j});')
     for mt in range(TILES_M):
-        w(f'                if (TTilesM.Count > {mt})')
-        w( '                {')
-        w(f'                    var a = TCore.LoadMatrices(shared, aAt + {16*mt} * Stride + {2*j});')
-        w(f'                    TCore.MultiplyAdd(ref c{mt}_0, a, b0.A0, b0.A1);')
-        w(f'                    TCore.MultiplyAdd(ref c{mt}_1, a, b0.A2, b0.A3);')
-        w(f'                    TCore.MultiplyAdd(ref c{mt}_2, a, b1.A0, b1.A1);')
-        w(f'                    TCore.MultiplyAdd(ref c{mt}_3, a, b1.A2, b1.A3);')
-        w( '                }')
-    w( '            }')
+        w(f'            if (TTilesM.Count > {mt}) a{st}_{mt} = TCore.LoadMatrices(shared, aAt + {16*mt} * Stride + {2*j});')
+load(0, 0)
+for j in range(KSTEPS):
+    st = j % 2
+    w(f'            // k-step {j}')
+    if j + 1 < KSTEPS:
+        load(j + 1, 1 - st)
+    for mt in range(TILES_M):
+        w(f'            if (TTilesM.Count > {mt})')
+        w( '            {')
+        w(f'                TCore.MultiplyAdd(ref c{mt}_0, a{st}_{mt}, b{st}_0.A0, b{st}_0.A1);')
+        w(f'                TCore.MultiplyAdd(ref c{mt}_1, a{st}_{mt}, b{st}_0.A2, b{st}_0.A3);')
+        w(f'                TCore.MultiplyAdd(ref c{mt}_2, a{st}_{mt}, b{st}_1.A0, b{st}_1.A1);')
+        w(f'                TCore.MultiplyAdd(ref c{mt}_3, a{st}_{mt}, b{st}_1.A2, b{st}_1.A3);')
+        w( '            }')
 w('''            ahead = stage;
             stage += stageChunks;
             if (stage == Stages * stageChunks) stage = 0;
@@ -152,32 +168,24 @@ for mt in range(TILES_M):
     w( '        }')
 w('''    }
 
-    /// <summary>k tile <paramref name="kt"/> of the block's x rows (i0..) and W rows (j0..)
-    /// into the stage at <paramref name="at"/>, by cp.async: thread i copies chunk i % 8 of
-    /// rows i / 8, i / 8 + threads / 8, ...; rows past m or n and chunks past k are zeros.
-    /// </summary>
+    /// <summary>k tile <paramref name="kt"/> of the block's x rows and W rows into the stage
+    /// at <paramref name="at"/>, by cp.async: this thread's 4 chunks of each
+    /// (<see cref="TileCopies"/>); rows past m or n and chunks past k are zeros (source size
+    /// 0, chunk 0 as a valid address: nothing is read).</summary>
     private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, ArrayView<Word4> x,
-        ArrayView<Word4> w, MmaGemmParams p, int i0, int j0, int blockM, int blockN, int kt,
-        int kChunks, int threads)
+        ArrayView<Word4> w, MmaGemmParams p, TileCopies t, int kt)
         where TCore : struct, ITensorCoreType
     {
-        int c = Group.IdxX & (RowChunks - 1), r0 = Group.IdxX >> 3, rowStep = threads >> 3;
-        int kc = kt * RowChunks + c;
-        bool inK = kc < kChunks;
-        for (int r = r0; r < blockM; r += rowStep)
-        {
-            bool inRange = inK & (i0 + r < p.M); // else chunk 0 as a valid address: no read
-            TCore.CopyAsync(shared, at + r * Stride + c, x, p.AddressX,
-                inRange ? (long)(i0 + r) * kChunks + kc : 0, inRange);
-        }
-        int wTo = at + blockM * Stride;
-        for (int r = r0; r < blockN; r += rowStep)
-        {
-            bool inRange = inK & (j0 + r < p.N);
-            TCore.CopyAsync(shared, wTo + r * Stride + c, w, p.AddressW,
-                inRange ? (long)(j0 + r) * kChunks + kc : 0, inRange);
-        }
-    }
+        int k0 = kt * RowChunks;
+        bool inK = k0 + t.Chunk < t.KChunks;
+        int to = at + t.To, wTo = to + t.WAt;''')
+for u in range(4):
+    w(f'        bool x{u} = inK & ({u} * t.RowStep < t.XRows), w{u} = inK & ({u} * t.RowStep < t.WRows);')
+for u in range(4):
+    w(f'        TCore.CopyAsync(shared, to + {u} * t.SharedStep, x, p.AddressX, x{u} ? t.X + {u} * t.GlobalStep + k0 : 0, x{u});')
+for u in range(4):
+    w(f'        TCore.CopyAsync(shared, wTo + {u} * t.SharedStep, w, p.AddressW, w{u} ? t.W + {u} * t.GlobalStep + k0 : 0, w{u});')
+w('''    }
 
     /// <summary>y[i, j] and y[i, j + 1] (those inside y) plus bias.</summary>
     private static void Store(ArrayView<float> y, ArrayView<float> bias, MmaGemmParams p,
@@ -204,7 +212,16 @@ w('''    }
 /// rounded x and of W (ILGPU gives inline PTX no address of a view; the host reads them off
 /// the views).</summary>
 internal readonly record struct MmaGemmParams(int M, int N, int K, int HasBias, long AddressX,
-    long AddressW);''')
+    long AddressW);
+
+/// <summary>One thread's part of every k tile's copies, fixed for the whole k loop: shared
+/// chunk <see cref="To"/> (+ u <see cref="SharedStep"/>) of a stage's x rows and, past them
+/// (<see cref="WAt"/>), of its W rows; global chunks <see cref="X"/> and <see cref="W"/> (+ u
+/// <see cref="GlobalStep"/> + 8 kt) for u &lt; 4; rows in range while u
+/// <see cref="RowStep"/> &lt; <see cref="XRows"/> (<see cref="WRows"/>); the chunk's index
+/// <see cref="Chunk"/> in a tile row and the row's chunks <see cref="KChunks"/>.</summary>
+internal readonly record struct TileCopies(int To, int WAt, int SharedStep, long GlobalStep,
+    long X, long W, int XRows, int WRows, int RowStep, int Chunk, int KChunks);''')
 
 path = os.path.join(os.path.dirname(__file__), "..", "src", "Kernels", "Matmul", "MmaGemmKernel.cs")
 with open(path, "w") as f:

@@ -81,12 +81,18 @@ internal static class MmaGemmKernel
         int i0 = bi * blockM, j0 = bj * blockN;
         int kChunks = p.K >> 3, kTiles = (kChunks + RowChunks - 1) / RowChunks;
 
+        // This thread's copies: chunk c of rows r0 + u rowStep, u < 4, of x and of W (blockM =
+        // blockN = 4 rowStep in both block classes).
+        int c = tid & (RowChunks - 1), r0 = tid >> 3, rowStep = threads >> 3;
+        var copies = new TileCopies(r0 * Stride + c, wAt, rowStep * Stride,
+            (long)rowStep * kChunks, (long)(i0 + r0) * kChunks + c,
+            (long)(j0 + r0) * kChunks + c, p.M - i0 - r0, p.N - j0 - r0, rowStep, c, kChunks);
+
         // The first two k tiles into stages 0 and 1 (an empty group where there is none).
-        CopyTile<TCore>(shared, 0, x, w, p, i0, j0, blockM, blockN, 0, kChunks, threads);
+        CopyTile<TCore>(shared, 0, x, w, p, copies, 0);
         TCore.CommitCopies();
         if (kTiles > 1)
-            CopyTile<TCore>(shared, stageChunks, x, w, p, i0, j0, blockM, blockN, 1, kChunks,
-                threads);
+            CopyTile<TCore>(shared, stageChunks, x, w, p, copies, 1);
         TCore.CommitCopies();
 
         Accumulator c0_0 = default; Accumulator c0_1 = default; Accumulator c0_2 = default; Accumulator c0_3 = default;
@@ -99,6 +105,12 @@ internal static class MmaGemmKernel
         int aLane = (16 * TTilesM.Count * wm + (lane & 15)) * Stride + (lane >> 4);
         int bLane = wAt + (32 * wn + (lane & 7) + 8 * (lane >> 4)) * Stride + ((lane >> 3) & 1);
         int stage = 0, ahead = 2 * stageChunks;
+        // Two register sets of fragments (A of each m16 tile, B of the warp's 4 n8 tiles):
+        // k-step j + 1's are loaded before k-step j's mma, so the ldmatrix latency hides
+        // behind 4 TTilesM mma.
+        FragmentA b0_0 = default, b0_1 = default, b1_0 = default, b1_1 = default;
+        FragmentA a0_0 = default, a0_1 = default, a0_2 = default, a0_3 = default;
+        FragmentA a1_0 = default, a1_1 = default, a1_2 = default, a1_3 = default;
         for (int kt = 0; kt < kTiles; kt++)
         {
             TCore.WaitForCopies(); // tile kt has landed (kt + 1 may not)
@@ -106,153 +118,148 @@ internal static class MmaGemmKernel
             // kt - 1, whose stage the copies below overwrite.
             Group.Barrier();
             if (kt + 2 < kTiles)
-                CopyTile<TCore>(shared, ahead, x, w, p, i0, j0, blockM, blockN, kt + 2, kChunks,
-                    threads);
+                CopyTile<TCore>(shared, ahead, x, w, p, copies, kt + 2);
             TCore.CommitCopies();
             int aAt = stage + aLane, bAt = stage + bLane;
-            { // k-step 0
-                var b0 = TCore.LoadMatrices(shared, bAt + 0);
-                var b1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + 0);
-                if (TTilesM.Count > 0)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 0 * Stride + 0);
-                    TCore.MultiplyAdd(ref c0_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c0_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c0_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c0_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 1)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 16 * Stride + 0);
-                    TCore.MultiplyAdd(ref c1_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c1_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c1_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c1_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 2)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 32 * Stride + 0);
-                    TCore.MultiplyAdd(ref c2_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c2_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c2_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c2_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 3)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 48 * Stride + 0);
-                    TCore.MultiplyAdd(ref c3_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c3_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c3_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c3_3, a, b1.A2, b1.A3);
-                }
+            b0_0 = TCore.LoadMatrices(shared, bAt + 0);
+            b0_1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + 0);
+            if (TTilesM.Count > 0) a0_0 = TCore.LoadMatrices(shared, aAt + 0 * Stride + 0);
+            if (TTilesM.Count > 1) a0_1 = TCore.LoadMatrices(shared, aAt + 16 * Stride + 0);
+            if (TTilesM.Count > 2) a0_2 = TCore.LoadMatrices(shared, aAt + 32 * Stride + 0);
+            if (TTilesM.Count > 3) a0_3 = TCore.LoadMatrices(shared, aAt + 48 * Stride + 0);
+            // k-step 0
+            b1_0 = TCore.LoadMatrices(shared, bAt + 2);
+            b1_1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + 2);
+            if (TTilesM.Count > 0) a1_0 = TCore.LoadMatrices(shared, aAt + 0 * Stride + 2);
+            if (TTilesM.Count > 1) a1_1 = TCore.LoadMatrices(shared, aAt + 16 * Stride + 2);
+            if (TTilesM.Count > 2) a1_2 = TCore.LoadMatrices(shared, aAt + 32 * Stride + 2);
+            if (TTilesM.Count > 3) a1_3 = TCore.LoadMatrices(shared, aAt + 48 * Stride + 2);
+            if (TTilesM.Count > 0)
+            {
+                TCore.MultiplyAdd(ref c0_0, a0_0, b0_0.A0, b0_0.A1);
+                TCore.MultiplyAdd(ref c0_1, a0_0, b0_0.A2, b0_0.A3);
+                TCore.MultiplyAdd(ref c0_2, a0_0, b0_1.A0, b0_1.A1);
+                TCore.MultiplyAdd(ref c0_3, a0_0, b0_1.A2, b0_1.A3);
             }
-            { // k-step 1
-                var b0 = TCore.LoadMatrices(shared, bAt + 2);
-                var b1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + 2);
-                if (TTilesM.Count > 0)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 0 * Stride + 2);
-                    TCore.MultiplyAdd(ref c0_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c0_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c0_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c0_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 1)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 16 * Stride + 2);
-                    TCore.MultiplyAdd(ref c1_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c1_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c1_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c1_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 2)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 32 * Stride + 2);
-                    TCore.MultiplyAdd(ref c2_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c2_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c2_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c2_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 3)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 48 * Stride + 2);
-                    TCore.MultiplyAdd(ref c3_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c3_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c3_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c3_3, a, b1.A2, b1.A3);
-                }
+            if (TTilesM.Count > 1)
+            {
+                TCore.MultiplyAdd(ref c1_0, a0_1, b0_0.A0, b0_0.A1);
+                TCore.MultiplyAdd(ref c1_1, a0_1, b0_0.A2, b0_0.A3);
+                TCore.MultiplyAdd(ref c1_2, a0_1, b0_1.A0, b0_1.A1);
+                TCore.MultiplyAdd(ref c1_3, a0_1, b0_1.A2, b0_1.A3);
             }
-            { // k-step 2
-                var b0 = TCore.LoadMatrices(shared, bAt + 4);
-                var b1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + 4);
-                if (TTilesM.Count > 0)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 0 * Stride + 4);
-                    TCore.MultiplyAdd(ref c0_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c0_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c0_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c0_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 1)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 16 * Stride + 4);
-                    TCore.MultiplyAdd(ref c1_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c1_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c1_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c1_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 2)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 32 * Stride + 4);
-                    TCore.MultiplyAdd(ref c2_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c2_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c2_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c2_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 3)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 48 * Stride + 4);
-                    TCore.MultiplyAdd(ref c3_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c3_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c3_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c3_3, a, b1.A2, b1.A3);
-                }
+            if (TTilesM.Count > 2)
+            {
+                TCore.MultiplyAdd(ref c2_0, a0_2, b0_0.A0, b0_0.A1);
+                TCore.MultiplyAdd(ref c2_1, a0_2, b0_0.A2, b0_0.A3);
+                TCore.MultiplyAdd(ref c2_2, a0_2, b0_1.A0, b0_1.A1);
+                TCore.MultiplyAdd(ref c2_3, a0_2, b0_1.A2, b0_1.A3);
             }
-            { // k-step 3
-                var b0 = TCore.LoadMatrices(shared, bAt + 6);
-                var b1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + 6);
-                if (TTilesM.Count > 0)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 0 * Stride + 6);
-                    TCore.MultiplyAdd(ref c0_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c0_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c0_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c0_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 1)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 16 * Stride + 6);
-                    TCore.MultiplyAdd(ref c1_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c1_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c1_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c1_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 2)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 32 * Stride + 6);
-                    TCore.MultiplyAdd(ref c2_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c2_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c2_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c2_3, a, b1.A2, b1.A3);
-                }
-                if (TTilesM.Count > 3)
-                {
-                    var a = TCore.LoadMatrices(shared, aAt + 48 * Stride + 6);
-                    TCore.MultiplyAdd(ref c3_0, a, b0.A0, b0.A1);
-                    TCore.MultiplyAdd(ref c3_1, a, b0.A2, b0.A3);
-                    TCore.MultiplyAdd(ref c3_2, a, b1.A0, b1.A1);
-                    TCore.MultiplyAdd(ref c3_3, a, b1.A2, b1.A3);
-                }
+            if (TTilesM.Count > 3)
+            {
+                TCore.MultiplyAdd(ref c3_0, a0_3, b0_0.A0, b0_0.A1);
+                TCore.MultiplyAdd(ref c3_1, a0_3, b0_0.A2, b0_0.A3);
+                TCore.MultiplyAdd(ref c3_2, a0_3, b0_1.A0, b0_1.A1);
+                TCore.MultiplyAdd(ref c3_3, a0_3, b0_1.A2, b0_1.A3);
+            }
+            // k-step 1
+            b0_0 = TCore.LoadMatrices(shared, bAt + 4);
+            b0_1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + 4);
+            if (TTilesM.Count > 0) a0_0 = TCore.LoadMatrices(shared, aAt + 0 * Stride + 4);
+            if (TTilesM.Count > 1) a0_1 = TCore.LoadMatrices(shared, aAt + 16 * Stride + 4);
+            if (TTilesM.Count > 2) a0_2 = TCore.LoadMatrices(shared, aAt + 32 * Stride + 4);
+            if (TTilesM.Count > 3) a0_3 = TCore.LoadMatrices(shared, aAt + 48 * Stride + 4);
+            if (TTilesM.Count > 0)
+            {
+                TCore.MultiplyAdd(ref c0_0, a1_0, b1_0.A0, b1_0.A1);
+                TCore.MultiplyAdd(ref c0_1, a1_0, b1_0.A2, b1_0.A3);
+                TCore.MultiplyAdd(ref c0_2, a1_0, b1_1.A0, b1_1.A1);
+                TCore.MultiplyAdd(ref c0_3, a1_0, b1_1.A2, b1_1.A3);
+            }
+            if (TTilesM.Count > 1)
+            {
+                TCore.MultiplyAdd(ref c1_0, a1_1, b1_0.A0, b1_0.A1);
+                TCore.MultiplyAdd(ref c1_1, a1_1, b1_0.A2, b1_0.A3);
+                TCore.MultiplyAdd(ref c1_2, a1_1, b1_1.A0, b1_1.A1);
+                TCore.MultiplyAdd(ref c1_3, a1_1, b1_1.A2, b1_1.A3);
+            }
+            if (TTilesM.Count > 2)
+            {
+                TCore.MultiplyAdd(ref c2_0, a1_2, b1_0.A0, b1_0.A1);
+                TCore.MultiplyAdd(ref c2_1, a1_2, b1_0.A2, b1_0.A3);
+                TCore.MultiplyAdd(ref c2_2, a1_2, b1_1.A0, b1_1.A1);
+                TCore.MultiplyAdd(ref c2_3, a1_2, b1_1.A2, b1_1.A3);
+            }
+            if (TTilesM.Count > 3)
+            {
+                TCore.MultiplyAdd(ref c3_0, a1_3, b1_0.A0, b1_0.A1);
+                TCore.MultiplyAdd(ref c3_1, a1_3, b1_0.A2, b1_0.A3);
+                TCore.MultiplyAdd(ref c3_2, a1_3, b1_1.A0, b1_1.A1);
+                TCore.MultiplyAdd(ref c3_3, a1_3, b1_1.A2, b1_1.A3);
+            }
+            // k-step 2
+            b1_0 = TCore.LoadMatrices(shared, bAt + 6);
+            b1_1 = TCore.LoadMatrices(shared, bAt + 16 * Stride + 6);
+            if (TTilesM.Count > 0) a1_0 = TCore.LoadMatrices(shared, aAt + 0 * Stride + 6);
+            if (TTilesM.Count > 1) a1_1 = TCore.LoadMatrices(shared, aAt + 16 * Stride + 6);
+            if (TTilesM.Count > 2) a1_2 = TCore.LoadMatrices(shared, aAt + 32 * Stride + 6);
+            if (TTilesM.Count > 3) a1_3 = TCore.LoadMatrices(shared, aAt + 48 * Stride + 6);
+            if (TTilesM.Count > 0)
+            {
+                TCore.MultiplyAdd(ref c0_0, a0_0, b0_0.A0, b0_0.A1);
+                TCore.MultiplyAdd(ref c0_1, a0_0, b0_0.A2, b0_0.A3);
+                TCore.MultiplyAdd(ref c0_2, a0_0, b0_1.A0, b0_1.A1);
+                TCore.MultiplyAdd(ref c0_3, a0_0, b0_1.A2, b0_1.A3);
+            }
+            if (TTilesM.Count > 1)
+            {
+                TCore.MultiplyAdd(ref c1_0, a0_1, b0_0.A0, b0_0.A1);
+                TCore.MultiplyAdd(ref c1_1, a0_1, b0_0.A2, b0_0.A3);
+                TCore.MultiplyAdd(ref c1_2, a0_1, b0_1.A0, b0_1.A1);
+                TCore.MultiplyAdd(ref c1_3, a0_1, b0_1.A2, b0_1.A3);
+            }
+            if (TTilesM.Count > 2)
+            {
+                TCore.MultiplyAdd(ref c2_0, a0_2, b0_0.A0, b0_0.A1);
+                TCore.MultiplyAdd(ref c2_1, a0_2, b0_0.A2, b0_0.A3);
+                TCore.MultiplyAdd(ref c2_2, a0_2, b0_1.A0, b0_1.A1);
+                TCore.MultiplyAdd(ref c2_3, a0_2, b0_1.A2, b0_1.A3);
+            }
+            if (TTilesM.Count > 3)
+            {
+                TCore.MultiplyAdd(ref c3_0, a0_3, b0_0.A0, b0_0.A1);
+                TCore.MultiplyAdd(ref c3_1, a0_3, b0_0.A2, b0_0.A3);
+                TCore.MultiplyAdd(ref c3_2, a0_3, b0_1.A0, b0_1.A1);
+                TCore.MultiplyAdd(ref c3_3, a0_3, b0_1.A2, b0_1.A3);
+            }
+            // k-step 3
+            if (TTilesM.Count > 0)
+            {
+                TCore.MultiplyAdd(ref c0_0, a1_0, b1_0.A0, b1_0.A1);
+                TCore.MultiplyAdd(ref c0_1, a1_0, b1_0.A2, b1_0.A3);
+                TCore.MultiplyAdd(ref c0_2, a1_0, b1_1.A0, b1_1.A1);
+                TCore.MultiplyAdd(ref c0_3, a1_0, b1_1.A2, b1_1.A3);
+            }
+            if (TTilesM.Count > 1)
+            {
+                TCore.MultiplyAdd(ref c1_0, a1_1, b1_0.A0, b1_0.A1);
+                TCore.MultiplyAdd(ref c1_1, a1_1, b1_0.A2, b1_0.A3);
+                TCore.MultiplyAdd(ref c1_2, a1_1, b1_1.A0, b1_1.A1);
+                TCore.MultiplyAdd(ref c1_3, a1_1, b1_1.A2, b1_1.A3);
+            }
+            if (TTilesM.Count > 2)
+            {
+                TCore.MultiplyAdd(ref c2_0, a1_2, b1_0.A0, b1_0.A1);
+                TCore.MultiplyAdd(ref c2_1, a1_2, b1_0.A2, b1_0.A3);
+                TCore.MultiplyAdd(ref c2_2, a1_2, b1_1.A0, b1_1.A1);
+                TCore.MultiplyAdd(ref c2_3, a1_2, b1_1.A2, b1_1.A3);
+            }
+            if (TTilesM.Count > 3)
+            {
+                TCore.MultiplyAdd(ref c3_0, a1_3, b1_0.A0, b1_0.A1);
+                TCore.MultiplyAdd(ref c3_1, a1_3, b1_0.A2, b1_0.A3);
+                TCore.MultiplyAdd(ref c3_2, a1_3, b1_1.A0, b1_1.A1);
+                TCore.MultiplyAdd(ref c3_3, a1_3, b1_1.A2, b1_1.A3);
             }
             ahead = stage;
             stage += stageChunks;
@@ -307,31 +314,29 @@ internal static class MmaGemmKernel
         }
     }
 
-    /// <summary>k tile <paramref name="kt"/> of the block's x rows (i0..) and W rows (j0..)
-    /// into the stage at <paramref name="at"/>, by cp.async: thread i copies chunk i % 8 of
-    /// rows i / 8, i / 8 + threads / 8, ...; rows past m or n and chunks past k are zeros.
-    /// </summary>
+    /// <summary>k tile <paramref name="kt"/> of the block's x rows and W rows into the stage
+    /// at <paramref name="at"/>, by cp.async: this thread's 4 chunks of each
+    /// (<see cref="TileCopies"/>); rows past m or n and chunks past k are zeros (source size
+    /// 0, chunk 0 as a valid address: nothing is read).</summary>
     private static void CopyTile<TCore>(ArrayView<Word4> shared, int at, ArrayView<Word4> x,
-        ArrayView<Word4> w, MmaGemmParams p, int i0, int j0, int blockM, int blockN, int kt,
-        int kChunks, int threads)
+        ArrayView<Word4> w, MmaGemmParams p, TileCopies t, int kt)
         where TCore : struct, ITensorCoreType
     {
-        int c = Group.IdxX & (RowChunks - 1), r0 = Group.IdxX >> 3, rowStep = threads >> 3;
-        int kc = kt * RowChunks + c;
-        bool inK = kc < kChunks;
-        for (int r = r0; r < blockM; r += rowStep)
-        {
-            bool inRange = inK & (i0 + r < p.M); // else chunk 0 as a valid address: no read
-            TCore.CopyAsync(shared, at + r * Stride + c, x, p.AddressX,
-                inRange ? (long)(i0 + r) * kChunks + kc : 0, inRange);
-        }
-        int wTo = at + blockM * Stride;
-        for (int r = r0; r < blockN; r += rowStep)
-        {
-            bool inRange = inK & (j0 + r < p.N);
-            TCore.CopyAsync(shared, wTo + r * Stride + c, w, p.AddressW,
-                inRange ? (long)(j0 + r) * kChunks + kc : 0, inRange);
-        }
+        int k0 = kt * RowChunks;
+        bool inK = k0 + t.Chunk < t.KChunks;
+        int to = at + t.To, wTo = to + t.WAt;
+        bool x0 = inK & (0 * t.RowStep < t.XRows), w0 = inK & (0 * t.RowStep < t.WRows);
+        bool x1 = inK & (1 * t.RowStep < t.XRows), w1 = inK & (1 * t.RowStep < t.WRows);
+        bool x2 = inK & (2 * t.RowStep < t.XRows), w2 = inK & (2 * t.RowStep < t.WRows);
+        bool x3 = inK & (3 * t.RowStep < t.XRows), w3 = inK & (3 * t.RowStep < t.WRows);
+        TCore.CopyAsync(shared, to + 0 * t.SharedStep, x, p.AddressX, x0 ? t.X + 0 * t.GlobalStep + k0 : 0, x0);
+        TCore.CopyAsync(shared, to + 1 * t.SharedStep, x, p.AddressX, x1 ? t.X + 1 * t.GlobalStep + k0 : 0, x1);
+        TCore.CopyAsync(shared, to + 2 * t.SharedStep, x, p.AddressX, x2 ? t.X + 2 * t.GlobalStep + k0 : 0, x2);
+        TCore.CopyAsync(shared, to + 3 * t.SharedStep, x, p.AddressX, x3 ? t.X + 3 * t.GlobalStep + k0 : 0, x3);
+        TCore.CopyAsync(shared, wTo + 0 * t.SharedStep, w, p.AddressW, w0 ? t.W + 0 * t.GlobalStep + k0 : 0, w0);
+        TCore.CopyAsync(shared, wTo + 1 * t.SharedStep, w, p.AddressW, w1 ? t.W + 1 * t.GlobalStep + k0 : 0, w1);
+        TCore.CopyAsync(shared, wTo + 2 * t.SharedStep, w, p.AddressW, w2 ? t.W + 2 * t.GlobalStep + k0 : 0, w2);
+        TCore.CopyAsync(shared, wTo + 3 * t.SharedStep, w, p.AddressW, w3 ? t.W + 3 * t.GlobalStep + k0 : 0, w3);
     }
 
     /// <summary>y[i, j] and y[i, j + 1] (those inside y) plus bias.</summary>
@@ -360,3 +365,12 @@ internal static class MmaGemmKernel
 /// the views).</summary>
 internal readonly record struct MmaGemmParams(int M, int N, int K, int HasBias, long AddressX,
     long AddressW);
+
+/// <summary>One thread's part of every k tile's copies, fixed for the whole k loop: shared
+/// chunk <see cref="To"/> (+ u <see cref="SharedStep"/>) of a stage's x rows and, past them
+/// (<see cref="WAt"/>), of its W rows; global chunks <see cref="X"/> and <see cref="W"/> (+ u
+/// <see cref="GlobalStep"/> + 8 kt) for u &lt; 4; rows in range while u
+/// <see cref="RowStep"/> &lt; <see cref="XRows"/> (<see cref="WRows"/>); the chunk's index
+/// <see cref="Chunk"/> in a tile row and the row's chunks <see cref="KChunks"/>.</summary>
+internal readonly record struct TileCopies(int To, int WAt, int SharedStep, long GlobalStep,
+    long X, long W, int XRows, int WRows, int RowStep, int Chunk, int KChunks);

@@ -327,6 +327,9 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     or { Model: not null, Reference: true } => throw new UsageException(
                     "--model cannot be combined with --decode, --variants, --variant or "
                     + "--reference"),
+                { Gemm: true, Model: not null } => throw new UsageException(
+                    "--gemm cannot be combined with --model (bench --model times the model, "
+                    + "--gemm its GEMMs alone)"),
                 { Model: not null } => ModelBench.Run(o, c),
                 { Gemm: true, Decode: true } or { Gemm: true, LinearAttention: true }
                     or { Gemm: true, Variants: true } or { Gemm: true, VariantSpecs: not null }

@@ -67,8 +67,9 @@ public sealed class MmaGemmTests : IClassFixture<IlgpuCpuFixture>
     }
 
     /// <summary>The default precision and WeightType where it does not apply (the ILGPU CPU
-    /// accelerator without emulation, GEMV rows, the host, fp32 weights) give the exact
-    /// kernels' results bit for bit, and the tensor-core kernel is never loaded.</summary>
+    /// accelerator without emulation, GEMV rows, the host, fp32 weights, k not a multiple of
+    /// 8) give the exact kernels' results bit for bit, and the tensor-core kernel is never
+    /// loaded.</summary>
     [Fact]
     public void DefaultAndInapplicableWeightTypeAreExact()
     {
@@ -95,6 +96,18 @@ public sealed class MmaGemmTests : IClassFixture<IlgpuCpuFixture>
                 c.Tolerance.AssertClose(Run(c, default), c.Expected, "y", c);
             }
         }
+        // k not a multiple of 8 (no whole 16-byte chunks per row): the exact kernels, even
+        // with the emulation asked for.
+        var odd = new LinearCase(20, 33, 41, WeightType.BFloat16, bias: true, seed: 41);
+        var emulated = weightType with { EmulateTensorCores = true };
+        var yDefault = new float[20 * 33];
+        var yOdd = new float[20 * 33];
+        var oddShape = new LinearShape(20, 33, 41);
+        Linear.Forward<BFloat16>(_ilgpu, oddShape, odd.X, odd.BFloat16Weight!, odd.Bias,
+            yDefault);
+        Linear.Forward<BFloat16>(_ilgpu, oddShape, odd.X, odd.BFloat16Weight!, odd.Bias, yOdd,
+            emulated);
+        Assert.Equal(yDefault, yOdd);
         Assert.False(_ilgpu.Kernels.IsLoaded(MmaGemmMethods<EmulatedBFloat16>.Small));
         Assert.False(_ilgpu.Kernels.IsLoaded(MmaGemmMethods<EmulatedBFloat16>.Large));
     }

@@ -79,8 +79,9 @@ public static partial class Linear
 
         int tilesM = large ? 4 : 2, warpsN = large ? 4 : 2;
         int chunks = MmaGemmKernel.SharedChunks(tilesM, warpsN);
-        // O2, as the tensor-core attention kernels; the dynamic shared memory of a block class
-        // is fixed, so the limit is raised once, at load.
+        // O2, as the tensor-core attention kernels (O1 gave SASS of the same length, ptxas
+        // 11.8, sm_90); the dynamic shared memory of a block class is fixed, so the limit is
+        // raised once, at load.
         var launch = device.Kernels.Get<MmaGemmLauncher>(gemm, OptimizationLevel.O2,
             16 * chunks);
         if (!plan.HasBias) bias = y; // bound, never read

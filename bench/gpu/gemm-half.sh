@@ -72,3 +72,15 @@ for rows in 64 128; do
     --tc-rows $rows --out "$OUT/ours-gemm-rows$rows.csv" > "$OUT/ours-gemm-rows$rows.txt" 2>&1
   echo "rows $rows rc=$?"
 done
+python3 - "$OUT" <<'PY' | tee -a "$OUT/gemm.txt"
+import csv, os, sys
+out = sys.argv[1]
+def load(name):
+    p = os.path.join(out, name)
+    return {(r["m"], r["n"], r["k"]): float(r["tflops"]) for r in csv.DictReader(open(p)) if r["precision"] == "weight-type"} if os.path.exists(p) else {}
+auto, r64, r128 = load("ours-gemm.csv"), load("ours-gemm-rows64.csv"), load("ours-gemm-rows128.csv")
+print("\n| m | n | k | weight-type (rule) | 64 x 64 blocks | 128 x 128 blocks |")
+print("|---|---|---|---|---|---|")
+for key, v in auto.items():
+    print(f"| {key[0]} | {key[1]} | {key[2]} | {v:.1f} | {r64.get(key, float('nan')):.1f} | {r128.get(key, float('nan')):.1f} |")
+PY

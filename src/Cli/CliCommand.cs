@@ -50,6 +50,13 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
         + VariantSpecParser.Forms + "; e.g. sink4-window256)", "the model's own, exact",
         (o, s) => o with { Attention = VariantSpecParser.Parse("--attention", s) });
 
+    private static readonly CliOption LinearPrecisionOption = new("--linear-precision",
+        "P1,P2,...", "exact or weight-type, comma-separated (generate: one)",
+        "the arithmetic of the linear layers: exact (fp32), or weight-type (prefill and "
+        + "--gemm on a CUDA device with half/bfloat16 weights: x rounded to the weights' type, "
+        + "the tensor cores, fp32 accumulation); bench --model and --gemm: each in turn",
+        "exact", (o, s) => o with { LinearPrecisions = CliOptions.ParseLinearPrecisions(s) });
+
     /// <summary>generate, perplexity, forward, check, bench and devices.</summary>
     public static IReadOnlyList<CliCommand> All { get; } =
     [
@@ -106,6 +113,7 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     + "ids", "the model's eos ids only",
                     (o, s) => o with { Stop = CliOptions.NonNegatives("--stop", s) }),
                 Attention,
+                LinearPrecisionOption,
                 Device,
             ],
             (o, c) => GenerateCommand.Run(o, c)),
@@ -213,7 +221,8 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     $"{AttentionTuning.Default.QueryTile}",
                     (o, s) => o with { QueryTile = CliOptions.Positive("--query-tile", s) }),
                 new("--tc-rows", "N", "64 or 128", "tensor-core prefill (CUDA, fp16/bf16/tf32): "
-                    + "query rows per group", "fp16/bf16: 64 up to head dim 128, 128 above; "
+                    + "query rows per group; --gemm weight-type: rows (and columns) of y per "
+                    + "group", "fp16/bf16: 64 up to head dim 128, 128 above; "
                     + "tf32: 64 up to 64, 128 above (FlashAttention.Tf32Layout)",
                     (o, s) => o with { TensorCoreRows = CliOptions.Positive("--tc-rows", s) is
                         var r and (64 or 128) ? r
@@ -266,6 +275,15 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     + "tokens/s for every --batch, against the bandwidth bound (weights and KV "
                     + "cache read per step / the bandwidth measured in the same run)", "none",
                     (o, s) => o with { Model = s }),
+                LinearPrecisionOption,
+                CliOption.Flag("--gemm", "time the linear layer's GEMM instead, y = x W^T "
+                    + "(x fp32, W in each --dtype, default bfloat16) for every --gemm-shapes "
+                    + "and --linear-precision: TFLOP/s, pipelined calls between syncs, and a "
+                    + "check of sampled outputs against fp64 within the documented bound",
+                    o => o with { Gemm = true }),
+                new("--gemm-shapes", "MxNxK,...", "MxNxK,... with sizes >= 1",
+                    "--gemm: the shapes (m rows of x, n outputs, k inputs)", "4096x4096x4096",
+                    (o, s) => o with { GemmShapes = CliOptions.ParseGemmShapes(s) }),
                 new("--prompt-tokens", "N", "N >= 1", "--model: random prompt ids per sequence",
                     "128", (o, s) => o with
                     {
@@ -309,7 +327,20 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     or { Model: not null, Reference: true } => throw new UsageException(
                     "--model cannot be combined with --decode, --variants, --variant or "
                     + "--reference"),
+                { Gemm: true, Model: not null } => throw new UsageException(
+                    "--gemm cannot be combined with --model (bench --model times the model, "
+                    + "--gemm its GEMMs alone)"),
                 { Model: not null } => ModelBench.Run(o, c),
+                { Gemm: true, Decode: true } or { Gemm: true, LinearAttention: true }
+                    or { Gemm: true, Variants: true } or { Gemm: true, VariantSpecs: not null }
+                    or { Gemm: true, Reference: true } or { Gemm: true, Precisions: not null }
+                    => throw new UsageException("--gemm cannot be combined with --decode, "
+                    + "--linear, --variants, --variant, --reference or --precision"),
+                { Gemm: true } => GemmBench.Run(o, c.Out),
+                { LinearPrecisions: not null } => throw new UsageException(
+                    "--linear-precision applies to --model and --gemm only"),
+                { GemmShapes: not null } => throw new UsageException(
+                    "--gemm-shapes needs --gemm"),
                 { Batches.Length: > 1 } => throw new UsageException(
                     "--batch takes one size except with --model"),
                 { Decode: true, LinearAttention: true } => throw new UsageException(

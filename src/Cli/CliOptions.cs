@@ -1,6 +1,7 @@
 using System.Globalization;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Matmul;
 using Managed.Kernels.Registry;
 
 namespace Managed.Cli;
@@ -9,6 +10,12 @@ namespace Managed.Cli;
 /// on stderr, exit 2. The message names the option, the value given and what was
 /// expected.</summary>
 internal sealed class UsageException(string message) : Exception(message);
+
+/// <summary>One GEMM of `bench --gemm`: y (M, N) = x (M, K) W^T.</summary>
+internal readonly record struct GemmShape(int M, int N, int K)
+{
+    public override string ToString() => $"{M}x{N}x{K}";
+}
 
 /// <summary>Parsed command-line options (the defaults are <see cref="Default"/>).</summary>
 internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[] Dim, int Heads,
@@ -25,7 +32,9 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     int[]? Batches = null, int? PromptTokens = null, int? NewTokens = null, int? Runs = null,
     string? RandomLlama = null, bool LinearAttention = false, int? Chunk = null,
     string? Plot = null, string? Replot = null, int? Threads = null, int TensorCoreRows = 0,
-    AttentionPrecision[]? Precisions = null, int TensorCoreStages = 0)
+    AttentionPrecision[]? Precisions = null, int TensorCoreStages = 0,
+    LinearPrecision[]? LinearPrecisions = null, bool Gemm = false,
+    GemmShape[]? GemmShapes = null)
 {
     /// <summary>What a command runs with when no option is given.</summary>
     public static CliOptions Default { get; } =
@@ -129,6 +138,30 @@ internal sealed record CliOptions(DeviceKind Device, bool Large, int[] Seq, int[
     /// <summary>--precision's spelling of a precision.</summary>
     public static string NameOf(AttentionPrecision precision) =>
         precision == AttentionPrecision.Tf32 ? "tf32" : "exact";
+
+    /// <summary>--linear-precision: exact, weight-type, comma-separated (the arithmetic of
+    /// the linear layers, <see cref="LinearPrecision"/>).</summary>
+    public static LinearPrecision[] ParseLinearPrecisions(string s) => s.Split(',')
+        .Select(item => item switch
+        {
+            "exact" => LinearPrecision.Exact,
+            "weight-type" => LinearPrecision.WeightType,
+            _ => throw new UsageException($"--linear-precision '{s}': '{item}' is not a "
+                + "precision (expected exact or weight-type, comma-separated)"),
+        }).ToArray();
+
+    /// <summary>--linear-precision's spelling of a precision.</summary>
+    public static string NameOf(LinearPrecision precision) =>
+        precision == LinearPrecision.WeightType ? "weight-type" : "exact";
+
+    /// <summary>--gemm-shapes: MxNxK, comma-separated, each size &gt;= 1.</summary>
+    public static GemmShape[] ParseGemmShapes(string s) => s.Split(',')
+        .Select(item => item.Split('x') is [var m, var n, var k] && TryInt(m, out int mi)
+            && TryInt(n, out int ni) && TryInt(k, out int ki) && mi >= 1 && ni >= 1 && ki >= 1
+            ? new GemmShape(mi, ni, ki)
+            : throw new UsageException($"--gemm-shapes '{s}': '{item}' is not a shape "
+                + "(expected MxNxK with sizes >= 1, comma-separated, e.g. 4096x4096x4096)"))
+        .ToArray();
 
     /// <summary>The device named by --device.</summary>
     public static DeviceKind ParseDevice(string s) => s.ToLowerInvariant() switch

@@ -1,5 +1,6 @@
 using Managed.Kernels.Decode;
 using Managed.Kernels.Layouts;
+using Managed.Kernels.Matmul;
 using Managed.Kernels.Attention;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Reference;
@@ -19,6 +20,17 @@ internal static class DevicesCommand
         if (probe) Probe(output);
         if (ptxDir is null) return 0;
         Directory.CreateDirectory(ptxDir);
+        // The linear layer's tensor-core GEMM, both block classes, and its rounding kernel.
+        foreach (bool large in new[] { true, false })
+        {
+            string blocks = large ? "128" : "64";
+            File.WriteAllText(Path.Combine(ptxDir, $"gemm-mma-half-{blocks}.ptx"),
+                KernelCompiler.CompilePtx(MmaGemmMethods<TensorCoreHalf>.For(large).Gemm));
+            File.WriteAllText(Path.Combine(ptxDir, $"gemm-mma-bf16-{blocks}.ptx"),
+                KernelCompiler.CompilePtx(MmaGemmMethods<TensorCoreBFloat16>.For(large).Gemm));
+        }
+        File.WriteAllText(Path.Combine(ptxDir, "gemm-round-bf16.ptx"),
+            KernelCompiler.CompilePtx(MmaGemmMethods<TensorCoreBFloat16>.Round));
         // Prefill on the tensor cores (first: the quickest to look at), causal, D = Dv = 64, 80, 96 and
         // 128, fp16 and bf16, groups of 4 warps (and 8, fp16).
         foreach (int dim in new[] { 64, 80, 96, 128, 256 })

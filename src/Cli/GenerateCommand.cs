@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Managed.Models.Generation;
+using Managed.Kernels.Matmul;
 
 namespace Managed.Cli;
 
@@ -51,7 +52,10 @@ internal static class GenerateCommand
                     + "adds no bos; give some text)");
         }
 
-        using var model = c.OpenModel(new ModelRequest(directory, o.Device, o.Attention));
+        if (o.LinearPrecisions is { Length: > 1 })
+            throw new UsageException("--linear-precision takes one precision with generate");
+        using var model = c.OpenModel(new ModelRequest(directory, o.Device, o.Attention,
+            LinearPrecision: o.LinearPrecisions?[0] ?? LinearPrecision.Exact));
         TokenIds.Check(ids, model, o.Ids ?? "the prompt");
         var generator = new Generator(model, new GenerationOptions
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Managed.Kernels.Matmul;
 using Managed.Models;
 using Managed.Tensors;
 
@@ -29,8 +30,24 @@ internal static class ModelBench
             throw new UsageException($"--new-tokens {fresh}: at least 2 are needed (the first "
                 + "comes from the prefill, the rest from decode steps)");
         string directory = o.Model!;
-        using var model = c.OpenModel(new ModelRequest(directory, o.Device, o.Attention,
-            MaxBatch: batches.Max(), MaxLength: prompt + fresh, HostThreads: o.Threads));
+        using var csv = o.Output is null ? null : new StreamWriter(o.Output);
+        csv?.WriteLine("model,device,batch,prompt_tokens,new_tokens,ttft_ms,prefill_tps,"
+            + "decode_tps,generate_tps,weight_bytes,kv_bytes,bandwidth_gbps,bound_tps,share"
+            + ",linear_precision");
+        foreach (var precision in o.LinearPrecisions ?? [LinearPrecision.Exact])
+        {
+            using var model = c.OpenModel(new ModelRequest(directory, o.Device, o.Attention,
+                MaxBatch: batches.Max(), MaxLength: prompt + fresh, HostThreads: o.Threads,
+                LinearPrecision: precision));
+            Run(o, c, model, directory, batches, prompt, fresh, runs, precision, csv);
+        }
+        return 0;
+    }
+
+    private static void Run(CliOptions o, CliContext c, ICausalModel model, string directory,
+        int[] batches, int prompt, int fresh, int runs, LinearPrecision precision,
+        StreamWriter? csv)
+    {
         var config = model.Config;
         long weightBytes = ModelFactory.WeightBytes(model);
         int cacheElement = ModelFactory.CacheType(model) switch
@@ -49,12 +66,10 @@ internal static class ModelBench
             : "copy bandwidth {0:F1} GB/s (device-to-device 1 GiB, read + written)";
         c.Out.WriteLine(string.Create(Invariant, $"device: {device.Name}; ")
             + string.Format(Invariant, probe, bandwidth)
-            + $"; prompt {prompt} tokens, {fresh} new (greedy), median of {runs} runs");
+            + $"; prompt {prompt} tokens, {fresh} new (greedy), median of {runs} runs; "
+            + $"linear precision {CliOptions.NameOf(precision)}");
         c.Out.WriteLine($"{"batch",5} {"TTFT ms",9} {"prefill/s",10} {"decode/s",9} "
             + $"{"generate/s",10} {"MB/step",8} {"bound/s",9} {"share",6}");
-        using var csv = o.Output is null ? null : new StreamWriter(o.Output);
-        csv?.WriteLine("model,device,batch,prompt_tokens,new_tokens,ttft_ms,prefill_tps,"
-            + "decode_tps,generate_tps,weight_bytes,kv_bytes,bandwidth_gbps,bound_tps,share");
         foreach (int b in batches)
         {
             var (ttft, decode) = Time(model, b, prompt, fresh, runs);
@@ -74,10 +89,9 @@ internal static class ModelBench
                 .TrimEnd('/'))},{device.Name.Replace(',', ' ')},{b},{prompt},{fresh},"
                 + $"{ttft * 1e3:F2},{prefillRate:F2},{decodeRate:F3},{generateRate:F3},"
                 + $"{weightBytes},{kvBytes:F0},{bandwidth:F2},{bound:F3},"
-                + $"{decodeRate / bound:F4}"));
+                + $"{decodeRate / bound:F4},{CliOptions.NameOf(precision)}"));
             csv?.Flush();
         }
-        return 0;
     }
 
     /// <summary>Median seconds of the prefill (to the first token) and of the decode steps

@@ -1,4 +1,5 @@
 using Managed.Kernels.Devices;
+using Managed.Kernels.Matmul;
 using Managed.Kernels.Registry;
 using Managed.Models;
 using Managed.Tensors;
@@ -16,7 +17,8 @@ internal delegate ICausalModel ModelOpener(ModelRequest request);
 /// (null: the model's own, exact) and the run state's sizes (null length: the
 /// loader's default).</summary>
 internal sealed record ModelRequest(string Directory, DeviceKind Device, VariantSpec? Attention,
-    int MaxBatch = 1, int? MaxLength = null, int? HostThreads = null);
+    int MaxBatch = 1, int? MaxLength = null, int? HostThreads = null,
+    LinearPrecision LinearPrecision = LinearPrecision.Exact);
 
 /// <summary>
 /// The one place where the front end meets the transformer implementation: a
@@ -34,6 +36,7 @@ internal static class ModelFactory
             MaxLength = request.MaxLength,
             HostThreads = request.HostThreads,
             Attention = request.Attention ?? new ModelOptions().Attention,
+            LinearPrecision = request.LinearPrecision,
         };
         var device = request.Device == DeviceKind.Host
             ? ComputeDevice.Host : ComputeDevice.Open(request.Device);

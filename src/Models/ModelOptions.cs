@@ -1,3 +1,4 @@
+using Managed.Kernels.Matmul;
 using Managed.Kernels.Registry;
 using Managed.Tensors;
 
@@ -41,6 +42,14 @@ public sealed record ModelOptions
     /// step is many calls of microseconds) before they sleep.</summary>
     public int? HostThreads { get; init; }
 
+    /// <summary>The arithmetic of the linear layers: <see cref="LinearPrecision.Exact"/> (the
+    /// default) or the opt-in <see cref="LinearPrecision.WeightType"/>, under which prefill
+    /// (more than <see cref="Linear.GemvMaxRows"/> rows) on a CUDA device with fp16 or bf16
+    /// weights rounds the activations to the weights' type and multiplies on the tensor cores
+    /// (error bound in <see cref="LinearPrecision.WeightType"/>'s documentation); decode steps
+    /// and every other device stay exact.</summary>
+    public LinearPrecision LinearPrecision { get; init; }
+
     /// <summary>The options themselves after checking them against
     /// <paramref name="config"/>, with <see cref="MaxLength"/> resolved.</summary>
     /// <exception cref="ArgumentException">A size is not positive, or learned positions
@@ -60,6 +69,8 @@ public sealed record ModelOptions
         if (HostThreads is < 1)
             throw new ArgumentException($"HostThreads must be positive, got {HostThreads}.",
                 nameof(HostThreads));
+        if (!Enum.IsDefined(LinearPrecision))
+            throw new ArgumentException($"LinearPrecision {LinearPrecision} is not defined.");
         if (!Enum.IsDefined(CacheType))
             throw new ArgumentException($"CacheType {CacheType} is not an element type.");
         if (OutputGates is { } gates)

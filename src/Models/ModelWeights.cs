@@ -1,3 +1,4 @@
+using Managed.Kernels.Matmul;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Layouts;
 using Managed.Tensors;
@@ -65,10 +66,10 @@ internal sealed class ModelWeights : IDisposable
     /// <exception cref="ModelFormatException">A tensor is missing or has another shape or
     /// dtype (names the file and tensor).</exception>
     public static ModelWeights Load(ModelConfig config, SafetensorsCheckpoint checkpoint,
-        ComputeDevice device, HostWorkers? workers)
+        ComputeDevice device, LinearOptions linear)
     {
         var match = CheckpointSchema.Validate(config, checkpoint);
-        var read = new WeightReader(checkpoint, match.Prefix, device, workers);
+        var read = new WeightReader(checkpoint, match.Prefix, device, linear);
         return config.Family == ModelFamily.Gpt2 ? Gpt2(config, read) : LlamaLike(config, read);
     }
 
@@ -146,7 +147,7 @@ internal sealed class ModelWeights : IDisposable
 /// <summary>Reads checkpoint tensors into <see cref="WeightMatrix"/> and fp32 vectors.
 /// </summary>
 internal sealed class WeightReader(SafetensorsCheckpoint checkpoint, string prefix,
-    ComputeDevice device, HostWorkers? workers)
+    ComputeDevice device, LinearOptions linear)
 {
     private SafetensorsTensor Tensor(string name, bool prefixed = true) =>
         checkpoint[prefixed ? prefix + name : name];
@@ -159,11 +160,11 @@ internal sealed class WeightReader(SafetensorsCheckpoint checkpoint, string pref
         return t.DataType switch
         {
             DataType.Float32 =>
-                WeightMatrix.Create(device, t.AsMemory<float>(), dims[0], dims[1], workers),
+                WeightMatrix.Create(device, t.AsMemory<float>(), dims[0], dims[1], linear),
             DataType.Float16 =>
-                WeightMatrix.Create(device, t.AsMemory<Half>(), dims[0], dims[1], workers),
+                WeightMatrix.Create(device, t.AsMemory<Half>(), dims[0], dims[1], linear),
             _ => WeightMatrix.Create(device, t.AsMemory<BFloat16>(), dims[0], dims[1],
-                workers),
+                linear),
         };
     }
 
@@ -189,7 +190,7 @@ internal sealed class WeightReader(SafetensorsCheckpoint checkpoint, string pref
         for (int i = 0; i < inputs; i++)
             for (int j = 0; j < count; j++)
                 result[(long)j * inputs + i] = w[i * outputs + start + j];
-        return WeightMatrix.Create<T>(device, result, count, inputs, workers);
+        return WeightMatrix.Create<T>(device, result, count, inputs, linear);
     }
 
     /// <summary>Elements [start, start + count) of a 1-D tensor, widened to fp32.</summary>

@@ -1,3 +1,4 @@
+using Managed.Kernels.Matmul;
 using Managed.Kernels.Decode;
 using Managed.Kernels.Devices;
 using Managed.Kernels.Layouts;
@@ -41,7 +42,8 @@ public sealed class TransformerModel : ICausalModel
             ? new HostWorkers(options.HostThreads ?? Environment.ProcessorCount) : null;
         try
         {
-            _weights = ModelWeights.Load(config, checkpoint, device, _workers);
+            _weights = ModelWeights.Load(config, checkpoint, device,
+                new LinearOptions { Workers = _workers, Precision = options.LinearPrecision });
             var accelerator = device.Accelerator;
             _blocks = accelerator is null ? new HostBlocks() : new IlgpuBlocks(device);
             int rows = Math.Max(MaxLength, MaxBatch);

@@ -14,13 +14,13 @@ namespace Managed.Models;
 /// </summary>
 internal abstract class WeightMatrix : IDisposable
 {
-    protected WeightMatrix(ComputeDevice device, int rows, int cols, HostWorkers? workers) =>
-        (Device, Rows, Cols, Options) =
-        (device, rows, cols, new LinearOptions { Workers = workers });
+    protected WeightMatrix(ComputeDevice device, int rows, int cols, LinearOptions options) =>
+        (Device, Rows, Cols, Options) = (device, rows, cols, options);
 
     public ComputeDevice Device { get; }
 
-    /// <summary>The host calls' options: the model's <see cref="HostWorkers"/>.</summary>
+    /// <summary>The calls' options: the model's <see cref="HostWorkers"/> (host) and its
+    /// <see cref="LinearPrecision"/> (prefill on a CUDA device).</summary>
     protected LinearOptions Options { get; }
 
     /// <summary>Output features (vocabulary for an embedding).</summary>
@@ -42,10 +42,10 @@ internal abstract class WeightMatrix : IDisposable
 
     /// <summary>The matrix of <paramref name="host"/> (rows × cols elements, row-major),
     /// copied once into 2 MB-aligned host memory (huge pages on Linux) on the host device, or
-    /// to an ILGPU device; host calls run on <paramref name="workers"/>.</summary>
+    /// to an ILGPU device; calls run with <paramref name="options"/>.</summary>
     public static WeightMatrix<T> Create<T>(ComputeDevice device, ReadOnlyMemory<T> host,
-        int rows, int cols, HostWorkers? workers) where T : unmanaged =>
-        new(device, host, rows, cols, workers);
+        int rows, int cols, LinearOptions options) where T : unmanaged =>
+        new(device, host, rows, cols, options);
 }
 
 /// <inheritdoc cref="WeightMatrix"/>
@@ -56,7 +56,7 @@ internal sealed class WeightMatrix<T> : WeightMatrix where T : unmanaged
     private readonly MemoryBuffer1D<T, Stride1D.Dense>? _device;
 
     public WeightMatrix(ComputeDevice device, ReadOnlyMemory<T> host, int rows, int cols,
-        HostWorkers? workers) : base(device, rows, cols, workers)
+        LinearOptions options) : base(device, rows, cols, options)
     {
         if (host.Length != (long)rows * cols)
             throw new ArgumentException($"{host.Length} elements for ({rows}, {cols}).");
@@ -88,7 +88,7 @@ internal sealed class WeightMatrix<T> : WeightMatrix where T : unmanaged
         else
             Kernels.Matmul.Linear.Forward(Device, shape, x.View.SubView(0, xs),
                 _device.View.AsContiguous(), bias is { } b ? b.View : default,
-                y.View.SubView(0, ys));
+                y.View.SubView(0, ys), Options);
     }
 
     public override void Gather(IndexBuffer ids, int m, Act y, Blocks blocks)

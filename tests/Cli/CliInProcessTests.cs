@@ -193,6 +193,31 @@ public sealed class CliInProcessTests
         }
     }
 
+    /// <summary>bench --gemm: each shape at each linear precision, checked against fp64
+    /// (on the host weight-type runs the exact kernels), the CSV with a precision column.
+    /// </summary>
+    [Fact]
+    public void GemmBenchChecksAndWritesEveryPrecision()
+    {
+        string csv = Path.Combine(Path.GetTempPath(), $"managed-gemm-{Guid.NewGuid():N}.csv");
+        try
+        {
+            var (exit, stdout, stderr) = Run("bench", "--gemm", "--gemm-shapes",
+                "9x10x16,17x3x40", "--linear-precision", "exact,weight-type", "--out", csv);
+            Assert.Equal("", stderr);
+            Assert.Equal(0, exit);
+            Assert.Contains("check: every row within its bound", stdout);
+            var lines = File.ReadAllLines(csv);
+            Assert.StartsWith("m,n,k,dtype,precision,", lines[0]);
+            Assert.Equal(["exact", "weight-type", "exact", "weight-type"],
+                lines[1..].Select(l => l.Split(',')[4]));
+        }
+        finally
+        {
+            File.Delete(csv);
+        }
+    }
+
     /// <summary>A runtime failure (here: a file that cannot be created) is one line, exit 1.</summary>
     [Fact]
     public void RuntimeFailureIsOneLineWithExit1()

@@ -49,6 +49,10 @@ public sealed class CliProcessTests
         { ["bench", "--precision", "exact,tf64"], ["--precision", "tf64"] },
         { ["bench", "--precision", "tf32", "--variants"], ["--precision", "--variants"] },
         { ["bench", "--tc-stages", "3"], ["--tc-stages", "3"] },
+        { ["bench", "--gemm", "--linear-precision", "fp8"], ["--linear-precision", "fp8"] },
+        { ["bench", "--linear-precision", "exact"], ["--linear-precision"] },
+        { ["bench", "--gemm", "--gemm-shapes", "4x4"], ["--gemm-shapes", "4x4"] },
+        { ["bench", "--gemm", "--decode"], ["--gemm", "--decode"] },
         { ["devices", "/tmp/ptx"], ["/tmp/ptx"] },
         { ["devices", "--ptx-out"], ["--ptx-out"] },
     };
@@ -71,7 +75,8 @@ public sealed class CliProcessTests
             "bench",
             ["--device", "--seq", "--dim", "--heads", "--batch", "--variants", "--reference",
              "--query-tile", "--key-tile", "--dtype", "--storage", "--precision", "--tc-rows",
-             "--tc-stages", "--model", "--prompt-tokens",
+             "--tc-stages", "--model", "--prompt-tokens", "--gemm", "--gemm-shapes",
+             "--linear-precision",
              "--new-tokens", "--runs",
              "--random-llama-1b", "--out", "--help"]
         },

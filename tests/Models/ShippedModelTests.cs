@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Managed.Kernels.Devices;
+using Managed.Kernels.Matmul;
 using Managed.Kernels.Registry;
 using Managed.Models;
 using Managed.Tensors;
@@ -84,5 +85,26 @@ public sealed class ShippedModelTests(ITestOutputHelper output)
             model.Step([ids[^1]], logits);
         }
         Assert.Equal(expected.Take(16), ids);
+    }
+
+    /// <summary>LinearPrecision.WeightType applies to CUDA prefill only: on the host the
+    /// prompt's logits are the default's bit for bit; an undefined value is refused before
+    /// the checkpoint is read.</summary>
+    [Fact]
+    public void Weight_type_linear_precision_leaves_the_host_exact()
+    {
+        var (prompt, _) = Sample();
+        float[] Logits(LinearPrecision precision)
+        {
+            using var model = TransformerModel.Load(Directory, ComputeDevice.Host,
+                new ModelOptions { MaxLength = 64, LinearPrecision = precision });
+            var logits = new float[model.VocabSize];
+            model.Append(0, prompt, logits);
+            return logits;
+        }
+        Assert.Equal(Logits(LinearPrecision.Exact), Logits(LinearPrecision.WeightType));
+        var e = Assert.Throws<ArgumentException>(() => TransformerModel.Load(Directory,
+            ComputeDevice.Host, new ModelOptions { LinearPrecision = (LinearPrecision)5 }));
+        Assert.Contains("LinearPrecision", e.Message);
     }
 }

@@ -60,11 +60,11 @@ public static partial class FlashAttention
         : typeof(TStorage) == typeof(Half) ? 1.0 / (1 << 11)
         : typeof(TStorage) == typeof(BFloat16) ? 1.0 / (1 << 8) : 0;
 
-    private static unsafe bool StartsOn16Bytes<TStorage>(ArrayView<TStorage> view)
+    internal static unsafe bool StartsOn16Bytes<TStorage>(ArrayView<TStorage> view)
         where TStorage : unmanaged =>
         view.Length == 0 || ((long)view.LoadEffectiveAddressAsPtr() & 15) == 0;
 
-    private static unsafe long AddressOf<TStorage>(ArrayView<TStorage> view)
+    internal static unsafe long AddressOf<TStorage>(ArrayView<TStorage> view)
         where TStorage : unmanaged => (long)view.LoadEffectiveAddressAsPtr();
 
     /// <summary>One launch of the tensor-core kernel (after <see cref="UsesTensorCores"/>).

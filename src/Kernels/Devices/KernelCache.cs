@@ -42,6 +42,10 @@ internal sealed class KernelCache(Accelerator accelerator)
     /// (<see cref="IlgpuContexts"/>: ILGPU's default).</summary>
     public const OptimizationLevel ContextLevel = OptimizationLevel.O1;
 
+    /// <summary>Whether <paramref name="method"/> is loaded on this accelerator (for tests:
+    /// which kernel a call ran).</summary>
+    public bool IsLoaded(MethodInfo method) { lock (_loaded) return _loaded.ContainsKey(method); }
+
     /// <summary>Number of kernels loaded on this accelerator.</summary>
     public int Count { get { lock (_loaded) return _loaded.Count; } }
 

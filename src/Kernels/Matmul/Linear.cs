@@ -12,7 +12,9 @@ namespace Managed.Kernels.Matmul;
 /// (m, k) and y (m, n) float and W (n, k) stored as nn.Linear stores it, in float,
 /// <see cref="Half"/> or <see cref="BFloat16"/>. Weights stay in their stored type and are
 /// widened to float in registers (exactly); products are accumulated in float. A few rows
-/// (decode) run a GEMV that streams the weights once; more rows (prefill) a blocked GEMM.
+/// (decode) run a GEMV that streams the weights once; more rows (prefill) a blocked GEMM, or,
+/// opt-in (<see cref="LinearPrecision.WeightType"/>), fp16/bf16 weights on the tensor cores
+/// of a CUDA device with x rounded to their type.
 /// The host runs SIMD kernels on all processors; an ILGPU device runs one kernel per shape
 /// class, compiled once per device kind.
 /// </summary>
@@ -69,7 +71,7 @@ public static partial class Linear
         dx.CopyFromCPU(x);
         dw.CopyFromCPU(weight);
         if (!bias.IsEmpty) db.CopyFromCPU(bias);
-        ForwardDevice(device, plan, dx, dw, db, dy);
+        ForwardDevice(device, plan, dx, dw, db, dy, options);
         dy.CopyToCPU(y);
         device.Ilgpu.Synchronize();
     }
@@ -99,13 +101,19 @@ public static partial class Linear
         device.CheckOwns(y, nameof(y));
         if (Overlaps(y, x) || Overlaps(y, weight) || Overlaps(y, bias))
             throw new ArgumentException("y must not overlap x, weight or bias.", nameof(y));
-        ForwardDevice(device, plan, x, weight, bias, y);
+        ForwardDevice(device, plan, x, weight, bias, y, options);
     }
 
     private static void ForwardDevice<TWeight>(ComputeDevice device, LinearPlan plan,
-        ArrayView<float> x, ArrayView<TWeight> weight, ArrayView<float> bias, ArrayView<float> y)
+        ArrayView<float> x, ArrayView<TWeight> weight, ArrayView<float> bias, ArrayView<float> y,
+        LinearOptions options)
         where TWeight : unmanaged
     {
+        if (UsesTensorCores(device, plan, weight, options))
+        {
+            RunTensorCores(device, plan, x, weight, bias, y, options.TensorCoreRows);
+            return;
+        }
         if (typeof(TWeight) == typeof(float))
             RunIlgpu<Float32Element, float>(device, plan, x, weight.Cast<float>(), bias, y);
         else if (typeof(TWeight) == typeof(Half))
@@ -135,6 +143,13 @@ public static partial class Linear
         if (options.MaxDegreeOfParallelism is < 1)
             throw new ArgumentException(
                 $"MaxDegreeOfParallelism must be positive, got {options.MaxDegreeOfParallelism}.",
+                nameof(options));
+        if (!Enum.IsDefined(options.Precision))
+            throw new ArgumentException($"Precision {options.Precision} is not defined.",
+                nameof(options));
+        if (options.TensorCoreRows is not (0 or 64 or 128))
+            throw new ArgumentException(
+                $"TensorCoreRows must be 0, 64 or 128, got {options.TensorCoreRows}.",
                 nameof(options));
         if (!Enum.IsDefined(options.Simd))
             throw new ArgumentException($"Simd {options.Simd} is not a defined width.",

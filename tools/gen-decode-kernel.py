@@ -5,7 +5,7 @@
 import os
 import re
 
-VMAX = 4     # query vectors per group (q and o of each take P registers per lane)
+VMAX = 4     # query vectors per warp (q and o of each take P registers per lane)
 PMAX = 16    # dims per lane
 WARPS = 4
 
@@ -25,7 +25,7 @@ using Managed.Kernels.Variants;
 namespace Managed.Kernels.Decode;
 
 /// <summary>A compile-time count of the decode kernel (dims per lane, lanes per key, vectors
-/// per group).</summary>
+/// per warp, vector blocks per group).</summary>
 internal interface IDecodeCount
 {
     static abstract int Count { get; }
@@ -34,8 +34,13 @@ internal interface IDecodeCount
 internal readonly struct Count1 : IDecodeCount { public static int Count => 1; }
 internal readonly struct Count2 : IDecodeCount { public static int Count => 2; }
 internal readonly struct Count4 : IDecodeCount { public static int Count => 4; }
+internal readonly struct Count5 : IDecodeCount { public static int Count => 5; }
+internal readonly struct Count6 : IDecodeCount { public static int Count => 6; }
 internal readonly struct Count8 : IDecodeCount { public static int Count => 8; }
+internal readonly struct Count10 : IDecodeCount { public static int Count => 10; }
+internal readonly struct Count12 : IDecodeCount { public static int Count => 12; }
 internal readonly struct Count16 : IDecodeCount { public static int Count => 16; }
+internal readonly struct Count32 : IDecodeCount { public static int Count => 32; }
 
 /// <summary>How the decode kernel loads a lane's dims of a K or V row.</summary>
 internal interface IDecodeLoad
@@ -56,7 +61,11 @@ internal struct Word2 { public uint X, Y; }
 
 /// <summary>
 /// The split-KV decode kernels. <see cref="Partial"/>: one group of 4 warps per (sequence, KV
-/// head, part, block of TVecs query vectors). A warp is cut into lane groups of TLanes lanes;
+/// head, part, block of TBlocks x TVecs query vectors). The warps are TBlocks sets of
+/// 4 / TBlocks; each set takes TVecs of the vectors and all the part's keys, its warps
+/// splitting the keys. At TBlocks = 4 every warp reads the same K and V rows at the same step
+/// (one from DRAM, three from L1), so 16 vectors cost one pass over the part rather than the
+/// four of four groups of 4. A warp is cut into lane groups of TLanes lanes;
 /// each lane group takes one key per step, its lanes holding TDims consecutive dims each of
 /// that key's K and V rows (loaded as 16-byte words) and of every query vector and output row
 /// of the block, so a warp reads 32/TLanes whole rows per step in wide, coalesced loads. Each
@@ -69,7 +78,7 @@ internal struct Word2 { public uint X, Y; }
 /// </summary>
 internal static class DecodeKernel
 {
-    public const int Threads = 128, Warps = 4, MaxVectors = 4;
+    public const int Threads = 128, Warps = 4, MaxVectors = 4, MaxBlocks = 4;
     private const int MaxStates = Warps * 4; // lane groups per group, at 8 lanes per key
     private const int Combine = Warps * MaxVectors * 32 * 16; // states x vectors x dims
 
@@ -86,17 +95,28 @@ internal static class DecodeKernel
         headDim % dims == 0 && valueDim % dims == 0
         && headDim * elementBytes % 16 == 0 && valueDim * elementBytes % 16 == 0;
 
-    /// <summary>Query vectors per group: up to 4.</summary>
+    /// <summary>Query vectors per warp (up to 4) and vector blocks per group (1, 2 or 4) for
+    /// <paramref name="vectors"/> query vectors per (sequence, KV head): up to 4 vectors run
+    /// as one block whose 4 warps split the keys; more as 2 or 4 blocks of 4 over the same
+    /// keys, so each K and V row is read once for up to 16 vectors.</summary>
+    public static (int Vectors, int Blocks) BlockFor(int vectors)
+    {
+        if (vectors > MaxVectors)
+            return (MaxVectors, vectors <= 2 * MaxVectors ? 2 : MaxBlocks);
+        return (vectors <= 1 ? 1 : vectors <= 2 ? 2 : 4, 1);
+    }
+
+    /// <summary>Query vectors per group: <see cref="BlockFor"/>'s vectors x blocks.</summary>
     public static int VectorsFor(int vectors)
     {
-        int n = Math.Min(MaxVectors, vectors);
-        return n <= 1 ? 1 : n <= 2 ? 2 : 4;
+        var (n, blocks) = BlockFor(vectors);
+        return n * blocks;
     }
 ''')
 
 # ---- Partial
 w('''    public static void Partial<TElement, TStorage, TScore, TMask, TNorm, TDims, TLanes, TVecs,
-        TReduce, TLoad>(
+        TBlocks, TReduce, TLoad>(
         ArrayView<float> query, ArrayView<TStorage> keys, ArrayView<TStorage> values,
         ArrayView<int> pageTable, ArrayView<int> lengths, ArrayView<int> kept,
         ArrayView<int> positions, ArrayView<int> compensationSlot,
@@ -111,6 +131,7 @@ w('''    public static void Partial<TElement, TStorage, TScore, TMask, TNorm, TD
         where TDims : struct, IDecodeCount
         where TLanes : struct, IDecodeCount
         where TVecs : struct, IDecodeCount
+        where TBlocks : struct, IDecodeCount
         where TReduce : struct, IRowReduction
         where TLoad : struct, IDecodeLoad
     {
@@ -126,7 +147,12 @@ w('''    public static void Partial<TElement, TStorage, TScore, TMask, TNorm, TD
         rest /= p.Splits;
         int kvh = rest % p.KvHeads, b = rest / p.KvHeads;
         int g = p.Group, rows = p.Rows, d = p.HeadDim, dv = p.ValueDim, qn = p.Vectors;
-        int v0 = qb * TVecs.Count, nv = XMath.Min(TVecs.Count, qn - v0);
+        // This warp's set (wb) of the group's TBlocks and its place (kw) among the set's warps.
+        int keyWarps = Warps / TBlocks.Count, wb = warp / keyWarps, kw = warp - wb * keyWarps;
+        int gv0 = qb * TBlocks.Count * TVecs.Count;
+        int gnv = XMath.Min(TBlocks.Count * TVecs.Count, qn - gv0);
+        // The warp's vectors [v0, v0 + nv); none (nv <= 0) in a set past the last vector.
+        int v0 = gv0 + wb * TVecs.Count, nv = XMath.Min(TVecs.Count, qn - v0);
         int head = b * p.KvHeads + kvh;
         int length = lengths[b], pos0 = length - rows, held = kept[head];
         int item = head * p.Splits + s;
@@ -165,18 +191,20 @@ for v in range(VMAX):
     w( "        }")
 
 w('''
-        // This part's slots, narrowed to those the mask lets any head of the block reach
+        // This part's slots, narrowed to those the mask lets any head of the group reach
         // (key positions increase over slots, so the bounds map by binary search).
         int chunk = ((held + p.Splits - 1) / p.Splits + 15) & ~15;
         int lo = XMath.Min(s * chunk, held), hi = XMath.Min(lo + chunk, held);
-        int kStart = int.MaxValue, kEnd = int.MinValue;''')
-for v in range(VMAX):
-    w(f"        if (TVecs.Count > {v} && {v} < nv)")
-    w( "        {")
-    w(f"            kStart = XMath.Min(kStart, mask.KeyStart(b, h{v}, pos0, pos0 + rows));")
-    w(f"            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h{v}, pos0, pos0 + rows));")
-    w( "        }")
-w('''        if (p.HasPositions != 0)
+        int kStart = int.MaxValue, kEnd = int.MinValue;
+        // Over every vector of the group: its warps walk the same slots (group-uniform loop
+        // bounds keep the shared-memory reduction's barriers legal).
+        for (int u = 0; u < gnv; u++)
+        {
+            int hu = kvh * g + (gv0 + u) / rows;
+            kStart = XMath.Min(kStart, mask.KeyStart(b, hu, pos0, pos0 + rows));
+            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, hu, pos0, pos0 + rows));
+        }
+        if (p.HasPositions != 0)
         {
             lo = XMath.Max(lo, LowerBound(positions, positionBase, lo, hi, kStart));
             hi = XMath.Min(hi, LowerBound(positions, positionBase, lo, hi, kEnd));
@@ -208,7 +236,7 @@ def declare(n, indent):
 def info(n, start, indent):
     # Step info of the step starting at slot `start`, names prefixed with n.
     i = ' ' * indent
-    w(f'{i}{n}jw = {start} + warp * keyGroups; {n}j = {n}jw + kg;')
+    w(f'{i}{n}jw = {start} + kw * keyGroups; {n}j = {n}jw + kg;')
     w(f'{i}{n}ok = {n}j < hi; {n}any = {n}jw < hi;')
     w(f'{i}{n}kp = !{n}ok ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}j] : {n}j;')
     w(f'{i}// Warp-uniform: the positions the warp\'s keys span, and whether the mask lets any')
@@ -261,7 +289,7 @@ declare('', 8)
 declare('n', 8)
 info('', 'lo', 8)
 load('', 8)
-w('        int stride = Warps * keyGroups;')
+w('        int stride = keyWarps * keyGroups;')
 w('        // Two steps per turn, the stages swapping roles: no register copies between them.')
 w('        for (int step = lo; step < hi; step += 2 * stride)')
 w('        {')
@@ -380,16 +408,18 @@ for v in range(VMAX):
         w(f"            if (TDims.Count > {i}) shared[at{v} + {i}] = o{v}_{i};")
     w( "        }")
 w('''        Group.Barrier();
-        int states = Warps * keyGroups;
-        for (int e = tid; e < nv * dv; e += Threads)
+        // A vector's states: the lane groups of its set's warps, states [first, first + states).
+        int states = keyWarps * keyGroups;
+        for (int e = tid; e < gnv * dv; e += Threads)
         {
-            int v = e / dv, c = e - v * dv;
+            int u = e / dv, c = e - u * dv;
+            int ub = u / TVecs.Count, v = u - ub * TVecs.Count, first = ub * states;
             float mAll = float.NegativeInfinity;
             if (TNorm.IsSoftmax)
-                for (int q = 0; q < states; q++)
+                for (int q = first; q < first + states; q++)
                     mAll = XMath.Max(mAll, sharedM[q * MaxVectors + v]);
             float o = 0f, l = 0f;
-            for (int q = 0; q < states; q++)
+            for (int q = first; q < first + states; q++)
             {
                 float mq = sharedM[q * MaxVectors + v];
                 float f = !TNorm.IsSoftmax ? 1f
@@ -398,7 +428,7 @@ w('''        Group.Barrier();
                 o += f * shared[(q * MaxVectors + v) * span + c];
                 l += f * sharedL[q * MaxVectors + v];
             }
-            long at = (long)item * qn + v0 + v;
+            long at = (long)item * qn + gv0 + u;
             partO[at * dv + c] = o;
             if (c == 0)
             {

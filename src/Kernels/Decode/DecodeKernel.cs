@@ -9,7 +9,7 @@ using Managed.Kernels.Variants;
 namespace Managed.Kernels.Decode;
 
 /// <summary>A compile-time count of the decode kernel (dims per lane, lanes per key, vectors
-/// per group).</summary>
+/// per warp, vector blocks per group).</summary>
 internal interface IDecodeCount
 {
     static abstract int Count { get; }
@@ -45,7 +45,11 @@ internal struct Word2 { public uint X, Y; }
 
 /// <summary>
 /// The split-KV decode kernels. <see cref="Partial"/>: one group of 4 warps per (sequence, KV
-/// head, part, block of TVecs query vectors). A warp is cut into lane groups of TLanes lanes;
+/// head, part, block of TBlocks x TVecs query vectors). The warps are TBlocks sets of
+/// 4 / TBlocks; each set takes TVecs of the vectors and all the part's keys, its warps
+/// splitting the keys. At TBlocks = 4 every warp reads the same K and V rows at the same step
+/// (one from DRAM, three from L1), so 16 vectors cost one pass over the part rather than the
+/// four of four groups of 4. A warp is cut into lane groups of TLanes lanes;
 /// each lane group takes one key per step, its lanes holding TDims consecutive dims each of
 /// that key's K and V rows (loaded as 16-byte words) and of every query vector and output row
 /// of the block, so a warp reads 32/TLanes whole rows per step in wide, coalesced loads. Each
@@ -58,7 +62,7 @@ internal struct Word2 { public uint X, Y; }
 /// </summary>
 internal static class DecodeKernel
 {
-    public const int Threads = 128, Warps = 4, MaxVectors = 4;
+    public const int Threads = 128, Warps = 4, MaxVectors = 4, MaxBlocks = 4;
     private const int MaxStates = Warps * 4; // lane groups per group, at 8 lanes per key
     private const int Combine = Warps * MaxVectors * 32 * 16; // states x vectors x dims
 
@@ -75,15 +79,26 @@ internal static class DecodeKernel
         headDim % dims == 0 && valueDim % dims == 0
         && headDim * elementBytes % 16 == 0 && valueDim * elementBytes % 16 == 0;
 
-    /// <summary>Query vectors per group: up to 4.</summary>
+    /// <summary>Query vectors per warp (up to 4) and vector blocks per group (1, 2 or 4) for
+    /// <paramref name="vectors"/> query vectors per (sequence, KV head): up to 4 vectors run
+    /// as one block whose 4 warps split the keys; more as 2 or 4 blocks of 4 over the same
+    /// keys, so each K and V row is read once for up to 16 vectors.</summary>
+    public static (int Vectors, int Blocks) BlockFor(int vectors)
+    {
+        if (vectors > MaxVectors)
+            return (MaxVectors, vectors <= 2 * MaxVectors ? 2 : MaxBlocks);
+        return (vectors <= 1 ? 1 : vectors <= 2 ? 2 : 4, 1);
+    }
+
+    /// <summary>Query vectors per group: <see cref="BlockFor"/>'s vectors x blocks.</summary>
     public static int VectorsFor(int vectors)
     {
-        int n = Math.Min(MaxVectors, vectors);
-        return n <= 1 ? 1 : n <= 2 ? 2 : 4;
+        var (n, blocks) = BlockFor(vectors);
+        return n * blocks;
     }
 
     public static void Partial<TElement, TStorage, TScore, TMask, TNorm, TDims, TLanes, TVecs,
-        TReduce, TLoad>(
+        TBlocks, TReduce, TLoad>(
         ArrayView<float> query, ArrayView<TStorage> keys, ArrayView<TStorage> values,
         ArrayView<int> pageTable, ArrayView<int> lengths, ArrayView<int> kept,
         ArrayView<int> positions, ArrayView<int> compensationSlot,
@@ -98,6 +113,7 @@ internal static class DecodeKernel
         where TDims : struct, IDecodeCount
         where TLanes : struct, IDecodeCount
         where TVecs : struct, IDecodeCount
+        where TBlocks : struct, IDecodeCount
         where TReduce : struct, IRowReduction
         where TLoad : struct, IDecodeLoad
     {
@@ -113,7 +129,12 @@ internal static class DecodeKernel
         rest /= p.Splits;
         int kvh = rest % p.KvHeads, b = rest / p.KvHeads;
         int g = p.Group, rows = p.Rows, d = p.HeadDim, dv = p.ValueDim, qn = p.Vectors;
-        int v0 = qb * TVecs.Count, nv = XMath.Min(TVecs.Count, qn - v0);
+        // This warp's set (wb) of the group's TBlocks and its place (kw) among the set's warps.
+        int keyWarps = Warps / TBlocks.Count, wb = warp / keyWarps, kw = warp - wb * keyWarps;
+        int gv0 = qb * TBlocks.Count * TVecs.Count;
+        int gnv = XMath.Min(TBlocks.Count * TVecs.Count, qn - gv0);
+        // The warp's vectors [v0, v0 + nv); none (nv <= 0) in a set past the last vector.
+        int v0 = gv0 + wb * TVecs.Count, nv = XMath.Min(TVecs.Count, qn - v0);
         int head = b * p.KvHeads + kvh;
         int length = lengths[b], pos0 = length - rows, held = kept[head];
         int item = head * p.Splits + s;
@@ -267,30 +288,18 @@ internal static class DecodeKernel
             if (!TNorm.IsSoftmax) m3 = norm.RowParameter(qp3, stat);
         }
 
-        // This part's slots, narrowed to those the mask lets any head of the block reach
+        // This part's slots, narrowed to those the mask lets any head of the group reach
         // (key positions increase over slots, so the bounds map by binary search).
         int chunk = ((held + p.Splits - 1) / p.Splits + 15) & ~15;
         int lo = XMath.Min(s * chunk, held), hi = XMath.Min(lo + chunk, held);
         int kStart = int.MaxValue, kEnd = int.MinValue;
-        if (TVecs.Count > 0 && 0 < nv)
+        // Over every vector of the group: its warps walk the same slots (group-uniform loop
+        // bounds keep the shared-memory reduction's barriers legal).
+        for (int u = 0; u < gnv; u++)
         {
-            kStart = XMath.Min(kStart, mask.KeyStart(b, h0, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h0, pos0, pos0 + rows));
-        }
-        if (TVecs.Count > 1 && 1 < nv)
-        {
-            kStart = XMath.Min(kStart, mask.KeyStart(b, h1, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h1, pos0, pos0 + rows));
-        }
-        if (TVecs.Count > 2 && 2 < nv)
-        {
-            kStart = XMath.Min(kStart, mask.KeyStart(b, h2, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h2, pos0, pos0 + rows));
-        }
-        if (TVecs.Count > 3 && 3 < nv)
-        {
-            kStart = XMath.Min(kStart, mask.KeyStart(b, h3, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h3, pos0, pos0 + rows));
+            int hu = kvh * g + (gv0 + u) / rows;
+            kStart = XMath.Min(kStart, mask.KeyStart(b, hu, pos0, pos0 + rows));
+            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, hu, pos0, pos0 + rows));
         }
         if (p.HasPositions != 0)
         {
@@ -321,7 +330,7 @@ internal static class DecodeKernel
         TileKind nkind0 = TileKind.Empty, nkind1 = TileKind.Empty, nkind2 = TileKind.Empty, nkind3 = TileKind.Empty;
         uint nkw0 = 0u, nkw1 = 0u, nkw2 = 0u, nkw3 = 0u, nkw4 = 0u, nkw5 = 0u, nkw6 = 0u, nkw7 = 0u, nkw8 = 0u, nkw9 = 0u, nkw10 = 0u, nkw11 = 0u, nkw12 = 0u, nkw13 = 0u, nkw14 = 0u, nkw15 = 0u;
         uint nvw0 = 0u, nvw1 = 0u, nvw2 = 0u, nvw3 = 0u, nvw4 = 0u, nvw5 = 0u, nvw6 = 0u, nvw7 = 0u, nvw8 = 0u, nvw9 = 0u, nvw10 = 0u, nvw11 = 0u, nvw12 = 0u, nvw13 = 0u, nvw14 = 0u, nvw15 = 0u;
-        jw = lo + warp * keyGroups; j = jw + kg;
+        jw = lo + kw * keyGroups; j = jw + kg;
         ok = j < hi; any = jw < hi;
         kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
         // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
@@ -394,11 +403,11 @@ internal static class DecodeKernel
                 if (TDims.Count > 15) { kw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); vw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
             }
         }
-        int stride = Warps * keyGroups;
+        int stride = keyWarps * keyGroups;
         // Two steps per turn, the stages swapping roles: no register copies between them.
         for (int step = lo; step < hi; step += 2 * stride)
         {
-            njw = step + stride + warp * keyGroups; nj = njw + kg;
+            njw = step + stride + kw * keyGroups; nj = njw + kg;
             nok = nj < hi; nany = njw < hi;
             nkp = !nok ? 0 : p.HasPositions != 0 ? positions[positionBase + nj] : nj;
             // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
@@ -877,7 +886,7 @@ internal static class DecodeKernel
             }
             }
             if (step + stride >= hi) break;
-            jw = step + 2 * stride + warp * keyGroups; j = jw + kg;
+            jw = step + 2 * stride + kw * keyGroups; j = jw + kg;
             ok = j < hi; any = jw < hi;
             kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
             // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
@@ -1444,16 +1453,18 @@ internal static class DecodeKernel
             if (TDims.Count > 15) shared[at3 + 15] = o3_15;
         }
         Group.Barrier();
-        int states = Warps * keyGroups;
-        for (int e = tid; e < nv * dv; e += Threads)
+        // A vector's states: the lane groups of its set's warps, states [first, first + states).
+        int states = keyWarps * keyGroups;
+        for (int e = tid; e < gnv * dv; e += Threads)
         {
-            int v = e / dv, c = e - v * dv;
+            int u = e / dv, c = e - u * dv;
+            int ub = u / TVecs.Count, v = u - ub * TVecs.Count, first = ub * states;
             float mAll = float.NegativeInfinity;
             if (TNorm.IsSoftmax)
-                for (int q = 0; q < states; q++)
+                for (int q = first; q < first + states; q++)
                     mAll = XMath.Max(mAll, sharedM[q * MaxVectors + v]);
             float o = 0f, l = 0f;
-            for (int q = 0; q < states; q++)
+            for (int q = first; q < first + states; q++)
             {
                 float mq = sharedM[q * MaxVectors + v];
                 float f = !TNorm.IsSoftmax ? 1f
@@ -1462,7 +1473,7 @@ internal static class DecodeKernel
                 o += f * shared[(q * MaxVectors + v) * span + c];
                 l += f * sharedL[q * MaxVectors + v];
             }
-            long at = (long)item * qn + v0 + v;
+            long at = (long)item * qn + gv0 + u;
             partO[at * dv + c] = o;
             if (c == 0)
             {

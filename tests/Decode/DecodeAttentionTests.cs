@@ -211,6 +211,101 @@ public sealed class DecodeAttentionTests
                 BFloat16.ToSingle, d, dv, emulate: true);
     }
 
+    /// <summary>More than 4 query vectors per KV head on the CUDA-core kernel (ILGPU CPU
+    /// accelerator: 2 or 4 blocks of 4 vectors per group over the same keys), against fp64:
+    /// 6 vectors (blocks of 4 and 2), 12 (the fourth block empty), 16, 20 (a second group
+    /// of one block); float, Half and BFloat16 (no tensor cores on this device), contiguous and
+    /// paged; a per-head mask (DuoAttention: the blocks of one group see different keys),
+    /// sinks + window with NaN planted in K and V rows no vector may see, and sigmoid
+    /// attention (no softmax). Each K and V row is read once for all the group's vectors, so
+    /// a block that takes another block's keys, states or output rows fails here.</summary>
+    [Theory]
+    [InlineData("float", false, 3, 2, "duo")]
+    [InlineData("float", true, 4, 4, "duo")]
+    [InlineData("half", true, 3, 4, "window")]
+    [InlineData("bfloat16", false, 5, 4, "window")]
+    [InlineData("float", true, 4, 4, "sigmoid")]
+    public void ManyVectorsPerKvHeadMatchReference(string storage, bool paged, int rows,
+        int group, string variant)
+    {
+        // Heads 1 and 2 of each KV head's 4 (and 5 and 6 of the next) retrieve; the rest stream.
+        var duo = new DuoAttentionMask(0b0110_0110, sinks: 2, window: 9);
+        var window = new SinkWindowMask(4, 20);
+        var alibi = new AlibiScore(2 * group);
+        switch (storage, variant)
+        {
+            case ("float", "duo"):
+                RunMany<float, NoScore, DuoAttentionMask, SoftmaxNormalizer>(paged, rows, group,
+                    x => x, x => x, default, duo, default, nanGap: false);
+                break;
+            case ("float", _):
+                RunMany<float, SoftcapScore, CausalMask, SigmoidNormalizer>(paged, rows, group,
+                    x => x, x => x, new SoftcapScore(5f), default,
+                    SigmoidNormalizer.ForSequence(100), nanGap: false);
+                break;
+            case ("half", _):
+                RunMany<Half, AlibiScore, SinkWindowMask, SoftmaxNormalizer>(paged, rows, group,
+                    x => (Half)x, x => (float)x, alibi, window, default, nanGap: true);
+                break;
+            default:
+                RunMany<BFloat16, AlibiScore, SinkWindowMask, SoftmaxNormalizer>(paged, rows,
+                    group, BFloat16.FromSingle, BFloat16.ToSingle, alibi, window, default,
+                    nanGap: true);
+                break;
+        }
+    }
+
+    private static void RunMany<T, TScore, TMask, TNorm>(bool paged, int rows, int group,
+        Func<float, T> narrow, Func<T, float> widen, TScore score, TMask mask, TNorm norm,
+        bool nanGap)
+        where T : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        using var device = Open(DeviceKind.IlgpuCpu);
+        const int batch = 2, kvHeads = 2, maxLen = 100, d = 32, dv = 24;
+        int heads = kvHeads * group;
+        int[] lengths = [93, 41];
+        var (kw, ks) = Data(batch * kvHeads * maxLen * d, 21, narrow, widen);
+        var (vw, vs) = Data(batch * kvHeads * maxLen * dv, 22, narrow, widen);
+        if (nanGap) // keys [6, length - rows - 22): past the 4 sinks, before every window
+            for (int b = 0; b < batch; b++)
+                for (int j = 0; j < kvHeads; j++)
+                    for (int t = 6; t < lengths[b] - rows - 22; t++)
+                    {
+                        ks[((b * kvHeads + j) * maxLen + t) * d + 3] = narrow(float.NaN);
+                        vs[((b * kvHeads + j) * maxLen + t) * dv + 5] = narrow(float.NaN);
+                    }
+        float[] q = Random(batch * heads * rows * d, 23);
+        using var cache = Fill(device, paged, batch, kvHeads, d, dv, lengths, ks, vs, maxLen);
+        var o = new float[batch * heads * rows * dv];
+        DecodeAttention.Forward(cache, heads, rows, q, o, default, score, mask, norm,
+            new DecodeOptions { Splits = 2 });
+        for (int b = 0; b < batch; b++)
+        {
+            int n = lengths[b];
+            var shape = new AttentionShape(1, heads, kvHeads, rows, n, d, dv);
+            var kb = new float[kvHeads * n * d];
+            var vb = new float[kvHeads * n * dv];
+            for (int j = 0; j < kvHeads; j++)
+            {
+                Array.Copy(kw, (b * kvHeads + j) * maxLen * d, kb, j * n * d, n * d);
+                Array.Copy(vw, (b * kvHeads + j) * maxLen * dv, vb, j * n * dv, n * dv);
+            }
+            var (refO, _) = ReferenceAttention.Forward(shape,
+                q.AsSpan(b * heads * rows * d, heads * rows * d), kb, vb, score, mask, norm);
+            for (int i = 0; i < refO.Length; i++)
+            {
+                double e = refO[i], a = o[b * heads * rows * dv + i];
+                Assert.True(Math.Abs(a - e) <= Atol + Rtol * Math.Abs(e),
+                    $"{typeof(T).Name} paged={paged} rows={rows} G={group} {typeof(TMask).Name}: "
+                    + $"sequence {b} output {i} (head {i / dv / rows}, row {i / dv % rows}): "
+                    + $"{a} vs fp64 {e}");
+            }
+        }
+    }
+
     private static void Run<T>(DeviceKind kind, bool paged, int rows, int group,
         Func<float, T> narrow, Func<T, float> widen, int d = 32, int dv = 24,
         bool emulate = false, float queryScale = 1f) where T : unmanaged

@@ -211,6 +211,80 @@ public sealed class DecodeAttentionTests
                 BFloat16.ToSingle, d, dv, emulate: true);
     }
 
+    /// <summary>More than 4 query vectors per KV head on the CUDA-core kernel (ILGPU CPU
+    /// accelerator: 2 or 4 blocks of 4 vectors per group read each K and V row of a step from
+    /// shared memory), against fp64. 20 vectors (a group of 4 blocks, one with a single
+    /// block), float, paged, ALiBi under MoA's per-head windows (the blocks of a group see
+    /// different keys; the rows a group loads are those any of its heads sees) with NaN
+    /// planted in the K and V rows no head sees; 6 vectors (blocks of 4 and 2), Half through
+    /// the CUDA-core kernel, contiguous, softcapped causal sigmoid attention (no softmax).
+    /// The other cases (causal softcap, 16 and 32 vectors, each storage type) are in
+    /// <see cref="DecodeMatchesReference"/>.</summary>
+    [Theory]
+    [InlineData("float")]
+    [InlineData("half")]
+    public void ManyVectorsPerKvHeadMatchReference(string storage)
+    {
+        if (storage == "float")
+            RunMany<float, AlibiScore, MoaMask, SoftmaxNormalizer>(true, 5, x => x, x => x,
+                new AlibiScore(4), new MoaMask(4, 6, 20, 11, 24), default, nanGap: true);
+        else
+            RunMany<Half, SoftcapScore, CausalMask, SigmoidNormalizer>(false, 3, x => (Half)x,
+                x => (float)x, new SoftcapScore(5f), default, SigmoidNormalizer.ForSequence(100),
+                nanGap: false, group: 2);
+    }
+
+    private static void RunMany<T, TScore, TMask, TNorm>(bool paged, int rows,
+        Func<float, T> narrow, Func<T, float> widen, TScore score, TMask mask, TNorm norm,
+        bool nanGap, int group = 4)
+        where T : unmanaged
+        where TScore : struct, IScoreModifier
+        where TMask : struct, IMaskPredicate
+        where TNorm : struct, INormalizer
+    {
+        using var device = Open(DeviceKind.IlgpuCpu);
+        const int batch = 2, kvHeads = 1, maxLen = 100, d = 32, dv = 24;
+        int heads = kvHeads * group;
+        int[] lengths = [93, 41];
+        var (kw, ks) = Data(batch * kvHeads * maxLen * d, 21, narrow, widen);
+        var (vw, vs) = Data(batch * kvHeads * maxLen * dv, 22, narrow, widen);
+        if (nanGap) // keys [6, length - rows - 26): past the 4 sinks, before every window
+            for (int b = 0; b < batch; b++)
+                for (int j = 0; j < kvHeads; j++)
+                    for (int t = 6; t < lengths[b] - rows - 26; t++)
+                    {
+                        ks[((b * kvHeads + j) * maxLen + t) * d + 3] = narrow(float.NaN);
+                        vs[((b * kvHeads + j) * maxLen + t) * dv + 5] = narrow(float.NaN);
+                    }
+        float[] q = Random(batch * heads * rows * d, 23);
+        using var cache = Fill(device, paged, batch, kvHeads, d, dv, lengths, ks, vs, maxLen);
+        var o = new float[batch * heads * rows * dv];
+        DecodeAttention.Forward(cache, heads, rows, q, o, default, score, mask, norm,
+            new DecodeOptions { Splits = 2 });
+        for (int b = 0; b < batch; b++)
+        {
+            int n = lengths[b];
+            var shape = new AttentionShape(1, heads, kvHeads, rows, n, d, dv);
+            var kb = new float[kvHeads * n * d];
+            var vb = new float[kvHeads * n * dv];
+            for (int j = 0; j < kvHeads; j++)
+            {
+                Array.Copy(kw, (b * kvHeads + j) * maxLen * d, kb, j * n * d, n * d);
+                Array.Copy(vw, (b * kvHeads + j) * maxLen * dv, vb, j * n * dv, n * dv);
+            }
+            var (refO, _) = ReferenceAttention.Forward(shape,
+                q.AsSpan(b * heads * rows * d, heads * rows * d), kb, vb, score, mask, norm);
+            for (int i = 0; i < refO.Length; i++)
+            {
+                double e = refO[i], a = o[b * heads * rows * dv + i];
+                Assert.True(Math.Abs(a - e) <= Atol + Rtol * Math.Abs(e),
+                    $"{typeof(T).Name} paged={paged} rows={rows} G={group} {typeof(TMask).Name}: "
+                    + $"sequence {b} output {i} (head {i / dv / rows}, row {i / dv % rows}): "
+                    + $"{a} vs fp64 {e}");
+            }
+        }
+    }
+
     private static void Run<T>(DeviceKind kind, bool paged, int rows, int group,
         Func<float, T> narrow, Func<T, float> widen, int d = 32, int dv = 24,
         bool emulate = false, float queryScale = 1f) where T : unmanaged

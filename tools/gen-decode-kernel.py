@@ -5,7 +5,7 @@
 import os
 import re
 
-VMAX = 4     # query vectors per warp (q and o of each take P registers per lane)
+VMAX = 4     # query vectors per group (q and o of each take P registers per lane)
 PMAX = 16    # dims per lane
 WARPS = 4
 
@@ -25,7 +25,7 @@ using Managed.Kernels.Variants;
 namespace Managed.Kernels.Decode;
 
 /// <summary>A compile-time count of the decode kernel (dims per lane, lanes per key, vectors
-/// per warp, vector blocks per group).</summary>
+/// per group).</summary>
 internal interface IDecodeCount
 {
     static abstract int Count { get; }
@@ -34,13 +34,8 @@ internal interface IDecodeCount
 internal readonly struct Count1 : IDecodeCount { public static int Count => 1; }
 internal readonly struct Count2 : IDecodeCount { public static int Count => 2; }
 internal readonly struct Count4 : IDecodeCount { public static int Count => 4; }
-internal readonly struct Count5 : IDecodeCount { public static int Count => 5; }
-internal readonly struct Count6 : IDecodeCount { public static int Count => 6; }
 internal readonly struct Count8 : IDecodeCount { public static int Count => 8; }
-internal readonly struct Count10 : IDecodeCount { public static int Count => 10; }
-internal readonly struct Count12 : IDecodeCount { public static int Count => 12; }
 internal readonly struct Count16 : IDecodeCount { public static int Count => 16; }
-internal readonly struct Count32 : IDecodeCount { public static int Count => 32; }
 
 /// <summary>How the decode kernel loads a lane's dims of a K or V row.</summary>
 internal interface IDecodeLoad
@@ -61,13 +56,7 @@ internal struct Word2 { public uint X, Y; }
 
 /// <summary>
 /// The split-KV decode kernels. <see cref="Partial"/>: one group of 4 warps per (sequence, KV
-/// head, part, block of TBlocks x TVecs query vectors). The warps are TBlocks sets of
-/// 4 / TBlocks; each set takes TVecs of the vectors and all the part's keys, its warps
-/// splitting the keys. At TBlocks = 1 each warp loads the rows it uses into registers, a step
-/// ahead. At TBlocks = 2 or 4 the rows pass through shared memory: each warp loads a quarter
-/// of a super-step's rows (a super-step ahead) and every set reads all of them, so 16 vectors
-/// cost one pass over the part rather than the four of four groups of 4. A warp is cut into
-/// lane groups of TLanes lanes;
+/// head, part, block of TVecs query vectors). A warp is cut into lane groups of TLanes lanes;
 /// each lane group takes one key per step, its lanes holding TDims consecutive dims each of
 /// that key's K and V rows (loaded as 16-byte words) and of every query vector and output row
 /// of the block, so a warp reads 32/TLanes whole rows per step in wide, coalesced loads. Each
@@ -80,7 +69,7 @@ internal struct Word2 { public uint X, Y; }
 /// </summary>
 internal static class DecodeKernel
 {
-    public const int Threads = 128, Warps = 4, MaxVectors = 4, MaxBlocks = 4;
+    public const int Threads = 128, Warps = 4, MaxVectors = 4;
     private const int MaxStates = Warps * 4; // lane groups per group, at 8 lanes per key
     private const int Combine = Warps * MaxVectors * 32 * 16; // states x vectors x dims
 
@@ -97,28 +86,17 @@ internal static class DecodeKernel
         headDim % dims == 0 && valueDim % dims == 0
         && headDim * elementBytes % 16 == 0 && valueDim * elementBytes % 16 == 0;
 
-    /// <summary>Query vectors per warp (up to 4) and vector blocks per group (1, 2 or 4) for
-    /// <paramref name="vectors"/> query vectors per (sequence, KV head): up to 4 vectors run
-    /// as one block whose 4 warps split the keys; more as 2 or 4 blocks of 4 over the same
-    /// keys, so each K and V row is read once for up to 16 vectors.</summary>
-    public static (int Vectors, int Blocks) BlockFor(int vectors)
-    {
-        if (vectors > MaxVectors)
-            return (MaxVectors, vectors <= 2 * MaxVectors ? 2 : MaxBlocks);
-        return (vectors <= 1 ? 1 : vectors <= 2 ? 2 : 4, 1);
-    }
-
-    /// <summary>Query vectors per group: <see cref="BlockFor"/>'s vectors x blocks.</summary>
+    /// <summary>Query vectors per group: up to 4.</summary>
     public static int VectorsFor(int vectors)
     {
-        var (n, blocks) = BlockFor(vectors);
-        return n * blocks;
+        int n = Math.Min(MaxVectors, vectors);
+        return n <= 1 ? 1 : n <= 2 ? 2 : 4;
     }
 ''')
 
 # ---- Partial
 w('''    public static void Partial<TElement, TStorage, TScore, TMask, TNorm, TDims, TLanes, TVecs,
-        TBlocks, TReduce, TLoad>(
+        TReduce, TLoad>(
         ArrayView<float> query, ArrayView<TStorage> keys, ArrayView<TStorage> values,
         ArrayView<int> pageTable, ArrayView<int> lengths, ArrayView<int> kept,
         ArrayView<int> positions, ArrayView<int> compensationSlot,
@@ -133,13 +111,10 @@ w('''    public static void Partial<TElement, TStorage, TScore, TMask, TNorm, TD
         where TDims : struct, IDecodeCount
         where TLanes : struct, IDecodeCount
         where TVecs : struct, IDecodeCount
-        where TBlocks : struct, IDecodeCount
         where TReduce : struct, IRowReduction
         where TLoad : struct, IDecodeLoad
     {
-        // The staged path's K and V rows (two buffers), then the combine's states.
-        var stage = SharedMemory.Allocate<Word4>(Combine / 4);
-        var shared = stage.Cast<float>();
+        var shared = SharedMemory.Allocate<float>(Combine);
         var sharedM = SharedMemory.Allocate<float>(MaxStates * MaxVectors);
         var sharedL = SharedMemory.Allocate<float>(MaxStates * MaxVectors);
         var sharedDot = SharedMemory.Allocate<float>(TReduce.UsesShuffle ? 1
@@ -151,13 +126,7 @@ w('''    public static void Partial<TElement, TStorage, TScore, TMask, TNorm, TD
         rest /= p.Splits;
         int kvh = rest % p.KvHeads, b = rest / p.KvHeads;
         int g = p.Group, rows = p.Rows, d = p.HeadDim, dv = p.ValueDim, qn = p.Vectors;
-        // This warp's set (wb) of the group's TBlocks and its place (keyWarp) among the set's
-        // warps.
-        int keyWarps = Warps / TBlocks.Count, wb = warp / keyWarps, keyWarp = warp - wb * keyWarps;
-        int gv0 = qb * TBlocks.Count * TVecs.Count;
-        int gnv = XMath.Min(TBlocks.Count * TVecs.Count, qn - gv0);
-        // The warp's vectors [v0, v0 + nv); none (nv <= 0) in a set past the last vector.
-        int v0 = gv0 + wb * TVecs.Count, nv = XMath.Min(TVecs.Count, qn - v0);
+        int v0 = qb * TVecs.Count, nv = XMath.Min(TVecs.Count, qn - v0);
         int head = b * p.KvHeads + kvh;
         int length = lengths[b], pos0 = length - rows, held = kept[head];
         int item = head * p.Splits + s;
@@ -196,20 +165,18 @@ for v in range(VMAX):
     w( "        }")
 
 w('''
-        // This part's slots, narrowed to those the mask lets any head of the group reach
+        // This part's slots, narrowed to those the mask lets any head of the block reach
         // (key positions increase over slots, so the bounds map by binary search).
         int chunk = ((held + p.Splits - 1) / p.Splits + 15) & ~15;
         int lo = XMath.Min(s * chunk, held), hi = XMath.Min(lo + chunk, held);
-        int kStart = int.MaxValue, kEnd = int.MinValue;
-        // Over every vector of the group: its warps walk the same slots (group-uniform loop
-        // bounds keep the shared-memory reduction's barriers legal).
-        for (int u = 0; u < gnv; u++)
-        {
-            int hu = kvh * g + (gv0 + u) / rows;
-            kStart = XMath.Min(kStart, mask.KeyStart(b, hu, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, hu, pos0, pos0 + rows));
-        }
-        if (p.HasPositions != 0)
+        int kStart = int.MaxValue, kEnd = int.MinValue;''')
+for v in range(VMAX):
+    w(f"        if (TVecs.Count > {v} && {v} < nv)")
+    w( "        {")
+    w(f"            kStart = XMath.Min(kStart, mask.KeyStart(b, h{v}, pos0, pos0 + rows));")
+    w(f"            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h{v}, pos0, pos0 + rows));")
+    w( "        }")
+w('''        if (p.HasPositions != 0)
         {
             lo = XMath.Max(lo, LowerBound(positions, positionBase, lo, hi, kStart));
             hi = XMath.Min(hi, LowerBound(positions, positionBase, lo, hi, kEnd));
@@ -229,22 +196,19 @@ w('''
 
 ''')
 
-def declare(n, indent, regs=True, kinds=True):
+def declare(n, indent):
     # The step variables of pipeline stage n, declared once before the loop.
     i = ' ' * indent
-    w(f'{i}int {n}jw = 0, {n}j = 0, ' + (f'{n}kp = 0, ' if kinds else '')
-      + f'{n}jLast = 0, {n}kpLo = 0, {n}kpHi = 0;')
+    w(f'{i}int {n}jw = 0, {n}j = 0, {n}kp = 0, {n}jLast = 0, {n}kpLo = 0, {n}kpHi = 0;')
     w(f'{i}bool {n}ok = false, {n}any = false, {n}live = false;')
-    if kinds:
-        w(f'{i}TileKind ' + ', '.join(f'{n}kind{v} = TileKind.Empty' for v in range(VMAX)) + ';')
-    if regs:
-        w(f'{i}uint {zeros(n + "kw", z="0u")};')
-        w(f'{i}uint {zeros(n + "vw", z="0u")};')
+    w(f'{i}TileKind ' + ', '.join(f'{n}kind{v} = TileKind.Empty' for v in range(VMAX)) + ';')
+    w(f'{i}uint {zeros(n + "kw", z="0u")};')
+    w(f'{i}uint {zeros(n + "vw", z="0u")};')
 
-def info(n, start, indent, base='keyWarp * keyGroups'):
-    # Step info of the step starting at slot `start` + base, names prefixed with n.
+def info(n, start, indent):
+    # Step info of the step starting at slot `start`, names prefixed with n.
     i = ' ' * indent
-    w(f'{i}{n}jw = {start} + {base}; {n}j = {n}jw + kg;')
+    w(f'{i}{n}jw = {start} + warp * keyGroups; {n}j = {n}jw + kg;')
     w(f'{i}{n}ok = {n}j < hi; {n}any = {n}jw < hi;')
     w(f'{i}{n}kp = !{n}ok ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}j] : {n}j;')
     w(f'{i}// Warp-uniform: the positions the warp\'s keys span, and whether the mask lets any')
@@ -256,19 +220,6 @@ def info(n, start, indent, base='keyWarp * keyGroups'):
         w(f'{i}{n}kind{v} = TileKind.Empty;')
         w(f'{i}if (TVecs.Count > {v} && {v} < nv && {n}any) {n}kind{v} = mask.Classify(b, h{v}, pos0, pos0 + rows, {n}kpLo, {n}kpHi);')
     w(f'{i}{n}live = !(' + ' && '.join(f'{n}kind{v} == TileKind.Empty' for v in range(VMAX)) + ');')
-
-def info_load(n, start, indent):
-    # The staged path's loads: warp w's lane groups take keys start + w keyGroups + kg; a row
-    # is loaded where the mask lets any head of the group reach the warp's keys.
-    i = ' ' * indent
-    w(f'{i}{n}jw = {start} + warp * keyGroups; {n}j = {n}jw + kg;')
-    w(f'{i}{n}ok = {n}j < hi; {n}any = {n}jw < hi;')
-    w(f'{i}{n}jLast = XMath.Min({n}jw + keyGroups, hi) - 1;')
-    w(f'{i}{n}kpLo = !{n}any ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}jw] : {n}jw;')
-    w(f'{i}{n}kpHi = 1 + (!{n}any ? 0 : p.HasPositions != 0 ? positions[positionBase + {n}jLast] : {n}jLast);')
-    w(f'{i}{n}live = false;')
-    w(f'{i}for (int hh = hFirst; {n}any && hh <= hLast; hh++)')
-    w(f'{i}    if (mask.Classify(b, hh, pos0, pos0 + rows, {n}kpLo, {n}kpHi) != TileKind.Empty) {n}live = true;')
 
 def load(n, indent):
     # The raw words of the step's K and V rows into {n}kw*, {n}vw* (element loads widen here
@@ -306,12 +257,11 @@ def load(n, indent):
 
 # Software pipeline: the next step's rows are loaded before this step's are used, so each
 # warp keeps a step of K and V reads in flight while it computes.
-old_start = len(out)
 declare('', 8)
 declare('n', 8)
 info('', 'lo', 8)
 load('', 8)
-w('        int stride = keyWarps * keyGroups;')
+w('        int stride = Warps * keyGroups;')
 w('        // Two steps per turn, the stages swapping roles: no register copies between them.')
 w('        for (int step = lo; step < hi; step += 2 * stride)')
 w('        {')
@@ -337,7 +287,6 @@ w('            {')
 for k in range(PMAX):
     w(f'                if (TDims.Count > {k}) k{k} = hk{k} ? k{k} : 0f;')
 w('            }')
-widen_end = len(out)
 
 # dot products over the lane's dims, then summed over the lane group
 for v in range(VMAX):
@@ -417,65 +366,6 @@ info('', 'step + 2 * stride', 12)
 load('', 12)
 out.extend(staged(l, 'n') for l in compute)
 w("        }")
-old_lines = ['    ' + l if l else l for l in out[old_start:]]
-del out[old_start:]
-head = compute[:4]          # if (...) { and the k, x declarations
-widen = compute[4:widen_end - compute_start]
-math = compute[widen_end - compute_start:]
-def indent(lines, n): return [' ' * n + l if l else l for l in lines]
-
-w('''        if (TBlocks.Count > 1)
-        {
-            // Staged through shared memory: per super-step of Warps x keyGroups keys, warp w
-            // loads the rows of keys [S + w keyGroups, S + (w + 1) keyGroups), widens them into
-            // the stage (two buffers), and after one barrier each set of warps takes the
-            // super-step's sub-steps (all 4 at TBlocks = 4). So each K and V row leaves memory
-            // once for the group's TBlocks x TVecs vectors, and a super-step's loads (a quarter
-            // per warp) fly during the previous super-step's compute.
-            int keysPerStage = Warps * keyGroups, quads = TLanes.Count * TDims.Count / 4;
-            int hFirst = kvh * g + gv0 / rows, hLast = kvh * g + (gv0 + gnv - 1) / rows;''')
-declare('ld', 12, kinds=False)
-declare('', 12, regs=False)
-info_load('ld', 'lo', 12)
-load('ld', 12)
-w('''            int buf = 0;
-            for (int superStep = lo; superStep < hi; superStep += keysPerStage)
-            {
-                {''')
-w(f'                    float {zeros("k")};')
-w(f'                    float {zeros("x")};')
-out.extend(indent([staged(l, 'ld') for l in widen], 8))
-w('''                    // Row (K, then V) of slot warp keyGroups + kg: chunk c of lane lig at
-                    // c TLanes + lig, so 8 lanes' 16-byte stores and loads hit 32 banks.
-                    int at = (buf * keysPerStage + warp * keyGroups + kg) * 2 * quads + lig;''')
-for c in range(4):
-    cond = '' if c == 0 else f'if (TDims.Count > {4 * c}) '
-    w(f'                    {cond}stage[at + {c} * TLanes.Count] = Pack(k{4*c}, k{4*c+1}, k{4*c+2}, k{4*c+3});')
-    w(f'                    {cond}stage[at + quads + {c} * TLanes.Count] = Pack(x{4*c}, x{4*c+1}, x{4*c+2}, x{4*c+3});')
-w('''                }
-                Group.Barrier(); // the stage is written; the other buffer is no longer read''')
-info_load('ld', 'superStep + keysPerStage', 16)
-load('ld', 16)
-w('''                for (int sub = keyWarp; sub < Warps; sub += keyWarps)
-                {''')
-info('', 'superStep', 20, base='sub * keyGroups')
-out.extend(indent(head, 8))
-w('''                    int at = (buf * keysPerStage + sub * keyGroups + kg) * 2 * quads + lig;''')
-for c in range(4):
-    cond = '' if c == 0 else f'if (TDims.Count > {4 * c}) '
-    w(f'                    {cond}{{ Word4 kq = stage[at + {c} * TLanes.Count], xq = stage[at + quads + {c} * TLanes.Count];')
-    w(f'                        k{4*c} = Interop.IntAsFloat(kq.X); k{4*c+1} = Interop.IntAsFloat(kq.Y); k{4*c+2} = Interop.IntAsFloat(kq.Z); k{4*c+3} = Interop.IntAsFloat(kq.W);')
-    w(f'                        x{4*c} = Interop.IntAsFloat(xq.X); x{4*c+1} = Interop.IntAsFloat(xq.Y); x{4*c+2} = Interop.IntAsFloat(xq.Z); x{4*c+3} = Interop.IntAsFloat(xq.W); }}')
-out.extend(indent(math, 8))
-w('''                }
-                buf ^= 1;
-            }
-            Group.Barrier(); // the combine below reuses the stage's memory
-        }
-        else
-        {''')
-out.extend(old_lines)
-w("        }")
 
 # combine the lane groups' states
 w('''
@@ -490,18 +380,16 @@ for v in range(VMAX):
         w(f"            if (TDims.Count > {i}) shared[at{v} + {i}] = o{v}_{i};")
     w( "        }")
 w('''        Group.Barrier();
-        // A vector's states: the lane groups of its set's warps, states [first, first + states).
-        int states = keyWarps * keyGroups;
-        for (int e = tid; e < gnv * dv; e += Threads)
+        int states = Warps * keyGroups;
+        for (int e = tid; e < nv * dv; e += Threads)
         {
-            int u = e / dv, c = e - u * dv;
-            int ub = u / TVecs.Count, v = u - ub * TVecs.Count, first = ub * states;
+            int v = e / dv, c = e - v * dv;
             float mAll = float.NegativeInfinity;
             if (TNorm.IsSoftmax)
-                for (int q = first; q < first + states; q++)
+                for (int q = 0; q < states; q++)
                     mAll = XMath.Max(mAll, sharedM[q * MaxVectors + v]);
             float o = 0f, l = 0f;
-            for (int q = first; q < first + states; q++)
+            for (int q = 0; q < states; q++)
             {
                 float mq = sharedM[q * MaxVectors + v];
                 float f = !TNorm.IsSoftmax ? 1f
@@ -510,7 +398,7 @@ w('''        Group.Barrier();
                 o += f * shared[(q * MaxVectors + v) * span + c];
                 l += f * sharedL[q * MaxVectors + v];
             }
-            long at = (long)item * qn + gv0 + u;
+            long at = (long)item * qn + v0 + v;
             partO[at * dv + c] = o;
             if (c == 0)
             {
@@ -519,13 +407,6 @@ w('''        Group.Barrier();
             }
         }
     }
-
-    /// <summary>Four floats' bits as one 16-byte word (one st.shared.v4).</summary>
-    private static Word4 Pack(float a, float b, float c, float d) => new()
-    {
-        X = Interop.FloatAsInt(a), Y = Interop.FloatAsInt(b),
-        Z = Interop.FloatAsInt(c), W = Interop.FloatAsInt(d),
-    };
 
     /// <summary>The <paramref name="count"/> values from <paramref name="first"/> summed.
     /// </summary>

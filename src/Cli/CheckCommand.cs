@@ -43,18 +43,6 @@ internal static class CheckCommand
             output.WriteLine($"prefill-fp32: {n} checked, {bad} failed");
             return bad == 0 ? 0 : 1;
         }
-        if (options.Decode) // only the decode cases
-        {
-            if (options.Precisions is not null || options.DTypes is not null
-                || options.Only is not null || options.Parts > 1 || options.Large)
-                throw new UsageException("--decode runs the decode checks only: it cannot be "
-                    + "combined with --precision, --dtype, --only, --part or --large");
-            using var device = ComputeDevice.Open(options.Device);
-            output.WriteLine($"device: {device.Name}");
-            var (n, bad) = DecodeCheck.Run(device, output);
-            output.WriteLine($"decode: {n} checked, {bad} failed");
-            return bad == 0 ? 0 : 1;
-        }
         var variants = Select(options);
         DType[] types = options.DTypes ?? [DType.Float];
         using var backend = ComputeDevice.Open(options.Device);

@@ -179,9 +179,6 @@ internal sealed record CliCommand(string Name, string Summary, string Descriptio
                     + "the TF32 tensor-core prefill on CUDA, every layout) against fp64 within "
                     + "each one's bound, 'prefill-fp32: <n> checked, <f> failed'", "none",
                     (o, s) => o with { Precisions = CliOptions.ParsePrecisions(s) }),
-                CliOption.Flag("--decode", "instead: only the decode checks (float, half and "
-                    + "bfloat16 caches), 'decode: <n> checked, <f> failed'",
-                    o => o with { Decode = true }),
             ],
             (o, c) => CheckCommand.Run(o, c.Out)),
         new("bench", "time exact attention (TFLOP/s), or FlexAttention-style variants",

@@ -53,21 +53,18 @@ internal static class DevicesCommand
                     CausalMask, SoftmaxNormalizer, KeyRangeSchedule>.For(dim, dim)));
         var v = new PtxWriter(ptxDir);
         foreach (var variant in VariantRegistry.All) variant.DeviceTyped.Accept(v);
-        // Decode of exact causal attention, for ptxas: D = 128 with 2 and 4 query vectors per
-        // group and 16 (4 blocks of 4 over the same keys), 16 dims per lane (8 lanes per key)
-        // and 8 dims per lane (16 lanes per key).
-        foreach (var (vectors, blocks) in new[] { (2, 1), (4, 1), (4, 4) })
+        // Decode of exact causal attention, for ptxas: D = 128 with 2 and 4 query vectors, 16
+        // dims per lane (8 lanes per key) and 8 dims per lane (16 lanes per key).
+        foreach (int vectors in new[] { 2, 4 })
             foreach (var (dims, lanes) in new[] { (16, 8), (8, 16) })
             {
-                string shape = $"d128-v{vectors * blocks}-{dims}x{lanes}";
+                string shape = $"d128-v{vectors}-{dims}x{lanes}";
                 File.WriteAllText(Path.Combine(ptxDir, $"decode-float-{shape}.ptx"),
                     KernelCompiler.CompilePtx(DecodeMethods<Float32Element, float, NoScore,
-                        CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, (vectors, blocks), true,
-                            true)));
+                        CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, true, true)));
                 File.WriteAllText(Path.Combine(ptxDir, $"decode-half-{shape}.ptx"),
                     KernelCompiler.CompilePtx(DecodeMethods<Float16Element, System.Half, NoScore,
-                        CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, (vectors, blocks), true,
-                            true)));
+                        CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, true, true)));
             }
         // Decode on the tensor cores, D = Dv = 128, fp16 and bf16, vectors or keys as rows.
         foreach (var (rows, keyRows) in new[] { ("", false), ("-key-rows", true) })

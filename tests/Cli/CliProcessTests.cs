@@ -70,7 +70,7 @@ public sealed class CliProcessTests
     public static TheoryData<string, string[]> CommandOptions() => new()
     {
         { "check", ["--device", "--large", "--only", "--part", "--dtype", "--precision",
-            "--decode", "--help"] },
+            "--help"] },
         {
             "bench",
             ["--device", "--seq", "--dim", "--heads", "--batch", "--variants", "--reference",

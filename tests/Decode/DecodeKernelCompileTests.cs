@@ -36,27 +36,25 @@ public sealed class DecodeKernelCompileTests
         Assert.Contains(".entry", visitor.Merge);
     }
 
-    /// <summary>Every class of shape (dims per lane, lanes per key, vectors per warp, vector
-    /// blocks per group), the shared-memory reduction and element loads, for exact attention
-    /// over each storage type: word loads are 16-byte vector loads (8-byte at 4 dims of a
-    /// 16-bit type).</summary>
+    /// <summary>Every class of shape (dims per lane, lanes per key, vectors per group), the
+    /// shared-memory reduction and element loads, for exact attention over each storage type:
+    /// word loads are 16-byte vector loads (8-byte at 4 dims of a 16-bit type).</summary>
     [Theory]
-    [InlineData(4, 8, 1, 1, true, true)]
-    [InlineData(8, 8, 2, 1, true, true)]
-    [InlineData(16, 8, 4, 4, true, true)]
-    [InlineData(16, 16, 2, 1, true, true)]
-    [InlineData(16, 8, 4, 2, false, true)]
-    [InlineData(8, 8, 4, 1, true, false)]
-    public void DecodeShapeClassesCompile(int dims, int lanes, int vectors, int blocks,
-        bool shuffle, bool words)
+    [InlineData(4, 8, 1, true, true)]
+    [InlineData(8, 8, 2, true, true)]
+    [InlineData(16, 8, 4, true, true)]
+    [InlineData(16, 16, 2, true, true)]
+    [InlineData(16, 8, 4, false, true)]
+    [InlineData(8, 8, 4, true, false)]
+    public void DecodeShapeClassesCompile(int dims, int lanes, int vectors, bool shuffle,
+        bool words)
     {
         foreach (var ptx in new[]
         {
             KernelCompiler.CompilePtx(DecodeMethods<Float32Element, float, NoScore, CausalMask,
-                SoftmaxNormalizer>.Decode(dims, lanes, (vectors, blocks), shuffle, words)),
+                SoftmaxNormalizer>.Decode(dims, lanes, vectors, shuffle, words)),
             KernelCompiler.CompilePtx(DecodeMethods<BFloat16Element, BFloat16, NoScore,
-                CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, (vectors, blocks), shuffle,
-                    words)),
+                CausalMask, SoftmaxNormalizer>.Decode(dims, lanes, vectors, shuffle, words)),
         })
         {
             Assert.Contains(".entry", ptx);
@@ -115,8 +113,7 @@ public sealed class DecodeKernelCompileTests
             where TMask : struct, IMaskPredicate
             where TNorm : struct, INormalizer =>
             (KernelCompiler.CompilePtx(
-                DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(4, 8, (1, 1), true,
-                    true)),
+                DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(4, 8, 1, true, true)),
              KernelCompiler.CompilePtx(DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Merge));
     }
 }

@@ -145,8 +145,8 @@ public static partial class DecodeAttention
         // barrier per shuffle, and most OpenCL devices have none).
         bool shuffle = device.Ilgpu.AcceleratorType == AcceleratorType.Cuda;
         var method = !tensorCores
-            ? DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(dims, lanes,
-                DecodeKernel.BlockFor(pr.Vectors), shuffle, words)
+            ? DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>.Decode(dims, lanes, block,
+                shuffle, words)
             : MmaDecodeMethod<TElement, TStorage, TScore, TMask, TNorm>(pr, shuffle);
         var decode = device.Kernels.Get<DecodeLauncher<TStorage, TScore, TMask, TNorm>>(method);
         decode(device.Ilgpu.DefaultStream, new KernelConfig(items * queryBlocks,
@@ -208,26 +208,22 @@ internal static class DecodeMethods<TElement, TStorage, TScore, TMask, TNorm>
     where TMask : struct, IMaskPredicate
     where TNorm : struct, INormalizer
 {
-    private static readonly MethodInfo?[] s_decode = new MethodInfo?[5 * 5 * 3 * 3 * 2 * 2];
+    private static readonly MethodInfo?[] s_decode = new MethodInfo?[5 * 5 * 3 * 2 * 2];
 
     /// <summary>The kernel for <paramref name="dims"/> dims per lane (4, 8 or 16),
-    /// <paramref name="lanes"/> lanes per key (8 or 16), a block of query vectors per warp
-    /// (1, 2 or 4) times vector blocks per group (1, 2 or 4: <see cref="DecodeKernel.BlockFor"/>),
-    /// shuffles or shared memory, word or element loads.</summary>
-    public static MethodInfo Decode(int dims, int lanes, (int Vectors, int Blocks) block,
-        bool shuffle, bool words)
+    /// <paramref name="lanes"/> lanes per key (8 or 16), <paramref name="vectors"/> query
+    /// vectors per group (1, 2 or 4), shuffles or shared memory, word or element loads.
+    /// </summary>
+    public static MethodInfo Decode(int dims, int lanes, int vectors, bool shuffle, bool words)
     {
-        var (vectors, blocks) = block;
-        if (vectors > DecodeKernel.MaxVectors || blocks > DecodeKernel.MaxBlocks)
-            throw new ArgumentOutOfRangeException(nameof(block), block,
-                $"The decode kernel takes at most {DecodeKernel.MaxVectors} vectors per warp "
-                + $"and {DecodeKernel.MaxBlocks} blocks per group.");
-        int slot = ((((Log2(dims) * 5 + Log2(lanes)) * 3 + Log2(vectors)) * 3 + Log2(blocks))
-            * 2 + (shuffle ? 1 : 0)) * 2 + (words ? 1 : 0);
+        if (vectors > DecodeKernel.MaxVectors)
+            throw new ArgumentOutOfRangeException(nameof(vectors), vectors,
+                $"The decode kernel takes at most {DecodeKernel.MaxVectors} vectors per group.");
+        int slot = (((Log2(dims) * 5 + Log2(lanes)) * 3 + Log2(vectors)) * 2
+            + (shuffle ? 1 : 0)) * 2 + (words ? 1 : 0);
         return s_decode[slot] ??= typeof(DecodeKernel).GetMethod(nameof(DecodeKernel.Partial))!
             .MakeGenericMethod(typeof(TElement), typeof(TStorage), typeof(TScore), typeof(TMask),
                 typeof(TNorm), CountType(dims), CountType(lanes), CountType(vectors),
-                CountType(blocks),
                 shuffle ? typeof(ShuffleReduction) : typeof(SharedMemoryReduction),
                 words ? typeof(WordLoads) : typeof(ElementLoads));
     }

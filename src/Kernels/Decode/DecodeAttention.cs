@@ -77,8 +77,7 @@ public static partial class DecodeAttention
     /// ceil(maxLength / 256)). ILGPU: one wave of groups, as many as the device holds at once
     /// (2 per multiprocessor, 16 multiprocessors where unknown): parts = clamp(floor(2 x
     /// multiprocessors / (batch x kvHeads x query blocks)), 1, ceil(maxLength / 256)), a
-    /// query block being up to 4 of the queryVectors = heads / kvHeads x rows vectors, or up
-    /// to 16 (2 or 4 blocks of 4 over the same keys) where there are more than 4. On the
+    /// query block being up to 4 of the queryVectors = heads / kvHeads x rows vectors. On the
     /// H200 a second, partial wave cost more than the longer parts of one (batch 1, 128k fp32
     /// keys: 33 parts 76 % of the copy bandwidth, 66 parts 68 %). This is the rule of the
     /// CUDA-core kernel; fp16 and bf16 caches with softmax on CUDA run on the tensor cores,

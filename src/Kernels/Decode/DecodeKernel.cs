@@ -9,7 +9,7 @@ using Managed.Kernels.Variants;
 namespace Managed.Kernels.Decode;
 
 /// <summary>A compile-time count of the decode kernel (dims per lane, lanes per key, vectors
-/// per warp, vector blocks per group).</summary>
+/// per group).</summary>
 internal interface IDecodeCount
 {
     static abstract int Count { get; }
@@ -45,13 +45,7 @@ internal struct Word2 { public uint X, Y; }
 
 /// <summary>
 /// The split-KV decode kernels. <see cref="Partial"/>: one group of 4 warps per (sequence, KV
-/// head, part, block of TBlocks x TVecs query vectors). The warps are TBlocks sets of
-/// 4 / TBlocks; each set takes TVecs of the vectors and all the part's keys, its warps
-/// splitting the keys. At TBlocks = 1 each warp loads the rows it uses into registers, a step
-/// ahead. At TBlocks = 2 or 4 the rows pass through shared memory: each warp loads a quarter
-/// of a super-step's rows (a super-step ahead) and every set reads all of them, so 16 vectors
-/// cost one pass over the part rather than the four of four groups of 4. A warp is cut into
-/// lane groups of TLanes lanes;
+/// head, part, block of TVecs query vectors). A warp is cut into lane groups of TLanes lanes;
 /// each lane group takes one key per step, its lanes holding TDims consecutive dims each of
 /// that key's K and V rows (loaded as 16-byte words) and of every query vector and output row
 /// of the block, so a warp reads 32/TLanes whole rows per step in wide, coalesced loads. Each
@@ -64,7 +58,7 @@ internal struct Word2 { public uint X, Y; }
 /// </summary>
 internal static class DecodeKernel
 {
-    public const int Threads = 128, Warps = 4, MaxVectors = 4, MaxBlocks = 4;
+    public const int Threads = 128, Warps = 4, MaxVectors = 4;
     private const int MaxStates = Warps * 4; // lane groups per group, at 8 lanes per key
     private const int Combine = Warps * MaxVectors * 32 * 16; // states x vectors x dims
 
@@ -81,26 +75,15 @@ internal static class DecodeKernel
         headDim % dims == 0 && valueDim % dims == 0
         && headDim * elementBytes % 16 == 0 && valueDim * elementBytes % 16 == 0;
 
-    /// <summary>Query vectors per warp (up to 4) and vector blocks per group (1, 2 or 4) for
-    /// <paramref name="vectors"/> query vectors per (sequence, KV head): up to 4 vectors run
-    /// as one block whose 4 warps split the keys; more as 2 or 4 blocks of 4 over the same
-    /// keys, so each K and V row is read once for up to 16 vectors.</summary>
-    public static (int Vectors, int Blocks) BlockFor(int vectors)
-    {
-        if (vectors > MaxVectors)
-            return (MaxVectors, vectors <= 2 * MaxVectors ? 2 : MaxBlocks);
-        return (vectors <= 1 ? 1 : vectors <= 2 ? 2 : 4, 1);
-    }
-
-    /// <summary>Query vectors per group: <see cref="BlockFor"/>'s vectors x blocks.</summary>
+    /// <summary>Query vectors per group: up to 4.</summary>
     public static int VectorsFor(int vectors)
     {
-        var (n, blocks) = BlockFor(vectors);
-        return n * blocks;
+        int n = Math.Min(MaxVectors, vectors);
+        return n <= 1 ? 1 : n <= 2 ? 2 : 4;
     }
 
     public static void Partial<TElement, TStorage, TScore, TMask, TNorm, TDims, TLanes, TVecs,
-        TBlocks, TReduce, TLoad>(
+        TReduce, TLoad>(
         ArrayView<float> query, ArrayView<TStorage> keys, ArrayView<TStorage> values,
         ArrayView<int> pageTable, ArrayView<int> lengths, ArrayView<int> kept,
         ArrayView<int> positions, ArrayView<int> compensationSlot,
@@ -115,13 +98,10 @@ internal static class DecodeKernel
         where TDims : struct, IDecodeCount
         where TLanes : struct, IDecodeCount
         where TVecs : struct, IDecodeCount
-        where TBlocks : struct, IDecodeCount
         where TReduce : struct, IRowReduction
         where TLoad : struct, IDecodeLoad
     {
-        // The staged path's K and V rows (two buffers), then the combine's states.
-        var stage = SharedMemory.Allocate<Word4>(Combine / 4);
-        var shared = stage.Cast<float>();
+        var shared = SharedMemory.Allocate<float>(Combine);
         var sharedM = SharedMemory.Allocate<float>(MaxStates * MaxVectors);
         var sharedL = SharedMemory.Allocate<float>(MaxStates * MaxVectors);
         var sharedDot = SharedMemory.Allocate<float>(TReduce.UsesShuffle ? 1
@@ -133,13 +113,7 @@ internal static class DecodeKernel
         rest /= p.Splits;
         int kvh = rest % p.KvHeads, b = rest / p.KvHeads;
         int g = p.Group, rows = p.Rows, d = p.HeadDim, dv = p.ValueDim, qn = p.Vectors;
-        // This warp's set (wb) of the group's TBlocks and its place (keyWarp) among the set's
-        // warps.
-        int keyWarps = Warps / TBlocks.Count, wb = warp / keyWarps, keyWarp = warp - wb * keyWarps;
-        int gv0 = qb * TBlocks.Count * TVecs.Count;
-        int gnv = XMath.Min(TBlocks.Count * TVecs.Count, qn - gv0);
-        // The warp's vectors [v0, v0 + nv); none (nv <= 0) in a set past the last vector.
-        int v0 = gv0 + wb * TVecs.Count, nv = XMath.Min(TVecs.Count, qn - v0);
+        int v0 = qb * TVecs.Count, nv = XMath.Min(TVecs.Count, qn - v0);
         int head = b * p.KvHeads + kvh;
         int length = lengths[b], pos0 = length - rows, held = kept[head];
         int item = head * p.Splits + s;
@@ -293,18 +267,30 @@ internal static class DecodeKernel
             if (!TNorm.IsSoftmax) m3 = norm.RowParameter(qp3, stat);
         }
 
-        // This part's slots, narrowed to those the mask lets any head of the group reach
+        // This part's slots, narrowed to those the mask lets any head of the block reach
         // (key positions increase over slots, so the bounds map by binary search).
         int chunk = ((held + p.Splits - 1) / p.Splits + 15) & ~15;
         int lo = XMath.Min(s * chunk, held), hi = XMath.Min(lo + chunk, held);
         int kStart = int.MaxValue, kEnd = int.MinValue;
-        // Over every vector of the group: its warps walk the same slots (group-uniform loop
-        // bounds keep the shared-memory reduction's barriers legal).
-        for (int u = 0; u < gnv; u++)
+        if (TVecs.Count > 0 && 0 < nv)
         {
-            int hu = kvh * g + (gv0 + u) / rows;
-            kStart = XMath.Min(kStart, mask.KeyStart(b, hu, pos0, pos0 + rows));
-            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, hu, pos0, pos0 + rows));
+            kStart = XMath.Min(kStart, mask.KeyStart(b, h0, pos0, pos0 + rows));
+            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h0, pos0, pos0 + rows));
+        }
+        if (TVecs.Count > 1 && 1 < nv)
+        {
+            kStart = XMath.Min(kStart, mask.KeyStart(b, h1, pos0, pos0 + rows));
+            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h1, pos0, pos0 + rows));
+        }
+        if (TVecs.Count > 2 && 2 < nv)
+        {
+            kStart = XMath.Min(kStart, mask.KeyStart(b, h2, pos0, pos0 + rows));
+            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h2, pos0, pos0 + rows));
+        }
+        if (TVecs.Count > 3 && 3 < nv)
+        {
+            kStart = XMath.Min(kStart, mask.KeyStart(b, h3, pos0, pos0 + rows));
+            kEnd = XMath.Max(kEnd, mask.KeyEnd(b, h3, pos0, pos0 + rows));
         }
         if (p.HasPositions != 0)
         {
@@ -325,40 +311,119 @@ internal static class DecodeKernel
         var valuePairs = values.Cast<Word2>().AsAligned(8);
 
 
-        if (TBlocks.Count > 1)
+        int jw = 0, j = 0, kp = 0, jLast = 0, kpLo = 0, kpHi = 0;
+        bool ok = false, any = false, live = false;
+        TileKind kind0 = TileKind.Empty, kind1 = TileKind.Empty, kind2 = TileKind.Empty, kind3 = TileKind.Empty;
+        uint kw0 = 0u, kw1 = 0u, kw2 = 0u, kw3 = 0u, kw4 = 0u, kw5 = 0u, kw6 = 0u, kw7 = 0u, kw8 = 0u, kw9 = 0u, kw10 = 0u, kw11 = 0u, kw12 = 0u, kw13 = 0u, kw14 = 0u, kw15 = 0u;
+        uint vw0 = 0u, vw1 = 0u, vw2 = 0u, vw3 = 0u, vw4 = 0u, vw5 = 0u, vw6 = 0u, vw7 = 0u, vw8 = 0u, vw9 = 0u, vw10 = 0u, vw11 = 0u, vw12 = 0u, vw13 = 0u, vw14 = 0u, vw15 = 0u;
+        int njw = 0, nj = 0, nkp = 0, njLast = 0, nkpLo = 0, nkpHi = 0;
+        bool nok = false, nany = false, nlive = false;
+        TileKind nkind0 = TileKind.Empty, nkind1 = TileKind.Empty, nkind2 = TileKind.Empty, nkind3 = TileKind.Empty;
+        uint nkw0 = 0u, nkw1 = 0u, nkw2 = 0u, nkw3 = 0u, nkw4 = 0u, nkw5 = 0u, nkw6 = 0u, nkw7 = 0u, nkw8 = 0u, nkw9 = 0u, nkw10 = 0u, nkw11 = 0u, nkw12 = 0u, nkw13 = 0u, nkw14 = 0u, nkw15 = 0u;
+        uint nvw0 = 0u, nvw1 = 0u, nvw2 = 0u, nvw3 = 0u, nvw4 = 0u, nvw5 = 0u, nvw6 = 0u, nvw7 = 0u, nvw8 = 0u, nvw9 = 0u, nvw10 = 0u, nvw11 = 0u, nvw12 = 0u, nvw13 = 0u, nvw14 = 0u, nvw15 = 0u;
+        jw = lo + warp * keyGroups; j = jw + kg;
+        ok = j < hi; any = jw < hi;
+        kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
+        // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
+        // vector reach them (no K or V row of a step it does not is loaded).
+        jLast = XMath.Min(jw + keyGroups, hi) - 1;
+        kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
+        kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast] : jLast);
+        kind0 = TileKind.Empty;
+        if (TVecs.Count > 0 && 0 < nv && any) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
+        kind1 = TileKind.Empty;
+        if (TVecs.Count > 1 && 1 < nv && any) kind1 = mask.Classify(b, h1, pos0, pos0 + rows, kpLo, kpHi);
+        kind2 = TileKind.Empty;
+        if (TVecs.Count > 2 && 2 < nv && any) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
+        kind3 = TileKind.Empty;
+        if (TVecs.Count > 3 && 3 < nv && any) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
+        live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
+        if (live)
         {
-            // Staged through shared memory: per super-step of Warps x keyGroups keys, warp w
-            // loads the rows of keys [S + w keyGroups, S + (w + 1) keyGroups), widens them into
-            // the stage (two buffers), and after one barrier each set of warps takes the
-            // super-step's sub-steps (all 4 at TBlocks = 4). So each K and V row leaves memory
-            // once for the group's TBlocks x TVecs vectors, and a super-step's loads (a quarter
-            // per warp) fly during the previous super-step's compute.
-            int keysPerStage = Warps * keyGroups, quads = TLanes.Count * TDims.Count / 4;
-            int hFirst = kvh * g + gv0 / rows, hLast = kvh * g + (gv0 + gnv - 1) / rows;
-            int ldjw = 0, ldj = 0, ldjLast = 0, ldkpLo = 0, ldkpHi = 0;
-            bool ldok = false, ldany = false, ldlive = false;
-            uint ldkw0 = 0u, ldkw1 = 0u, ldkw2 = 0u, ldkw3 = 0u, ldkw4 = 0u, ldkw5 = 0u, ldkw6 = 0u, ldkw7 = 0u, ldkw8 = 0u, ldkw9 = 0u, ldkw10 = 0u, ldkw11 = 0u, ldkw12 = 0u, ldkw13 = 0u, ldkw14 = 0u, ldkw15 = 0u;
-            uint ldvw0 = 0u, ldvw1 = 0u, ldvw2 = 0u, ldvw3 = 0u, ldvw4 = 0u, ldvw5 = 0u, ldvw6 = 0u, ldvw7 = 0u, ldvw8 = 0u, ldvw9 = 0u, ldvw10 = 0u, ldvw11 = 0u, ldvw12 = 0u, ldvw13 = 0u, ldvw14 = 0u, ldvw15 = 0u;
-            int jw = 0, j = 0, kp = 0, jLast = 0, kpLo = 0, kpHi = 0;
-            bool ok = false, any = false, live = false;
-            TileKind kind0 = TileKind.Empty, kind1 = TileKind.Empty, kind2 = TileKind.Empty, kind3 = TileKind.Empty;
-            ldjw = lo + warp * keyGroups; ldj = ldjw + kg;
-            ldok = ldj < hi; ldany = ldjw < hi;
-            ldjLast = XMath.Min(ldjw + keyGroups, hi) - 1;
-            ldkpLo = !ldany ? 0 : p.HasPositions != 0 ? positions[positionBase + ldjw] : ldjw;
-            ldkpHi = 1 + (!ldany ? 0 : p.HasPositions != 0 ? positions[positionBase + ldjLast] : ldjLast);
-            ldlive = false;
-            for (int hh = hFirst; ldany && hh <= hLast; hh++)
-                if (mask.Classify(b, hh, pos0, pos0 + rows, ldkpLo, ldkpHi) != TileKind.Empty) ldlive = true;
-            if (ldlive)
+            int slot = ok ? j : jw;
+            long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);
+            long ek = row * d + colK, ev = row * dv + colV;
+            if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)
             {
-                int slot = ldok ? ldj : ldjw;
+                Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
+                kw0 = ka.X; kw1 = ka.Y; vw0 = va.X; vw1 = va.Y;
+            }
+            else if (TLoad.Words)
+            {
+                // TDims x element bytes / 16 words of each row.
+                int words = TDims.Count / (4 * TElement.PerWord);
+                long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);
+                Word4 ka0 = keyWords[wk], va0 = valueWords[wv];
+                Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
+                if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
+                if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
+                kw0 = ka0.X; vw0 = va0.X;
+                kw1 = ka0.Y; vw1 = va0.Y;
+                kw2 = ka0.Z; vw2 = va0.Z;
+                kw3 = ka0.W; vw3 = va0.W;
+                kw4 = ka1.X; vw4 = va1.X;
+                kw5 = ka1.Y; vw5 = va1.Y;
+                kw6 = ka1.Z; vw6 = va1.Z;
+                kw7 = ka1.W; vw7 = va1.W;
+                kw8 = ka2.X; vw8 = va2.X;
+                kw9 = ka2.Y; vw9 = va2.Y;
+                kw10 = ka2.Z; vw10 = va2.Z;
+                kw11 = ka2.W; vw11 = va2.W;
+                kw12 = ka3.X; vw12 = va3.X;
+                kw13 = ka3.Y; vw13 = va3.Y;
+                kw14 = ka3.Z; vw14 = va3.Z;
+                kw15 = ka3.W; vw15 = va3.W;
+            }
+            else
+            {
+                if (TDims.Count > 0) { kw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); vw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
+                if (TDims.Count > 1) { kw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); vw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
+                if (TDims.Count > 2) { kw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); vw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
+                if (TDims.Count > 3) { kw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); vw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
+                if (TDims.Count > 4) { kw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); vw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
+                if (TDims.Count > 5) { kw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); vw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
+                if (TDims.Count > 6) { kw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); vw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
+                if (TDims.Count > 7) { kw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); vw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
+                if (TDims.Count > 8) { kw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); vw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
+                if (TDims.Count > 9) { kw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); vw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
+                if (TDims.Count > 10) { kw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); vw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
+                if (TDims.Count > 11) { kw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); vw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
+                if (TDims.Count > 12) { kw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); vw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
+                if (TDims.Count > 13) { kw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); vw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
+                if (TDims.Count > 14) { kw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); vw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
+                if (TDims.Count > 15) { kw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); vw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
+            }
+        }
+        int stride = Warps * keyGroups;
+        // Two steps per turn, the stages swapping roles: no register copies between them.
+        for (int step = lo; step < hi; step += 2 * stride)
+        {
+            njw = step + stride + warp * keyGroups; nj = njw + kg;
+            nok = nj < hi; nany = njw < hi;
+            nkp = !nok ? 0 : p.HasPositions != 0 ? positions[positionBase + nj] : nj;
+            // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
+            // vector reach them (no K or V row of a step it does not is loaded).
+            njLast = XMath.Min(njw + keyGroups, hi) - 1;
+            nkpLo = !nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njw] : njw;
+            nkpHi = 1 + (!nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njLast] : njLast);
+            nkind0 = TileKind.Empty;
+            if (TVecs.Count > 0 && 0 < nv && nany) nkind0 = mask.Classify(b, h0, pos0, pos0 + rows, nkpLo, nkpHi);
+            nkind1 = TileKind.Empty;
+            if (TVecs.Count > 1 && 1 < nv && nany) nkind1 = mask.Classify(b, h1, pos0, pos0 + rows, nkpLo, nkpHi);
+            nkind2 = TileKind.Empty;
+            if (TVecs.Count > 2 && 2 < nv && nany) nkind2 = mask.Classify(b, h2, pos0, pos0 + rows, nkpLo, nkpHi);
+            nkind3 = TileKind.Empty;
+            if (TVecs.Count > 3 && 3 < nv && nany) nkind3 = mask.Classify(b, h3, pos0, pos0 + rows, nkpLo, nkpHi);
+            nlive = !(nkind0 == TileKind.Empty && nkind1 == TileKind.Empty && nkind2 == TileKind.Empty && nkind3 == TileKind.Empty);
+            if (nlive)
+            {
+                int slot = nok ? nj : njw;
                 long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);
                 long ek = row * d + colK, ev = row * dv + colV;
                 if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)
                 {
                     Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
-                    ldkw0 = ka.X; ldkw1 = ka.Y; ldvw0 = va.X; ldvw1 = va.Y;
+                    nkw0 = ka.X; nkw1 = ka.Y; nvw0 = va.X; nvw1 = va.Y;
                 }
                 else if (TLoad.Words)
                 {
@@ -369,581 +434,450 @@ internal static class DecodeKernel
                     Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
                     if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
                     if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
-                    ldkw0 = ka0.X; ldvw0 = va0.X;
-                    ldkw1 = ka0.Y; ldvw1 = va0.Y;
-                    ldkw2 = ka0.Z; ldvw2 = va0.Z;
-                    ldkw3 = ka0.W; ldvw3 = va0.W;
-                    ldkw4 = ka1.X; ldvw4 = va1.X;
-                    ldkw5 = ka1.Y; ldvw5 = va1.Y;
-                    ldkw6 = ka1.Z; ldvw6 = va1.Z;
-                    ldkw7 = ka1.W; ldvw7 = va1.W;
-                    ldkw8 = ka2.X; ldvw8 = va2.X;
-                    ldkw9 = ka2.Y; ldvw9 = va2.Y;
-                    ldkw10 = ka2.Z; ldvw10 = va2.Z;
-                    ldkw11 = ka2.W; ldvw11 = va2.W;
-                    ldkw12 = ka3.X; ldvw12 = va3.X;
-                    ldkw13 = ka3.Y; ldvw13 = va3.Y;
-                    ldkw14 = ka3.Z; ldvw14 = va3.Z;
-                    ldkw15 = ka3.W; ldvw15 = va3.W;
+                    nkw0 = ka0.X; nvw0 = va0.X;
+                    nkw1 = ka0.Y; nvw1 = va0.Y;
+                    nkw2 = ka0.Z; nvw2 = va0.Z;
+                    nkw3 = ka0.W; nvw3 = va0.W;
+                    nkw4 = ka1.X; nvw4 = va1.X;
+                    nkw5 = ka1.Y; nvw5 = va1.Y;
+                    nkw6 = ka1.Z; nvw6 = va1.Z;
+                    nkw7 = ka1.W; nvw7 = va1.W;
+                    nkw8 = ka2.X; nvw8 = va2.X;
+                    nkw9 = ka2.Y; nvw9 = va2.Y;
+                    nkw10 = ka2.Z; nvw10 = va2.Z;
+                    nkw11 = ka2.W; nvw11 = va2.W;
+                    nkw12 = ka3.X; nvw12 = va3.X;
+                    nkw13 = ka3.Y; nvw13 = va3.Y;
+                    nkw14 = ka3.Z; nvw14 = va3.Z;
+                    nkw15 = ka3.W; nvw15 = va3.W;
                 }
                 else
                 {
-                    if (TDims.Count > 0) { ldkw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); ldvw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
-                    if (TDims.Count > 1) { ldkw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); ldvw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
-                    if (TDims.Count > 2) { ldkw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); ldvw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
-                    if (TDims.Count > 3) { ldkw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); ldvw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
-                    if (TDims.Count > 4) { ldkw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); ldvw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
-                    if (TDims.Count > 5) { ldkw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); ldvw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
-                    if (TDims.Count > 6) { ldkw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); ldvw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
-                    if (TDims.Count > 7) { ldkw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); ldvw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
-                    if (TDims.Count > 8) { ldkw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); ldvw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
-                    if (TDims.Count > 9) { ldkw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); ldvw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
-                    if (TDims.Count > 10) { ldkw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); ldvw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
-                    if (TDims.Count > 11) { ldkw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); ldvw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
-                    if (TDims.Count > 12) { ldkw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); ldvw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
-                    if (TDims.Count > 13) { ldkw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); ldvw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
-                    if (TDims.Count > 14) { ldkw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); ldvw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
-                    if (TDims.Count > 15) { ldkw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); ldvw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
+                    if (TDims.Count > 0) { nkw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); nvw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
+                    if (TDims.Count > 1) { nkw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); nvw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
+                    if (TDims.Count > 2) { nkw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); nvw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
+                    if (TDims.Count > 3) { nkw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); nvw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
+                    if (TDims.Count > 4) { nkw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); nvw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
+                    if (TDims.Count > 5) { nkw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); nvw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
+                    if (TDims.Count > 6) { nkw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); nvw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
+                    if (TDims.Count > 7) { nkw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); nvw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
+                    if (TDims.Count > 8) { nkw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); nvw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
+                    if (TDims.Count > 9) { nkw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); nvw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
+                    if (TDims.Count > 10) { nkw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); nvw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
+                    if (TDims.Count > 11) { nkw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); nvw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
+                    if (TDims.Count > 12) { nkw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); nvw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
+                    if (TDims.Count > 13) { nkw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); nvw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
+                    if (TDims.Count > 14) { nkw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); nvw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
+                    if (TDims.Count > 15) { nkw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); nvw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
                 }
             }
-            int buf = 0;
-            for (int superStep = lo; superStep < hi; superStep += keysPerStage)
+            if (!TReduce.UsesShuffle || live)
             {
-                {
-                    float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
-                    float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
-                    if (!TLoad.Words || TElement.PerWord == 1)
-                    {
-                        if (TDims.Count > 0) { k0 = Interop.IntAsFloat(ldkw0); x0 = Interop.IntAsFloat(ldvw0); }
-                        if (TDims.Count > 1) { k1 = Interop.IntAsFloat(ldkw1); x1 = Interop.IntAsFloat(ldvw1); }
-                        if (TDims.Count > 2) { k2 = Interop.IntAsFloat(ldkw2); x2 = Interop.IntAsFloat(ldvw2); }
-                        if (TDims.Count > 3) { k3 = Interop.IntAsFloat(ldkw3); x3 = Interop.IntAsFloat(ldvw3); }
-                        if (TDims.Count > 4) { k4 = Interop.IntAsFloat(ldkw4); x4 = Interop.IntAsFloat(ldvw4); }
-                        if (TDims.Count > 5) { k5 = Interop.IntAsFloat(ldkw5); x5 = Interop.IntAsFloat(ldvw5); }
-                        if (TDims.Count > 6) { k6 = Interop.IntAsFloat(ldkw6); x6 = Interop.IntAsFloat(ldvw6); }
-                        if (TDims.Count > 7) { k7 = Interop.IntAsFloat(ldkw7); x7 = Interop.IntAsFloat(ldvw7); }
-                        if (TDims.Count > 8) { k8 = Interop.IntAsFloat(ldkw8); x8 = Interop.IntAsFloat(ldvw8); }
-                        if (TDims.Count > 9) { k9 = Interop.IntAsFloat(ldkw9); x9 = Interop.IntAsFloat(ldvw9); }
-                        if (TDims.Count > 10) { k10 = Interop.IntAsFloat(ldkw10); x10 = Interop.IntAsFloat(ldvw10); }
-                        if (TDims.Count > 11) { k11 = Interop.IntAsFloat(ldkw11); x11 = Interop.IntAsFloat(ldvw11); }
-                        if (TDims.Count > 12) { k12 = Interop.IntAsFloat(ldkw12); x12 = Interop.IntAsFloat(ldvw12); }
-                        if (TDims.Count > 13) { k13 = Interop.IntAsFloat(ldkw13); x13 = Interop.IntAsFloat(ldvw13); }
-                        if (TDims.Count > 14) { k14 = Interop.IntAsFloat(ldkw14); x14 = Interop.IntAsFloat(ldvw14); }
-                        if (TDims.Count > 15) { k15 = Interop.IntAsFloat(ldkw15); x15 = Interop.IntAsFloat(ldvw15); }
-                    }
-                    else
-                    {
-                        if (TDims.Count > 0) { k0 = TElement.WidenWord(ldkw0, 0); x0 = TElement.WidenWord(ldvw0, 0); }
-                        if (TDims.Count > 1) { k1 = TElement.WidenWord(ldkw0, 1); x1 = TElement.WidenWord(ldvw0, 1); }
-                        if (TDims.Count > 2) { k2 = TElement.WidenWord(ldkw1, 0); x2 = TElement.WidenWord(ldvw1, 0); }
-                        if (TDims.Count > 3) { k3 = TElement.WidenWord(ldkw1, 1); x3 = TElement.WidenWord(ldvw1, 1); }
-                        if (TDims.Count > 4) { k4 = TElement.WidenWord(ldkw2, 0); x4 = TElement.WidenWord(ldvw2, 0); }
-                        if (TDims.Count > 5) { k5 = TElement.WidenWord(ldkw2, 1); x5 = TElement.WidenWord(ldvw2, 1); }
-                        if (TDims.Count > 6) { k6 = TElement.WidenWord(ldkw3, 0); x6 = TElement.WidenWord(ldvw3, 0); }
-                        if (TDims.Count > 7) { k7 = TElement.WidenWord(ldkw3, 1); x7 = TElement.WidenWord(ldvw3, 1); }
-                        if (TDims.Count > 8) { k8 = TElement.WidenWord(ldkw4, 0); x8 = TElement.WidenWord(ldvw4, 0); }
-                        if (TDims.Count > 9) { k9 = TElement.WidenWord(ldkw4, 1); x9 = TElement.WidenWord(ldvw4, 1); }
-                        if (TDims.Count > 10) { k10 = TElement.WidenWord(ldkw5, 0); x10 = TElement.WidenWord(ldvw5, 0); }
-                        if (TDims.Count > 11) { k11 = TElement.WidenWord(ldkw5, 1); x11 = TElement.WidenWord(ldvw5, 1); }
-                        if (TDims.Count > 12) { k12 = TElement.WidenWord(ldkw6, 0); x12 = TElement.WidenWord(ldvw6, 0); }
-                        if (TDims.Count > 13) { k13 = TElement.WidenWord(ldkw6, 1); x13 = TElement.WidenWord(ldvw6, 1); }
-                        if (TDims.Count > 14) { k14 = TElement.WidenWord(ldkw7, 0); x14 = TElement.WidenWord(ldvw7, 0); }
-                        if (TDims.Count > 15) { k15 = TElement.WidenWord(ldkw7, 1); x15 = TElement.WidenWord(ldvw7, 1); }
-                    }
-                    if (partialK)
-                    {
-                        if (TDims.Count > 0) k0 = hk0 ? k0 : 0f;
-                        if (TDims.Count > 1) k1 = hk1 ? k1 : 0f;
-                        if (TDims.Count > 2) k2 = hk2 ? k2 : 0f;
-                        if (TDims.Count > 3) k3 = hk3 ? k3 : 0f;
-                        if (TDims.Count > 4) k4 = hk4 ? k4 : 0f;
-                        if (TDims.Count > 5) k5 = hk5 ? k5 : 0f;
-                        if (TDims.Count > 6) k6 = hk6 ? k6 : 0f;
-                        if (TDims.Count > 7) k7 = hk7 ? k7 : 0f;
-                        if (TDims.Count > 8) k8 = hk8 ? k8 : 0f;
-                        if (TDims.Count > 9) k9 = hk9 ? k9 : 0f;
-                        if (TDims.Count > 10) k10 = hk10 ? k10 : 0f;
-                        if (TDims.Count > 11) k11 = hk11 ? k11 : 0f;
-                        if (TDims.Count > 12) k12 = hk12 ? k12 : 0f;
-                        if (TDims.Count > 13) k13 = hk13 ? k13 : 0f;
-                        if (TDims.Count > 14) k14 = hk14 ? k14 : 0f;
-                        if (TDims.Count > 15) k15 = hk15 ? k15 : 0f;
-                    }
-                    // Row (K, then V) of slot warp keyGroups + kg: chunk c of lane lig at
-                    // c TLanes + lig, so 8 lanes' 16-byte stores and loads hit 32 banks.
-                    int at = (buf * keysPerStage + warp * keyGroups + kg) * 2 * quads + lig;
-                    stage[at + 0 * TLanes.Count] = Pack(k0, k1, k2, k3);
-                    stage[at + quads + 0 * TLanes.Count] = Pack(x0, x1, x2, x3);
-                    if (TDims.Count > 4) stage[at + 1 * TLanes.Count] = Pack(k4, k5, k6, k7);
-                    if (TDims.Count > 4) stage[at + quads + 1 * TLanes.Count] = Pack(x4, x5, x6, x7);
-                    if (TDims.Count > 8) stage[at + 2 * TLanes.Count] = Pack(k8, k9, k10, k11);
-                    if (TDims.Count > 8) stage[at + quads + 2 * TLanes.Count] = Pack(x8, x9, x10, x11);
-                    if (TDims.Count > 12) stage[at + 3 * TLanes.Count] = Pack(k12, k13, k14, k15);
-                    if (TDims.Count > 12) stage[at + quads + 3 * TLanes.Count] = Pack(x12, x13, x14, x15);
-                }
-                Group.Barrier(); // the stage is written; the other buffer is no longer read
-                ldjw = superStep + keysPerStage + warp * keyGroups; ldj = ldjw + kg;
-                ldok = ldj < hi; ldany = ldjw < hi;
-                ldjLast = XMath.Min(ldjw + keyGroups, hi) - 1;
-                ldkpLo = !ldany ? 0 : p.HasPositions != 0 ? positions[positionBase + ldjw] : ldjw;
-                ldkpHi = 1 + (!ldany ? 0 : p.HasPositions != 0 ? positions[positionBase + ldjLast] : ldjLast);
-                ldlive = false;
-                for (int hh = hFirst; ldany && hh <= hLast; hh++)
-                    if (mask.Classify(b, hh, pos0, pos0 + rows, ldkpLo, ldkpHi) != TileKind.Empty) ldlive = true;
-                if (ldlive)
-                {
-                    int slot = ldok ? ldj : ldjw;
-                    long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);
-                    long ek = row * d + colK, ev = row * dv + colV;
-                    if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)
-                    {
-                        Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
-                        ldkw0 = ka.X; ldkw1 = ka.Y; ldvw0 = va.X; ldvw1 = va.Y;
-                    }
-                    else if (TLoad.Words)
-                    {
-                        // TDims x element bytes / 16 words of each row.
-                        int words = TDims.Count / (4 * TElement.PerWord);
-                        long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);
-                        Word4 ka0 = keyWords[wk], va0 = valueWords[wv];
-                        Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
-                        if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
-                        if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
-                        ldkw0 = ka0.X; ldvw0 = va0.X;
-                        ldkw1 = ka0.Y; ldvw1 = va0.Y;
-                        ldkw2 = ka0.Z; ldvw2 = va0.Z;
-                        ldkw3 = ka0.W; ldvw3 = va0.W;
-                        ldkw4 = ka1.X; ldvw4 = va1.X;
-                        ldkw5 = ka1.Y; ldvw5 = va1.Y;
-                        ldkw6 = ka1.Z; ldvw6 = va1.Z;
-                        ldkw7 = ka1.W; ldvw7 = va1.W;
-                        ldkw8 = ka2.X; ldvw8 = va2.X;
-                        ldkw9 = ka2.Y; ldvw9 = va2.Y;
-                        ldkw10 = ka2.Z; ldvw10 = va2.Z;
-                        ldkw11 = ka2.W; ldvw11 = va2.W;
-                        ldkw12 = ka3.X; ldvw12 = va3.X;
-                        ldkw13 = ka3.Y; ldvw13 = va3.Y;
-                        ldkw14 = ka3.Z; ldvw14 = va3.Z;
-                        ldkw15 = ka3.W; ldvw15 = va3.W;
-                    }
-                    else
-                    {
-                        if (TDims.Count > 0) { ldkw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); ldvw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
-                        if (TDims.Count > 1) { ldkw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); ldvw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
-                        if (TDims.Count > 2) { ldkw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); ldvw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
-                        if (TDims.Count > 3) { ldkw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); ldvw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
-                        if (TDims.Count > 4) { ldkw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); ldvw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
-                        if (TDims.Count > 5) { ldkw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); ldvw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
-                        if (TDims.Count > 6) { ldkw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); ldvw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
-                        if (TDims.Count > 7) { ldkw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); ldvw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
-                        if (TDims.Count > 8) { ldkw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); ldvw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
-                        if (TDims.Count > 9) { ldkw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); ldvw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
-                        if (TDims.Count > 10) { ldkw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); ldvw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
-                        if (TDims.Count > 11) { ldkw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); ldvw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
-                        if (TDims.Count > 12) { ldkw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); ldvw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
-                        if (TDims.Count > 13) { ldkw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); ldvw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
-                        if (TDims.Count > 14) { ldkw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); ldvw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
-                        if (TDims.Count > 15) { ldkw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); ldvw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
-                    }
-                }
-                for (int sub = keyWarp; sub < Warps; sub += keyWarps)
-                {
-                    jw = superStep + sub * keyGroups; j = jw + kg;
-                    ok = j < hi; any = jw < hi;
-                    kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
-                    // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
-                    // vector reach them (no K or V row of a step it does not is loaded).
-                    jLast = XMath.Min(jw + keyGroups, hi) - 1;
-                    kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
-                    kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast] : jLast);
-                    kind0 = TileKind.Empty;
-                    if (TVecs.Count > 0 && 0 < nv && any) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
-                    kind1 = TileKind.Empty;
-                    if (TVecs.Count > 1 && 1 < nv && any) kind1 = mask.Classify(b, h1, pos0, pos0 + rows, kpLo, kpHi);
-                    kind2 = TileKind.Empty;
-                    if (TVecs.Count > 2 && 2 < nv && any) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
-                    kind3 = TileKind.Empty;
-                    if (TVecs.Count > 3 && 3 < nv && any) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
-                    live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
-                    if (!TReduce.UsesShuffle || live)
-                    {
-                    float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
-                    float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
-                    int at = (buf * keysPerStage + sub * keyGroups + kg) * 2 * quads + lig;
-                    { Word4 kq = stage[at + 0 * TLanes.Count], xq = stage[at + quads + 0 * TLanes.Count];
-                        k0 = Interop.IntAsFloat(kq.X); k1 = Interop.IntAsFloat(kq.Y); k2 = Interop.IntAsFloat(kq.Z); k3 = Interop.IntAsFloat(kq.W);
-                        x0 = Interop.IntAsFloat(xq.X); x1 = Interop.IntAsFloat(xq.Y); x2 = Interop.IntAsFloat(xq.Z); x3 = Interop.IntAsFloat(xq.W); }
-                    if (TDims.Count > 4) { Word4 kq = stage[at + 1 * TLanes.Count], xq = stage[at + quads + 1 * TLanes.Count];
-                        k4 = Interop.IntAsFloat(kq.X); k5 = Interop.IntAsFloat(kq.Y); k6 = Interop.IntAsFloat(kq.Z); k7 = Interop.IntAsFloat(kq.W);
-                        x4 = Interop.IntAsFloat(xq.X); x5 = Interop.IntAsFloat(xq.Y); x6 = Interop.IntAsFloat(xq.Z); x7 = Interop.IntAsFloat(xq.W); }
-                    if (TDims.Count > 8) { Word4 kq = stage[at + 2 * TLanes.Count], xq = stage[at + quads + 2 * TLanes.Count];
-                        k8 = Interop.IntAsFloat(kq.X); k9 = Interop.IntAsFloat(kq.Y); k10 = Interop.IntAsFloat(kq.Z); k11 = Interop.IntAsFloat(kq.W);
-                        x8 = Interop.IntAsFloat(xq.X); x9 = Interop.IntAsFloat(xq.Y); x10 = Interop.IntAsFloat(xq.Z); x11 = Interop.IntAsFloat(xq.W); }
-                    if (TDims.Count > 12) { Word4 kq = stage[at + 3 * TLanes.Count], xq = stage[at + quads + 3 * TLanes.Count];
-                        k12 = Interop.IntAsFloat(kq.X); k13 = Interop.IntAsFloat(kq.Y); k14 = Interop.IntAsFloat(kq.Z); k15 = Interop.IntAsFloat(kq.W);
-                        x12 = Interop.IntAsFloat(xq.X); x13 = Interop.IntAsFloat(xq.Y); x14 = Interop.IntAsFloat(xq.Z); x15 = Interop.IntAsFloat(xq.W); }
-                    float dot0 = 0f, s0 = float.NegativeInfinity;
-                    if (TVecs.Count > 0)
-                    {
-                        dot0 = q0_0 * k0;
-                        if (TDims.Count > 1) dot0 += q0_1 * k1;
-                        if (TDims.Count > 2) dot0 += q0_2 * k2;
-                        if (TDims.Count > 3) dot0 += q0_3 * k3;
-                        if (TDims.Count > 4) dot0 += q0_4 * k4;
-                        if (TDims.Count > 5) dot0 += q0_5 * k5;
-                        if (TDims.Count > 6) dot0 += q0_6 * k6;
-                        if (TDims.Count > 7) dot0 += q0_7 * k7;
-                        if (TDims.Count > 8) dot0 += q0_8 * k8;
-                        if (TDims.Count > 9) dot0 += q0_9 * k9;
-                        if (TDims.Count > 10) dot0 += q0_10 * k10;
-                        if (TDims.Count > 11) dot0 += q0_11 * k11;
-                        if (TDims.Count > 12) dot0 += q0_12 * k12;
-                        if (TDims.Count > 13) dot0 += q0_13 * k13;
-                        if (TDims.Count > 14) dot0 += q0_14 * k14;
-                        if (TDims.Count > 15) dot0 += q0_15 * k15;
-                    }
-                    float dot1 = 0f, s1 = float.NegativeInfinity;
-                    if (TVecs.Count > 1)
-                    {
-                        dot1 = q1_0 * k0;
-                        if (TDims.Count > 1) dot1 += q1_1 * k1;
-                        if (TDims.Count > 2) dot1 += q1_2 * k2;
-                        if (TDims.Count > 3) dot1 += q1_3 * k3;
-                        if (TDims.Count > 4) dot1 += q1_4 * k4;
-                        if (TDims.Count > 5) dot1 += q1_5 * k5;
-                        if (TDims.Count > 6) dot1 += q1_6 * k6;
-                        if (TDims.Count > 7) dot1 += q1_7 * k7;
-                        if (TDims.Count > 8) dot1 += q1_8 * k8;
-                        if (TDims.Count > 9) dot1 += q1_9 * k9;
-                        if (TDims.Count > 10) dot1 += q1_10 * k10;
-                        if (TDims.Count > 11) dot1 += q1_11 * k11;
-                        if (TDims.Count > 12) dot1 += q1_12 * k12;
-                        if (TDims.Count > 13) dot1 += q1_13 * k13;
-                        if (TDims.Count > 14) dot1 += q1_14 * k14;
-                        if (TDims.Count > 15) dot1 += q1_15 * k15;
-                    }
-                    float dot2 = 0f, s2 = float.NegativeInfinity;
-                    if (TVecs.Count > 2)
-                    {
-                        dot2 = q2_0 * k0;
-                        if (TDims.Count > 1) dot2 += q2_1 * k1;
-                        if (TDims.Count > 2) dot2 += q2_2 * k2;
-                        if (TDims.Count > 3) dot2 += q2_3 * k3;
-                        if (TDims.Count > 4) dot2 += q2_4 * k4;
-                        if (TDims.Count > 5) dot2 += q2_5 * k5;
-                        if (TDims.Count > 6) dot2 += q2_6 * k6;
-                        if (TDims.Count > 7) dot2 += q2_7 * k7;
-                        if (TDims.Count > 8) dot2 += q2_8 * k8;
-                        if (TDims.Count > 9) dot2 += q2_9 * k9;
-                        if (TDims.Count > 10) dot2 += q2_10 * k10;
-                        if (TDims.Count > 11) dot2 += q2_11 * k11;
-                        if (TDims.Count > 12) dot2 += q2_12 * k12;
-                        if (TDims.Count > 13) dot2 += q2_13 * k13;
-                        if (TDims.Count > 14) dot2 += q2_14 * k14;
-                        if (TDims.Count > 15) dot2 += q2_15 * k15;
-                    }
-                    float dot3 = 0f, s3 = float.NegativeInfinity;
-                    if (TVecs.Count > 3)
-                    {
-                        dot3 = q3_0 * k0;
-                        if (TDims.Count > 1) dot3 += q3_1 * k1;
-                        if (TDims.Count > 2) dot3 += q3_2 * k2;
-                        if (TDims.Count > 3) dot3 += q3_3 * k3;
-                        if (TDims.Count > 4) dot3 += q3_4 * k4;
-                        if (TDims.Count > 5) dot3 += q3_5 * k5;
-                        if (TDims.Count > 6) dot3 += q3_6 * k6;
-                        if (TDims.Count > 7) dot3 += q3_7 * k7;
-                        if (TDims.Count > 8) dot3 += q3_8 * k8;
-                        if (TDims.Count > 9) dot3 += q3_9 * k9;
-                        if (TDims.Count > 10) dot3 += q3_10 * k10;
-                        if (TDims.Count > 11) dot3 += q3_11 * k11;
-                        if (TDims.Count > 12) dot3 += q3_12 * k12;
-                        if (TDims.Count > 13) dot3 += q3_13 * k13;
-                        if (TDims.Count > 14) dot3 += q3_14 * k14;
-                        if (TDims.Count > 15) dot3 += q3_15 * k15;
-                    }
-                    if (TReduce.UsesShuffle)
-                    {
-                        // Unrolled: a loop of 3-4 shuffles costs its own compare and branch per step.
-                        if (TLanes.Count > 8)
-                        {
-                            if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 8);
-                            if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 8);
-                            if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 8);
-                            if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 8);
-                        }
-                        if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 4);
-                        if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 4);
-                        if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 4);
-                        if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 4);
-                        if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 2);
-                        if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 2);
-                        if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 2);
-                        if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 2);
-                        if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 1);
-                        if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 1);
-                        if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 1);
-                        if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 1);
-                    }
-                    else
-                    {
-                        // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays
-                        // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).
-                        if (TVecs.Count > 0) sharedDot[0 * Threads + tid] = dot0;
-                        if (TVecs.Count > 1) sharedDot[1 * Threads + tid] = dot1;
-                        if (TVecs.Count > 2) sharedDot[2 * Threads + tid] = dot2;
-                        if (TVecs.Count > 3) sharedDot[3 * Threads + tid] = dot3;
-                        Group.Barrier();
-                        int first = warp * 32 + kg * TLanes.Count;
-                        if (TVecs.Count > 0) dot0 = LaneGroupSum(sharedDot, 0 * Threads + first, TLanes.Count);
-                        if (TVecs.Count > 1) dot1 = LaneGroupSum(sharedDot, 1 * Threads + first, TLanes.Count);
-                        if (TVecs.Count > 2) dot2 = LaneGroupSum(sharedDot, 2 * Threads + first, TLanes.Count);
-                        if (TVecs.Count > 3) dot3 = LaneGroupSum(sharedDot, 3 * Threads + first, TLanes.Count);
-                        Group.Barrier(); // the slots are read before the next step writes them
-                    }
-                    if (TVecs.Count > 0 && ok && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp)))
-                        s0 = score.Apply(dot0, b, h0, qp0, kp) + (j == cSlot ? cLog : 0f);
-                    if (TVecs.Count > 1 && ok && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp)))
-                        s1 = score.Apply(dot1, b, h1, qp1, kp) + (j == cSlot ? cLog : 0f);
-                    if (TVecs.Count > 2 && ok && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp)))
-                        s2 = score.Apply(dot2, b, h2, qp2, kp) + (j == cSlot ? cLog : 0f);
-                    if (TVecs.Count > 3 && ok && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp)))
-                        s3 = score.Apply(dot3, b, h3, qp3, kp) + (j == cSlot ? cLog : 0f);
-                    if (TVecs.Count > 0)
-                    {
-                        float alpha = 1f, e = 0f;
-                        if (TNorm.IsSoftmax)
-                        {
-                            if (s0 > m0)
-                            {
-                                alpha = m0 == float.NegativeInfinity ? 0f : XMath.Exp(m0 - s0);
-                                m0 = s0;
-                            }
-                            e = s0 == float.NegativeInfinity ? 0f : XMath.Exp(s0 - m0);
-                        }
-                        else
-                            e = ok ? norm.Weight(s0, m0) : 0f;
-                        l0 = l0 * alpha + e;
-                        if (alpha != 1f) // the running maximum grew: rare after the first keys
-                        {
-                            if (TDims.Count > 0) o0_0 *= alpha;
-                            if (TDims.Count > 1) o0_1 *= alpha;
-                            if (TDims.Count > 2) o0_2 *= alpha;
-                            if (TDims.Count > 3) o0_3 *= alpha;
-                            if (TDims.Count > 4) o0_4 *= alpha;
-                            if (TDims.Count > 5) o0_5 *= alpha;
-                            if (TDims.Count > 6) o0_6 *= alpha;
-                            if (TDims.Count > 7) o0_7 *= alpha;
-                            if (TDims.Count > 8) o0_8 *= alpha;
-                            if (TDims.Count > 9) o0_9 *= alpha;
-                            if (TDims.Count > 10) o0_10 *= alpha;
-                            if (TDims.Count > 11) o0_11 *= alpha;
-                            if (TDims.Count > 12) o0_12 *= alpha;
-                            if (TDims.Count > 13) o0_13 *= alpha;
-                            if (TDims.Count > 14) o0_14 *= alpha;
-                            if (TDims.Count > 15) o0_15 *= alpha;
-                        }
-                        if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                        {
-                            if (TDims.Count > 0) o0_0 += e * x0;
-                            if (TDims.Count > 1) o0_1 += e * x1;
-                            if (TDims.Count > 2) o0_2 += e * x2;
-                            if (TDims.Count > 3) o0_3 += e * x3;
-                            if (TDims.Count > 4) o0_4 += e * x4;
-                            if (TDims.Count > 5) o0_5 += e * x5;
-                            if (TDims.Count > 6) o0_6 += e * x6;
-                            if (TDims.Count > 7) o0_7 += e * x7;
-                            if (TDims.Count > 8) o0_8 += e * x8;
-                            if (TDims.Count > 9) o0_9 += e * x9;
-                            if (TDims.Count > 10) o0_10 += e * x10;
-                            if (TDims.Count > 11) o0_11 += e * x11;
-                            if (TDims.Count > 12) o0_12 += e * x12;
-                            if (TDims.Count > 13) o0_13 += e * x13;
-                            if (TDims.Count > 14) o0_14 += e * x14;
-                            if (TDims.Count > 15) o0_15 += e * x15;
-                        }
-                    }
-                    if (TVecs.Count > 1)
-                    {
-                        float alpha = 1f, e = 0f;
-                        if (TNorm.IsSoftmax)
-                        {
-                            if (s1 > m1)
-                            {
-                                alpha = m1 == float.NegativeInfinity ? 0f : XMath.Exp(m1 - s1);
-                                m1 = s1;
-                            }
-                            e = s1 == float.NegativeInfinity ? 0f : XMath.Exp(s1 - m1);
-                        }
-                        else
-                            e = ok ? norm.Weight(s1, m1) : 0f;
-                        l1 = l1 * alpha + e;
-                        if (alpha != 1f) // the running maximum grew: rare after the first keys
-                        {
-                            if (TDims.Count > 0) o1_0 *= alpha;
-                            if (TDims.Count > 1) o1_1 *= alpha;
-                            if (TDims.Count > 2) o1_2 *= alpha;
-                            if (TDims.Count > 3) o1_3 *= alpha;
-                            if (TDims.Count > 4) o1_4 *= alpha;
-                            if (TDims.Count > 5) o1_5 *= alpha;
-                            if (TDims.Count > 6) o1_6 *= alpha;
-                            if (TDims.Count > 7) o1_7 *= alpha;
-                            if (TDims.Count > 8) o1_8 *= alpha;
-                            if (TDims.Count > 9) o1_9 *= alpha;
-                            if (TDims.Count > 10) o1_10 *= alpha;
-                            if (TDims.Count > 11) o1_11 *= alpha;
-                            if (TDims.Count > 12) o1_12 *= alpha;
-                            if (TDims.Count > 13) o1_13 *= alpha;
-                            if (TDims.Count > 14) o1_14 *= alpha;
-                            if (TDims.Count > 15) o1_15 *= alpha;
-                        }
-                        if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                        {
-                            if (TDims.Count > 0) o1_0 += e * x0;
-                            if (TDims.Count > 1) o1_1 += e * x1;
-                            if (TDims.Count > 2) o1_2 += e * x2;
-                            if (TDims.Count > 3) o1_3 += e * x3;
-                            if (TDims.Count > 4) o1_4 += e * x4;
-                            if (TDims.Count > 5) o1_5 += e * x5;
-                            if (TDims.Count > 6) o1_6 += e * x6;
-                            if (TDims.Count > 7) o1_7 += e * x7;
-                            if (TDims.Count > 8) o1_8 += e * x8;
-                            if (TDims.Count > 9) o1_9 += e * x9;
-                            if (TDims.Count > 10) o1_10 += e * x10;
-                            if (TDims.Count > 11) o1_11 += e * x11;
-                            if (TDims.Count > 12) o1_12 += e * x12;
-                            if (TDims.Count > 13) o1_13 += e * x13;
-                            if (TDims.Count > 14) o1_14 += e * x14;
-                            if (TDims.Count > 15) o1_15 += e * x15;
-                        }
-                    }
-                    if (TVecs.Count > 2)
-                    {
-                        float alpha = 1f, e = 0f;
-                        if (TNorm.IsSoftmax)
-                        {
-                            if (s2 > m2)
-                            {
-                                alpha = m2 == float.NegativeInfinity ? 0f : XMath.Exp(m2 - s2);
-                                m2 = s2;
-                            }
-                            e = s2 == float.NegativeInfinity ? 0f : XMath.Exp(s2 - m2);
-                        }
-                        else
-                            e = ok ? norm.Weight(s2, m2) : 0f;
-                        l2 = l2 * alpha + e;
-                        if (alpha != 1f) // the running maximum grew: rare after the first keys
-                        {
-                            if (TDims.Count > 0) o2_0 *= alpha;
-                            if (TDims.Count > 1) o2_1 *= alpha;
-                            if (TDims.Count > 2) o2_2 *= alpha;
-                            if (TDims.Count > 3) o2_3 *= alpha;
-                            if (TDims.Count > 4) o2_4 *= alpha;
-                            if (TDims.Count > 5) o2_5 *= alpha;
-                            if (TDims.Count > 6) o2_6 *= alpha;
-                            if (TDims.Count > 7) o2_7 *= alpha;
-                            if (TDims.Count > 8) o2_8 *= alpha;
-                            if (TDims.Count > 9) o2_9 *= alpha;
-                            if (TDims.Count > 10) o2_10 *= alpha;
-                            if (TDims.Count > 11) o2_11 *= alpha;
-                            if (TDims.Count > 12) o2_12 *= alpha;
-                            if (TDims.Count > 13) o2_13 *= alpha;
-                            if (TDims.Count > 14) o2_14 *= alpha;
-                            if (TDims.Count > 15) o2_15 *= alpha;
-                        }
-                        if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                        {
-                            if (TDims.Count > 0) o2_0 += e * x0;
-                            if (TDims.Count > 1) o2_1 += e * x1;
-                            if (TDims.Count > 2) o2_2 += e * x2;
-                            if (TDims.Count > 3) o2_3 += e * x3;
-                            if (TDims.Count > 4) o2_4 += e * x4;
-                            if (TDims.Count > 5) o2_5 += e * x5;
-                            if (TDims.Count > 6) o2_6 += e * x6;
-                            if (TDims.Count > 7) o2_7 += e * x7;
-                            if (TDims.Count > 8) o2_8 += e * x8;
-                            if (TDims.Count > 9) o2_9 += e * x9;
-                            if (TDims.Count > 10) o2_10 += e * x10;
-                            if (TDims.Count > 11) o2_11 += e * x11;
-                            if (TDims.Count > 12) o2_12 += e * x12;
-                            if (TDims.Count > 13) o2_13 += e * x13;
-                            if (TDims.Count > 14) o2_14 += e * x14;
-                            if (TDims.Count > 15) o2_15 += e * x15;
-                        }
-                    }
-                    if (TVecs.Count > 3)
-                    {
-                        float alpha = 1f, e = 0f;
-                        if (TNorm.IsSoftmax)
-                        {
-                            if (s3 > m3)
-                            {
-                                alpha = m3 == float.NegativeInfinity ? 0f : XMath.Exp(m3 - s3);
-                                m3 = s3;
-                            }
-                            e = s3 == float.NegativeInfinity ? 0f : XMath.Exp(s3 - m3);
-                        }
-                        else
-                            e = ok ? norm.Weight(s3, m3) : 0f;
-                        l3 = l3 * alpha + e;
-                        if (alpha != 1f) // the running maximum grew: rare after the first keys
-                        {
-                            if (TDims.Count > 0) o3_0 *= alpha;
-                            if (TDims.Count > 1) o3_1 *= alpha;
-                            if (TDims.Count > 2) o3_2 *= alpha;
-                            if (TDims.Count > 3) o3_3 *= alpha;
-                            if (TDims.Count > 4) o3_4 *= alpha;
-                            if (TDims.Count > 5) o3_5 *= alpha;
-                            if (TDims.Count > 6) o3_6 *= alpha;
-                            if (TDims.Count > 7) o3_7 *= alpha;
-                            if (TDims.Count > 8) o3_8 *= alpha;
-                            if (TDims.Count > 9) o3_9 *= alpha;
-                            if (TDims.Count > 10) o3_10 *= alpha;
-                            if (TDims.Count > 11) o3_11 *= alpha;
-                            if (TDims.Count > 12) o3_12 *= alpha;
-                            if (TDims.Count > 13) o3_13 *= alpha;
-                            if (TDims.Count > 14) o3_14 *= alpha;
-                            if (TDims.Count > 15) o3_15 *= alpha;
-                        }
-                        if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                        {
-                            if (TDims.Count > 0) o3_0 += e * x0;
-                            if (TDims.Count > 1) o3_1 += e * x1;
-                            if (TDims.Count > 2) o3_2 += e * x2;
-                            if (TDims.Count > 3) o3_3 += e * x3;
-                            if (TDims.Count > 4) o3_4 += e * x4;
-                            if (TDims.Count > 5) o3_5 += e * x5;
-                            if (TDims.Count > 6) o3_6 += e * x6;
-                            if (TDims.Count > 7) o3_7 += e * x7;
-                            if (TDims.Count > 8) o3_8 += e * x8;
-                            if (TDims.Count > 9) o3_9 += e * x9;
-                            if (TDims.Count > 10) o3_10 += e * x10;
-                            if (TDims.Count > 11) o3_11 += e * x11;
-                            if (TDims.Count > 12) o3_12 += e * x12;
-                            if (TDims.Count > 13) o3_13 += e * x13;
-                            if (TDims.Count > 14) o3_14 += e * x14;
-                            if (TDims.Count > 15) o3_15 += e * x15;
-                        }
-                    }
-                    }
-                }
-                buf ^= 1;
+            float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
+            float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
+            if (!TLoad.Words || TElement.PerWord == 1)
+            {
+                if (TDims.Count > 0) { k0 = Interop.IntAsFloat(kw0); x0 = Interop.IntAsFloat(vw0); }
+                if (TDims.Count > 1) { k1 = Interop.IntAsFloat(kw1); x1 = Interop.IntAsFloat(vw1); }
+                if (TDims.Count > 2) { k2 = Interop.IntAsFloat(kw2); x2 = Interop.IntAsFloat(vw2); }
+                if (TDims.Count > 3) { k3 = Interop.IntAsFloat(kw3); x3 = Interop.IntAsFloat(vw3); }
+                if (TDims.Count > 4) { k4 = Interop.IntAsFloat(kw4); x4 = Interop.IntAsFloat(vw4); }
+                if (TDims.Count > 5) { k5 = Interop.IntAsFloat(kw5); x5 = Interop.IntAsFloat(vw5); }
+                if (TDims.Count > 6) { k6 = Interop.IntAsFloat(kw6); x6 = Interop.IntAsFloat(vw6); }
+                if (TDims.Count > 7) { k7 = Interop.IntAsFloat(kw7); x7 = Interop.IntAsFloat(vw7); }
+                if (TDims.Count > 8) { k8 = Interop.IntAsFloat(kw8); x8 = Interop.IntAsFloat(vw8); }
+                if (TDims.Count > 9) { k9 = Interop.IntAsFloat(kw9); x9 = Interop.IntAsFloat(vw9); }
+                if (TDims.Count > 10) { k10 = Interop.IntAsFloat(kw10); x10 = Interop.IntAsFloat(vw10); }
+                if (TDims.Count > 11) { k11 = Interop.IntAsFloat(kw11); x11 = Interop.IntAsFloat(vw11); }
+                if (TDims.Count > 12) { k12 = Interop.IntAsFloat(kw12); x12 = Interop.IntAsFloat(vw12); }
+                if (TDims.Count > 13) { k13 = Interop.IntAsFloat(kw13); x13 = Interop.IntAsFloat(vw13); }
+                if (TDims.Count > 14) { k14 = Interop.IntAsFloat(kw14); x14 = Interop.IntAsFloat(vw14); }
+                if (TDims.Count > 15) { k15 = Interop.IntAsFloat(kw15); x15 = Interop.IntAsFloat(vw15); }
             }
-            Group.Barrier(); // the combine below reuses the stage's memory
-        }
-        else
-        {
-            int jw = 0, j = 0, kp = 0, jLast = 0, kpLo = 0, kpHi = 0;
-            bool ok = false, any = false, live = false;
-            TileKind kind0 = TileKind.Empty, kind1 = TileKind.Empty, kind2 = TileKind.Empty, kind3 = TileKind.Empty;
-            uint kw0 = 0u, kw1 = 0u, kw2 = 0u, kw3 = 0u, kw4 = 0u, kw5 = 0u, kw6 = 0u, kw7 = 0u, kw8 = 0u, kw9 = 0u, kw10 = 0u, kw11 = 0u, kw12 = 0u, kw13 = 0u, kw14 = 0u, kw15 = 0u;
-            uint vw0 = 0u, vw1 = 0u, vw2 = 0u, vw3 = 0u, vw4 = 0u, vw5 = 0u, vw6 = 0u, vw7 = 0u, vw8 = 0u, vw9 = 0u, vw10 = 0u, vw11 = 0u, vw12 = 0u, vw13 = 0u, vw14 = 0u, vw15 = 0u;
-            int njw = 0, nj = 0, nkp = 0, njLast = 0, nkpLo = 0, nkpHi = 0;
-            bool nok = false, nany = false, nlive = false;
-            TileKind nkind0 = TileKind.Empty, nkind1 = TileKind.Empty, nkind2 = TileKind.Empty, nkind3 = TileKind.Empty;
-            uint nkw0 = 0u, nkw1 = 0u, nkw2 = 0u, nkw3 = 0u, nkw4 = 0u, nkw5 = 0u, nkw6 = 0u, nkw7 = 0u, nkw8 = 0u, nkw9 = 0u, nkw10 = 0u, nkw11 = 0u, nkw12 = 0u, nkw13 = 0u, nkw14 = 0u, nkw15 = 0u;
-            uint nvw0 = 0u, nvw1 = 0u, nvw2 = 0u, nvw3 = 0u, nvw4 = 0u, nvw5 = 0u, nvw6 = 0u, nvw7 = 0u, nvw8 = 0u, nvw9 = 0u, nvw10 = 0u, nvw11 = 0u, nvw12 = 0u, nvw13 = 0u, nvw14 = 0u, nvw15 = 0u;
-            jw = lo + keyWarp * keyGroups; j = jw + kg;
+            else
+            {
+                if (TDims.Count > 0) { k0 = TElement.WidenWord(kw0, 0); x0 = TElement.WidenWord(vw0, 0); }
+                if (TDims.Count > 1) { k1 = TElement.WidenWord(kw0, 1); x1 = TElement.WidenWord(vw0, 1); }
+                if (TDims.Count > 2) { k2 = TElement.WidenWord(kw1, 0); x2 = TElement.WidenWord(vw1, 0); }
+                if (TDims.Count > 3) { k3 = TElement.WidenWord(kw1, 1); x3 = TElement.WidenWord(vw1, 1); }
+                if (TDims.Count > 4) { k4 = TElement.WidenWord(kw2, 0); x4 = TElement.WidenWord(vw2, 0); }
+                if (TDims.Count > 5) { k5 = TElement.WidenWord(kw2, 1); x5 = TElement.WidenWord(vw2, 1); }
+                if (TDims.Count > 6) { k6 = TElement.WidenWord(kw3, 0); x6 = TElement.WidenWord(vw3, 0); }
+                if (TDims.Count > 7) { k7 = TElement.WidenWord(kw3, 1); x7 = TElement.WidenWord(vw3, 1); }
+                if (TDims.Count > 8) { k8 = TElement.WidenWord(kw4, 0); x8 = TElement.WidenWord(vw4, 0); }
+                if (TDims.Count > 9) { k9 = TElement.WidenWord(kw4, 1); x9 = TElement.WidenWord(vw4, 1); }
+                if (TDims.Count > 10) { k10 = TElement.WidenWord(kw5, 0); x10 = TElement.WidenWord(vw5, 0); }
+                if (TDims.Count > 11) { k11 = TElement.WidenWord(kw5, 1); x11 = TElement.WidenWord(vw5, 1); }
+                if (TDims.Count > 12) { k12 = TElement.WidenWord(kw6, 0); x12 = TElement.WidenWord(vw6, 0); }
+                if (TDims.Count > 13) { k13 = TElement.WidenWord(kw6, 1); x13 = TElement.WidenWord(vw6, 1); }
+                if (TDims.Count > 14) { k14 = TElement.WidenWord(kw7, 0); x14 = TElement.WidenWord(vw7, 0); }
+                if (TDims.Count > 15) { k15 = TElement.WidenWord(kw7, 1); x15 = TElement.WidenWord(vw7, 1); }
+            }
+            if (partialK)
+            {
+                if (TDims.Count > 0) k0 = hk0 ? k0 : 0f;
+                if (TDims.Count > 1) k1 = hk1 ? k1 : 0f;
+                if (TDims.Count > 2) k2 = hk2 ? k2 : 0f;
+                if (TDims.Count > 3) k3 = hk3 ? k3 : 0f;
+                if (TDims.Count > 4) k4 = hk4 ? k4 : 0f;
+                if (TDims.Count > 5) k5 = hk5 ? k5 : 0f;
+                if (TDims.Count > 6) k6 = hk6 ? k6 : 0f;
+                if (TDims.Count > 7) k7 = hk7 ? k7 : 0f;
+                if (TDims.Count > 8) k8 = hk8 ? k8 : 0f;
+                if (TDims.Count > 9) k9 = hk9 ? k9 : 0f;
+                if (TDims.Count > 10) k10 = hk10 ? k10 : 0f;
+                if (TDims.Count > 11) k11 = hk11 ? k11 : 0f;
+                if (TDims.Count > 12) k12 = hk12 ? k12 : 0f;
+                if (TDims.Count > 13) k13 = hk13 ? k13 : 0f;
+                if (TDims.Count > 14) k14 = hk14 ? k14 : 0f;
+                if (TDims.Count > 15) k15 = hk15 ? k15 : 0f;
+            }
+            float dot0 = 0f, s0 = float.NegativeInfinity;
+            if (TVecs.Count > 0)
+            {
+                dot0 = q0_0 * k0;
+                if (TDims.Count > 1) dot0 += q0_1 * k1;
+                if (TDims.Count > 2) dot0 += q0_2 * k2;
+                if (TDims.Count > 3) dot0 += q0_3 * k3;
+                if (TDims.Count > 4) dot0 += q0_4 * k4;
+                if (TDims.Count > 5) dot0 += q0_5 * k5;
+                if (TDims.Count > 6) dot0 += q0_6 * k6;
+                if (TDims.Count > 7) dot0 += q0_7 * k7;
+                if (TDims.Count > 8) dot0 += q0_8 * k8;
+                if (TDims.Count > 9) dot0 += q0_9 * k9;
+                if (TDims.Count > 10) dot0 += q0_10 * k10;
+                if (TDims.Count > 11) dot0 += q0_11 * k11;
+                if (TDims.Count > 12) dot0 += q0_12 * k12;
+                if (TDims.Count > 13) dot0 += q0_13 * k13;
+                if (TDims.Count > 14) dot0 += q0_14 * k14;
+                if (TDims.Count > 15) dot0 += q0_15 * k15;
+            }
+            float dot1 = 0f, s1 = float.NegativeInfinity;
+            if (TVecs.Count > 1)
+            {
+                dot1 = q1_0 * k0;
+                if (TDims.Count > 1) dot1 += q1_1 * k1;
+                if (TDims.Count > 2) dot1 += q1_2 * k2;
+                if (TDims.Count > 3) dot1 += q1_3 * k3;
+                if (TDims.Count > 4) dot1 += q1_4 * k4;
+                if (TDims.Count > 5) dot1 += q1_5 * k5;
+                if (TDims.Count > 6) dot1 += q1_6 * k6;
+                if (TDims.Count > 7) dot1 += q1_7 * k7;
+                if (TDims.Count > 8) dot1 += q1_8 * k8;
+                if (TDims.Count > 9) dot1 += q1_9 * k9;
+                if (TDims.Count > 10) dot1 += q1_10 * k10;
+                if (TDims.Count > 11) dot1 += q1_11 * k11;
+                if (TDims.Count > 12) dot1 += q1_12 * k12;
+                if (TDims.Count > 13) dot1 += q1_13 * k13;
+                if (TDims.Count > 14) dot1 += q1_14 * k14;
+                if (TDims.Count > 15) dot1 += q1_15 * k15;
+            }
+            float dot2 = 0f, s2 = float.NegativeInfinity;
+            if (TVecs.Count > 2)
+            {
+                dot2 = q2_0 * k0;
+                if (TDims.Count > 1) dot2 += q2_1 * k1;
+                if (TDims.Count > 2) dot2 += q2_2 * k2;
+                if (TDims.Count > 3) dot2 += q2_3 * k3;
+                if (TDims.Count > 4) dot2 += q2_4 * k4;
+                if (TDims.Count > 5) dot2 += q2_5 * k5;
+                if (TDims.Count > 6) dot2 += q2_6 * k6;
+                if (TDims.Count > 7) dot2 += q2_7 * k7;
+                if (TDims.Count > 8) dot2 += q2_8 * k8;
+                if (TDims.Count > 9) dot2 += q2_9 * k9;
+                if (TDims.Count > 10) dot2 += q2_10 * k10;
+                if (TDims.Count > 11) dot2 += q2_11 * k11;
+                if (TDims.Count > 12) dot2 += q2_12 * k12;
+                if (TDims.Count > 13) dot2 += q2_13 * k13;
+                if (TDims.Count > 14) dot2 += q2_14 * k14;
+                if (TDims.Count > 15) dot2 += q2_15 * k15;
+            }
+            float dot3 = 0f, s3 = float.NegativeInfinity;
+            if (TVecs.Count > 3)
+            {
+                dot3 = q3_0 * k0;
+                if (TDims.Count > 1) dot3 += q3_1 * k1;
+                if (TDims.Count > 2) dot3 += q3_2 * k2;
+                if (TDims.Count > 3) dot3 += q3_3 * k3;
+                if (TDims.Count > 4) dot3 += q3_4 * k4;
+                if (TDims.Count > 5) dot3 += q3_5 * k5;
+                if (TDims.Count > 6) dot3 += q3_6 * k6;
+                if (TDims.Count > 7) dot3 += q3_7 * k7;
+                if (TDims.Count > 8) dot3 += q3_8 * k8;
+                if (TDims.Count > 9) dot3 += q3_9 * k9;
+                if (TDims.Count > 10) dot3 += q3_10 * k10;
+                if (TDims.Count > 11) dot3 += q3_11 * k11;
+                if (TDims.Count > 12) dot3 += q3_12 * k12;
+                if (TDims.Count > 13) dot3 += q3_13 * k13;
+                if (TDims.Count > 14) dot3 += q3_14 * k14;
+                if (TDims.Count > 15) dot3 += q3_15 * k15;
+            }
+            if (TReduce.UsesShuffle)
+            {
+                // Unrolled: a loop of 3-4 shuffles costs its own compare and branch per step.
+                if (TLanes.Count > 8)
+                {
+                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 8);
+                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 8);
+                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 8);
+                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 8);
+                }
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 4);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 4);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 4);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 4);
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 2);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 2);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 2);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 2);
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 1);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 1);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 1);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 1);
+            }
+            else
+            {
+                // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays
+                // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).
+                if (TVecs.Count > 0) sharedDot[0 * Threads + tid] = dot0;
+                if (TVecs.Count > 1) sharedDot[1 * Threads + tid] = dot1;
+                if (TVecs.Count > 2) sharedDot[2 * Threads + tid] = dot2;
+                if (TVecs.Count > 3) sharedDot[3 * Threads + tid] = dot3;
+                Group.Barrier();
+                int first = warp * 32 + kg * TLanes.Count;
+                if (TVecs.Count > 0) dot0 = LaneGroupSum(sharedDot, 0 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 1) dot1 = LaneGroupSum(sharedDot, 1 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 2) dot2 = LaneGroupSum(sharedDot, 2 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 3) dot3 = LaneGroupSum(sharedDot, 3 * Threads + first, TLanes.Count);
+                Group.Barrier(); // the slots are read before the next step writes them
+            }
+            if (TVecs.Count > 0 && ok && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp)))
+                s0 = score.Apply(dot0, b, h0, qp0, kp) + (j == cSlot ? cLog : 0f);
+            if (TVecs.Count > 1 && ok && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp)))
+                s1 = score.Apply(dot1, b, h1, qp1, kp) + (j == cSlot ? cLog : 0f);
+            if (TVecs.Count > 2 && ok && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp)))
+                s2 = score.Apply(dot2, b, h2, qp2, kp) + (j == cSlot ? cLog : 0f);
+            if (TVecs.Count > 3 && ok && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp)))
+                s3 = score.Apply(dot3, b, h3, qp3, kp) + (j == cSlot ? cLog : 0f);
+            if (TVecs.Count > 0)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s0 > m0)
+                    {
+                        alpha = m0 == float.NegativeInfinity ? 0f : XMath.Exp(m0 - s0);
+                        m0 = s0;
+                    }
+                    e = s0 == float.NegativeInfinity ? 0f : XMath.Exp(s0 - m0);
+                }
+                else
+                    e = ok ? norm.Weight(s0, m0) : 0f;
+                l0 = l0 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
+                {
+                    if (TDims.Count > 0) o0_0 *= alpha;
+                    if (TDims.Count > 1) o0_1 *= alpha;
+                    if (TDims.Count > 2) o0_2 *= alpha;
+                    if (TDims.Count > 3) o0_3 *= alpha;
+                    if (TDims.Count > 4) o0_4 *= alpha;
+                    if (TDims.Count > 5) o0_5 *= alpha;
+                    if (TDims.Count > 6) o0_6 *= alpha;
+                    if (TDims.Count > 7) o0_7 *= alpha;
+                    if (TDims.Count > 8) o0_8 *= alpha;
+                    if (TDims.Count > 9) o0_9 *= alpha;
+                    if (TDims.Count > 10) o0_10 *= alpha;
+                    if (TDims.Count > 11) o0_11 *= alpha;
+                    if (TDims.Count > 12) o0_12 *= alpha;
+                    if (TDims.Count > 13) o0_13 *= alpha;
+                    if (TDims.Count > 14) o0_14 *= alpha;
+                    if (TDims.Count > 15) o0_15 *= alpha;
+                }
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
+                {
+                    if (TDims.Count > 0) o0_0 += e * x0;
+                    if (TDims.Count > 1) o0_1 += e * x1;
+                    if (TDims.Count > 2) o0_2 += e * x2;
+                    if (TDims.Count > 3) o0_3 += e * x3;
+                    if (TDims.Count > 4) o0_4 += e * x4;
+                    if (TDims.Count > 5) o0_5 += e * x5;
+                    if (TDims.Count > 6) o0_6 += e * x6;
+                    if (TDims.Count > 7) o0_7 += e * x7;
+                    if (TDims.Count > 8) o0_8 += e * x8;
+                    if (TDims.Count > 9) o0_9 += e * x9;
+                    if (TDims.Count > 10) o0_10 += e * x10;
+                    if (TDims.Count > 11) o0_11 += e * x11;
+                    if (TDims.Count > 12) o0_12 += e * x12;
+                    if (TDims.Count > 13) o0_13 += e * x13;
+                    if (TDims.Count > 14) o0_14 += e * x14;
+                    if (TDims.Count > 15) o0_15 += e * x15;
+                }
+            }
+            if (TVecs.Count > 1)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s1 > m1)
+                    {
+                        alpha = m1 == float.NegativeInfinity ? 0f : XMath.Exp(m1 - s1);
+                        m1 = s1;
+                    }
+                    e = s1 == float.NegativeInfinity ? 0f : XMath.Exp(s1 - m1);
+                }
+                else
+                    e = ok ? norm.Weight(s1, m1) : 0f;
+                l1 = l1 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
+                {
+                    if (TDims.Count > 0) o1_0 *= alpha;
+                    if (TDims.Count > 1) o1_1 *= alpha;
+                    if (TDims.Count > 2) o1_2 *= alpha;
+                    if (TDims.Count > 3) o1_3 *= alpha;
+                    if (TDims.Count > 4) o1_4 *= alpha;
+                    if (TDims.Count > 5) o1_5 *= alpha;
+                    if (TDims.Count > 6) o1_6 *= alpha;
+                    if (TDims.Count > 7) o1_7 *= alpha;
+                    if (TDims.Count > 8) o1_8 *= alpha;
+                    if (TDims.Count > 9) o1_9 *= alpha;
+                    if (TDims.Count > 10) o1_10 *= alpha;
+                    if (TDims.Count > 11) o1_11 *= alpha;
+                    if (TDims.Count > 12) o1_12 *= alpha;
+                    if (TDims.Count > 13) o1_13 *= alpha;
+                    if (TDims.Count > 14) o1_14 *= alpha;
+                    if (TDims.Count > 15) o1_15 *= alpha;
+                }
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
+                {
+                    if (TDims.Count > 0) o1_0 += e * x0;
+                    if (TDims.Count > 1) o1_1 += e * x1;
+                    if (TDims.Count > 2) o1_2 += e * x2;
+                    if (TDims.Count > 3) o1_3 += e * x3;
+                    if (TDims.Count > 4) o1_4 += e * x4;
+                    if (TDims.Count > 5) o1_5 += e * x5;
+                    if (TDims.Count > 6) o1_6 += e * x6;
+                    if (TDims.Count > 7) o1_7 += e * x7;
+                    if (TDims.Count > 8) o1_8 += e * x8;
+                    if (TDims.Count > 9) o1_9 += e * x9;
+                    if (TDims.Count > 10) o1_10 += e * x10;
+                    if (TDims.Count > 11) o1_11 += e * x11;
+                    if (TDims.Count > 12) o1_12 += e * x12;
+                    if (TDims.Count > 13) o1_13 += e * x13;
+                    if (TDims.Count > 14) o1_14 += e * x14;
+                    if (TDims.Count > 15) o1_15 += e * x15;
+                }
+            }
+            if (TVecs.Count > 2)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s2 > m2)
+                    {
+                        alpha = m2 == float.NegativeInfinity ? 0f : XMath.Exp(m2 - s2);
+                        m2 = s2;
+                    }
+                    e = s2 == float.NegativeInfinity ? 0f : XMath.Exp(s2 - m2);
+                }
+                else
+                    e = ok ? norm.Weight(s2, m2) : 0f;
+                l2 = l2 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
+                {
+                    if (TDims.Count > 0) o2_0 *= alpha;
+                    if (TDims.Count > 1) o2_1 *= alpha;
+                    if (TDims.Count > 2) o2_2 *= alpha;
+                    if (TDims.Count > 3) o2_3 *= alpha;
+                    if (TDims.Count > 4) o2_4 *= alpha;
+                    if (TDims.Count > 5) o2_5 *= alpha;
+                    if (TDims.Count > 6) o2_6 *= alpha;
+                    if (TDims.Count > 7) o2_7 *= alpha;
+                    if (TDims.Count > 8) o2_8 *= alpha;
+                    if (TDims.Count > 9) o2_9 *= alpha;
+                    if (TDims.Count > 10) o2_10 *= alpha;
+                    if (TDims.Count > 11) o2_11 *= alpha;
+                    if (TDims.Count > 12) o2_12 *= alpha;
+                    if (TDims.Count > 13) o2_13 *= alpha;
+                    if (TDims.Count > 14) o2_14 *= alpha;
+                    if (TDims.Count > 15) o2_15 *= alpha;
+                }
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
+                {
+                    if (TDims.Count > 0) o2_0 += e * x0;
+                    if (TDims.Count > 1) o2_1 += e * x1;
+                    if (TDims.Count > 2) o2_2 += e * x2;
+                    if (TDims.Count > 3) o2_3 += e * x3;
+                    if (TDims.Count > 4) o2_4 += e * x4;
+                    if (TDims.Count > 5) o2_5 += e * x5;
+                    if (TDims.Count > 6) o2_6 += e * x6;
+                    if (TDims.Count > 7) o2_7 += e * x7;
+                    if (TDims.Count > 8) o2_8 += e * x8;
+                    if (TDims.Count > 9) o2_9 += e * x9;
+                    if (TDims.Count > 10) o2_10 += e * x10;
+                    if (TDims.Count > 11) o2_11 += e * x11;
+                    if (TDims.Count > 12) o2_12 += e * x12;
+                    if (TDims.Count > 13) o2_13 += e * x13;
+                    if (TDims.Count > 14) o2_14 += e * x14;
+                    if (TDims.Count > 15) o2_15 += e * x15;
+                }
+            }
+            if (TVecs.Count > 3)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s3 > m3)
+                    {
+                        alpha = m3 == float.NegativeInfinity ? 0f : XMath.Exp(m3 - s3);
+                        m3 = s3;
+                    }
+                    e = s3 == float.NegativeInfinity ? 0f : XMath.Exp(s3 - m3);
+                }
+                else
+                    e = ok ? norm.Weight(s3, m3) : 0f;
+                l3 = l3 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
+                {
+                    if (TDims.Count > 0) o3_0 *= alpha;
+                    if (TDims.Count > 1) o3_1 *= alpha;
+                    if (TDims.Count > 2) o3_2 *= alpha;
+                    if (TDims.Count > 3) o3_3 *= alpha;
+                    if (TDims.Count > 4) o3_4 *= alpha;
+                    if (TDims.Count > 5) o3_5 *= alpha;
+                    if (TDims.Count > 6) o3_6 *= alpha;
+                    if (TDims.Count > 7) o3_7 *= alpha;
+                    if (TDims.Count > 8) o3_8 *= alpha;
+                    if (TDims.Count > 9) o3_9 *= alpha;
+                    if (TDims.Count > 10) o3_10 *= alpha;
+                    if (TDims.Count > 11) o3_11 *= alpha;
+                    if (TDims.Count > 12) o3_12 *= alpha;
+                    if (TDims.Count > 13) o3_13 *= alpha;
+                    if (TDims.Count > 14) o3_14 *= alpha;
+                    if (TDims.Count > 15) o3_15 *= alpha;
+                }
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
+                {
+                    if (TDims.Count > 0) o3_0 += e * x0;
+                    if (TDims.Count > 1) o3_1 += e * x1;
+                    if (TDims.Count > 2) o3_2 += e * x2;
+                    if (TDims.Count > 3) o3_3 += e * x3;
+                    if (TDims.Count > 4) o3_4 += e * x4;
+                    if (TDims.Count > 5) o3_5 += e * x5;
+                    if (TDims.Count > 6) o3_6 += e * x6;
+                    if (TDims.Count > 7) o3_7 += e * x7;
+                    if (TDims.Count > 8) o3_8 += e * x8;
+                    if (TDims.Count > 9) o3_9 += e * x9;
+                    if (TDims.Count > 10) o3_10 += e * x10;
+                    if (TDims.Count > 11) o3_11 += e * x11;
+                    if (TDims.Count > 12) o3_12 += e * x12;
+                    if (TDims.Count > 13) o3_13 += e * x13;
+                    if (TDims.Count > 14) o3_14 += e * x14;
+                    if (TDims.Count > 15) o3_15 += e * x15;
+                }
+            }
+            }
+            if (step + stride >= hi) break;
+            jw = step + 2 * stride + warp * keyGroups; j = jw + kg;
             ok = j < hi; any = jw < hi;
             kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
             // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
@@ -1016,967 +950,410 @@ internal static class DecodeKernel
                     if (TDims.Count > 15) { kw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); vw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
                 }
             }
-            int stride = keyWarps * keyGroups;
-            // Two steps per turn, the stages swapping roles: no register copies between them.
-            for (int step = lo; step < hi; step += 2 * stride)
+            if (!TReduce.UsesShuffle || nlive)
             {
-                njw = step + stride + keyWarp * keyGroups; nj = njw + kg;
-                nok = nj < hi; nany = njw < hi;
-                nkp = !nok ? 0 : p.HasPositions != 0 ? positions[positionBase + nj] : nj;
-                // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
-                // vector reach them (no K or V row of a step it does not is loaded).
-                njLast = XMath.Min(njw + keyGroups, hi) - 1;
-                nkpLo = !nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njw] : njw;
-                nkpHi = 1 + (!nany ? 0 : p.HasPositions != 0 ? positions[positionBase + njLast] : njLast);
-                nkind0 = TileKind.Empty;
-                if (TVecs.Count > 0 && 0 < nv && nany) nkind0 = mask.Classify(b, h0, pos0, pos0 + rows, nkpLo, nkpHi);
-                nkind1 = TileKind.Empty;
-                if (TVecs.Count > 1 && 1 < nv && nany) nkind1 = mask.Classify(b, h1, pos0, pos0 + rows, nkpLo, nkpHi);
-                nkind2 = TileKind.Empty;
-                if (TVecs.Count > 2 && 2 < nv && nany) nkind2 = mask.Classify(b, h2, pos0, pos0 + rows, nkpLo, nkpHi);
-                nkind3 = TileKind.Empty;
-                if (TVecs.Count > 3 && 3 < nv && nany) nkind3 = mask.Classify(b, h3, pos0, pos0 + rows, nkpLo, nkpHi);
-                nlive = !(nkind0 == TileKind.Empty && nkind1 == TileKind.Empty && nkind2 == TileKind.Empty && nkind3 == TileKind.Empty);
-                if (nlive)
+            float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
+            float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
+            if (!TLoad.Words || TElement.PerWord == 1)
+            {
+                if (TDims.Count > 0) { k0 = Interop.IntAsFloat(nkw0); x0 = Interop.IntAsFloat(nvw0); }
+                if (TDims.Count > 1) { k1 = Interop.IntAsFloat(nkw1); x1 = Interop.IntAsFloat(nvw1); }
+                if (TDims.Count > 2) { k2 = Interop.IntAsFloat(nkw2); x2 = Interop.IntAsFloat(nvw2); }
+                if (TDims.Count > 3) { k3 = Interop.IntAsFloat(nkw3); x3 = Interop.IntAsFloat(nvw3); }
+                if (TDims.Count > 4) { k4 = Interop.IntAsFloat(nkw4); x4 = Interop.IntAsFloat(nvw4); }
+                if (TDims.Count > 5) { k5 = Interop.IntAsFloat(nkw5); x5 = Interop.IntAsFloat(nvw5); }
+                if (TDims.Count > 6) { k6 = Interop.IntAsFloat(nkw6); x6 = Interop.IntAsFloat(nvw6); }
+                if (TDims.Count > 7) { k7 = Interop.IntAsFloat(nkw7); x7 = Interop.IntAsFloat(nvw7); }
+                if (TDims.Count > 8) { k8 = Interop.IntAsFloat(nkw8); x8 = Interop.IntAsFloat(nvw8); }
+                if (TDims.Count > 9) { k9 = Interop.IntAsFloat(nkw9); x9 = Interop.IntAsFloat(nvw9); }
+                if (TDims.Count > 10) { k10 = Interop.IntAsFloat(nkw10); x10 = Interop.IntAsFloat(nvw10); }
+                if (TDims.Count > 11) { k11 = Interop.IntAsFloat(nkw11); x11 = Interop.IntAsFloat(nvw11); }
+                if (TDims.Count > 12) { k12 = Interop.IntAsFloat(nkw12); x12 = Interop.IntAsFloat(nvw12); }
+                if (TDims.Count > 13) { k13 = Interop.IntAsFloat(nkw13); x13 = Interop.IntAsFloat(nvw13); }
+                if (TDims.Count > 14) { k14 = Interop.IntAsFloat(nkw14); x14 = Interop.IntAsFloat(nvw14); }
+                if (TDims.Count > 15) { k15 = Interop.IntAsFloat(nkw15); x15 = Interop.IntAsFloat(nvw15); }
+            }
+            else
+            {
+                if (TDims.Count > 0) { k0 = TElement.WidenWord(nkw0, 0); x0 = TElement.WidenWord(nvw0, 0); }
+                if (TDims.Count > 1) { k1 = TElement.WidenWord(nkw0, 1); x1 = TElement.WidenWord(nvw0, 1); }
+                if (TDims.Count > 2) { k2 = TElement.WidenWord(nkw1, 0); x2 = TElement.WidenWord(nvw1, 0); }
+                if (TDims.Count > 3) { k3 = TElement.WidenWord(nkw1, 1); x3 = TElement.WidenWord(nvw1, 1); }
+                if (TDims.Count > 4) { k4 = TElement.WidenWord(nkw2, 0); x4 = TElement.WidenWord(nvw2, 0); }
+                if (TDims.Count > 5) { k5 = TElement.WidenWord(nkw2, 1); x5 = TElement.WidenWord(nvw2, 1); }
+                if (TDims.Count > 6) { k6 = TElement.WidenWord(nkw3, 0); x6 = TElement.WidenWord(nvw3, 0); }
+                if (TDims.Count > 7) { k7 = TElement.WidenWord(nkw3, 1); x7 = TElement.WidenWord(nvw3, 1); }
+                if (TDims.Count > 8) { k8 = TElement.WidenWord(nkw4, 0); x8 = TElement.WidenWord(nvw4, 0); }
+                if (TDims.Count > 9) { k9 = TElement.WidenWord(nkw4, 1); x9 = TElement.WidenWord(nvw4, 1); }
+                if (TDims.Count > 10) { k10 = TElement.WidenWord(nkw5, 0); x10 = TElement.WidenWord(nvw5, 0); }
+                if (TDims.Count > 11) { k11 = TElement.WidenWord(nkw5, 1); x11 = TElement.WidenWord(nvw5, 1); }
+                if (TDims.Count > 12) { k12 = TElement.WidenWord(nkw6, 0); x12 = TElement.WidenWord(nvw6, 0); }
+                if (TDims.Count > 13) { k13 = TElement.WidenWord(nkw6, 1); x13 = TElement.WidenWord(nvw6, 1); }
+                if (TDims.Count > 14) { k14 = TElement.WidenWord(nkw7, 0); x14 = TElement.WidenWord(nvw7, 0); }
+                if (TDims.Count > 15) { k15 = TElement.WidenWord(nkw7, 1); x15 = TElement.WidenWord(nvw7, 1); }
+            }
+            if (partialK)
+            {
+                if (TDims.Count > 0) k0 = hk0 ? k0 : 0f;
+                if (TDims.Count > 1) k1 = hk1 ? k1 : 0f;
+                if (TDims.Count > 2) k2 = hk2 ? k2 : 0f;
+                if (TDims.Count > 3) k3 = hk3 ? k3 : 0f;
+                if (TDims.Count > 4) k4 = hk4 ? k4 : 0f;
+                if (TDims.Count > 5) k5 = hk5 ? k5 : 0f;
+                if (TDims.Count > 6) k6 = hk6 ? k6 : 0f;
+                if (TDims.Count > 7) k7 = hk7 ? k7 : 0f;
+                if (TDims.Count > 8) k8 = hk8 ? k8 : 0f;
+                if (TDims.Count > 9) k9 = hk9 ? k9 : 0f;
+                if (TDims.Count > 10) k10 = hk10 ? k10 : 0f;
+                if (TDims.Count > 11) k11 = hk11 ? k11 : 0f;
+                if (TDims.Count > 12) k12 = hk12 ? k12 : 0f;
+                if (TDims.Count > 13) k13 = hk13 ? k13 : 0f;
+                if (TDims.Count > 14) k14 = hk14 ? k14 : 0f;
+                if (TDims.Count > 15) k15 = hk15 ? k15 : 0f;
+            }
+            float dot0 = 0f, s0 = float.NegativeInfinity;
+            if (TVecs.Count > 0)
+            {
+                dot0 = q0_0 * k0;
+                if (TDims.Count > 1) dot0 += q0_1 * k1;
+                if (TDims.Count > 2) dot0 += q0_2 * k2;
+                if (TDims.Count > 3) dot0 += q0_3 * k3;
+                if (TDims.Count > 4) dot0 += q0_4 * k4;
+                if (TDims.Count > 5) dot0 += q0_5 * k5;
+                if (TDims.Count > 6) dot0 += q0_6 * k6;
+                if (TDims.Count > 7) dot0 += q0_7 * k7;
+                if (TDims.Count > 8) dot0 += q0_8 * k8;
+                if (TDims.Count > 9) dot0 += q0_9 * k9;
+                if (TDims.Count > 10) dot0 += q0_10 * k10;
+                if (TDims.Count > 11) dot0 += q0_11 * k11;
+                if (TDims.Count > 12) dot0 += q0_12 * k12;
+                if (TDims.Count > 13) dot0 += q0_13 * k13;
+                if (TDims.Count > 14) dot0 += q0_14 * k14;
+                if (TDims.Count > 15) dot0 += q0_15 * k15;
+            }
+            float dot1 = 0f, s1 = float.NegativeInfinity;
+            if (TVecs.Count > 1)
+            {
+                dot1 = q1_0 * k0;
+                if (TDims.Count > 1) dot1 += q1_1 * k1;
+                if (TDims.Count > 2) dot1 += q1_2 * k2;
+                if (TDims.Count > 3) dot1 += q1_3 * k3;
+                if (TDims.Count > 4) dot1 += q1_4 * k4;
+                if (TDims.Count > 5) dot1 += q1_5 * k5;
+                if (TDims.Count > 6) dot1 += q1_6 * k6;
+                if (TDims.Count > 7) dot1 += q1_7 * k7;
+                if (TDims.Count > 8) dot1 += q1_8 * k8;
+                if (TDims.Count > 9) dot1 += q1_9 * k9;
+                if (TDims.Count > 10) dot1 += q1_10 * k10;
+                if (TDims.Count > 11) dot1 += q1_11 * k11;
+                if (TDims.Count > 12) dot1 += q1_12 * k12;
+                if (TDims.Count > 13) dot1 += q1_13 * k13;
+                if (TDims.Count > 14) dot1 += q1_14 * k14;
+                if (TDims.Count > 15) dot1 += q1_15 * k15;
+            }
+            float dot2 = 0f, s2 = float.NegativeInfinity;
+            if (TVecs.Count > 2)
+            {
+                dot2 = q2_0 * k0;
+                if (TDims.Count > 1) dot2 += q2_1 * k1;
+                if (TDims.Count > 2) dot2 += q2_2 * k2;
+                if (TDims.Count > 3) dot2 += q2_3 * k3;
+                if (TDims.Count > 4) dot2 += q2_4 * k4;
+                if (TDims.Count > 5) dot2 += q2_5 * k5;
+                if (TDims.Count > 6) dot2 += q2_6 * k6;
+                if (TDims.Count > 7) dot2 += q2_7 * k7;
+                if (TDims.Count > 8) dot2 += q2_8 * k8;
+                if (TDims.Count > 9) dot2 += q2_9 * k9;
+                if (TDims.Count > 10) dot2 += q2_10 * k10;
+                if (TDims.Count > 11) dot2 += q2_11 * k11;
+                if (TDims.Count > 12) dot2 += q2_12 * k12;
+                if (TDims.Count > 13) dot2 += q2_13 * k13;
+                if (TDims.Count > 14) dot2 += q2_14 * k14;
+                if (TDims.Count > 15) dot2 += q2_15 * k15;
+            }
+            float dot3 = 0f, s3 = float.NegativeInfinity;
+            if (TVecs.Count > 3)
+            {
+                dot3 = q3_0 * k0;
+                if (TDims.Count > 1) dot3 += q3_1 * k1;
+                if (TDims.Count > 2) dot3 += q3_2 * k2;
+                if (TDims.Count > 3) dot3 += q3_3 * k3;
+                if (TDims.Count > 4) dot3 += q3_4 * k4;
+                if (TDims.Count > 5) dot3 += q3_5 * k5;
+                if (TDims.Count > 6) dot3 += q3_6 * k6;
+                if (TDims.Count > 7) dot3 += q3_7 * k7;
+                if (TDims.Count > 8) dot3 += q3_8 * k8;
+                if (TDims.Count > 9) dot3 += q3_9 * k9;
+                if (TDims.Count > 10) dot3 += q3_10 * k10;
+                if (TDims.Count > 11) dot3 += q3_11 * k11;
+                if (TDims.Count > 12) dot3 += q3_12 * k12;
+                if (TDims.Count > 13) dot3 += q3_13 * k13;
+                if (TDims.Count > 14) dot3 += q3_14 * k14;
+                if (TDims.Count > 15) dot3 += q3_15 * k15;
+            }
+            if (TReduce.UsesShuffle)
+            {
+                // Unrolled: a loop of 3-4 shuffles costs its own compare and branch per step.
+                if (TLanes.Count > 8)
                 {
-                    int slot = nok ? nj : njw;
-                    long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);
-                    long ek = row * d + colK, ev = row * dv + colV;
-                    if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)
+                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 8);
+                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 8);
+                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 8);
+                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 8);
+                }
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 4);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 4);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 4);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 4);
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 2);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 2);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 2);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 2);
+                if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 1);
+                if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 1);
+                if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 1);
+                if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 1);
+            }
+            else
+            {
+                // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays
+                // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).
+                if (TVecs.Count > 0) sharedDot[0 * Threads + tid] = dot0;
+                if (TVecs.Count > 1) sharedDot[1 * Threads + tid] = dot1;
+                if (TVecs.Count > 2) sharedDot[2 * Threads + tid] = dot2;
+                if (TVecs.Count > 3) sharedDot[3 * Threads + tid] = dot3;
+                Group.Barrier();
+                int first = warp * 32 + kg * TLanes.Count;
+                if (TVecs.Count > 0) dot0 = LaneGroupSum(sharedDot, 0 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 1) dot1 = LaneGroupSum(sharedDot, 1 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 2) dot2 = LaneGroupSum(sharedDot, 2 * Threads + first, TLanes.Count);
+                if (TVecs.Count > 3) dot3 = LaneGroupSum(sharedDot, 3 * Threads + first, TLanes.Count);
+                Group.Barrier(); // the slots are read before the next step writes them
+            }
+            if (TVecs.Count > 0 && nok && nkind0 != TileKind.Empty && (nkind0 == TileKind.Full || mask.Allows(b, h0, qp0, nkp)))
+                s0 = score.Apply(dot0, b, h0, qp0, nkp) + (nj == cSlot ? cLog : 0f);
+            if (TVecs.Count > 1 && nok && nkind1 != TileKind.Empty && (nkind1 == TileKind.Full || mask.Allows(b, h1, qp1, nkp)))
+                s1 = score.Apply(dot1, b, h1, qp1, nkp) + (nj == cSlot ? cLog : 0f);
+            if (TVecs.Count > 2 && nok && nkind2 != TileKind.Empty && (nkind2 == TileKind.Full || mask.Allows(b, h2, qp2, nkp)))
+                s2 = score.Apply(dot2, b, h2, qp2, nkp) + (nj == cSlot ? cLog : 0f);
+            if (TVecs.Count > 3 && nok && nkind3 != TileKind.Empty && (nkind3 == TileKind.Full || mask.Allows(b, h3, qp3, nkp)))
+                s3 = score.Apply(dot3, b, h3, qp3, nkp) + (nj == cSlot ? cLog : 0f);
+            if (TVecs.Count > 0)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
+                {
+                    if (s0 > m0)
                     {
-                        Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
-                        nkw0 = ka.X; nkw1 = ka.Y; nvw0 = va.X; nvw1 = va.Y;
+                        alpha = m0 == float.NegativeInfinity ? 0f : XMath.Exp(m0 - s0);
+                        m0 = s0;
                     }
-                    else if (TLoad.Words)
-                    {
-                        // TDims x element bytes / 16 words of each row.
-                        int words = TDims.Count / (4 * TElement.PerWord);
-                        long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);
-                        Word4 ka0 = keyWords[wk], va0 = valueWords[wv];
-                        Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
-                        if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
-                        if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
-                        nkw0 = ka0.X; nvw0 = va0.X;
-                        nkw1 = ka0.Y; nvw1 = va0.Y;
-                        nkw2 = ka0.Z; nvw2 = va0.Z;
-                        nkw3 = ka0.W; nvw3 = va0.W;
-                        nkw4 = ka1.X; nvw4 = va1.X;
-                        nkw5 = ka1.Y; nvw5 = va1.Y;
-                        nkw6 = ka1.Z; nvw6 = va1.Z;
-                        nkw7 = ka1.W; nvw7 = va1.W;
-                        nkw8 = ka2.X; nvw8 = va2.X;
-                        nkw9 = ka2.Y; nvw9 = va2.Y;
-                        nkw10 = ka2.Z; nvw10 = va2.Z;
-                        nkw11 = ka2.W; nvw11 = va2.W;
-                        nkw12 = ka3.X; nvw12 = va3.X;
-                        nkw13 = ka3.Y; nvw13 = va3.Y;
-                        nkw14 = ka3.Z; nvw14 = va3.Z;
-                        nkw15 = ka3.W; nvw15 = va3.W;
-                    }
-                    else
-                    {
-                        if (TDims.Count > 0) { nkw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); nvw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
-                        if (TDims.Count > 1) { nkw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); nvw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
-                        if (TDims.Count > 2) { nkw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); nvw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
-                        if (TDims.Count > 3) { nkw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); nvw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
-                        if (TDims.Count > 4) { nkw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); nvw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
-                        if (TDims.Count > 5) { nkw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); nvw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
-                        if (TDims.Count > 6) { nkw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); nvw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
-                        if (TDims.Count > 7) { nkw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); nvw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
-                        if (TDims.Count > 8) { nkw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); nvw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
-                        if (TDims.Count > 9) { nkw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); nvw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
-                        if (TDims.Count > 10) { nkw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); nvw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
-                        if (TDims.Count > 11) { nkw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); nvw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
-                        if (TDims.Count > 12) { nkw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); nvw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
-                        if (TDims.Count > 13) { nkw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); nvw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
-                        if (TDims.Count > 14) { nkw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); nvw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
-                        if (TDims.Count > 15) { nkw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); nvw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
-                    }
-                }
-                if (!TReduce.UsesShuffle || live)
-                {
-                float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
-                float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
-                if (!TLoad.Words || TElement.PerWord == 1)
-                {
-                    if (TDims.Count > 0) { k0 = Interop.IntAsFloat(kw0); x0 = Interop.IntAsFloat(vw0); }
-                    if (TDims.Count > 1) { k1 = Interop.IntAsFloat(kw1); x1 = Interop.IntAsFloat(vw1); }
-                    if (TDims.Count > 2) { k2 = Interop.IntAsFloat(kw2); x2 = Interop.IntAsFloat(vw2); }
-                    if (TDims.Count > 3) { k3 = Interop.IntAsFloat(kw3); x3 = Interop.IntAsFloat(vw3); }
-                    if (TDims.Count > 4) { k4 = Interop.IntAsFloat(kw4); x4 = Interop.IntAsFloat(vw4); }
-                    if (TDims.Count > 5) { k5 = Interop.IntAsFloat(kw5); x5 = Interop.IntAsFloat(vw5); }
-                    if (TDims.Count > 6) { k6 = Interop.IntAsFloat(kw6); x6 = Interop.IntAsFloat(vw6); }
-                    if (TDims.Count > 7) { k7 = Interop.IntAsFloat(kw7); x7 = Interop.IntAsFloat(vw7); }
-                    if (TDims.Count > 8) { k8 = Interop.IntAsFloat(kw8); x8 = Interop.IntAsFloat(vw8); }
-                    if (TDims.Count > 9) { k9 = Interop.IntAsFloat(kw9); x9 = Interop.IntAsFloat(vw9); }
-                    if (TDims.Count > 10) { k10 = Interop.IntAsFloat(kw10); x10 = Interop.IntAsFloat(vw10); }
-                    if (TDims.Count > 11) { k11 = Interop.IntAsFloat(kw11); x11 = Interop.IntAsFloat(vw11); }
-                    if (TDims.Count > 12) { k12 = Interop.IntAsFloat(kw12); x12 = Interop.IntAsFloat(vw12); }
-                    if (TDims.Count > 13) { k13 = Interop.IntAsFloat(kw13); x13 = Interop.IntAsFloat(vw13); }
-                    if (TDims.Count > 14) { k14 = Interop.IntAsFloat(kw14); x14 = Interop.IntAsFloat(vw14); }
-                    if (TDims.Count > 15) { k15 = Interop.IntAsFloat(kw15); x15 = Interop.IntAsFloat(vw15); }
-                }
-                else
-                {
-                    if (TDims.Count > 0) { k0 = TElement.WidenWord(kw0, 0); x0 = TElement.WidenWord(vw0, 0); }
-                    if (TDims.Count > 1) { k1 = TElement.WidenWord(kw0, 1); x1 = TElement.WidenWord(vw0, 1); }
-                    if (TDims.Count > 2) { k2 = TElement.WidenWord(kw1, 0); x2 = TElement.WidenWord(vw1, 0); }
-                    if (TDims.Count > 3) { k3 = TElement.WidenWord(kw1, 1); x3 = TElement.WidenWord(vw1, 1); }
-                    if (TDims.Count > 4) { k4 = TElement.WidenWord(kw2, 0); x4 = TElement.WidenWord(vw2, 0); }
-                    if (TDims.Count > 5) { k5 = TElement.WidenWord(kw2, 1); x5 = TElement.WidenWord(vw2, 1); }
-                    if (TDims.Count > 6) { k6 = TElement.WidenWord(kw3, 0); x6 = TElement.WidenWord(vw3, 0); }
-                    if (TDims.Count > 7) { k7 = TElement.WidenWord(kw3, 1); x7 = TElement.WidenWord(vw3, 1); }
-                    if (TDims.Count > 8) { k8 = TElement.WidenWord(kw4, 0); x8 = TElement.WidenWord(vw4, 0); }
-                    if (TDims.Count > 9) { k9 = TElement.WidenWord(kw4, 1); x9 = TElement.WidenWord(vw4, 1); }
-                    if (TDims.Count > 10) { k10 = TElement.WidenWord(kw5, 0); x10 = TElement.WidenWord(vw5, 0); }
-                    if (TDims.Count > 11) { k11 = TElement.WidenWord(kw5, 1); x11 = TElement.WidenWord(vw5, 1); }
-                    if (TDims.Count > 12) { k12 = TElement.WidenWord(kw6, 0); x12 = TElement.WidenWord(vw6, 0); }
-                    if (TDims.Count > 13) { k13 = TElement.WidenWord(kw6, 1); x13 = TElement.WidenWord(vw6, 1); }
-                    if (TDims.Count > 14) { k14 = TElement.WidenWord(kw7, 0); x14 = TElement.WidenWord(vw7, 0); }
-                    if (TDims.Count > 15) { k15 = TElement.WidenWord(kw7, 1); x15 = TElement.WidenWord(vw7, 1); }
-                }
-                if (partialK)
-                {
-                    if (TDims.Count > 0) k0 = hk0 ? k0 : 0f;
-                    if (TDims.Count > 1) k1 = hk1 ? k1 : 0f;
-                    if (TDims.Count > 2) k2 = hk2 ? k2 : 0f;
-                    if (TDims.Count > 3) k3 = hk3 ? k3 : 0f;
-                    if (TDims.Count > 4) k4 = hk4 ? k4 : 0f;
-                    if (TDims.Count > 5) k5 = hk5 ? k5 : 0f;
-                    if (TDims.Count > 6) k6 = hk6 ? k6 : 0f;
-                    if (TDims.Count > 7) k7 = hk7 ? k7 : 0f;
-                    if (TDims.Count > 8) k8 = hk8 ? k8 : 0f;
-                    if (TDims.Count > 9) k9 = hk9 ? k9 : 0f;
-                    if (TDims.Count > 10) k10 = hk10 ? k10 : 0f;
-                    if (TDims.Count > 11) k11 = hk11 ? k11 : 0f;
-                    if (TDims.Count > 12) k12 = hk12 ? k12 : 0f;
-                    if (TDims.Count > 13) k13 = hk13 ? k13 : 0f;
-                    if (TDims.Count > 14) k14 = hk14 ? k14 : 0f;
-                    if (TDims.Count > 15) k15 = hk15 ? k15 : 0f;
-                }
-                float dot0 = 0f, s0 = float.NegativeInfinity;
-                if (TVecs.Count > 0)
-                {
-                    dot0 = q0_0 * k0;
-                    if (TDims.Count > 1) dot0 += q0_1 * k1;
-                    if (TDims.Count > 2) dot0 += q0_2 * k2;
-                    if (TDims.Count > 3) dot0 += q0_3 * k3;
-                    if (TDims.Count > 4) dot0 += q0_4 * k4;
-                    if (TDims.Count > 5) dot0 += q0_5 * k5;
-                    if (TDims.Count > 6) dot0 += q0_6 * k6;
-                    if (TDims.Count > 7) dot0 += q0_7 * k7;
-                    if (TDims.Count > 8) dot0 += q0_8 * k8;
-                    if (TDims.Count > 9) dot0 += q0_9 * k9;
-                    if (TDims.Count > 10) dot0 += q0_10 * k10;
-                    if (TDims.Count > 11) dot0 += q0_11 * k11;
-                    if (TDims.Count > 12) dot0 += q0_12 * k12;
-                    if (TDims.Count > 13) dot0 += q0_13 * k13;
-                    if (TDims.Count > 14) dot0 += q0_14 * k14;
-                    if (TDims.Count > 15) dot0 += q0_15 * k15;
-                }
-                float dot1 = 0f, s1 = float.NegativeInfinity;
-                if (TVecs.Count > 1)
-                {
-                    dot1 = q1_0 * k0;
-                    if (TDims.Count > 1) dot1 += q1_1 * k1;
-                    if (TDims.Count > 2) dot1 += q1_2 * k2;
-                    if (TDims.Count > 3) dot1 += q1_3 * k3;
-                    if (TDims.Count > 4) dot1 += q1_4 * k4;
-                    if (TDims.Count > 5) dot1 += q1_5 * k5;
-                    if (TDims.Count > 6) dot1 += q1_6 * k6;
-                    if (TDims.Count > 7) dot1 += q1_7 * k7;
-                    if (TDims.Count > 8) dot1 += q1_8 * k8;
-                    if (TDims.Count > 9) dot1 += q1_9 * k9;
-                    if (TDims.Count > 10) dot1 += q1_10 * k10;
-                    if (TDims.Count > 11) dot1 += q1_11 * k11;
-                    if (TDims.Count > 12) dot1 += q1_12 * k12;
-                    if (TDims.Count > 13) dot1 += q1_13 * k13;
-                    if (TDims.Count > 14) dot1 += q1_14 * k14;
-                    if (TDims.Count > 15) dot1 += q1_15 * k15;
-                }
-                float dot2 = 0f, s2 = float.NegativeInfinity;
-                if (TVecs.Count > 2)
-                {
-                    dot2 = q2_0 * k0;
-                    if (TDims.Count > 1) dot2 += q2_1 * k1;
-                    if (TDims.Count > 2) dot2 += q2_2 * k2;
-                    if (TDims.Count > 3) dot2 += q2_3 * k3;
-                    if (TDims.Count > 4) dot2 += q2_4 * k4;
-                    if (TDims.Count > 5) dot2 += q2_5 * k5;
-                    if (TDims.Count > 6) dot2 += q2_6 * k6;
-                    if (TDims.Count > 7) dot2 += q2_7 * k7;
-                    if (TDims.Count > 8) dot2 += q2_8 * k8;
-                    if (TDims.Count > 9) dot2 += q2_9 * k9;
-                    if (TDims.Count > 10) dot2 += q2_10 * k10;
-                    if (TDims.Count > 11) dot2 += q2_11 * k11;
-                    if (TDims.Count > 12) dot2 += q2_12 * k12;
-                    if (TDims.Count > 13) dot2 += q2_13 * k13;
-                    if (TDims.Count > 14) dot2 += q2_14 * k14;
-                    if (TDims.Count > 15) dot2 += q2_15 * k15;
-                }
-                float dot3 = 0f, s3 = float.NegativeInfinity;
-                if (TVecs.Count > 3)
-                {
-                    dot3 = q3_0 * k0;
-                    if (TDims.Count > 1) dot3 += q3_1 * k1;
-                    if (TDims.Count > 2) dot3 += q3_2 * k2;
-                    if (TDims.Count > 3) dot3 += q3_3 * k3;
-                    if (TDims.Count > 4) dot3 += q3_4 * k4;
-                    if (TDims.Count > 5) dot3 += q3_5 * k5;
-                    if (TDims.Count > 6) dot3 += q3_6 * k6;
-                    if (TDims.Count > 7) dot3 += q3_7 * k7;
-                    if (TDims.Count > 8) dot3 += q3_8 * k8;
-                    if (TDims.Count > 9) dot3 += q3_9 * k9;
-                    if (TDims.Count > 10) dot3 += q3_10 * k10;
-                    if (TDims.Count > 11) dot3 += q3_11 * k11;
-                    if (TDims.Count > 12) dot3 += q3_12 * k12;
-                    if (TDims.Count > 13) dot3 += q3_13 * k13;
-                    if (TDims.Count > 14) dot3 += q3_14 * k14;
-                    if (TDims.Count > 15) dot3 += q3_15 * k15;
-                }
-                if (TReduce.UsesShuffle)
-                {
-                    // Unrolled: a loop of 3-4 shuffles costs its own compare and branch per step.
-                    if (TLanes.Count > 8)
-                    {
-                        if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 8);
-                        if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 8);
-                        if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 8);
-                        if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 8);
-                    }
-                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 4);
-                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 4);
-                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 4);
-                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 4);
-                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 2);
-                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 2);
-                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 2);
-                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 2);
-                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 1);
-                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 1);
-                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 1);
-                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 1);
+                    e = s0 == float.NegativeInfinity ? 0f : XMath.Exp(s0 - m0);
                 }
                 else
+                    e = nok ? norm.Weight(s0, m0) : 0f;
+                l0 = l0 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
                 {
-                    // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays
-                    // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).
-                    if (TVecs.Count > 0) sharedDot[0 * Threads + tid] = dot0;
-                    if (TVecs.Count > 1) sharedDot[1 * Threads + tid] = dot1;
-                    if (TVecs.Count > 2) sharedDot[2 * Threads + tid] = dot2;
-                    if (TVecs.Count > 3) sharedDot[3 * Threads + tid] = dot3;
-                    Group.Barrier();
-                    int first = warp * 32 + kg * TLanes.Count;
-                    if (TVecs.Count > 0) dot0 = LaneGroupSum(sharedDot, 0 * Threads + first, TLanes.Count);
-                    if (TVecs.Count > 1) dot1 = LaneGroupSum(sharedDot, 1 * Threads + first, TLanes.Count);
-                    if (TVecs.Count > 2) dot2 = LaneGroupSum(sharedDot, 2 * Threads + first, TLanes.Count);
-                    if (TVecs.Count > 3) dot3 = LaneGroupSum(sharedDot, 3 * Threads + first, TLanes.Count);
-                    Group.Barrier(); // the slots are read before the next step writes them
+                    if (TDims.Count > 0) o0_0 *= alpha;
+                    if (TDims.Count > 1) o0_1 *= alpha;
+                    if (TDims.Count > 2) o0_2 *= alpha;
+                    if (TDims.Count > 3) o0_3 *= alpha;
+                    if (TDims.Count > 4) o0_4 *= alpha;
+                    if (TDims.Count > 5) o0_5 *= alpha;
+                    if (TDims.Count > 6) o0_6 *= alpha;
+                    if (TDims.Count > 7) o0_7 *= alpha;
+                    if (TDims.Count > 8) o0_8 *= alpha;
+                    if (TDims.Count > 9) o0_9 *= alpha;
+                    if (TDims.Count > 10) o0_10 *= alpha;
+                    if (TDims.Count > 11) o0_11 *= alpha;
+                    if (TDims.Count > 12) o0_12 *= alpha;
+                    if (TDims.Count > 13) o0_13 *= alpha;
+                    if (TDims.Count > 14) o0_14 *= alpha;
+                    if (TDims.Count > 15) o0_15 *= alpha;
                 }
-                if (TVecs.Count > 0 && ok && kind0 != TileKind.Empty && (kind0 == TileKind.Full || mask.Allows(b, h0, qp0, kp)))
-                    s0 = score.Apply(dot0, b, h0, qp0, kp) + (j == cSlot ? cLog : 0f);
-                if (TVecs.Count > 1 && ok && kind1 != TileKind.Empty && (kind1 == TileKind.Full || mask.Allows(b, h1, qp1, kp)))
-                    s1 = score.Apply(dot1, b, h1, qp1, kp) + (j == cSlot ? cLog : 0f);
-                if (TVecs.Count > 2 && ok && kind2 != TileKind.Empty && (kind2 == TileKind.Full || mask.Allows(b, h2, qp2, kp)))
-                    s2 = score.Apply(dot2, b, h2, qp2, kp) + (j == cSlot ? cLog : 0f);
-                if (TVecs.Count > 3 && ok && kind3 != TileKind.Empty && (kind3 == TileKind.Full || mask.Allows(b, h3, qp3, kp)))
-                    s3 = score.Apply(dot3, b, h3, qp3, kp) + (j == cSlot ? cLog : 0f);
-                if (TVecs.Count > 0)
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
                 {
-                    float alpha = 1f, e = 0f;
-                    if (TNorm.IsSoftmax)
-                    {
-                        if (s0 > m0)
-                        {
-                            alpha = m0 == float.NegativeInfinity ? 0f : XMath.Exp(m0 - s0);
-                            m0 = s0;
-                        }
-                        e = s0 == float.NegativeInfinity ? 0f : XMath.Exp(s0 - m0);
-                    }
-                    else
-                        e = ok ? norm.Weight(s0, m0) : 0f;
-                    l0 = l0 * alpha + e;
-                    if (alpha != 1f) // the running maximum grew: rare after the first keys
-                    {
-                        if (TDims.Count > 0) o0_0 *= alpha;
-                        if (TDims.Count > 1) o0_1 *= alpha;
-                        if (TDims.Count > 2) o0_2 *= alpha;
-                        if (TDims.Count > 3) o0_3 *= alpha;
-                        if (TDims.Count > 4) o0_4 *= alpha;
-                        if (TDims.Count > 5) o0_5 *= alpha;
-                        if (TDims.Count > 6) o0_6 *= alpha;
-                        if (TDims.Count > 7) o0_7 *= alpha;
-                        if (TDims.Count > 8) o0_8 *= alpha;
-                        if (TDims.Count > 9) o0_9 *= alpha;
-                        if (TDims.Count > 10) o0_10 *= alpha;
-                        if (TDims.Count > 11) o0_11 *= alpha;
-                        if (TDims.Count > 12) o0_12 *= alpha;
-                        if (TDims.Count > 13) o0_13 *= alpha;
-                        if (TDims.Count > 14) o0_14 *= alpha;
-                        if (TDims.Count > 15) o0_15 *= alpha;
-                    }
-                    if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                    {
-                        if (TDims.Count > 0) o0_0 += e * x0;
-                        if (TDims.Count > 1) o0_1 += e * x1;
-                        if (TDims.Count > 2) o0_2 += e * x2;
-                        if (TDims.Count > 3) o0_3 += e * x3;
-                        if (TDims.Count > 4) o0_4 += e * x4;
-                        if (TDims.Count > 5) o0_5 += e * x5;
-                        if (TDims.Count > 6) o0_6 += e * x6;
-                        if (TDims.Count > 7) o0_7 += e * x7;
-                        if (TDims.Count > 8) o0_8 += e * x8;
-                        if (TDims.Count > 9) o0_9 += e * x9;
-                        if (TDims.Count > 10) o0_10 += e * x10;
-                        if (TDims.Count > 11) o0_11 += e * x11;
-                        if (TDims.Count > 12) o0_12 += e * x12;
-                        if (TDims.Count > 13) o0_13 += e * x13;
-                        if (TDims.Count > 14) o0_14 += e * x14;
-                        if (TDims.Count > 15) o0_15 += e * x15;
-                    }
+                    if (TDims.Count > 0) o0_0 += e * x0;
+                    if (TDims.Count > 1) o0_1 += e * x1;
+                    if (TDims.Count > 2) o0_2 += e * x2;
+                    if (TDims.Count > 3) o0_3 += e * x3;
+                    if (TDims.Count > 4) o0_4 += e * x4;
+                    if (TDims.Count > 5) o0_5 += e * x5;
+                    if (TDims.Count > 6) o0_6 += e * x6;
+                    if (TDims.Count > 7) o0_7 += e * x7;
+                    if (TDims.Count > 8) o0_8 += e * x8;
+                    if (TDims.Count > 9) o0_9 += e * x9;
+                    if (TDims.Count > 10) o0_10 += e * x10;
+                    if (TDims.Count > 11) o0_11 += e * x11;
+                    if (TDims.Count > 12) o0_12 += e * x12;
+                    if (TDims.Count > 13) o0_13 += e * x13;
+                    if (TDims.Count > 14) o0_14 += e * x14;
+                    if (TDims.Count > 15) o0_15 += e * x15;
                 }
-                if (TVecs.Count > 1)
+            }
+            if (TVecs.Count > 1)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
                 {
-                    float alpha = 1f, e = 0f;
-                    if (TNorm.IsSoftmax)
+                    if (s1 > m1)
                     {
-                        if (s1 > m1)
-                        {
-                            alpha = m1 == float.NegativeInfinity ? 0f : XMath.Exp(m1 - s1);
-                            m1 = s1;
-                        }
-                        e = s1 == float.NegativeInfinity ? 0f : XMath.Exp(s1 - m1);
+                        alpha = m1 == float.NegativeInfinity ? 0f : XMath.Exp(m1 - s1);
+                        m1 = s1;
                     }
-                    else
-                        e = ok ? norm.Weight(s1, m1) : 0f;
-                    l1 = l1 * alpha + e;
-                    if (alpha != 1f) // the running maximum grew: rare after the first keys
-                    {
-                        if (TDims.Count > 0) o1_0 *= alpha;
-                        if (TDims.Count > 1) o1_1 *= alpha;
-                        if (TDims.Count > 2) o1_2 *= alpha;
-                        if (TDims.Count > 3) o1_3 *= alpha;
-                        if (TDims.Count > 4) o1_4 *= alpha;
-                        if (TDims.Count > 5) o1_5 *= alpha;
-                        if (TDims.Count > 6) o1_6 *= alpha;
-                        if (TDims.Count > 7) o1_7 *= alpha;
-                        if (TDims.Count > 8) o1_8 *= alpha;
-                        if (TDims.Count > 9) o1_9 *= alpha;
-                        if (TDims.Count > 10) o1_10 *= alpha;
-                        if (TDims.Count > 11) o1_11 *= alpha;
-                        if (TDims.Count > 12) o1_12 *= alpha;
-                        if (TDims.Count > 13) o1_13 *= alpha;
-                        if (TDims.Count > 14) o1_14 *= alpha;
-                        if (TDims.Count > 15) o1_15 *= alpha;
-                    }
-                    if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                    {
-                        if (TDims.Count > 0) o1_0 += e * x0;
-                        if (TDims.Count > 1) o1_1 += e * x1;
-                        if (TDims.Count > 2) o1_2 += e * x2;
-                        if (TDims.Count > 3) o1_3 += e * x3;
-                        if (TDims.Count > 4) o1_4 += e * x4;
-                        if (TDims.Count > 5) o1_5 += e * x5;
-                        if (TDims.Count > 6) o1_6 += e * x6;
-                        if (TDims.Count > 7) o1_7 += e * x7;
-                        if (TDims.Count > 8) o1_8 += e * x8;
-                        if (TDims.Count > 9) o1_9 += e * x9;
-                        if (TDims.Count > 10) o1_10 += e * x10;
-                        if (TDims.Count > 11) o1_11 += e * x11;
-                        if (TDims.Count > 12) o1_12 += e * x12;
-                        if (TDims.Count > 13) o1_13 += e * x13;
-                        if (TDims.Count > 14) o1_14 += e * x14;
-                        if (TDims.Count > 15) o1_15 += e * x15;
-                    }
-                }
-                if (TVecs.Count > 2)
-                {
-                    float alpha = 1f, e = 0f;
-                    if (TNorm.IsSoftmax)
-                    {
-                        if (s2 > m2)
-                        {
-                            alpha = m2 == float.NegativeInfinity ? 0f : XMath.Exp(m2 - s2);
-                            m2 = s2;
-                        }
-                        e = s2 == float.NegativeInfinity ? 0f : XMath.Exp(s2 - m2);
-                    }
-                    else
-                        e = ok ? norm.Weight(s2, m2) : 0f;
-                    l2 = l2 * alpha + e;
-                    if (alpha != 1f) // the running maximum grew: rare after the first keys
-                    {
-                        if (TDims.Count > 0) o2_0 *= alpha;
-                        if (TDims.Count > 1) o2_1 *= alpha;
-                        if (TDims.Count > 2) o2_2 *= alpha;
-                        if (TDims.Count > 3) o2_3 *= alpha;
-                        if (TDims.Count > 4) o2_4 *= alpha;
-                        if (TDims.Count > 5) o2_5 *= alpha;
-                        if (TDims.Count > 6) o2_6 *= alpha;
-                        if (TDims.Count > 7) o2_7 *= alpha;
-                        if (TDims.Count > 8) o2_8 *= alpha;
-                        if (TDims.Count > 9) o2_9 *= alpha;
-                        if (TDims.Count > 10) o2_10 *= alpha;
-                        if (TDims.Count > 11) o2_11 *= alpha;
-                        if (TDims.Count > 12) o2_12 *= alpha;
-                        if (TDims.Count > 13) o2_13 *= alpha;
-                        if (TDims.Count > 14) o2_14 *= alpha;
-                        if (TDims.Count > 15) o2_15 *= alpha;
-                    }
-                    if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                    {
-                        if (TDims.Count > 0) o2_0 += e * x0;
-                        if (TDims.Count > 1) o2_1 += e * x1;
-                        if (TDims.Count > 2) o2_2 += e * x2;
-                        if (TDims.Count > 3) o2_3 += e * x3;
-                        if (TDims.Count > 4) o2_4 += e * x4;
-                        if (TDims.Count > 5) o2_5 += e * x5;
-                        if (TDims.Count > 6) o2_6 += e * x6;
-                        if (TDims.Count > 7) o2_7 += e * x7;
-                        if (TDims.Count > 8) o2_8 += e * x8;
-                        if (TDims.Count > 9) o2_9 += e * x9;
-                        if (TDims.Count > 10) o2_10 += e * x10;
-                        if (TDims.Count > 11) o2_11 += e * x11;
-                        if (TDims.Count > 12) o2_12 += e * x12;
-                        if (TDims.Count > 13) o2_13 += e * x13;
-                        if (TDims.Count > 14) o2_14 += e * x14;
-                        if (TDims.Count > 15) o2_15 += e * x15;
-                    }
-                }
-                if (TVecs.Count > 3)
-                {
-                    float alpha = 1f, e = 0f;
-                    if (TNorm.IsSoftmax)
-                    {
-                        if (s3 > m3)
-                        {
-                            alpha = m3 == float.NegativeInfinity ? 0f : XMath.Exp(m3 - s3);
-                            m3 = s3;
-                        }
-                        e = s3 == float.NegativeInfinity ? 0f : XMath.Exp(s3 - m3);
-                    }
-                    else
-                        e = ok ? norm.Weight(s3, m3) : 0f;
-                    l3 = l3 * alpha + e;
-                    if (alpha != 1f) // the running maximum grew: rare after the first keys
-                    {
-                        if (TDims.Count > 0) o3_0 *= alpha;
-                        if (TDims.Count > 1) o3_1 *= alpha;
-                        if (TDims.Count > 2) o3_2 *= alpha;
-                        if (TDims.Count > 3) o3_3 *= alpha;
-                        if (TDims.Count > 4) o3_4 *= alpha;
-                        if (TDims.Count > 5) o3_5 *= alpha;
-                        if (TDims.Count > 6) o3_6 *= alpha;
-                        if (TDims.Count > 7) o3_7 *= alpha;
-                        if (TDims.Count > 8) o3_8 *= alpha;
-                        if (TDims.Count > 9) o3_9 *= alpha;
-                        if (TDims.Count > 10) o3_10 *= alpha;
-                        if (TDims.Count > 11) o3_11 *= alpha;
-                        if (TDims.Count > 12) o3_12 *= alpha;
-                        if (TDims.Count > 13) o3_13 *= alpha;
-                        if (TDims.Count > 14) o3_14 *= alpha;
-                        if (TDims.Count > 15) o3_15 *= alpha;
-                    }
-                    if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                    {
-                        if (TDims.Count > 0) o3_0 += e * x0;
-                        if (TDims.Count > 1) o3_1 += e * x1;
-                        if (TDims.Count > 2) o3_2 += e * x2;
-                        if (TDims.Count > 3) o3_3 += e * x3;
-                        if (TDims.Count > 4) o3_4 += e * x4;
-                        if (TDims.Count > 5) o3_5 += e * x5;
-                        if (TDims.Count > 6) o3_6 += e * x6;
-                        if (TDims.Count > 7) o3_7 += e * x7;
-                        if (TDims.Count > 8) o3_8 += e * x8;
-                        if (TDims.Count > 9) o3_9 += e * x9;
-                        if (TDims.Count > 10) o3_10 += e * x10;
-                        if (TDims.Count > 11) o3_11 += e * x11;
-                        if (TDims.Count > 12) o3_12 += e * x12;
-                        if (TDims.Count > 13) o3_13 += e * x13;
-                        if (TDims.Count > 14) o3_14 += e * x14;
-                        if (TDims.Count > 15) o3_15 += e * x15;
-                    }
-                }
-                }
-                if (step + stride >= hi) break;
-                jw = step + 2 * stride + keyWarp * keyGroups; j = jw + kg;
-                ok = j < hi; any = jw < hi;
-                kp = !ok ? 0 : p.HasPositions != 0 ? positions[positionBase + j] : j;
-                // Warp-uniform: the positions the warp's keys span, and whether the mask lets any
-                // vector reach them (no K or V row of a step it does not is loaded).
-                jLast = XMath.Min(jw + keyGroups, hi) - 1;
-                kpLo = !any ? 0 : p.HasPositions != 0 ? positions[positionBase + jw] : jw;
-                kpHi = 1 + (!any ? 0 : p.HasPositions != 0 ? positions[positionBase + jLast] : jLast);
-                kind0 = TileKind.Empty;
-                if (TVecs.Count > 0 && 0 < nv && any) kind0 = mask.Classify(b, h0, pos0, pos0 + rows, kpLo, kpHi);
-                kind1 = TileKind.Empty;
-                if (TVecs.Count > 1 && 1 < nv && any) kind1 = mask.Classify(b, h1, pos0, pos0 + rows, kpLo, kpHi);
-                kind2 = TileKind.Empty;
-                if (TVecs.Count > 2 && 2 < nv && any) kind2 = mask.Classify(b, h2, pos0, pos0 + rows, kpLo, kpHi);
-                kind3 = TileKind.Empty;
-                if (TVecs.Count > 3 && 3 < nv && any) kind3 = mask.Classify(b, h3, pos0, pos0 + rows, kpLo, kpHi);
-                live = !(kind0 == TileKind.Empty && kind1 == TileKind.Empty && kind2 == TileKind.Empty && kind3 == TileKind.Empty);
-                if (live)
-                {
-                    int slot = ok ? j : jw;
-                    long row = p.MaxPagesPerSequence == 1 ? firstRow + slot : RowOf(pageTable, p, b, kvh, slot);
-                    long ek = row * d + colK, ev = row * dv + colV;
-                    if (TLoad.Words && TElement.PerWord == 2 && TDims.Count == 4)
-                    {
-                        Word2 ka = keyPairs[ek >> 2], va = valuePairs[ev >> 2];
-                        kw0 = ka.X; kw1 = ka.Y; vw0 = va.X; vw1 = va.Y;
-                    }
-                    else if (TLoad.Words)
-                    {
-                        // TDims x element bytes / 16 words of each row.
-                        int words = TDims.Count / (4 * TElement.PerWord);
-                        long wk = ek / (4 * TElement.PerWord), wv = ev / (4 * TElement.PerWord);
-                        Word4 ka0 = keyWords[wk], va0 = valueWords[wv];
-                        Word4 ka1 = default, va1 = default, ka2 = default, va2 = default, ka3 = default, va3 = default;
-                        if (words > 1) { ka1 = keyWords[wk + 1]; va1 = valueWords[wv + 1]; }
-                        if (words > 2) { ka2 = keyWords[wk + 2]; va2 = valueWords[wv + 2]; ka3 = keyWords[wk + 3]; va3 = valueWords[wv + 3]; }
-                        kw0 = ka0.X; vw0 = va0.X;
-                        kw1 = ka0.Y; vw1 = va0.Y;
-                        kw2 = ka0.Z; vw2 = va0.Z;
-                        kw3 = ka0.W; vw3 = va0.W;
-                        kw4 = ka1.X; vw4 = va1.X;
-                        kw5 = ka1.Y; vw5 = va1.Y;
-                        kw6 = ka1.Z; vw6 = va1.Z;
-                        kw7 = ka1.W; vw7 = va1.W;
-                        kw8 = ka2.X; vw8 = va2.X;
-                        kw9 = ka2.Y; vw9 = va2.Y;
-                        kw10 = ka2.Z; vw10 = va2.Z;
-                        kw11 = ka2.W; vw11 = va2.W;
-                        kw12 = ka3.X; vw12 = va3.X;
-                        kw13 = ka3.Y; vw13 = va3.Y;
-                        kw14 = ka3.Z; vw14 = va3.Z;
-                        kw15 = ka3.W; vw15 = va3.W;
-                    }
-                    else
-                    {
-                        if (TDims.Count > 0) { kw0 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 0, d - 1)])); vw0 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 0, dv - 1)])); }
-                        if (TDims.Count > 1) { kw1 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 1, d - 1)])); vw1 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 1, dv - 1)])); }
-                        if (TDims.Count > 2) { kw2 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 2, d - 1)])); vw2 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 2, dv - 1)])); }
-                        if (TDims.Count > 3) { kw3 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 3, d - 1)])); vw3 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 3, dv - 1)])); }
-                        if (TDims.Count > 4) { kw4 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 4, d - 1)])); vw4 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 4, dv - 1)])); }
-                        if (TDims.Count > 5) { kw5 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 5, d - 1)])); vw5 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 5, dv - 1)])); }
-                        if (TDims.Count > 6) { kw6 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 6, d - 1)])); vw6 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 6, dv - 1)])); }
-                        if (TDims.Count > 7) { kw7 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 7, d - 1)])); vw7 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 7, dv - 1)])); }
-                        if (TDims.Count > 8) { kw8 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 8, d - 1)])); vw8 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 8, dv - 1)])); }
-                        if (TDims.Count > 9) { kw9 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 9, d - 1)])); vw9 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 9, dv - 1)])); }
-                        if (TDims.Count > 10) { kw10 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 10, d - 1)])); vw10 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 10, dv - 1)])); }
-                        if (TDims.Count > 11) { kw11 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 11, d - 1)])); vw11 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 11, dv - 1)])); }
-                        if (TDims.Count > 12) { kw12 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 12, d - 1)])); vw12 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 12, dv - 1)])); }
-                        if (TDims.Count > 13) { kw13 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 13, d - 1)])); vw13 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 13, dv - 1)])); }
-                        if (TDims.Count > 14) { kw14 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 14, d - 1)])); vw14 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 14, dv - 1)])); }
-                        if (TDims.Count > 15) { kw15 = Interop.FloatAsInt(TElement.ToSingle(keys[row * d + XMath.Min(col + 15, d - 1)])); vw15 = Interop.FloatAsInt(TElement.ToSingle(values[row * dv + XMath.Min(col + 15, dv - 1)])); }
-                    }
-                }
-                if (!TReduce.UsesShuffle || nlive)
-                {
-                float k0 = 0f, k1 = 0f, k2 = 0f, k3 = 0f, k4 = 0f, k5 = 0f, k6 = 0f, k7 = 0f, k8 = 0f, k9 = 0f, k10 = 0f, k11 = 0f, k12 = 0f, k13 = 0f, k14 = 0f, k15 = 0f;
-                float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f, x4 = 0f, x5 = 0f, x6 = 0f, x7 = 0f, x8 = 0f, x9 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f, x14 = 0f, x15 = 0f;
-                if (!TLoad.Words || TElement.PerWord == 1)
-                {
-                    if (TDims.Count > 0) { k0 = Interop.IntAsFloat(nkw0); x0 = Interop.IntAsFloat(nvw0); }
-                    if (TDims.Count > 1) { k1 = Interop.IntAsFloat(nkw1); x1 = Interop.IntAsFloat(nvw1); }
-                    if (TDims.Count > 2) { k2 = Interop.IntAsFloat(nkw2); x2 = Interop.IntAsFloat(nvw2); }
-                    if (TDims.Count > 3) { k3 = Interop.IntAsFloat(nkw3); x3 = Interop.IntAsFloat(nvw3); }
-                    if (TDims.Count > 4) { k4 = Interop.IntAsFloat(nkw4); x4 = Interop.IntAsFloat(nvw4); }
-                    if (TDims.Count > 5) { k5 = Interop.IntAsFloat(nkw5); x5 = Interop.IntAsFloat(nvw5); }
-                    if (TDims.Count > 6) { k6 = Interop.IntAsFloat(nkw6); x6 = Interop.IntAsFloat(nvw6); }
-                    if (TDims.Count > 7) { k7 = Interop.IntAsFloat(nkw7); x7 = Interop.IntAsFloat(nvw7); }
-                    if (TDims.Count > 8) { k8 = Interop.IntAsFloat(nkw8); x8 = Interop.IntAsFloat(nvw8); }
-                    if (TDims.Count > 9) { k9 = Interop.IntAsFloat(nkw9); x9 = Interop.IntAsFloat(nvw9); }
-                    if (TDims.Count > 10) { k10 = Interop.IntAsFloat(nkw10); x10 = Interop.IntAsFloat(nvw10); }
-                    if (TDims.Count > 11) { k11 = Interop.IntAsFloat(nkw11); x11 = Interop.IntAsFloat(nvw11); }
-                    if (TDims.Count > 12) { k12 = Interop.IntAsFloat(nkw12); x12 = Interop.IntAsFloat(nvw12); }
-                    if (TDims.Count > 13) { k13 = Interop.IntAsFloat(nkw13); x13 = Interop.IntAsFloat(nvw13); }
-                    if (TDims.Count > 14) { k14 = Interop.IntAsFloat(nkw14); x14 = Interop.IntAsFloat(nvw14); }
-                    if (TDims.Count > 15) { k15 = Interop.IntAsFloat(nkw15); x15 = Interop.IntAsFloat(nvw15); }
+                    e = s1 == float.NegativeInfinity ? 0f : XMath.Exp(s1 - m1);
                 }
                 else
+                    e = nok ? norm.Weight(s1, m1) : 0f;
+                l1 = l1 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
                 {
-                    if (TDims.Count > 0) { k0 = TElement.WidenWord(nkw0, 0); x0 = TElement.WidenWord(nvw0, 0); }
-                    if (TDims.Count > 1) { k1 = TElement.WidenWord(nkw0, 1); x1 = TElement.WidenWord(nvw0, 1); }
-                    if (TDims.Count > 2) { k2 = TElement.WidenWord(nkw1, 0); x2 = TElement.WidenWord(nvw1, 0); }
-                    if (TDims.Count > 3) { k3 = TElement.WidenWord(nkw1, 1); x3 = TElement.WidenWord(nvw1, 1); }
-                    if (TDims.Count > 4) { k4 = TElement.WidenWord(nkw2, 0); x4 = TElement.WidenWord(nvw2, 0); }
-                    if (TDims.Count > 5) { k5 = TElement.WidenWord(nkw2, 1); x5 = TElement.WidenWord(nvw2, 1); }
-                    if (TDims.Count > 6) { k6 = TElement.WidenWord(nkw3, 0); x6 = TElement.WidenWord(nvw3, 0); }
-                    if (TDims.Count > 7) { k7 = TElement.WidenWord(nkw3, 1); x7 = TElement.WidenWord(nvw3, 1); }
-                    if (TDims.Count > 8) { k8 = TElement.WidenWord(nkw4, 0); x8 = TElement.WidenWord(nvw4, 0); }
-                    if (TDims.Count > 9) { k9 = TElement.WidenWord(nkw4, 1); x9 = TElement.WidenWord(nvw4, 1); }
-                    if (TDims.Count > 10) { k10 = TElement.WidenWord(nkw5, 0); x10 = TElement.WidenWord(nvw5, 0); }
-                    if (TDims.Count > 11) { k11 = TElement.WidenWord(nkw5, 1); x11 = TElement.WidenWord(nvw5, 1); }
-                    if (TDims.Count > 12) { k12 = TElement.WidenWord(nkw6, 0); x12 = TElement.WidenWord(nvw6, 0); }
-                    if (TDims.Count > 13) { k13 = TElement.WidenWord(nkw6, 1); x13 = TElement.WidenWord(nvw6, 1); }
-                    if (TDims.Count > 14) { k14 = TElement.WidenWord(nkw7, 0); x14 = TElement.WidenWord(nvw7, 0); }
-                    if (TDims.Count > 15) { k15 = TElement.WidenWord(nkw7, 1); x15 = TElement.WidenWord(nvw7, 1); }
+                    if (TDims.Count > 0) o1_0 *= alpha;
+                    if (TDims.Count > 1) o1_1 *= alpha;
+                    if (TDims.Count > 2) o1_2 *= alpha;
+                    if (TDims.Count > 3) o1_3 *= alpha;
+                    if (TDims.Count > 4) o1_4 *= alpha;
+                    if (TDims.Count > 5) o1_5 *= alpha;
+                    if (TDims.Count > 6) o1_6 *= alpha;
+                    if (TDims.Count > 7) o1_7 *= alpha;
+                    if (TDims.Count > 8) o1_8 *= alpha;
+                    if (TDims.Count > 9) o1_9 *= alpha;
+                    if (TDims.Count > 10) o1_10 *= alpha;
+                    if (TDims.Count > 11) o1_11 *= alpha;
+                    if (TDims.Count > 12) o1_12 *= alpha;
+                    if (TDims.Count > 13) o1_13 *= alpha;
+                    if (TDims.Count > 14) o1_14 *= alpha;
+                    if (TDims.Count > 15) o1_15 *= alpha;
                 }
-                if (partialK)
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
                 {
-                    if (TDims.Count > 0) k0 = hk0 ? k0 : 0f;
-                    if (TDims.Count > 1) k1 = hk1 ? k1 : 0f;
-                    if (TDims.Count > 2) k2 = hk2 ? k2 : 0f;
-                    if (TDims.Count > 3) k3 = hk3 ? k3 : 0f;
-                    if (TDims.Count > 4) k4 = hk4 ? k4 : 0f;
-                    if (TDims.Count > 5) k5 = hk5 ? k5 : 0f;
-                    if (TDims.Count > 6) k6 = hk6 ? k6 : 0f;
-                    if (TDims.Count > 7) k7 = hk7 ? k7 : 0f;
-                    if (TDims.Count > 8) k8 = hk8 ? k8 : 0f;
-                    if (TDims.Count > 9) k9 = hk9 ? k9 : 0f;
-                    if (TDims.Count > 10) k10 = hk10 ? k10 : 0f;
-                    if (TDims.Count > 11) k11 = hk11 ? k11 : 0f;
-                    if (TDims.Count > 12) k12 = hk12 ? k12 : 0f;
-                    if (TDims.Count > 13) k13 = hk13 ? k13 : 0f;
-                    if (TDims.Count > 14) k14 = hk14 ? k14 : 0f;
-                    if (TDims.Count > 15) k15 = hk15 ? k15 : 0f;
+                    if (TDims.Count > 0) o1_0 += e * x0;
+                    if (TDims.Count > 1) o1_1 += e * x1;
+                    if (TDims.Count > 2) o1_2 += e * x2;
+                    if (TDims.Count > 3) o1_3 += e * x3;
+                    if (TDims.Count > 4) o1_4 += e * x4;
+                    if (TDims.Count > 5) o1_5 += e * x5;
+                    if (TDims.Count > 6) o1_6 += e * x6;
+                    if (TDims.Count > 7) o1_7 += e * x7;
+                    if (TDims.Count > 8) o1_8 += e * x8;
+                    if (TDims.Count > 9) o1_9 += e * x9;
+                    if (TDims.Count > 10) o1_10 += e * x10;
+                    if (TDims.Count > 11) o1_11 += e * x11;
+                    if (TDims.Count > 12) o1_12 += e * x12;
+                    if (TDims.Count > 13) o1_13 += e * x13;
+                    if (TDims.Count > 14) o1_14 += e * x14;
+                    if (TDims.Count > 15) o1_15 += e * x15;
                 }
-                float dot0 = 0f, s0 = float.NegativeInfinity;
-                if (TVecs.Count > 0)
+            }
+            if (TVecs.Count > 2)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
                 {
-                    dot0 = q0_0 * k0;
-                    if (TDims.Count > 1) dot0 += q0_1 * k1;
-                    if (TDims.Count > 2) dot0 += q0_2 * k2;
-                    if (TDims.Count > 3) dot0 += q0_3 * k3;
-                    if (TDims.Count > 4) dot0 += q0_4 * k4;
-                    if (TDims.Count > 5) dot0 += q0_5 * k5;
-                    if (TDims.Count > 6) dot0 += q0_6 * k6;
-                    if (TDims.Count > 7) dot0 += q0_7 * k7;
-                    if (TDims.Count > 8) dot0 += q0_8 * k8;
-                    if (TDims.Count > 9) dot0 += q0_9 * k9;
-                    if (TDims.Count > 10) dot0 += q0_10 * k10;
-                    if (TDims.Count > 11) dot0 += q0_11 * k11;
-                    if (TDims.Count > 12) dot0 += q0_12 * k12;
-                    if (TDims.Count > 13) dot0 += q0_13 * k13;
-                    if (TDims.Count > 14) dot0 += q0_14 * k14;
-                    if (TDims.Count > 15) dot0 += q0_15 * k15;
-                }
-                float dot1 = 0f, s1 = float.NegativeInfinity;
-                if (TVecs.Count > 1)
-                {
-                    dot1 = q1_0 * k0;
-                    if (TDims.Count > 1) dot1 += q1_1 * k1;
-                    if (TDims.Count > 2) dot1 += q1_2 * k2;
-                    if (TDims.Count > 3) dot1 += q1_3 * k3;
-                    if (TDims.Count > 4) dot1 += q1_4 * k4;
-                    if (TDims.Count > 5) dot1 += q1_5 * k5;
-                    if (TDims.Count > 6) dot1 += q1_6 * k6;
-                    if (TDims.Count > 7) dot1 += q1_7 * k7;
-                    if (TDims.Count > 8) dot1 += q1_8 * k8;
-                    if (TDims.Count > 9) dot1 += q1_9 * k9;
-                    if (TDims.Count > 10) dot1 += q1_10 * k10;
-                    if (TDims.Count > 11) dot1 += q1_11 * k11;
-                    if (TDims.Count > 12) dot1 += q1_12 * k12;
-                    if (TDims.Count > 13) dot1 += q1_13 * k13;
-                    if (TDims.Count > 14) dot1 += q1_14 * k14;
-                    if (TDims.Count > 15) dot1 += q1_15 * k15;
-                }
-                float dot2 = 0f, s2 = float.NegativeInfinity;
-                if (TVecs.Count > 2)
-                {
-                    dot2 = q2_0 * k0;
-                    if (TDims.Count > 1) dot2 += q2_1 * k1;
-                    if (TDims.Count > 2) dot2 += q2_2 * k2;
-                    if (TDims.Count > 3) dot2 += q2_3 * k3;
-                    if (TDims.Count > 4) dot2 += q2_4 * k4;
-                    if (TDims.Count > 5) dot2 += q2_5 * k5;
-                    if (TDims.Count > 6) dot2 += q2_6 * k6;
-                    if (TDims.Count > 7) dot2 += q2_7 * k7;
-                    if (TDims.Count > 8) dot2 += q2_8 * k8;
-                    if (TDims.Count > 9) dot2 += q2_9 * k9;
-                    if (TDims.Count > 10) dot2 += q2_10 * k10;
-                    if (TDims.Count > 11) dot2 += q2_11 * k11;
-                    if (TDims.Count > 12) dot2 += q2_12 * k12;
-                    if (TDims.Count > 13) dot2 += q2_13 * k13;
-                    if (TDims.Count > 14) dot2 += q2_14 * k14;
-                    if (TDims.Count > 15) dot2 += q2_15 * k15;
-                }
-                float dot3 = 0f, s3 = float.NegativeInfinity;
-                if (TVecs.Count > 3)
-                {
-                    dot3 = q3_0 * k0;
-                    if (TDims.Count > 1) dot3 += q3_1 * k1;
-                    if (TDims.Count > 2) dot3 += q3_2 * k2;
-                    if (TDims.Count > 3) dot3 += q3_3 * k3;
-                    if (TDims.Count > 4) dot3 += q3_4 * k4;
-                    if (TDims.Count > 5) dot3 += q3_5 * k5;
-                    if (TDims.Count > 6) dot3 += q3_6 * k6;
-                    if (TDims.Count > 7) dot3 += q3_7 * k7;
-                    if (TDims.Count > 8) dot3 += q3_8 * k8;
-                    if (TDims.Count > 9) dot3 += q3_9 * k9;
-                    if (TDims.Count > 10) dot3 += q3_10 * k10;
-                    if (TDims.Count > 11) dot3 += q3_11 * k11;
-                    if (TDims.Count > 12) dot3 += q3_12 * k12;
-                    if (TDims.Count > 13) dot3 += q3_13 * k13;
-                    if (TDims.Count > 14) dot3 += q3_14 * k14;
-                    if (TDims.Count > 15) dot3 += q3_15 * k15;
-                }
-                if (TReduce.UsesShuffle)
-                {
-                    // Unrolled: a loop of 3-4 shuffles costs its own compare and branch per step.
-                    if (TLanes.Count > 8)
+                    if (s2 > m2)
                     {
-                        if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 8);
-                        if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 8);
-                        if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 8);
-                        if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 8);
+                        alpha = m2 == float.NegativeInfinity ? 0f : XMath.Exp(m2 - s2);
+                        m2 = s2;
                     }
-                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 4);
-                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 4);
-                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 4);
-                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 4);
-                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 2);
-                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 2);
-                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 2);
-                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 2);
-                    if (TVecs.Count > 0) dot0 += Warp.ShuffleXor(dot0, 1);
-                    if (TVecs.Count > 1) dot1 += Warp.ShuffleXor(dot1, 1);
-                    if (TVecs.Count > 2) dot2 += Warp.ShuffleXor(dot2, 1);
-                    if (TVecs.Count > 3) dot3 += Warp.ShuffleXor(dot3, 1);
+                    e = s2 == float.NegativeInfinity ? 0f : XMath.Exp(s2 - m2);
                 }
                 else
+                    e = nok ? norm.Weight(s2, m2) : 0f;
+                l2 = l2 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
                 {
-                    // Through shared memory: two barriers a step (the ILGPU CPU accelerator pays
-                    // a warp barrier per shuffle; OpenCL devices without sub-group shuffles).
-                    if (TVecs.Count > 0) sharedDot[0 * Threads + tid] = dot0;
-                    if (TVecs.Count > 1) sharedDot[1 * Threads + tid] = dot1;
-                    if (TVecs.Count > 2) sharedDot[2 * Threads + tid] = dot2;
-                    if (TVecs.Count > 3) sharedDot[3 * Threads + tid] = dot3;
-                    Group.Barrier();
-                    int first = warp * 32 + kg * TLanes.Count;
-                    if (TVecs.Count > 0) dot0 = LaneGroupSum(sharedDot, 0 * Threads + first, TLanes.Count);
-                    if (TVecs.Count > 1) dot1 = LaneGroupSum(sharedDot, 1 * Threads + first, TLanes.Count);
-                    if (TVecs.Count > 2) dot2 = LaneGroupSum(sharedDot, 2 * Threads + first, TLanes.Count);
-                    if (TVecs.Count > 3) dot3 = LaneGroupSum(sharedDot, 3 * Threads + first, TLanes.Count);
-                    Group.Barrier(); // the slots are read before the next step writes them
+                    if (TDims.Count > 0) o2_0 *= alpha;
+                    if (TDims.Count > 1) o2_1 *= alpha;
+                    if (TDims.Count > 2) o2_2 *= alpha;
+                    if (TDims.Count > 3) o2_3 *= alpha;
+                    if (TDims.Count > 4) o2_4 *= alpha;
+                    if (TDims.Count > 5) o2_5 *= alpha;
+                    if (TDims.Count > 6) o2_6 *= alpha;
+                    if (TDims.Count > 7) o2_7 *= alpha;
+                    if (TDims.Count > 8) o2_8 *= alpha;
+                    if (TDims.Count > 9) o2_9 *= alpha;
+                    if (TDims.Count > 10) o2_10 *= alpha;
+                    if (TDims.Count > 11) o2_11 *= alpha;
+                    if (TDims.Count > 12) o2_12 *= alpha;
+                    if (TDims.Count > 13) o2_13 *= alpha;
+                    if (TDims.Count > 14) o2_14 *= alpha;
+                    if (TDims.Count > 15) o2_15 *= alpha;
                 }
-                if (TVecs.Count > 0 && nok && nkind0 != TileKind.Empty && (nkind0 == TileKind.Full || mask.Allows(b, h0, qp0, nkp)))
-                    s0 = score.Apply(dot0, b, h0, qp0, nkp) + (nj == cSlot ? cLog : 0f);
-                if (TVecs.Count > 1 && nok && nkind1 != TileKind.Empty && (nkind1 == TileKind.Full || mask.Allows(b, h1, qp1, nkp)))
-                    s1 = score.Apply(dot1, b, h1, qp1, nkp) + (nj == cSlot ? cLog : 0f);
-                if (TVecs.Count > 2 && nok && nkind2 != TileKind.Empty && (nkind2 == TileKind.Full || mask.Allows(b, h2, qp2, nkp)))
-                    s2 = score.Apply(dot2, b, h2, qp2, nkp) + (nj == cSlot ? cLog : 0f);
-                if (TVecs.Count > 3 && nok && nkind3 != TileKind.Empty && (nkind3 == TileKind.Full || mask.Allows(b, h3, qp3, nkp)))
-                    s3 = score.Apply(dot3, b, h3, qp3, nkp) + (nj == cSlot ? cLog : 0f);
-                if (TVecs.Count > 0)
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
                 {
-                    float alpha = 1f, e = 0f;
-                    if (TNorm.IsSoftmax)
-                    {
-                        if (s0 > m0)
-                        {
-                            alpha = m0 == float.NegativeInfinity ? 0f : XMath.Exp(m0 - s0);
-                            m0 = s0;
-                        }
-                        e = s0 == float.NegativeInfinity ? 0f : XMath.Exp(s0 - m0);
-                    }
-                    else
-                        e = nok ? norm.Weight(s0, m0) : 0f;
-                    l0 = l0 * alpha + e;
-                    if (alpha != 1f) // the running maximum grew: rare after the first keys
-                    {
-                        if (TDims.Count > 0) o0_0 *= alpha;
-                        if (TDims.Count > 1) o0_1 *= alpha;
-                        if (TDims.Count > 2) o0_2 *= alpha;
-                        if (TDims.Count > 3) o0_3 *= alpha;
-                        if (TDims.Count > 4) o0_4 *= alpha;
-                        if (TDims.Count > 5) o0_5 *= alpha;
-                        if (TDims.Count > 6) o0_6 *= alpha;
-                        if (TDims.Count > 7) o0_7 *= alpha;
-                        if (TDims.Count > 8) o0_8 *= alpha;
-                        if (TDims.Count > 9) o0_9 *= alpha;
-                        if (TDims.Count > 10) o0_10 *= alpha;
-                        if (TDims.Count > 11) o0_11 *= alpha;
-                        if (TDims.Count > 12) o0_12 *= alpha;
-                        if (TDims.Count > 13) o0_13 *= alpha;
-                        if (TDims.Count > 14) o0_14 *= alpha;
-                        if (TDims.Count > 15) o0_15 *= alpha;
-                    }
-                    if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                    {
-                        if (TDims.Count > 0) o0_0 += e * x0;
-                        if (TDims.Count > 1) o0_1 += e * x1;
-                        if (TDims.Count > 2) o0_2 += e * x2;
-                        if (TDims.Count > 3) o0_3 += e * x3;
-                        if (TDims.Count > 4) o0_4 += e * x4;
-                        if (TDims.Count > 5) o0_5 += e * x5;
-                        if (TDims.Count > 6) o0_6 += e * x6;
-                        if (TDims.Count > 7) o0_7 += e * x7;
-                        if (TDims.Count > 8) o0_8 += e * x8;
-                        if (TDims.Count > 9) o0_9 += e * x9;
-                        if (TDims.Count > 10) o0_10 += e * x10;
-                        if (TDims.Count > 11) o0_11 += e * x11;
-                        if (TDims.Count > 12) o0_12 += e * x12;
-                        if (TDims.Count > 13) o0_13 += e * x13;
-                        if (TDims.Count > 14) o0_14 += e * x14;
-                        if (TDims.Count > 15) o0_15 += e * x15;
-                    }
+                    if (TDims.Count > 0) o2_0 += e * x0;
+                    if (TDims.Count > 1) o2_1 += e * x1;
+                    if (TDims.Count > 2) o2_2 += e * x2;
+                    if (TDims.Count > 3) o2_3 += e * x3;
+                    if (TDims.Count > 4) o2_4 += e * x4;
+                    if (TDims.Count > 5) o2_5 += e * x5;
+                    if (TDims.Count > 6) o2_6 += e * x6;
+                    if (TDims.Count > 7) o2_7 += e * x7;
+                    if (TDims.Count > 8) o2_8 += e * x8;
+                    if (TDims.Count > 9) o2_9 += e * x9;
+                    if (TDims.Count > 10) o2_10 += e * x10;
+                    if (TDims.Count > 11) o2_11 += e * x11;
+                    if (TDims.Count > 12) o2_12 += e * x12;
+                    if (TDims.Count > 13) o2_13 += e * x13;
+                    if (TDims.Count > 14) o2_14 += e * x14;
+                    if (TDims.Count > 15) o2_15 += e * x15;
                 }
-                if (TVecs.Count > 1)
+            }
+            if (TVecs.Count > 3)
+            {
+                float alpha = 1f, e = 0f;
+                if (TNorm.IsSoftmax)
                 {
-                    float alpha = 1f, e = 0f;
-                    if (TNorm.IsSoftmax)
+                    if (s3 > m3)
                     {
-                        if (s1 > m1)
-                        {
-                            alpha = m1 == float.NegativeInfinity ? 0f : XMath.Exp(m1 - s1);
-                            m1 = s1;
-                        }
-                        e = s1 == float.NegativeInfinity ? 0f : XMath.Exp(s1 - m1);
+                        alpha = m3 == float.NegativeInfinity ? 0f : XMath.Exp(m3 - s3);
+                        m3 = s3;
                     }
-                    else
-                        e = nok ? norm.Weight(s1, m1) : 0f;
-                    l1 = l1 * alpha + e;
-                    if (alpha != 1f) // the running maximum grew: rare after the first keys
-                    {
-                        if (TDims.Count > 0) o1_0 *= alpha;
-                        if (TDims.Count > 1) o1_1 *= alpha;
-                        if (TDims.Count > 2) o1_2 *= alpha;
-                        if (TDims.Count > 3) o1_3 *= alpha;
-                        if (TDims.Count > 4) o1_4 *= alpha;
-                        if (TDims.Count > 5) o1_5 *= alpha;
-                        if (TDims.Count > 6) o1_6 *= alpha;
-                        if (TDims.Count > 7) o1_7 *= alpha;
-                        if (TDims.Count > 8) o1_8 *= alpha;
-                        if (TDims.Count > 9) o1_9 *= alpha;
-                        if (TDims.Count > 10) o1_10 *= alpha;
-                        if (TDims.Count > 11) o1_11 *= alpha;
-                        if (TDims.Count > 12) o1_12 *= alpha;
-                        if (TDims.Count > 13) o1_13 *= alpha;
-                        if (TDims.Count > 14) o1_14 *= alpha;
-                        if (TDims.Count > 15) o1_15 *= alpha;
-                    }
-                    if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                    {
-                        if (TDims.Count > 0) o1_0 += e * x0;
-                        if (TDims.Count > 1) o1_1 += e * x1;
-                        if (TDims.Count > 2) o1_2 += e * x2;
-                        if (TDims.Count > 3) o1_3 += e * x3;
-                        if (TDims.Count > 4) o1_4 += e * x4;
-                        if (TDims.Count > 5) o1_5 += e * x5;
-                        if (TDims.Count > 6) o1_6 += e * x6;
-                        if (TDims.Count > 7) o1_7 += e * x7;
-                        if (TDims.Count > 8) o1_8 += e * x8;
-                        if (TDims.Count > 9) o1_9 += e * x9;
-                        if (TDims.Count > 10) o1_10 += e * x10;
-                        if (TDims.Count > 11) o1_11 += e * x11;
-                        if (TDims.Count > 12) o1_12 += e * x12;
-                        if (TDims.Count > 13) o1_13 += e * x13;
-                        if (TDims.Count > 14) o1_14 += e * x14;
-                        if (TDims.Count > 15) o1_15 += e * x15;
-                    }
+                    e = s3 == float.NegativeInfinity ? 0f : XMath.Exp(s3 - m3);
                 }
-                if (TVecs.Count > 2)
+                else
+                    e = nok ? norm.Weight(s3, m3) : 0f;
+                l3 = l3 * alpha + e;
+                if (alpha != 1f) // the running maximum grew: rare after the first keys
                 {
-                    float alpha = 1f, e = 0f;
-                    if (TNorm.IsSoftmax)
-                    {
-                        if (s2 > m2)
-                        {
-                            alpha = m2 == float.NegativeInfinity ? 0f : XMath.Exp(m2 - s2);
-                            m2 = s2;
-                        }
-                        e = s2 == float.NegativeInfinity ? 0f : XMath.Exp(s2 - m2);
-                    }
-                    else
-                        e = nok ? norm.Weight(s2, m2) : 0f;
-                    l2 = l2 * alpha + e;
-                    if (alpha != 1f) // the running maximum grew: rare after the first keys
-                    {
-                        if (TDims.Count > 0) o2_0 *= alpha;
-                        if (TDims.Count > 1) o2_1 *= alpha;
-                        if (TDims.Count > 2) o2_2 *= alpha;
-                        if (TDims.Count > 3) o2_3 *= alpha;
-                        if (TDims.Count > 4) o2_4 *= alpha;
-                        if (TDims.Count > 5) o2_5 *= alpha;
-                        if (TDims.Count > 6) o2_6 *= alpha;
-                        if (TDims.Count > 7) o2_7 *= alpha;
-                        if (TDims.Count > 8) o2_8 *= alpha;
-                        if (TDims.Count > 9) o2_9 *= alpha;
-                        if (TDims.Count > 10) o2_10 *= alpha;
-                        if (TDims.Count > 11) o2_11 *= alpha;
-                        if (TDims.Count > 12) o2_12 *= alpha;
-                        if (TDims.Count > 13) o2_13 *= alpha;
-                        if (TDims.Count > 14) o2_14 *= alpha;
-                        if (TDims.Count > 15) o2_15 *= alpha;
-                    }
-                    if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                    {
-                        if (TDims.Count > 0) o2_0 += e * x0;
-                        if (TDims.Count > 1) o2_1 += e * x1;
-                        if (TDims.Count > 2) o2_2 += e * x2;
-                        if (TDims.Count > 3) o2_3 += e * x3;
-                        if (TDims.Count > 4) o2_4 += e * x4;
-                        if (TDims.Count > 5) o2_5 += e * x5;
-                        if (TDims.Count > 6) o2_6 += e * x6;
-                        if (TDims.Count > 7) o2_7 += e * x7;
-                        if (TDims.Count > 8) o2_8 += e * x8;
-                        if (TDims.Count > 9) o2_9 += e * x9;
-                        if (TDims.Count > 10) o2_10 += e * x10;
-                        if (TDims.Count > 11) o2_11 += e * x11;
-                        if (TDims.Count > 12) o2_12 += e * x12;
-                        if (TDims.Count > 13) o2_13 += e * x13;
-                        if (TDims.Count > 14) o2_14 += e * x14;
-                        if (TDims.Count > 15) o2_15 += e * x15;
-                    }
+                    if (TDims.Count > 0) o3_0 *= alpha;
+                    if (TDims.Count > 1) o3_1 *= alpha;
+                    if (TDims.Count > 2) o3_2 *= alpha;
+                    if (TDims.Count > 3) o3_3 *= alpha;
+                    if (TDims.Count > 4) o3_4 *= alpha;
+                    if (TDims.Count > 5) o3_5 *= alpha;
+                    if (TDims.Count > 6) o3_6 *= alpha;
+                    if (TDims.Count > 7) o3_7 *= alpha;
+                    if (TDims.Count > 8) o3_8 *= alpha;
+                    if (TDims.Count > 9) o3_9 *= alpha;
+                    if (TDims.Count > 10) o3_10 *= alpha;
+                    if (TDims.Count > 11) o3_11 *= alpha;
+                    if (TDims.Count > 12) o3_12 *= alpha;
+                    if (TDims.Count > 13) o3_13 *= alpha;
+                    if (TDims.Count > 14) o3_14 *= alpha;
+                    if (TDims.Count > 15) o3_15 *= alpha;
                 }
-                if (TVecs.Count > 3)
+                if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
                 {
-                    float alpha = 1f, e = 0f;
-                    if (TNorm.IsSoftmax)
-                    {
-                        if (s3 > m3)
-                        {
-                            alpha = m3 == float.NegativeInfinity ? 0f : XMath.Exp(m3 - s3);
-                            m3 = s3;
-                        }
-                        e = s3 == float.NegativeInfinity ? 0f : XMath.Exp(s3 - m3);
-                    }
-                    else
-                        e = nok ? norm.Weight(s3, m3) : 0f;
-                    l3 = l3 * alpha + e;
-                    if (alpha != 1f) // the running maximum grew: rare after the first keys
-                    {
-                        if (TDims.Count > 0) o3_0 *= alpha;
-                        if (TDims.Count > 1) o3_1 *= alpha;
-                        if (TDims.Count > 2) o3_2 *= alpha;
-                        if (TDims.Count > 3) o3_3 *= alpha;
-                        if (TDims.Count > 4) o3_4 *= alpha;
-                        if (TDims.Count > 5) o3_5 *= alpha;
-                        if (TDims.Count > 6) o3_6 *= alpha;
-                        if (TDims.Count > 7) o3_7 *= alpha;
-                        if (TDims.Count > 8) o3_8 *= alpha;
-                        if (TDims.Count > 9) o3_9 *= alpha;
-                        if (TDims.Count > 10) o3_10 *= alpha;
-                        if (TDims.Count > 11) o3_11 *= alpha;
-                        if (TDims.Count > 12) o3_12 *= alpha;
-                        if (TDims.Count > 13) o3_13 *= alpha;
-                        if (TDims.Count > 14) o3_14 *= alpha;
-                        if (TDims.Count > 15) o3_15 *= alpha;
-                    }
-                    if (e != 0f) // a key of weight 0 adds nothing: its V may be NaN or infinite
-                    {
-                        if (TDims.Count > 0) o3_0 += e * x0;
-                        if (TDims.Count > 1) o3_1 += e * x1;
-                        if (TDims.Count > 2) o3_2 += e * x2;
-                        if (TDims.Count > 3) o3_3 += e * x3;
-                        if (TDims.Count > 4) o3_4 += e * x4;
-                        if (TDims.Count > 5) o3_5 += e * x5;
-                        if (TDims.Count > 6) o3_6 += e * x6;
-                        if (TDims.Count > 7) o3_7 += e * x7;
-                        if (TDims.Count > 8) o3_8 += e * x8;
-                        if (TDims.Count > 9) o3_9 += e * x9;
-                        if (TDims.Count > 10) o3_10 += e * x10;
-                        if (TDims.Count > 11) o3_11 += e * x11;
-                        if (TDims.Count > 12) o3_12 += e * x12;
-                        if (TDims.Count > 13) o3_13 += e * x13;
-                        if (TDims.Count > 14) o3_14 += e * x14;
-                        if (TDims.Count > 15) o3_15 += e * x15;
-                    }
+                    if (TDims.Count > 0) o3_0 += e * x0;
+                    if (TDims.Count > 1) o3_1 += e * x1;
+                    if (TDims.Count > 2) o3_2 += e * x2;
+                    if (TDims.Count > 3) o3_3 += e * x3;
+                    if (TDims.Count > 4) o3_4 += e * x4;
+                    if (TDims.Count > 5) o3_5 += e * x5;
+                    if (TDims.Count > 6) o3_6 += e * x6;
+                    if (TDims.Count > 7) o3_7 += e * x7;
+                    if (TDims.Count > 8) o3_8 += e * x8;
+                    if (TDims.Count > 9) o3_9 += e * x9;
+                    if (TDims.Count > 10) o3_10 += e * x10;
+                    if (TDims.Count > 11) o3_11 += e * x11;
+                    if (TDims.Count > 12) o3_12 += e * x12;
+                    if (TDims.Count > 13) o3_13 += e * x13;
+                    if (TDims.Count > 14) o3_14 += e * x14;
+                    if (TDims.Count > 15) o3_15 += e * x15;
                 }
-                }
+            }
             }
         }
 
@@ -2067,18 +1444,16 @@ internal static class DecodeKernel
             if (TDims.Count > 15) shared[at3 + 15] = o3_15;
         }
         Group.Barrier();
-        // A vector's states: the lane groups of its set's warps, states [first, first + states).
-        int states = keyWarps * keyGroups;
-        for (int e = tid; e < gnv * dv; e += Threads)
+        int states = Warps * keyGroups;
+        for (int e = tid; e < nv * dv; e += Threads)
         {
-            int u = e / dv, c = e - u * dv;
-            int ub = u / TVecs.Count, v = u - ub * TVecs.Count, first = ub * states;
+            int v = e / dv, c = e - v * dv;
             float mAll = float.NegativeInfinity;
             if (TNorm.IsSoftmax)
-                for (int q = first; q < first + states; q++)
+                for (int q = 0; q < states; q++)
                     mAll = XMath.Max(mAll, sharedM[q * MaxVectors + v]);
             float o = 0f, l = 0f;
-            for (int q = first; q < first + states; q++)
+            for (int q = 0; q < states; q++)
             {
                 float mq = sharedM[q * MaxVectors + v];
                 float f = !TNorm.IsSoftmax ? 1f
@@ -2087,7 +1462,7 @@ internal static class DecodeKernel
                 o += f * shared[(q * MaxVectors + v) * span + c];
                 l += f * sharedL[q * MaxVectors + v];
             }
-            long at = (long)item * qn + gv0 + u;
+            long at = (long)item * qn + v0 + v;
             partO[at * dv + c] = o;
             if (c == 0)
             {
@@ -2096,13 +1471,6 @@ internal static class DecodeKernel
             }
         }
     }
-
-    /// <summary>Four floats' bits as one 16-byte word (one st.shared.v4).</summary>
-    private static Word4 Pack(float a, float b, float c, float d) => new()
-    {
-        X = Interop.FloatAsInt(a), Y = Interop.FloatAsInt(b),
-        Z = Interop.FloatAsInt(c), W = Interop.FloatAsInt(d),
-    };
 
     /// <summary>The <paramref name="count"/> values from <paramref name="first"/> summed.
     /// </summary>

@@ -43,13 +43,16 @@ public static partial class Linear
         && plan.K % 8 == 0 && FlashAttention.StartsOn16Bytes(w);
 
     /// <summary>Whether a call takes the 128 x 128 blocks: groups of 256 threads fit and the
-    /// 128 x 128 grid has at least one block per multiprocessor; else 64 x 64 blocks (4 times
-    /// the groups for small m or n: at m 128 the large blocks left most of the H200's 132
-    /// multiprocessors idle). <paramref name="rows"/> 64 or 128 forces either (where 256
-    /// threads fit).</summary>
+    /// 128 x 128 grid has at least three blocks per four multiprocessors; else 64 x 64 blocks
+    /// (4 times the groups for small m or n: at m 128 the large blocks left most of the H200's
+    /// 132 multiprocessors idle). Measured on the H200 (2026-12-03, bench/gpu/gemm-half.sh):
+    /// at 128 large blocks (m 1024, n 2048) they ran 1.31-1.42x the small ones, at 48 or fewer
+    /// 0.54-0.81x. <paramref name="rows"/> 64 or 128 forces either (where 256 threads fit).
+    /// </summary>
     internal static bool UsesLargeBlocks(ComputeDevice device, LinearPlan plan, int rows = 0) =>
         device.Ilgpu.MaxNumThreadsPerGroup >= 256 && (rows == 128 || rows != 64
-            && MmaGemmKernel.Blocks(plan.M, plan.N, 4, 4) >= device.Ilgpu.NumMultiprocessors);
+            && 4L * MmaGemmKernel.Blocks(plan.M, plan.N, 4, 4)
+                >= 3L * device.Ilgpu.NumMultiprocessors);
 
     /// <summary>x rounded to the weight's type into the workspace, then one GEMM launch (after
     /// <see cref="UsesTensorCores"/>).</summary>

@@ -24,16 +24,4 @@ for ((k = 0; k < PARTS; k++)); do
 done
 wait
 cat "$tmp"/*.txt > "$OUT/check-dtypes.txt"
-grep -E "^(variants|prefill-16bit|prefill-fp32|decode)( \(\w+\))?:|rc=" "$OUT/check-dtypes.txt"
-grep -E "FAIL|xception" "$OUT/check-dtypes.txt" | head -20
-python3 - "$OUT/check-dtypes.txt" <<'PY'
-import re, sys
-totals = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"variants \((\w+)\): (\d+) checked, (\d+) failed, worst error (\S+)", line)
-    if m:
-        t = totals.setdefault(m[1], [0, 0, 0.0])
-        t[0] += int(m[2]); t[1] += int(m[3]); t[2] = max(t[2], float(m[4]))
-for dtype, (n, f, worst) in totals.items():
-    print(f"all parts: variants ({dtype}): {n} checked, {f} failed, worst error {worst:.2E}")
-PY
+python3 bench/gpu/check_summary.py "$OUT/check-dtypes.txt"

@@ -31,19 +31,7 @@ wait
 # One log: at most 8 files come back from $OUT.
 for ((k = 0; k < PARTS; k++)); do cat "$OUT/check-$k.txt"; rm "$OUT/check-$k.txt"; done \
   > "$OUT/check.txt"
-grep -E "^(variants|prefill-16bit)( \(\w+\))?:|rc=" "$OUT/check.txt"
-grep -E "FAIL|xception" "$OUT/check.txt" | head -20
-python3 - "$OUT/check.txt" <<'PY'
-import re, sys
-totals = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"variants \((\w+)\): (\d+) checked, (\d+) failed, worst error (\S+)", line)
-    if m:
-        t = totals.setdefault(m[1], [0, 0, 0.0])
-        t[0] += int(m[2]); t[1] += int(m[3]); t[2] = max(t[2], float(m[4]))
-for dtype, (n, f, worst) in totals.items():
-    print(f"all parts: variants ({dtype}): {n} checked, {f} failed, worst error {worst:.2E}")
-PY
+python3 bench/gpu/check_summary.py "$OUT/check.txt"
 SEQS=${SEQS:-4096,16384}
 which="--variants"; [ -n "${OURS_VARIANT:-}" ] && which="--variant $OURS_VARIANT"
 flex_only=""; [ -n "${FLEX_ONLY:-}" ] && flex_only="--only $FLEX_ONLY"
